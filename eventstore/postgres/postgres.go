@@ -1,0 +1,488 @@
+// Package postgres is the PostgreSQL implementation of eventstore.Store,
+// over pgx/v5 and pgxpool.
+//
+// # Gap safety
+//
+// A sequence-numbered log has a classic hole: transaction A takes position 10,
+// transaction B takes 11 and commits first; a reader that saw 11 and moved its
+// checkpoint past it would never see 10. This store writes
+// pg_current_xact_id() with every event and makes the global position
+// (transaction id << 20) | n, where n counts the events of that transaction.
+// Readers of the global log only read rows with a transaction id below
+// pg_snapshot_xmin(pg_current_snapshot()), the oldest transaction still in
+// progress: every transaction below it has finished, and every transaction
+// still to commit has an id at or above it, so its events land after anything
+// a reader has already returned. Ordering by position is ordering by
+// (transaction id, insert order), as in watermill-sql's PostgreSQL schema.
+//
+// Caveat: readers of the global log (ReadAll, ReadCategory, HeadPosition and
+// the projections) do not see events past the oldest open write transaction,
+// so a long-running write transaction anywhere in the database delays them
+// until it ends. Keep write transactions short. Stream reads are not affected.
+//
+// A transaction may append at most 1,048,576 (2^20) events, and positions
+// stay within int64 for the first 2^43 transaction ids.
+package postgres
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/capacitytracker/capacity/eventstore"
+)
+
+// Store is the PostgreSQL event store.
+type Store struct {
+	pool     *pgxpool.Pool
+	ownsPool bool
+}
+
+var _ eventstore.Store = (*Store)(nil)
+
+// New returns a store over an existing pool (migrations already applied).
+// Close does not close the pool.
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// Open connects to url and returns a store that owns its pool. It does not
+// apply migrations.
+func Open(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to postgres: %w", err)
+	}
+	return &Store{pool: pool, ownsPool: true}, nil
+}
+
+// Pool exposes the connection pool to the projection engine and read models.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Close closes the pool if the store owns it.
+func (s *Store) Close() error {
+	if s.ownsPool {
+		s.pool.Close()
+	}
+	return nil
+}
+
+const appendSQL = `SELECT out_position, out_version FROM eventstore_append($1, $2, $3, $4::uuid[], $5::text[], $6::jsonb[], $7::jsonb[], $8::text[])`
+
+// sqlstates raised by eventstore_append.
+const (
+	codeWrongVersion    = "CT409"
+	codeTooManyInTx     = "CT413"
+	codeUniqueViolation = "23505"
+)
+
+type preparedAppend struct {
+	req      eventstore.AppendRequest
+	ids      []string
+	types    []string
+	data     []string
+	meta     []string
+	subjects []*string
+}
+
+// Append implements eventstore.Store.
+func (s *Store) Append(ctx context.Context, streamID string, expected eventstore.ExpectedVersion, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	if err := eventstore.ValidateAppend(streamID, expected, events); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	res, err := s.appendMany(ctx, []eventstore.AppendRequest{{StreamID: streamID, Expected: expected, Events: events}})
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	return res[0], nil
+}
+
+// AppendMany implements eventstore.Store: one implicit transaction (a pgx
+// batch) for all streams.
+func (s *Store) AppendMany(ctx context.Context, reqs []eventstore.AppendRequest) ([]eventstore.AppendResult, error) {
+	if err := eventstore.ValidateAppendMany(reqs); err != nil {
+		return nil, err
+	}
+	return s.appendMany(ctx, reqs)
+}
+
+func (s *Store) appendMany(ctx context.Context, reqs []eventstore.AppendRequest) ([]eventstore.AppendResult, error) {
+	prepared := make([]preparedAppend, len(reqs))
+	for i, r := range reqs {
+		p, err := s.prepare(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		prepared[i] = p
+	}
+	results, err := s.exec(ctx, prepared)
+	if err == nil {
+		return results, nil
+	}
+	// A retried append (same event ids) fails on its expected version or on
+	// the event id's unique key: answer it with the original result.
+	if isRetryCandidate(err) {
+		if orig, ok, lookupErr := s.lookupOriginal(ctx, reqs); lookupErr != nil {
+			return nil, errors.Join(err, lookupErr)
+		} else if ok {
+			return orig, nil
+		}
+	}
+	return nil, err
+}
+
+func isRetryCandidate(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.Is(err, eventstore.ErrWrongExpectedVersion) ||
+		(errors.As(err, &pgErr) && pgErr.Code == codeUniqueViolation)
+}
+
+func (s *Store) prepare(ctx context.Context, r eventstore.AppendRequest) (preparedAppend, error) {
+	p := preparedAppend{
+		req:      r,
+		ids:      make([]string, len(r.Events)),
+		types:    make([]string, len(r.Events)),
+		data:     make([]string, len(r.Events)),
+		meta:     make([]string, len(r.Events)),
+		subjects: make([]*string, len(r.Events)),
+	}
+	for i, ev := range r.Events {
+		data := ev.Data
+		if len(ev.Personal) > 0 {
+			sealed, subjects, err := eventstore.SealPersonal(ev.ID, ev.Data, ev.Personal, func(subject string) ([]byte, error) {
+				return s.subjectKey(ctx, subject)
+			})
+			if err != nil {
+				return p, err
+			}
+			data = sealed
+			if len(subjects) > 0 {
+				joined := strings.Join(subjects, " ")
+				p.subjects[i] = &joined
+			}
+		}
+		md, err := json.Marshal(ev.Metadata)
+		if err != nil {
+			return p, fmt.Errorf("marshal metadata: %w", err)
+		}
+		p.ids[i] = ev.ID.String()
+		p.types[i] = ev.Type
+		p.data[i] = string(data)
+		p.meta[i] = string(md)
+	}
+	return p, nil
+}
+
+// subjectKey returns a subject's key, creating it on first use.
+func (s *Store) subjectKey(ctx context.Context, subject string) ([]byte, error) {
+	if strings.ContainsAny(subject, " \t\n") {
+		return nil, fmt.Errorf("%w: subject %q contains white space", eventstore.ErrInvalidEvent, subject)
+	}
+	fresh, err := eventstore.NewSubjectKey()
+	if err != nil {
+		return nil, err
+	}
+	var key []byte
+	err = s.pool.QueryRow(ctx, `INSERT INTO subject_keys (subject, key) VALUES ($1, $2)
+		ON CONFLICT (subject) DO UPDATE SET subject = excluded.subject RETURNING key`, subject, fresh).Scan(&key)
+	if err != nil {
+		return nil, fmt.Errorf("subject key: %w", err)
+	}
+	return key, nil
+}
+
+func (s *Store) exec(ctx context.Context, prepared []preparedAppend) ([]eventstore.AppendResult, error) {
+	batch := &pgx.Batch{}
+	for _, p := range prepared {
+		batch.Queue(appendSQL, p.req.StreamID, eventstore.Category(p.req.StreamID), int64(p.req.Expected),
+			p.ids, p.types, p.data, p.meta, p.subjects)
+	}
+	br := s.pool.SendBatch(ctx, batch)
+	results := make([]eventstore.AppendResult, len(prepared))
+	var firstErr error
+	for i, p := range prepared {
+		rows, err := br.Query()
+		if err == nil {
+			results[i], err = collectAppend(rows, p.req.StreamID)
+		}
+		if err != nil {
+			firstErr = s.mapAppendError(ctx, p.req, err)
+			break
+		}
+	}
+	if err := br.Close(); err != nil && firstErr == nil {
+		firstErr = fmt.Errorf("append: %w", err)
+	}
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	return results, nil
+}
+
+func collectAppend(rows pgx.Rows, streamID string) (eventstore.AppendResult, error) {
+	res := eventstore.AppendResult{StreamID: streamID}
+	defer rows.Close()
+	for rows.Next() {
+		var pos, ver int64
+		if err := rows.Scan(&pos, &ver); err != nil {
+			return res, err
+		}
+		if res.FirstVersion == 0 {
+			res.FirstVersion = ver
+		}
+		res.LastVersion = ver
+		res.Positions = append(res.Positions, pos)
+	}
+	return res, rows.Err()
+}
+
+func (s *Store) mapAppendError(ctx context.Context, req eventstore.AppendRequest, err error) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return fmt.Errorf("append to stream %s: %w", req.StreamID, err)
+	}
+	switch {
+	case pgErr.Code == codeWrongVersion:
+		current, _ := strconv.ParseInt(pgErr.Detail, 10, 64)
+		return &eventstore.WrongExpectedVersionError{StreamID: req.StreamID, Expected: req.Expected, CurrentVersion: current}
+	case pgErr.Code == codeUniqueViolation && (pgErr.ConstraintName == "streams_pkey" || pgErr.ConstraintName == "events_stream_version_key"):
+		// A concurrent append created or advanced the stream first.
+		var current int64
+		_ = s.pool.QueryRow(context.WithoutCancel(ctx), "SELECT version FROM streams WHERE stream_id = $1", req.StreamID).Scan(&current)
+		return &eventstore.WrongExpectedVersionError{StreamID: req.StreamID, Expected: req.Expected, CurrentVersion: current}
+	case pgErr.Code == codeTooManyInTx:
+		return fmt.Errorf("%w: %s", eventstore.ErrTooManyEvents, pgErr.Message)
+	}
+	return fmt.Errorf("append to stream %s: %w", req.StreamID, err)
+}
+
+// lookupOriginal answers a retried append: ok is true when every event id of
+// every request is stored, in that request's stream and order.
+func (s *Store) lookupOriginal(ctx context.Context, reqs []eventstore.AppendRequest) ([]eventstore.AppendResult, bool, error) {
+	var ids []string
+	for _, r := range reqs {
+		for _, ev := range r.Events {
+			ids = append(ids, ev.ID.String())
+		}
+	}
+	rows, err := s.pool.Query(context.WithoutCancel(ctx),
+		"SELECT event_id::text, stream_id, stream_version, position FROM events WHERE event_id = ANY($1::uuid[])", ids)
+	if err != nil {
+		return nil, false, fmt.Errorf("look up event ids: %w", err)
+	}
+	type stored struct {
+		stream   string
+		version  int64
+		position int64
+	}
+	found := map[string]stored{}
+	for rows.Next() {
+		var id string
+		var st stored
+		if err := rows.Scan(&id, &st.stream, &st.version, &st.position); err != nil {
+			rows.Close()
+			return nil, false, err
+		}
+		found[id] = st
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, false, err
+	}
+	if len(found) == 0 {
+		return nil, false, nil
+	}
+	out := make([]eventstore.AppendResult, len(reqs))
+	for i, r := range reqs {
+		res := eventstore.AppendResult{StreamID: r.StreamID}
+		for j, ev := range r.Events {
+			st, ok := found[ev.ID.String()]
+			if !ok || st.stream != r.StreamID || (j > 0 && st.version != res.LastVersion+1) {
+				return nil, false, fmt.Errorf("%w (event %s)", eventstore.ErrDuplicateEventID, ev.ID)
+			}
+			if j == 0 {
+				res.FirstVersion = st.version
+			}
+			res.LastVersion = st.version
+			res.Positions = append(res.Positions, st.position)
+		}
+		out[i] = res
+	}
+	return out, true, nil
+}
+
+// selectEvents is the column list read by every query; keys carries the
+// subject keys the event's personal fields need (missing = erased).
+const selectEvents = `SELECT e.position, e.stream_id, e.stream_version, e.event_id, e.event_type,
+	e.data, e.metadata, e.recorded_at,
+	CASE WHEN e.subjects IS NULL THEN NULL ELSE
+		(SELECT jsonb_object_agg(k.subject, encode(k.key, 'base64')) FROM subject_keys k WHERE k.subject = ANY(e.subjects))
+	END
+	FROM events e `
+
+// belowXmin keeps global reads gap-safe (see the package comment).
+const belowXmin = `e.position < ((pg_snapshot_xmin(pg_current_snapshot())::text::bigint) << 20)`
+
+// EventColumns is the SELECT list of the events table (alias e) that
+// ScanEvent reads, for the projection engine's Watermill schema adapter.
+const EventColumns = selectEvents
+
+// GapSafeCondition is the WHERE condition that keeps global reads gap-safe.
+const GapSafeCondition = belowXmin
+
+// Scanner is satisfied by pgx.Row, pgx.Rows and database/sql rows.
+type Scanner interface{ Scan(dest ...any) error }
+
+// ScanEvent reads one row selected with EventColumns and decrypts it.
+func ScanEvent(row Scanner) (eventstore.Event, error) {
+	var ev eventstore.Event
+	var data, meta []byte
+	var keys []byte
+	var id uuid.UUID
+	if err := row.Scan(&ev.Position, &ev.StreamID, &ev.Version, &id, &ev.Type, &data, &meta, &ev.RecordedAt, &keys); err != nil {
+		return ev, err
+	}
+	ev.ID = id
+	ev.RecordedAt = ev.RecordedAt.UTC()
+	if err := json.Unmarshal(meta, &ev.Metadata); err != nil {
+		return ev, fmt.Errorf("event %d metadata: %w", ev.Position, err)
+	}
+	ev.Data = data
+	if keys != nil || strings.Contains(string(data), `"$pii"`) {
+		km := map[string][]byte{}
+		if keys != nil {
+			var enc map[string]string
+			if err := json.Unmarshal(keys, &enc); err != nil {
+				return ev, fmt.Errorf("event %d keys: %w", ev.Position, err)
+			}
+			for subj, k := range enc {
+				b, err := base64.StdEncoding.DecodeString(k)
+				if err != nil {
+					return ev, err
+				}
+				km[subj] = b
+			}
+		}
+		opened, erased, err := eventstore.OpenPersonal(ev.ID, data, km)
+		if err != nil {
+			return ev, err
+		}
+		ev.Data, ev.Erased = opened, erased
+	}
+	return ev, nil
+}
+
+func (s *Store) query(ctx context.Context, sql string, args ...any) ([]eventstore.Event, error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []eventstore.Event
+	for rows.Next() {
+		ev, err := ScanEvent(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ev)
+	}
+	return out, rows.Err()
+}
+
+// ReadStream implements eventstore.Store.
+func (s *Store) ReadStream(ctx context.Context, streamID string, opts eventstore.ReadStreamOptions) ([]eventstore.Event, error) {
+	if err := eventstore.ValidateStreamID(streamID); err != nil {
+		return nil, err
+	}
+	var asOf *time.Time
+	if !opts.AsOf.IsZero() {
+		t := opts.AsOf.UTC()
+		asOf = &t
+	}
+	evs, err := s.query(ctx, selectEvents+`WHERE e.stream_id = $1 AND e.stream_version >= $2
+		AND ($3 = 0 OR e.stream_version <= $3) AND ($4::timestamptz IS NULL OR e.recorded_at <= $4)
+		ORDER BY e.stream_version`, streamID, opts.FromVersion, opts.ToVersion, asOf)
+	if err != nil {
+		return nil, fmt.Errorf("read stream %s: %w", streamID, err)
+	}
+	return evs, nil
+}
+
+func clampLimit(limit int) int {
+	if limit <= 0 || limit > 10000 {
+		return 10000
+	}
+	return limit
+}
+
+// ReadAll implements eventstore.Store.
+func (s *Store) ReadAll(ctx context.Context, from int64, limit int) ([]eventstore.Event, error) {
+	evs, err := s.query(ctx, selectEvents+`WHERE e.position > $1 AND `+belowXmin+` ORDER BY e.position LIMIT $2`, from, clampLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("read all from %d: %w", from, err)
+	}
+	return evs, nil
+}
+
+// ReadCategory implements eventstore.Store.
+func (s *Store) ReadCategory(ctx context.Context, category string, from int64, limit int) ([]eventstore.Event, error) {
+	evs, err := s.query(ctx, selectEvents+`WHERE e.category = $1 AND e.position > $2 AND `+belowXmin+` ORDER BY e.position LIMIT $3`,
+		category, from, clampLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("read category %s from %d: %w", category, from, err)
+	}
+	return evs, nil
+}
+
+// HeadPosition implements eventstore.Store.
+func (s *Store) HeadPosition(ctx context.Context) (int64, error) {
+	var head int64
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(max(e.position), 0) FROM events e WHERE `+belowXmin).Scan(&head)
+	if err != nil {
+		return 0, fmt.Errorf("head position: %w", err)
+	}
+	return head, nil
+}
+
+// ListStreams implements eventstore.Store.
+func (s *Store) ListStreams(ctx context.Context, opts eventstore.ListStreamsOptions) ([]eventstore.StreamInfo, error) {
+	limit := opts.Limit
+	if limit <= 0 || limit > 10000 {
+		limit = 1000
+	}
+	rows, err := s.pool.Query(ctx, `SELECT stream_id, category, version, created_at, updated_at FROM streams
+		WHERE ($1 = '' OR category = $1) AND stream_id > $2 ORDER BY stream_id LIMIT $3`, opts.Category, opts.After, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list streams: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (eventstore.StreamInfo, error) {
+		var si eventstore.StreamInfo
+		err := r.Scan(&si.StreamID, &si.Category, &si.Version, &si.CreatedAt, &si.UpdatedAt)
+		si.CreatedAt, si.UpdatedAt = si.CreatedAt.UTC(), si.UpdatedAt.UTC()
+		return si, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list streams: %w", err)
+	}
+	return out, nil
+}
+
+// ForgetSubject implements eventstore.Store.
+func (s *Store) ForgetSubject(ctx context.Context, subject string) error {
+	if _, err := s.pool.Exec(ctx, "DELETE FROM subject_keys WHERE subject = $1", subject); err != nil {
+		return fmt.Errorf("forget subject %s: %w", subject, err)
+	}
+	return nil
+}
