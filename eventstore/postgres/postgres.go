@@ -30,6 +30,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -79,12 +80,32 @@ func (s *Store) Close() error {
 	return nil
 }
 
-const appendSQL = `SELECT out_position, out_version FROM eventstore_append($1, $2, $3, $4::uuid[], $5::text[], $6::jsonb[], $7::jsonb[], $8::text[])`
+// appendSQL appends events to one stream in one statement. $3 is the
+// expected version (-1 any, -2 no stream, -3 stream exists, >= 0 exact), $4
+// how many events this transaction appended before (the low bits of the
+// positions). A mismatch raises CT409 through eventstore_conflict.
+const appendSQL = `WITH cur AS (
+	SELECT CASE WHEN $3::bigint = -1
+	             OR ($3::bigint = -2 AND c.v = 0)
+	             OR ($3::bigint = -3 AND c.v > 0)
+	             OR ($3::bigint >= 0 AND $3::bigint = c.v)
+	            THEN c.v ELSE eventstore_conflict($1, c.v) END AS v
+	  FROM (SELECT coalesce(max(stream_version), 0) AS v FROM events WHERE stream_id = $1) c
+)
+INSERT INTO events (position, transaction_id, stream_id, category, stream_version,
+                    event_id, event_type, data, metadata, subjects)
+SELECT ((pg_current_xact_id()::text::bigint) << 20) + $4::bigint + t.i - 1, pg_current_xact_id(), $1, $2, cur.v + t.i,
+       t.id, t.typ, t.data, t.meta, CASE WHEN t.subj IS NULL THEN NULL ELSE string_to_array(t.subj, ' ') END
+  FROM cur, unnest($5::uuid[], $6::text[], $7::jsonb[], $8::jsonb[], $9::text[])
+       WITH ORDINALITY AS t(id, typ, data, meta, subj, i)
+RETURNING position, stream_version`
+
+// maxEventsPerTx bounds the low 20 bits of a position.
+const maxEventsPerTx = 1 << 20
 
 // sqlstates raised by eventstore_append.
 const (
 	codeWrongVersion    = "CT409"
-	codeTooManyInTx     = "CT413"
 	codeUniqueViolation = "23505"
 )
 
@@ -128,6 +149,12 @@ func (s *Store) appendMany(ctx context.Context, reqs []eventstore.AppendRequest)
 		prepared[i] = p
 	}
 	results, err := s.exec(ctx, prepared)
+	// An append that expects Any (or StreamExists) and lost a race for the
+	// next version number did not conflict with anything the caller expected:
+	// try again with the new version.
+	for attempt := 0; attempt < maxRaceRetries && isLostRace(err); attempt++ {
+		results, err = s.exec(ctx, prepared)
+	}
 	if err == nil {
 		return results, nil
 	}
@@ -141,6 +168,20 @@ func (s *Store) appendMany(ctx context.Context, reqs []eventstore.AppendRequest)
 		}
 	}
 	return nil, err
+}
+
+const maxRaceRetries = 20
+
+// raceError marks a unique violation on a stream's next version where the
+// expected version was not exact, so the append can simply be tried again.
+type raceError struct{ err error }
+
+func (e *raceError) Error() string { return e.err.Error() }
+func (e *raceError) Unwrap() error { return e.err }
+
+func isLostRace(err error) bool {
+	var r *raceError
+	return errors.As(err, &r)
 }
 
 func isRetryCandidate(err error) bool {
@@ -205,9 +246,28 @@ func (s *Store) subjectKey(ctx context.Context, subject string) ([]byte, error) 
 
 func (s *Store) exec(ctx context.Context, prepared []preparedAppend) ([]eventstore.AppendResult, error) {
 	batch := &pgx.Batch{}
+	offset := 0 // events appended earlier in this transaction
 	for _, p := range prepared {
 		batch.Queue(appendSQL, p.req.StreamID, eventstore.Category(p.req.StreamID), int64(p.req.Expected),
-			p.ids, p.types, p.data, p.meta, p.subjects)
+			offset, p.ids, p.types, p.data, p.meta, p.subjects)
+		offset += len(p.ids)
+	}
+	if offset > maxEventsPerTx {
+		return nil, fmt.Errorf("%w: %d events in one transaction, at most %d", eventstore.ErrTooManyEvents, offset, maxEventsPerTx)
+	}
+	if len(prepared) == 1 {
+		// One statement is its own transaction: no pipeline needed.
+		p := prepared[0]
+		rows, err := s.pool.Query(ctx, appendSQL, p.req.StreamID, eventstore.Category(p.req.StreamID), int64(p.req.Expected),
+			0, p.ids, p.types, p.data, p.meta, p.subjects)
+		if err != nil {
+			return nil, s.mapAppendError(ctx, p.req, err)
+		}
+		res, err := collectAppend(rows, p.req.StreamID)
+		if err != nil {
+			return nil, s.mapAppendError(ctx, p.req, err)
+		}
+		return []eventstore.AppendResult{res}, nil
 	}
 	br := s.pool.SendBatch(ctx, batch)
 	results := make([]eventstore.AppendResult, len(prepared))
@@ -239,12 +299,14 @@ func collectAppend(rows pgx.Rows, streamID string) (eventstore.AppendResult, err
 		if err := rows.Scan(&pos, &ver); err != nil {
 			return res, err
 		}
-		if res.FirstVersion == 0 {
+		if res.FirstVersion == 0 || ver < res.FirstVersion {
 			res.FirstVersion = ver
 		}
-		res.LastVersion = ver
+		res.LastVersion = max(res.LastVersion, ver)
 		res.Positions = append(res.Positions, pos)
 	}
+	// Positions and versions rise together; RETURNING order is not promised.
+	slices.Sort(res.Positions)
 	return res, rows.Err()
 }
 
@@ -257,13 +319,15 @@ func (s *Store) mapAppendError(ctx context.Context, req eventstore.AppendRequest
 	case pgErr.Code == codeWrongVersion:
 		current, _ := strconv.ParseInt(pgErr.Detail, 10, 64)
 		return &eventstore.WrongExpectedVersionError{StreamID: req.StreamID, Expected: req.Expected, CurrentVersion: current}
-	case pgErr.Code == codeUniqueViolation && (pgErr.ConstraintName == "streams_pkey" || pgErr.ConstraintName == "events_stream_version_key"):
-		// A concurrent append created or advanced the stream first.
+	case pgErr.Code == codeUniqueViolation && pgErr.ConstraintName == "events_stream_version_key":
+		// A concurrent append took the next version first.
 		var current int64
-		_ = s.pool.QueryRow(context.WithoutCancel(ctx), "SELECT version FROM streams WHERE stream_id = $1", req.StreamID).Scan(&current)
-		return &eventstore.WrongExpectedVersionError{StreamID: req.StreamID, Expected: req.Expected, CurrentVersion: current}
-	case pgErr.Code == codeTooManyInTx:
-		return fmt.Errorf("%w: %s", eventstore.ErrTooManyEvents, pgErr.Message)
+		_ = s.pool.QueryRow(context.WithoutCancel(ctx), "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1", req.StreamID).Scan(&current)
+		wrong := &eventstore.WrongExpectedVersionError{StreamID: req.StreamID, Expected: req.Expected, CurrentVersion: current}
+		if req.Expected == eventstore.Any || (req.Expected == eventstore.StreamExists && current > 0) {
+			return &raceError{err: wrong}
+		}
+		return wrong
 	}
 	return fmt.Errorf("append to stream %s: %w", req.StreamID, err)
 }
@@ -462,8 +526,12 @@ func (s *Store) ListStreams(ctx context.Context, opts eventstore.ListStreamsOpti
 	if limit <= 0 || limit > 10000 {
 		limit = 1000
 	}
-	rows, err := s.pool.Query(ctx, `SELECT stream_id, category, version, created_at, updated_at FROM streams
-		WHERE ($1 = '' OR category = $1) AND stream_id > $2 ORDER BY stream_id LIMIT $3`, opts.Category, opts.After, limit)
+	rows, err := s.pool.Query(ctx, `SELECT h.stream_id, h.category, last.stream_version, h.recorded_at, last.recorded_at
+		FROM events h
+		CROSS JOIN LATERAL (SELECT stream_version, recorded_at FROM events e
+			WHERE e.stream_id = h.stream_id ORDER BY stream_version DESC LIMIT 1) last
+		WHERE h.stream_version = 1 AND ($1 = '' OR h.category = $1) AND h.stream_id > $2
+		ORDER BY h.stream_id LIMIT $3`, opts.Category, opts.After, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list streams: %w", err)
 	}
