@@ -100,6 +100,12 @@ SELECT ((pg_current_xact_id()::text::bigint) << 20) + $4::bigint + t.i - 1, pg_c
        WITH ORDINALITY AS t(id, typ, data, meta, subj, i)
 RETURNING position, stream_version`
 
+// appendInTxSQL is appendSQL for a caller's transaction, where earlier
+// appends of the same transaction are unknown: the offset is probed.
+var appendInTxSQL = strings.Replace(appendSQL, "$4::bigint", `(SELECT coalesce(max(p.position) + 1 - ((pg_current_xact_id()::text::bigint) << 20), 0)
+	  FROM events p WHERE p.position >= ((pg_current_xact_id()::text::bigint) << 20)
+	   AND p.position < ((pg_current_xact_id()::text::bigint) << 20) + 1048576 AND $4::bigint = 0)`, 1)
+
 // maxEventsPerTx bounds the low 20 bits of a position.
 const maxEventsPerTx = 1 << 20
 
@@ -178,6 +184,32 @@ type raceError struct{ err error }
 
 func (e *raceError) Error() string { return e.err.Error() }
 func (e *raceError) Unwrap() error { return e.err }
+
+// AppendTx appends inside the caller's transaction, so that rows of other
+// tables (a secret in its own table, say) commit or roll back with the
+// events. The caller commits; a version conflict aborts the transaction.
+// Idempotent retry is not available here: a retry is a new transaction.
+func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, reqs []eventstore.AppendRequest) ([]eventstore.AppendResult, error) {
+	if err := eventstore.ValidateAppendMany(reqs); err != nil {
+		return nil, err
+	}
+	out := make([]eventstore.AppendResult, len(reqs))
+	for i, r := range reqs {
+		p, err := s.prepare(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		rows, err := tx.Query(ctx, appendInTxSQL, r.StreamID, eventstore.Category(r.StreamID), int64(r.Expected),
+			0, p.ids, p.types, p.data, p.meta, p.subjects)
+		if err == nil {
+			out[i], err = collectAppend(rows, r.StreamID)
+		}
+		if err != nil {
+			return nil, s.mapAppendError(ctx, r, err)
+		}
+	}
+	return out, nil
+}
 
 func isLostRace(err error) bool {
 	var r *raceError
