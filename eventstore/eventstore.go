@@ -302,6 +302,9 @@ func ValidateAppend(streamID string, expected ExpectedVersion, events []EventDat
 		if len(ev.Data) == 0 || !json.Valid(ev.Data) {
 			return fmt.Errorf("%w: event %d data is not valid JSON", ErrInvalidEvent, i)
 		}
+		if usesReservedKey(ev.Data) {
+			return fmt.Errorf("%w: event %d data uses the reserved key %q", ErrInvalidEvent, i, piiMarker)
+		}
 		for _, pf := range ev.Personal {
 			if pf.Path == "" || pf.Subject == "" {
 				return fmt.Errorf("%w: event %d marks a personal field without path or subject", ErrInvalidEvent, i)

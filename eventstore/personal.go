@@ -5,7 +5,9 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -17,8 +19,11 @@ import (
 // Personal data is encrypted field by field with AES-256-GCM under a key per
 // data subject. The encrypted value replaces the field in the stored JSON as
 //
-//	{"$pii": {"s": "<subject>", "c": "<base64 nonce||ciphertext>"}}
+//	{"$pii": {"s": "<subject>", "k": "<key id>", "c": "<base64 nonce||ciphertext>"}}
 //
+// The key id (a truncated SHA-256 of the key) tells which key sealed the
+// value: a subject who is forgotten and later comes back gets a new key, and
+// the values sealed with the old one must read as erased, not fail to open.
 // The additional data binds the ciphertext to its event id and path, so a
 // sealed value cannot be moved to another event or field. Keys live in the
 // backend's subject_keys table, never in the log; deleting a key turns every
@@ -40,7 +45,14 @@ func NewSubjectKey() ([]byte, error) {
 
 type sealedValue struct {
 	Subject string `json:"s"`
+	KeyID   string `json:"k,omitempty"`
 	Cipher  string `json:"c"`
+}
+
+// keyID names a key without revealing it.
+func keyID(key []byte) string {
+	sum := sha256.Sum256(key)
+	return hex.EncodeToString(sum[:8])
 }
 
 func decodeJSON(data []byte) (any, error) {
@@ -104,7 +116,7 @@ func SealPersonal(eventID uuid.UUID, data json.RawMessage, fields []PersonalFiel
 			return nil, nil, fmt.Errorf("nonce: %w", err)
 		}
 		ct := gcm.Seal(nonce, nonce, plain, aad(eventID, f.Path))
-		parent[last] = map[string]any{piiMarker: sealedValue{Subject: f.Subject, Cipher: base64.StdEncoding.EncodeToString(ct)}}
+		parent[last] = map[string]any{piiMarker: sealedValue{Subject: f.Subject, KeyID: keyID(key), Cipher: base64.StdEncoding.EncodeToString(ct)}}
 		subjects[f.Subject] = struct{}{}
 	}
 	out, err := json.Marshal(doc)
@@ -145,6 +157,9 @@ func OpenPersonal(eventID uuid.UUID, data json.RawMessage, keys map[string][]byt
 			subject, _ := sv["s"].(string)
 			cipherText, _ := sv["c"].(string)
 			key, have := keys[subject]
+			if kid, _ := sv["k"].(string); have && kid != "" && kid != keyID(key) {
+				have = false // sealed with an earlier key of the subject, since deleted
+			}
 			if !have {
 				erased = append(erased, path)
 				return nil, nil
@@ -197,4 +212,38 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 		return nil, fmt.Errorf("subject key: %w", err)
 	}
 	return cipher.NewGCM(block)
+}
+
+// usesReservedKey reports whether data has an object with the key the store
+// uses for sealed values: such data would read back as a forged sealed field.
+func usesReservedKey(data []byte) bool {
+	if !bytes.Contains(data, []byte(`"`+piiMarker+`"`)) {
+		return false
+	}
+	doc, err := decodeJSON(data)
+	if err != nil {
+		return false
+	}
+	var walk func(v any) bool
+	walk = func(v any) bool {
+		switch x := v.(type) {
+		case map[string]any:
+			if _, ok := x[piiMarker]; ok {
+				return true
+			}
+			for _, c := range x {
+				if walk(c) {
+					return true
+				}
+			}
+		case []any:
+			for _, c := range x {
+				if walk(c) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return walk(doc)
 }

@@ -185,13 +185,45 @@ type raceError struct{ err error }
 func (e *raceError) Error() string { return e.err.Error() }
 func (e *raceError) Unwrap() error { return e.err }
 
-// AppendTx appends inside the caller's transaction, so that rows of other
-// tables (a secret in its own table, say) commit or roll back with the
-// events. The caller commits; a version conflict aborts the transaction.
-// Idempotent retry is not available here: a retry is a new transaction.
+// ErrNeedsRepeatableRead is returned by AppendTx for a transaction that was
+// not begun with BeginTx (or at REPEATABLE READ or SERIALIZABLE).
+var ErrNeedsRepeatableRead = errors.New("appending in a transaction needs REPEATABLE READ isolation: begin it with Store.BeginTx")
+
+// BeginTx begins a transaction for AppendTx, at REPEATABLE READ.
+//
+// Why: a transaction's id is assigned at its first write, but under READ
+// COMMITTED a later statement sees commits of transactions with higher ids.
+// Appending to a stream on top of such a commit would give the stream's next
+// version a lower global position than its previous one. Under REPEATABLE
+// READ the transaction sees only what committed before its snapshot, which
+// was taken before its id was assigned: every event it builds on has a lower
+// transaction id, so a lower position. A stream changed since the snapshot
+// fails on events_stream_version_key (a version conflict), as it should.
+// A single Append is one statement and has the same property under READ
+// COMMITTED.
+func (s *Store) BeginTx(ctx context.Context) (pgx.Tx, error) {
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead})
+	if err != nil {
+		return nil, fmt.Errorf("begin append transaction: %w", err)
+	}
+	return tx, nil
+}
+
+// AppendTx appends inside the caller's transaction, begun with BeginTx, so
+// that rows of other tables (a secret in its own table, say) commit or roll
+// back with the events. The caller commits; a version conflict aborts the
+// transaction. Idempotent retry is not available here: a retry is a new
+// transaction.
 func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, reqs []eventstore.AppendRequest) ([]eventstore.AppendResult, error) {
 	if err := eventstore.ValidateAppendMany(reqs); err != nil {
 		return nil, err
+	}
+	var isolation string
+	if err := tx.QueryRow(ctx, "SELECT current_setting('transaction_isolation')").Scan(&isolation); err != nil {
+		return nil, fmt.Errorf("append in transaction: %w", err)
+	}
+	if isolation != "repeatable read" && isolation != "serializable" {
+		return nil, ErrNeedsRepeatableRead
 	}
 	out := make([]eventstore.AppendResult, len(reqs))
 	for i, r := range reqs {
@@ -301,7 +333,13 @@ func (s *Store) exec(ctx context.Context, prepared []preparedAppend) ([]eventsto
 		}
 		return []eventstore.AppendResult{res}, nil
 	}
-	br := s.pool.SendBatch(ctx, batch)
+	// Several statements run under REPEATABLE READ (see BeginTx).
+	tx, err := s.BeginTx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	br := tx.SendBatch(ctx, batch)
 	results := make([]eventstore.AppendResult, len(prepared))
 	var firstErr error
 	for i, p := range prepared {
@@ -319,6 +357,9 @@ func (s *Store) exec(ctx context.Context, prepared []preparedAppend) ([]eventsto
 	}
 	if firstErr != nil {
 		return nil, firstErr
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("commit append: %w", err)
 	}
 	return results, nil
 }

@@ -1,0 +1,250 @@
+package postgres_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/capacitytracker/capacity/eventstore"
+	"github.com/capacitytracker/capacity/eventstore/pgtest"
+	"github.com/capacitytracker/capacity/eventstore/postgres"
+	"github.com/capacitytracker/capacity/eventstore/storetest"
+	"github.com/capacitytracker/capacity/migrations"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// newPool connects to a fresh, empty database dropped when the test ends.
+func newPool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(pool.Close) // runs before the database is dropped
+	return pool
+}
+
+func newStore(t *testing.T) *postgres.Store {
+	t.Helper()
+	pool := newPool(t)
+	if _, err := migrations.ApplyPostgres(context.Background(), pool); err != nil {
+		t.Fatalf("apply migrations: %v", err)
+	}
+	return postgres.New(pool)
+}
+
+func TestStore_Conformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) eventstore.Store { return newStore(t) }, storetest.Options{
+		RawData: func(t *testing.T, store eventstore.Store, id uuid.UUID) []byte {
+			t.Helper()
+			var data string
+			err := store.(*postgres.Store).Pool().QueryRow(context.Background(),
+				"SELECT data::text FROM events WHERE event_id = $1", id).Scan(&data)
+			if err != nil {
+				t.Fatalf("raw data of %s: %v", id, err)
+			}
+			return []byte(data)
+		},
+	})
+}
+
+func newEvent(eventType string) eventstore.EventData {
+	return eventstore.EventData{ID: uuid.New(), Type: eventType, Data: json.RawMessage(`{}`)}
+}
+
+// TestReadAll_HoldsBackEventsBehindAnOpenTransaction: B commits after A took
+// a lower position; readers of the global log must not see B until A ends,
+// or a reader that moved its checkpoint past B would never see A.
+func TestReadAll_HoldsBackEventsBehindAnOpenTransaction(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := newStore(t)
+
+	txA, err := store.BeginTx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = txA.Rollback(ctx) }()
+	evA := newEvent("First")
+	resA, err := store.AppendTx(ctx, txA, []eventstore.AppendRequest{{StreamID: "gap-a", Expected: eventstore.NoStream, Events: []eventstore.EventData{evA}}})
+	if err != nil {
+		t.Fatalf("append A in an open transaction: %v", err)
+	}
+	posA := resA[0].LastPosition()
+
+	evB := newEvent("Second")
+	resB, err := store.Append(ctx, "gap-b", eventstore.NoStream, evB)
+	if err != nil {
+		t.Fatalf("append B while A is open: %v", err)
+	}
+	posB := resB.LastPosition()
+	if posB <= posA {
+		t.Fatalf("B got position %d, not after A's %d", posB, posA)
+	}
+
+	// B is committed: a stream read sees it, the global log must not yet.
+	if evs, err := store.ReadStream(ctx, "gap-b", eventstore.ReadStreamOptions{}); err != nil || len(evs) != 1 {
+		t.Fatalf("ReadStream of committed B: %d events, %v", len(evs), err)
+	}
+	for _, read := range []func() ([]eventstore.Event, error){
+		func() ([]eventstore.Event, error) { return store.ReadAll(ctx, 0, 100) },
+		func() ([]eventstore.Event, error) { return store.ReadCategory(ctx, "gap", 0, 100) },
+	} {
+		evs, err := read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != 0 {
+			t.Fatalf("a global read returned %d events (first at %d) while A at %d is open", len(evs), evs[0].Position, posA)
+		}
+	}
+	head, err := store.HeadPosition(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if head >= posA {
+		t.Fatalf("head position %d is not before the open transaction's position %d", head, posA)
+	}
+
+	if err := txA.Commit(ctx); err != nil {
+		t.Fatalf("commit A: %v", err)
+	}
+	// Other tests' transactions on the same server can hold readers back a
+	// little longer; wait for both events.
+	var evs []eventstore.Event
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if evs, err = store.ReadAll(ctx, 0, 100); err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) >= 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if len(evs) != 2 || evs[0].ID != evA.ID || evs[1].ID != evB.ID || evs[0].Position != posA || evs[1].Position != posB {
+		t.Fatalf("after A committed, ReadAll returned %d events; want A at %d then B at %d", len(evs), posA, posB)
+	}
+	if head, err := store.HeadPosition(ctx); err != nil || head != posB {
+		t.Fatalf("head position %d, %v; want %d", head, err, posB)
+	}
+}
+
+func TestApplyPostgres_ReapplyingIsANoOp(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := newPool(t)
+	latest, err := migrations.Latest("postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := migrations.ApplyPostgres(ctx, pool); err != nil || n != latest {
+		t.Fatalf("first apply: %d, %v; want %d", n, err, latest)
+	}
+	if n, err := migrations.ApplyPostgres(ctx, pool); err != nil || n != 0 {
+		t.Fatalf("second apply: %d, %v; want 0", n, err)
+	}
+	if n, err := migrations.PendingPostgres(ctx, pool); err != nil || n != 0 {
+		t.Fatalf("pending after apply: %d, %v", n, err)
+	}
+}
+
+func TestApplyPostgres_ConcurrentlyOnAnEmptyDatabase(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := newPool(t)
+	latest, err := migrations.Latest("postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	applied := make([]int, 2)
+	errs := make([]error, 2)
+	for i := range applied {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			applied[i], errs[i] = migrations.ApplyPostgres(ctx, pool)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("apply %d: %v", i, err)
+		}
+	}
+	if applied[0]+applied[1] != latest {
+		t.Fatalf("the two runs applied %d and %d migrations, want %d in all", applied[0], applied[1], latest)
+	}
+	// The schema works.
+	if _, err := postgres.New(pool).Append(ctx, "migrated-1", eventstore.NoStream, newEvent("Migrated")); err != nil {
+		t.Fatalf("append after concurrent migrations: %v", err)
+	}
+}
+
+// TestAppendTx_NeverOrdersAStreamBackwards: a transaction that got its id
+// before another one committed version 1 of a stream must not append version
+// 2 at a lower global position; it must fail as a version conflict instead.
+func TestAppendTx_NeverOrdersAStreamBackwards(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := newStore(t)
+
+	txB, err := store.BeginTx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = txB.Rollback(ctx) }()
+	// B takes its transaction id first.
+	if _, err := store.AppendTx(ctx, txB, []eventstore.AppendRequest{{StreamID: "other-1", Expected: eventstore.NoStream, Events: []eventstore.EventData{newEvent("Other")}}}); err != nil {
+		t.Fatalf("append other-1 in B: %v", err)
+	}
+	// A, with a higher transaction id, creates s-1 and commits.
+	if _, err := store.Append(ctx, "s-1", eventstore.NoStream, newEvent("First")); err != nil {
+		t.Fatalf("append s-1 v1: %v", err)
+	}
+	// B now builds on s-1: it must not see A's version 1.
+	_, err = store.AppendTx(ctx, txB, []eventstore.AppendRequest{{StreamID: "s-1", Expected: eventstore.Exact(1), Events: []eventstore.EventData{newEvent("Second")}}})
+	if !errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+		t.Fatalf("append s-1 v2 in B: got %v, want a version conflict", err)
+	}
+	_ = txB.Rollback(ctx)
+
+	// Retried in a new transaction it lands after version 1.
+	res, err := store.AppendMany(ctx, []eventstore.AppendRequest{
+		{StreamID: "other-2", Expected: eventstore.NoStream, Events: []eventstore.EventData{newEvent("Other")}},
+		{StreamID: "s-1", Expected: eventstore.Exact(1), Events: []eventstore.EventData{newEvent("Second")}},
+	})
+	if err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	evs, err := store.ReadStream(ctx, "s-1", eventstore.ReadStreamOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 2 || evs[1].Position != res[1].LastPosition() || evs[0].Position >= evs[1].Position {
+		t.Fatalf("stream s-1 positions out of order: %+v", evs)
+	}
+}
+
+func TestAppendTx_RejectsReadCommittedTransaction(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store := newStore(t)
+	tx, err := store.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	_, err = store.AppendTx(ctx, tx, []eventstore.AppendRequest{{StreamID: "rc-1", Expected: eventstore.Any, Events: []eventstore.EventData{newEvent("X")}}})
+	if !errors.Is(err, postgres.ErrNeedsRepeatableRead) {
+		t.Fatalf("got %v, want ErrNeedsRepeatableRead", err)
+	}
+}

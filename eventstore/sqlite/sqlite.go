@@ -1,0 +1,558 @@
+// Package sqlite is the SQLite implementation of eventstore.Store, over
+// modernc.org/sqlite (pure Go, no cgo). It is the embedded backend: one file,
+// no server.
+//
+// # Connections and write serialization
+//
+// The store opens the file twice through database/sql:
+//
+//   - a writer pool of exactly one connection, used for appends and
+//     ForgetSubject. Appends from this process queue on Go's connection pool
+//     instead of spinning in SQLite's busy handler, which is both faster and
+//     fairer under contention;
+//   - a reader pool of several connections, used for every read and exposed as
+//     DB() for the projection engine's read models and checkpoints.
+//
+// Both open the file in WAL mode (readers never block the writer, nor the
+// writer readers) with synchronous=NORMAL, foreign keys on, a 10 s busy
+// timeout, and _txlock=immediate: every read-write transaction starts with
+// BEGIN IMMEDIATE and so takes SQLite's write lock up front. A deferred
+// transaction that reads and then writes can fail with SQLITE_BUSY the moment
+// another connection has committed in between, whatever the busy timeout; an
+// immediate one just waits its turn. A transaction begun with
+// sql.TxOptions{ReadOnly: true} is a plain deferred BEGIN, which is what a
+// consistent multi-statement read on DB() should use.
+//
+// # Gap safety
+//
+// SQLite has one writer at a time per file, across connections and
+// processes, and an append holds the write lock from BEGIN IMMEDIATE to
+// COMMIT. Positions are the AUTOINCREMENT rowid assigned inside that
+// transaction, so they are handed out in commit order: a reader never sees a
+// position while a lower one can still appear. ReadAll needs no extra
+// condition.
+//
+// recorded_at is stored as fixed-width UTC text
+// ("2006-01-02T15:04:05.000000000Z"), so comparing text compares instants. It
+// is the wall clock when the append took the write lock.
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/capacitytracker/capacity/eventstore"
+	"github.com/capacitytracker/capacity/migrations"
+)
+
+// TimeLayout is how recorded_at and the streams' timestamps are stored: fixed
+// width, UTC, so that text order is time order.
+const TimeLayout = "2006-01-02T15:04:05.000000000Z"
+
+// busyTimeout bounds how long a connection waits for another one's write lock.
+const busyTimeout = 10 * time.Second
+
+// Store is the SQLite event store.
+type Store struct {
+	path   string
+	writer *sql.DB // one connection: appends and ForgetSubject
+	reader *sql.DB // reads; exposed as DB()
+}
+
+var _ eventstore.Store = (*Store)(nil)
+
+// Open opens (creating it and its directory if need be) the database file at
+// path and applies the pending migrations.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("open sqlite event store: empty path")
+	}
+	if strings.ContainsRune(path, '?') {
+		return nil, fmt.Errorf("open sqlite event store: path %q must not contain '?'", path)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("create directory of %s: %w", path, err)
+	}
+	params := url.Values{}
+	params.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	params.Add("_pragma", "journal_mode(WAL)")
+	params.Add("_pragma", "synchronous(NORMAL)")
+	params.Add("_pragma", "foreign_keys(ON)")
+	params.Add("_txlock", "immediate")
+	dsn := path + "?" + params.Encode()
+
+	writer, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	writer.SetMaxOpenConns(1)
+	writer.SetMaxIdleConns(1)
+	writer.SetConnMaxLifetime(0)
+	writer.SetConnMaxIdleTime(0)
+
+	reader, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		_ = writer.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	reader.SetMaxOpenConns(n)
+	reader.SetMaxIdleConns(n)
+
+	s := &Store{path: path, writer: writer, reader: reader}
+	if _, err := migrations.ApplySQLite(ctx, writer); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("migrate %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// DB is a pool of connections to the store's file for the projection engine
+// (read models, checkpoints) and for reads. Its read-write transactions begin
+// IMMEDIATE; use sql.TxOptions{ReadOnly: true} for a read-only snapshot.
+func (s *Store) DB() *sql.DB { return s.reader }
+
+// Path is the database file.
+func (s *Store) Path() string { return s.path }
+
+// Close closes both connection pools.
+func (s *Store) Close() error {
+	return errors.Join(s.writer.Close(), s.reader.Close())
+}
+
+// Append implements eventstore.Store.
+func (s *Store) Append(ctx context.Context, streamID string, expected eventstore.ExpectedVersion, events ...eventstore.EventData) (eventstore.AppendResult, error) {
+	if err := eventstore.ValidateAppend(streamID, expected, events); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	res, err := s.appendMany(ctx, []eventstore.AppendRequest{{StreamID: streamID, Expected: expected, Events: events}})
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	return res[0], nil
+}
+
+// AppendMany implements eventstore.Store: one write transaction for all
+// streams.
+func (s *Store) AppendMany(ctx context.Context, reqs []eventstore.AppendRequest) ([]eventstore.AppendResult, error) {
+	if err := eventstore.ValidateAppendMany(reqs); err != nil {
+		return nil, err
+	}
+	return s.appendMany(ctx, reqs)
+}
+
+// preparedEvent is an event encoded before the write lock is taken, so that
+// the transaction does as little as possible.
+type preparedEvent struct {
+	data json.RawMessage // compacted; sealed in the transaction if personal
+	meta string
+}
+
+func (s *Store) appendMany(ctx context.Context, reqs []eventstore.AppendRequest) ([]eventstore.AppendResult, error) {
+	prepared, idList, err := prepare(reqs)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := s.writer.BeginTx(ctx, nil) // BEGIN IMMEDIATE (see the package comment)
+	if err != nil {
+		return nil, fmt.Errorf("begin append: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	results, err := appendInTx(ctx, tx, reqs, prepared, idList)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("commit append: %w", err)
+	}
+	return results, nil
+}
+
+// prepare encodes the events and lists their ids as a JSON array.
+func prepare(reqs []eventstore.AppendRequest) ([][]preparedEvent, string, error) {
+	prepared := make([][]preparedEvent, len(reqs))
+	var ids []string
+	for i, r := range reqs {
+		prepared[i] = make([]preparedEvent, len(r.Events))
+		for j, ev := range r.Events {
+			var data bytes.Buffer
+			if err := json.Compact(&data, ev.Data); err != nil {
+				return nil, "", fmt.Errorf("%w: event %d data: %v", eventstore.ErrInvalidEvent, j, err)
+			}
+			md, err := json.Marshal(ev.Metadata)
+			if err != nil {
+				return nil, "", fmt.Errorf("marshal metadata: %w", err)
+			}
+			prepared[i][j] = preparedEvent{data: data.Bytes(), meta: string(md)}
+			ids = append(ids, ev.ID.String())
+		}
+	}
+	idList, err := json.Marshal(ids)
+	if err != nil {
+		return nil, "", err
+	}
+	return prepared, string(idList), nil
+}
+
+// AppendTx appends inside the caller's transaction, so that rows of other
+// tables commit or roll back with the events. tx must be a read-write
+// transaction on DB() (it then holds the write lock from its BEGIN
+// IMMEDIATE); the caller commits. A failed append leaves nothing of itself
+// in tx (it runs under a savepoint). A retry of an earlier append is
+// answered with the original result, as by AppendMany.
+func (s *Store) AppendTx(ctx context.Context, tx *sql.Tx, reqs []eventstore.AppendRequest) ([]eventstore.AppendResult, error) {
+	if err := eventstore.ValidateAppendMany(reqs); err != nil {
+		return nil, err
+	}
+	prepared, idList, err := prepare(reqs)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT eventstore_append"); err != nil {
+		return nil, fmt.Errorf("begin append: %w", err)
+	}
+	results, err := appendInTx(ctx, tx, reqs, prepared, idList)
+	if err != nil {
+		_, undoErr := tx.ExecContext(context.WithoutCancel(ctx), "ROLLBACK TO eventstore_append")
+		_, relErr := tx.ExecContext(context.WithoutCancel(ctx), "RELEASE eventstore_append")
+		return nil, errors.Join(err, undoErr, relErr)
+	}
+	if _, err := tx.ExecContext(ctx, "RELEASE eventstore_append"); err != nil {
+		return nil, fmt.Errorf("end append: %w", err)
+	}
+	return results, nil
+}
+
+func appendInTx(ctx context.Context, tx *sql.Tx, reqs []eventstore.AppendRequest, prepared [][]preparedEvent, idList string) ([]eventstore.AppendResult, error) {
+	// A retry of an earlier append (same event ids) is answered with the
+	// original result; checking first, under the write lock, is one indexed
+	// lookup and keeps the rest of the transaction simple.
+	orig, retried, err := lookupOriginal(ctx, tx, reqs, idList)
+	if err != nil {
+		return nil, err
+	}
+	if retried {
+		return orig, nil
+	}
+
+	now := time.Now().UTC().Format(TimeLayout)
+	keys := map[string][]byte{}
+	keyFor := func(subject string) ([]byte, error) {
+		if k, ok := keys[subject]; ok {
+			return k, nil
+		}
+		k, err := subjectKey(ctx, tx, subject, now)
+		if err != nil {
+			return nil, err
+		}
+		keys[subject] = k
+		return k, nil
+	}
+
+	insert, err := tx.PrepareContext(ctx, `INSERT INTO events (stream_id, category, stream_version, event_id,
+		event_type, data, metadata, subjects, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return nil, fmt.Errorf("prepare append: %w", err)
+	}
+	defer insert.Close()
+
+	results := make([]eventstore.AppendResult, len(reqs))
+	for i, r := range reqs {
+		var current int64
+		err := tx.QueryRowContext(ctx, "SELECT version FROM streams WHERE stream_id = ?", r.StreamID).Scan(&current)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("append to stream %s: read version: %w", r.StreamID, err)
+		}
+		if !r.Expected.Matches(current) {
+			return nil, &eventstore.WrongExpectedVersionError{StreamID: r.StreamID, Expected: r.Expected, CurrentVersion: current}
+		}
+		category := eventstore.Category(r.StreamID)
+		res := eventstore.AppendResult{StreamID: r.StreamID, FirstVersion: current + 1, Positions: make([]int64, len(r.Events))}
+		for j, ev := range r.Events {
+			data := prepared[i][j].data
+			var subjects any // NULL unless the event has sealed fields
+			if len(ev.Personal) > 0 {
+				sealed, used, err := eventstore.SealPersonal(ev.ID, data, ev.Personal, keyFor)
+				if err != nil {
+					return nil, fmt.Errorf("append to stream %s: %w", r.StreamID, err)
+				}
+				data = sealed
+				if len(used) > 0 {
+					list, err := json.Marshal(used)
+					if err != nil {
+						return nil, err
+					}
+					subjects = string(list)
+				}
+			}
+			version := current + int64(j) + 1
+			out, err := insert.ExecContext(ctx, r.StreamID, category, version, ev.ID.String(), ev.Type,
+				string(data), prepared[i][j].meta, subjects, now)
+			if err != nil {
+				return nil, fmt.Errorf("append to stream %s: %w", r.StreamID, err)
+			}
+			if res.Positions[j], err = out.LastInsertId(); err != nil {
+				return nil, fmt.Errorf("append to stream %s: %w", r.StreamID, err)
+			}
+			res.LastVersion = version
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO streams (stream_id, category, version, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at`,
+			r.StreamID, category, res.LastVersion, now, now); err != nil {
+			return nil, fmt.Errorf("append to stream %s: update stream: %w", r.StreamID, err)
+		}
+		results[i] = res
+	}
+	return results, nil
+}
+
+// subjectKey returns a subject's key, creating it on first use, in the
+// append's transaction.
+func subjectKey(ctx context.Context, tx *sql.Tx, subject, now string) ([]byte, error) {
+	fresh, err := eventstore.NewSubjectKey()
+	if err != nil {
+		return nil, err
+	}
+	var key []byte
+	err = tx.QueryRowContext(ctx, `INSERT INTO subject_keys (subject, key, created_at) VALUES (?, ?, ?)
+		ON CONFLICT (subject) DO UPDATE SET subject = excluded.subject RETURNING key`, subject, fresh, now).Scan(&key)
+	if err != nil {
+		return nil, fmt.Errorf("subject key: %w", err)
+	}
+	return key, nil
+}
+
+// lookupOriginal answers a retried append: retried is true when every event
+// id of every request is stored, in that request's stream and order. When
+// only some are stored, or in another stream, it returns ErrDuplicateEventID.
+func lookupOriginal(ctx context.Context, tx *sql.Tx, reqs []eventstore.AppendRequest, idList string) ([]eventstore.AppendResult, bool, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT event_id, stream_id, stream_version, position FROM events
+		WHERE event_id IN (SELECT value FROM json_each(?))`, idList)
+	if err != nil {
+		return nil, false, fmt.Errorf("look up event ids: %w", err)
+	}
+	type stored struct {
+		stream   string
+		version  int64
+		position int64
+	}
+	found := map[string]stored{}
+	for rows.Next() {
+		var id string
+		var st stored
+		if err := rows.Scan(&id, &st.stream, &st.version, &st.position); err != nil {
+			rows.Close()
+			return nil, false, fmt.Errorf("look up event ids: %w", err)
+		}
+		found[id] = st
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("look up event ids: %w", err)
+	}
+	if len(found) == 0 {
+		return nil, false, nil
+	}
+	out := make([]eventstore.AppendResult, len(reqs))
+	for i, r := range reqs {
+		res := eventstore.AppendResult{StreamID: r.StreamID}
+		for j, ev := range r.Events {
+			st, ok := found[ev.ID.String()]
+			if !ok || st.stream != r.StreamID || (j > 0 && st.version != res.LastVersion+1) {
+				return nil, false, fmt.Errorf("%w (event %s)", eventstore.ErrDuplicateEventID, ev.ID)
+			}
+			if j == 0 {
+				res.FirstVersion = st.version
+			}
+			res.LastVersion = st.version
+			res.Positions = append(res.Positions, st.position)
+		}
+		out[i] = res
+	}
+	return out, true, nil
+}
+
+// EventColumns is the SELECT list of the events table (alias e) that
+// ScanEvent reads, for the projection engine. The last column carries the
+// keys of the event's data subjects (subject -> hex key; a missing subject
+// was forgotten), read in the same statement so that it is consistent with
+// the row.
+const EventColumns = `SELECT e.position, e.stream_id, e.stream_version, e.event_id, e.event_type,
+	e.data, e.metadata, e.recorded_at,
+	CASE WHEN e.subjects IS NULL THEN NULL ELSE
+		(SELECT json_group_object(k.subject, hex(k.key)) FROM subject_keys k
+			WHERE k.subject IN (SELECT value FROM json_each(e.subjects)))
+	END
+	FROM events e `
+
+// Scanner is satisfied by *sql.Row and *sql.Rows.
+type Scanner interface{ Scan(dest ...any) error }
+
+// ScanEvent reads one row selected with EventColumns and decrypts it.
+func ScanEvent(row Scanner) (eventstore.Event, error) {
+	var ev eventstore.Event
+	var id, data, meta, recorded string
+	var keys sql.NullString
+	if err := row.Scan(&ev.Position, &ev.StreamID, &ev.Version, &id, &ev.Type, &data, &meta, &recorded, &keys); err != nil {
+		return ev, err
+	}
+	var err error
+	if ev.ID, err = uuid.Parse(id); err != nil {
+		return ev, fmt.Errorf("event %d id: %w", ev.Position, err)
+	}
+	if ev.RecordedAt, err = time.Parse(TimeLayout, recorded); err != nil {
+		return ev, fmt.Errorf("event %d recorded_at: %w", ev.Position, err)
+	}
+	if err := json.Unmarshal([]byte(meta), &ev.Metadata); err != nil {
+		return ev, fmt.Errorf("event %d metadata: %w", ev.Position, err)
+	}
+	ev.Data = json.RawMessage(data)
+	if keys.Valid || strings.Contains(data, `"$pii"`) {
+		km := map[string][]byte{}
+		if keys.Valid {
+			var enc map[string]string
+			if err := json.Unmarshal([]byte(keys.String), &enc); err != nil {
+				return ev, fmt.Errorf("event %d keys: %w", ev.Position, err)
+			}
+			for subject, k := range enc {
+				b, err := hex.DecodeString(k)
+				if err != nil {
+					return ev, fmt.Errorf("event %d key of %s: %w", ev.Position, subject, err)
+				}
+				km[subject] = b
+			}
+		}
+		opened, erased, err := eventstore.OpenPersonal(ev.ID, ev.Data, km)
+		if err != nil {
+			return ev, err
+		}
+		ev.Data, ev.Erased = opened, erased
+	}
+	return ev, nil
+}
+
+func (s *Store) query(ctx context.Context, query string, args ...any) ([]eventstore.Event, error) {
+	rows, err := s.reader.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []eventstore.Event
+	for rows.Next() {
+		ev, err := ScanEvent(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ev)
+	}
+	return out, rows.Err()
+}
+
+// ReadStream implements eventstore.Store.
+func (s *Store) ReadStream(ctx context.Context, streamID string, opts eventstore.ReadStreamOptions) ([]eventstore.Event, error) {
+	if err := eventstore.ValidateStreamID(streamID); err != nil {
+		return nil, err
+	}
+	asOf := ""
+	if !opts.AsOf.IsZero() {
+		asOf = opts.AsOf.UTC().Format(TimeLayout)
+	}
+	evs, err := s.query(ctx, EventColumns+`WHERE e.stream_id = ?1 AND e.stream_version >= ?2
+		AND (?3 = 0 OR e.stream_version <= ?3) AND (?4 = '' OR e.recorded_at <= ?4)
+		ORDER BY e.stream_version`, streamID, opts.FromVersion, opts.ToVersion, asOf)
+	if err != nil {
+		return nil, fmt.Errorf("read stream %s: %w", streamID, err)
+	}
+	return evs, nil
+}
+
+func clampLimit(limit int) int {
+	if limit <= 0 || limit > 10000 {
+		return 10000
+	}
+	return limit
+}
+
+// ReadAll implements eventstore.Store.
+func (s *Store) ReadAll(ctx context.Context, from int64, limit int) ([]eventstore.Event, error) {
+	evs, err := s.query(ctx, EventColumns+`WHERE e.position > ? ORDER BY e.position LIMIT ?`, from, clampLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("read all from %d: %w", from, err)
+	}
+	return evs, nil
+}
+
+// ReadCategory implements eventstore.Store.
+func (s *Store) ReadCategory(ctx context.Context, category string, from int64, limit int) ([]eventstore.Event, error) {
+	evs, err := s.query(ctx, EventColumns+`WHERE e.category = ? AND e.position > ? ORDER BY e.position LIMIT ?`,
+		category, from, clampLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("read category %s from %d: %w", category, from, err)
+	}
+	return evs, nil
+}
+
+// HeadPosition implements eventstore.Store.
+func (s *Store) HeadPosition(ctx context.Context) (int64, error) {
+	var head int64
+	if err := s.reader.QueryRowContext(ctx, "SELECT coalesce(max(position), 0) FROM events").Scan(&head); err != nil {
+		return 0, fmt.Errorf("head position: %w", err)
+	}
+	return head, nil
+}
+
+// ListStreams implements eventstore.Store.
+func (s *Store) ListStreams(ctx context.Context, opts eventstore.ListStreamsOptions) ([]eventstore.StreamInfo, error) {
+	limit := opts.Limit
+	if limit <= 0 || limit > 10000 {
+		limit = 1000
+	}
+	rows, err := s.reader.QueryContext(ctx, `SELECT stream_id, category, version, created_at, updated_at FROM streams
+		WHERE (?1 = '' OR category = ?1) AND stream_id > ?2 ORDER BY stream_id LIMIT ?3`, opts.Category, opts.After, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list streams: %w", err)
+	}
+	defer rows.Close()
+	var out []eventstore.StreamInfo
+	for rows.Next() {
+		var si eventstore.StreamInfo
+		var created, updated string
+		if err := rows.Scan(&si.StreamID, &si.Category, &si.Version, &created, &updated); err != nil {
+			return nil, fmt.Errorf("list streams: %w", err)
+		}
+		if si.CreatedAt, err = time.Parse(TimeLayout, created); err != nil {
+			return nil, fmt.Errorf("list streams: stream %s created_at: %w", si.StreamID, err)
+		}
+		if si.UpdatedAt, err = time.Parse(TimeLayout, updated); err != nil {
+			return nil, fmt.Errorf("list streams: stream %s updated_at: %w", si.StreamID, err)
+		}
+		out = append(out, si)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list streams: %w", err)
+	}
+	return out, nil
+}
+
+// ForgetSubject implements eventstore.Store.
+func (s *Store) ForgetSubject(ctx context.Context, subject string) error {
+	if _, err := s.writer.ExecContext(ctx, "DELETE FROM subject_keys WHERE subject = ?", subject); err != nil {
+		return fmt.Errorf("forget subject %s: %w", subject, err)
+	}
+	return nil
+}
