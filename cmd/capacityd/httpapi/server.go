@@ -1,0 +1,155 @@
+// Package httpapi is the HTTP port of capacityd: gorilla/mux routes, the
+// middleware every request passes through (metrics, access log, body limit),
+// and JSON encoding of answers and errors.
+//
+// Handlers translate HTTP to calls of the application layer and back; they
+// must not hold business rules, open databases or read the event log for
+// queries.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// DefaultMaxBodyBytes bounds request bodies when Options.MaxBodyBytes is 0.
+const DefaultMaxBodyBytes = 1 << 20
+
+// Check is one readiness condition. Check returns nil when the condition
+// holds; its error text is shown in the /readyz answer.
+type Check struct {
+	Name  string
+	Check func(ctx context.Context) error
+}
+
+// Options are the dependencies of a Server.
+type Options struct {
+	Logger *slog.Logger
+	// Registry receives the HTTP metrics and is served at /metrics, with
+	// whatever else was registered in it.
+	Registry *prometheus.Registry
+	// Ready are the conditions of /readyz, checked in order.
+	Ready []Check
+	// MaxBodyBytes bounds every request body (413 beyond it). 0 means
+	// DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// ReadyTimeout bounds all readiness checks together. 0 means 5s.
+	ReadyTimeout time.Duration
+}
+
+// Server is the HTTP handler of capacityd.
+type Server struct {
+	logger       *slog.Logger
+	registry     *prometheus.Registry
+	ready        []Check
+	readyTimeout time.Duration
+	maxBody      int64
+	metrics      *httpMetrics
+	router       *mux.Router
+	handler      http.Handler
+}
+
+// New builds the server and registers its metrics.
+func New(opts Options) (*Server, error) {
+	if opts.Logger == nil {
+		return nil, errors.New("httpapi: Logger is required")
+	}
+	if opts.Registry == nil {
+		return nil, errors.New("httpapi: Registry is required")
+	}
+	s := &Server{
+		logger:       opts.Logger,
+		registry:     opts.Registry,
+		ready:        opts.Ready,
+		readyTimeout: opts.ReadyTimeout,
+		maxBody:      opts.MaxBodyBytes,
+		router:       mux.NewRouter(),
+	}
+	if s.readyTimeout <= 0 {
+		s.readyTimeout = 5 * time.Second
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = DefaultMaxBodyBytes
+	}
+	m, err := newHTTPMetrics(opts.Registry)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics = m
+	s.routes()
+	// The body limit sits outside the router so that an oversized body is
+	// refused before any routing or handler work.
+	s.handler = s.limitBody(s.router)
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// routes is the whole HTTP surface, in one place. Later /api/v1 handlers go
+// on a subrouter: api := s.router.PathPrefix("/api/v1").Subrouter().
+func (s *Server) routes() {
+	r := s.router
+	// Middleware of matched routes; mux runs it after routing, so the route
+	// template is known.
+	r.Use(s.observe)
+
+	r.HandleFunc("/healthz", s.handleHealthz).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/readyz", s.handleReadyz).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{
+		ErrorLog:      slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+		ErrorHandling: promhttp.ContinueOnError,
+	})).Methods(http.MethodGet)
+
+	// mux does not run middleware for unmatched requests: wrap these
+	// handlers explicitly so that they are measured and logged too.
+	r.NotFoundHandler = s.observe(http.HandlerFunc(s.handleNotFound))
+	r.MethodNotAllowedHandler = s.observe(http.HandlerFunc(s.handleMethodNotAllowed))
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyAnswer is the body of /readyz.
+type readyAnswer struct {
+	Status string            `json:"status"` // "ready" or "unavailable"
+	Checks map[string]string `json:"checks"` // name -> "ok" or the failure
+	Failed []string          `json:"failed,omitempty"`
+}
+
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.readyTimeout)
+	defer cancel()
+	ans := readyAnswer{Status: "ready", Checks: make(map[string]string, len(s.ready))}
+	for _, c := range s.ready {
+		if err := c.Check(ctx); err != nil {
+			ans.Checks[c.Name] = err.Error()
+			ans.Failed = append(ans.Failed, c.Name)
+			continue
+		}
+		ans.Checks[c.Name] = "ok"
+	}
+	if len(ans.Failed) > 0 {
+		ans.Status = "unavailable"
+		s.logger.Warn("not ready", "failed", ans.Failed)
+		writeJSON(w, http.StatusServiceUnavailable, ans)
+		return
+	}
+	writeJSON(w, http.StatusOK, ans)
+}
+
+func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
+	writeError(w, http.StatusNotFound, "not_found", "no resource at "+r.URL.Path)
+}
+
+func (s *Server) handleMethodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method "+r.Method+" is not allowed on "+r.URL.Path)
+}

@@ -1,0 +1,135 @@
+// Command capacityd is the Capacity Tracker server: the HTTP API, the
+// projection engine that keeps the read models current, and /healthz,
+// /readyz and /metrics for operators.
+//
+// With no DATABASE_URL it runs on an embedded SQLite file under the data
+// directory, so `go run ./cmd/capacityd` needs no setup.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/capacitytracker/capacity/cmd/internal/app"
+)
+
+// config is everything capacityd reads from flags and the environment.
+type config struct {
+	addr            string
+	app             app.Config
+	logLevel        string
+	logFormat       string
+	shutdownTimeout time.Duration
+}
+
+const usageHeader = `Usage: capacityd [flags]
+
+Runs the Capacity Tracker server. Without a database URL it keeps its data in
+an embedded SQLite database under the data directory (<data-dir>/capacity.db,
+outgoing mail in <data-dir>/mail); with DATABASE_URL=postgres://... it uses
+PostgreSQL and applies pending migrations at start.
+
+Endpoints: GET /healthz (process up), GET /readyz (database reachable, schema
+current, projections running), GET /metrics (Prometheus).
+
+SIGINT or SIGTERM stops it gracefully: in-flight requests finish, then the
+projection engine commits its checkpoints.
+
+Every flag can also be set by the environment variable shown; a flag given on
+the command line wins.
+
+Flags:
+`
+
+func parseConfig(args []string, getenv func(string) string, output io.Writer) (config, error) {
+	var cfg config
+	fs := flag.NewFlagSet("capacityd", flag.ContinueOnError)
+	fs.SetOutput(output)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usageHeader)
+		fs.PrintDefaults()
+	}
+	shutdownDefault := 30 * time.Second
+	if v := getenv("SHUTDOWN_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return cfg, fmt.Errorf("SHUTDOWN_TIMEOUT=%q: %w", v, err)
+		}
+		shutdownDefault = d
+	}
+	fs.StringVar(&cfg.addr, "addr", envOr(getenv, "ADDR", "127.0.0.1:8080"), "`host:port` to listen on (env ADDR)")
+	fs.StringVar(&cfg.app.DatabaseURL, "database-url", "", "PostgreSQL `URL` (postgres://...); empty uses the embedded SQLite database (env DATABASE_URL)")
+	fs.StringVar(&cfg.app.DataDir, "data-dir", envOr(getenv, "DATA_DIR", app.DefaultDataDir), "`directory` of the embedded SQLite database and the mail directory (env DATA_DIR)")
+	fs.StringVar(&cfg.logLevel, "log-level", envOr(getenv, "LOG_LEVEL", "info"), "log `level`: debug, info, warn or error (env LOG_LEVEL)")
+	fs.StringVar(&cfg.logFormat, "log-format", envOr(getenv, "LOG_FORMAT", app.LogFormatText), "log `format`: text or json (env LOG_FORMAT)")
+	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", shutdownDefault, "how long a graceful stop may take, for in-flight requests and projection checkpoints together (env SHUTDOWN_TIMEOUT)")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	// The URL may hold a password: it is read from the environment after
+	// parsing rather than shown as the flag's default in -h.
+	if !flagSet(fs, "database-url") {
+		cfg.app.DatabaseURL = getenv("DATABASE_URL")
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return cfg, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if err := cfg.app.Validate(); err != nil {
+		return cfg, err
+	}
+	if cfg.shutdownTimeout <= 0 {
+		return cfg, errors.New("shutdown timeout must be positive")
+	}
+	return cfg, nil
+}
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+func envOr(getenv func(string) string, key, fallback string) string {
+	if v := getenv(key); v != "" {
+		return v
+	}
+	return fallback
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stderr))
+}
+
+// run returns the exit code: 0 after a clean stop, 1 when serving failed, 2
+// for bad flags.
+func run(args []string, getenv func(string) string, stderr io.Writer) int {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "capacityd:", err)
+		return 2
+	}
+	logger, err := app.NewLogger(stderr, cfg.logLevel, cfg.logFormat)
+	if err != nil {
+		fmt.Fprintln(stderr, "capacityd:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, cfg, logger); err != nil {
+		logger.Error("capacityd failed", "err", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/capacitytracker/capacity/cmd/capacityd/httpapi"
+	"github.com/capacitytracker/capacity/cmd/internal/app"
+)
+
+// serve runs the server until ctx is cancelled, then stops in order: the
+// HTTP server first (in-flight requests finish, no new ones are accepted),
+// then the projection engine (it commits its checkpoints), then the
+// database.
+func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	storeMetrics, err := app.NewStoreMetrics(reg)
+	if err != nil {
+		return err
+	}
+
+	backend, err := app.Open(ctx, cfg.app, app.OpenOptions{Migrate: true, Metrics: storeMetrics})
+	if err != nil {
+		return err
+	}
+	defer backend.Close()
+	logger.Info("database opened", "backend", backend.Kind, "database", backend.Describe(),
+		"migrations_applied", backend.MigrationsApplied(), "mail_dir", backend.MailDir)
+
+	engine, err := backend.NewEngine(logger)
+	if err != nil {
+		return err
+	}
+	reg.MustRegister(app.NewProjectionCollector(engine, logger))
+
+	api, err := httpapi.New(httpapi.Options{
+		Logger:   logger,
+		Registry: reg,
+		Ready: []httpapi.Check{
+			{Name: "database", Check: backend.CheckDatabase},
+			{Name: "migrations", Check: backend.CheckMigrations},
+			{Name: "projections", Check: func(context.Context) error {
+				if !engine.Running() {
+					return errors.New("projection engine is not running")
+				}
+				return nil
+			}},
+		},
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+	}
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+
+	// The engine outlives the signal: it is stopped explicitly after the
+	// HTTP server has drained.
+	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopEngine()
+	engineDone := make(chan error, 1)
+	go func() { engineDone <- engine.Run(engineCtx) }()
+
+	serveDone := make(chan error, 1)
+	go func() { serveDone <- srv.Serve(ln) }()
+	logger.Info("capacityd listening", "addr", ln.Addr().String(), "backend", backend.Kind)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("shutdown requested: draining HTTP requests", "timeout", cfg.shutdownTimeout)
+	case err := <-serveDone:
+		runErr = fmt.Errorf("http server: %w", err)
+		serveDone = nil
+		logger.Error("http server failed: shutting down", "err", err)
+	case err := <-engineDone:
+		if err == nil {
+			err = errors.New("returned without being stopped")
+		}
+		runErr = fmt.Errorf("projection engine: %w", err)
+		engineDone = nil
+		logger.Error("projection engine stopped unexpectedly: shutting down", "err", err)
+	}
+
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		_ = srv.Close()
+		runErr = errors.Join(runErr, fmt.Errorf("drain HTTP requests: %w", err))
+	}
+	if serveDone != nil {
+		if err := <-serveDone; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			runErr = errors.Join(runErr, fmt.Errorf("http server: %w", err))
+		}
+	}
+	logger.Info("http server stopped")
+
+	stopEngine()
+	if engineDone != nil {
+		select {
+		case err := <-engineDone:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				runErr = errors.Join(runErr, fmt.Errorf("stop projection engine: %w", err))
+			}
+		case <-shutdownCtx.Done():
+			runErr = errors.Join(runErr, errors.New("projection engine did not stop within the shutdown timeout"))
+		}
+	}
+	logger.Info("projection engine stopped")
+
+	if err := backend.Close(); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("close database: %w", err))
+	}
+	if runErr == nil {
+		logger.Info("shutdown complete")
+	}
+	return runErr
+}

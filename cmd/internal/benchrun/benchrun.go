@@ -1,0 +1,216 @@
+// Package benchrun is `capacityctl bench`: it measures the event store and
+// the projection engine on a scratch database (a fresh PostgreSQL database
+// on the configured server, dropped afterwards, or a temporary SQLite file),
+// next to the database's own ceiling measured in the same run, and prints
+// each figure with its ratio to that ceiling and the target it is held to.
+// It never writes to the production database.
+package benchrun
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/capacitytracker/capacity/eventstore"
+	"github.com/capacitytracker/capacity/eventstore/bench"
+	"github.com/capacitytracker/capacity/eventstore/postgres"
+	"github.com/capacitytracker/capacity/eventstore/sqlite"
+	"github.com/capacitytracker/capacity/migrations"
+)
+
+// Options says what to measure and how much.
+type Options struct {
+	// PostgresURL is any database URL of the server to measure; empty means
+	// SQLite in a temporary directory.
+	PostgresURL string
+	// SingleOps is the number of single-event appends per writer count.
+	SingleOps int
+	// BatchEvents is the number of events appended in batches of 100.
+	BatchEvents int
+	// RebuildEvents is the size of the log the rebuild replays.
+	RebuildEvents int
+	// LagDuration is how long the steady 1,000 appends/s load runs.
+	LagDuration time.Duration
+	// Skip projection measurements (live throughput, lag, rebuild).
+	StoreOnly bool
+}
+
+// Defaults fills zero options with the sizes used for BENCHMARKS.md.
+func (o Options) Defaults() Options {
+	if o.SingleOps == 0 {
+		o.SingleOps = 20000
+	}
+	if o.BatchEvents == 0 {
+		o.BatchEvents = 200000
+	}
+	if o.RebuildEvents == 0 {
+		o.RebuildEvents = 1000000
+	}
+	if o.LagDuration == 0 {
+		o.LagDuration = 10 * time.Second
+	}
+	return o
+}
+
+// scratch is a fresh backend to measure on.
+type scratch struct {
+	kind    string
+	store   eventstore.Store
+	pool    *pgxpool.Pool // PostgreSQL only
+	sqlite  *sqlite.Store // SQLite only
+	cleanup func()
+}
+
+func openScratch(ctx context.Context, opts Options) (*scratch, error) {
+	if opts.PostgresURL == "" {
+		dir, err := os.MkdirTemp("", "capacity-bench-")
+		if err != nil {
+			return nil, err
+		}
+		st, err := sqlite.Open(ctx, filepath.Join(dir, "bench.db"))
+		if err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, err
+		}
+		return &scratch{kind: "sqlite", store: st, sqlite: st, cleanup: func() {
+			_ = st.Close()
+			_ = os.RemoveAll(dir)
+		}}, nil
+	}
+	admin, err := pgx.Connect(ctx, opts.PostgresURL)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", opts.PostgresURL, err)
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "capacity_bench_" + hex.EncodeToString(b)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		_ = admin.Close(ctx)
+		return nil, fmt.Errorf("create scratch database: %w", err)
+	}
+	drop := func() {
+		c := context.Background()
+		_, _ = admin.Exec(c, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		_ = admin.Close(c)
+	}
+	u, err := url.Parse(opts.PostgresURL)
+	if err != nil {
+		drop()
+		return nil, err
+	}
+	u.Path = "/" + name
+	cfg, err := pgxpool.ParseConfig(u.String())
+	if err != nil {
+		drop()
+		return nil, err
+	}
+	cfg.MaxConns = 40
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		drop()
+		return nil, err
+	}
+	if _, err := migrations.ApplyPostgres(ctx, pool); err != nil {
+		pool.Close()
+		drop()
+		return nil, err
+	}
+	return &scratch{kind: "postgres", store: postgres.New(pool), pool: pool, cleanup: func() {
+		pool.Close()
+		drop()
+	}}, nil
+}
+
+func (s *scratch) ceiling(ctx context.Context, conns, rowsPerTx, rows int) (bench.Result, error) {
+	if s.pool != nil {
+		return bench.PostgresCeiling(ctx, s.pool, conns, rowsPerTx, rows)
+	}
+	return bench.SQLiteCeiling(ctx, s.sqlite.DB(), conns, rowsPerTx, rows)
+}
+
+// line is one printed figure.
+type line struct {
+	result  bench.Result
+	ceiling *bench.Result
+	target  string
+}
+
+func (l line) print(w io.Writer) {
+	fmt.Fprintf(w, "  %s", l.result)
+	if l.ceiling != nil && l.ceiling.Rate() > 0 {
+		fmt.Fprintf(w, "  = %.0f%% of ceiling", 100*l.result.Rate()/l.ceiling.Rate())
+	}
+	if l.target != "" {
+		fmt.Fprintf(w, "  [target: %s]", l.target)
+	}
+	fmt.Fprintln(w)
+}
+
+// Run measures one backend and prints the results to w.
+func Run(ctx context.Context, opts Options, w io.Writer) error {
+	opts = opts.Defaults()
+	s, err := openScratch(ctx, opts)
+	if err != nil {
+		return err
+	}
+	defer s.cleanup()
+	fmt.Fprintf(w, "backend: %s (scratch database)\n", s.kind)
+
+	fmt.Fprintln(w, "ceiling (plain INSERTs, same row shape and indexes):")
+	ceilings := map[[2]int]bench.Result{}
+	for _, c := range [][2]int{{1, 1}, {32, 1}, {1, 100}, {32, 100}} {
+		rows := opts.SingleOps
+		if c[1] > 1 {
+			rows = opts.BatchEvents
+		}
+		r, err := s.ceiling(ctx, c[0], c[1], rows)
+		if err != nil {
+			return fmt.Errorf("ceiling: %w", err)
+		}
+		ceilings[c] = r
+		line{result: r}.print(w)
+	}
+
+	fmt.Fprintln(w, "event store:")
+	for _, writers := range []int{1, 8, 32} {
+		r, err := bench.SingleAppends(ctx, s.store, writers, opts.SingleOps)
+		if err != nil {
+			return fmt.Errorf("single appends: %w", err)
+		}
+		l := line{result: r}
+		if writers == 1 || writers == 32 {
+			c := ceilings[[2]int{writers, 1}]
+			l.ceiling = &c
+		}
+		if writers == 32 {
+			l.target = ">= 80% of ceiling"
+		}
+		l.print(w)
+	}
+	r, err := bench.BatchedAppends(ctx, s.store, 100, opts.BatchEvents)
+	if err != nil {
+		return fmt.Errorf("batched appends: %w", err)
+	}
+	c := ceilings[[2]int{1, 100}]
+	line{result: r, ceiling: &c, target: ">= 60,000 events/s"}.print(w)
+
+	r, err = bench.ReadAll(ctx, s.store, 5000)
+	if err != nil {
+		return fmt.Errorf("read all: %w", err)
+	}
+	line{result: r}.print(w)
+
+	if opts.StoreOnly {
+		return nil
+	}
+	return runProjections(ctx, s, opts, w)
+}

@@ -1,0 +1,20 @@
+-- Projections: how far each read model has applied the log, and the events
+-- it could not apply. A projection's checkpoint row is locked by each of its
+-- batches (and by a rebuild's swap), and updated in the same transaction as
+-- its read-model rows.
+CREATE TABLE projection_checkpoints (
+    name        TEXT        PRIMARY KEY,
+    position    BIGINT      NOT NULL DEFAULT 0,
+    updated_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+
+-- Events a projection skipped after its retries, with the last error.
+CREATE TABLE projection_poison (
+    projection  TEXT        NOT NULL,
+    position    BIGINT      NOT NULL,
+    event_id    UUID        NOT NULL,
+    event_type  TEXT        NOT NULL,
+    error       TEXT        NOT NULL,
+    failed_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (projection, position)
+);

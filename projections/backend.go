@@ -1,0 +1,236 @@
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+
+	"github.com/capacitytracker/capacity/eventstore"
+	"github.com/capacitytracker/capacity/eventstore/postgres"
+	"github.com/capacitytracker/capacity/eventstore/sqlite"
+)
+
+// Backend is the database the engine runs on: the event store and the
+// connection the read models, checkpoints and poison records live in.
+type Backend interface {
+	backend() *backend
+}
+
+type backend struct {
+	dialect Dialect
+	store   eventstore.Store
+	// db begins the engine's transactions; on SQLite every one is
+	// BEGIN IMMEDIATE.
+	db      wsql.Beginner
+	schema  func(batch int) eventsSchema
+	offsets checkpointOffsets
+	// lockKey serializes table creation across servers (PostgreSQL).
+	lockKey int64
+	// Events per live batch and per rebuild transaction. On SQLite every
+	// batch holds the one write lock, so batches are smaller.
+	liveBatch, rebuildBatch int
+}
+
+func (b *backend) backend() *backend { return b }
+
+// NewPostgresBackend runs the projections in the store's database, over its
+// pool.
+func NewPostgresBackend(store *postgres.Store) Backend {
+	return &backend{
+		dialect: Postgres,
+		store:   store,
+		db:      wsql.BeginnerFromPgx(store.Pool()),
+		schema: func(batch int) eventsSchema {
+			return eventsSchema{
+				dialect:    Postgres,
+				batch:      batch,
+				selectFrom: postgres.EventColumns,
+				gapSafe:    postgres.GapSafeCondition,
+				scan:       func(s wsql.Scanner) (eventstore.Event, error) { return postgres.ScanEvent(s) },
+			}
+		},
+		offsets:      checkpointOffsets{dialect: Postgres},
+		lockKey:      0x50726f6a656374, // "Project"
+		liveBatch:    500,
+		rebuildBatch: 5000,
+	}
+}
+
+// NewSQLiteBackend runs the projections in the SQLite file of store, over
+// db: a pool on that file whose read-write transactions begin IMMEDIATE
+// (the store's DB()). Each batch then holds SQLite's write lock from its
+// first statement, so writing read models after reading the log cannot fail
+// with SQLITE_BUSY; appends wait for the batch (busy timeout).
+func NewSQLiteBackend(db *sql.DB, store eventstore.Store) Backend {
+	return &backend{
+		dialect: SQLite,
+		store:   store,
+		db:      wsql.BeginnerFromStdSQL(db),
+		schema: func(batch int) eventsSchema {
+			return eventsSchema{
+				dialect:    SQLite,
+				batch:      batch,
+				selectFrom: sqlite.EventColumns,
+				scan:       func(s wsql.Scanner) (eventstore.Event, error) { return sqlite.ScanEvent(s) },
+			}
+		},
+		offsets:      checkpointOffsets{dialect: SQLite},
+		liveBatch:    200,
+		rebuildBatch: 1000,
+	}
+}
+
+// readEvents reads up to limit events after position from, gap-safe,
+// through ex (the caller's transaction).
+func (b *backend) readEvents(ctx context.Context, ex wsql.ContextExecutor, from int64, limit int) ([]eventstore.Event, error) {
+	s := b.schema(limit)
+	q := s.selectFrom + "WHERE e.position > ?"
+	if s.gapSafe != "" {
+		q += " AND " + s.gapSafe
+	}
+	q += " ORDER BY e.position LIMIT ?"
+	rows, err := b.view(ex).QueryContext(ctx, q, from, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read events after %d: %w", from, err)
+	}
+	defer rows.Close()
+	var out []eventstore.Event
+	for rows.Next() {
+		ev, err := s.scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ev)
+	}
+	return out, rows.Err()
+}
+
+// begin starts one of the engine's own transactions (rebuild, setup).
+func (b *backend) begin(ctx context.Context) (wsql.Tx, error) {
+	opts := &sql.TxOptions{Isolation: sql.LevelReadCommitted}
+	if b.dialect == SQLite {
+		opts = nil
+	}
+	for {
+		tx, err := b.db.BeginTx(ctx, opts)
+		if err == nil {
+			return tx, nil
+		}
+		// SQLite's busy handler is not fair: under a stream of appends and
+		// batches a waiter can time out. Wait for our turn again.
+		if b.dialect == SQLite && strings.Contains(err.Error(), "SQLITE_BUSY") && ctx.Err() == nil {
+			continue
+		}
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+}
+
+// inTx runs fn in one of the engine's transactions.
+func (b *backend) inTx(ctx context.Context, fn func(tx wsql.Tx) error) error {
+	tx, err := b.begin(ctx)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+func (b *backend) view(ex wsql.ContextExecutor) txView { return txView{ex: ex, dialect: b.dialect} }
+
+// queryInt64 runs a query returning one integer.
+func (b *backend) queryInt64(ctx context.Context, ex wsql.ContextExecutor, q string, args ...any) (int64, error) {
+	rows, err := b.view(ex).QueryContext(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	var n sql.NullInt64
+	if rows.Next() {
+		if err := rows.Scan(&n); err != nil {
+			return 0, err
+		}
+	}
+	return n.Int64, rows.Err()
+}
+
+// lockSetup serializes schema setup between servers sharing the database.
+func (b *backend) lockSetup(ctx context.Context, tx wsql.Tx) error {
+	if b.dialect != Postgres {
+		return nil // BEGIN IMMEDIATE holds the write lock already
+	}
+	_, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", b.lockKey)
+	return err
+}
+
+// lockCheckpoint takes the projection's checkpoint row lock, the one every
+// live batch holds while it runs.
+func (b *backend) lockCheckpoint(ctx context.Context, tx wsql.Tx, name string) (int64, error) {
+	q := `SELECT position FROM projection_checkpoints WHERE name = ?`
+	if b.dialect == Postgres {
+		q += " FOR UPDATE"
+	}
+	return b.queryInt64(ctx, tx, q, name)
+}
+
+func (b *backend) tableExists(ctx context.Context, ex wsql.ContextExecutor, table string) (bool, error) {
+	q := `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`
+	if b.dialect == Postgres {
+		q = `SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = ?`
+	}
+	n, err := b.queryInt64(ctx, ex, q, table)
+	return n > 0, err
+}
+
+// renameIndexes gives the indexes of a swapped-in table their live names,
+// by removing the rebuild suffix.
+func (b *backend) renameIndexes(ctx context.Context, tx wsql.Tx, table string) error {
+	v := b.view(tx)
+	type index struct{ name, sql string }
+	var idx []index
+	q := `SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL`
+	if b.dialect == Postgres {
+		q = `SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = ?`
+	}
+	rows, err := v.QueryContext(ctx, q, table)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var i index
+		if err := rows.Scan(&i.name, &i.sql); err != nil {
+			rows.Close()
+			return err
+		}
+		if strings.Contains(i.name, rebuildSuffix) {
+			idx = append(idx, i)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, i := range idx {
+		live := strings.Replace(i.name, rebuildSuffix, "", 1)
+		if b.dialect == Postgres {
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf(`ALTER INDEX %q RENAME TO %q`, i.name, live)); err != nil {
+				return fmt.Errorf("rename index %s: %w", i.name, err)
+			}
+			continue
+		}
+		// SQLite cannot rename an index: create it again under its name.
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`DROP INDEX %q`, i.name)); err != nil {
+			return fmt.Errorf("drop index %s: %w", i.name, err)
+		}
+		create := strings.Replace(i.sql, i.name, live, 1)
+		if _, err := tx.ExecContext(ctx, create); err != nil {
+			return fmt.Errorf("recreate index %s: %w", live, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,368 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+)
+
+// Errors of the engine. Check them with errors.Is.
+var (
+	// ErrNotCaughtUp means WaitFor gave up before the projections reached
+	// the position; the HTTP layer answers 503 (or 504).
+	ErrNotCaughtUp = errors.New("projections did not catch up in time")
+	// ErrUnknownProjection names a projection the engine does not run.
+	ErrUnknownProjection = errors.New("unknown projection")
+	// ErrRunning means Run was called while the engine was running.
+	ErrRunning = errors.New("projection engine already running")
+)
+
+// Tunables. Live batches are short because on PostgreSQL an open batch
+// holds back every gap-safe reader of the log.
+const (
+	pollInterval    = 50 * time.Millisecond
+	resendInterval  = 50 * time.Millisecond
+	retryInterval   = time.Second // after a failed SELECT or commit
+	ackDeadline     = time.Minute
+	closeTimeout    = 30 * time.Second
+	maxRetries      = 3
+	retryInitial    = 50 * time.Millisecond
+	retryMax        = time.Second
+	waitForLimit    = 2 * time.Second
+	waitForInterval = 10 * time.Millisecond
+	rebuildSuffix   = "__rebuild"
+)
+
+var namePattern = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+// Engine runs projections: one Watermill handler per projection.
+type Engine struct {
+	b      *backend
+	logger *slog.Logger
+	projs  []Projection
+	byName map[string]Projection
+
+	observer atomic.Pointer[Observer]
+	running  atomic.Bool
+	live     map[string]*atomic.Bool // per projection: its handler runs
+
+	rebuildMu sync.Mutex
+}
+
+// NewEngine checks the projections and returns an engine for them.
+func NewEngine(b Backend, logger *slog.Logger, projs ...Projection) (*Engine, error) {
+	if b == nil {
+		return nil, errors.New("projections: nil backend")
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	e := &Engine{
+		b:      b.backend(),
+		logger: logger.With("component", "projections"),
+		projs:  projs,
+		byName: map[string]Projection{},
+		live:   map[string]*atomic.Bool{},
+	}
+	tables := map[string]string{}
+	for _, p := range projs {
+		name := p.Name()
+		if !namePattern.MatchString(name) {
+			return nil, fmt.Errorf("projection name %q: want lower-case letters, digits and _", name)
+		}
+		if _, dup := e.byName[name]; dup {
+			return nil, fmt.Errorf("projection %s registered twice", name)
+		}
+		if len(p.Tables()) == 0 {
+			return nil, fmt.Errorf("projection %s owns no tables", name)
+		}
+		for _, t := range p.Tables() {
+			if !namePattern.MatchString(t) || len(t)+len(rebuildSuffix) > 63 {
+				return nil, fmt.Errorf("projection %s: table name %q: want lower-case letters, digits and _, at most %d characters", name, t, 63-len(rebuildSuffix))
+			}
+			if owner, dup := tables[t]; dup {
+				return nil, fmt.Errorf("table %s owned by both %s and %s", t, owner, name)
+			}
+			tables[t] = name
+		}
+		e.byName[name] = p
+		e.live[name] = &atomic.Bool{}
+	}
+	return e, nil
+}
+
+// SetObserver installs the receiver of the engine's measurements. Call it
+// before Run.
+func (e *Engine) SetObserver(o Observer) { e.observer.Store(&o) }
+
+func (e *Engine) currentObserver() Observer {
+	if o := e.observer.Load(); o != nil {
+		return *o
+	}
+	return nil
+}
+
+// Running reports whether Run is active.
+func (e *Engine) Running() bool { return e.running.Load() }
+
+// Run creates missing read-model tables and runs the projections until ctx
+// is cancelled. Then it stops the router gracefully: batches in flight
+// commit whole attempts or roll back, so checkpoints always match the read
+// models. It returns nil after a cancellation.
+func (e *Engine) Run(ctx context.Context) error {
+	if !e.running.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer e.running.Store(false)
+	for _, p := range e.projs {
+		if err := e.prepare(ctx, p); err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped before it started
+			}
+			return err
+		}
+	}
+	wlogger := watermill.NewSlogLogger(e.logger)
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: closeTimeout}, wlogger)
+	if err != nil {
+		return err
+	}
+	poison, err := middleware.PoisonQueueWithFilter(poisonRecorder{}, "projection_poison", shouldPoison)
+	if err != nil {
+		return err
+	}
+	var subs []*wsql.Subscriber
+	defer func() {
+		for _, s := range subs {
+			_ = s.Close()
+		}
+	}()
+	ackDeadline := ackDeadline
+	for _, p := range e.projs {
+		name := p.Name()
+		sub, err := wsql.NewSubscriber(
+			guardedBeginner{Beginner: e.b.db, dialect: e.b.dialect, projection: name, observer: e.currentObserver},
+			wsql.SubscriberConfig{
+				ConsumerGroup:  name,
+				AckDeadline:    &ackDeadline,
+				PollInterval:   pollInterval,
+				ResendInterval: resendInterval,
+				RetryInterval:  retryInterval,
+				SchemaAdapter:  e.b.schema(e.b.liveBatch),
+				OffsetsAdapter: e.b.offsets,
+			}, wlogger)
+		if err != nil {
+			return fmt.Errorf("subscriber for %s: %w", name, err)
+		}
+		subs = append(subs, sub)
+		h := router.AddConsumerHandler(name, topic, sub, applyMessage(p))
+		logger := e.logger.With("projection", name)
+		h.AddMiddleware(poison, middleware.Retry{
+			MaxRetries:          maxRetries,
+			InitialInterval:     retryInitial,
+			MaxInterval:         retryMax,
+			Multiplier:          2,
+			RandomizationFactor: 0.2,
+			ResetContextOnRetry: true,
+			ShouldRetry:         func(p middleware.RetryParams) bool { return shouldPoison(p.Err) },
+			OnRetryHook: func(n int, delay time.Duration) {
+				logger.Warn("retrying event", "retry", n, "delay", delay)
+			},
+		}.Middleware)
+	}
+	e.logger.Info("projections starting", "count", len(e.projs), "backend", e.b.dialect.String())
+	go func() {
+		select {
+		case <-router.Running():
+			for _, f := range e.live {
+				f.Store(true)
+			}
+		case <-ctx.Done():
+		}
+	}()
+	err = router.Run(ctx)
+	for _, f := range e.live {
+		f.Store(false)
+	}
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("projection router: %w", err)
+	}
+	e.logger.Info("projections stopped")
+	return nil
+}
+
+// prepare creates a projection's tables if they do not exist (and starts it
+// from the beginning of the log), and its checkpoint row.
+func (e *Engine) prepare(ctx context.Context, p Projection) error {
+	return e.b.inTx(ctx, func(tx wsql.Tx) error {
+		if err := e.b.lockSetup(ctx, tx); err != nil {
+			return err
+		}
+		v := e.b.view(tx)
+		missing := 0
+		for _, t := range p.Tables() {
+			ok, err := e.b.tableExists(ctx, tx, t)
+			if err != nil {
+				return fmt.Errorf("projection %s: look up table %s: %w", p.Name(), t, err)
+			}
+			if !ok {
+				missing++
+			}
+		}
+		if _, err := v.ExecContext(ctx, insertCheckpoint(e.b.dialect), p.Name(), e.b.dialect.Time(time.Now())); err != nil {
+			return fmt.Errorf("projection %s: checkpoint: %w", p.Name(), err)
+		}
+		switch missing {
+		case 0:
+			return nil
+		case len(p.Tables()):
+		default:
+			return fmt.Errorf("projection %s: some of its tables %v are missing: rebuild it", p.Name(), p.Tables())
+		}
+		for _, stmt := range p.Schema(e.b.dialect, liveTable) {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("projection %s: create schema: %w", p.Name(), err)
+			}
+		}
+		if _, err := v.ExecContext(ctx, `UPDATE projection_checkpoints SET position = 0, updated_at = ? WHERE name = ?`,
+			e.b.dialect.Time(time.Now()), p.Name()); err != nil {
+			return err
+		}
+		if _, err := v.ExecContext(ctx, `DELETE FROM projection_poison WHERE projection = ?`, p.Name()); err != nil {
+			return err
+		}
+		e.logger.Info("created read model", "projection", p.Name(), "tables", p.Tables())
+		return nil
+	})
+}
+
+func (e *Engine) lookup(names []string) error {
+	for _, n := range names {
+		if _, ok := e.byName[n]; !ok {
+			return fmt.Errorf("%w: %s", ErrUnknownProjection, n)
+		}
+	}
+	return nil
+}
+
+// checkpoints reads the checkpoint of every projection that has one.
+func (e *Engine) checkpoints(ctx context.Context) (map[string]int64, error) {
+	rows, err := e.b.view(e.b.db).QueryContext(ctx, `SELECT name, position FROM projection_checkpoints`)
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoints: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var name string
+		var pos int64
+		if err := rows.Scan(&name, &pos); err != nil {
+			return nil, err
+		}
+		out[name] = pos
+	}
+	return out, rows.Err()
+}
+
+// WaitFor waits until the named projections (all when names is empty) have
+// applied every event up to position, for at most two seconds; then it
+// returns ErrNotCaughtUp. It gives read-your-writes to a client that sends
+// the position its append returned.
+func (e *Engine) WaitFor(ctx context.Context, names []string, position int64) error {
+	if len(names) == 0 {
+		for _, p := range e.projs {
+			names = append(names, p.Name())
+		}
+	}
+	if err := e.lookup(names); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, waitForLimit)
+	defer cancel()
+	tick := time.NewTicker(waitForInterval)
+	defer tick.Stop()
+	for {
+		cps, err := e.checkpoints(ctx)
+		if err == nil {
+			behind := ""
+			for _, n := range names {
+				if cps[n] < position {
+					behind = n
+					break
+				}
+			}
+			if behind == "" {
+				return nil
+			}
+			err = fmt.Errorf("%w: %s is at %d, want %d", ErrNotCaughtUp, behind, cps[behind], position)
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				if errors.Is(err, ErrNotCaughtUp) {
+					return err
+				}
+				return fmt.Errorf("%w: %v", ErrNotCaughtUp, err)
+			}
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// Status reports every projection's checkpoint, lag and poison events.
+func (e *Engine) Status(ctx context.Context) ([]Status, error) {
+	head, err := e.b.store.HeadPosition(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cps, err := e.checkpoints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v := e.b.view(e.b.db)
+	out := make([]Status, 0, len(e.projs))
+	for _, p := range e.projs {
+		st := Status{Name: p.Name(), Checkpoint: cps[p.Name()], Head: head, Running: e.live[p.Name()].Load()}
+		if st.Checkpoint < head {
+			if st.LagEvents, err = e.b.queryInt64(ctx, e.b.db, `SELECT count(*) FROM events WHERE position > ? AND position <= ?`, st.Checkpoint, head); err != nil {
+				return nil, fmt.Errorf("lag of %s: %w", p.Name(), err)
+			}
+			next, err := e.b.store.ReadAll(ctx, st.Checkpoint, 1)
+			if err != nil {
+				return nil, fmt.Errorf("lag of %s: %w", p.Name(), err)
+			}
+			if len(next) == 1 {
+				st.LagSeconds = max(0, time.Since(next[0].RecordedAt).Seconds())
+			}
+		}
+		if st.PoisonCount, err = e.b.queryInt64(ctx, e.b.db, `SELECT count(*) FROM projection_poison WHERE projection = ?`, p.Name()); err != nil {
+			return nil, fmt.Errorf("poison of %s: %w", p.Name(), err)
+		}
+		if st.PoisonCount > 0 {
+			rows, err := v.QueryContext(ctx, `SELECT error FROM projection_poison WHERE projection = ? ORDER BY failed_at DESC, position DESC LIMIT 1`, p.Name())
+			if err != nil {
+				return nil, fmt.Errorf("poison of %s: %w", p.Name(), err)
+			}
+			if rows.Next() {
+				err = rows.Scan(&st.LastPoison)
+			}
+			rows.Close()
+			if err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}

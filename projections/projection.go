@@ -1,0 +1,212 @@
+// Package projections feeds the read models from the event log.
+//
+// Each Projection is a named Watermill handler with its own consumer group
+// (its row in projection_checkpoints), subscribed through the watermill-sql
+// Subscriber to our own events table: no events are copied into Watermill's
+// tables and nothing is ever published through Watermill; appends go through
+// eventstore.
+//
+// # Exactly-once effect
+//
+// The subscriber reads a batch of events in one transaction and hands every
+// message the transaction (sql.TxFromContext). A projection writes its rows
+// through that transaction, and the checkpoint is advanced in it too, so rows
+// and checkpoint commit or roll back together. Every handler attempt runs in
+// a SAVEPOINT, so a failed attempt leaves nothing behind before the retry.
+// Attempts and the commit are serialized (see guardedTx): when the subscriber
+// gives up on a message during shutdown and commits the batch, the commit
+// contains only whole attempts and the checkpoint says exactly which.
+//
+// An event that still fails after the retries is recorded in
+// projection_poison in the same transaction and skipped; one failing
+// projection never stops the others.
+//
+// On PostgreSQL the subscriber reads only below the oldest running
+// transaction (see eventstore/postgres), so its transaction holds an xid for
+// the length of a batch: batches are kept short.
+//
+// The package must not write events or read anything but the event log, its
+// checkpoints and the read models it owns.
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"strings"
+	"time"
+
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+
+	"github.com/capacitytracker/capacity/eventstore"
+)
+
+// Projection turns events into read-model rows. Implementations are
+// stateless: everything they know lives in their tables.
+type Projection interface {
+	// Name is the projection's stable id: its consumer group and checkpoint.
+	Name() string
+	// Tables lists the read-model tables the projection owns.
+	Tables() []string
+	// Schema returns the statements that create the projection's tables and
+	// indexes. Every table name goes through table, and every index is named
+	// table(owner) + a suffix, so that a rebuild can create fresh copies next
+	// to the live ones and swap them in.
+	Schema(d Dialect, table func(string) string) []string
+	// Apply applies one event. It writes only through tx, to the tables
+	// named by tables. Returning an error retries the event and finally
+	// records it as poison.
+	Apply(ctx context.Context, tx Tx, tables func(string) string, ev eventstore.Event) error
+}
+
+// Tx is the transaction a projection writes through. Queries use ?
+// placeholders on every backend (on PostgreSQL they are rewritten to $n, so
+// write the jsonb ? operator as jsonb_exists).
+type Tx interface {
+	Dialect() Dialect
+	ExecContext(ctx context.Context, query string, args ...any) (wsql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (Rows, error)
+}
+
+// Rows is the result of Tx.QueryContext.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close() error
+}
+
+// Dialect is the SQL dialect of a backend.
+type Dialect int
+
+const (
+	Postgres Dialect = iota + 1
+	SQLite
+)
+
+func (d Dialect) String() string {
+	switch d {
+	case Postgres:
+		return "postgres"
+	case SQLite:
+		return "sqlite"
+	}
+	return fmt.Sprintf("dialect(%d)", int(d))
+}
+
+// TimestampType is the column type of an instant.
+func (d Dialect) TimestampType() string {
+	if d == Postgres {
+		return "TIMESTAMPTZ"
+	}
+	return "TEXT"
+}
+
+// sqliteTime is fixed width, so that text order is time order.
+const sqliteTime = "2006-01-02T15:04:05.000000000Z"
+
+// Time is the value to bind for an instant column.
+func (d Dialect) Time(t time.Time) any {
+	if d == Postgres {
+		return t.UTC()
+	}
+	return t.UTC().Format(sqliteTime)
+}
+
+// Timestamp scans an instant column of either dialect.
+type Timestamp struct{ time.Time }
+
+var _ sql.Scanner = (*Timestamp)(nil)
+
+// Scan implements sql.Scanner.
+func (t *Timestamp) Scan(src any) error {
+	switch v := src.(type) {
+	case time.Time:
+		t.Time = v.UTC()
+		return nil
+	case string:
+		return t.parse(v)
+	case []byte:
+		return t.parse(string(v))
+	case nil:
+		t.Time = time.Time{}
+		return nil
+	}
+	return fmt.Errorf("cannot scan %T into a timestamp", src)
+}
+
+func (t *Timestamp) parse(s string) error {
+	for _, layout := range []string{sqliteTime, time.RFC3339Nano, "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05"} {
+		if v, err := time.Parse(layout, s); err == nil {
+			t.Time = v.UTC()
+			return nil
+		}
+	}
+	return fmt.Errorf("cannot parse timestamp %q", s)
+}
+
+// Value implements driver.Valuer with the SQLite text form.
+func (t Timestamp) Value() (driver.Value, error) { return t.UTC().Format(sqliteTime), nil }
+
+// rebind rewrites ? placeholders to $1, $2, ... outside quotes.
+func rebind(d Dialect, q string) string {
+	if d != Postgres || !strings.Contains(q, "?") {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + 8)
+	n := 0
+	var quote byte
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '?':
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// Progress reports a rebuild.
+type Progress struct {
+	Projection string
+	Done       int64         // events replayed so far
+	Total      int64         // events to replay (grows while appends continue)
+	Rate       float64       // events per second
+	ETA        time.Duration // at Rate, for Total-Done events
+	Swapped    bool          // the rebuilt tables are live (last report)
+}
+
+// Status is the state of one projection.
+type Status struct {
+	Name        string
+	Checkpoint  int64   // position of the last event applied
+	Head        int64   // the log's head position
+	LagEvents   int64   // events after Checkpoint, up to Head
+	LagSeconds  float64 // age of the oldest event not yet applied
+	PoisonCount int64
+	LastPoison  string // error of the most recent poison event
+	Running     bool
+}
+
+// Observer receives the engine's measurements, for example to export them
+// to Prometheus. Calls come from the subscriber goroutines and must not
+// block.
+type Observer interface {
+	// Committed is called after a batch committed: the projection's
+	// checkpoint is now position, events were applied or poisoned.
+	Committed(projection string, position int64, events int)
+	// Poisoned is called when an event is recorded as poison (the record
+	// is durable once Committed follows).
+	Poisoned(projection string, position int64, eventType string, err error)
+}

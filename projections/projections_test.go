@@ -1,0 +1,596 @@
+package projections_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/capacitytracker/capacity/eventstore"
+	"github.com/capacitytracker/capacity/eventstore/pgtest"
+	"github.com/capacitytracker/capacity/eventstore/postgres"
+	"github.com/capacitytracker/capacity/eventstore/sqlite"
+	"github.com/capacitytracker/capacity/migrations"
+	"github.com/capacitytracker/capacity/projections"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// harness is one backend with a fresh database.
+type harness struct {
+	store   eventstore.Store
+	backend projections.Backend
+	db      *sql.DB // reads the read models
+	// kill breaks the engine's connections (nil where not possible).
+	kill func(t *testing.T)
+}
+
+type backendCase struct {
+	name string
+	open func(t *testing.T) *harness
+}
+
+var backends = []backendCase{
+	{"postgres", openPostgres},
+	{"sqlite", openSQLite},
+}
+
+// eachBackend runs the same test against every backend.
+func eachBackend(t *testing.T, fn func(t *testing.T, h *harness)) {
+	t.Parallel()
+	for _, bc := range backends {
+		t.Run(bc.name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, bc.open(t))
+		})
+	}
+}
+
+func openPostgres(t *testing.T) *harness {
+	url := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := migrations.ApplyPostgres(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	db := stdlib.OpenDBFromPool(pool)
+	t.Cleanup(func() { db.Close() })
+	// The engine gets a pool of its own, so that the crash test can kill
+	// its connections and nothing else.
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.RuntimeParams["application_name"] = "ct_projections"
+	enginePool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(enginePool.Close)
+	return &harness{
+		store:   postgres.New(pool),
+		backend: projections.NewPostgresBackend(postgres.New(enginePool)),
+		db:      db,
+		kill: func(t *testing.T) {
+			// The engine's batch transactions die mid-flight.
+			_, err := pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+				WHERE datname = current_database() AND application_name = 'ct_projections'`)
+			if err != nil {
+				t.Fatalf("terminate the engine's connections: %v", err)
+			}
+		},
+	}
+}
+
+func openSQLite(t *testing.T) *harness {
+	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "capacity.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return &harness{
+		store:   store,
+		backend: projections.NewSQLiteBackend(store.DB(), store),
+		db:      store.DB(),
+	}
+}
+
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError + 4}))
+}
+
+var categories = []string{"provider", "location", "user", "update", "contact"}
+
+// appendEvents appends n events to random streams, in appends of 1-5.
+func appendEvents(t *testing.T, store eventstore.Store, n int, types ...string) int64 {
+	t.Helper()
+	if len(types) == 0 {
+		types = []string{"SomethingHappened"}
+	}
+	var last int64
+	for n > 0 {
+		k := min(n, 1+rand.IntN(5))
+		pos, err := tryAppend(store, types[rand.IntN(len(types))], k)
+		if err != nil {
+			t.Fatalf("append: %v", err)
+		}
+		last = pos
+		n -= k
+	}
+	return last
+}
+
+// tryAppend appends k (default 1) events of one type to a random stream.
+func tryAppend(store eventstore.Store, typ string, k ...int) (int64, error) {
+	n := 1
+	if len(k) > 0 {
+		n = k[0]
+	}
+	stream := fmt.Sprintf("%s-%d", categories[rand.IntN(len(categories))], rand.IntN(40))
+	evs := make([]eventstore.EventData, n)
+	for i := range evs {
+		evs[i] = eventstore.EventData{ID: uuid.New(), Type: typ,
+			Data: []byte(`{"n":1}`), Metadata: eventstore.Metadata{Command: "test"}}
+	}
+	res, err := store.Append(context.Background(), stream, eventstore.Any, evs...)
+	return res.LastPosition(), err
+}
+
+// maxPosition is the last committed position, read without the gap-safe
+// limit (which an open transaction of the engine may hold back for a moment).
+func maxPosition(t *testing.T, h *harness) int64 {
+	t.Helper()
+	var pos int64
+	if err := h.db.QueryRow(`SELECT coalesce(max(position), 0) FROM events`).Scan(&pos); err != nil {
+		t.Fatal(err)
+	}
+	return pos
+}
+
+// readAll returns the whole log, up to maxPosition.
+func readAll(t *testing.T, h *harness) []eventstore.Event {
+	t.Helper()
+	last := maxPosition(t, h)
+	for {
+		evs := readLog(t, h.store)
+		if len(evs) > 0 && evs[len(evs)-1].Position >= last || last == 0 {
+			return evs
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func readLog(t *testing.T, store eventstore.Store) []eventstore.Event {
+	t.Helper()
+	var out []eventstore.Event
+	var from int64
+	for {
+		evs, err := store.ReadAll(context.Background(), from, 5000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) == 0 {
+			return out
+		}
+		out = append(out, evs...)
+		from = evs[len(evs)-1].Position
+	}
+}
+
+type stat struct {
+	count    int64
+	lastAt   time.Time
+	position int64
+}
+
+// scratchStats is category_stats computed from scratch over ReadAll.
+func scratchStats(evs []eventstore.Event) map[string]stat {
+	out := map[string]stat{}
+	for _, ev := range evs {
+		s := out[ev.Category()]
+		s.count++
+		s.lastAt, s.position = ev.RecordedAt, ev.Position
+		out[ev.Category()] = s
+	}
+	return out
+}
+
+func readStats(t *testing.T, db *sql.DB) map[string]stat {
+	t.Helper()
+	rows, err := db.Query(`SELECT category, event_count, last_event_at, last_position FROM category_stats`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]stat{}
+	for rows.Next() {
+		var c string
+		var s stat
+		var at projections.Timestamp
+		if err := rows.Scan(&c, &s.count, &at, &s.position); err != nil {
+			t.Fatal(err)
+		}
+		s.lastAt = at.Time
+		out[c] = s
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func assertStatsMatchLog(t *testing.T, h *harness) {
+	t.Helper()
+	want := scratchStats(readAll(t, h))
+	got := readStats(t, h.db)
+	if len(got) != len(want) {
+		t.Errorf("category_stats has %d categories, the log %d: %v vs %v", len(got), len(want), got, want)
+	}
+	for c, w := range want {
+		g := got[c]
+		if g.count != w.count || g.position != w.position || !g.lastAt.Equal(w.lastAt) {
+			t.Errorf("category %s: read model %+v, from scratch %+v", c, g, w)
+		}
+	}
+}
+
+// run starts the engine and returns a function that stops it and waits.
+func run(t *testing.T, e *projections.Engine) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("engine run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// catchUp waits until the projections have applied the whole log.
+func catchUp(t *testing.T, h *harness, e *projections.Engine, names ...string) {
+	t.Helper()
+	head := maxPosition(t, h)
+	deadline := time.Now().Add(2 * time.Minute) // a hang guard, not a speed check
+	for {
+		err := e.WaitFor(context.Background(), names, head)
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, projections.ErrNotCaughtUp) || time.Now().After(deadline) {
+			t.Fatalf("projections never reached %d: %v", head, err)
+		}
+	}
+}
+
+func TestEngine_ReachesHeadAndMatchesLog(t *testing.T) {
+	eachBackend(t, func(t *testing.T, h *harness) {
+		appendEvents(t, h.store, 1200)
+		e, err := projections.NewEngine(h.backend, quietLogger(), projections.Default()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		run(t, e)
+		appendEvents(t, h.store, 300)
+		catchUp(t, h, e)
+		assertStatsMatchLog(t, h)
+
+		st, err := e.Status(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st) != 1 || st[0].Name != "category_stats" || st[0].Checkpoint != st[0].Head || st[0].LagEvents != 0 || !st[0].Running {
+			t.Errorf("status after catching up: %+v", st)
+		}
+	})
+}
+
+func TestEngine_CrashesAndRestartsApplyEveryEventOnce(t *testing.T) {
+	eachBackend(t, func(t *testing.T, h *harness) {
+		e, err := projections.NewEngine(h.backend, quietLogger(), projections.Default()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		appendEvents(t, h.store, 2000)
+		for i := range 20 {
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- e.Run(ctx) }()
+			appendEvents(t, h.store, 50+rand.IntN(200))
+			killed := h.kill != nil && i%3 == 2
+			if killed {
+				h.kill(t)
+			}
+			time.Sleep(time.Duration(rand.IntN(30)) * time.Millisecond)
+			cancel()
+			if err := <-done; err != nil {
+				if !killed {
+					t.Fatalf("restart %d: %v", i, err)
+				}
+				t.Logf("restart %d: run after its connections were killed: %v", i, err)
+			}
+		}
+		run(t, e)
+		catchUp(t, h, e)
+		assertStatsMatchLog(t, h)
+	})
+}
+
+// typeCounts counts events per type. It fails on the types in poison, and,
+// when flaky, fails the first attempt of every event after writing to its
+// table, so a retry that did not undo the attempt would count twice.
+type typeCounts struct {
+	poison map[string]bool
+	flaky  bool
+
+	mu       sync.Mutex
+	attempts map[uuid.UUID]int
+}
+
+func (p *typeCounts) Name() string     { return "type_counts" }
+func (p *typeCounts) Tables() []string { return []string{"type_counts"} }
+
+func (p *typeCounts) Schema(d projections.Dialect, table func(string) string) []string {
+	return []string{fmt.Sprintf(`CREATE TABLE %s (event_type TEXT PRIMARY KEY, n BIGINT NOT NULL)`, table("type_counts"))}
+}
+
+func (p *typeCounts) Apply(ctx context.Context, tx projections.Tx, table func(string) string, ev eventstore.Event) error {
+	if p.poison[ev.Type] {
+		return fmt.Errorf("cannot handle %s", ev.Type)
+	}
+	t := table("type_counts")
+	_, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %[1]s (event_type, n) VALUES (?, 1)
+		ON CONFLICT (event_type) DO UPDATE SET n = %[1]s.n + 1`, t), ev.Type)
+	if err != nil {
+		return err
+	}
+	if p.flaky {
+		p.mu.Lock()
+		p.attempts[ev.ID]++
+		first := p.attempts[ev.ID] == 1
+		p.mu.Unlock()
+		if first {
+			return errors.New("flaky failure after a write")
+		}
+	}
+	return nil
+}
+
+func readTypeCounts(t *testing.T, db *sql.DB) map[string]int64 {
+	t.Helper()
+	rows, err := db.Query(`SELECT event_type, n FROM type_counts`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var k string
+		var n int64
+		if err := rows.Scan(&k, &n); err != nil {
+			t.Fatal(err)
+		}
+		out[k] = n
+	}
+	return out
+}
+
+func TestEngine_PoisonEventIsRecordedAndOthersContinue(t *testing.T) {
+	eachBackend(t, func(t *testing.T, h *harness) {
+		tc := &typeCounts{poison: map[string]bool{"Broken": true}, attempts: map[uuid.UUID]int{}}
+		e, err := projections.NewEngine(h.backend, quietLogger(), projections.CategoryStats{}, tc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		appendEvents(t, h.store, 100, "Fine")
+		appendEvents(t, h.store, 1, "Broken")
+		appendEvents(t, h.store, 100, "Fine", "AlsoFine")
+		appendEvents(t, h.store, 1, "Broken")
+		run(t, e)
+		catchUp(t, h, e)
+		assertStatsMatchLog(t, h)
+
+		evs := readAll(t, h)
+		want := map[string]int64{}
+		var broken []int64
+		for _, ev := range evs {
+			if ev.Type == "Broken" {
+				broken = append(broken, ev.Position)
+				continue
+			}
+			want[ev.Type]++
+		}
+		got := readTypeCounts(t, h.db)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("type_counts = %v, want %v", got, want)
+		}
+		rows, err := h.db.Query(`SELECT position, event_type, error FROM projection_poison WHERE projection = 'type_counts' ORDER BY position`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var poisoned []int64
+		for rows.Next() {
+			var pos int64
+			var typ, msg string
+			if err := rows.Scan(&pos, &typ, &msg); err != nil {
+				t.Fatal(err)
+			}
+			if typ != "Broken" || msg == "" {
+				t.Errorf("poison record at %d: type %q, error %q", pos, typ, msg)
+			}
+			poisoned = append(poisoned, pos)
+		}
+		rows.Close()
+		if fmt.Sprint(poisoned) != fmt.Sprint(broken) {
+			t.Errorf("poisoned positions %v, want %v", poisoned, broken)
+		}
+		st, err := e.Status(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range st {
+			switch s.Name {
+			case "type_counts":
+				if s.PoisonCount != 2 || s.LastPoison == "" {
+					t.Errorf("type_counts status %+v: want 2 poison events", s)
+				}
+			case "category_stats":
+				if s.PoisonCount != 0 {
+					t.Errorf("category_stats status %+v: want no poison", s)
+				}
+			}
+		}
+	})
+}
+
+func TestEngine_FailedAttemptIsUndoneBeforeRetry(t *testing.T) {
+	eachBackend(t, func(t *testing.T, h *harness) {
+		tc := &typeCounts{flaky: true, attempts: map[uuid.UUID]int{}}
+		e, err := projections.NewEngine(h.backend, quietLogger(), tc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		appendEvents(t, h.store, 40, "A", "B")
+		run(t, e)
+		catchUp(t, h, e)
+		want := map[string]int64{}
+		for _, ev := range readAll(t, h) {
+			want[ev.Type]++
+		}
+		if got := readTypeCounts(t, h.db); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("type_counts = %v, want %v (a failed attempt leaked its writes)", got, want)
+		}
+		var n int
+		if err := h.db.QueryRow(`SELECT count(*) FROM projection_poison`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Errorf("%d poison records, want none (the retry succeeds)", n)
+		}
+	})
+}
+
+func TestEngine_RebuildWhileAppendingSwapsInAndLiveResumes(t *testing.T) {
+	eachBackend(t, func(t *testing.T, h *harness) {
+		e, err := projections.NewEngine(h.backend, quietLogger(), projections.Default()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pos := appendEvents(t, h.store, 12000)
+		run(t, e)
+		for { // let the gap-safe head pass the appends (parallel tests hold it back)
+			head, err := h.store.HeadPosition(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if head >= pos {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+
+		ctx, stopAppending := context.WithCancel(context.Background())
+		appended := make(chan struct{})
+		go func() {
+			defer close(appended)
+			for ctx.Err() == nil {
+				if _, err := tryAppend(h.store, "SomethingHappened"); err != nil {
+					t.Errorf("append while rebuilding: %v", err)
+					return
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		}()
+		var reports []projections.Progress
+		err = e.Rebuild(context.Background(), "category_stats", func(p projections.Progress) { t.Logf("%s %+v", time.Now().Format("15:04:05.000"), p); reports = append(reports, p) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		appendEvents(t, h.store, 200)
+		stopAppending()
+		<-appended
+		appendEvents(t, h.store, 50)
+		catchUp(t, h, e)
+		assertStatsMatchLog(t, h)
+
+		if len(reports) < 2 || !reports[len(reports)-1].Swapped {
+			t.Fatalf("progress reports %+v: want batches then the swap", reports)
+		}
+		last := reports[len(reports)-1]
+		if last.Done < 12000 || last.Done != last.Total || last.Rate <= 0 || reports[0].Done == 0 {
+			t.Errorf("last progress %+v", last)
+		}
+		var leftovers int
+		if err := h.db.QueryRow(`SELECT count(*) FROM category_stats__rebuild`).Scan(&leftovers); err == nil {
+			t.Errorf("category_stats__rebuild still exists after the swap")
+		}
+	})
+}
+
+func TestEngine_WaitForGivesReadYourWrites(t *testing.T) {
+	eachBackend(t, func(t *testing.T, h *harness) {
+		e, err := projections.NewEngine(h.backend, quietLogger(), projections.Default()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		pos := appendEvents(t, h.store, 10)
+		if err := e.WaitFor(ctx, []string{"nope"}, pos); !errors.Is(err, projections.ErrUnknownProjection) {
+			t.Errorf("WaitFor(unknown) = %v, want ErrUnknownProjection", err)
+		}
+		// Not running: it gives up.
+		if err := e.WaitFor(ctx, []string{"category_stats"}, pos); !errors.Is(err, projections.ErrNotCaughtUp) {
+			t.Errorf("WaitFor with the engine stopped = %v, want ErrNotCaughtUp", err)
+		}
+		run(t, e)
+		for range 5 {
+			pos := appendEvents(t, h.store, 3)
+			catchUpTo(t, e, pos)
+			got := readStats(t, h.db)
+			var total int64
+			for _, s := range got {
+				total += s.count
+			}
+			if n := int64(len(readAll(t, h))); total != n {
+				t.Errorf("after WaitFor(%d): read model counts %d events, the log has %d", pos, total, n)
+			}
+		}
+	})
+}
+
+// catchUpTo calls WaitFor until it succeeds: a loaded test machine may need
+// more than one 2 s window; what is tested is that success means caught up.
+func catchUpTo(t *testing.T, e *projections.Engine, pos int64) {
+	t.Helper()
+	for range 30 {
+		err := e.WaitFor(context.Background(), []string{"category_stats"}, pos)
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, projections.ErrNotCaughtUp) {
+			t.Fatal(err)
+		}
+	}
+	t.Fatalf("never caught up to %d", pos)
+}
