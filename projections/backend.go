@@ -168,14 +168,15 @@ func (b *backend) lockSetup(ctx context.Context, tx wsql.Tx) error {
 	return err
 }
 
-// lockCheckpoint takes the projection's checkpoint row lock, the one every
-// live batch holds while it runs.
+// lockCheckpoint takes the projection's lock, the one every live batch holds
+// while it runs (see guardedBeginner), and reads its checkpoint.
 func (b *backend) lockCheckpoint(ctx context.Context, tx wsql.Tx, name string) (int64, error) {
-	q := `SELECT position FROM projection_checkpoints WHERE name = ?`
 	if b.dialect == Postgres {
-		q += " FOR UPDATE"
+		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", projectionLockKey(name)); err != nil {
+			return 0, err
+		}
 	}
-	return b.queryInt64(ctx, tx, q, name)
+	return b.queryInt64(ctx, tx, `SELECT position FROM projection_checkpoints WHERE name = ?`, name)
 }
 
 func (b *backend) tableExists(ctx context.Context, ex wsql.ContextExecutor, table string) (bool, error) {

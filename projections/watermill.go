@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"sync"
 	"time"
@@ -138,7 +139,7 @@ func (s eventsSchema) SchemaInitializingQueries(wsql.SchemaInitializingQueriesPa
 
 func (s eventsSchema) SubscribeIsolationLevel() sql.IsolationLevel {
 	if s.dialect == Postgres {
-		// Read committed: after waiting for the checkpoint row lock (a
+		// Read committed: after waiting for the projection's lock (a
 		// rebuild swapping tables), the next statements see the new tables.
 		return sql.LevelReadCommitted
 	}
@@ -167,13 +168,10 @@ func (a checkpointOffsets) ConsumedMessageQuery(wsql.ConsumedMessageQueryParams)
 }
 
 func (a checkpointOffsets) NextOffsetQuery(p wsql.NextOffsetQueryParams) (wsql.Query, error) {
-	if a.dialect == Postgres {
-		// FOR UPDATE: one batch of a projection at a time, across servers,
-		// and a rebuild's swap waits for the batch in flight.
-		return wsql.Query{Query: `SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE`, Args: []any{p.ConsumerGroup}}, nil
-	}
-	// SQLite: the subscriber's BEGIN IMMEDIATE already holds the write lock.
-	return wsql.Query{Query: `SELECT position FROM projection_checkpoints WHERE name = ?`, Args: []any{p.ConsumerGroup}}, nil
+	// The batch transaction already holds the projection's lock, taken by
+	// guardedBeginner before this statement (PostgreSQL: an advisory lock;
+	// SQLite: BEGIN IMMEDIATE's write lock).
+	return wsql.Query{Query: rebind(a.dialect, `SELECT position FROM projection_checkpoints WHERE name = ?`), Args: []any{p.ConsumerGroup}}, nil
 }
 
 func (a checkpointOffsets) SchemaInitializingQueries(wsql.OffsetsSchemaInitializingQueriesParams) ([]wsql.Query, error) {
@@ -201,7 +199,27 @@ func (g guardedBeginner) BeginTx(ctx context.Context, opts *sql.TxOptions) (wsql
 	if err != nil {
 		return nil, err
 	}
+	if g.dialect == Postgres {
+		// One batch of a projection at a time, across servers, and a
+		// rebuild's swap waits for the batch in flight. An advisory lock
+		// rather than SELECT ... FOR UPDATE: a row lock would give every
+		// idle poll a transaction id, and any open transaction id holds
+		// back every gap-safe reader of the log (see eventstore/postgres).
+		// Taken in its own statement so that the next statement's snapshot
+		// sees what the previous holder committed.
+		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", projectionLockKey(g.projection)); err != nil {
+			_ = tx.Rollback()
+			return nil, fmt.Errorf("lock projection %s: %w", g.projection, err)
+		}
+	}
 	return &guardedTx{inner: tx, ctx: ctx, dialect: g.dialect, projection: g.projection, observer: g.observer()}, nil
+}
+
+// projectionLockKey is the PostgreSQL advisory lock of one projection.
+func projectionLockKey(name string) int64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte("capacity-projection:" + name))
+	return int64(h.Sum64())
 }
 
 // guardedTx is the subscriber's batch transaction. Handler attempts and the

@@ -7,9 +7,11 @@
 // The store opens the file twice through database/sql:
 //
 //   - a writer pool of exactly one connection, used for appends and
-//     ForgetSubject. Appends from this process queue on Go's connection pool
-//     instead of spinning in SQLite's busy handler, which is both faster and
-//     fairer under contention;
+//     ForgetSubject. Appends from this process queue in Go (see commit.go:
+//     those that arrive during a commit are committed together, each under
+//     its own savepoint) instead of spinning in SQLite's busy handler, which
+//     is both faster and fairer under contention. The append statements are
+//     prepared once on this connection;
 //   - a reader pool of several connections, used for every read and exposed as
 //     DB() for the projection engine's read models and checkpoints.
 //
@@ -48,6 +50,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 	"time"
@@ -71,6 +74,10 @@ type Store struct {
 	path   string
 	writer *sql.DB // one connection: appends and ForgetSubject
 	reader *sql.DB // reads; exposed as DB()
+	// stmts are the append's statements, prepared once on the writer's
+	// connection (see statements).
+	stmts map[string]*sql.Stmt
+	queue *commitQueue
 }
 
 var _ eventstore.Store = (*Store)(nil)
@@ -113,11 +120,23 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	reader.SetMaxOpenConns(n)
 	reader.SetMaxIdleConns(n)
 
-	s := &Store{path: path, writer: writer, reader: reader}
+	s := &Store{path: path, writer: writer, reader: reader, stmts: map[string]*sql.Stmt{}}
 	if _, err := migrations.ApplySQLite(ctx, writer); err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
 	}
+	// Prepared after the migrations, so that the tables exist. A later
+	// schema change (a migration applied through DB()) makes SQLite
+	// re-prepare them by itself.
+	for _, q := range appendQueries() {
+		st, err := writer.PrepareContext(ctx, q)
+		if err != nil {
+			_ = s.Close()
+			return nil, fmt.Errorf("prepare append statements of %s: %w", path, err)
+		}
+		s.stmts[q] = st
+	}
+	s.queue = newCommitQueue(s.commitBatch)
 	return s, nil
 }
 
@@ -129,9 +148,17 @@ func (s *Store) DB() *sql.DB { return s.reader }
 // Path is the database file.
 func (s *Store) Path() string { return s.path }
 
-// Close closes both connection pools.
+// Close waits for the appends already queued to be committed, then closes
+// both connection pools. Appends after Close fail.
 func (s *Store) Close() error {
-	return errors.Join(s.writer.Close(), s.reader.Close())
+	if s.queue != nil {
+		s.queue.close()
+	}
+	var errs []error
+	for _, st := range s.stmts {
+		errs = append(errs, st.Close())
+	}
+	return errors.Join(append(errs, s.writer.Close(), s.reader.Close())...)
 }
 
 // Append implements eventstore.Store.
@@ -162,50 +189,225 @@ type preparedEvent struct {
 	meta string
 }
 
+// appendJob is one caller's Append or AppendMany, encoded and waiting for
+// the writer.
+type appendJob struct {
+	reqs     []eventstore.AppendRequest
+	prepared [][]preparedEvent
+	idList   string
+	events   int
+}
+
 func (s *Store) appendMany(ctx context.Context, reqs []eventstore.AppendRequest) ([]eventstore.AppendResult, error) {
-	prepared, idList, err := prepare(reqs)
+	job, err := prepare(reqs)
 	if err != nil {
 		return nil, err
+	}
+	return s.queue.submit(ctx, job)
+}
+
+// commitBatch runs queued appends in one write transaction and one COMMIT
+// (group commit: the commit's writes and the WAL frames of the shared pages
+// are paid once for the batch). Each append runs under its own savepoint, so
+// that one that fails (a wrong expected version, say) leaves nothing of
+// itself and does not fail the others. outcomes[i] is set for every job;
+// when the COMMIT fails, every job fails with it.
+func (s *Store) commitBatch(jobs []*appendJob, outcomes []jobOutcome) {
+	// The transaction serves several callers: none of their contexts may
+	// cancel it. A caller that gave up before its job was taken out of the
+	// queue is not in jobs (see commitQueue).
+	ctx := context.Background()
+	fail := func(err error) {
+		for i := range outcomes {
+			outcomes[i] = jobOutcome{err: err}
+		}
 	}
 	tx, err := s.writer.BeginTx(ctx, nil) // BEGIN IMMEDIATE (see the package comment)
 	if err != nil {
-		return nil, fmt.Errorf("begin append: %w", err)
+		fail(fmt.Errorf("begin append: %w", err))
+		return
 	}
 	defer func() { _ = tx.Rollback() }()
-	results, err := appendInTx(ctx, tx, reqs, prepared, idList)
-	if err != nil {
-		return nil, err
+	st := &statements{tx: tx, cached: s.stmts}
+	defer st.close()
+
+	if len(jobs) == 1 {
+		// Alone in its transaction: the transaction is the savepoint.
+		res, err := appendInTx(ctx, st, jobs[0])
+		if err != nil {
+			fail(err)
+			return
+		}
+		outcomes[0] = jobOutcome{results: res}
+	} else {
+		for i, job := range jobs {
+			res, err := st.inSavepoint(ctx, func() ([]eventstore.AppendResult, error) {
+				return appendInTx(ctx, st, job)
+			})
+			var broken *brokenTxError
+			if errors.As(err, &broken) {
+				// The transaction is gone: what the earlier jobs wrote
+				// with it too.
+				fail(err)
+				return
+			}
+			outcomes[i] = jobOutcome{results: res, err: err}
+		}
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("commit append: %w", err)
+		fail(fmt.Errorf("commit append: %w", err))
 	}
-	return results, nil
+}
+
+// brokenTxError means a failed append's savepoint could not be rolled back
+// or released: SQLite may have rolled back the whole transaction, so nothing
+// else may run in it.
+type brokenTxError struct{ err error }
+
+func (e *brokenTxError) Error() string { return e.err.Error() }
+func (e *brokenTxError) Unwrap() error { return e.err }
+
+// appendQueries are the statements that appends run, prepared once per
+// writer connection.
+func appendQueries() []string {
+	return []string{lookupOneQuery, lookupManyQuery, versionQuery, upsertStreamQuery, subjectKeyQuery, insertQuery}
+}
+
+const (
+	lookupOneQuery = `SELECT event_id, stream_id, stream_version, position FROM events WHERE event_id = ?`
+	// lookupManyQuery takes the ids as one JSON array, so that its text
+	// does not depend on their number.
+	lookupManyQuery = `SELECT event_id, stream_id, stream_version, position FROM events
+		WHERE event_id IN (SELECT value FROM json_each(?))`
+	versionQuery      = `SELECT version FROM streams WHERE stream_id = ?`
+	upsertStreamQuery = `INSERT INTO streams (stream_id, category, version, created_at, updated_at)
+		VALUES (?1, ?2, ?3, ?4, ?4)
+		ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at`
+	subjectKeyQuery = `INSERT INTO subject_keys (subject, key, created_at) VALUES (?, ?, ?)
+		ON CONFLICT (subject) DO UPDATE SET subject = excluded.subject RETURNING key`
+)
+
+// insertColumnsPerRow is the number of parameters of insertQuery after
+// the three that every event of one stream shares.
+const insertColumnsPerRow = 6
+
+// insertQuery inserts one event. ?1 is the stream id, ?2 its category, ?3
+// recorded_at; then the event's version, id, type, data, metadata and
+// subjects.
+const insertQuery = `INSERT INTO events (stream_id, category, recorded_at, stream_version, event_id, event_type,
+	data, metadata, subjects) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)`
+
+// statements hands out the append's statements in one transaction: the
+// writer's prepared ones when the query is among them (no parsing per
+// append), else prepared in the transaction and closed with it.
+type statements struct {
+	tx     *sql.Tx
+	cached map[string]*sql.Stmt // prepared on the writer pool; nil for a caller's transaction
+	inTx   map[string]*sql.Stmt
+	spSeq  int
+}
+
+func (st *statements) get(ctx context.Context, query string) (*sql.Stmt, error) {
+	if s, ok := st.inTx[query]; ok {
+		return s, nil
+	}
+	var s *sql.Stmt
+	if c, ok := st.cached[query]; ok {
+		s = st.tx.StmtContext(ctx, c)
+	} else {
+		var err error
+		if s, err = st.tx.PrepareContext(ctx, query); err != nil {
+			return nil, err
+		}
+	}
+	if st.inTx == nil {
+		st.inTx = map[string]*sql.Stmt{}
+	}
+	st.inTx[query] = s
+	return s, nil
+}
+
+func (st *statements) close() {
+	for _, s := range st.inTx {
+		_ = s.Close()
+	}
+}
+
+// inSavepoint runs fn under a savepoint: when fn fails, nothing it did is
+// left in the transaction. If the savepoint cannot be rolled back or
+// released, the error is a *brokenTxError.
+func (st *statements) inSavepoint(ctx context.Context, fn func() ([]eventstore.AppendResult, error)) ([]eventstore.AppendResult, error) {
+	st.spSeq++
+	name := fmt.Sprintf("eventstore_append_%d", st.spSeq)
+	if _, err := st.tx.ExecContext(ctx, "SAVEPOINT "+name); err != nil {
+		return nil, &brokenTxError{fmt.Errorf("begin append: %w", err)}
+	}
+	res, err := fn()
+	if err != nil {
+		_, undoErr := st.tx.ExecContext(context.WithoutCancel(ctx), "ROLLBACK TO "+name)
+		_, relErr := st.tx.ExecContext(context.WithoutCancel(ctx), "RELEASE "+name)
+		if undoErr != nil || relErr != nil {
+			return nil, &brokenTxError{errors.Join(err, undoErr, relErr)}
+		}
+		return nil, err
+	}
+	if _, err := st.tx.ExecContext(ctx, "RELEASE "+name); err != nil {
+		return nil, &brokenTxError{fmt.Errorf("end append: %w", err)}
+	}
+	return res, nil
 }
 
 // prepare encodes the events and lists their ids as a JSON array.
-func prepare(reqs []eventstore.AppendRequest) ([][]preparedEvent, string, error) {
-	prepared := make([][]preparedEvent, len(reqs))
+func prepare(reqs []eventstore.AppendRequest) (*appendJob, error) {
+	job := &appendJob{reqs: reqs, prepared: make([][]preparedEvent, len(reqs))}
 	var ids []string
 	for i, r := range reqs {
-		prepared[i] = make([]preparedEvent, len(r.Events))
+		job.prepared[i] = make([]preparedEvent, len(r.Events))
+		var lastMeta *eventstore.Metadata
+		var lastEncoded string
 		for j, ev := range r.Events {
-			var data bytes.Buffer
-			if err := json.Compact(&data, ev.Data); err != nil {
-				return nil, "", fmt.Errorf("%w: event %d data: %v", eventstore.ErrInvalidEvent, j, err)
-			}
-			md, err := json.Marshal(ev.Metadata)
+			data, err := compact(ev.Data)
 			if err != nil {
-				return nil, "", fmt.Errorf("marshal metadata: %w", err)
+				return nil, fmt.Errorf("%w: event %d data: %v", eventstore.ErrInvalidEvent, j, err)
 			}
-			prepared[i][j] = preparedEvent{data: data.Bytes(), meta: string(md)}
+			// The events of one append usually share their metadata:
+			// encode it once.
+			if lastMeta == nil || !reflect.DeepEqual(*lastMeta, ev.Metadata) {
+				md, err := json.Marshal(ev.Metadata)
+				if err != nil {
+					return nil, fmt.Errorf("marshal metadata: %w", err)
+				}
+				lastMeta, lastEncoded = &r.Events[j].Metadata, string(md)
+			}
+			job.prepared[i][j] = preparedEvent{data: data, meta: lastEncoded}
 			ids = append(ids, ev.ID.String())
+			job.events++
 		}
+	}
+	if len(ids) == 1 {
+		job.idList = ids[0]
+		return job, nil
 	}
 	idList, err := json.Marshal(ids)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	return prepared, string(idList), nil
+	job.idList = string(idList)
+	return job, nil
+}
+
+// compact returns data without insignificant white space. Data without any
+// white space (what json.Marshal produces) is returned as it is: the callers
+// have checked that it is valid JSON (eventstore.ValidateAppend).
+func compact(data json.RawMessage) (json.RawMessage, error) {
+	if !bytes.ContainsAny(data, " \t\r\n") {
+		return data, nil
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, data); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 // AppendTx appends inside the caller's transaction, so that rows of other
@@ -218,30 +420,28 @@ func (s *Store) AppendTx(ctx context.Context, tx *sql.Tx, reqs []eventstore.Appe
 	if err := eventstore.ValidateAppendMany(reqs); err != nil {
 		return nil, err
 	}
-	prepared, idList, err := prepare(reqs)
+	job, err := prepare(reqs)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := tx.ExecContext(ctx, "SAVEPOINT eventstore_append"); err != nil {
-		return nil, fmt.Errorf("begin append: %w", err)
+	st := &statements{tx: tx}
+	defer st.close()
+	res, err := st.inSavepoint(ctx, func() ([]eventstore.AppendResult, error) {
+		return appendInTx(ctx, st, job)
+	})
+	var broken *brokenTxError
+	if errors.As(err, &broken) {
+		return nil, broken.err
 	}
-	results, err := appendInTx(ctx, tx, reqs, prepared, idList)
-	if err != nil {
-		_, undoErr := tx.ExecContext(context.WithoutCancel(ctx), "ROLLBACK TO eventstore_append")
-		_, relErr := tx.ExecContext(context.WithoutCancel(ctx), "RELEASE eventstore_append")
-		return nil, errors.Join(err, undoErr, relErr)
-	}
-	if _, err := tx.ExecContext(ctx, "RELEASE eventstore_append"); err != nil {
-		return nil, fmt.Errorf("end append: %w", err)
-	}
-	return results, nil
+	return res, err
 }
 
-func appendInTx(ctx context.Context, tx *sql.Tx, reqs []eventstore.AppendRequest, prepared [][]preparedEvent, idList string) ([]eventstore.AppendResult, error) {
+func appendInTx(ctx context.Context, st *statements, job *appendJob) ([]eventstore.AppendResult, error) {
+	reqs, prepared := job.reqs, job.prepared
 	// A retry of an earlier append (same event ids) is answered with the
 	// original result; checking first, under the write lock, is one indexed
 	// lookup and keeps the rest of the transaction simple.
-	orig, retried, err := lookupOriginal(ctx, tx, reqs, idList)
+	orig, retried, err := lookupOriginal(ctx, st, job)
 	if err != nil {
 		return nil, err
 	}
@@ -255,7 +455,7 @@ func appendInTx(ctx context.Context, tx *sql.Tx, reqs []eventstore.AppendRequest
 		if k, ok := keys[subject]; ok {
 			return k, nil
 		}
-		k, err := subjectKey(ctx, tx, subject, now)
+		k, err := subjectKey(ctx, st, subject, now)
 		if err != nil {
 			return nil, err
 		}
@@ -263,17 +463,18 @@ func appendInTx(ctx context.Context, tx *sql.Tx, reqs []eventstore.AppendRequest
 		return k, nil
 	}
 
-	insert, err := tx.PrepareContext(ctx, `INSERT INTO events (stream_id, category, stream_version, event_id,
-		event_type, data, metadata, subjects, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	versionStmt, err := st.get(ctx, versionQuery)
 	if err != nil {
 		return nil, fmt.Errorf("prepare append: %w", err)
 	}
-	defer insert.Close()
-
+	upsertStream, err := st.get(ctx, upsertStreamQuery)
+	if err != nil {
+		return nil, fmt.Errorf("prepare append: %w", err)
+	}
 	results := make([]eventstore.AppendResult, len(reqs))
 	for i, r := range reqs {
 		var current int64
-		err := tx.QueryRowContext(ctx, "SELECT version FROM streams WHERE stream_id = ?", r.StreamID).Scan(&current)
+		err := versionStmt.QueryRowContext(ctx, r.StreamID).Scan(&current)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return nil, fmt.Errorf("append to stream %s: read version: %w", r.StreamID, err)
 		}
@@ -281,7 +482,10 @@ func appendInTx(ctx context.Context, tx *sql.Tx, reqs []eventstore.AppendRequest
 			return nil, &eventstore.WrongExpectedVersionError{StreamID: r.StreamID, Expected: r.Expected, CurrentVersion: current}
 		}
 		category := eventstore.Category(r.StreamID)
-		res := eventstore.AppendResult{StreamID: r.StreamID, FirstVersion: current + 1, Positions: make([]int64, len(r.Events))}
+		res := eventstore.AppendResult{StreamID: r.StreamID, FirstVersion: current + 1,
+			LastVersion: current + int64(len(r.Events)), Positions: make([]int64, len(r.Events))}
+		// rows holds the parameters of the events not inserted yet.
+		rows := make([]any, 0, len(r.Events)*insertColumnsPerRow)
 		for j, ev := range r.Events {
 			data := prepared[i][j].data
 			var subjects any // NULL unless the event has sealed fields
@@ -299,21 +503,12 @@ func appendInTx(ctx context.Context, tx *sql.Tx, reqs []eventstore.AppendRequest
 					subjects = string(list)
 				}
 			}
-			version := current + int64(j) + 1
-			out, err := insert.ExecContext(ctx, r.StreamID, category, version, ev.ID.String(), ev.Type,
-				string(data), prepared[i][j].meta, subjects, now)
-			if err != nil {
-				return nil, fmt.Errorf("append to stream %s: %w", r.StreamID, err)
-			}
-			if res.Positions[j], err = out.LastInsertId(); err != nil {
-				return nil, fmt.Errorf("append to stream %s: %w", r.StreamID, err)
-			}
-			res.LastVersion = version
+			rows = append(rows, current+int64(j)+1, ev.ID.String(), ev.Type, string(data), prepared[i][j].meta, subjects)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO streams (stream_id, category, version, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at`,
-			r.StreamID, category, res.LastVersion, now, now); err != nil {
+		if err := insertEvents(ctx, st, r.StreamID, category, now, rows, &res); err != nil {
+			return nil, fmt.Errorf("append to stream %s: %w", r.StreamID, err)
+		}
+		if _, err := upsertStream.ExecContext(ctx, r.StreamID, category, res.LastVersion, now); err != nil {
 			return nil, fmt.Errorf("append to stream %s: update stream: %w", r.StreamID, err)
 		}
 		results[i] = res
@@ -321,17 +516,43 @@ func appendInTx(ctx context.Context, tx *sql.Tx, reqs []eventstore.AppendRequest
 	return results, nil
 }
 
+// insertEvents inserts one stream's events, given as insertColumnsPerRow
+// parameters each, with the prepared one-row INSERT, and fills
+// res.Positions. (Multi-row INSERT ... RETURNING measured slower with
+// modernc.org/sqlite: its rows are buffered and bound one by one anyway.)
+func insertEvents(ctx context.Context, st *statements, streamID, category, now string, rows []any, res *eventstore.AppendResult) error {
+	stmt, err := st.get(ctx, insertQuery)
+	if err != nil {
+		return err
+	}
+	args := make([]any, 3+insertColumnsPerRow)
+	args[0], args[1], args[2] = streamID, category, now
+	for j := range res.Positions {
+		copy(args[3:], rows[j*insertColumnsPerRow:(j+1)*insertColumnsPerRow])
+		out, err := stmt.ExecContext(ctx, args...)
+		if err != nil {
+			return err
+		}
+		if res.Positions[j], err = out.LastInsertId(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // subjectKey returns a subject's key, creating it on first use, in the
 // append's transaction.
-func subjectKey(ctx context.Context, tx *sql.Tx, subject, now string) ([]byte, error) {
+func subjectKey(ctx context.Context, st *statements, subject, now string) ([]byte, error) {
 	fresh, err := eventstore.NewSubjectKey()
 	if err != nil {
 		return nil, err
 	}
-	var key []byte
-	err = tx.QueryRowContext(ctx, `INSERT INTO subject_keys (subject, key, created_at) VALUES (?, ?, ?)
-		ON CONFLICT (subject) DO UPDATE SET subject = excluded.subject RETURNING key`, subject, fresh, now).Scan(&key)
+	stmt, err := st.get(ctx, subjectKeyQuery)
 	if err != nil {
+		return nil, fmt.Errorf("subject key: %w", err)
+	}
+	var key []byte
+	if err := stmt.QueryRowContext(ctx, subject, fresh, now).Scan(&key); err != nil {
 		return nil, fmt.Errorf("subject key: %w", err)
 	}
 	return key, nil
@@ -340,9 +561,16 @@ func subjectKey(ctx context.Context, tx *sql.Tx, subject, now string) ([]byte, e
 // lookupOriginal answers a retried append: retried is true when every event
 // id of every request is stored, in that request's stream and order. When
 // only some are stored, or in another stream, it returns ErrDuplicateEventID.
-func lookupOriginal(ctx context.Context, tx *sql.Tx, reqs []eventstore.AppendRequest, idList string) ([]eventstore.AppendResult, bool, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT event_id, stream_id, stream_version, position FROM events
-		WHERE event_id IN (SELECT value FROM json_each(?))`, idList)
+func lookupOriginal(ctx context.Context, st *statements, job *appendJob) ([]eventstore.AppendResult, bool, error) {
+	query := lookupManyQuery
+	if job.events == 1 {
+		query = lookupOneQuery // idList is then the one id
+	}
+	stmt, err := st.get(ctx, query)
+	if err != nil {
+		return nil, false, fmt.Errorf("look up event ids: %w", err)
+	}
+	rows, err := stmt.QueryContext(ctx, job.idList)
 	if err != nil {
 		return nil, false, fmt.Errorf("look up event ids: %w", err)
 	}
@@ -368,6 +596,7 @@ func lookupOriginal(ctx context.Context, tx *sql.Tx, reqs []eventstore.AppendReq
 	if len(found) == 0 {
 		return nil, false, nil
 	}
+	reqs := job.reqs
 	out := make([]eventstore.AppendResult, len(reqs))
 	for i, r := range reqs {
 		res := eventstore.AppendResult{StreamID: r.StreamID}

@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -193,5 +194,100 @@ func TestAppendTx_CommitsAndRollsBackWithTheCallersRows(t *testing.T) {
 	}
 	if res[0].FirstVersion != 1 || count("SELECT count(*) FROM secrets") != 1 || count("SELECT count(*) FROM events") != 1 {
 		t.Fatalf("after commit: result %+v, %d secrets, %d events", res[0], count("SELECT count(*) FROM secrets"), count("SELECT count(*) FROM events"))
+	}
+}
+
+// Concurrent appends are committed together (group commit); each is still
+// checked on its own: of many racing to create one stream, exactly one wins
+// and the losers fail alone, without failing the appends to other streams
+// committed in the same transaction.
+func TestAppend_GroupCommitFailsOnlyTheFailingAppend(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t)
+	const racers = 32
+	var (
+		wg          sync.WaitGroup
+		mu          sync.Mutex
+		won, lost   int
+		otherErrors []error
+	)
+	for i := 0; i < racers; i++ {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			_, err := s.Append(ctx, "race-1", eventstore.NoStream, eventstore.EventData{ID: uuid.New(), Type: "Raced", Data: []byte(`{}`)})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				won++
+			case errors.Is(err, eventstore.ErrWrongExpectedVersion):
+				lost++
+			default:
+				otherErrors = append(otherErrors, err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			evs := []eventstore.EventData{
+				{ID: uuid.New(), Type: "Own", Data: []byte(`{"n": 1}`)},
+				{ID: uuid.New(), Type: "Own", Data: []byte(`{"n": 2}`)},
+			}
+			res, err := s.Append(ctx, "own-"+uuid.NewString(), eventstore.NoStream, evs...)
+			if err != nil || res.FirstVersion != 1 || res.LastVersion != 2 || res.Positions[1] <= res.Positions[0] {
+				mu.Lock()
+				otherErrors = append(otherErrors, fmt.Errorf("own stream: %+v, %v", res, err))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if won != 1 || lost != racers-1 || len(otherErrors) > 0 {
+		t.Fatalf("%d won, %d lost, other errors: %v", won, lost, otherErrors)
+	}
+	evs, err := s.ReadAll(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1+2*racers {
+		t.Fatalf("%d events stored, want %d", len(evs), 1+2*racers)
+	}
+	for i := 1; i < len(evs); i++ {
+		if evs[i].Position <= evs[i-1].Position {
+			t.Fatalf("positions out of order at %d", i)
+		}
+	}
+}
+
+// A caller that gives up gets its context's error; the store then either
+// wrote nothing of the append or, if it was already being committed, the
+// caller waited for it and was told. Either way a retry settles it.
+func TestAppend_CanceledContext(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	ev := eventstore.EventData{ID: uuid.New(), Type: "Canceled", Data: []byte(`{}`)}
+	if _, err := s.Append(ctx, "cancel-1", eventstore.NoStream, ev); !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
+	res, err := s.Append(context.Background(), "cancel-1", eventstore.NoStream, ev)
+	if err != nil || res.FirstVersion != 1 {
+		t.Fatalf("retry: %+v, %v", res, err)
+	}
+}
+
+func TestAppend_AfterCloseFails(t *testing.T) {
+	t.Parallel()
+	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "closed.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(context.Background(), "closed-1", eventstore.Any, eventstore.EventData{ID: uuid.New(), Type: "Late", Data: []byte(`{}`)}); err == nil {
+		t.Fatal("append after Close succeeded")
 	}
 }

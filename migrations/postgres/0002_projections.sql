@@ -1,6 +1,6 @@
 -- Projections: how far each read model has applied the log, and the events
--- it could not apply. A projection's checkpoint row is locked by each of its
--- batches (and by a rebuild's swap), and updated in the same transaction as
+-- it could not apply. Each batch of a projection (and a rebuild's swap) holds
+-- the projection's advisory lock; the checkpoint is updated in the same transaction as
 -- its read-model rows.
 CREATE TABLE projection_checkpoints (
     name        TEXT        PRIMARY KEY,

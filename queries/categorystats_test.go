@@ -1,0 +1,127 @@
+package queries_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/capacitytracker/capacity/eventstore"
+	"github.com/capacitytracker/capacity/eventstore/pgtest"
+	"github.com/capacitytracker/capacity/eventstore/postgres"
+	"github.com/capacitytracker/capacity/eventstore/sqlite"
+	"github.com/capacitytracker/capacity/migrations"
+	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/queries"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+type backendCase struct {
+	name string
+	open func(t *testing.T) (eventstore.Store, projections.Backend)
+}
+
+var backends = []backendCase{
+	{"postgres", func(t *testing.T) (eventstore.Store, projections.Backend) {
+		ctx := context.Background()
+		pool, err := pgxpool.New(ctx, pgtest.NewDatabase(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pool.Close)
+		if _, err := migrations.ApplyPostgres(ctx, pool); err != nil {
+			t.Fatal(err)
+		}
+		store := postgres.New(pool)
+		return store, projections.NewPostgresBackend(store)
+	}},
+	{"sqlite", func(t *testing.T) (eventstore.Store, projections.Backend) {
+		store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "capacity.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = store.Close() })
+		return store, projections.NewSQLiteBackend(store.DB(), store)
+	}},
+}
+
+func appendN(t *testing.T, store eventstore.Store, stream string, n int) int64 {
+	t.Helper()
+	var last int64
+	for i := 0; i < n; i++ {
+		ev, err := eventstore.NewEvent("Counted", map[string]int{"i": i}, eventstore.Metadata{Command: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := store.Append(context.Background(), stream, eventstore.Any, ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = res.LastPosition()
+	}
+	return last
+}
+
+func TestCategoryStats_MinPositionReadsYourWrites(t *testing.T) {
+	for _, bc := range backends {
+		t.Run(bc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			store, backend := bc.open(t)
+			engine, err := projections.NewEngine(backend, slog.New(slog.NewTextHandler(io.Discard, nil)), projections.Default()...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			runCtx, stop := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() { done <- engine.Run(runCtx) }()
+			t.Cleanup(func() { stop(); <-done })
+
+			q := queries.CategoryStats{ReadModels: projections.NewReadModels(backend), Waiter: engine}
+			appendN(t, store, "provider-1", 3)
+			appendN(t, store, "user-1", 2)
+			for round := 1; round <= 5; round++ {
+				pos := appendN(t, store, "provider-2", 1)
+				got, err := q.List(ctx, pos)
+				if err != nil {
+					t.Fatalf("round %d: %v", round, err)
+				}
+				counts := map[string]int64{}
+				for _, s := range got {
+					counts[s.Category] = s.EventCount
+					if s.Category == "provider" && s.LastPosition != pos {
+						t.Fatalf("round %d: provider last position %d, want %d (the write just made)", round, s.LastPosition, pos)
+					}
+				}
+				if counts["provider"] != int64(3+round) || counts["user"] != 2 {
+					t.Fatalf("round %d: counts %v, want provider=%d user=2", round, counts, 3+round)
+				}
+			}
+		})
+	}
+}
+
+func TestCategoryStats_MinPositionBeyondTheViewFailsWithNotCaughtUp(t *testing.T) {
+	for _, bc := range backends {
+		t.Run(bc.name, func(t *testing.T) {
+			t.Parallel()
+			store, backend := bc.open(t)
+			engine, err := projections.NewEngine(backend, slog.New(slog.NewTextHandler(io.Discard, nil)), projections.Default()...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The engine is not running: the view never reaches the write.
+			pos := appendN(t, store, "provider-1", 1)
+			q := queries.CategoryStats{ReadModels: projections.NewReadModels(backend), Waiter: engine}
+			if _, err := q.List(context.Background(), pos); !errors.Is(err, projections.ErrNotCaughtUp) {
+				t.Fatalf("got %v, want ErrNotCaughtUp", err)
+			}
+		})
+	}
+}
