@@ -17,8 +17,9 @@
 //
 // Caveat: readers of the global log (ReadAll, ReadCategory, HeadPosition and
 // the projections) do not see events past the oldest open write transaction,
-// so a long-running write transaction anywhere in the database delays them
-// until it ends. Keep write transactions short. Stream reads are not affected.
+// so a long-running write transaction anywhere on the server (transaction ids
+// are cluster-wide: other databases count too) delays them until it ends.
+// Keep write transactions short. Stream reads are not affected.
 //
 // A transaction may append at most 1,048,576 (2^20) events, and positions
 // stay within int64 for the first 2^43 transaction ids.
