@@ -83,31 +83,6 @@ func NewSQLiteBackend(db *sql.DB, store eventstore.Store) Backend {
 	}
 }
 
-// readEvents reads up to limit events after position from, gap-safe,
-// through ex (the caller's transaction).
-func (b *backend) readEvents(ctx context.Context, ex wsql.ContextExecutor, from int64, limit int) ([]eventstore.Event, error) {
-	s := b.schema(limit)
-	q := s.selectFrom + "WHERE e.position > ?"
-	if s.gapSafe != "" {
-		q += " AND " + s.gapSafe
-	}
-	q += " ORDER BY e.position LIMIT ?"
-	rows, err := b.view(ex).QueryContext(ctx, q, from, limit)
-	if err != nil {
-		return nil, fmt.Errorf("read events after %d: %w", from, err)
-	}
-	defer rows.Close()
-	var out []eventstore.Event
-	for rows.Next() {
-		ev, err := s.scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, ev)
-	}
-	return out, rows.Err()
-}
-
 // begin starts one of the engine's own transactions (rebuild, setup).
 func (b *backend) begin(ctx context.Context) (wsql.Tx, error) {
 	opts := &sql.TxOptions{Isolation: sql.LevelReadCommitted}

@@ -18,6 +18,8 @@ func Default() []Projection {
 // checks) and, being a counter, shows at once any event applied twice.
 type CategoryStats struct{}
 
+var _ BatchApplier = CategoryStats{}
+
 // CategoryStatsTable is the read-model table of CategoryStats.
 const CategoryStatsTable = "category_stats"
 
@@ -38,14 +40,53 @@ func (CategoryStats) Schema(d Dialect, table func(string) string) []string {
 	}
 }
 
+// Apply counts one event.
 func (CategoryStats) Apply(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event) error {
+	return upsertCategory(ctx, tx, table, ev.Category(), 1, ev)
+}
+
+// ApplyBatch implements BatchApplier: it counts the batch's events per
+// category in memory, then writes one upsert per category, which adds the
+// count and sets the category's last event, as Apply per event would.
+func (CategoryStats) ApplyBatch(ctx context.Context, tx Tx, table func(string) string, evs []eventstore.Event) error {
+	type stat struct {
+		category string
+		count    int64
+		last     int // index in evs of the category's last event
+	}
+	var stats []stat // in order of first appearance
+	index := map[string]int{}
+	for i := range evs {
+		c := evs[i].Category()
+		k, ok := index[c]
+		if !ok {
+			k = len(stats)
+			index[c] = k
+			stats = append(stats, stat{category: c})
+		}
+		stats[k].count++
+		stats[k].last = i
+	}
+	for _, s := range stats {
+		if err := upsertCategory(ctx, tx, table, s.category, s.count, evs[s.last]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// upsertCategory adds n events to a category whose last event is last.
+func upsertCategory(ctx context.Context, tx Tx, table func(string) string, category string, n int64, last eventstore.Event) error {
 	t := table(CategoryStatsTable)
 	_, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %[1]s (category, event_count, last_event_at, last_position)
-VALUES (?, 1, ?, ?)
+VALUES (?, ?, ?, ?)
 ON CONFLICT (category) DO UPDATE SET
-    event_count = %[1]s.event_count + 1,
+    event_count = %[1]s.event_count + excluded.event_count,
     last_event_at = excluded.last_event_at,
     last_position = excluded.last_position`, t),
-		ev.Category(), tx.Dialect().Time(ev.RecordedAt), ev.Position)
-	return err
+		category, n, tx.Dialect().Time(last.RecordedAt), last.Position)
+	if err != nil {
+		return fmt.Errorf("category %s: %w", category, err)
+	}
+	return nil
 }

@@ -125,10 +125,19 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	defer e.running.Store(false)
 	for _, p := range e.projs {
-		if err := e.prepare(ctx, p); err != nil {
-			if ctx.Err() != nil {
-				return nil // stopped before it started
+		// A few tries: a pool may hand out a connection that just died.
+		var err error
+		for try := range 3 {
+			if err = e.prepare(ctx, p); err == nil || ctx.Err() != nil {
+				break
 			}
+			e.logger.Warn("preparing projection failed", "projection", p.Name(), "try", try+1, "err", err)
+			time.Sleep(100 * time.Millisecond)
+		}
+		if ctx.Err() != nil {
+			return nil // stopped before it started
+		}
+		if err != nil {
 			return err
 		}
 	}

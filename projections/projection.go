@@ -60,6 +60,22 @@ type Projection interface {
 	Apply(ctx context.Context, tx Tx, tables func(string) string, ev eventstore.Event) error
 }
 
+// BatchApplier is implemented by a projection that can apply many events at
+// once, for example by aggregating them in memory and writing each row
+// once. A rebuild then hands it every batch in one call instead of one
+// Apply per event; live delivery always uses Apply.
+//
+// ApplyBatch must have exactly the same effect on the tables as calling
+// Apply for each event of evs, in order, and the same rules: it writes only
+// through tx, to the tables named by tables. evs is in log order and never
+// empty. When ApplyBatch returns an error the rebuild undoes whatever it
+// wrote and applies the batch again event by event with Apply, so the
+// events that fail there are recorded as poison, exactly as without
+// ApplyBatch.
+type BatchApplier interface {
+	ApplyBatch(ctx context.Context, tx Tx, tables func(string) string, evs []eventstore.Event) error
+}
+
 // Tx is the transaction a projection writes through. Queries use ?
 // placeholders on every backend (on PostgreSQL they are rewritten to $n, so
 // write the jsonb ? operator as jsonb_exists).

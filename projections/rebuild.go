@@ -2,8 +2,10 @@ package projections
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
@@ -16,10 +18,14 @@ func rebuildTable(name string) string { return name + rebuildSuffix }
 // Rebuild replays the whole log into fresh copies of a projection's tables
 // (name__rebuild) in large batches while the live projection keeps serving
 // and updating the old ones. Then, in one transaction, it takes the
-// checkpoint row lock (which waits for the live batch in flight and holds
+// projection's lock (which waits for the live batch in flight and holds
 // the next one back), applies the events appended meanwhile, swaps the
 // tables in, records the rebuild's poison events and sets the checkpoint to
 // the rebuilt position. Live delivery resumes from there.
+//
+// A projection that implements BatchApplier gets each batch in one
+// ApplyBatch call; a batch that fails there is applied again event by
+// event, so that exactly its failing events are recorded as poison.
 //
 // progress, if not nil, is called after every batch and once after the swap.
 func (e *Engine) Rebuild(ctx context.Context, name string, progress func(Progress)) error {
@@ -60,37 +66,51 @@ func (e *Engine) Rebuild(ctx context.Context, name string, progress func(Progres
 	if err != nil {
 		return fmt.Errorf("rebuild %s: count events: %w", name, err)
 	}
-	r := rebuild{e: e, p: p, start: time.Now(), total: total, progress: progress}
+	r := rebuild{e: e, p: p, start: time.Now(), total: total, progress: progress, logger: logger,
+		size: e.b.rebuildBatch, maxSize: e.b.rebuildBatch}
+	if ba, ok := p.(BatchApplier); ok {
+		r.batch = ba
+		// A batch costs about one transaction, whatever its size.
+		r.maxSize = max(r.maxSize, batchApplierSize)
+		if e.b.dialect == Postgres {
+			r.size = r.maxSize
+		}
+	}
 	logger.Info("rebuild started", "events", total)
 
-	// Replay in batches, one transaction each, up to the head seen at the
-	// start. A short read before it only means an open transaction holds
-	// the gap-safe horizon back for a moment.
+	// Replay in batches up to the head seen at the start. A short read
+	// before it only means an open transaction holds the gap-safe horizon
+	// back for a moment. Each batch is read outside the write transaction,
+	// which then only applies it: on SQLite the write lock is held for the
+	// writes alone, on PostgreSQL the transaction id (which holds back the
+	// gap-safe readers of the log) too.
+	var notBefore time.Time // SQLite: when the next batch may take the write lock
 	for r.position < head {
-		var n int
-		err := e.b.inTx(ctx, func(tx wsql.Tx) error {
-			var err error
-			n, err = r.applyNext(ctx, tx)
-			return err
-		})
+		evs, err := r.readAhead(ctx)
 		if err != nil {
 			return fmt.Errorf("rebuild %s at %d: %w", name, r.position, err)
 		}
-		pause := time.Duration(0)
-		switch {
-		case n == 0:
-			pause = 20 * time.Millisecond
-		case e.b.dialect == SQLite:
-			// Let waiting appends take the write lock: SQLite's busy
-			// handler polls, it does not queue.
-			pause = 50 * time.Millisecond
-		}
-		if pause > 0 {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(pause):
+		if len(evs) == 0 {
+			if err := sleepUntil(ctx, time.Now().Add(20*time.Millisecond)); err != nil {
+				return err
 			}
+			continue
+		}
+		if err := sleepUntil(ctx, notBefore); err != nil {
+			return err
+		}
+		began := time.Now()
+		if err := e.b.inTx(ctx, func(tx wsql.Tx) error { return r.apply(ctx, tx, evs) }); err != nil {
+			return fmt.Errorf("rebuild %s at %d: %w", name, r.position, err)
+		}
+		if e.b.dialect == SQLite {
+			// Hold the one write lock for about sqliteBatchTime, then let
+			// waiting appends have it. SQLite's busy handler polls rather
+			// than queueing: a writer that has waited for t sleeps at most
+			// t+5 ms (and at most 100 ms) before it tries again.
+			took := max(time.Since(began), time.Millisecond)
+			r.size = min(r.maxSize, max(100, int(float64(r.size)*float64(sqliteBatchTime)/float64(took))))
+			notBefore = time.Now().Add(min(110*time.Millisecond, took+10*time.Millisecond))
 		}
 	}
 
@@ -106,7 +126,7 @@ func (e *Engine) Rebuild(ctx context.Context, name string, progress func(Progres
 			if err != nil {
 				return err
 			}
-			if n < e.b.rebuildBatch {
+			if n < r.size {
 				break
 			}
 		}
@@ -149,9 +169,22 @@ func (e *Engine) Rebuild(ctx context.Context, name string, progress func(Progres
 	return nil
 }
 
+// sqliteBatchTime is how long a SQLite rebuild batch aims to hold the write
+// lock.
+const sqliteBatchTime = 200 * time.Millisecond
+
+// batchApplierSize is the most events per rebuild batch of a BatchApplier
+// (on SQLite the batch size follows sqliteBatchTime up to it). A batch is
+// held in memory: about 10 MB of events.
+const batchApplierSize = 10_000
+
 type rebuild struct {
 	e        *Engine
+	logger   *slog.Logger
+	size     int // events per batch
+	maxSize  int
 	p        Projection
+	batch    BatchApplier // p, when it implements BatchApplier
 	position int64
 	done     int64
 	total    int64
@@ -165,52 +198,132 @@ type rebuildPoison struct {
 	err error
 }
 
-// applyNext applies the next batch of events to the fresh tables in tx and
-// returns how many it read.
+// applyNext reads the next batch of events in tx, applies it to the fresh
+// tables and returns how many it read.
 func (r *rebuild) applyNext(ctx context.Context, tx wsql.Tx) (int, error) {
-	evs, err := r.e.b.readEvents(ctx, tx, r.position, r.e.b.rebuildBatch)
-	if err != nil {
+	evs, err := r.read(ctx, tx)
+	if err != nil || len(evs) == 0 {
 		return 0, err
 	}
-	if len(evs) == 0 {
-		return 0, nil
-	}
+	return len(evs), r.apply(ctx, tx, evs)
+}
+
+// apply applies a batch of events (the ones after r.position) to the fresh
+// tables in tx.
+func (r *rebuild) apply(ctx context.Context, tx wsql.Tx, evs []eventstore.Event) error {
 	view := r.e.b.view(tx)
-	apply := func(ev eventstore.Event) error {
+	applyOne := func(ev eventstore.Event) error {
 		if err := r.p.Apply(ctx, view, rebuildTable, ev); err != nil {
 			return fmt.Errorf("%s: apply %s at %d: %w", r.p.Name(), ev.Type, ev.Position, err)
 		}
 		return nil
 	}
-	// Fast path: the whole batch in one savepoint. When an event fails,
-	// undo the batch and apply it again event by event, each in its own
-	// savepoint, recording the failures as poison.
-	err = inSavepoint(ctx, tx, func() error {
+	// Fast path: the whole batch in one savepoint, through ApplyBatch when
+	// the projection has it. When it fails, undo the batch and apply it
+	// again event by event, each in its own savepoint, recording the
+	// failures as poison.
+	err := inSavepoint(ctx, tx, func() error {
+		if r.batch != nil {
+			if err := r.batch.ApplyBatch(ctx, view, rebuildTable, evs); err != nil {
+				return fmt.Errorf("%s: apply batch of %d events at %d-%d: %w",
+					r.p.Name(), len(evs), evs[0].Position, evs[len(evs)-1].Position, err)
+			}
+			return nil
+		}
 		for _, ev := range evs {
-			if err := apply(ev); err != nil {
+			if err := applyOne(ev); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+	var poisoned []rebuildPoison
 	if err != nil {
 		if errors.Is(err, errSavepointBroken) || ctx.Err() != nil {
-			return 0, err
+			return err
 		}
+		r.logger.Warn("batch failed, applying it event by event", "events", len(evs), "err", err)
 		for _, ev := range evs {
-			if err := inSavepoint(ctx, tx, func() error { return apply(ev) }); err != nil {
+			if err := inSavepoint(ctx, tx, func() error { return applyOne(ev) }); err != nil {
 				if errors.Is(err, errSavepointBroken) || ctx.Err() != nil {
-					return 0, err
+					return err
 				}
-				r.poisoned = append(r.poisoned, rebuildPoison{ev: ev, err: err})
+				poisoned = append(poisoned, rebuildPoison{ev: ev, err: err})
 			}
 		}
 	}
+	r.poisoned = append(r.poisoned, poisoned...)
 	r.position = evs[len(evs)-1].Position
 	r.done += int64(len(evs))
 	r.total = max(r.total, r.done)
 	r.report(false)
-	return len(evs), nil
+	return nil
+}
+
+// readAhead reads the next batch outside any write transaction: on
+// PostgreSQL in a read-only transaction, which takes no transaction id.
+func (r *rebuild) readAhead(ctx context.Context) ([]eventstore.Event, error) {
+	if r.e.b.dialect != Postgres {
+		return r.read(ctx, r.e.b.db)
+	}
+	tx, err := r.e.b.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted, ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("begin read: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	return r.read(ctx, tx)
+}
+
+// read reads the next batch of up to r.size events after r.position,
+// gap-safe, in one query through ex.
+func (r *rebuild) read(ctx context.Context, ex wsql.ContextExecutor) ([]eventstore.Event, error) {
+	if r.e.b.dialect == Postgres {
+		// The planner counts the personal-data key lookup (a subquery
+		// that runs only for events with personal fields) for every row,
+		// so a large batch crosses jit_above_cost, and compiling the query
+		// takes longer than running it. ex is a transaction.
+		if _, err := ex.ExecContext(ctx, "SET LOCAL jit = off"); err != nil {
+			return nil, fmt.Errorf("read events after %d: %w", r.position, err)
+		}
+	}
+	s := r.e.b.schema(r.size)
+	q := s.selectFrom + "WHERE e.position > ?"
+	if s.gapSafe != "" {
+		q += " AND " + s.gapSafe
+	}
+	q += " ORDER BY e.position LIMIT ?"
+	rows, err := r.e.b.view(ex).QueryContext(ctx, q, r.position, r.size)
+	if err != nil {
+		return nil, fmt.Errorf("read events after %d: %w", r.position, err)
+	}
+	defer rows.Close()
+	out := make([]eventstore.Event, 0, r.size)
+	for rows.Next() {
+		ev, err := s.scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read events after %d: %w", r.position, err)
+		}
+		out = append(out, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read events after %d: %w", r.position, err)
+	}
+	return out, nil
+}
+
+func sleepUntil(ctx context.Context, t time.Time) error {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err()
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return nil
+	}
 }
 
 func (r *rebuild) report(swapped bool) {

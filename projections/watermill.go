@@ -237,11 +237,12 @@ type guardedTx struct {
 	projection string
 	observer   Observer
 
-	done     bool  // committed or rolled back
-	broken   bool  // a savepoint could not be rolled back: never commit
-	applied  int64 // highest position applied or poisoned
-	events   int
-	poisoned []poisonRecord
+	done      bool  // committed or rolled back
+	broken    bool  // a savepoint could not be rolled back: never commit
+	savepoint bool  // projection_attempt is established
+	applied   int64 // highest position applied or poisoned
+	events    int
+	poisoned  []poisonRecord
 }
 
 type poisonRecord struct {
@@ -319,11 +320,27 @@ func (t *guardedTx) attempt(ctx context.Context, position int64, fn func(Tx) err
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := inSavepoint(ctx, t.inner, func() error { return fn(txView{ex: t.inner, dialect: t.dialect}) }); err != nil {
-		if errors.Is(err, errSavepointBroken) {
+	// One savepoint marks the state after the last successful attempt: a
+	// failed attempt rolls back to it (it stays established), a successful
+	// one moves it forward with RELEASE and SAVEPOINT in one round trip.
+	if !t.savepoint {
+		if _, err := t.inner.ExecContext(ctx, "SAVEPOINT projection_attempt"); err != nil {
+			return fmt.Errorf("savepoint: %w", err)
+		}
+		t.savepoint = true
+	}
+	if err := fn(txView{ex: t.inner, dialect: t.dialect}); err != nil {
+		if _, rbErr := t.inner.ExecContext(context.WithoutCancel(ctx), "ROLLBACK TO SAVEPOINT projection_attempt"); rbErr != nil {
 			t.broken = true
+			return errors.Join(err, errSavepointBroken, rbErr)
 		}
 		return err
+	}
+	if _, err := t.inner.ExecContext(ctx, "RELEASE SAVEPOINT projection_attempt; SAVEPOINT projection_attempt"); err != nil {
+		// The attempt's writes are in the transaction, but whether the
+		// savepoint moved is unknown: a later failure could not be undone.
+		t.broken = true
+		return errors.Join(fmt.Errorf("move savepoint: %w", err), errSavepointBroken)
 	}
 	if position > t.applied {
 		t.applied = position
