@@ -247,3 +247,33 @@ func usesReservedKey(data []byte) bool {
 	}
 	return walk(doc)
 }
+
+// OpenStored decrypts the sealed fields of an event read from a backend, in
+// place. keysJSON is the JSON object subject -> hex-encoded key that the
+// backends' read queries select next to each row (NULL, so nil, when the
+// event names no subject or every key is gone).
+func OpenStored(ev *Event, keysJSON []byte) error {
+	if keysJSON == nil && !bytes.Contains(ev.Data, []byte(piiMarker)) {
+		return nil
+	}
+	keys := map[string][]byte{}
+	if keysJSON != nil {
+		var enc map[string]string
+		if err := json.Unmarshal(keysJSON, &enc); err != nil {
+			return fmt.Errorf("event %d keys: %w", ev.Position, err)
+		}
+		for subject, k := range enc {
+			b, err := hex.DecodeString(k)
+			if err != nil {
+				return fmt.Errorf("event %d key of %s: %w", ev.Position, subject, err)
+			}
+			keys[subject] = b
+		}
+	}
+	opened, erased, err := OpenPersonal(ev.ID, ev.Data, keys)
+	if err != nil {
+		return err
+	}
+	ev.Data, ev.Erased = opened, erased
+	return nil
+}

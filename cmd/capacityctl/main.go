@@ -67,9 +67,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&g.app.DatabaseURL, "database-url", "", "PostgreSQL `URL` (postgres://...); empty uses the embedded SQLite database (env DATABASE_URL)")
-	fs.StringVar(&g.app.DataDir, "data-dir", envOr(getenv, "DATA_DIR", app.DefaultDataDir), "`directory` of the embedded SQLite database (env DATA_DIR)")
-	fs.StringVar(&g.logLevel, "log-level", envOr(getenv, "LOG_LEVEL", "warn"), "log `level`: debug, info, warn or error (env LOG_LEVEL)")
-	fs.StringVar(&g.logFormat, "log-format", envOr(getenv, "LOG_FORMAT", app.LogFormatText), "log `format`: text or json (env LOG_FORMAT)")
+	fs.StringVar(&g.app.DataDir, "data-dir", app.EnvOr(getenv, "DATA_DIR", app.DefaultDataDir), "`directory` of the embedded SQLite database (env DATA_DIR)")
+	fs.StringVar(&g.logLevel, "log-level", app.EnvOr(getenv, "LOG_LEVEL", "warn"), "log `level`: debug, info, warn or error (env LOG_LEVEL)")
+	fs.StringVar(&g.logFormat, "log-format", app.EnvOr(getenv, "LOG_FORMAT", app.LogFormatText), "log `format`: text or json (env LOG_FORMAT)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -78,7 +78,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	// The URL may hold a password: it is read from the environment after
 	// parsing rather than shown as the flag's default in -h.
-	if !flagSet(fs, "database-url") {
+	if !app.FlagGiven(fs, "database-url") {
 		g.app.DatabaseURL = getenv("DATABASE_URL")
 	}
 	if fs.NArg() == 0 {
@@ -135,20 +135,6 @@ type usageError struct{ msg string }
 func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return usageError{msg: fmt.Sprintf(format, args...)} }
-
-// flagSet reports whether the flag name was given on the command line.
-func flagSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
-}
-
-func envOr(getenv func(string) string, key, fallback string) string {
-	if v := getenv(key); v != "" {
-		return v
-	}
-	return fallback
-}
 
 // newFlagSet returns a command's flag set that prints its usage to stderr.
 func (c *cli) newFlagSet(name, usage string) *flag.FlagSet {

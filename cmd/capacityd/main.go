@@ -64,18 +64,18 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 		}
 		shutdownDefault = d
 	}
-	fs.StringVar(&cfg.addr, "addr", envOr(getenv, "ADDR", "127.0.0.1:8080"), "`host:port` to listen on (env ADDR)")
+	fs.StringVar(&cfg.addr, "addr", app.EnvOr(getenv, "ADDR", "127.0.0.1:8080"), "`host:port` to listen on (env ADDR)")
 	fs.StringVar(&cfg.app.DatabaseURL, "database-url", "", "PostgreSQL `URL` (postgres://...); empty uses the embedded SQLite database (env DATABASE_URL)")
-	fs.StringVar(&cfg.app.DataDir, "data-dir", envOr(getenv, "DATA_DIR", app.DefaultDataDir), "`directory` of the embedded SQLite database and the mail directory (env DATA_DIR)")
-	fs.StringVar(&cfg.logLevel, "log-level", envOr(getenv, "LOG_LEVEL", "info"), "log `level`: debug, info, warn or error (env LOG_LEVEL)")
-	fs.StringVar(&cfg.logFormat, "log-format", envOr(getenv, "LOG_FORMAT", app.LogFormatText), "log `format`: text or json (env LOG_FORMAT)")
+	fs.StringVar(&cfg.app.DataDir, "data-dir", app.EnvOr(getenv, "DATA_DIR", app.DefaultDataDir), "`directory` of the embedded SQLite database and the mail directory (env DATA_DIR)")
+	fs.StringVar(&cfg.logLevel, "log-level", app.EnvOr(getenv, "LOG_LEVEL", "info"), "log `level`: debug, info, warn or error (env LOG_LEVEL)")
+	fs.StringVar(&cfg.logFormat, "log-format", app.EnvOr(getenv, "LOG_FORMAT", app.LogFormatText), "log `format`: text or json (env LOG_FORMAT)")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", shutdownDefault, "how long a graceful stop may take, for in-flight requests and projection checkpoints together (env SHUTDOWN_TIMEOUT)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
 	// The URL may hold a password: it is read from the environment after
 	// parsing rather than shown as the flag's default in -h.
-	if !flagSet(fs, "database-url") {
+	if !app.FlagGiven(fs, "database-url") {
 		cfg.app.DatabaseURL = getenv("DATABASE_URL")
 	}
 	if fs.NArg() > 0 {
@@ -89,20 +89,6 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 		return cfg, errors.New("shutdown timeout must be positive")
 	}
 	return cfg, nil
-}
-
-// flagSet reports whether the flag name was given on the command line.
-func flagSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
-}
-
-func envOr(getenv func(string) string, key, fallback string) string {
-	if v := getenv(key); v != "" {
-		return v
-	}
-	return fallback
 }
 
 func main() {

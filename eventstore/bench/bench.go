@@ -133,15 +133,16 @@ func SingleAppends(ctx context.Context, store eventstore.Store, writers, total i
 	return Result{Name: fmt.Sprintf("append 1 event, %d writers", writers), Events: n, Duration: d, P50: p50, P99: p99}, err
 }
 
-// BatchedAppends appends batch events per call from one writer.
-func BatchedAppends(ctx context.Context, store eventstore.Store, batch, total int) (Result, error) {
+// BatchedAppends appends batch events per call from writers concurrent
+// writers, each batch to a new stream.
+func BatchedAppends(ctx context.Context, store eventstore.Store, writers, batch, total int) (Result, error) {
 	run := uuid.NewString()[:8]
-	n, d, lat, err := runWriters(ctx, 1, total/batch, func(ctx context.Context, w, i int) (int, error) {
-		_, err := store.Append(ctx, fmt.Sprintf("bench-%s.batch.%d", run, i), eventstore.NoStream, newEvents(batch)...)
+	n, d, lat, err := runWriters(ctx, writers, total/batch, func(ctx context.Context, w, i int) (int, error) {
+		_, err := store.Append(ctx, fmt.Sprintf("bench-%s.batch.%d.%d", run, w, i), eventstore.NoStream, newEvents(batch)...)
 		return batch, err
 	})
 	p50, p99 := percentiles(lat)
-	return Result{Name: fmt.Sprintf("append batches of %d events", batch), Events: n, Duration: d, P50: p50, P99: p99}, err
+	return Result{Name: fmt.Sprintf("append batches of %d events, %d writers", batch, writers), Events: n, Duration: d, P50: p50, P99: p99}, err
 }
 
 // Fill appends total events in batches of 1,000 (for read and rebuild runs).

@@ -89,7 +89,7 @@ func BenchmarkPostgresBatchedAppend(b *testing.B) {
 	store, pool := newPostgres(b)
 	n := max(b.N, 100) * 100
 	b.ResetTimer()
-	r, err := bench.BatchedAppends(context.Background(), store, 100, n)
+	r, err := bench.BatchedAppends(context.Background(), store, 1, 100, n)
 	b.StopTimer()
 	report(b, r, err)
 	c, err := bench.PostgresCeiling(context.Background(), pool, 1, 100, n)
@@ -121,7 +121,7 @@ func BenchmarkSQLiteBatchedAppend(b *testing.B) {
 	store := newSQLite(b)
 	n := max(b.N, 100) * 100
 	b.ResetTimer()
-	r, err := bench.BatchedAppends(context.Background(), store, 100, n)
+	r, err := bench.BatchedAppends(context.Background(), store, 1, 100, n)
 	b.StopTimer()
 	report(b, r, err)
 	c, err := bench.SQLiteCeiling(context.Background(), store.DB(), 1, 100, n)

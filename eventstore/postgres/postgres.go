@@ -27,7 +27,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -466,7 +465,7 @@ func (s *Store) lookupOriginal(ctx context.Context, reqs []eventstore.AppendRequ
 const selectEvents = `SELECT e.position, e.stream_id, e.stream_version, e.event_id, e.event_type,
 	e.data, e.metadata, e.recorded_at,
 	CASE WHEN e.subjects IS NULL THEN NULL ELSE
-		(SELECT jsonb_object_agg(k.subject, encode(k.key, 'base64')) FROM subject_keys k WHERE k.subject = ANY(e.subjects))
+		(SELECT jsonb_object_agg(k.subject, encode(k.key, 'hex')) FROM subject_keys k WHERE k.subject = ANY(e.subjects))
 	END
 	FROM events e `
 
@@ -498,26 +497,8 @@ func ScanEvent(row Scanner) (eventstore.Event, error) {
 		return ev, fmt.Errorf("event %d metadata: %w", ev.Position, err)
 	}
 	ev.Data = data
-	if keys != nil || strings.Contains(string(data), `"$pii"`) {
-		km := map[string][]byte{}
-		if keys != nil {
-			var enc map[string]string
-			if err := json.Unmarshal(keys, &enc); err != nil {
-				return ev, fmt.Errorf("event %d keys: %w", ev.Position, err)
-			}
-			for subj, k := range enc {
-				b, err := base64.StdEncoding.DecodeString(k)
-				if err != nil {
-					return ev, err
-				}
-				km[subj] = b
-			}
-		}
-		opened, erased, err := eventstore.OpenPersonal(ev.ID, data, km)
-		if err != nil {
-			return ev, err
-		}
-		ev.Data, ev.Erased = opened, erased
+	if err := eventstore.OpenStored(&ev, keys); err != nil {
+		return ev, err
 	}
 	return ev, nil
 }

@@ -43,7 +43,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -651,26 +650,12 @@ func ScanEvent(row Scanner) (eventstore.Event, error) {
 		return ev, fmt.Errorf("event %d metadata: %w", ev.Position, err)
 	}
 	ev.Data = json.RawMessage(data)
-	if keys.Valid || strings.Contains(data, `"$pii"`) {
-		km := map[string][]byte{}
-		if keys.Valid {
-			var enc map[string]string
-			if err := json.Unmarshal([]byte(keys.String), &enc); err != nil {
-				return ev, fmt.Errorf("event %d keys: %w", ev.Position, err)
-			}
-			for subject, k := range enc {
-				b, err := hex.DecodeString(k)
-				if err != nil {
-					return ev, fmt.Errorf("event %d key of %s: %w", ev.Position, subject, err)
-				}
-				km[subject] = b
-			}
-		}
-		opened, erased, err := eventstore.OpenPersonal(ev.ID, ev.Data, km)
-		if err != nil {
-			return ev, err
-		}
-		ev.Data, ev.Erased = opened, erased
+	var keysJSON []byte
+	if keys.Valid {
+		keysJSON = []byte(keys.String)
+	}
+	if err := eventstore.OpenStored(&ev, keysJSON); err != nil {
+		return ev, err
 	}
 	return ev, nil
 }
