@@ -100,6 +100,23 @@ SELECT ((pg_current_xact_id()::text::bigint) << 20) + $4::bigint + t.i - 1, pg_c
        WITH ORDINALITY AS t(id, typ, data, meta, subj, i)
 RETURNING position, stream_version`
 
+// appendOneSQL is appendSQL for the common single-event append, with scalar
+// parameters: the same statement without building and unnesting arrays.
+const appendOneSQL = `WITH cur AS (
+	SELECT CASE WHEN $3::bigint = -1
+	             OR ($3::bigint = -2 AND c.v = 0)
+	             OR ($3::bigint = -3 AND c.v > 0)
+	             OR ($3::bigint >= 0 AND $3::bigint = c.v)
+	            THEN c.v ELSE eventstore_conflict($1, c.v) END AS v
+	  FROM (SELECT coalesce(max(stream_version), 0) AS v FROM events WHERE stream_id = $1) c
+)
+INSERT INTO events (position, transaction_id, stream_id, category, stream_version,
+                    event_id, event_type, data, metadata, subjects)
+SELECT ((pg_current_xact_id()::text::bigint) << 20) + $4::bigint, pg_current_xact_id(), $1, $2, cur.v + 1,
+       $5::uuid, $6::text, $7::jsonb, $8::jsonb, string_to_array($9::text, ' ')
+  FROM cur
+RETURNING position, stream_version`
+
 // appendInTxSQL is appendSQL for a caller's transaction, where earlier
 // appends of the same transaction are unknown: the offset is probed.
 var appendInTxSQL = strings.Replace(appendSQL, "$4::bigint", `(SELECT coalesce(max(p.position) + 1 - ((pg_current_xact_id()::text::bigint) << 20), 0)
@@ -322,8 +339,15 @@ func (s *Store) exec(ctx context.Context, prepared []preparedAppend) ([]eventsto
 	if len(prepared) == 1 {
 		// One statement is its own transaction: no pipeline needed.
 		p := prepared[0]
-		rows, err := s.pool.Query(ctx, appendSQL, p.req.StreamID, eventstore.Category(p.req.StreamID), int64(p.req.Expected),
-			0, p.ids, p.types, p.data, p.meta, p.subjects)
+		var rows pgx.Rows
+		var err error
+		if len(p.ids) == 1 {
+			rows, err = s.pool.Query(ctx, appendOneSQL, p.req.StreamID, eventstore.Category(p.req.StreamID), int64(p.req.Expected),
+				0, p.ids[0], p.types[0], p.data[0], p.meta[0], p.subjects[0])
+		} else {
+			rows, err = s.pool.Query(ctx, appendSQL, p.req.StreamID, eventstore.Category(p.req.StreamID), int64(p.req.Expected),
+				0, p.ids, p.types, p.data, p.meta, p.subjects)
+		}
 		if err != nil {
 			return nil, s.mapAppendError(ctx, p.req, err)
 		}
