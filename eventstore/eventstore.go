@@ -268,6 +268,30 @@ func Category(streamID string) string {
 	return streamID
 }
 
+var subjectPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:@+-]*$`)
+
+// ValidateSubject checks a data subject's id (a user id, a stream id):
+// letters, digits and _ . : @ + -, at most MaxStreamIDLength characters.
+// The id is stored inside sealed values and as the key's name, so it must
+// survive JSON and SQL unchanged.
+func ValidateSubject(subject string) error {
+	if subject == "" || len(subject) > MaxStreamIDLength || !subjectPattern.MatchString(subject) {
+		return fmt.Errorf("data subject %q must be 1 to %d letters, digits or _ . : @ + -", subject, MaxStreamIDLength)
+	}
+	return nil
+}
+
+// ValidatePersonalPath checks a personal field's path: JSON object keys
+// joined by dots, none of them empty.
+func ValidatePersonalPath(path string) error {
+	for _, part := range strings.Split(path, ".") {
+		if part == "" {
+			return fmt.Errorf("personal field path %q must be non-empty keys joined by dots", path)
+		}
+	}
+	return nil
+}
+
 var eventTypePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.]*$`)
 
 // ValidateAppend checks a request against the limits before any I/O.
@@ -306,8 +330,11 @@ func ValidateAppend(streamID string, expected ExpectedVersion, events []EventDat
 			return fmt.Errorf("%w: event %d data uses the reserved key %q", ErrInvalidEvent, i, piiMarker)
 		}
 		for _, pf := range ev.Personal {
-			if pf.Path == "" || pf.Subject == "" {
-				return fmt.Errorf("%w: event %d marks a personal field without path or subject", ErrInvalidEvent, i)
+			if err := ValidatePersonalPath(pf.Path); err != nil {
+				return fmt.Errorf("%w: event %d: %v", ErrInvalidEvent, i, err)
+			}
+			if err := ValidateSubject(pf.Subject); err != nil {
+				return fmt.Errorf("%w: event %d: %v", ErrInvalidEvent, i, err)
 			}
 		}
 	}

@@ -309,9 +309,6 @@ func (s *Store) prepare(ctx context.Context, r eventstore.AppendRequest) (prepar
 
 // subjectKey returns a subject's key, creating it on first use.
 func (s *Store) subjectKey(ctx context.Context, subject string) ([]byte, error) {
-	if strings.ContainsAny(subject, " \t\n") {
-		return nil, fmt.Errorf("%w: subject %q contains white space", eventstore.ErrInvalidEvent, subject)
-	}
 	fresh, err := eventstore.NewSubjectKey()
 	if err != nil {
 		return nil, err

@@ -785,6 +785,11 @@ func testLimits(t *testing.T, s eventstore.Store, _ Options) {
 	nilID.ID = uuid.Nil
 	twice := newEvent("Limited", "{}")
 	badType := newEvent("has space", "{}")
+	withPersonal := func(path, subject string) []eventstore.EventData {
+		ev := newEvent("Limited", `{"contact":{"email":"jo@example.org"}}`)
+		ev.Personal = []eventstore.PersonalField{{Path: path, Subject: subject}}
+		return []eventstore.EventData{ev}
+	}
 
 	cases := []struct {
 		name   string
@@ -811,6 +816,11 @@ func testLimits(t *testing.T, s eventstore.Store, _ Options) {
 		{"MalformedType", "limits-1", []eventstore.EventData{badType}, eventstore.ErrInvalidEvent},
 		{"ForgedSealedField", "limits-1", withData(`{"note":{"$pii":{"s":"user-1","c":"AAAA"}}}`), eventstore.ErrInvalidEvent},
 		{"ForgedSealedFieldInArray", "limits-1", withData(`{"notes":[{"x":1},{"$pii":"x"}]}`), eventstore.ErrInvalidEvent},
+		{"PersonalFieldWithoutSubject", "limits-1", withPersonal("contact.email", ""), eventstore.ErrInvalidEvent},
+		{"PersonalSubjectWithSpace", "limits-1", withPersonal("contact.email", "user 1"), eventstore.ErrInvalidEvent},
+		{"PersonalSubjectNotUTF8", "limits-1", withPersonal("contact.email", "user-\x84"), eventstore.ErrInvalidEvent},
+		{"PersonalPathEmpty", "limits-1", withPersonal("", "user-1"), eventstore.ErrInvalidEvent},
+		{"PersonalPathEmptyKey", "limits-1", withPersonal("contact..email", "user-1"), eventstore.ErrInvalidEvent},
 	}
 	for _, c := range cases {
 		if _, err := s.Append(ctx, c.stream, eventstore.Any, c.events...); !errors.Is(err, c.want) {
