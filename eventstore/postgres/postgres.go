@@ -80,11 +80,9 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// appendSQL appends events to one stream in one statement. $3 is the
-// expected version (-1 any, -2 no stream, -3 stream exists, >= 0 exact), $4
-// how many events this transaction appended before (the low bits of the
-// positions). A mismatch raises CT409 through eventstore_conflict.
-const appendSQL = `WITH cur AS (
+// appendHead is the start of both append statements: the stream's current
+// version, checked against the expected one, and the INSERT's column list.
+const appendHead = `WITH cur AS (
 	SELECT CASE WHEN $3::bigint = -1
 	             OR ($3::bigint = -2 AND c.v = 0)
 	             OR ($3::bigint = -3 AND c.v > 0)
@@ -94,7 +92,13 @@ const appendSQL = `WITH cur AS (
 )
 INSERT INTO events (position, transaction_id, stream_id, category, stream_version,
                     event_id, event_type, data, metadata, subjects)
-SELECT ((pg_current_xact_id()::text::bigint) << 20) + $4::bigint + t.i - 1, pg_current_xact_id(), $1, $2, cur.v + t.i,
+`
+
+// appendSQL appends events to one stream in one statement. $3 is the
+// expected version (-1 any, -2 no stream, -3 stream exists, >= 0 exact), $4
+// how many events this transaction appended before (the low bits of the
+// positions). A mismatch raises CT409 through eventstore_conflict.
+const appendSQL = appendHead + `SELECT ((pg_current_xact_id()::text::bigint) << 20) + $4::bigint + t.i - 1, pg_current_xact_id(), $1, $2, cur.v + t.i,
        t.id, t.typ, t.data, t.meta, CASE WHEN t.subj IS NULL THEN NULL ELSE string_to_array(t.subj, ' ') END
   FROM cur, unnest($5::uuid[], $6::text[], $7::jsonb[], $8::jsonb[], $9::text[])
        WITH ORDINALITY AS t(id, typ, data, meta, subj, i)
@@ -102,17 +106,7 @@ RETURNING position, stream_version`
 
 // appendOneSQL is appendSQL for the common single-event append, with scalar
 // parameters: the same statement without building and unnesting arrays.
-const appendOneSQL = `WITH cur AS (
-	SELECT CASE WHEN $3::bigint = -1
-	             OR ($3::bigint = -2 AND c.v = 0)
-	             OR ($3::bigint = -3 AND c.v > 0)
-	             OR ($3::bigint >= 0 AND $3::bigint = c.v)
-	            THEN c.v ELSE eventstore_conflict($1, c.v) END AS v
-	  FROM (SELECT coalesce(max(stream_version), 0) AS v FROM events WHERE stream_id = $1) c
-)
-INSERT INTO events (position, transaction_id, stream_id, category, stream_version,
-                    event_id, event_type, data, metadata, subjects)
-SELECT ((pg_current_xact_id()::text::bigint) << 20) + $4::bigint, pg_current_xact_id(), $1, $2, cur.v + 1,
+const appendOneSQL = appendHead + `SELECT ((pg_current_xact_id()::text::bigint) << 20) + $4::bigint, pg_current_xact_id(), $1, $2, cur.v + 1,
        $5::uuid, $6::text, $7::jsonb, $8::jsonb, string_to_array($9::text, ' ')
   FROM cur
 RETURNING position, stream_version`
@@ -126,7 +120,8 @@ var appendInTxSQL = strings.Replace(appendSQL, "$4::bigint", `(SELECT coalesce(m
 // maxEventsPerTx bounds the low 20 bits of a position.
 const maxEventsPerTx = 1 << 20
 
-// sqlstates raised by eventstore_append.
+// SQLSTATEs of a failed append: eventstore_conflict's, and a lost race for a
+// stream's next version on events_stream_version_key.
 const (
 	codeWrongVersion    = "CT409"
 	codeUniqueViolation = "23505"
@@ -440,45 +435,12 @@ func (s *Store) lookupOriginal(ctx context.Context, reqs []eventstore.AppendRequ
 	if err != nil {
 		return nil, false, fmt.Errorf("look up event ids: %w", err)
 	}
-	type stored struct {
-		stream   string
-		version  int64
-		position int64
-	}
-	found := map[string]stored{}
-	for rows.Next() {
-		var id string
-		var st stored
-		if err := rows.Scan(&id, &st.stream, &st.version, &st.position); err != nil {
-			rows.Close()
-			return nil, false, err
-		}
-		found[id] = st
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	defer rows.Close()
+	found, err := eventstore.CollectStored(rows)
+	if err != nil {
 		return nil, false, err
 	}
-	if len(found) == 0 {
-		return nil, false, nil
-	}
-	out := make([]eventstore.AppendResult, len(reqs))
-	for i, r := range reqs {
-		res := eventstore.AppendResult{StreamID: r.StreamID}
-		for j, ev := range r.Events {
-			st, ok := found[ev.ID.String()]
-			if !ok || st.stream != r.StreamID || (j > 0 && st.version != res.LastVersion+1) {
-				return nil, false, fmt.Errorf("%w (event %s)", eventstore.ErrDuplicateEventID, ev.ID)
-			}
-			if j == 0 {
-				res.FirstVersion = st.version
-			}
-			res.LastVersion = st.version
-			res.Positions = append(res.Positions, st.position)
-		}
-		out[i] = res
-	}
-	return out, true, nil
+	return eventstore.MatchRetry(reqs, found)
 }
 
 // selectEvents is the column list read by every query; keys carries the

@@ -573,46 +573,12 @@ func lookupOriginal(ctx context.Context, st *statements, job *appendJob) ([]even
 	if err != nil {
 		return nil, false, fmt.Errorf("look up event ids: %w", err)
 	}
-	type stored struct {
-		stream   string
-		version  int64
-		position int64
+	defer rows.Close()
+	found, err := eventstore.CollectStored(rows)
+	if err != nil {
+		return nil, false, err
 	}
-	found := map[string]stored{}
-	for rows.Next() {
-		var id string
-		var st stored
-		if err := rows.Scan(&id, &st.stream, &st.version, &st.position); err != nil {
-			rows.Close()
-			return nil, false, fmt.Errorf("look up event ids: %w", err)
-		}
-		found[id] = st
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, false, fmt.Errorf("look up event ids: %w", err)
-	}
-	if len(found) == 0 {
-		return nil, false, nil
-	}
-	reqs := job.reqs
-	out := make([]eventstore.AppendResult, len(reqs))
-	for i, r := range reqs {
-		res := eventstore.AppendResult{StreamID: r.StreamID}
-		for j, ev := range r.Events {
-			st, ok := found[ev.ID.String()]
-			if !ok || st.stream != r.StreamID || (j > 0 && st.version != res.LastVersion+1) {
-				return nil, false, fmt.Errorf("%w (event %s)", eventstore.ErrDuplicateEventID, ev.ID)
-			}
-			if j == 0 {
-				res.FirstVersion = st.version
-			}
-			res.LastVersion = st.version
-			res.Positions = append(res.Positions, st.position)
-		}
-		out[i] = res
-	}
-	return out, true, nil
+	return eventstore.MatchRetry(job.reqs, found)
 }
 
 // EventColumns is the SELECT list of the events table (alias e) that
