@@ -37,7 +37,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	}
 	defer backend.Close()
 	logger.Info("database opened", "backend", backend.Kind, "database", backend.Describe(),
-		"migrations_applied", backend.MigrationsApplied(), "mail_dir", backend.MailDir)
+		"migrations_applied", backend.MigrationsApplied(), "mail_dir", backend.MailDir, "pool_size", backend.PoolSize())
 
 	engine, err := backend.NewEngine(logger)
 	if err != nil {

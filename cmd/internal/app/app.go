@@ -41,6 +41,10 @@ const (
 	KindSQLite   = "sqlite"
 )
 
+// DefaultPoolSize is the PostgreSQL connection pool size unless the
+// database URL sets pool_max_conns.
+const DefaultPoolSize = 25
+
 // Config says where the data lives.
 type Config struct {
 	// DatabaseURL selects PostgreSQL when it is a postgres:// or
@@ -129,6 +133,13 @@ func Open(ctx context.Context, cfg Config, opts OpenOptions) (*Backend, error) {
 		if err != nil {
 			return nil, fmt.Errorf("parse database URL: %w", err)
 		}
+		// pgxpool's default, max(4, CPUs), is too small for a server in
+		// which every projection holds a connection while a batch runs
+		// and HTTP requests append and query at the same time. The URL's
+		// pool_max_conns still wins.
+		if !strings.Contains(cfg.DatabaseURL, "pool_max_conns") {
+			pcfg.MaxConns = DefaultPoolSize
+		}
 		pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 		if err != nil {
 			return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
@@ -164,6 +175,14 @@ func Open(ctx context.Context, cfg Config, opts OpenOptions) (*Backend, error) {
 		b.Store = InstrumentStore(raw, opts.Metrics)
 	}
 	return b, nil
+}
+
+// PoolSize is the PostgreSQL connection pool's size (0 on SQLite).
+func (b *Backend) PoolSize() int {
+	if b.pool == nil {
+		return 0
+	}
+	return int(b.pool.Config().MaxConns)
 }
 
 // MigrationsApplied is how many migrations Open applied.

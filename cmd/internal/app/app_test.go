@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"errors"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -149,6 +150,35 @@ func TestOpen_PostgreSQLMigratesOnlyWhenAsked(t *testing.T) {
 	}
 	if err := b.CheckMigrations(ctx); err != nil {
 		t.Errorf("CheckMigrations after migrating: %v", err)
+	}
+}
+
+func TestOpen_PostgreSQLPoolSizeDefaultsAndURLOverrides(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	withPoolSize, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := withPoolSize.Query()
+	q.Set("pool_max_conns", "7")
+	withPoolSize.RawQuery = q.Encode()
+	for _, c := range []struct {
+		url  string
+		want int
+	}{
+		{url, app.DefaultPoolSize},
+		{withPoolSize.String(), 7},
+	} {
+		b, err := app.Open(ctx, app.Config{DatabaseURL: c.url, DataDir: t.TempDir()}, app.OpenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := b.PoolSize(); got != c.want {
+			t.Errorf("%s: pool size %d, want %d", c.url, got, c.want)
+		}
+		_ = b.Close()
 	}
 }
 
