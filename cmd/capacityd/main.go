@@ -65,7 +65,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 		shutdownDefault = d
 	}
 	fs.StringVar(&cfg.addr, "addr", app.EnvOr(getenv, "ADDR", "127.0.0.1:8080"), "`host:port` to listen on (env ADDR)")
-	fs.StringVar(&cfg.app.DatabaseURL, "database-url", "", "PostgreSQL `URL` (postgres://...); empty uses the embedded SQLite database (env DATABASE_URL)")
+	fs.StringVar(&cfg.app.DatabaseURL, "database-url", "", "PostgreSQL `URL` (postgres://...; pool of 25 connections unless it sets pool_max_conns); empty uses the embedded SQLite database (env DATABASE_URL)")
 	fs.StringVar(&cfg.app.DataDir, "data-dir", app.EnvOr(getenv, "DATA_DIR", app.DefaultDataDir), "`directory` of the embedded SQLite database and the mail directory (env DATA_DIR)")
 	fs.StringVar(&cfg.logLevel, "log-level", app.EnvOr(getenv, "LOG_LEVEL", "info"), "log `level`: debug, info, warn or error (env LOG_LEVEL)")
 	fs.StringVar(&cfg.logFormat, "log-format", app.EnvOr(getenv, "LOG_FORMAT", app.LogFormatText), "log `format`: text or json (env LOG_FORMAT)")
