@@ -112,6 +112,15 @@ func (e *Engine) currentObserver() Observer {
 	return nil
 }
 
+// Names lists the engine's projections in the order they were given.
+func (e *Engine) Names() []string {
+	names := make([]string, len(e.projs))
+	for i, p := range e.projs {
+		names[i] = p.Name()
+	}
+	return names
+}
+
 // Running reports whether Run is active.
 func (e *Engine) Running() bool { return e.running.Load() }
 
@@ -289,9 +298,7 @@ func (e *Engine) checkpoints(ctx context.Context) (map[string]int64, error) {
 // the position its append returned.
 func (e *Engine) WaitFor(ctx context.Context, names []string, position int64) error {
 	if len(names) == 0 {
-		for _, p := range e.projs {
-			names = append(names, p.Name())
-		}
+		names = e.Names()
 	}
 	if err := e.lookup(names); err != nil {
 		return err

@@ -77,13 +77,7 @@ func (c *cli) projectionsRebuild(ctx context.Context, args []string) error {
 		return err
 	}
 	if *all {
-		statuses, err := engine.Status(ctx)
-		if err != nil {
-			return err
-		}
-		for _, s := range statuses {
-			names = append(names, s.Name)
-		}
+		names = engine.Names()
 	}
 	for _, name := range names {
 		bar := newProgressBar(c.stderr, name, time.Now)
