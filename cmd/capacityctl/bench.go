@@ -33,6 +33,10 @@ func runBench(ctx context.Context, c *cli, args []string) int {
 		}
 		return 2
 	}
+	if opts.SingleOps < 32 || opts.BatchEvents < 400 || opts.RebuildEvents < 1 || opts.LagDuration <= 0 {
+		fmt.Fprintln(c.stderr, "capacityctl bench: -single must be at least 32, -batched at least 400 (4 writers x 100), -rebuild and -lag-duration positive")
+		return 2
+	}
 	opts.PostgresURL = c.g.app.DatabaseURL
 	if err := benchrun.Run(ctx, opts, c.stdout); err != nil {
 		fmt.Fprintf(c.stderr, "capacityctl bench: %v\n", err)

@@ -95,7 +95,9 @@ func TestCapacityctl(t *testing.T) {
 		t.Parallel()
 		dir := t.TempDir()
 		for _, args := range [][]string{{}, {"frobnicate"}, {"events"}, {"events", "stream"}, {"events", "stream", "provider-1", "--as-of", "yesterday"},
-			{"projections", "rebuild"}, {"projections", "rebuild", "x", "--all"}} {
+			{"projections", "rebuild"}, {"projections", "rebuild", "x", "--all"},
+			{"bench", "-single", "many"}, {"bench", "-lag-duration", "10"}, {"bench", "-nonsense"},
+			{"bench", "-single", "-5"}, {"bench", "-batched", "0"}, {"bench", "-rebuild", "0"}, {"bench", "-lag-duration", "-1s"}} {
 			if code, _, _ := ctl(t, bin, dir, proctest.Env(), args...); code != 2 {
 				t.Errorf("capacityctl %v exited %d, want 2", args, code)
 			}
