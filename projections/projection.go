@@ -34,7 +34,6 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
-	"strings"
 	"time"
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
@@ -165,32 +164,12 @@ func (t *Timestamp) parse(s string) error {
 // Value implements driver.Valuer with the SQLite text form.
 func (t Timestamp) Value() (driver.Value, error) { return t.UTC().Format(sqliteTime), nil }
 
-// rebind rewrites ? placeholders to $1, $2, ... outside quotes.
+// rebind rewrites ? placeholders to $1, $2, ... on PostgreSQL.
 func rebind(d Dialect, q string) string {
-	if d != Postgres || !strings.Contains(q, "?") {
+	if d != Postgres {
 		return q
 	}
-	var b strings.Builder
-	b.Grow(len(q) + 8)
-	n := 0
-	var quote byte
-	for i := 0; i < len(q); i++ {
-		c := q[i]
-		switch {
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			}
-		case c == '\'' || c == '"':
-			quote = c
-		case c == '?':
-			n++
-			fmt.Fprintf(&b, "$%d", n)
-			continue
-		}
-		b.WriteByte(c)
-	}
-	return b.String()
+	return eventstore.DollarPlaceholders(q)
 }
 
 // Progress reports a rebuild.

@@ -55,6 +55,9 @@ func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store, opts Option
 		{"Metadata_RoundTrips", testMetadata},
 		{"PersonalData_IsSealedAndShredded", testPersonalData},
 		{"ConcurrentWriters_ReaderSeesEveryEventOnce", testConcurrency},
+		{"InTx_RowsAndEventsCommitTogether", testInTxCommits},
+		{"InTx_FailureRollsBackRowsAndEvents", testInTxRollsBack},
+		{"InTx_VersionConflictIsWrongExpectedVersion", testInTxVersionConflict},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -1,0 +1,67 @@
+package eventstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// Tx is one transaction in which a command both writes rows of its own
+// tables (secrets, which never go into events) and appends events, so that
+// the two commit or roll back together. Statements use ? placeholders on
+// every backend.
+type Tx interface {
+	// Exec runs a statement and returns the number of rows it affected.
+	Exec(ctx context.Context, query string, args ...any) (int64, error)
+	// Query runs a query; the caller closes the rows.
+	Query(ctx context.Context, query string, args ...any) (TxRows, error)
+	// Append appends to one or more streams atomically with the rest of the
+	// transaction.
+	Append(ctx context.Context, reqs ...AppendRequest) ([]AppendResult, error)
+}
+
+// TxRows is the result of Tx.Query.
+type TxRows interface {
+	Rows
+	Close() error
+}
+
+// Transactor runs functions in transactions of a Store's database.
+type Transactor interface {
+	// InTx runs fn in a transaction and commits it when fn returns nil. A
+	// transaction that the database aborts for a conflict with a
+	// concurrent one (a serialization failure or a deadlock) is rolled
+	// back and fn runs again, a few times, so fn must not have effects
+	// outside tx. A version conflict of an append is returned as
+	// ErrWrongExpectedVersion, as by Append.
+	InTx(ctx context.Context, fn func(tx Tx) error) error
+}
+
+// DollarPlaceholders rewrites ? placeholders to PostgreSQL's $1, $2, ...,
+// leaving quoted strings and identifiers alone.
+func DollarPlaceholders(q string) string {
+	if !strings.Contains(q, "?") {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + 8)
+	n := 0
+	var quote byte
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '?':
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
