@@ -1,0 +1,391 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/capacitytracker/capacity/domain"
+	"github.com/capacitytracker/capacity/domain/account"
+	"github.com/capacitytracker/capacity/domain/location"
+	"github.com/capacitytracker/capacity/domain/password"
+	"github.com/capacitytracker/capacity/eventstore"
+)
+
+// RegisterOrganisation creates an organisation (support or an operator).
+func (a *Accounts) RegisterOrganisation(ctx context.Context, actor Actor, c location.RegisterOrganisation) (Result, error) {
+	if err := a.supportOnly(actor); err != nil {
+		return Result{}, err
+	}
+	var out Result
+	err := retry(ctx, func() error {
+		o, err := a.loadOrganisation(ctx, c.OrganisationID)
+		if err != nil {
+			return err
+		}
+		ev, err := location.DecideRegisterOrganisation(o, c)
+		if err != nil {
+			return err
+		}
+		data, err := encode(actor.metadata("RegisterOrganisation"), "", orgEvent{ev})
+		if err != nil {
+			return err
+		}
+		res, err := a.store.Append(ctx, location.OrganisationStream(ev.OrganisationID), eventstore.NoStream, data...)
+		if err != nil {
+			return err
+		}
+		out.Position = res.LastPosition()
+		return nil
+	})
+	if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+		return Result{}, &domain.ConflictError{Code: "organisation_exists", Message: "organisation " + c.OrganisationID + " exists already"}
+	}
+	return out, err
+}
+
+// RegisterLocation creates a location of an organisation (support or an
+// operator; the CQC import builds on the same events).
+func (a *Accounts) RegisterLocation(ctx context.Context, actor Actor, c location.RegisterLocation) (Result, error) {
+	if err := a.supportOnly(actor); err != nil {
+		return Result{}, err
+	}
+	var out Result
+	err := retry(ctx, func() error {
+		l, err := a.loadLocation(ctx, c.LocationID)
+		if err != nil {
+			return err
+		}
+		o, err := a.loadOrganisation(ctx, c.OrganisationID)
+		if err != nil {
+			return err
+		}
+		ev, err := location.DecideRegisterLocation(l, o, c)
+		if err != nil {
+			return err
+		}
+		data, err := encode(actor.metadata("RegisterLocation"), "", locEvent{ev})
+		if err != nil {
+			return err
+		}
+		res, err := a.store.Append(ctx, location.LocationStream(ev.LocationID), eventstore.NoStream, data...)
+		if err != nil {
+			return err
+		}
+		out.Position = res.LastPosition()
+		return nil
+	})
+	if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+		return Result{}, &domain.ConflictError{Code: "location_exists", Message: "location " + c.LocationID + " exists already"}
+	}
+	return out, err
+}
+
+type orgEvent struct {
+	location.OrganisationRegistered
+}
+
+func (orgEvent) EventType() string { return location.TypeOrganisationRegistered }
+
+type locEvent struct {
+	location.LocationRegistered
+}
+
+func (locEvent) EventType() string { return location.TypeLocationRegistered }
+
+func (a *Accounts) supportOnly(actor Actor) error {
+	if err := actor.mayChange(); err != nil {
+		return err
+	}
+	if !actor.isSystem() && !actor.User.IsSupport() {
+		return domain.ErrForbidden
+	}
+	return nil
+}
+
+// GenericCreated is a new generic account and its first password, shown
+// once to support, who passes it on; it must be changed at first login.
+type GenericCreated struct {
+	UserID          uuid.UUID `json:"user_id"`
+	InitialPassword string    `json:"initial_password"`
+	Position        int64     `json:"position"`
+}
+
+// CreateGenericAccount creates a shared account for an organisation.
+func (a *Accounts) CreateGenericAccount(ctx context.Context, actor Actor, c account.CreateGeneric) (GenericCreated, error) {
+	if err := a.supportOnly(actor); err != nil {
+		return GenericCreated{}, err
+	}
+	lookup, err := a.loadLocations(ctx, c.LocationIDs)
+	if err != nil {
+		return GenericCreated{}, err
+	}
+	initial := newIssuedPassword()
+	hash, err := password.Hash(initial, a.cfg.Hash)
+	if err != nil {
+		return GenericCreated{}, err
+	}
+	userID := uuid.New()
+	supportUser := actor.User
+	if actor.isSystem() {
+		supportUser = account.User{Version: 1, Status: account.Active, Role: account.Support}
+	}
+	var out GenericCreated
+	err = retry(ctx, func() error {
+		email, perr := account.ParseEmail(c.Email)
+		var owner account.EmailOwner
+		if perr == nil {
+			if owner, err = a.loadEmail(ctx, email); err != nil {
+				return err
+			}
+		}
+		evs, email, err := account.DecideCreateGeneric(supportUser, owner, c, lookup, userID)
+		if err != nil {
+			return err
+		}
+		now := a.now()
+		evs = append(evs, account.PasswordSet{Via: account.SetBySupport, MustChange: true, ExpiresAt: now.Add(a.cfg.PasswordMaxAge)})
+		meta := actor.metadata("CreateGenericAccount")
+		data, err := encodeAccount(meta, account.Subject(userID), evs)
+		if err != nil {
+			return err
+		}
+		claim, err := encode(meta, "", account.EmailClaimed{UserID: userID})
+		if err != nil {
+			return err
+		}
+		return a.store.InTx(ctx, func(tx eventstore.Tx) error {
+			if err := a.storePassword(ctx, tx, userID, hash, now); err != nil {
+				return err
+			}
+			res, err := tx.Append(ctx,
+				eventstore.AppendRequest{StreamID: account.EmailStream(email), Expected: expect(owner.Version), Events: claim},
+				eventstore.AppendRequest{StreamID: account.UserStream(userID), Expected: eventstore.NoStream, Events: data})
+			if err != nil {
+				return err
+			}
+			out = GenericCreated{UserID: userID, InitialPassword: initial, Position: lastPosition(res)}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// CreateSupportUser gives a member of the central support team an account
+// and emails a set-password link (an operator's command).
+func (a *Accounts) CreateSupportUser(ctx context.Context, actor Actor, email, fullName string) (Registered, error) {
+	if !actor.isSystem() {
+		return Registered{}, domain.ErrForbidden
+	}
+	userID := uuid.New()
+	var out Registered
+	err := retry(ctx, func() error {
+		e, perr := account.ParseEmail(email)
+		var owner account.EmailOwner
+		var err error
+		if perr == nil {
+			if owner, err = a.loadEmail(ctx, e); err != nil {
+				return err
+			}
+		}
+		evs, e, err := account.DecideCreateSupport(owner, email, fullName, userID, uuid.New(), a.now(), a.cfg.SetLinkTTL)
+		if err != nil {
+			return err
+		}
+		meta := actor.metadata("CreateSupportUser")
+		data, err := encodeAccount(meta, account.Subject(userID), evs)
+		if err != nil {
+			return err
+		}
+		claim, err := encode(meta, "", account.EmailClaimed{UserID: userID})
+		if err != nil {
+			return err
+		}
+		res, err := a.store.AppendMany(ctx, []eventstore.AppendRequest{
+			{StreamID: account.EmailStream(e), Expected: expect(owner.Version), Events: claim},
+			{StreamID: account.UserStream(userID), Expected: eventstore.NoStream, Events: data},
+		})
+		if err != nil {
+			return err
+		}
+		out = Registered{UserID: userID, Position: lastPosition(res)}
+		return nil
+	})
+	return out, err
+}
+
+// Import outcomes.
+const (
+	ImportRegistered = "registered"
+	ImportUnchanged  = "unchanged"
+)
+
+// ImportManager registers a location's registered manager as an active
+// Approver with a set-password link (automatic registration). A row
+// imported before is "unchanged".
+func (a *Accounts) ImportManager(ctx context.Context, actor Actor, row account.ImportManager) (string, Result, error) {
+	if err := a.supportOnly(actor); err != nil {
+		return "", Result{}, err
+	}
+	email, name, phone, err := account.ValidateImport(row)
+	if err != nil {
+		return "", Result{}, err
+	}
+	userID := uuid.New()
+	outcome, out := "", Result{}
+	err = retry(ctx, func() error {
+		l, err := a.loadLocation(ctx, row.LocationID)
+		if err != nil {
+			return err
+		}
+		owner, err := a.loadEmail(ctx, email)
+		if err != nil {
+			return err
+		}
+		var existing account.User
+		if owner.UserID != uuid.Nil {
+			if existing, err = a.LoadUser(ctx, owner.UserID); err != nil {
+				return err
+			}
+		}
+		evs, done, err := account.DecideImportManager(owner, existing, l, email, name, phone, userID, uuid.New(), a.now(), a.cfg.SetLinkTTL)
+		if err != nil {
+			return err
+		}
+		if done {
+			outcome = ImportUnchanged
+			return nil
+		}
+		meta := actor.metadata("ImportRegisteredManager")
+		data, err := encodeAccount(meta, account.Subject(userID), evs)
+		if err != nil {
+			return err
+		}
+		claim, err := encode(meta, "", account.EmailClaimed{UserID: userID})
+		if err != nil {
+			return err
+		}
+		res, err := a.store.AppendMany(ctx, []eventstore.AppendRequest{
+			{StreamID: account.EmailStream(email), Expected: expect(owner.Version), Events: claim},
+			{StreamID: account.UserStream(userID), Expected: eventstore.NoStream, Events: data},
+		})
+		if err != nil {
+			return err
+		}
+		outcome, out = ImportRegistered, Result{Position: lastPosition(res)}
+		return nil
+	})
+	return outcome, out, err
+}
+
+// TokenCreated is a new personal API token: Token is shown once.
+type TokenCreated struct {
+	TokenID   uuid.UUID `json:"token_id"`
+	Token     string    `json:"token"`
+	Name      string    `json:"name"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Position  int64     `json:"position"`
+}
+
+// CreateAPIToken creates a personal API token for machine clients. Only a
+// personal account's login session may create one.
+func (a *Accounts) CreateAPIToken(ctx context.Context, actor Actor, name string) (TokenCreated, error) {
+	if err := actor.mayChange(); err != nil {
+		return TokenCreated{}, err
+	}
+	if _, err := actor.session(); err != nil {
+		return TokenCreated{}, err
+	}
+	if actor.User.Kind != account.Personal {
+		return TokenCreated{}, domain.Rule("not_personal", "a generic account cannot have API tokens")
+	}
+	token, th, err := randomToken(APITokenPrefix)
+	if err != nil {
+		return TokenCreated{}, err
+	}
+	tokenID := uuid.New()
+	var out TokenCreated
+	err = retry(ctx, func() error {
+		u, err := a.LoadUser(ctx, actor.User.ID)
+		if err != nil {
+			return err
+		}
+		now := a.now()
+		expires := now.Add(a.cfg.APITokenTTL)
+		evs, err := account.DecideCreateToken(u, tokenID, name, expires)
+		if err != nil {
+			return err
+		}
+		created := evs[0].(account.APITokenCreated)
+		data, err := encodeAccount(actor.metadata("CreateAPIToken"), account.Subject(u.ID), evs)
+		if err != nil {
+			return err
+		}
+		return a.store.InTx(ctx, func(tx eventstore.Tx) error {
+			if _, err := tx.Exec(ctx, `INSERT INTO account_api_tokens (token_id, token_hash, user_id, name, created_at, expires_at)
+VALUES (?, ?, ?, ?, ?, ?)`, tokenID.String(), th, u.ID.String(), created.Name, millis(now), millis(expires)); err != nil {
+				return err
+			}
+			res, err := tx.Append(ctx, eventstore.AppendRequest{StreamID: account.UserStream(u.ID), Expected: eventstore.Exact(u.Version), Events: data})
+			if err != nil {
+				return err
+			}
+			out = TokenCreated{TokenID: tokenID, Token: token, Name: created.Name, ExpiresAt: expires, Position: lastPosition(res)}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// RevokeAPIToken revokes one of the caller's tokens.
+func (a *Accounts) RevokeAPIToken(ctx context.Context, actor Actor, tokenID uuid.UUID) (Result, error) {
+	if err := actor.mayChange(); err != nil {
+		return Result{}, err
+	}
+	var out Result
+	err := retry(ctx, func() error {
+		u, err := a.LoadUser(ctx, actor.User.ID)
+		if err != nil {
+			return err
+		}
+		evs, err := account.DecideRevokeToken(u, tokenID)
+		if err != nil || len(evs) == 0 {
+			return err
+		}
+		data, err := encodeAccount(actor.metadata("RevokeAPIToken"), account.Subject(u.ID), evs)
+		if err != nil {
+			return err
+		}
+		return a.store.InTx(ctx, func(tx eventstore.Tx) error {
+			if _, err := tx.Exec(ctx, `UPDATE account_api_tokens SET revoked_at = ? WHERE token_id = ? AND user_id = ?`,
+				millis(a.now()), tokenID.String(), u.ID.String()); err != nil {
+				return err
+			}
+			res, err := tx.Append(ctx, eventstore.AppendRequest{StreamID: account.UserStream(u.ID), Expected: eventstore.Exact(u.Version), Events: data})
+			if err != nil {
+				return err
+			}
+			out.Position = lastPosition(res)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// RemindPasswordExpiry records the password-expiry reminder due now for a
+// user, if any and not sent before for this password; the mail outbox
+// sends it. It reports whether a reminder was recorded.
+func (a *Accounts) RemindPasswordExpiry(ctx context.Context, actor Actor, userID uuid.UUID) (bool, error) {
+	if !actor.isSystem() {
+		return false, domain.ErrForbidden
+	}
+	sent := false
+	err := a.appendToUser(ctx, actor, userID, "RemindPasswordExpiry", func(u account.User) ([]account.Event, error) {
+		evs := account.DecideExpiryReminder(u, a.now())
+		sent = len(evs) > 0
+		return evs, nil
+	}, func(int64) {})
+	return sent, err
+}

@@ -1,0 +1,388 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/capacitytracker/capacity/domain"
+	"github.com/capacitytracker/capacity/domain/account"
+	"github.com/capacitytracker/capacity/domain/password"
+	"github.com/capacitytracker/capacity/eventstore"
+)
+
+// Token prefixes: a session cookie's token and a personal API token.
+const (
+	SessionTokenPrefix = "cts_"
+	APITokenPrefix     = "ctk_"
+)
+
+// LoginResult is a started session. Token is the session's secret: it goes
+// into the cookie and nowhere else.
+type LoginResult struct {
+	Token                  string
+	SessionID              uuid.UUID
+	UserID                 uuid.UUID
+	ExpiresAt              time.Time
+	IdleTimeout            time.Duration // 0: none
+	DisclaimerRequired     bool
+	MustChangePassword     bool
+	PasswordExpired        bool
+	PasswordChangeRequired bool
+	Position               int64
+}
+
+// Login checks an email and password. Every failure is
+// domain.ErrUnauthenticated, whatever its cause (no such account, wrong
+// password, locked, not active), and costs one password verification, so
+// that neither the answer nor its timing tells whether the address is
+// registered or the account locked.
+func (a *Accounts) Login(ctx context.Context, r Request, emailIn, pw string, remember bool) (LoginResult, error) {
+	email, err := account.ParseEmail(emailIn)
+	if err != nil {
+		a.burnVerify(pw)
+		return LoginResult{}, domain.ErrUnauthenticated
+	}
+	owner, err := a.loadEmail(ctx, email)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	if owner.UserID == uuid.Nil {
+		a.burnVerify(pw)
+		return LoginResult{}, domain.ErrUnauthenticated
+	}
+	userID := owner.UserID
+	hash, err := a.currentHash(ctx, userID)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	ok := false
+	if hash == "" {
+		a.burnVerify(pw)
+	} else if ok, err = password.Verify(pw, hash); err != nil {
+		return LoginResult{}, fmt.Errorf("verify password of %s: %w", userID, err)
+	}
+
+	var out LoginResult
+	succeeded := false
+	err = retry(ctx, func() error {
+		u, err := a.LoadUser(ctx, userID)
+		if err != nil {
+			return err
+		}
+		l, err := a.loadLogin(ctx, userID)
+		if err != nil {
+			return err
+		}
+		now := a.now()
+		sessionID := uuid.New()
+		ttl, idle := a.cfg.SessionTTL, a.cfg.IdleTimeout
+		if remember {
+			ttl, idle = a.cfg.RememberTTL, 0
+		}
+		evs, started := account.DecideLogin(u, l, account.LoginAttempt{
+			PasswordOK: ok, Now: now, SessionID: sessionID, RememberMe: remember, SessionExpires: now.Add(ttl),
+		}, account.LoginPolicy{MaxFailures: a.cfg.MaxFailedLogins, LockFor: a.cfg.LockFor})
+		meta := anonymous(r, "Login", userID)
+		if u.Kind == account.Generic {
+			meta.ActorAccountKind = eventstore.AccountGeneric
+		}
+		if started {
+			meta.SessionID = sessionID.String()
+		}
+		data, err := encodeAccount(meta, account.Subject(userID), evs)
+		if err != nil {
+			return err
+		}
+		return a.store.InTx(ctx, func(tx eventstore.Tx) error {
+			if started {
+				s := evs[0].(account.LoginSucceeded)
+				token, th, err := randomToken(SessionTokenPrefix)
+				if err != nil {
+					return err
+				}
+				change := s.MustChangePassword || s.PasswordExpired
+				if _, err := tx.Exec(ctx, `INSERT INTO account_sessions (session_id, token_hash, user_id, created_at, expires_at,
+    idle_timeout_ms, last_seen_at, disclaimer_pending, password_change) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+					sessionID.String(), th, userID.String(), millis(now), millis(s.ExpiresAt), idle.Milliseconds(), millis(now),
+					boolInt(s.DisclaimerRequired), boolInt(change)); err != nil {
+					return err
+				}
+				// Sessions that ran out are of no use to anyone: drop them.
+				if _, err := tx.Exec(ctx, `DELETE FROM account_sessions WHERE user_id = ? AND expires_at < ?`, userID.String(), millis(now)); err != nil {
+					return err
+				}
+				out = LoginResult{Token: token, SessionID: sessionID, UserID: userID, ExpiresAt: s.ExpiresAt, IdleTimeout: idle,
+					DisclaimerRequired: s.DisclaimerRequired, MustChangePassword: s.MustChangePassword,
+					PasswordExpired: s.PasswordExpired, PasswordChangeRequired: change}
+			}
+			res, err := tx.Append(ctx, eventstore.AppendRequest{StreamID: account.LoginStream(userID), Expected: expect(l.Version), Events: data})
+			if err != nil {
+				return err
+			}
+			out.Position = lastPosition(res)
+			succeeded = started
+			return nil
+		})
+	})
+	if err != nil {
+		return LoginResult{}, err
+	}
+	if !succeeded {
+		return LoginResult{}, domain.ErrUnauthenticated
+	}
+	return out, nil
+}
+
+// burnVerify spends the time of one password verification.
+func (a *Accounts) burnVerify(pw string) {
+	_, _ = password.Verify(pw, a.dummyHash)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// currentHash is the user's current password hash, "" when none is set.
+func (a *Accounts) currentHash(ctx context.Context, userID uuid.UUID) (string, error) {
+	var hash string
+	err := a.store.InTx(ctx, func(tx eventstore.Tx) error {
+		var err error
+		hash, err = currentHashTx(ctx, tx, userID)
+		return err
+	})
+	return hash, err
+}
+
+func currentHashTx(ctx context.Context, tx eventstore.Tx, userID uuid.UUID) (string, error) {
+	hashes, err := recentHashes(ctx, tx, userID, 1)
+	if err != nil || len(hashes) == 0 {
+		return "", err
+	}
+	return hashes[0], nil
+}
+
+// recentHashes are the user's last n password hashes, newest first.
+func recentHashes(ctx context.Context, tx eventstore.Tx, userID uuid.UUID, n int) ([]string, error) {
+	rows, err := tx.Query(ctx, `SELECT hash FROM account_passwords WHERE user_id = ? ORDER BY seq DESC LIMIT ?`, userID.String(), n)
+	if err != nil {
+		return nil, fmt.Errorf("read password hashes: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+// Authenticate turns a session or API token into the actor it stands for,
+// with the user's current state. It fails with domain.ErrUnauthenticated
+// for an unknown, revoked, expired or idle token and for a user who is no
+// longer active.
+func (a *Accounts) Authenticate(ctx context.Context, token string, r Request) (Actor, error) {
+	if len(token) > 200 {
+		return Actor{}, domain.ErrUnauthenticated
+	}
+	now := a.now()
+	var (
+		userID                   uuid.UUID
+		sessionID                string
+		disclaimer, mustChangePw bool
+		found                    bool
+	)
+	err := a.store.InTx(ctx, func(tx eventstore.Tx) error {
+		switch {
+		case strings.HasPrefix(token, APITokenPrefix):
+			var id, uid string
+			var lastUsed *int64
+			ok, err := scanOne(ctx, tx, []any{&id, &uid, &lastUsed}, `SELECT token_id, user_id, last_used_at FROM account_api_tokens
+WHERE token_hash = ? AND revoked_at IS NULL AND expires_at > ?`, tokenHash(token), millis(now))
+			if err != nil || !ok {
+				return err
+			}
+			if lastUsed == nil || millis(now)-*lastUsed > time.Minute.Milliseconds() {
+				if _, err := tx.Exec(ctx, `UPDATE account_api_tokens SET last_used_at = ? WHERE token_id = ?`, millis(now), id); err != nil {
+					return err
+				}
+			}
+			found, sessionID = true, "token:"+id
+			userID, err = uuid.Parse(uid)
+			return err
+		case strings.HasPrefix(token, SessionTokenPrefix):
+			var id, uid string
+			var expires, idle, lastSeen int64
+			var disc, change int
+			ok, err := scanOne(ctx, tx, []any{&id, &uid, &expires, &idle, &lastSeen, &disc, &change},
+				`SELECT session_id, user_id, expires_at, idle_timeout_ms, last_seen_at, disclaimer_pending, password_change
+FROM account_sessions WHERE token_hash = ? AND revoked_at IS NULL`, tokenHash(token))
+			if err != nil || !ok {
+				return err
+			}
+			nowMs := millis(now)
+			if nowMs >= expires || (idle > 0 && nowMs-lastSeen > idle) {
+				return nil
+			}
+			// Seen-at is bookkeeping for the idle timeout, not a change
+			// of anyone's state: no event, and written at most every
+			// 30 seconds.
+			if nowMs-lastSeen > 30_000 {
+				if _, err := tx.Exec(ctx, `UPDATE account_sessions SET last_seen_at = ? WHERE session_id = ?`, nowMs, id); err != nil {
+					return err
+				}
+			}
+			found, sessionID, disclaimer, mustChangePw = true, id, disc == 1, change == 1
+			userID, err = uuid.Parse(uid)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return Actor{}, fmt.Errorf("authenticate: %w", err)
+	}
+	if !found {
+		return Actor{}, domain.ErrUnauthenticated
+	}
+	u, err := a.LoadUser(ctx, userID)
+	if err != nil {
+		return Actor{}, err
+	}
+	if !u.Exists() || u.Status != account.Active {
+		return Actor{}, domain.ErrUnauthenticated
+	}
+	return Actor{User: u, SessionID: sessionID, Request: r, DisclaimerPending: disclaimer, PasswordChangeRequired: mustChangePw}, nil
+}
+
+// scanOne scans the first row of a query into dest; ok is false when there
+// is none.
+func scanOne(ctx context.Context, tx eventstore.Tx, dest []any, query string, args ...any) (ok bool, err error) {
+	rows, err := tx.Query(ctx, query, args...)
+	if err != nil {
+		return false, err
+	}
+	defer func() { err = errors.Join(err, rows.Close()) }()
+	if !rows.Next() {
+		return false, rows.Err()
+	}
+	return true, rows.Scan(dest...)
+}
+
+// ErrNotASession is returned for session commands called with an API token.
+var ErrNotASession = &domain.RuleError{Code: "not_a_session", Message: "this needs a login session, not an API token"}
+
+func (a Actor) session() (uuid.UUID, error) {
+	id, err := uuid.Parse(a.SessionID)
+	if err != nil {
+		return uuid.Nil, ErrNotASession
+	}
+	return id, nil
+}
+
+// Logout ends the caller's session.
+func (a *Accounts) Logout(ctx context.Context, actor Actor) (Result, error) {
+	sid, err := actor.session()
+	if err != nil {
+		return Result{}, err
+	}
+	return a.endSession(ctx, actor, actor.User.ID, sid, account.LoggedOut{SessionID: sid}, "Logout")
+}
+
+// RevokeSession ends one session of a user: the user's own (from another
+// session) or, for support, anyone's.
+func (a *Accounts) RevokeSession(ctx context.Context, actor Actor, userID, sessionID uuid.UUID) (Result, error) {
+	if err := actor.mayChange(); err != nil {
+		return Result{}, err
+	}
+	reason := "user"
+	if actor.User.ID != userID {
+		if !actor.User.IsSupport() {
+			return Result{}, domain.ErrNotFound
+		}
+		reason = "support"
+	}
+	return a.endSession(ctx, actor, userID, sessionID, account.SessionRevoked{SessionID: sessionID, Reason: reason}, "RevokeSession")
+}
+
+func (a *Accounts) endSession(ctx context.Context, actor Actor, userID, sessionID uuid.UUID, ev account.Event, command string) (Result, error) {
+	var out Result
+	err := retry(ctx, func() error {
+		l, err := a.loadLogin(ctx, userID)
+		if err != nil {
+			return err
+		}
+		data, err := encodeAccount(actor.metadata(command), "", []account.Event{ev})
+		if err != nil {
+			return err
+		}
+		return a.store.InTx(ctx, func(tx eventstore.Tx) error {
+			n, err := tx.Exec(ctx, `UPDATE account_sessions SET revoked_at = ? WHERE session_id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ?`,
+				millis(a.now()), sessionID.String(), userID.String(), millis(a.now()))
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return domain.ErrNotFound
+			}
+			res, err := tx.Append(ctx, eventstore.AppendRequest{StreamID: account.LoginStream(userID), Expected: expect(l.Version), Events: data})
+			if err != nil {
+				return err
+			}
+			out.Position = lastPosition(res)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// AcknowledgeDisclaimer records that a generic account's login read the
+// disclaimer: the session may now change things.
+func (a *Accounts) AcknowledgeDisclaimer(ctx context.Context, actor Actor) (Result, error) {
+	sid, err := actor.session()
+	if err != nil {
+		return Result{}, err
+	}
+	if !actor.DisclaimerPending {
+		return Result{}, nil
+	}
+	var out Result
+	err = retry(ctx, func() error {
+		l, err := a.loadLogin(ctx, actor.User.ID)
+		if err != nil {
+			return err
+		}
+		data, err := encodeAccount(actor.metadata("AcknowledgeDisclaimer"), "", []account.Event{account.DisclaimerAcknowledged{SessionID: sid}})
+		if err != nil {
+			return err
+		}
+		return a.store.InTx(ctx, func(tx eventstore.Tx) error {
+			n, err := tx.Exec(ctx, `UPDATE account_sessions SET disclaimer_pending = 0 WHERE session_id = ? AND disclaimer_pending = 1`, sid.String())
+			if err != nil || n == 0 {
+				return err
+			}
+			res, err := tx.Append(ctx, eventstore.AppendRequest{StreamID: account.LoginStream(actor.User.ID), Expected: expect(l.Version), Events: data})
+			if err != nil {
+				return err
+			}
+			out.Position = lastPosition(res)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Disclaimer is shown at every login of a generic account.
+const Disclaimer = "This is a generic account, shared by several people. Auditing of the activity of this account " +
+	"cannot determine which person logged in under it: in the event of any queries about historical data changes " +
+	"made through it, audits will be limited. By continuing you confirm that you are authorised by your organisation " +
+	"to use this account and that you will keep its login details within your organisation."

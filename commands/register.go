@@ -1,0 +1,254 @@
+package commands
+
+import (
+	"context"
+	"errors"
+
+	"github.com/google/uuid"
+
+	"github.com/capacitytracker/capacity/domain"
+	"github.com/capacitytracker/capacity/domain/account"
+	"github.com/capacitytracker/capacity/eventstore"
+)
+
+// Registered is the outcome of a registration.
+type Registered struct {
+	UserID    uuid.UUID `json:"user_id"`
+	RequestID uuid.UUID `json:"request_id"`
+	Position  int64     `json:"position"`
+}
+
+// Register records a self-registration: the user (pending) and the access
+// request, and claims the email address, all in one atomic append.
+func (a *Accounts) Register(ctx context.Context, r Request, c account.Register) (Registered, error) {
+	lookup, err := a.loadLocations(ctx, c.LocationIDs)
+	if err != nil {
+		return Registered{}, err
+	}
+	valid, err := account.ValidateRegistration(c, lookup)
+	if err != nil {
+		return Registered{}, err
+	}
+	userID, requestID := uuid.New(), uuid.New()
+	var out Registered
+	err = retry(ctx, func() error {
+		owner, err := a.loadEmail(ctx, valid.Email)
+		if err != nil {
+			return err
+		}
+		evs, err := account.DecideRegister(owner, valid, userID, requestID)
+		if err != nil {
+			return err
+		}
+		meta := anonymous(r, "RegisterUser", userID)
+		userEvents, err := encodeAccount(meta, account.Subject(userID), evs)
+		if err != nil {
+			return err
+		}
+		claim, err := encode(meta, "", account.EmailClaimed{UserID: userID})
+		if err != nil {
+			return err
+		}
+		res, err := a.store.AppendMany(ctx, []eventstore.AppendRequest{
+			{StreamID: account.EmailStream(valid.Email), Expected: expect(owner.Version), Events: claim},
+			{StreamID: account.UserStream(userID), Expected: eventstore.NoStream, Events: userEvents},
+		})
+		if err != nil {
+			return err
+		}
+		out = Registered{UserID: userID, RequestID: requestID, Position: lastPosition(res)}
+		return nil
+	})
+	if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+		// Still racing after the retries: somebody else holds the address.
+		return Registered{}, &domain.ConflictError{Code: "username_taken", Message: account.UsernameTaken}
+	}
+	return out, err
+}
+
+// expect is the expected version of a stream read at version v.
+func expect(v int64) eventstore.ExpectedVersion {
+	if v == 0 {
+		return eventstore.NoStream
+	}
+	return eventstore.Exact(v)
+}
+
+// DecideAccess approves or rejects one organisation's part of an access
+// request. Approving a pending registration activates the account and
+// issues its set-password link; rejecting the last open part of one
+// rejects the registration and frees the email address.
+func (a *Accounts) DecideAccess(ctx context.Context, actor Actor, userID, requestID uuid.UUID, org string, approve bool, reason string) (Result, error) {
+	if err := actor.mayChange(); err != nil {
+		return Result{}, err
+	}
+	var out Result
+	err := retry(ctx, func() error {
+		u, err := a.LoadUser(ctx, userID)
+		if err != nil {
+			return err
+		}
+		evs, err := account.DecideAccess(u, actor.User, requestID, org, approve, reason, a.now(), uuid.New(), a.cfg.SetLinkTTL)
+		if err != nil {
+			return err
+		}
+		command := "ApproveAccess"
+		if !approve {
+			command = "RejectAccess"
+		}
+		meta := actor.metadata(command)
+		data, err := encodeAccount(meta, account.Subject(userID), evs)
+		if err != nil {
+			return err
+		}
+		reqs := []eventstore.AppendRequest{{StreamID: account.UserStream(userID), Expected: eventstore.Exact(u.Version), Events: data}}
+		for _, ev := range evs {
+			if _, ok := ev.(account.RegistrationRejected); ok {
+				email, err := account.ParseEmail(u.Email)
+				if err != nil {
+					break // erased: nothing to release
+				}
+				owner, err := a.loadEmail(ctx, email)
+				if err != nil {
+					return err
+				}
+				if owner.UserID == userID {
+					rel, err := encode(meta, "", account.EmailReleased{UserID: userID})
+					if err != nil {
+						return err
+					}
+					reqs = append(reqs, eventstore.AppendRequest{StreamID: account.EmailStream(email), Expected: eventstore.Exact(owner.Version), Events: rel})
+				}
+			}
+		}
+		res, err := a.store.AppendMany(ctx, reqs)
+		if err != nil {
+			return err
+		}
+		out = Result{Position: lastPosition(res)}
+		return nil
+	})
+	return out, err
+}
+
+// RequestAccess is My Access: the logged-in user asks for more locations.
+func (a *Accounts) RequestAccess(ctx context.Context, actor Actor, locationIDs []string, declaration bool) (Registered, error) {
+	if err := actor.mayChange(); err != nil {
+		return Registered{}, err
+	}
+	lookup, err := a.loadLocations(ctx, locationIDs)
+	if err != nil {
+		return Registered{}, err
+	}
+	requestID := uuid.New()
+	var out Registered
+	err = a.appendToUser(ctx, actor, actor.User.ID, "RequestAccess", func(u account.User) ([]account.Event, error) {
+		return account.DecideRequestAccess(u, locationIDs, declaration, lookup, requestID)
+	}, func(p int64) { out = Registered{UserID: actor.User.ID, RequestID: requestID, Position: p} })
+	return out, err
+}
+
+// appendToUser is the common shape of a command on one user stream: load,
+// decide, append at the version read, retry on a race.
+func (a *Accounts) appendToUser(ctx context.Context, actor Actor, userID uuid.UUID, command string,
+	decide func(u account.User) ([]account.Event, error), done func(position int64)) error {
+	return retry(ctx, func() error {
+		u, err := a.LoadUser(ctx, userID)
+		if err != nil {
+			return err
+		}
+		evs, err := decide(u)
+		if err != nil {
+			return err
+		}
+		if len(evs) == 0 {
+			done(0)
+			return nil
+		}
+		data, err := encodeAccount(actor.metadata(command), account.Subject(userID), evs)
+		if err != nil {
+			return err
+		}
+		res, err := a.store.Append(ctx, account.UserStream(userID), eventstore.Exact(u.Version), data...)
+		if err != nil {
+			return err
+		}
+		done(res.LastPosition())
+		return nil
+	})
+}
+
+// Deactivate makes a user a leaver: login refused, and every session and
+// API token revoked in the same transaction.
+func (a *Accounts) Deactivate(ctx context.Context, actor Actor, userID uuid.UUID, reason string) (Result, error) {
+	if err := actor.mayChange(); err != nil {
+		return Result{}, err
+	}
+	var out Result
+	err := retry(ctx, func() error {
+		u, err := a.LoadUser(ctx, userID)
+		if err != nil {
+			return err
+		}
+		evs, err := account.DecideDeactivate(u, actor.User, reason)
+		if err != nil {
+			return err
+		}
+		data, err := encodeAccount(actor.metadata("DeactivateUser"), account.Subject(userID), evs)
+		if err != nil {
+			return err
+		}
+		return a.store.InTx(ctx, func(tx eventstore.Tx) error {
+			now := millis(a.now())
+			if _, err := tx.Exec(ctx, `UPDATE account_sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL`, now, userID.String()); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `UPDATE account_api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL`, now, userID.String()); err != nil {
+				return err
+			}
+			res, err := tx.Append(ctx, eventstore.AppendRequest{StreamID: account.UserStream(userID), Expected: eventstore.Exact(u.Version), Events: data})
+			if err != nil {
+				return err
+			}
+			out = Result{Position: lastPosition(res)}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Reactivate lets a deactivated user log in again.
+func (a *Accounts) Reactivate(ctx context.Context, actor Actor, userID uuid.UUID) (Result, error) {
+	if err := actor.mayChange(); err != nil {
+		return Result{}, err
+	}
+	var out Result
+	err := a.appendToUser(ctx, actor, userID, "ReactivateUser", func(u account.User) ([]account.Event, error) {
+		return account.DecideReactivate(u, actor.User)
+	}, func(p int64) { out.Position = p })
+	return out, err
+}
+
+// ChangeRole moves a user between Standard and Approver.
+func (a *Accounts) ChangeRole(ctx context.Context, actor Actor, userID uuid.UUID, to string) (Result, error) {
+	if err := actor.mayChange(); err != nil {
+		return Result{}, err
+	}
+	var out Result
+	err := a.appendToUser(ctx, actor, userID, "ChangeUserType", func(u account.User) ([]account.Event, error) {
+		return account.DecideChangeRole(u, actor.User, to)
+	}, func(p int64) { out.Position = p })
+	return out, err
+}
+
+// SetCommunications records the caller's communications preference.
+func (a *Accounts) SetCommunications(ctx context.Context, actor Actor, optIn bool) (Result, error) {
+	if err := actor.mayChange(); err != nil {
+		return Result{}, err
+	}
+	var out Result
+	err := a.appendToUser(ctx, actor, actor.User.ID, "SetCommunicationsPreference", func(u account.User) ([]account.Event, error) {
+		return account.DecideCommunications(u, optIn)
+	}, func(p int64) { out.Position = p })
+	return out, err
+}

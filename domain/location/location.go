@@ -1,0 +1,240 @@
+// Package location is the organisation and location aggregates: a location
+// (a provider's site, with its CQC location id) belongs to an organisation
+// (the registered provider). Pure Go: no I/O.
+//
+// This package holds what accounts need of them (ids, names, organisation
+// type, postcode, local authority, CCG); the CQC import builds on it.
+package location
+
+import (
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/capacitytracker/capacity/domain"
+)
+
+// Stream ids.
+func OrganisationStream(id string) string { return "organisation-" + id }
+func LocationStream(id string) string     { return "location-" + id }
+
+// idPattern is a CQC-style id ("1-101641286") or any short id of letters,
+// digits and - . _ that can be part of a stream id.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// ValidID checks an organisation or location id.
+func ValidID(id string) bool { return idPattern.MatchString(id) }
+
+// Postcode is a UK postcode in its canonical form: upper case, one space
+// before the inward code ("NN1 1NN").
+type Postcode struct{ s string }
+
+var postcodePattern = regexp.MustCompile(`^[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}$`)
+
+// ParsePostcode normalises and checks a full UK postcode.
+func ParsePostcode(s string) (Postcode, error) {
+	c := strings.ToUpper(strings.Join(strings.Fields(s), ""))
+	if len(c) < 5 || len(c) > 7 || !postcodePattern.MatchString(c) {
+		return Postcode{}, domain.Invalid("postcode", "invalid_postcode", "Enter a full UK postcode, like NN1 1NN")
+	}
+	return Postcode{s: c[:len(c)-3] + " " + c[len(c)-3:]}, nil
+}
+
+func (p Postcode) String() string { return p.s }
+
+// Compact is the postcode without its space, the key of postcode searches.
+func (p Postcode) Compact() string { return strings.ReplaceAll(p.s, " ", "") }
+
+// OrganisationType is the kind of organisation a user registers from.
+type OrganisationType string
+
+// The organisation types of the registration form, in its order.
+const (
+	CareHome               OrganisationType = "care_home"
+	HomeCare               OrganisationType = "home_care"
+	NHSAcute               OrganisationType = "nhs_acute"
+	Community              OrganisationType = "community"
+	SubstanceMisuse        OrganisationType = "substance_misuse"
+	Hospice                OrganisationType = "hospice"
+	CCG                    OrganisationType = "ccg"
+	LocalAuthority         OrganisationType = "local_authority"
+	LocalAuthorityRegional OrganisationType = "local_authority_regional"
+	NHSENDXCSU             OrganisationType = "nhse_ndx_csu"
+	GP                     OrganisationType = "gp"
+	Other                  OrganisationType = "other"
+	SearchOnly             OrganisationType = "search_only"
+)
+
+// OrganisationTypes lists every type with its label, in the form's order.
+func OrganisationTypes() []struct {
+	Code  OrganisationType `json:"code"`
+	Label string           `json:"label"`
+} {
+	return []struct {
+		Code  OrganisationType `json:"code"`
+		Label string           `json:"label"`
+	}{
+		{CareHome, "Care Home"}, {HomeCare, "Home Care"}, {NHSAcute, "NHS Acute"}, {Community, "Community"},
+		{SubstanceMisuse, "Substance Misuse"}, {Hospice, "Hospice"}, {CCG, "CCG"}, {LocalAuthority, "Local Authority"},
+		{LocalAuthorityRegional, "Local Authority (Regional / LRF)"}, {NHSENDXCSU, "NHSE/NDX & CSU"}, {GP, "GP"},
+		{Other, "Other"}, {SearchOnly, "Search Only"},
+	}
+}
+
+// ParseOrganisationType checks a type code; empty means CareHome, the
+// form's default.
+func ParseOrganisationType(s string) (OrganisationType, bool) {
+	if s == "" {
+		return CareHome, true
+	}
+	for _, t := range OrganisationTypes() {
+		if string(t.Code) == s {
+			return t.Code, true
+		}
+	}
+	return "", false
+}
+
+// OrganisationRegistered creates an organisation.
+type OrganisationRegistered struct {
+	OrganisationID string           `json:"organisation_id"`
+	Name           string           `json:"name"`
+	Type           OrganisationType `json:"type"`
+}
+
+// LocationRegistered creates a location of an organisation.
+type LocationRegistered struct {
+	LocationID       string `json:"location_id"`
+	OrganisationID   string `json:"organisation_id"`
+	OrganisationName string `json:"organisation_name"`
+	Name             string `json:"name"`
+	AddressLine1     string `json:"address_line1,omitempty"`
+	Town             string `json:"town,omitempty"`
+	Postcode         string `json:"postcode"`
+	LocalAuthority   string `json:"local_authority,omitempty"`
+	CCG              string `json:"ccg,omitempty"`
+}
+
+// Event type names.
+const (
+	TypeOrganisationRegistered = "OrganisationRegistered"
+	TypeLocationRegistered     = "LocationRegistered"
+)
+
+// Organisation is the state of an organisation stream.
+type Organisation struct {
+	ID      string
+	Name    string
+	Type    OrganisationType
+	Version int64
+}
+
+// Location is the state of a location stream.
+type Location struct {
+	LocationRegistered
+	Version int64
+}
+
+// Exists reports whether the location was registered.
+func (l Location) Exists() bool { return l.Version > 0 }
+
+// Exists reports whether the organisation was registered.
+func (o Organisation) Exists() bool { return o.Version > 0 }
+
+// EvolveOrganisation applies an event.
+func EvolveOrganisation(o Organisation, ev any) Organisation {
+	if e, ok := ev.(OrganisationRegistered); ok {
+		o.ID, o.Name, o.Type = e.OrganisationID, e.Name, e.Type
+	}
+	o.Version++
+	return o
+}
+
+// EvolveLocation applies an event.
+func EvolveLocation(l Location, ev any) Location {
+	if e, ok := ev.(LocationRegistered); ok {
+		l.LocationRegistered = e
+	}
+	l.Version++
+	return l
+}
+
+// RegisterOrganisation is the support command that creates an organisation.
+type RegisterOrganisation struct {
+	OrganisationID string
+	Name           string
+	Type           string
+}
+
+// DecideRegisterOrganisation validates the command against the state.
+func DecideRegisterOrganisation(o Organisation, c RegisterOrganisation) (OrganisationRegistered, error) {
+	var v domain.ValidationError
+	if !ValidID(c.OrganisationID) {
+		v.Add("organisation_id", "invalid_id", "Use 1 to 64 letters, digits, dots, dashes or underscores")
+	}
+	name := domain.CleanText(c.Name)
+	if l := utf8.RuneCountInString(name); l < 2 || l > 200 {
+		v.Add("name", "invalid_length", "Enter a name of 2 to 200 characters")
+	}
+	t, ok := ParseOrganisationType(c.Type)
+	if !ok {
+		v.Add("type", "invalid_choice", "Choose one of the organisation types")
+	}
+	if err := v.Err(); err != nil {
+		return OrganisationRegistered{}, err
+	}
+	if o.Exists() {
+		return OrganisationRegistered{}, &domain.ConflictError{Code: "organisation_exists", Message: "organisation " + c.OrganisationID + " exists already"}
+	}
+	return OrganisationRegistered{OrganisationID: c.OrganisationID, Name: name, Type: t}, nil
+}
+
+// RegisterLocation is the support command that creates a location.
+type RegisterLocation struct {
+	LocationID     string
+	OrganisationID string
+	Name           string
+	AddressLine1   string
+	Town           string
+	Postcode       string
+	LocalAuthority string
+	CCG            string
+}
+
+// DecideRegisterLocation validates the command against the location and its
+// organisation.
+func DecideRegisterLocation(l Location, org Organisation, c RegisterLocation) (LocationRegistered, error) {
+	var v domain.ValidationError
+	if !ValidID(c.LocationID) {
+		v.Add("location_id", "invalid_id", "Use 1 to 64 letters, digits, dots, dashes or underscores")
+	}
+	if !org.Exists() {
+		v.Add("organisation_id", "unknown_organisation", "No organisation has this id")
+	}
+	name := domain.CleanText(c.Name)
+	if n := utf8.RuneCountInString(name); n < 2 || n > 200 {
+		v.Add("name", "invalid_length", "Enter a name of 2 to 200 characters")
+	}
+	pc, err := ParsePostcode(c.Postcode)
+	if err != nil {
+		v.Merge("", err)
+	}
+	for _, f := range []struct{ field, value string }{
+		{"address_line1", c.AddressLine1}, {"town", c.Town}, {"local_authority", c.LocalAuthority}, {"ccg", c.CCG},
+	} {
+		if utf8.RuneCountInString(domain.CleanText(f.value)) > 200 {
+			v.Add(f.field, "too_long", "At most 200 characters")
+		}
+	}
+	if err := v.Err(); err != nil {
+		return LocationRegistered{}, err
+	}
+	if l.Exists() {
+		return LocationRegistered{}, &domain.ConflictError{Code: "location_exists", Message: "location " + c.LocationID + " exists already"}
+	}
+	return LocationRegistered{
+		LocationID: c.LocationID, OrganisationID: org.ID, OrganisationName: org.Name, Name: name,
+		AddressLine1: domain.CleanText(c.AddressLine1), Town: domain.CleanText(c.Town), Postcode: pc.String(),
+		LocalAuthority: domain.CleanText(c.LocalAuthority), CCG: domain.CleanText(c.CCG),
+	}, nil
+}
