@@ -9,7 +9,7 @@ import (
 
 // Default returns the projections the server runs.
 func Default() []Projection {
-	return []Projection{CategoryStats{}}
+	return append([]Projection{CategoryStats{}}, AccountProjections()...)
 }
 
 // CategoryStats counts the events of every stream category: table

@@ -27,6 +27,14 @@ Commands:
   events stream ID [--as-of T] [--json]    print the events of one stream (T is RFC 3339)
   projections status                       checkpoint, head, lag and poison count of each projection
   projections rebuild NAME|--all           rebuild projections from the log into fresh tables
+  organisations add --id ID --name NAME    register an organisation (support's command, for tests and set-up)
+  locations add --id ID --organisation ORG --name NAME --postcode PC
+                                           register a location of an organisation
+  accounts import FILE.csv                 automatic registration: each location's registered manager
+                                           becomes an active Approver and gets a set-password link
+  accounts create-support --email E --name N
+                                           give a member of the central support team an account
+  accounts password-reminders              record the password-expiry reminders due now (14, 7, 1 days)
   bench                                    measure the event store and projections on a scratch database
 
 Run 'capacityctl COMMAND -h' for the flags of a command.
@@ -104,6 +112,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = c.events(ctx, rest)
 	case "projections":
 		err = c.projections(ctx, rest)
+	case "organisations":
+		err = c.organisations(ctx, rest)
+	case "locations":
+		err = c.locations(ctx, rest)
+	case "accounts":
+		err = c.accounts(ctx, rest)
 	case "bench":
 		return runBench(ctx, c, rest)
 	case "help":

@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
@@ -27,6 +28,11 @@ type config struct {
 	logLevel        string
 	logFormat       string
 	shutdownTimeout time.Duration
+	// publicURL is where users reach the service: the base of the links
+	// in emails.
+	publicURL     string
+	secureCookies bool
+	mail          app.MailConfig
 }
 
 const usageHeader = `Usage: capacityd [flags]
@@ -70,8 +76,22 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.StringVar(&cfg.logLevel, "log-level", app.EnvOr(getenv, "LOG_LEVEL", "info"), "log `level`: debug, info, warn or error (env LOG_LEVEL)")
 	fs.StringVar(&cfg.logFormat, "log-format", app.EnvOr(getenv, "LOG_FORMAT", app.LogFormatText), "log `format`: text or json (env LOG_FORMAT)")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", shutdownDefault, "how long a graceful stop may take, for in-flight requests and projection checkpoints together (env SHUTDOWN_TIMEOUT)")
+	fs.StringVar(&cfg.publicURL, "public-url", app.EnvOr(getenv, "PUBLIC_URL", "http://127.0.0.1:8080"), "`URL` where users reach the service, the base of the links in emails (env PUBLIC_URL)")
+	fs.BoolVar(&cfg.secureCookies, "secure-cookies", getenv("SECURE_COOKIES") == "true", "mark session cookies Secure even on plain HTTP, behind a TLS-terminating proxy (env SECURE_COOKIES=true)")
+	fs.StringVar(&cfg.mail.From, "mail-from", app.EnvOr(getenv, "MAIL_FROM", "Capacity Tracker <noreply@capacity-tracker.local>"), "sender `address` of emails (env MAIL_FROM)")
+	fs.StringVar(&cfg.mail.SMTPHost, "smtp-host", getenv("SMTP_HOST"), "SMTP server `host`; empty writes each email as an .eml file under <data-dir>/mail (env SMTP_HOST)")
+	fs.IntVar(&cfg.mail.SMTPPort, "smtp-port", app.EnvInt(getenv, "SMTP_PORT", 587), "SMTP server `port` (env SMTP_PORT)")
+	fs.StringVar(&cfg.mail.SMTPUsername, "smtp-username", getenv("SMTP_USERNAME"), "SMTP `user` name; the password is read from env SMTP_PASSWORD only (env SMTP_USERNAME)")
+	fs.StringVar(&cfg.mail.SMTPTLS, "smtp-tls", app.EnvOr(getenv, "SMTP_TLS", "starttls"), "SMTP transport `security`: starttls, tls (implicit, port 465) or none (env SMTP_TLS)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
+	}
+	cfg.mail.SMTPPassword = getenv("SMTP_PASSWORD")
+	if err := cfg.mail.Validate(); err != nil {
+		return cfg, err
+	}
+	if u, err := url.Parse(cfg.publicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return cfg, fmt.Errorf("public URL %q must be an absolute http(s) URL", cfg.publicURL)
 	}
 	// The URL may hold a password: it is read from the environment after
 	// parsing rather than shown as the flag's default in -h.

@@ -14,6 +14,10 @@ import (
 
 	"github.com/capacitytracker/capacity/cmd/capacityd/httpapi"
 	"github.com/capacitytracker/capacity/cmd/internal/app"
+	"github.com/capacitytracker/capacity/cmd/internal/jobs"
+	"github.com/capacitytracker/capacity/commands"
+	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/queries"
 )
 
 // serve runs the server until ctx is cancelled, then stops in order: the
@@ -45,9 +49,18 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	}
 	reg.MustRegister(app.NewProjectionCollector(engine, logger))
 
+	accounts, err := backend.NewAccounts(ctx, commands.DefaultConfig(), logger)
+	if err != nil {
+		return err
+	}
+	accountQueries := &queries.Accounts{ReadModels: projections.NewReadModels(backend.ProjectionBackend()), Waiter: engine}
+
 	api, err := httpapi.New(httpapi.Options{
-		Logger:   logger,
-		Registry: reg,
+		Logger:         logger,
+		Registry:       reg,
+		Accounts:       accounts,
+		AccountQueries: accountQueries,
+		SecureCookies:  cfg.secureCookies,
 		Ready: []httpapi.Check{
 			{Name: "database", Check: backend.CheckDatabase},
 			{Name: "migrations", Check: backend.CheckMigrations},
@@ -82,6 +95,12 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	defer stopEngine()
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- engine.Run(engineCtx) }()
+
+	// Background jobs stop with the engine: after the HTTP server drained.
+	go jobs.Daily(engineCtx, "password-reminders", time.Minute, 24*time.Hour, logger, func(ctx context.Context) error {
+		_, err := jobs.PasswordReminders(ctx, *accountQueries, accounts, time.Now(), logger)
+		return err
+	})
 
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.Serve(ln) }()

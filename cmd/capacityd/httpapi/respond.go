@@ -3,6 +3,8 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
+
+	"github.com/capacitytracker/capacity/domain"
 )
 
 // ErrorBody is the JSON body of every error answer.
@@ -16,6 +18,11 @@ type ErrorDetail struct {
 	Status  int    `json:"status"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Fields lists every invalid field of a 422 answer.
+	Fields []domain.FieldError `json:"fields,omitempty"`
+	// CurrentVersion is the stream's version in a 409 answer to a stale
+	// expected version.
+	CurrentVersion *int64 `json:"current_version,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -17,6 +17,9 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/capacitytracker/capacity/commands"
+	"github.com/capacitytracker/capacity/queries"
 )
 
 // DefaultMaxBodyBytes bounds request bodies when Options.MaxBodyBytes is 0.
@@ -42,6 +45,13 @@ type Options struct {
 	MaxBodyBytes int64
 	// ReadyTimeout bounds all readiness checks together. 0 means 5s.
 	ReadyTimeout time.Duration
+	// Accounts and AccountQueries serve /api/v1; without them the server
+	// has only its operational endpoints.
+	Accounts       *commands.Accounts
+	AccountQueries *queries.Accounts
+	// SecureCookies marks cookies Secure even when the request did not
+	// arrive over TLS (behind a TLS-terminating proxy).
+	SecureCookies bool
 }
 
 // Server is the HTTP handler of capacityd.
@@ -54,6 +64,10 @@ type Server struct {
 	metrics      *httpMetrics
 	router       *mux.Router
 	handler      http.Handler
+
+	accounts      *commands.Accounts
+	queries       *queries.Accounts
+	secureCookies bool
 }
 
 // New builds the server and registers its metrics.
@@ -71,6 +85,13 @@ func New(opts Options) (*Server, error) {
 		readyTimeout: opts.ReadyTimeout,
 		maxBody:      opts.MaxBodyBytes,
 		router:       mux.NewRouter(),
+
+		accounts:      opts.Accounts,
+		queries:       opts.AccountQueries,
+		secureCookies: opts.SecureCookies,
+	}
+	if (s.accounts == nil) != (s.queries == nil) {
+		return nil, errors.New("httpapi: Accounts and AccountQueries go together")
 	}
 	if s.readyTimeout <= 0 {
 		s.readyTimeout = 5 * time.Second
@@ -107,6 +128,10 @@ func (s *Server) routes() {
 		ErrorLog:      slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 		ErrorHandling: promhttp.ContinueOnError,
 	})).Methods(http.MethodGet)
+
+	if s.accounts != nil {
+		s.accountRoutes(r.PathPrefix("/api/v1").Subrouter())
+	}
 
 	// mux does not run middleware for unmatched requests: wrap these
 	// handlers explicitly so that they are measured and logged too.

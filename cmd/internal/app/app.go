@@ -20,6 +20,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/capacitytracker/capacity/commands"
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/eventstore/postgres"
 	"github.com/capacitytracker/capacity/eventstore/sqlite"
@@ -249,13 +250,7 @@ func (b *Backend) CheckMigrations(ctx context.Context) error {
 
 // NewEngine builds the projection engine with the default projections.
 func (b *Backend) NewEngine(logger *slog.Logger) (*projections.Engine, error) {
-	var pb projections.Backend
-	if b.Kind == KindPostgres {
-		pb = projections.NewPostgresBackend(b.pg)
-	} else {
-		pb = projections.NewSQLiteBackend(b.sqlite.DB(), b.sqlite)
-	}
-	e, err := projections.NewEngine(pb, logger, projections.Default()...)
+	e, err := projections.NewEngine(b.ProjectionBackend(), logger, projections.Default()...)
 	if err != nil {
 		return nil, fmt.Errorf("build projection engine: %w", err)
 	}
@@ -273,4 +268,35 @@ func (b *Backend) Close() error {
 		b.closeErr = b.sqlite.Close()
 	})
 	return b.closeErr
+}
+
+// ProjectionBackend is the backend the projection engine, the read models
+// and the mail dispatcher run on.
+func (b *Backend) ProjectionBackend() projections.Backend {
+	if b.Kind == KindPostgres {
+		return projections.NewPostgresBackend(b.pg)
+	}
+	return projections.NewSQLiteBackend(b.sqlite.DB(), b.sqlite)
+}
+
+// commandStore is the (instrumented) store with the raw store's
+// transactions.
+type commandStore struct {
+	eventstore.Store
+	eventstore.Transactor
+}
+
+// CommandStore is what the commands append through: Store, plus
+// transactions that write secret tables with the events.
+func (b *Backend) CommandStore() commands.Store {
+	var tr eventstore.Transactor = b.sqlite
+	if b.Kind == KindPostgres {
+		tr = b.pg
+	}
+	return commandStore{Store: b.Store, Transactor: tr}
+}
+
+// NewAccounts builds the account commands over the backend.
+func (b *Backend) NewAccounts(ctx context.Context, cfg commands.Config, logger *slog.Logger) (*commands.Accounts, error) {
+	return commands.NewAccounts(ctx, b.CommandStore(), cfg, nil, logger)
 }
