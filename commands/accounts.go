@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mathrand "math/rand/v2"
 	"time"
 
 	"github.com/google/uuid"
@@ -368,14 +369,25 @@ func (a *Accounts) loadLocations(ctx context.Context, ids []string) (func(string
 // decides on the new state.
 func retry(ctx context.Context, step func() error) error {
 	var err error
-	for range 5 {
+	for attempt := range retryAttempts {
 		err = step()
 		if !errors.Is(err, eventstore.ErrWrongExpectedVersion) || ctx.Err() != nil {
 			return err
 		}
+		// A short random pause spreads out requests that keep colliding
+		// on one stream (a burst of logins to one account, say).
+		pause := time.Duration(mathrand.Int64N(int64(time.Millisecond) << min(attempt, 5)))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
+		}
 	}
 	return err
 }
+
+// retryAttempts bounds how often a command decides again after losing a race.
+const retryAttempts = 10
 
 // Result is what a command appended: the position of its last event, for
 // read-your-writes queries.
