@@ -291,7 +291,7 @@ func catchUp(t *testing.T, h *harness, e *projections.Engine, names ...string) {
 func TestEngine_ReachesHeadAndMatchesLog(t *testing.T) {
 	eachBackend(t, func(t *testing.T, h *harness) {
 		appendEvents(t, h.store, 1200)
-		e, err := projections.NewEngine(h.backend, quietLogger(), projections.Default()...)
+		e, err := projections.NewEngine(h.backend, quietLogger(), projections.CategoryStats{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -312,7 +312,7 @@ func TestEngine_ReachesHeadAndMatchesLog(t *testing.T) {
 
 func TestEngine_CrashesAndRestartsApplyEveryEventOnce(t *testing.T) {
 	eachBackend(t, func(t *testing.T, h *harness) {
-		e, err := projections.NewEngine(h.backend, quietLogger(), projections.Default()...)
+		e, err := projections.NewEngine(h.backend, quietLogger(), projections.CategoryStats{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -497,7 +497,7 @@ func TestEngine_FailedAttemptIsUndoneBeforeRetry(t *testing.T) {
 
 func TestEngine_RebuildWhileAppendingSwapsInAndLiveResumes(t *testing.T) {
 	eachBackend(t, func(t *testing.T, h *harness) {
-		e, err := projections.NewEngine(h.backend, quietLogger(), projections.Default()...)
+		e, err := projections.NewEngine(h.backend, quietLogger(), projections.CategoryStats{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -562,7 +562,7 @@ func TestEngine_RebuildWhileAppendingSwapsInAndLiveResumes(t *testing.T) {
 
 func TestEngine_WaitForGivesReadYourWrites(t *testing.T) {
 	eachBackend(t, func(t *testing.T, h *harness) {
-		e, err := projections.NewEngine(h.backend, quietLogger(), projections.Default()...)
+		e, err := projections.NewEngine(h.backend, quietLogger(), projections.CategoryStats{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -665,7 +665,7 @@ func BenchmarkRebuild(b *testing.B) {
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
-			e, err := projections.NewEngine(backend, quietLogger(), projections.Default()...)
+			e, err := projections.NewEngine(backend, quietLogger(), projections.CategoryStats{})
 			if err != nil {
 				b.Fatal(err)
 			}

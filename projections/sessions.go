@@ -1,0 +1,105 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/capacitytracker/capacity/domain/account"
+	"github.com/capacitytracker/capacity/eventstore"
+)
+
+// Sessions is a user's list of sessions (when and from where they logged
+// in, which sessions are still open), for the user and for support: table
+// user_sessions, one row per login, ended by a logout, a revocation or the
+// user's deactivation.
+type Sessions struct{}
+
+// SessionsTable is the read-model table of Sessions.
+const SessionsTable = "user_sessions"
+
+// Reasons a session ended.
+const (
+	SessionEndLogout      = "logout"
+	SessionEndRevoked     = "revoked"
+	SessionEndDeactivated = "deactivated"
+)
+
+func (Sessions) Name() string { return "user_sessions" }
+
+func (Sessions) Tables() []string { return []string{SessionsTable} }
+
+func (Sessions) Schema(d Dialect, table func(string) string) []string {
+	t := table(SessionsTable)
+	return []string{
+		fmt.Sprintf(`CREATE TABLE %[1]s (
+    session_id                 TEXT    PRIMARY KEY,
+    user_id                    TEXT    NOT NULL,
+    started_at                 %[2]s   NOT NULL,
+    expires_at                 %[2]s,
+    remember_me                BOOLEAN NOT NULL,
+    client_ip                  TEXT    NOT NULL,
+    user_agent                 TEXT    NOT NULL,
+    disclaimer_required        BOOLEAN NOT NULL,
+    disclaimer_acknowledged_at %[2]s,
+    ended_at                   %[2]s,
+    end_reason                 TEXT    NOT NULL
+)`, t, d.TimestampType()),
+		fmt.Sprintf(`CREATE INDEX %s_user_id ON %s (user_id)`, t, t),
+	}
+}
+
+// Apply applies the login-<id> events, and the deactivations of the
+// user-<id> streams.
+func (Sessions) Apply(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event) error {
+	cat := ev.Category()
+	if cat != "user" && cat != "login" {
+		return nil
+	}
+	e, err := account.Decode(ev.Type, ev.Data)
+	if err != nil || e == nil {
+		return err
+	}
+	t := table(SessionsTable)
+	d := tx.Dialect()
+	at := d.Time(ev.RecordedAt)
+	userID := streamEntity(ev.StreamID)
+	if cat == "user" {
+		if _, ok := e.(account.UserDeactivated); !ok {
+			return nil
+		}
+		// Every session still open ends; one that ran out ended then.
+		_, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET ended_at = ?, end_reason = ?
+WHERE user_id = ? AND ended_at IS NULL AND (expires_at IS NULL OR expires_at > ?)`, t),
+			at, SessionEndDeactivated, userID, at)
+		if err != nil {
+			return fmt.Errorf("sessions of %s: %w", userID, err)
+		}
+		return nil
+	}
+	switch e := e.(type) {
+	case account.LoginSucceeded:
+		_, err = tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s (session_id, user_id, started_at, expires_at, remember_me,
+    client_ip, user_agent, disclaimer_required, end_reason)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, '') ON CONFLICT (session_id) DO NOTHING`, t),
+			e.SessionID.String(), userID, at, nullTime(d, e.ExpiresAt), e.RememberMe,
+			ev.Metadata.ClientIP, ev.Metadata.UserAgent, e.DisclaimerRequired)
+	case account.LoggedOut:
+		err = endSession(ctx, tx, t, e.SessionID.String(), SessionEndLogout, at)
+	case account.SessionRevoked:
+		err = endSession(ctx, tx, t, e.SessionID.String(), SessionEndRevoked, at)
+	case account.DisclaimerAcknowledged:
+		_, err = tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET disclaimer_acknowledged_at = ?
+WHERE session_id = ? AND disclaimer_acknowledged_at IS NULL`, t), at, e.SessionID.String())
+	}
+	if err != nil {
+		return fmt.Errorf("session of %s: %w", userID, err)
+	}
+	return nil
+}
+
+// endSession ends an open session; the first end is the one that counts.
+func endSession(ctx context.Context, tx Tx, t, sessionID, reason string, at any) error {
+	_, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET ended_at = ?, end_reason = ?
+WHERE session_id = ? AND ended_at IS NULL`, t), at, reason, sessionID)
+	return err
+}

@@ -1,0 +1,572 @@
+package queries
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/capacitytracker/capacity/domain"
+	"github.com/capacitytracker/capacity/projections"
+)
+
+// Viewer is the caller of an account query, as the HTTP layer knows it from
+// the caller's own (authenticated, active) account: the queries decide what
+// it may see from this alone.
+type Viewer struct {
+	UserID  string
+	Support bool
+	// ApproverOf lists the organisations the viewer is an active Approver
+	// of.
+	ApproverOf []string
+	// Locations lists the locations the viewer has access to.
+	Locations []string
+}
+
+// approves reports whether the viewer manages the users of an organisation.
+func (v Viewer) approves(org string) bool { return v.Support || slices.Contains(v.ApproverOf, org) }
+
+// Accounts answers the questions of the account pages: the location
+// directory, users, approvals, sessions and organisation dashboards.
+// Authorisation happens here: every query that is not public takes the
+// Viewer and returns only what it may see.
+type Accounts struct {
+	ReadModels projections.ReadModels
+	Waiter     Waiter
+}
+
+// LocationSummary is a location of the directory.
+type LocationSummary struct {
+	LocationID       string `json:"location_id"`
+	Name             string `json:"name"`
+	OrganisationID   string `json:"organisation_id"`
+	OrganisationName string `json:"organisation_name"`
+	Postcode         string `json:"postcode"`
+	LocalAuthority   string `json:"local_authority"`
+	CCG              string `json:"ccg"`
+}
+
+// LocationSearch is My Access's search: exactly one of Postcode,
+// LocalAuthority and CCG.
+type LocationSearch struct {
+	Postcode       string
+	LocalAuthority string // any case
+	CCG            string // any case
+	Limit          int    // 0: DefaultSearchLimit; at most MaxSearchLimit
+}
+
+// Limits of a location search.
+const (
+	DefaultSearchLimit = 50
+	MaxSearchLimit     = 200
+)
+
+// PendingApproval is one organisation's part of an access request that
+// waits for a decision, with the requester's details.
+type PendingApproval struct {
+	RequestID        string    `json:"request_id"`
+	OrganisationID   string    `json:"organisation_id"`
+	OrganisationName string    `json:"organisation_name"`
+	LocationIDs      []string  `json:"location_ids"`
+	Via              string    `json:"via"`
+	RequestedAt      time.Time `json:"requested_at"`
+	UserID           string    `json:"user_id"`
+	Email            string    `json:"email"`
+	FullName         string    `json:"full_name"`
+	JobTitle         string    `json:"job_title"`
+	Phone            string    `json:"phone"`
+	Role             string    `json:"role"`
+	// NoActiveApprover: the organisation has no active Approver, so only
+	// support can decide.
+	NoActiveApprover bool `json:"no_active_approver"`
+}
+
+// UserSummary is a user account as a list or details page shows it.
+type UserSummary struct {
+	UserID   string `json:"user_id,omitempty"`
+	Email    string `json:"email,omitempty"`
+	FullName string `json:"full_name"`
+	JobTitle string `json:"job_title,omitempty"`
+	Phone    string `json:"phone,omitempty"`
+	Role     string `json:"role"`
+	Kind     string `json:"kind,omitempty"`
+	Status   string `json:"status,omitempty"`
+	// Locations lists the user's locations that the viewer may know of.
+	Locations   []string   `json:"locations,omitempty"`
+	LastLoginAt *time.Time `json:"last_login_at,omitempty"`
+	LockedUntil *time.Time `json:"locked_until,omitempty"`
+}
+
+// SessionSummary is one login of a user.
+type SessionSummary struct {
+	SessionID                string     `json:"session_id"`
+	StartedAt                time.Time  `json:"started_at"`
+	ExpiresAt                *time.Time `json:"expires_at,omitempty"`
+	RememberMe               bool       `json:"remember_me"`
+	ClientIP                 string     `json:"client_ip"`
+	UserAgent                string     `json:"user_agent"`
+	DisclaimerRequired       bool       `json:"disclaimer_required"`
+	DisclaimerAcknowledgedAt *time.Time `json:"disclaimer_acknowledged_at,omitempty"`
+	EndedAt                  *time.Time `json:"ended_at,omitempty"`
+	EndReason                string     `json:"end_reason,omitempty"` // logout, revoked or deactivated
+}
+
+// Dashboard is an organisation's account summary.
+type Dashboard struct {
+	OrganisationID  string `json:"organisation_id"`
+	Name            string `json:"name"`
+	ActiveApprovers int    `json:"active_approvers"`
+	// NeedsMoreApprovers: fewer than MinApprovers active Approvers.
+	NeedsMoreApprovers bool `json:"needs_more_approvers"`
+}
+
+// MinApprovers is the number of active Approvers an organisation should
+// have, so that requests are decided while one of them is away.
+const MinApprovers = 2
+
+// wait gives read-your-writes: with minPosition > 0 it waits until the
+// projections have applied the log up to it.
+func (q Accounts) wait(ctx context.Context, minPosition int64, projs ...projections.Projection) error {
+	if minPosition <= 0 {
+		return nil
+	}
+	names := make([]string, len(projs))
+	for i, p := range projs {
+		names[i] = p.Name()
+	}
+	return q.Waiter.WaitFor(ctx, names, minPosition)
+}
+
+const locationColumns = `location_id, name, organisation_id, organisation_name, postcode, local_authority, ccg`
+
+func scanLocation(rows projections.Rows) (LocationSummary, error) {
+	var l LocationSummary
+	err := rows.Scan(&l.LocationID, &l.Name, &l.OrganisationID, &l.OrganisationName, &l.Postcode, &l.LocalAuthority, &l.CCG)
+	return l, err
+}
+
+// LocationsByPostcode returns the locations at a postcode, written in any
+// case and spacing. It is public: the registration form uses it.
+func (q Accounts) LocationsByPostcode(ctx context.Context, postcode string) ([]LocationSummary, error) {
+	if projections.CompactPostcode(postcode) == "" {
+		return nil, domain.Invalid("postcode", "required", "Enter a postcode")
+	}
+	return q.SearchLocations(ctx, LocationSearch{Postcode: postcode, Limit: MaxSearchLimit})
+}
+
+// SearchLocations is My Access's search, by postcode (any case and
+// spacing) or by the exact name, in any case, of a local authority or CCG.
+// Exactly one criterion is required.
+func (q Accounts) SearchLocations(ctx context.Context, s LocationSearch) ([]LocationSummary, error) {
+	var where, arg string
+	n := 0
+	if c := projections.CompactPostcode(s.Postcode); c != "" {
+		where, arg = `postcode_compact = ?`, c
+		n++
+	}
+	if la := strings.TrimSpace(s.LocalAuthority); la != "" {
+		where, arg = `lower(local_authority) = ?`, strings.ToLower(la)
+		n++
+	}
+	if ccg := strings.TrimSpace(s.CCG); ccg != "" {
+		where, arg = `lower(ccg) = ?`, strings.ToLower(ccg)
+		n++
+	}
+	if n != 1 {
+		return nil, domain.Invalid("search", "one_criterion", "Search by one of postcode, local authority or CCG")
+	}
+	limit := s.Limit
+	if limit <= 0 {
+		limit = DefaultSearchLimit
+	}
+	limit = min(limit, MaxSearchLimit)
+	out := []LocationSummary{}
+	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
+		rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE %s ORDER BY name, location_id LIMIT %d`,
+			locationColumns, projections.LocationsTable, where, limit), arg)
+		out, err = collect(rows, err, out, scanLocation)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("search locations: %w", err)
+	}
+	return out, nil
+}
+
+// Location returns one location of the directory, and whether it exists.
+func (q Accounts) Location(ctx context.Context, id string) (LocationSummary, bool, error) {
+	var found []LocationSummary
+	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
+		rows, err := db.QueryContext(ctx, `SELECT `+locationColumns+` FROM `+projections.LocationsTable+` WHERE location_id = ?`, id)
+		found, err = collect(rows, err, found, scanLocation)
+		return err
+	})
+	if err != nil {
+		return LocationSummary{}, false, fmt.Errorf("location %s: %w", id, err)
+	}
+	if len(found) == 0 {
+		return LocationSummary{}, false, nil
+	}
+	return found[0], true, nil
+}
+
+// PendingApprovals lists the parts of access requests waiting for a
+// decision that the viewer may decide: every one for support, those of
+// their organisations for an Approver, none for anybody else. Requests of
+// users who were deactivated meanwhile wait, unlisted, until they are
+// reactivated (they cannot be decided before).
+func (q Accounts) PendingApprovals(ctx context.Context, v Viewer, minPosition int64) ([]PendingApproval, error) {
+	out := []PendingApproval{}
+	if !v.Support && len(v.ApproverOf) == 0 {
+		return out, nil
+	}
+	if err := q.wait(ctx, minPosition, projections.PendingApprovals{}, projections.ApproverCounts{}, projections.LocationDirectory{}); err != nil {
+		return nil, err
+	}
+	args := []any{projections.RequestPending, "pending", "active"}
+	scope := ""
+	if !v.Support {
+		scope = ` AND r.organisation_id IN (` + placeholders(len(v.ApproverOf)) + `)`
+		for _, o := range v.ApproverOf {
+			args = append(args, o)
+		}
+	}
+	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
+		rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT r.request_id, r.organisation_id, COALESCE(o.name, ''),
+    r.location_ids, r.via, r.requested_at, r.user_id, r.email, r.full_name, r.job_title, r.phone, r.role,
+    COALESCE(c.active_approvers, 0)
+FROM %s r
+LEFT JOIN %s o ON o.organisation_id = r.organisation_id
+LEFT JOIN %s c ON c.organisation_id = r.organisation_id
+WHERE r.status = ? AND r.user_status IN (?, ?)%s
+ORDER BY r.requested_at, r.request_id, r.organisation_id`,
+			projections.AccessRequestsTable, projections.OrganisationsTable, projections.OrganisationApproversTable, scope), args...)
+		out, err = collect(rows, err, out, func(rows projections.Rows) (PendingApproval, error) {
+			var p PendingApproval
+			var ids string
+			var at projections.Timestamp
+			var approvers int
+			if err := rows.Scan(&p.RequestID, &p.OrganisationID, &p.OrganisationName, &ids, &p.Via, &at,
+				&p.UserID, &p.Email, &p.FullName, &p.JobTitle, &p.Phone, &p.Role, &approvers); err != nil {
+				return p, err
+			}
+			if err := json.Unmarshal([]byte(ids), &p.LocationIDs); err != nil {
+				return p, fmt.Errorf("request %s: location ids: %w", p.RequestID, err)
+			}
+			p.RequestedAt, p.NoActiveApprover = at.Time, approvers == 0
+			return p, nil
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pending approvals: %w", err)
+	}
+	return out, nil
+}
+
+// userColumns are the columns scanUser reads, of users u.
+const userColumns = `u.user_id, u.email, u.full_name, u.job_title, u.phone, u.role, u.kind, u.status, u.last_login_at, u.locked_until`
+
+func scanUser(rows projections.Rows) (UserSummary, error) {
+	var u UserSummary
+	var lastLogin, locked projections.Timestamp
+	if err := rows.Scan(&u.UserID, &u.Email, &u.FullName, &u.JobTitle, &u.Phone, &u.Role, &u.Kind, &u.Status, &lastLogin, &locked); err != nil {
+		return u, err
+	}
+	u.LastLoginAt, u.LockedUntil = timePtr(lastLogin), timePtr(locked)
+	return u, nil
+}
+
+// Users lists the users with access to a location of an organisation,
+// each with their locations of that organisation: for support and the
+// organisation's Approvers only (else domain.ErrForbidden).
+func (q Accounts) Users(ctx context.Context, v Viewer, orgID string, minPosition int64) ([]UserSummary, error) {
+	if !v.approves(orgID) {
+		return nil, domain.ErrForbidden
+	}
+	if err := q.wait(ctx, minPosition, projections.Users{}); err != nil {
+		return nil, err
+	}
+	out := []UserSummary{}
+	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
+		rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %s u
+WHERE u.user_id IN (SELECT user_id FROM %s WHERE organisation_id = ?)
+ORDER BY u.full_name, u.user_id`, userColumns, projections.UsersTable, projections.UserLocationsTable), orgID)
+		if out, err = collect(rows, err, out, scanUser); err != nil {
+			return err
+		}
+		return addLocations(ctx, db, out, `organisation_id = ?`, orgID)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("users of organisation %s: %w", orgID, err)
+	}
+	return out, nil
+}
+
+// LocationUsers lists the users with access to a location (the "Users
+// with Access" tab). Support and the Approvers of the location's
+// organisation see each user's details and locations there; a user who
+// has access to the location sees the names and roles of its active users
+// only. Anybody else gets domain.ErrForbidden, and an unknown location is
+// domain.ErrNotFound.
+func (q Accounts) LocationUsers(ctx context.Context, v Viewer, locationID string, minPosition int64) ([]UserSummary, error) {
+	if err := q.wait(ctx, minPosition, projections.Users{}, projections.LocationDirectory{}); err != nil {
+		return nil, err
+	}
+	out := []UserSummary{}
+	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
+		rows, err := db.QueryContext(ctx, `SELECT organisation_id FROM `+projections.LocationsTable+` WHERE location_id = ?`, locationID)
+		orgs, err := collect(rows, err, nil, scanString)
+		if err != nil {
+			return err
+		}
+		if len(orgs) == 0 {
+			return domain.ErrNotFound
+		}
+		org := orgs[0]
+		full := v.approves(org)
+		if !full && !slices.Contains(v.Locations, locationID) {
+			return domain.ErrForbidden
+		}
+		cond, args := ``, []any{locationID}
+		if !full {
+			cond, args = ` AND u.status = ?`, append(args, "active")
+		}
+		rows, err = db.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %s u
+WHERE u.user_id IN (SELECT user_id FROM %s WHERE location_id = ?)%s
+ORDER BY u.full_name, u.user_id`, userColumns, projections.UsersTable, projections.UserLocationsTable, cond), args...)
+		if out, err = collect(rows, err, out, scanUser); err != nil {
+			return err
+		}
+		if !full {
+			for i, u := range out {
+				out[i] = UserSummary{FullName: u.FullName, Role: u.Role}
+			}
+			return nil
+		}
+		return addLocations(ctx, db, out, fmt.Sprintf(`organisation_id = ? AND user_id IN (SELECT user_id FROM %s WHERE location_id = ?)`,
+			projections.UserLocationsTable), org, locationID)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("users of location %s: %w", locationID, err)
+	}
+	return out, nil
+}
+
+// User returns one user's details, with all their locations for the user
+// and support, and their locations of the organisations an Approver
+// approves for an Approver of one of the user's organisations (or of one
+// the user asked to join). To anybody else the user does not exist
+// (domain.ErrNotFound).
+func (q Accounts) User(ctx context.Context, v Viewer, userID string, minPosition int64) (UserSummary, error) {
+	if err := q.wait(ctx, minPosition, projections.Users{}, projections.PendingApprovals{}); err != nil {
+		return UserSummary{}, err
+	}
+	var u UserSummary
+	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
+		rows, err := db.QueryContext(ctx, `SELECT `+userColumns+` FROM `+projections.UsersTable+` u WHERE u.user_id = ?`, userID)
+		found, err := collect(rows, err, nil, scanUser)
+		if err != nil {
+			return err
+		}
+		if len(found) == 0 {
+			return domain.ErrNotFound
+		}
+		if v.Support || v.UserID == userID {
+			err := addLocations(ctx, db, found, `user_id = ?`, userID)
+			u = found[0]
+			return err
+		}
+		rows, err = db.QueryContext(ctx, fmt.Sprintf(`SELECT organisation_id FROM %s WHERE user_id = ?
+UNION SELECT organisation_id FROM %s WHERE user_id = ?`, projections.UserLocationsTable, projections.AccessRequestsTable), userID, userID)
+		orgs, err := collect(rows, err, nil, scanString)
+		if err != nil {
+			return err
+		}
+		var shared []any
+		for _, o := range orgs {
+			if v.approves(o) {
+				shared = append(shared, o)
+			}
+		}
+		if len(shared) == 0 {
+			return domain.ErrNotFound
+		}
+		err = addLocations(ctx, db, found, `user_id = ? AND organisation_id IN (`+placeholders(len(shared))+`)`,
+			append([]any{userID}, shared...)...)
+		u = found[0]
+		return err
+	})
+	if err != nil {
+		return UserSummary{}, fmt.Errorf("user %s: %w", userID, err)
+	}
+	return u, nil
+}
+
+// Sessions lists a user's sessions, the latest first, for the user and
+// support; to anybody else the user does not exist (domain.ErrNotFound).
+func (q Accounts) Sessions(ctx context.Context, v Viewer, userID string, minPosition int64) ([]SessionSummary, error) {
+	if !v.Support && (v.UserID == "" || v.UserID != userID) {
+		return nil, domain.ErrNotFound
+	}
+	if err := q.wait(ctx, minPosition, projections.Sessions{}); err != nil {
+		return nil, err
+	}
+	out := []SessionSummary{}
+	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
+		rows, err := db.QueryContext(ctx, `SELECT session_id, started_at, expires_at, remember_me, client_ip, user_agent,
+    disclaimer_required, disclaimer_acknowledged_at, ended_at, end_reason
+FROM `+projections.SessionsTable+` WHERE user_id = ? ORDER BY started_at DESC, session_id`, userID)
+		out, err = collect(rows, err, out, func(rows projections.Rows) (SessionSummary, error) {
+			var s SessionSummary
+			var started, expires, acknowledged, ended projections.Timestamp
+			if err := rows.Scan(&s.SessionID, &started, &expires, &s.RememberMe, &s.ClientIP, &s.UserAgent,
+				&s.DisclaimerRequired, &acknowledged, &ended, &s.EndReason); err != nil {
+				return s, err
+			}
+			s.StartedAt, s.ExpiresAt = started.Time, timePtr(expires)
+			s.DisclaimerAcknowledgedAt, s.EndedAt = timePtr(acknowledged), timePtr(ended)
+			return s, nil
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sessions of %s: %w", userID, err)
+	}
+	return out, nil
+}
+
+// OrganisationDashboard returns an organisation's name and active
+// Approvers, for support and for the users with access to one of its
+// locations (else domain.ErrForbidden); an unknown organisation is
+// domain.ErrNotFound.
+func (q Accounts) OrganisationDashboard(ctx context.Context, v Viewer, orgID string, minPosition int64) (Dashboard, error) {
+	if err := q.wait(ctx, minPosition, projections.LocationDirectory{}, projections.ApproverCounts{}); err != nil {
+		return Dashboard{}, err
+	}
+	var d Dashboard
+	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
+		if !v.approves(orgID) {
+			if len(v.Locations) == 0 {
+				return domain.ErrForbidden
+			}
+			args := []any{orgID}
+			for _, l := range v.Locations {
+				args = append(args, l)
+			}
+			rows, err := db.QueryContext(ctx, `SELECT location_id FROM `+projections.LocationsTable+
+				` WHERE organisation_id = ? AND location_id IN (`+placeholders(len(v.Locations))+`) LIMIT 1`, args...)
+			mine, err := collect(rows, err, nil, scanString)
+			if err != nil {
+				return err
+			}
+			if len(mine) == 0 {
+				return domain.ErrForbidden
+			}
+		}
+		rows, err := db.QueryContext(ctx, `SELECT o.name, COALESCE(c.active_approvers, 0) FROM `+projections.OrganisationsTable+` o
+LEFT JOIN `+projections.OrganisationApproversTable+` c ON c.organisation_id = o.organisation_id
+WHERE o.organisation_id = ?`, orgID)
+		found, err := collect(rows, err, nil, func(rows projections.Rows) (Dashboard, error) {
+			d := Dashboard{OrganisationID: orgID}
+			err := rows.Scan(&d.Name, &d.ActiveApprovers)
+			d.NeedsMoreApprovers = d.ActiveApprovers < MinApprovers
+			return d, err
+		})
+		if err != nil {
+			return err
+		}
+		if len(found) == 0 {
+			return domain.ErrNotFound
+		}
+		d = found[0]
+		return nil
+	})
+	if err != nil {
+		return Dashboard{}, fmt.Errorf("dashboard of organisation %s: %w", orgID, err)
+	}
+	return d, nil
+}
+
+// PasswordsExpiringBefore lists the active users whose password expires
+// before t, the soonest first: the password expiry reminder job's work.
+// It is internal: no viewer.
+func (q Accounts) PasswordsExpiringBefore(ctx context.Context, t time.Time) ([]string, error) {
+	var out []string
+	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
+		rows, err := db.QueryContext(ctx, `SELECT user_id FROM `+projections.UsersTable+`
+WHERE status = ? AND password_expires_at < ? ORDER BY password_expires_at, user_id`, "active", db.Dialect().Time(t))
+		out, err = collect(rows, err, out, scanString)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("passwords expiring before %s: %w", t.Format(time.RFC3339), err)
+	}
+	return out, nil
+}
+
+// addLocations fills in the Locations of users from the user_locations
+// rows that match cond (with args); rows of other users are ignored.
+func addLocations(ctx context.Context, db projections.Querier, users []UserSummary, cond string, args ...any) error {
+	if len(users) == 0 {
+		return nil
+	}
+	index := make(map[string]int, len(users))
+	for i, u := range users {
+		index[u.UserID] = i
+	}
+	rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT user_id, location_id FROM %s WHERE %s ORDER BY user_id, location_id`,
+		projections.UserLocationsTable, cond), args...)
+	type grant struct{ user, location string }
+	grants, err := collect(rows, err, nil, func(rows projections.Rows) (grant, error) {
+		var g grant
+		err := rows.Scan(&g.user, &g.location)
+		return g, err
+	})
+	if err != nil {
+		return err
+	}
+	for _, g := range grants {
+		if i, ok := index[g.user]; ok {
+			users[i].Locations = append(users[i].Locations, g.location)
+		}
+	}
+	return nil
+}
+
+// collect scans every row of a query's result onto out.
+func collect[T any](rows projections.Rows, err error, out []T, scan func(projections.Rows) (T, error)) ([]T, error) {
+	if err != nil {
+		return out, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+func scanString(rows projections.Rows) (string, error) {
+	var s string
+	err := rows.Scan(&s)
+	return s, err
+}
+
+// placeholders is "?, ?, ..." for n values.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+func timePtr(t projections.Timestamp) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	v := t.UTC()
+	return &v
+}
