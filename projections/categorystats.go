@@ -9,7 +9,8 @@ import (
 
 // Default returns the projections the server runs.
 func Default() []Projection {
-	return append([]Projection{CategoryStats{}}, AccountProjections()...)
+	out := append([]Projection{CategoryStats{}}, AccountProjections()...)
+	return append(out, MailProjections()...)
 }
 
 // CategoryStats counts the events of every stream category: table

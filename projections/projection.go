@@ -26,7 +26,10 @@
 // the length of a batch: batches are kept short.
 //
 // The package must not write events or read anything but the event log, its
-// checkpoints and the read models it owns.
+// checkpoints and the read models it owns. One exception has its own file:
+// the MailDispatcher (maildispatch.go) sends the messages of the mail_outbox
+// read model and records their delivery in mail_deliveries, a table outside
+// every projection so that a rebuild sends nothing twice.
 package projections
 
 import (

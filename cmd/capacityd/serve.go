@@ -55,6 +55,24 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	}
 	accountQueries := &queries.Accounts{ReadModels: projections.NewReadModels(backend.ProjectionBackend()), Waiter: engine}
 
+	sender, err := cfg.mail.Sender(backend.MailDir)
+	if err != nil {
+		return err
+	}
+	from, err := cfg.mail.FromAddress()
+	if err != nil {
+		return err
+	}
+	dispatcher, err := projections.NewMailDispatcher(backend.ProjectionBackend(), projections.MailDispatchConfig{
+		Sender: sender, From: from, PublicURL: cfg.publicURL, LinkKey: accounts.LinkKey(),
+	}, logger)
+	if err != nil {
+		return err
+	}
+	if cfg.mail.SMTPHost == "" {
+		logger.Info("mail is written as .eml files", "dir", backend.MailDir)
+	}
+
 	api, err := httpapi.New(httpapi.Options{
 		Logger:         logger,
 		Registry:       reg,
@@ -97,6 +115,11 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	go func() { engineDone <- engine.Run(engineCtx) }()
 
 	// Background jobs stop with the engine: after the HTTP server drained.
+	go func() {
+		if err := dispatcher.Run(engineCtx); err != nil && !errors.Is(err, context.Canceled) {
+			logger.Error("mail dispatcher stopped", "err", err)
+		}
+	}()
 	go jobs.Daily(engineCtx, "password-reminders", time.Minute, 24*time.Hour, logger, func(ctx context.Context) error {
 		_, err := jobs.PasswordReminders(ctx, *accountQueries, accounts, time.Now(), logger)
 		return err
