@@ -149,7 +149,9 @@ type Actor struct {
 	// DisclaimerPending: a generic account's session that has not
 	// acknowledged the disclaimer may not change anything.
 	DisclaimerPending bool
-	// PasswordChangeRequired: the session may only change the password.
+	// PasswordChangeRequired: the password expired or was issued by
+	// support; the caller may read, but the only change it may make is
+	// the password (ChangePassword; Logout ends the session).
 	PasswordChangeRequired bool
 }
 

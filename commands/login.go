@@ -261,6 +261,11 @@ FROM account_sessions WHERE token_hash = ? AND revoked_at IS NULL`, tokenHash(to
 	if !u.Exists() || u.Status != account.Active {
 		return Actor{}, domain.ErrUnauthenticated
 	}
+	// An expired or first-issued password holds up API tokens as well as
+	// sessions: their owner must change it before anything else changes.
+	if u.MustChangePassword || (u.HasPassword && !now.Before(u.PasswordExpiresAt)) {
+		mustChangePw = true
+	}
 	return Actor{User: u, SessionID: sessionID, Request: r, DisclaimerPending: disclaimer, PasswordChangeRequired: mustChangePw}, nil
 }
 

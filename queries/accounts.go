@@ -214,9 +214,10 @@ func (q Accounts) Location(ctx context.Context, id string) (LocationSummary, boo
 
 // PendingApprovals lists the parts of access requests waiting for a
 // decision that the viewer may decide: every one for support, those of
-// their organisations for an Approver, none for anybody else. Requests of
-// users who were deactivated meanwhile wait, unlisted, until they are
-// reactivated (they cannot be decided before).
+// their organisations for an Approver (but not their own, which others
+// decide), none for anybody else. Requests of users who were deactivated
+// meanwhile wait, unlisted, until they are reactivated (they cannot be
+// decided before).
 func (q Accounts) PendingApprovals(ctx context.Context, v Viewer, minPosition int64) ([]PendingApproval, error) {
 	out := []PendingApproval{}
 	if !v.Support && len(v.ApproverOf) == 0 {
@@ -228,10 +229,12 @@ func (q Accounts) PendingApprovals(ctx context.Context, v Viewer, minPosition in
 	args := []any{projections.RequestPending, "pending", "active"}
 	scope := ""
 	if !v.Support {
-		scope = ` AND r.organisation_id IN (` + placeholders(len(v.ApproverOf)) + `)`
+		// An Approver's own request is for others to decide.
+		scope = ` AND r.organisation_id IN (` + placeholders(len(v.ApproverOf)) + `) AND r.user_id <> ?`
 		for _, o := range v.ApproverOf {
 			args = append(args, o)
 		}
+		args = append(args, v.UserID)
 	}
 	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
 		rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT r.request_id, r.organisation_id, COALESCE(o.name, ''),

@@ -402,3 +402,39 @@ func TestDecideDeactivate_ManagedOnlyAndNotSelf(t *testing.T) {
 		t.Errorf("reactivate: %v", err)
 	}
 }
+
+func TestDecideAccess_NobodyDecidesTheirOwnRequest(t *testing.T) {
+	a := approverOf("A", "1-1")
+	req := uuid.New()
+	a = account.Evolve(a, account.AccessRequested{RequestID: req, Via: "my_access", Locations: []account.LocationGrant{{LocationID: "1-9", OrganisationID: "A"}}})
+	_, err := account.DecideAccess(a, a, req, "A", true, "", t0, uuid.New(), time.Hour)
+	var r *domain.RuleError
+	if !errors.As(err, &r) || r.Code != "self" {
+		t.Fatalf("own request: err = %v, want rule self", err)
+	}
+	if _, err := account.DecideAccess(a, approverOf("A", "1-2"), req, "A", true, "", t0, uuid.New(), time.Hour); err != nil {
+		t.Fatalf("another Approver of A: %v", err)
+	}
+}
+
+func TestDecideChangeRole_NeedsEveryOrganisationOfTheUser(t *testing.T) {
+	u, req := pendingUser() // asked for A and B
+	for _, org := range []string{"A", "B"} {
+		evs, err := account.DecideAccess(u, approverOf(org, "x-"+org), req, org, true, "", t0, uuid.New(), time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs {
+			u = account.Evolve(u, e)
+		}
+	}
+	var r *domain.RuleError
+	if _, err := account.DecideChangeRole(u, approverOf("A", "1-1"), "approver"); !errors.As(err, &r) || r.Code != "other_organisations" {
+		t.Fatalf("Approver of A only: err = %v, want other_organisations", err)
+	}
+	support := fold(account.SupportUserCreated{UserID: uuid.New(), Email: "s@x.com", FullName: "Sup Port"})
+	evs, err := account.DecideChangeRole(u, support, "approver")
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("support: %v %#v", err, evs)
+	}
+}

@@ -140,6 +140,11 @@ func DecideAccess(u User, actor User, requestID uuid.UUID, org string, approve b
 	if !actor.IsApproverOf(org) {
 		return nil, domain.ErrForbidden
 	}
+	if u.ID == actor.ID {
+		// Another Approver of the organisation, or support, decides: the
+		// mail outbox sends a request to them and never to its requester.
+		return nil, domain.Rule("self", "you cannot decide your own request: another Approver of the organisation or support will")
+	}
 	reason = domain.CleanText(reason)
 	if utf8.RuneCountInString(reason) > MaxReasonLength {
 		return nil, domain.Invalid("reason", "too_long", "A reason has at most 500 characters")
@@ -259,6 +264,17 @@ func DecideChangeRole(u User, actor User, to string) ([]Event, error) {
 	}
 	if u.ID == actor.ID {
 		return nil, domain.Rule("self", "you cannot change your own user type")
+	}
+	// The user type holds in every organisation of the user's locations:
+	// an Approver of one of them must not make, or unmake, an Approver of
+	// another.
+	if !actor.IsSupport() {
+		for _, o := range u.Organisations() {
+			if !actor.IsApproverOf(o) {
+				return nil, domain.Rule("other_organisations",
+					"this user also has access to locations of organisations you are not an Approver of: ask support to change their user type")
+			}
+		}
 	}
 	if u.Role == r {
 		return nil, nil
