@@ -307,35 +307,15 @@ func (a *Accounts) CreateAPIToken(ctx context.Context, actor Actor, name string)
 	}
 	tokenID := uuid.New()
 	var out TokenCreated
-	err = retry(ctx, func() error {
-		u, err := a.LoadUser(ctx, actor.User.ID)
-		if err != nil {
-			return err
-		}
-		now := a.now()
-		expires := now.Add(a.cfg.APITokenTTL)
-		evs, err := account.DecideCreateToken(u, tokenID, name, expires)
-		if err != nil {
-			return err
-		}
+	err = a.changeUser(ctx, actor, actor.User.ID, "CreateAPIToken", func(u account.User) ([]account.Event, error) {
+		return account.DecideCreateToken(u, tokenID, name, a.now().Add(a.cfg.APITokenTTL))
+	}, func(tx eventstore.Tx, u account.User, evs []account.Event) error {
 		created := evs[0].(account.APITokenCreated)
-		data, err := encodeAccount(actor.metadata("CreateAPIToken"), account.Subject(u.ID), evs)
-		if err != nil {
-			return err
-		}
-		return a.store.InTx(ctx, func(tx eventstore.Tx) error {
-			if _, err := tx.Exec(ctx, `INSERT INTO account_api_tokens (token_id, token_hash, user_id, name, created_at, expires_at)
-VALUES (?, ?, ?, ?, ?, ?)`, tokenID.String(), th, u.ID.String(), created.Name, millis(now), millis(expires)); err != nil {
-				return err
-			}
-			res, err := tx.Append(ctx, eventstore.AppendRequest{StreamID: account.UserStream(u.ID), Expected: eventstore.Exact(u.Version), Events: data})
-			if err != nil {
-				return err
-			}
-			out = TokenCreated{TokenID: tokenID, Token: token, Name: created.Name, ExpiresAt: expires, Position: lastPosition(res)}
-			return nil
-		})
-	})
+		out = TokenCreated{TokenID: tokenID, Token: token, Name: created.Name, ExpiresAt: created.ExpiresAt}
+		_, err := tx.Exec(ctx, `INSERT INTO account_api_tokens (token_id, token_hash, user_id, name, created_at, expires_at)
+VALUES (?, ?, ?, ?, ?, ?)`, tokenID.String(), th, u.ID.String(), created.Name, millis(a.now()), millis(created.ExpiresAt))
+		return err
+	}, func(p int64) { out.Position = p })
 	return out, err
 }
 
@@ -345,32 +325,13 @@ func (a *Accounts) RevokeAPIToken(ctx context.Context, actor Actor, tokenID uuid
 		return Result{}, err
 	}
 	var out Result
-	err := retry(ctx, func() error {
-		u, err := a.LoadUser(ctx, actor.User.ID)
-		if err != nil {
-			return err
-		}
-		evs, err := account.DecideRevokeToken(u, tokenID)
-		if err != nil || len(evs) == 0 {
-			return err
-		}
-		data, err := encodeAccount(actor.metadata("RevokeAPIToken"), account.Subject(u.ID), evs)
-		if err != nil {
-			return err
-		}
-		return a.store.InTx(ctx, func(tx eventstore.Tx) error {
-			if _, err := tx.Exec(ctx, `UPDATE account_api_tokens SET revoked_at = ? WHERE token_id = ? AND user_id = ?`,
-				millis(a.now()), tokenID.String(), u.ID.String()); err != nil {
-				return err
-			}
-			res, err := tx.Append(ctx, eventstore.AppendRequest{StreamID: account.UserStream(u.ID), Expected: eventstore.Exact(u.Version), Events: data})
-			if err != nil {
-				return err
-			}
-			out.Position = lastPosition(res)
-			return nil
-		})
-	})
+	err := a.changeUser(ctx, actor, actor.User.ID, "RevokeAPIToken", func(u account.User) ([]account.Event, error) {
+		return account.DecideRevokeToken(u, tokenID)
+	}, func(tx eventstore.Tx, u account.User, _ []account.Event) error {
+		_, err := tx.Exec(ctx, `UPDATE account_api_tokens SET revoked_at = ? WHERE token_id = ? AND user_id = ?`,
+			millis(a.now()), tokenID.String(), u.ID.String())
+		return err
+	}, func(p int64) { out.Position = p })
 	return out, err
 }
 

@@ -99,35 +99,17 @@ func (a *Accounts) ChangePassword(ctx context.Context, actor Actor, current, nex
 		return Result{}, err
 	}
 	var out Result
-	err = retry(ctx, func() error {
-		u, err := a.LoadUser(ctx, actor.User.ID)
-		if err != nil {
+	var now time.Time
+	err = a.changeUser(ctx, actor, u.ID, "ChangePassword", func(u account.User) ([]account.Event, error) {
+		now = a.now()
+		return account.DecideChangePassword(u, now, a.cfg.PasswordMaxAge)
+	}, func(tx eventstore.Tx, u account.User, _ []account.Event) error {
+		if err := a.storePassword(ctx, tx, u.ID, newHash, now); err != nil {
 			return err
 		}
-		now := a.now()
-		evs, err := account.DecideChangePassword(u, now, a.cfg.PasswordMaxAge)
-		if err != nil {
-			return err
-		}
-		data, err := encodeAccount(actor.metadata("ChangePassword"), account.Subject(u.ID), evs)
-		if err != nil {
-			return err
-		}
-		return a.store.InTx(ctx, func(tx eventstore.Tx) error {
-			if err := a.storePassword(ctx, tx, u.ID, newHash, now); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, `UPDATE account_sessions SET password_change = 0 WHERE user_id = ?`, u.ID.String()); err != nil {
-				return err
-			}
-			res, err := tx.Append(ctx, eventstore.AppendRequest{StreamID: account.UserStream(u.ID), Expected: eventstore.Exact(u.Version), Events: data})
-			if err != nil {
-				return err
-			}
-			out.Position = lastPosition(res)
-			return nil
-		})
-	})
+		_, err := tx.Exec(ctx, `UPDATE account_sessions SET password_change = 0 WHERE user_id = ?`, u.ID.String())
+		return err
+	}, func(p int64) { out.Position = p })
 	return out, err
 }
 

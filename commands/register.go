@@ -149,9 +149,19 @@ func (a *Accounts) RequestAccess(ctx context.Context, actor Actor, locationIDs [
 }
 
 // appendToUser is the common shape of a command on one user stream: load,
-// decide, append at the version read, retry on a race.
+// decide, append at the version read, retry on a race. done gets the
+// position of the last event (0 when nothing was decided).
 func (a *Accounts) appendToUser(ctx context.Context, actor Actor, userID uuid.UUID, command string,
 	decide func(u account.User) ([]account.Event, error), done func(position int64)) error {
+	return a.changeUser(ctx, actor, userID, command, decide, nil, done)
+}
+
+// changeUser is appendToUser with secrets: when secrets is set, it writes
+// the secret tables in the transaction that appends the decided events.
+func (a *Accounts) changeUser(ctx context.Context, actor Actor, userID uuid.UUID, command string,
+	decide func(u account.User) ([]account.Event, error),
+	secrets func(tx eventstore.Tx, u account.User, evs []account.Event) error,
+	done func(position int64)) error {
 	return retry(ctx, func() error {
 		u, err := a.LoadUser(ctx, userID)
 		if err != nil {
@@ -169,12 +179,26 @@ func (a *Accounts) appendToUser(ctx context.Context, actor Actor, userID uuid.UU
 		if err != nil {
 			return err
 		}
-		res, err := a.store.Append(ctx, account.UserStream(userID), eventstore.Exact(u.Version), data...)
-		if err != nil {
-			return err
+		req := eventstore.AppendRequest{StreamID: account.UserStream(userID), Expected: eventstore.Exact(u.Version), Events: data}
+		if secrets == nil {
+			res, err := a.store.Append(ctx, req.StreamID, req.Expected, req.Events...)
+			if err != nil {
+				return err
+			}
+			done(res.LastPosition())
+			return nil
 		}
-		done(res.LastPosition())
-		return nil
+		return a.store.InTx(ctx, func(tx eventstore.Tx) error {
+			if err := secrets(tx, u, evs); err != nil {
+				return err
+			}
+			res, err := tx.Append(ctx, req)
+			if err != nil {
+				return err
+			}
+			done(lastPosition(res))
+			return nil
+		})
 	})
 }
 
@@ -185,35 +209,16 @@ func (a *Accounts) Deactivate(ctx context.Context, actor Actor, userID uuid.UUID
 		return Result{}, err
 	}
 	var out Result
-	err := retry(ctx, func() error {
-		u, err := a.LoadUser(ctx, userID)
-		if err != nil {
+	err := a.changeUser(ctx, actor, userID, "DeactivateUser", func(u account.User) ([]account.Event, error) {
+		return account.DecideDeactivate(u, actor.User, reason)
+	}, func(tx eventstore.Tx, u account.User, _ []account.Event) error {
+		now := millis(a.now())
+		if _, err := tx.Exec(ctx, `UPDATE account_sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL`, now, u.ID.String()); err != nil {
 			return err
 		}
-		evs, err := account.DecideDeactivate(u, actor.User, reason)
-		if err != nil {
-			return err
-		}
-		data, err := encodeAccount(actor.metadata("DeactivateUser"), account.Subject(userID), evs)
-		if err != nil {
-			return err
-		}
-		return a.store.InTx(ctx, func(tx eventstore.Tx) error {
-			now := millis(a.now())
-			if _, err := tx.Exec(ctx, `UPDATE account_sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL`, now, userID.String()); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, `UPDATE account_api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL`, now, userID.String()); err != nil {
-				return err
-			}
-			res, err := tx.Append(ctx, eventstore.AppendRequest{StreamID: account.UserStream(userID), Expected: eventstore.Exact(u.Version), Events: data})
-			if err != nil {
-				return err
-			}
-			out = Result{Position: lastPosition(res)}
-			return nil
-		})
-	})
+		_, err := tx.Exec(ctx, `UPDATE account_api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL`, now, u.ID.String())
+		return err
+	}, func(p int64) { out.Position = p })
 	return out, err
 }
 

@@ -39,17 +39,17 @@ func (s *Server) accountRoutes(api *mux.Router) {
 	api.HandleFunc("/locations/search", s.authed(s.handleSearchLocations)).Methods(http.MethodGet)
 
 	// Approvers and support.
-	api.HandleFunc("/approvals", s.authed(s.handlePendingApprovals)).Methods(http.MethodGet)
+	api.HandleFunc("/approvals", s.read(s.pendingApprovals)).Methods(http.MethodGet)
 	api.HandleFunc("/users/{user_id}/access-requests/{request_id}/organisations/{organisation_id}/decision",
 		s.authed(s.handleDecideAccess)).Methods(http.MethodPost)
-	api.HandleFunc("/organisations/{organisation_id}/users", s.authed(s.handleOrganisationUsers)).Methods(http.MethodGet)
-	api.HandleFunc("/organisations/{organisation_id}/dashboard", s.authed(s.handleDashboard)).Methods(http.MethodGet)
-	api.HandleFunc("/locations/{location_id}/users", s.authed(s.handleLocationUsers)).Methods(http.MethodGet)
-	api.HandleFunc("/users/{user_id}", s.authed(s.handleUser)).Methods(http.MethodGet)
+	api.HandleFunc("/organisations/{organisation_id}/users", s.read(s.organisationUsers)).Methods(http.MethodGet)
+	api.HandleFunc("/organisations/{organisation_id}/dashboard", s.read(s.dashboard)).Methods(http.MethodGet)
+	api.HandleFunc("/locations/{location_id}/users", s.read(s.locationUsers)).Methods(http.MethodGet)
+	api.HandleFunc("/users/{user_id}", s.read(s.user)).Methods(http.MethodGet)
 	api.HandleFunc("/users/{user_id}/deactivate", s.authed(s.handleDeactivate)).Methods(http.MethodPost)
 	api.HandleFunc("/users/{user_id}/reactivate", s.authed(s.handleReactivate)).Methods(http.MethodPost)
 	api.HandleFunc("/users/{user_id}/user-type", s.authed(s.handleChangeRole)).Methods(http.MethodPut)
-	api.HandleFunc("/users/{user_id}/sessions", s.authed(s.handleSessions)).Methods(http.MethodGet)
+	api.HandleFunc("/users/{user_id}/sessions", s.read(s.sessions)).Methods(http.MethodGet)
 	api.HandleFunc("/users/{user_id}/sessions/{session_id}", s.authed(s.handleRevokeSession)).Methods(http.MethodDelete)
 
 	// Support only.
@@ -358,20 +358,6 @@ func (s *Server) handleSearchLocations(w http.ResponseWriter, r *http.Request, a
 
 // --- approvers and support --------------------------------------------------
 
-func (s *Server) handlePendingApprovals(w http.ResponseWriter, r *http.Request, a commands.Actor) {
-	min, err := minPosition(r)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	list, err := s.queries.PendingApprovals(r.Context(), viewer(a), min)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"approvals": nonNil(list)})
-}
-
 func (s *Server) handleDecideAccess(w http.ResponseWriter, r *http.Request, a commands.Actor) {
 	userID, err := pathUUID(r, "user_id")
 	if err != nil {
@@ -397,67 +383,6 @@ func (s *Server) handleDecideAccess(w http.ResponseWriter, r *http.Request, a co
 	}
 	res, err := s.accounts.DecideAccess(r.Context(), a, userID, requestID, mux.Vars(r)["organisation_id"], req.Decision == "approve", req.Reason)
 	s.answer(w, r, res, err)
-}
-
-func (s *Server) handleOrganisationUsers(w http.ResponseWriter, r *http.Request, a commands.Actor) {
-	min, err := minPosition(r)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	users, err := s.queries.Users(r.Context(), viewer(a), mux.Vars(r)["organisation_id"], min)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"users": nonNil(users)})
-}
-
-func (s *Server) handleLocationUsers(w http.ResponseWriter, r *http.Request, a commands.Actor) {
-	min, err := minPosition(r)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	users, err := s.queries.LocationUsers(r.Context(), viewer(a), mux.Vars(r)["location_id"], min)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"users": nonNil(users)})
-}
-
-func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request, a commands.Actor) {
-	min, err := minPosition(r)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	d, err := s.queries.OrganisationDashboard(r.Context(), viewer(a), mux.Vars(r)["organisation_id"], min)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, d)
-}
-
-func (s *Server) handleUser(w http.ResponseWriter, r *http.Request, a commands.Actor) {
-	min, err := minPosition(r)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	id, err := pathUUID(r, "user_id")
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	u, err := s.queries.User(r.Context(), viewer(a), id.String(), min)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, u)
 }
 
 func (s *Server) handleDeactivate(w http.ResponseWriter, r *http.Request, a commands.Actor) {
@@ -506,25 +431,6 @@ func (s *Server) handleChangeRole(w http.ResponseWriter, r *http.Request, a comm
 	s.answer(w, r, res, err)
 }
 
-func (s *Server) handleSessions(w http.ResponseWriter, r *http.Request, a commands.Actor) {
-	min, err := minPosition(r)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	id, err := pathUUID(r, "user_id")
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	list, err := s.queries.Sessions(r.Context(), viewer(a), id.String(), min)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"sessions": nonNil(list)})
-}
-
 func (s *Server) handleRevokeSession(w http.ResponseWriter, r *http.Request, a commands.Actor) {
 	userID, err := pathUUID(r, "user_id")
 	if err != nil {
@@ -538,6 +444,63 @@ func (s *Server) handleRevokeSession(w http.ResponseWriter, r *http.Request, a c
 	}
 	res, err := s.accounts.RevokeSession(r.Context(), a, userID, sid)
 	s.answer(w, r, res, err)
+}
+
+// readFunc answers a read of the read models for a logged-in viewer, with
+// the min_position of read-your-writes.
+type readFunc func(r *http.Request, v queries.Viewer, minPosition int64) (any, error)
+
+// read serves a readFunc: 200 with its result, or its error.
+func (s *Server) read(fn readFunc) http.HandlerFunc {
+	return s.authed(func(w http.ResponseWriter, r *http.Request, a commands.Actor) {
+		minPos, err := minPosition(r)
+		if err != nil {
+			s.writeErr(w, r, err)
+			return
+		}
+		out, err := fn(r, viewer(a), minPos)
+		if err != nil {
+			s.writeErr(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+}
+
+func (s *Server) pendingApprovals(r *http.Request, v queries.Viewer, minPos int64) (any, error) {
+	list, err := s.queries.PendingApprovals(r.Context(), v, minPos)
+	return map[string]any{"approvals": nonNil(list)}, err
+}
+
+func (s *Server) organisationUsers(r *http.Request, v queries.Viewer, minPos int64) (any, error) {
+	users, err := s.queries.Users(r.Context(), v, mux.Vars(r)["organisation_id"], minPos)
+	return map[string]any{"users": nonNil(users)}, err
+}
+
+func (s *Server) locationUsers(r *http.Request, v queries.Viewer, minPos int64) (any, error) {
+	users, err := s.queries.LocationUsers(r.Context(), v, mux.Vars(r)["location_id"], minPos)
+	return map[string]any{"users": nonNil(users)}, err
+}
+
+func (s *Server) dashboard(r *http.Request, v queries.Viewer, minPos int64) (any, error) {
+	return s.queries.OrganisationDashboard(r.Context(), v, mux.Vars(r)["organisation_id"], minPos)
+}
+
+func (s *Server) user(r *http.Request, v queries.Viewer, minPos int64) (any, error) {
+	id, err := pathUUID(r, "user_id")
+	if err != nil {
+		return nil, err
+	}
+	return s.queries.User(r.Context(), v, id.String(), minPos)
+}
+
+func (s *Server) sessions(r *http.Request, v queries.Viewer, minPos int64) (any, error) {
+	id, err := pathUUID(r, "user_id")
+	if err != nil {
+		return nil, err
+	}
+	list, err := s.queries.Sessions(r.Context(), v, id.String(), minPos)
+	return map[string]any{"sessions": nonNil(list)}, err
 }
 
 // --- support ----------------------------------------------------------------
