@@ -16,71 +16,59 @@ import (
 
 // RegisterOrganisation creates an organisation (support or an operator).
 func (a *Accounts) RegisterOrganisation(ctx context.Context, actor Actor, c location.RegisterOrganisation) (Result, error) {
-	if err := a.supportOnly(actor); err != nil {
-		return Result{}, err
-	}
-	var out Result
-	err := retry(ctx, func() error {
-		o, err := a.loadOrganisation(ctx, c.OrganisationID)
-		if err != nil {
-			return err
-		}
-		ev, err := location.DecideRegisterOrganisation(o, c)
-		if err != nil {
-			return err
-		}
-		data, err := encode(actor.metadata("RegisterOrganisation"), "", orgEvent{ev})
-		if err != nil {
-			return err
-		}
-		res, err := a.store.Append(ctx, location.OrganisationStream(ev.OrganisationID), eventstore.NoStream, data...)
-		if err != nil {
-			return err
-		}
-		out.Position = res.LastPosition()
-		return nil
-	})
-	if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
-		return Result{}, &domain.ConflictError{Code: "organisation_exists", Message: "organisation " + c.OrganisationID + " exists already"}
-	}
-	return out, err
+	return a.create(ctx, actor, "RegisterOrganisation", location.OrganisationStream(c.OrganisationID),
+		&domain.ConflictError{Code: "organisation_exists", Message: "organisation " + c.OrganisationID + " exists already"},
+		func() (any, error) {
+			o, err := a.loadOrganisation(ctx, c.OrganisationID)
+			if err != nil {
+				return nil, err
+			}
+			ev, err := location.DecideRegisterOrganisation(o, c)
+			return orgEvent{ev}, err
+		})
 }
 
 // RegisterLocation creates a location of an organisation (support or an
 // operator; the CQC import builds on the same events).
 func (a *Accounts) RegisterLocation(ctx context.Context, actor Actor, c location.RegisterLocation) (Result, error) {
+	return a.create(ctx, actor, "RegisterLocation", location.LocationStream(c.LocationID),
+		&domain.ConflictError{Code: "location_exists", Message: "location " + c.LocationID + " exists already"},
+		func() (any, error) {
+			l, err := a.loadLocation(ctx, c.LocationID)
+			if err != nil {
+				return nil, err
+			}
+			o, err := a.loadOrganisation(ctx, c.OrganisationID)
+			if err != nil {
+				return nil, err
+			}
+			ev, err := location.DecideRegisterLocation(l, o, c)
+			return locEvent{ev}, err
+		})
+}
+
+// create is a support command that starts a stream with the one event
+// decide returns; a stream that exists already (a race lost) is exists.
+func (a *Accounts) create(ctx context.Context, actor Actor, command, stream string, exists error, decide func() (any, error)) (Result, error) {
 	if err := a.supportOnly(actor); err != nil {
 		return Result{}, err
 	}
-	var out Result
-	err := retry(ctx, func() error {
-		l, err := a.loadLocation(ctx, c.LocationID)
-		if err != nil {
-			return err
-		}
-		o, err := a.loadOrganisation(ctx, c.OrganisationID)
-		if err != nil {
-			return err
-		}
-		ev, err := location.DecideRegisterLocation(l, o, c)
-		if err != nil {
-			return err
-		}
-		data, err := encode(actor.metadata("RegisterLocation"), "", locEvent{ev})
-		if err != nil {
-			return err
-		}
-		res, err := a.store.Append(ctx, location.LocationStream(ev.LocationID), eventstore.NoStream, data...)
-		if err != nil {
-			return err
-		}
-		out.Position = res.LastPosition()
-		return nil
-	})
-	if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
-		return Result{}, &domain.ConflictError{Code: "location_exists", Message: "location " + c.LocationID + " exists already"}
+	ev, err := decide()
+	if err != nil {
+		return Result{}, err
 	}
-	return out, err
+	data, err := encode(actor.metadata(command), "", ev)
+	if err != nil {
+		return Result{}, err
+	}
+	res, err := a.store.Append(ctx, stream, eventstore.NoStream, data...)
+	if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+		return Result{}, exists
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Position: res.LastPosition()}, nil
 }
 
 type orgEvent struct {
