@@ -203,7 +203,9 @@ func (a *Accounts) changeUser(ctx context.Context, actor Actor, userID uuid.UUID
 }
 
 // Deactivate makes a user a leaver: login refused, and every session and
-// API token revoked in the same transaction.
+// API token revoked in the same transaction. An Approver of only some of the
+// user's organisations removes the access to those (see
+// account.DecideDeactivate).
 func (a *Accounts) Deactivate(ctx context.Context, actor Actor, userID uuid.UUID, reason string) (Result, error) {
 	if err := actor.mayChange(); err != nil {
 		return Result{}, err
@@ -211,7 +213,10 @@ func (a *Accounts) Deactivate(ctx context.Context, actor Actor, userID uuid.UUID
 	var out Result
 	err := a.changeUser(ctx, actor, userID, "DeactivateUser", func(u account.User) ([]account.Event, error) {
 		return account.DecideDeactivate(u, actor.User, reason)
-	}, func(tx eventstore.Tx, u account.User, _ []account.Event) error {
+	}, func(tx eventstore.Tx, u account.User, evs []account.Event) error {
+		if _, whole := evs[0].(account.UserDeactivated); !whole {
+			return nil // access to some organisations removed: the account stays
+		}
 		now := millis(a.now())
 		if _, err := tx.Exec(ctx, `UPDATE account_sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL`, now, u.ID.String()); err != nil {
 			return err

@@ -88,6 +88,12 @@ func (ApproverCounts) Apply(ctx context.Context, tx Tx, table func(string) strin
 		}
 	case account.AccessApproved:
 		err = addMemberships(ctx, tx, table, userID, e.OrganisationID)
+	case account.AccessRevoked:
+		// The user left the organisation: count it again without them.
+		if _, err = tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE user_id = ? AND organisation_id = ?`,
+			table(ApproverMembershipsTable)), userID, e.OrganisationID); err == nil {
+			err = recountOrganisation(ctx, tx, table, e.OrganisationID)
+		}
 	case account.UserApproved, account.UserReactivated:
 		err = setApproverUser(ctx, tx, table, userID, "status", string(account.Active))
 	case account.RegistrationRejected:
@@ -130,8 +136,8 @@ ON CONFLICT (user_id, organisation_id) DO NOTHING`, table(ApproverMembershipsTab
 }
 
 // recountApprovers counts again the active Approvers of every organisation
-// of the user: the only counts the user's event can have changed (a user
-// never leaves an organisation).
+// of the user: the only counts the user's event can have changed (an
+// organisation the user left is recounted by recountOrganisation).
 func recountApprovers(ctx context.Context, tx Tx, table func(string) string, userID string) error {
 	c, u, m := table(OrganisationApproversTable), table(ApproverUsersTable), table(ApproverMembershipsTable)
 	_, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %[1]s (organisation_id, active_approvers)
@@ -143,6 +149,21 @@ ON CONFLICT (organisation_id) DO UPDATE SET active_approvers = excluded.active_a
 		string(account.Active), string(account.Approver), string(account.Personal), userID)
 	if err != nil {
 		return fmt.Errorf("count the approvers of %s's organisations: %w", userID, err)
+	}
+	return nil
+}
+
+// recountOrganisation counts again the active Approvers of one
+// organisation.
+func recountOrganisation(ctx context.Context, tx Tx, table func(string) string, org string) error {
+	c, u, m := table(OrganisationApproversTable), table(ApproverUsersTable), table(ApproverMembershipsTable)
+	_, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %[1]s (organisation_id, active_approvers)
+SELECT ?, (SELECT count(*) FROM %[3]s m JOIN %[2]s u ON u.user_id = m.user_id
+    WHERE m.organisation_id = ? AND u.status = ? AND u.role = ? AND u.kind = ?)
+ON CONFLICT (organisation_id) DO UPDATE SET active_approvers = excluded.active_approvers`, c, u, m),
+		org, org, string(account.Active), string(account.Approver), string(account.Personal))
+	if err != nil {
+		return fmt.Errorf("count the approvers of %s: %w", org, err)
 	}
 	return nil
 }

@@ -176,6 +176,12 @@ func (MailOutbox) Apply(ctx context.Context, tx Tx, table func(string) string, e
 			orgs[i] = l.OrganisationID
 		}
 		return out.addOrganisations(userID, orgs...)
+	case account.AccessRevoked:
+		if _, err := out.tx.ExecContext(out.ctx, fmt.Sprintf(`DELETE FROM %s WHERE user_id = ? AND organisation_id = ?`,
+			out.table(MailUserOrgsTable)), userID, e.OrganisationID); err != nil {
+			return fmt.Errorf("user %s: leave organisation: %w", userID, err)
+		}
+		return nil
 	case account.UserApproved, account.UserReactivated:
 		return out.setUser(userID, "status", string(account.Active))
 	case account.RegistrationRejected:

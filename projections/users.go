@@ -130,6 +130,14 @@ func (Users) Apply(ctx context.Context, tx Tx, table func(string) string, ev eve
 			return err
 		}
 		return updateUser(ctx, tx, u, userID, `updated_at = ?`, at)
+	case account.AccessRevoked:
+		for _, l := range e.LocationIDs {
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE user_id = ? AND location_id = ? AND organisation_id = ?`,
+				table(UserLocationsTable)), userID, l, e.OrganisationID); err != nil {
+				return fmt.Errorf("user %s: location %s: %w", userID, l, err)
+			}
+		}
+		return updateUser(ctx, tx, u, userID, `updated_at = ?`, at)
 	case account.UserApproved:
 		return updateUser(ctx, tx, u, userID, `status = ?, approved_at = ?, updated_at = ?`, string(account.Active), at, at)
 	case account.RegistrationRejected:

@@ -438,3 +438,40 @@ func TestDecideChangeRole_NeedsEveryOrganisationOfTheUser(t *testing.T) {
 		t.Fatalf("support: %v %#v", err, evs)
 	}
 }
+
+func TestDecideDeactivate_ApproverOfSomeOrganisationsRemovesOnlyTheirAccess(t *testing.T) {
+	u, req := pendingUser() // asked for A (1-1) and B (1-2)
+	for _, org := range []string{"A", "B"} {
+		evs, err := account.DecideAccess(u, approverOf(org, "x-"+org), req, org, true, "", t0, uuid.New(), time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs {
+			u = account.Evolve(u, e)
+		}
+	}
+	evs, err := account.DecideDeactivate(u, approverOf("A", "1-1"), "left A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev, ok := evs[0].(account.AccessRevoked)
+	if len(evs) != 1 || !ok || rev.OrganisationID != "A" || len(rev.LocationIDs) != 1 || rev.LocationIDs[0] != "1-1" {
+		t.Fatalf("events = %#v, want AccessRevoked of A's location", evs)
+	}
+	u = account.Evolve(u, rev)
+	if u.Status != account.Active || len(u.Locations) != 1 || u.Locations["1-2"] != "B" {
+		t.Fatalf("after leaving A: status %s, locations %v", u.Status, u.Locations)
+	}
+	// The Approver of A has nothing left to remove; B's Approver deactivates.
+	var r *domain.RuleError
+	if _, err := account.DecideDeactivate(u, approverOf("A", "1-1"), ""); !errors.As(err, &r) && !errors.Is(err, domain.ErrNotFound) {
+		t.Fatalf("Approver of A again: %v", err)
+	}
+	evs, err = account.DecideDeactivate(u, approverOf("B", "1-2"), "left B too")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := evs[0].(account.UserDeactivated); !ok {
+		t.Fatalf("last organisation: %#v, want UserDeactivated", evs)
+	}
+}

@@ -1,6 +1,7 @@
 package account
 
 import (
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -220,8 +221,10 @@ func DecideRequestAccess(u User, ids []string, declaration bool, lookup func(str
 	return []Event{AccessRequested{RequestID: requestID, Locations: grants, Via: "my_access", DeclarationAccepted: true}}, nil
 }
 
-// DecideDeactivate: an Approver of one of the user's organisations (or
-// support) deactivates a leaver.
+// DecideDeactivate: an Approver of the user's organisations (or support)
+// deactivates a leaver. An Approver of only some of them removes the user's
+// access to those organisations' locations instead (AccessRevoked): the
+// user left them, not the others, whose access stays.
 func DecideDeactivate(u User, actor User, reason string) ([]Event, error) {
 	if err := canManage(u, actor); err != nil {
 		return nil, err
@@ -236,7 +239,27 @@ func DecideDeactivate(u User, actor User, reason string) ([]Event, error) {
 	if u.Status != Active {
 		return nil, domain.Rule("not_active", "the account is %s, not active", u.Status)
 	}
-	return []Event{UserDeactivated{Reason: reason}}, nil
+	var revoked []Event
+	for _, org := range u.Organisations() {
+		if !actor.IsApproverOf(org) {
+			continue
+		}
+		var locs []string
+		for l, o := range u.Locations {
+			if o == org {
+				locs = append(locs, l)
+			}
+		}
+		slices.Sort(locs)
+		revoked = append(revoked, AccessRevoked{OrganisationID: org, LocationIDs: locs, Reason: reason})
+	}
+	if !actor.IsSupport() && len(revoked) == 0 {
+		return nil, domain.Rule("no_access", "the user has no access to locations of your organisations")
+	}
+	if actor.IsSupport() || len(revoked) == len(u.Organisations()) {
+		return []Event{UserDeactivated{Reason: reason}}, nil
+	}
+	return revoked, nil
 }
 
 // DecideReactivate brings a deactivated user back.

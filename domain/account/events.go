@@ -96,6 +96,15 @@ type AccessRejected struct {
 	Reason         string    `json:"reason,omitempty"`
 }
 
+// AccessRevoked: an Approver of an organisation removed the user's access
+// to its locations (the user left that organisation but still works for
+// another one, whose access stays).
+type AccessRevoked struct {
+	OrganisationID string   `json:"organisation_id"`
+	LocationIDs    []string `json:"location_ids"`
+	Reason         string   `json:"reason,omitempty"`
+}
+
 // UserApproved: a pending registration got its first approval; the account
 // is active (it still needs a password).
 type UserApproved struct{}
@@ -251,6 +260,7 @@ func (GenericAccountCreated) EventType() string           { return "GenericAccou
 func (AccessRequested) EventType() string                 { return "AccessRequested" }
 func (AccessApproved) EventType() string                  { return "AccessApproved" }
 func (AccessRejected) EventType() string                  { return "AccessRejected" }
+func (AccessRevoked) EventType() string                   { return "AccessRevoked" }
 func (UserApproved) EventType() string                    { return "UserApproved" }
 func (RegistrationRejected) EventType() string            { return "RegistrationRejected" }
 func (UserDeactivated) EventType() string                 { return "UserDeactivated" }
@@ -300,6 +310,8 @@ func Decode(eventType string, data []byte) (Event, error) {
 		ev = decode[AccessApproved](data)
 	case "AccessRejected":
 		ev = decode[AccessRejected](data)
+	case "AccessRevoked":
+		ev = decode[AccessRevoked](data)
 	case "UserApproved":
 		ev = decode[UserApproved](data)
 	case "RegistrationRejected":

@@ -110,7 +110,7 @@ func (u *User) Organisations() []string {
 }
 
 // ManagedBy reports whether actor may manage u: support, or an Approver of
-// one of u's organisations (or of an organisation u asked to join).
+// one of u's organisations (or of an organisation u is asking to join).
 func (u *User) ManagedBy(actor *User) bool {
 	if actor.IsSupport() {
 		return true
@@ -121,8 +121,8 @@ func (u *User) ManagedBy(actor *User) bool {
 		}
 	}
 	for _, r := range u.Requests {
-		for o := range r.Parts {
-			if actor.IsApproverOf(o) {
+		for o, p := range r.Parts {
+			if p.Decision == Undecided && actor.IsApproverOf(o) {
 				return true
 			}
 		}
@@ -205,6 +205,12 @@ func Evolve(u User, ev Event) User {
 	case AccessRejected:
 		if p := u.part(e.RequestID, e.OrganisationID); p != nil {
 			p.Decision = Refused
+		}
+	case AccessRevoked:
+		for _, l := range e.LocationIDs {
+			if u.Locations[l] == e.OrganisationID {
+				delete(u.Locations, l)
+			}
 		}
 	case UserApproved:
 		u.Status = Active

@@ -499,7 +499,14 @@ func TestApproverDuties(t *testing.T) {
 
 		w.run(t, "DeactivationEndsTheUsersSessionsAtOnceAndRefusesLogin", func(t *testing.T) {
 			other := w.loginAs(w.standardA)
-			pos := approverA.post(userPath+"/deactivate", map[string]string{"reason": "Left Rosehill"}).want(http.StatusOK).position()
+			// standardA works for A and B now: A's Approver removes only
+			// the access to A's locations (see leavers_test.go); B's
+			// Approver, the last organisation's, deactivates the account.
+			approverA.post(userPath+"/deactivate", map[string]string{"reason": "Left Rosehill"}).want(http.StatusOK)
+			if me := standardA.me(); me.Status != string(account.Active) {
+				t.Fatalf("after leaving A only: %+v", me)
+			}
+			pos := approverB.post(userPath+"/deactivate", map[string]string{"reason": "Left Independence"}).want(http.StatusOK).position()
 			for _, c := range []*client{standardA, other} {
 				c.get("/api/v1/me").wantError(http.StatusUnauthorized, "unauthenticated")
 				if c.cookie("ct_session") != "" {
@@ -507,7 +514,7 @@ func TestApproverDuties(t *testing.T) {
 				}
 			}
 			w.newClient().login(w.standardA.Email, w.standardA.Password, false).wantError(http.StatusUnauthorized, "login_failed")
-			if u := approverA.user(w.standardA.ID, pos); u.Status != string(account.Deactivated) {
+			if u := approverB.user(w.standardA.ID, pos); u.Status != string(account.Deactivated) {
 				t.Errorf("status = %s, want deactivated", u.Status)
 			}
 			for _, s := range support.sessions(w.standardA.ID, pos) {
@@ -517,21 +524,22 @@ func TestApproverDuties(t *testing.T) {
 			}
 
 			count := w.eventCount()
-			approverA.post(userPath+"/deactivate", nil).wantError(http.StatusUnprocessableEntity, "not_active")
-			approverA.post("/api/v1/users/"+w.approverA.ID.String()+"/deactivate", nil).wantError(http.StatusUnprocessableEntity, "self")
+			approverB.post(userPath+"/deactivate", nil).wantError(http.StatusUnprocessableEntity, "not_active")
+			approverA.post(userPath+"/deactivate", nil).wantError(http.StatusNotFound, "not_found")
+			approverB.post("/api/v1/users/"+w.approverB.ID.String()+"/deactivate", nil).wantError(http.StatusUnprocessableEntity, "self")
 			w.unchanged("refused deactivations", count)
 		})
 
 		w.run(t, "ReactivationLetsTheUserLogInAgainWithTheirPassword", func(t *testing.T) {
-			pos := approverA.post(userPath+"/reactivate", nil).want(http.StatusOK).position()
-			if u := approverA.user(w.standardA.ID, pos); u.Status != string(account.Active) {
+			pos := approverB.post(userPath+"/reactivate", nil).want(http.StatusOK).position()
+			if u := approverB.user(w.standardA.ID, pos); u.Status != string(account.Active) {
 				t.Errorf("status = %s, want active", u.Status)
 			}
 			c := w.loginAs(w.standardA)
 			if me := c.me(); me.Status != string(account.Active) {
 				t.Errorf("me = %+v", me)
 			}
-			approverA.post(userPath+"/reactivate", nil).wantError(http.StatusUnprocessableEntity, "not_deactivated")
+			approverB.post(userPath+"/reactivate", nil).wantError(http.StatusUnprocessableEntity, "not_deactivated")
 		})
 
 		w.run(t, "EventsOfADecisionCarryTheApproversSession", func(t *testing.T) {
@@ -541,7 +549,7 @@ func TestApproverDuties(t *testing.T) {
 				if ev.Type == "UserDeactivated" {
 					found = true
 					md := ev.Metadata
-					if md.ActorUserID != w.approverA.ID.String() || md.SessionID != approverA.sessionID ||
+					if md.ActorUserID != w.approverB.ID.String() || md.SessionID != approverB.sessionID ||
 						md.ActorAccountKind != eventstore.AccountPersonal || md.Command != "DeactivateUser" || md.ClientIP != "127.0.0.1" {
 						t.Errorf("metadata of UserDeactivated = %+v", md)
 					}
