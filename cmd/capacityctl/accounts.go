@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -201,11 +202,19 @@ type importRow struct {
 
 // readImport parses the automatic registration CSV.
 func readImport(r io.Reader) ([]importRow, error) {
-	cr := csv.NewReader(r)
+	// Excel's "CSV UTF-8" starts with a byte order mark, header or not; it
+	// is no part of the first field (and before a quote it would be a
+	// parse error).
+	br := bufio.NewReader(r)
+	if bom, err := br.Peek(3); err == nil && string(bom) == "\ufeff" {
+		_, _ = br.Discard(3)
+	}
+	cr := csv.NewReader(br)
 	cr.FieldsPerRecord = -1
 	cr.TrimLeadingSpace = true
 	var out []importRow
-	for line := 1; ; line++ {
+	first := true
+	for {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
 			break
@@ -213,11 +222,17 @@ func readImport(r io.Reader) ([]importRow, error) {
 		if err != nil {
 			return nil, err
 		}
-		if line == 1 && isImportHeader(rec) {
-			continue
-		}
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue
+		}
+		// The file's line, not the record's number: the reader skips
+		// empty lines and a quoted field may span several.
+		line, _ := cr.FieldPos(0)
+		if first {
+			first = false
+			if isImportHeader(rec) {
+				continue
+			}
 		}
 		if len(rec) != len(importColumns) {
 			return nil, fmt.Errorf("line %d: %d columns, want %d (%s)", line, len(rec), len(importColumns), strings.Join(importColumns, ", "))
@@ -256,8 +271,42 @@ func (c *cli) accountsReminders(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The job finds its candidates in the users read model: bring it up to
+	// the log's head first, whether or not a server keeps it current.
+	if err := catchUp(ctx, b, engine, projections.Users{}.Name()); err != nil {
+		return err
+	}
 	q := queries.Accounts{ReadModels: projections.NewReadModels(b.ProjectionBackend()), Waiter: engine}
 	n, err := jobs.PasswordReminders(ctx, q, a, time.Now(), c.logger)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(c.stdout, "%d password expiry reminder(s) recorded\n", n)
-	return err
+	return nil
+}
+
+// catchUp runs the projection engine until the named projection has
+// applied the log up to its head now.
+func catchUp(ctx context.Context, b *app.Backend, engine *projections.Engine, name string) error {
+	head, err := b.Store.HeadPosition(ctx)
+	if err != nil {
+		return err
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- engine.Run(runCtx) }()
+	for {
+		err = engine.WaitFor(ctx, []string{name}, head)
+		if !errors.Is(err, projections.ErrNotCaughtUp) || ctx.Err() != nil {
+			break
+		}
+	}
+	stop()
+	if runErr := <-done; runErr != nil && !errors.Is(runErr, context.Canceled) {
+		err = errors.Join(err, runErr)
+	}
+	if err != nil {
+		return fmt.Errorf("bring the %s read model up to date: %w", name, err)
+	}
+	return nil
 }

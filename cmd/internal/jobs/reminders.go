@@ -26,7 +26,9 @@ const reminderHorizon = 14 * 24 * time.Hour
 // recorded once per password and day count, so running the job again, or
 // on two servers, sends nothing twice. It returns how many it recorded.
 func PasswordReminders(ctx context.Context, q queries.Accounts, a *commands.Accounts, now time.Time, logger *slog.Logger) (int, error) {
-	ids, err := q.PasswordsExpiringBefore(ctx, now.Add(reminderHorizon))
+	// A minute more than the horizon: the query is strict, the reminder
+	// rule is not, and the command decides again for each candidate.
+	ids, err := q.PasswordsExpiringBefore(ctx, now.Add(reminderHorizon+time.Minute))
 	if err != nil {
 		return 0, fmt.Errorf("find expiring passwords: %w", err)
 	}
