@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/capacitytracker/capacity/cmd/internal/app"
+	"github.com/capacitytracker/capacity/commands"
 )
 
 // config is everything capacityd reads from flags and the environment.
@@ -33,6 +34,8 @@ type config struct {
 	publicURL     string
 	secureCookies bool
 	mail          app.MailConfig
+	// accounts are the account rules, with the lockout from flags.
+	accounts commands.Config
 }
 
 const usageHeader = `Usage: capacityd [flags]
@@ -83,8 +86,22 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.IntVar(&cfg.mail.SMTPPort, "smtp-port", app.EnvInt(getenv, "SMTP_PORT", 587), "SMTP server `port` (env SMTP_PORT)")
 	fs.StringVar(&cfg.mail.SMTPUsername, "smtp-username", getenv("SMTP_USERNAME"), "SMTP `user` name; the password is read from env SMTP_PASSWORD only (env SMTP_USERNAME)")
 	fs.StringVar(&cfg.mail.SMTPTLS, "smtp-tls", app.EnvOr(getenv, "SMTP_TLS", "starttls"), "SMTP transport `security`: starttls, tls (implicit, port 465) or none (env SMTP_TLS)")
+	cfg.accounts = commands.DefaultConfig()
+	fs.IntVar(&cfg.accounts.MaxFailedLogins, "lockout-attempts", app.EnvInt(getenv, "LOCKOUT_ATTEMPTS", cfg.accounts.MaxFailedLogins), "consecutive wrong passwords that lock an account (env LOCKOUT_ATTEMPTS)")
+	lockDefault := cfg.accounts.LockFor
+	if v := getenv("LOCKOUT_DURATION"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return cfg, fmt.Errorf("LOCKOUT_DURATION=%q: %w", v, err)
+		}
+		lockDefault = d
+	}
+	fs.DurationVar(&cfg.accounts.LockFor, "lockout-duration", lockDefault, "how long a locked account stays locked (env LOCKOUT_DURATION)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
+	}
+	if cfg.accounts.MaxFailedLogins < 1 || cfg.accounts.LockFor <= 0 {
+		return cfg, errors.New("lockout attempts and duration must be positive")
 	}
 	cfg.mail.SMTPPassword = getenv("SMTP_PASSWORD")
 	if err := cfg.mail.Validate(); err != nil {

@@ -143,7 +143,9 @@ func TestCapacityd(t *testing.T) {
 			t.Errorf("capacityd -h shows the password of DATABASE_URL")
 		}
 		for _, want := range []string{"-addr", "ADDR", "-database-url", "DATABASE_URL", "-data-dir", "DATA_DIR",
-			"-log-level", "LOG_LEVEL", "-log-format", "LOG_FORMAT", "-shutdown-timeout", "SHUTDOWN_TIMEOUT", "/readyz"} {
+			"-log-level", "LOG_LEVEL", "-log-format", "LOG_FORMAT", "-shutdown-timeout", "SHUTDOWN_TIMEOUT", "/readyz",
+			"-public-url", "PUBLIC_URL", "-smtp-host", "SMTP_HOST", "SMTP_PASSWORD", "-mail-from", "MAIL_FROM",
+			"-lockout-attempts", "LOCKOUT_ATTEMPTS", "-lockout-duration", "LOCKOUT_DURATION"} {
 			if !strings.Contains(string(out), want) {
 				t.Errorf("capacityd -h does not mention %s", want)
 			}
@@ -152,7 +154,9 @@ func TestCapacityd(t *testing.T) {
 
 	t.Run("RejectsBadFlagsWithExitCode2", func(t *testing.T) {
 		t.Parallel()
-		for _, args := range [][]string{{"-log-format", "xml"}, {"-database-url", "mysql://x"}, {"extra"}} {
+		for _, args := range [][]string{{"-log-format", "xml"}, {"-database-url", "mysql://x"}, {"extra"},
+			{"-lockout-attempts", "0"}, {"-lockout-duration", "-1h"}, {"-public-url", "not a url"}, {"-mail-from", "nobody"},
+			{"-smtp-host", "mail.example", "-smtp-port", "0"}} {
 			cmd := exec.Command(bin, args...)
 			cmd.Env = proctest.Env()
 			err := cmd.Run()

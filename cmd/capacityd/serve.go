@@ -15,7 +15,6 @@ import (
 	"github.com/capacitytracker/capacity/cmd/capacityd/httpapi"
 	"github.com/capacitytracker/capacity/cmd/internal/app"
 	"github.com/capacitytracker/capacity/cmd/internal/jobs"
-	"github.com/capacitytracker/capacity/commands"
 	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/queries"
 )
@@ -49,7 +48,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	}
 	reg.MustRegister(app.NewProjectionCollector(engine, logger))
 
-	accounts, err := backend.NewAccounts(ctx, commands.DefaultConfig(), logger)
+	accounts, err := backend.NewAccounts(ctx, cfg.accounts, logger)
 	if err != nil {
 		return err
 	}
