@@ -28,10 +28,24 @@ func TestCapacityd_RequestInFlightAtSIGTERMIsAnswered(t *testing.T) {
 	}
 	defer conn.Close()
 	body := `{"email":"nobody@example.nhs.uk"}`
+	// With Expect: 100-continue the server says "100 Continue" when the
+	// handler starts to read the body: from then on the request is in
+	// flight, whatever the scheduling of the two processes.
 	head := "POST /api/v1/password-resets HTTP/1.1\r\nHost: " + addr + "\r\nContent-Type: application/json\r\n" +
-		"Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n"
-	if _, err := conn.Write([]byte(head + body[:10])); err != nil {
+		"Expect: 100-continue\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n"
+	if _, err := conn.Write([]byte(head)); err != nil {
 		t.Fatal(err)
+	}
+	if err := conn.SetReadDeadline(time.Now().Add(stopTimeout)); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(conn)
+	status, err := r.ReadString('\n')
+	if err != nil || !strings.HasPrefix(status, "HTTP/1.1 100") {
+		t.Fatalf("want 100 Continue, got %q, %v", status, err)
+	}
+	if blank, err := r.ReadString('\n'); err != nil || blank != "\r\n" {
+		t.Fatalf("after 100 Continue: %q, %v", blank, err)
 	}
 	// The handler is now reading the body. Stop the server and wait until
 	// it has begun to drain.
@@ -48,13 +62,10 @@ func TestCapacityd_RequestInFlightAtSIGTERMIsAnswered(t *testing.T) {
 		c.Close()
 		t.Error("the draining server accepted a new connection")
 	}
-	if _, err := conn.Write([]byte(body[10:])); err != nil {
+	if _, err := conn.Write([]byte(body)); err != nil {
 		t.Fatal(err)
 	}
-	if err := conn.SetReadDeadline(time.Now().Add(stopTimeout)); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	resp, err := http.ReadResponse(r, nil)
 	if err != nil {
 		t.Fatalf("in-flight request got no answer: %v", err)
 	}
