@@ -475,3 +475,12 @@ func TestDecideDeactivate_ApproverOfSomeOrganisationsRemovesOnlyTheirAccess(t *t
 		t.Fatalf("last organisation: %#v, want UserDeactivated", evs)
 	}
 }
+
+func TestDecideRequestAccess_ReportsFieldsByTheirIndexInTheRequest(t *testing.T) {
+	u := approverOf("A", "1-1")
+	_, err := account.DecideRequestAccess(u, []string{"1-404", "1-1", "1-1"}, true, lookupOf(loc("1-1", "A")), uuid.New())
+	got := fieldCodes(t, err)
+	if got["location_ids[0]"] != "unknown_location" || got["location_ids[1]"] != "already_granted" || len(got) != 2 {
+		t.Fatalf("fields = %v", got)
+	}
+}

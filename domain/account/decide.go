@@ -2,6 +2,7 @@ package account
 
 import (
 	"slices"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -58,7 +59,7 @@ func ValidateRegistration(c Register, lookup func(id string) (location.Location,
 	if !ok {
 		v.Add("organisation_type", "invalid_choice", "Choose one of the organisation types")
 	}
-	grants := resolveLocations(&v, "location_ids", c.LocationIDs, lookup)
+	grants, _ := resolveLocations(&v, "location_ids", c.LocationIDs, lookup)
 	if !c.TermsAccepted {
 		v.Add("terms_accepted", "required", "You must agree to the Terms of Use to register")
 	}
@@ -75,16 +76,17 @@ func ValidateRegistration(c Register, lookup func(id string) (location.Location,
 	}, nil
 }
 
-func resolveLocations(v *domain.ValidationError, field string, ids []string, lookup func(string) (location.Location, bool)) []LocationGrant {
+// resolveLocations looks up the chosen locations, once each, reporting the
+// unknown ones by their index in ids. at[i] is the index in ids of out[i].
+func resolveLocations(v *domain.ValidationError, field string, ids []string, lookup func(string) (location.Location, bool)) (out []LocationGrant, at []int) {
 	if len(ids) == 0 {
 		v.Add(field, "required", "Choose at least one location")
-		return nil
+		return nil, nil
 	}
 	if len(ids) > MaxLocationsPerRequest {
 		v.Add(field, "too_many", "Choose at most 50 locations at a time")
-		return nil
+		return nil, nil
 	}
-	var out []LocationGrant
 	seen := map[string]bool{}
 	for i, id := range ids {
 		if seen[id] {
@@ -92,24 +94,18 @@ func resolveLocations(v *domain.ValidationError, field string, ids []string, loo
 		}
 		seen[id] = true
 		if !location.ValidID(id) {
-			v.Add(field+"["+itoa(i)+"]", "unknown_location", "No location has this id")
+			v.Add(field+"["+strconv.Itoa(i)+"]", "unknown_location", "No location has this id")
 			continue
 		}
 		l, ok := lookup(id)
 		if !ok {
-			v.Add(field+"["+itoa(i)+"]", "unknown_location", "No location has this id")
+			v.Add(field+"["+strconv.Itoa(i)+"]", "unknown_location", "No location has this id")
 			continue
 		}
 		out = append(out, LocationGrant{LocationID: l.LocationID, OrganisationID: l.OrganisationID})
+		at = append(at, i)
 	}
-	return out
-}
-
-func itoa(i int) string {
-	if i < 10 {
-		return string(rune('0' + i))
-	}
-	return itoa(i/10) + string(rune('0'+i%10))
+	return out, at
 }
 
 // DecideRegister decides a checked registration against the email's
@@ -198,21 +194,16 @@ func DecideRequestAccess(u User, ids []string, declaration bool, lookup func(str
 		return nil, domain.Rule("not_personal", "only personal accounts of providers request access")
 	}
 	var v domain.ValidationError
-	grants := resolveLocations(&v, "location_ids", ids, lookup)
+	grants, at := resolveLocations(&v, "location_ids", ids, lookup)
 	if !declaration {
 		v.Add("declaration_accepted", "required", "You must accept the declaration")
 	}
-	pending := map[string]bool{}
-	for _, pp := range u.PendingParts() {
-		for _, l := range pp.Part.LocationIDs {
-			pending[l] = true
-		}
-	}
-	for i, g := range grants {
+	pending := u.pendingLocations()
+	for k, g := range grants {
 		if _, has := u.Locations[g.LocationID]; has {
-			v.Add("location_ids["+itoa(i)+"]", "already_granted", "You have access to this location already")
+			v.Add("location_ids["+strconv.Itoa(at[k])+"]", "already_granted", "You have access to this location already")
 		} else if pending[g.LocationID] {
-			v.Add("location_ids["+itoa(i)+"]", "already_requested", "You asked for this location already")
+			v.Add("location_ids["+strconv.Itoa(at[k])+"]", "already_requested", "You asked for this location already")
 		}
 	}
 	if err := v.Err(); err != nil {
@@ -536,10 +527,10 @@ func DecideCreateGeneric(actor User, owner EmailOwner, c CreateGeneric, lookup f
 		v.Merge("", err)
 	}
 	name := cleanField(&v, "display_name", "display name", c.DisplayName, 2, 100)
-	grants := resolveLocations(&v, "location_ids", c.LocationIDs, lookup)
-	for i, g := range grants {
+	grants, at := resolveLocations(&v, "location_ids", c.LocationIDs, lookup)
+	for k, g := range grants {
 		if g.OrganisationID != c.OrganisationID {
-			v.Add("location_ids["+itoa(i)+"]", "other_organisation", "This location belongs to another organisation")
+			v.Add("location_ids["+strconv.Itoa(at[k])+"]", "other_organisation", "This location belongs to another organisation")
 		}
 	}
 	if err := v.Err(); err != nil {

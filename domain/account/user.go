@@ -130,22 +130,15 @@ func (u *User) ManagedBy(actor *User) bool {
 	return false
 }
 
-// PendingParts lists the undecided parts of the user's requests.
-func (u *User) PendingParts() []struct {
-	RequestID uuid.UUID
-	Part      RequestPart
-} {
-	var out []struct {
-		RequestID uuid.UUID
-		Part      RequestPart
-	}
-	for id, r := range u.Requests {
+// pendingLocations are the locations of the user's undecided request parts.
+func (u *User) pendingLocations() map[string]bool {
+	out := map[string]bool{}
+	for _, r := range u.Requests {
 		for _, p := range r.Parts {
 			if p.Decision == Undecided {
-				out = append(out, struct {
-					RequestID uuid.UUID
-					Part      RequestPart
-				}{id, *p})
+				for _, l := range p.LocationIDs {
+					out[l] = true
+				}
 			}
 		}
 	}
