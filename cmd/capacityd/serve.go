@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -113,15 +114,19 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- engine.Run(engineCtx) }()
 
-	// Background jobs stop with the engine: after the HTTP server drained.
-	go func() {
+	// Background work stops with the engine, after the HTTP server drained,
+	// and is waited for before the database closes.
+	var background sync.WaitGroup
+	background.Go(func() {
 		if err := dispatcher.Run(engineCtx); err != nil && !errors.Is(err, context.Canceled) {
 			logger.Error("mail dispatcher stopped", "err", err)
 		}
-	}()
-	go jobs.Daily(engineCtx, "password-reminders", time.Minute, 24*time.Hour, logger, func(ctx context.Context) error {
-		_, err := jobs.PasswordReminders(ctx, *accountQueries, accounts, time.Now(), logger)
-		return err
+	})
+	background.Go(func() {
+		jobs.Daily(engineCtx, "password-reminders", time.Minute, 24*time.Hour, logger, func(ctx context.Context) error {
+			_, err := jobs.PasswordReminders(ctx, *accountQueries, accounts, time.Now(), logger)
+			return err
+		})
 	})
 
 	serveDone := make(chan error, 1)
@@ -170,6 +175,13 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		}
 	}
 	logger.Info("projection engine stopped")
+	backgroundDone := make(chan struct{})
+	go func() { background.Wait(); close(backgroundDone) }()
+	select {
+	case <-backgroundDone:
+	case <-shutdownCtx.Done():
+		runErr = errors.Join(runErr, errors.New("mail dispatcher or scheduled jobs did not stop within the shutdown timeout"))
+	}
 
 	if err := backend.Close(); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("close database: %w", err))
