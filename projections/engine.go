@@ -150,7 +150,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	wlogger := watermill.NewSlogLogger(e.logger)
+	wlogger := quietCancel{watermill.NewSlogLogger(e.logger)}
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: closeTimeout}, wlogger)
 	if err != nil {
 		return err
@@ -381,4 +381,21 @@ func (e *Engine) Status(ctx context.Context) ([]Status, error) {
 		out = append(out, st)
 	}
 	return out, nil
+}
+
+// quietCancel logs Watermill's errors that are only the engine's own
+// cancellation (its subscribers report "context canceled" while it stops)
+// at debug level, so that a normal shutdown logs no errors.
+type quietCancel struct{ watermill.LoggerAdapter }
+
+func (q quietCancel) Error(msg string, err error, fields watermill.LogFields) {
+	if errors.Is(err, context.Canceled) {
+		q.LoggerAdapter.Debug(msg+": "+err.Error(), fields)
+		return
+	}
+	q.LoggerAdapter.Error(msg, err, fields)
+}
+
+func (q quietCancel) With(fields watermill.LogFields) watermill.LoggerAdapter {
+	return quietCancel{q.LoggerAdapter.With(fields)}
 }
