@@ -484,3 +484,18 @@ func TestDecideRequestAccess_ReportsFieldsByTheirIndexInTheRequest(t *testing.T)
 		t.Fatalf("fields = %v", got)
 	}
 }
+
+func TestDecideResetLink_AtMostOneEveryFewMinutes(t *testing.T) {
+	u := activeWithPassword()
+	evs := account.DecideResetLink(u, t0, uuid.New(), time.Hour)
+	if len(evs) != 1 {
+		t.Fatalf("first request: %#v", evs)
+	}
+	u = account.Evolve(u, evs[0])
+	if again := account.DecideResetLink(u, t0.Add(account.ResetLinkInterval-time.Second), uuid.New(), time.Hour); again != nil {
+		t.Fatalf("second request within the interval issued %#v", again)
+	}
+	if later := account.DecideResetLink(u, t0.Add(account.ResetLinkInterval), uuid.New(), time.Hour); len(later) != 1 {
+		t.Fatalf("request after the interval: %#v", later)
+	}
+}

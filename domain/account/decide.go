@@ -163,7 +163,7 @@ func DecideAccess(u User, actor User, requestID uuid.UUID, org string, approve b
 	if u.Status == Pending {
 		evs = append(evs, UserApproved{})
 		if !u.HasPassword {
-			evs = append(evs, PasswordLinkIssued{LinkID: linkID, Purpose: LinkSetPassword, ExpiresAt: now.Add(linkTTL)})
+			evs = append(evs, PasswordLinkIssued{LinkID: linkID, Purpose: LinkSetPassword, IssuedAt: now, ExpiresAt: now.Add(linkTTL)})
 		}
 	}
 	return evs, nil
@@ -322,8 +322,19 @@ func DecideResetLink(u User, now time.Time, linkID uuid.UUID, ttl time.Duration)
 	if !u.Exists() || u.Status != Active {
 		return nil
 	}
-	return []Event{PasswordLinkIssued{LinkID: linkID, Purpose: LinkResetPassword, ExpiresAt: now.Add(ttl)}}
+	// One reset email per few minutes: repeated requests (or somebody
+	// else's, for this address) do not flood the inbox; the last link
+	// still works.
+	for _, l := range u.Links {
+		if l.Purpose == LinkResetPassword && !l.Used && now.Before(l.IssuedAt.Add(ResetLinkInterval)) {
+			return nil
+		}
+	}
+	return []Event{PasswordLinkIssued{LinkID: linkID, Purpose: LinkResetPassword, IssuedAt: now, ExpiresAt: now.Add(ttl)}}
 }
+
+// ResetLinkInterval is the least time between two reset links of a user.
+const ResetLinkInterval = 5 * time.Minute
 
 // ErrLinkInvalid is the answer to a link that is unknown, used or expired.
 var ErrLinkInvalid = domain.Rule("invalid_link", "This link is not valid: it may have been used already or have expired. Ask for a new one.")
@@ -503,7 +514,7 @@ func DecideImportManager(owner EmailOwner, existing User, l location.Location, e
 	}
 	return []Event{
 		RegisteredManagerImported{UserID: userID, Email: email.String(), FullName: name, Phone: phone, LocationID: l.LocationID, OrganisationID: l.OrganisationID},
-		PasswordLinkIssued{LinkID: linkID, Purpose: LinkSetPassword, ExpiresAt: now.Add(linkTTL)},
+		PasswordLinkIssued{LinkID: linkID, Purpose: LinkSetPassword, IssuedAt: now, ExpiresAt: now.Add(linkTTL)},
 	}, false, nil
 }
 
@@ -559,6 +570,6 @@ func DecideCreateSupport(owner EmailOwner, emailIn, fullName string, userID, lin
 	}
 	return []Event{
 		SupportUserCreated{UserID: userID, Email: email.String(), FullName: name},
-		PasswordLinkIssued{LinkID: linkID, Purpose: LinkSetPassword, ExpiresAt: now.Add(linkTTL)},
+		PasswordLinkIssued{LinkID: linkID, Purpose: LinkSetPassword, IssuedAt: now, ExpiresAt: now.Add(linkTTL)},
 	}, email, nil
 }

@@ -145,6 +145,7 @@ const (
 type PasswordLinkIssued struct {
 	LinkID    uuid.UUID `json:"link_id"`
 	Purpose   string    `json:"purpose"`
+	IssuedAt  time.Time `json:"issued_at"`
 	ExpiresAt time.Time `json:"expires_at"`
 }
 

@@ -62,6 +62,7 @@ type RequestPart struct {
 // Link is a password link.
 type Link struct {
 	Purpose   string
+	IssuedAt  time.Time
 	ExpiresAt time.Time
 	Used      bool
 }
@@ -221,7 +222,7 @@ func Evolve(u User, ev Event) User {
 	case CommunicationsPreferenceChanged:
 		u.CommunicationsOptIn = e.OptIn
 	case PasswordLinkIssued:
-		u.Links[e.LinkID] = &Link{Purpose: e.Purpose, ExpiresAt: e.ExpiresAt}
+		u.Links[e.LinkID] = &Link{Purpose: e.Purpose, IssuedAt: e.IssuedAt, ExpiresAt: e.ExpiresAt}
 	case PasswordSet:
 		u.HasPassword = true
 		u.PasswordExpiresAt = e.ExpiresAt
