@@ -135,12 +135,7 @@ func (a *Accounts) CreateGenericAccount(ctx context.Context, actor Actor, c acco
 		}
 		now := a.now()
 		evs = append(evs, account.PasswordSet{Via: account.SetBySupport, MustChange: true, ExpiresAt: now.Add(a.cfg.PasswordMaxAge)})
-		meta := actor.metadata("CreateGenericAccount")
-		data, err := encodeAccount(meta, account.Subject(userID), evs)
-		if err != nil {
-			return err
-		}
-		claim, err := encode(meta, "", account.EmailClaimed{UserID: userID})
+		reqs, err := newAccountStreams(actor.metadata("CreateGenericAccount"), email, owner, userID, evs)
 		if err != nil {
 			return err
 		}
@@ -148,9 +143,7 @@ func (a *Accounts) CreateGenericAccount(ctx context.Context, actor Actor, c acco
 			if err := a.storePassword(ctx, tx, userID, hash, now); err != nil {
 				return err
 			}
-			res, err := tx.Append(ctx,
-				eventstore.AppendRequest{StreamID: account.EmailStream(email), Expected: expect(owner.Version), Events: claim},
-				eventstore.AppendRequest{StreamID: account.UserStream(userID), Expected: eventstore.NoStream, Events: data})
+			res, err := tx.Append(ctx, reqs...)
 			if err != nil {
 				return err
 			}
@@ -182,19 +175,11 @@ func (a *Accounts) CreateSupportUser(ctx context.Context, actor Actor, email, fu
 		if err != nil {
 			return err
 		}
-		meta := actor.metadata("CreateSupportUser")
-		data, err := encodeAccount(meta, account.Subject(userID), evs)
+		reqs, err := newAccountStreams(actor.metadata("CreateSupportUser"), e, owner, userID, evs)
 		if err != nil {
 			return err
 		}
-		claim, err := encode(meta, "", account.EmailClaimed{UserID: userID})
-		if err != nil {
-			return err
-		}
-		res, err := a.store.AppendMany(ctx, []eventstore.AppendRequest{
-			{StreamID: account.EmailStream(e), Expected: expect(owner.Version), Events: claim},
-			{StreamID: account.UserStream(userID), Expected: eventstore.NoStream, Events: data},
-		})
+		res, err := a.store.AppendMany(ctx, reqs)
 		if err != nil {
 			return err
 		}
@@ -246,19 +231,11 @@ func (a *Accounts) ImportManager(ctx context.Context, actor Actor, row account.I
 			outcome = ImportUnchanged
 			return nil
 		}
-		meta := actor.metadata("ImportRegisteredManager")
-		data, err := encodeAccount(meta, account.Subject(userID), evs)
+		reqs, err := newAccountStreams(actor.metadata("ImportRegisteredManager"), email, owner, userID, evs)
 		if err != nil {
 			return err
 		}
-		claim, err := encode(meta, "", account.EmailClaimed{UserID: userID})
-		if err != nil {
-			return err
-		}
-		res, err := a.store.AppendMany(ctx, []eventstore.AppendRequest{
-			{StreamID: account.EmailStream(email), Expected: expect(owner.Version), Events: claim},
-			{StreamID: account.UserStream(userID), Expected: eventstore.NoStream, Events: data},
-		})
+		res, err := a.store.AppendMany(ctx, reqs)
 		if err != nil {
 			return err
 		}

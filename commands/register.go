@@ -40,19 +40,11 @@ func (a *Accounts) Register(ctx context.Context, r Request, c account.Register) 
 		if err != nil {
 			return err
 		}
-		meta := anonymous(r, "RegisterUser", userID)
-		userEvents, err := encodeAccount(meta, account.Subject(userID), evs)
+		reqs, err := newAccountStreams(anonymous(r, "RegisterUser", userID), valid.Email, owner, userID, evs)
 		if err != nil {
 			return err
 		}
-		claim, err := encode(meta, "", account.EmailClaimed{UserID: userID})
-		if err != nil {
-			return err
-		}
-		res, err := a.store.AppendMany(ctx, []eventstore.AppendRequest{
-			{StreamID: account.EmailStream(valid.Email), Expected: expect(owner.Version), Events: claim},
-			{StreamID: account.UserStream(userID), Expected: eventstore.NoStream, Events: userEvents},
-		})
+		res, err := a.store.AppendMany(ctx, reqs)
 		if err != nil {
 			return err
 		}
@@ -64,6 +56,24 @@ func (a *Accounts) Register(ctx context.Context, r Request, c account.Register) 
 		return Registered{}, &domain.ConflictError{Code: "username_taken", Message: account.UsernameTaken}
 	}
 	return out, err
+}
+
+// newAccountStreams starts an account: the claim of its email address (read
+// at owner's version) and the first events of its user stream, to append
+// in one atomic step.
+func newAccountStreams(meta eventstore.Metadata, email account.Email, owner account.EmailOwner, userID uuid.UUID, evs []account.Event) ([]eventstore.AppendRequest, error) {
+	data, err := encodeAccount(meta, account.Subject(userID), evs)
+	if err != nil {
+		return nil, err
+	}
+	claim, err := encode(meta, "", account.EmailClaimed{UserID: userID})
+	if err != nil {
+		return nil, err
+	}
+	return []eventstore.AppendRequest{
+		{StreamID: account.EmailStream(email), Expected: expect(owner.Version), Events: claim},
+		{StreamID: account.UserStream(userID), Expected: eventstore.NoStream, Events: data},
+	}, nil
 }
 
 // expect is the expected version of a stream read at version v.
