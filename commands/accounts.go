@@ -309,13 +309,9 @@ func (a *Accounts) loadLocation(ctx context.Context, id string) (location.Locati
 		return l, nil
 	}
 	err := a.readStream(ctx, location.LocationStream(id), func(ev eventstore.Event) error {
-		var d any
-		if ev.Type == location.TypeLocationRegistered {
-			var e location.LocationRegistered
-			if err := json.Unmarshal(ev.Data, &e); err != nil {
-				return err
-			}
-			d = e
+		d, err := location.Decode(ev.Type, ev.Data)
+		if err != nil {
+			return err
 		}
 		l = location.EvolveLocation(l, d)
 		return nil
@@ -329,13 +325,9 @@ func (a *Accounts) loadOrganisation(ctx context.Context, id string) (location.Or
 		return o, nil
 	}
 	err := a.readStream(ctx, location.OrganisationStream(id), func(ev eventstore.Event) error {
-		var d any
-		if ev.Type == location.TypeOrganisationRegistered {
-			var e location.OrganisationRegistered
-			if err := json.Unmarshal(ev.Data, &e); err != nil {
-				return err
-			}
-			d = e
+		d, err := location.Decode(ev.Type, ev.Data)
+		if err != nil {
+			return err
 		}
 		o = location.EvolveOrganisation(o, d)
 		return nil

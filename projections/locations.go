@@ -15,7 +15,8 @@ import (
 // postcode, local authority or CCG, and the names shown next to every
 // location id. Tables organisations (organisation_id, name, type) and
 // locations (location_id, its organisation and address, postcode_compact:
-// the postcode upper case without spaces, the key of postcode searches).
+// the postcode upper case without spaces, the key of postcode searches;
+// from the CQC import, its NHS and CQC regions and registration status).
 type LocationDirectory struct{}
 
 // Tables of LocationDirectory.
@@ -46,7 +47,11 @@ func (LocationDirectory) Schema(d Dialect, table func(string) string) []string {
     postcode          TEXT NOT NULL,
     postcode_compact  TEXT NOT NULL,
     local_authority   TEXT NOT NULL,
-    ccg               TEXT NOT NULL
+    ccg               TEXT NOT NULL,
+    -- From the CQC import: empty for a location it has not seen.
+    nhs_region          TEXT NOT NULL DEFAULT '',
+    cqc_region          TEXT NOT NULL DEFAULT '',
+    registration_status TEXT NOT NULL DEFAULT ''
 )`, l),
 		fmt.Sprintf(`CREATE INDEX %s_organisation_id ON %s (organisation_id)`, l, l),
 		fmt.Sprintf(`CREATE INDEX %s_postcode_compact ON %s (postcode_compact)`, l, l),
@@ -62,9 +67,17 @@ func CompactPostcode(s string) string {
 	return strings.ToUpper(strings.Join(strings.Fields(s), ""))
 }
 
-// Apply records a registered organisation or location.
+// Apply records a registered organisation or location, and keeps them
+// current with the CQC import.
 func (LocationDirectory) Apply(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event) error {
 	switch ev.Type {
+	case location.TypeCQCLocationImported, location.TypeCQCDetailsChanged, location.TypeLocationDeregistered,
+		location.TypeLocationReregistered, location.TypeOrganisationRenamed:
+		d, err := location.Decode(ev.Type, ev.Data)
+		if err != nil {
+			return err
+		}
+		return applyCQC(ctx, tx, table, d)
 	case location.TypeOrganisationRegistered:
 		var e location.OrganisationRegistered
 		if err := json.Unmarshal(ev.Data, &e); err != nil {
@@ -118,6 +131,94 @@ ON CONFLICT (location_id) DO UPDATE SET
 		e.AddressLine1, e.Town, e.Postcode, CompactPostcode(e.Postcode), e.LocalAuthority, e.CCG)
 	if err != nil {
 		return fmt.Errorf("location %s: %w", e.LocationID, err)
+	}
+	return nil
+}
+
+// cqcColumns are the directory's columns that the CQC record's fields
+// (named as in its JSON) keep current.
+var cqcColumns = map[string]string{
+	"name": "name", "address_line1": "address_line1", "town": "town", "postcode": "postcode",
+	"local_authority": "local_authority", "ccg_name": "ccg", "nhs_region": "nhs_region", "cqc_region": "cqc_region",
+	"registration_status": "registration_status",
+}
+
+// applyCQC applies an event of the CQC import. As in the location's state,
+// CQC's known values replace the directory's; an unknown (empty) one
+// leaves it as it is.
+func applyCQC(ctx context.Context, tx Tx, table func(string) string, ev any) error {
+	o, l := table(OrganisationsTable), table(LocationsTable)
+	switch e := ev.(type) {
+	case location.OrganisationRenamed:
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET name = ? WHERE organisation_id = ?`, o), e.After, e.OrganisationID); err != nil {
+			return fmt.Errorf("organisation %s: %w", e.OrganisationID, err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET organisation_name = ? WHERE organisation_id = ?`, l), e.After, e.OrganisationID); err != nil {
+			return fmt.Errorf("organisation %s: locations: %w", e.OrganisationID, err)
+		}
+		return nil
+	case location.CQCLocationImported:
+		r := e.Record
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s (location_id, organisation_id, organisation_name, name,
+    address_line1, town, postcode, postcode_compact, local_authority, ccg)
+VALUES (?, ?, '', '', '', '', '', '', '', '') ON CONFLICT (location_id) DO NOTHING`, l), e.LocationID, r.ProviderID); err != nil {
+			return fmt.Errorf("location %s: %w", e.LocationID, err)
+		}
+		// The provider's name when the record has it, else the
+		// directory's copy of the organisation.
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET organisation_id = ?,
+    organisation_name = COALESCE(NULLIF(?, ''), (SELECT name FROM %s WHERE organisation_id = ?), organisation_name)
+WHERE location_id = ?`, l, o), r.ProviderID, r.ProviderName, r.ProviderID, e.LocationID); err != nil {
+			return fmt.Errorf("location %s: %w", e.LocationID, err)
+		}
+		return setLocationColumns(ctx, tx, l, e.LocationID, map[string]string{
+			"name": r.Name, "address_line1": r.AddressLine1, "town": r.Town, "postcode": r.Postcode,
+			"local_authority": r.LocalAuthority, "ccg": r.CCGName, "nhs_region": r.NHSRegion, "cqc_region": r.CQCRegion,
+			"registration_status": r.RegistrationStatus,
+		})
+	case location.CQCDetailsChanged:
+		set := map[string]string{}
+		for _, c := range e.Changes {
+			if col, ok := cqcColumns[c.Field]; ok {
+				if v, ok := c.After.(string); ok {
+					set[col] = v
+				}
+			}
+		}
+		return setLocationColumns(ctx, tx, l, e.LocationID, set)
+	case location.LocationDeregistered:
+		return setLocationColumns(ctx, tx, l, e.LocationID, map[string]string{"registration_status": location.StatusDeregistered})
+	case location.LocationReregistered:
+		return setLocationColumns(ctx, tx, l, e.LocationID, map[string]string{"registration_status": location.StatusRegistered})
+	}
+	return nil
+}
+
+// setLocationColumns sets a location's columns, those of the list below
+// that values names with a non-empty value; the postcode keeps its search
+// key. Column names never come from the events.
+func setLocationColumns(ctx context.Context, tx Tx, l, locationID string, values map[string]string) error {
+	var (
+		sets []string
+		args []any
+	)
+	for _, col := range []string{"name", "address_line1", "town", "postcode", "local_authority", "ccg", "nhs_region", "cqc_region", "registration_status"} {
+		v, ok := values[col]
+		if !ok || v == "" {
+			continue
+		}
+		sets, args = append(sets, col+" = ?"), append(args, v)
+		if col == "postcode" {
+			sets, args = append(sets, "postcode_compact = ?"), append(args, CompactPostcode(v))
+		}
+	}
+	if len(sets) == 0 {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET %s WHERE location_id = ?`, l, strings.Join(sets, ", ")),
+		append(args, locationID)...)
+	if err != nil {
+		return fmt.Errorf("location %s: %w", locationID, err)
 	}
 	return nil
 }

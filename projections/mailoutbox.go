@@ -229,43 +229,73 @@ func (MailOutbox) Apply(ctx context.Context, tx Tx, table func(string) string, e
 }
 
 func applyMailOrganisation(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event) error {
-	if ev.Type != location.TypeOrganisationRegistered {
+	d, err := location.Decode(ev.Type, ev.Data)
+	if err != nil {
+		return err
+	}
+	var id, name string
+	switch e := d.(type) {
+	case location.OrganisationRegistered:
+		id, name = e.OrganisationID, e.Name
+	case location.OrganisationRenamed:
+		id, name = e.OrganisationID, e.After
+	default:
 		return nil
 	}
-	var e location.OrganisationRegistered
-	if err := json.Unmarshal(ev.Data, &e); err != nil {
-		return fmt.Errorf("decode %s: %w", ev.Type, err)
+	return putMailOrganisation(ctx, tx, table, id, name, true)
+}
+
+// putMailOrganisation records an organisation's name; with replace false
+// only when the organisation is not known yet.
+func putMailOrganisation(ctx context.Context, tx Tx, table func(string) string, id, name string, replace bool) error {
+	onConflict := "DO UPDATE SET name = excluded.name"
+	if !replace {
+		onConflict = "DO NOTHING"
 	}
 	_, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s (organisation_id, name) VALUES (?, ?)
-ON CONFLICT (organisation_id) DO UPDATE SET name = excluded.name`, table(MailOrganisationsTable)),
-		e.OrganisationID, e.Name)
+ON CONFLICT (organisation_id) %s`, table(MailOrganisationsTable), onConflict), id, name)
 	if err != nil {
-		return fmt.Errorf("organisation %s: %w", e.OrganisationID, err)
+		return fmt.Errorf("organisation %s: %w", id, err)
 	}
 	return nil
 }
 
 func applyMailLocation(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event) error {
-	if ev.Type != location.TypeLocationRegistered {
+	d, err := location.Decode(ev.Type, ev.Data)
+	if err != nil {
+		return err
+	}
+	var id, name, org, orgName string
+	switch e := d.(type) {
+	case location.LocationRegistered:
+		id, name, org, orgName = e.LocationID, e.Name, e.OrganisationID, e.OrganisationName
+	case location.CQCLocationImported:
+		id, name, org, orgName = e.LocationID, e.Record.Name, e.Record.ProviderID, e.Record.ProviderName
+	case location.CQCDetailsChanged:
+		for _, c := range e.Changes {
+			if n, ok := c.After.(string); ok && c.Field == "name" && n != "" {
+				_, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET name = ? WHERE location_id = ?`, table(MailLocationsTable)), n, e.LocationID)
+				return err
+			}
+		}
+		return nil
+	default:
 		return nil
 	}
-	var e location.LocationRegistered
-	if err := json.Unmarshal(ev.Data, &e); err != nil {
-		return fmt.Errorf("decode %s: %w", ev.Type, err)
+	if name == "" {
+		name = id
 	}
-	_, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s (location_id, name, organisation_id) VALUES (?, ?, ?)
+	_, err = tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s (location_id, name, organisation_id) VALUES (?, ?, ?)
 ON CONFLICT (location_id) DO UPDATE SET name = excluded.name, organisation_id = excluded.organisation_id`,
-		table(MailLocationsTable)), e.LocationID, e.Name, e.OrganisationID)
+		table(MailLocationsTable)), id, name, org)
 	if err != nil {
-		return fmt.Errorf("location %s: %w", e.LocationID, err)
+		return fmt.Errorf("location %s: %w", id, err)
+	}
+	if orgName == "" {
+		orgName = org
 	}
 	// The organisation's name, should its own event be missing.
-	_, err = tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s (organisation_id, name) VALUES (?, ?)
-ON CONFLICT (organisation_id) DO NOTHING`, table(MailOrganisationsTable)), e.OrganisationID, e.OrganisationName)
-	if err != nil {
-		return fmt.Errorf("location %s: organisation %s: %w", e.LocationID, e.OrganisationID, err)
-	}
-	return nil
+	return putMailOrganisation(ctx, tx, table, org, orgName, false)
 }
 
 // mailWriter writes one event's changes.

@@ -285,6 +285,28 @@ func (c *cli) accountsReminders(ctx context.Context, args []string) error {
 	return nil
 }
 
+// waitLive waits, for at most a minute, until the engine runs the named
+// projection.
+func waitLive(ctx context.Context, engine *projections.Engine, name string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		statuses, err := engine.Status(ctx)
+		if err == nil {
+			for _, s := range statuses {
+				if s.Name == name && s.Running {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("projection %s did not start: %w", name, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // catchUp runs the projection engine until the named projection has
 // applied the log up to its head now.
 func catchUp(ctx context.Context, b *app.Backend, engine *projections.Engine, name string) error {
@@ -295,7 +317,11 @@ func catchUp(ctx context.Context, b *app.Backend, engine *projections.Engine, na
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- engine.Run(runCtx) }()
-	for {
+	// Live first: its tables exist then, even where the head is 0 (an
+	// empty log, or PostgreSQL's gap-safe head held back by a transaction
+	// of another database), which WaitFor alone would pass at once.
+	err = waitLive(ctx, engine, name)
+	for err == nil {
 		err = engine.WaitFor(ctx, []string{name}, head)
 		if !errors.Is(err, projections.ErrNotCaughtUp) || ctx.Err() != nil {
 			break

@@ -35,6 +35,8 @@ Commands:
   accounts create-support --email E --name N
                                            give a member of the central support team an account
   accounts password-reminders              record the password-expiry reminders due now (14, 7, 1 days)
+  cqc import FILE                          bring locations and their providers up to date with CQC's data
+                                           (the API's location records as a JSON array, or the care directory CSV)
   bench                                    measure the event store and projections on a scratch database
 
 Run 'capacityctl COMMAND -h' for the flags of a command.
@@ -118,6 +120,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = c.locations(ctx, rest)
 	case "accounts":
 		err = c.accounts(ctx, rest)
+	case "cqc":
+		err = c.cqc(ctx, rest)
 	case "bench":
 		return runBench(ctx, c, rest)
 	case "help":

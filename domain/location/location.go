@@ -3,10 +3,13 @@
 // (the registered provider). Pure Go: no I/O.
 //
 // This package holds what accounts need of them (ids, names, organisation
-// type, postcode, local authority, CCG); the CQC import builds on it.
+// type, postcode, local authority, CCG) and CQC's record of each location
+// (cqc.go), with the parsers of CQC's files (cqcparse.go).
 package location
 
 import (
+	"encoding/json"
+	"fmt"
 	"regexp"
 	"strings"
 	"unicode/utf8"
@@ -121,6 +124,55 @@ const (
 	TypeLocationRegistered     = "LocationRegistered"
 )
 
+func (OrganisationRegistered) EventType() string { return TypeOrganisationRegistered }
+func (LocationRegistered) EventType() string     { return TypeLocationRegistered }
+
+// Decode reads an event of the organisation and location streams from its
+// type name and JSON. Unknown types return (nil, nil): newer events are
+// skipped by older code.
+func Decode(eventType string, data []byte) (any, error) {
+	var (
+		ev  any
+		err error
+	)
+	switch eventType {
+	case TypeOrganisationRegistered:
+		ev, err = decode[OrganisationRegistered](data)
+	case TypeOrganisationRenamed:
+		ev, err = decode[OrganisationRenamed](data)
+	case TypeLocationRegistered:
+		ev, err = decode[LocationRegistered](data)
+	case TypeCQCLocationImported:
+		ev, err = decode[CQCLocationImported](data)
+	case TypeCQCDetailsChanged:
+		ev, err = decode[CQCDetailsChanged](data)
+	case TypeCQCRatingsChanged:
+		ev, err = decode[CQCRatingsChanged](data)
+	case TypeLocationDeregistered:
+		ev, err = decode[LocationDeregistered](data)
+	case TypeLocationReregistered:
+		ev, err = decode[LocationReregistered](data)
+	case TypeLocationDormancyChanged:
+		ev, err = decode[LocationDormancyChanged](data)
+	default:
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", eventType, err)
+	}
+	return ev, nil
+}
+
+func decode[T any](data []byte) (any, error) {
+	var v T
+	if len(data) > 0 && string(data) != "null" {
+		if err := json.Unmarshal(data, &v); err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
+}
+
 // Organisation is the state of an organisation stream.
 type Organisation struct {
 	ID      string
@@ -129,9 +181,12 @@ type Organisation struct {
 	Version int64
 }
 
-// Location is the state of a location stream.
+// Location is the state of a location stream: its directory fields (as
+// support registered them, kept current by the CQC import) and CQC's
+// record of it, empty until the first import.
 type Location struct {
 	LocationRegistered
+	CQC     CQCRecord
 	Version int64
 }
 
@@ -143,8 +198,11 @@ func (o Organisation) Exists() bool { return o.Version > 0 }
 
 // EvolveOrganisation applies an event.
 func EvolveOrganisation(o Organisation, ev any) Organisation {
-	if e, ok := ev.(OrganisationRegistered); ok {
+	switch e := ev.(type) {
+	case OrganisationRegistered:
 		o.ID, o.Name, o.Type = e.OrganisationID, e.Name, e.Type
+	case OrganisationRenamed:
+		o.Name = e.After
 	}
 	o.Version++
 	return o
@@ -154,6 +212,9 @@ func EvolveOrganisation(o Organisation, ev any) Organisation {
 func EvolveLocation(l Location, ev any) Location {
 	if e, ok := ev.(LocationRegistered); ok {
 		l.LocationRegistered = e
+	} else if rec, ok := evolveCQC(l.CQC, ev); ok {
+		l.CQC = rec
+		l.syncDirectory()
 	}
 	l.Version++
 	return l
