@@ -34,7 +34,7 @@ func newAccounts(t *testing.T, store commands.Store) *commands.Accounts {
 // cqcSample is the shared data's twenty CQC location records.
 func cqcSample(t *testing.T) []location.CQCRecord {
 	t.Helper()
-	f, err := os.Open("../../shared/data/cqc-locations-sample.json")
+	f, err := os.Open("../domain/location/testdata/cqc-locations-sample.json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 )
 
 const (
-	cqcSampleFile    = "../../../shared/data/cqc-locations-sample.json"
+	cqcSampleFile    = "../../domain/location/testdata/cqc-locations-sample.json"
 	cqcDirectoryFile = "../../domain/location/testdata/cqc-directory.csv"
 )
 

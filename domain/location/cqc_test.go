@@ -15,7 +15,7 @@ import (
 	"github.com/capacitytracker/capacity/domain/location"
 )
 
-const sampleFile = "../../../shared/data/cqc-locations-sample.json"
+const sampleFile = "testdata/cqc-locations-sample.json"
 
 // sample is the shared data's twenty API records, parsed.
 func sample(t testing.TB) []location.CQCRecord {
