@@ -7,14 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/capacitytracker/capacity/projections/projtest"
+
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/capacitytracker/capacity/commands"
 	"github.com/capacitytracker/capacity/domain"
@@ -23,40 +23,20 @@ import (
 	"github.com/capacitytracker/capacity/domain/password"
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/eventstore/pgtest"
-	"github.com/capacitytracker/capacity/eventstore/postgres"
-	"github.com/capacitytracker/capacity/eventstore/sqlite"
-	"github.com/capacitytracker/capacity/migrations"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-type backend struct {
-	name string
-	open func(tb testing.TB) commands.Store
+// backend names a database the tests run on.
+type backend struct{ name string }
+
+// open opens a fresh, migrated database of the backend.
+func (b backend) open(tb testing.TB) commands.Store {
+	store, _ := projtest.Open(tb, b.name)
+	return store
 }
 
-var backends = []backend{
-	{"postgres", func(tb testing.TB) commands.Store {
-		ctx := context.Background()
-		pool, err := pgxpool.New(ctx, pgtest.NewDatabase(tb))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		tb.Cleanup(pool.Close)
-		if _, err := migrations.ApplyPostgres(ctx, pool); err != nil {
-			tb.Fatal(err)
-		}
-		return postgres.New(pool)
-	}},
-	{"sqlite", func(tb testing.TB) commands.Store {
-		st, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "capacity.db"))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		tb.Cleanup(func() { _ = st.Close() })
-		return st
-	}},
-}
+var backends = []backend{{projtest.Postgres}, {projtest.SQLite}}
 
 // fixture is an organisation with one location and its Approver, whose
 // password is set.

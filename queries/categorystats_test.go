@@ -6,51 +6,28 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/capacitytracker/capacity/projections/projtest"
 
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/eventstore/pgtest"
-	"github.com/capacitytracker/capacity/eventstore/postgres"
-	"github.com/capacitytracker/capacity/eventstore/sqlite"
-	"github.com/capacitytracker/capacity/migrations"
 	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/queries"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-type backendCase struct {
-	name string
-	open func(t *testing.T) (eventstore.Store, projections.Backend)
+// backendCase names a database the tests run on.
+type backendCase struct{ name string }
+
+// open opens a fresh, migrated database of the backend.
+func (b backendCase) open(t *testing.T) (eventstore.Store, projections.Backend) {
+	return projtest.Open(t, b.name)
 }
 
-var backends = []backendCase{
-	{"postgres", func(t *testing.T) (eventstore.Store, projections.Backend) {
-		ctx := context.Background()
-		pool, err := pgxpool.New(ctx, pgtest.NewDatabase(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(pool.Close)
-		if _, err := migrations.ApplyPostgres(ctx, pool); err != nil {
-			t.Fatal(err)
-		}
-		store := postgres.New(pool)
-		return store, projections.NewPostgresBackend(store)
-	}},
-	{"sqlite", func(t *testing.T) (eventstore.Store, projections.Backend) {
-		store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "capacity.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = store.Close() })
-		return store, projections.NewSQLiteBackend(store.DB(), store)
-	}},
-}
+var backends = []backendCase{{projtest.Postgres}, {projtest.SQLite}}
 
 func appendN(t *testing.T, store eventstore.Store, stream string, n int) int64 {
 	t.Helper()

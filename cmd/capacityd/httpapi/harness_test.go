@@ -23,14 +23,12 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/capacitytracker/capacity/cmd/capacityd/httpapi"
@@ -39,21 +37,10 @@ import (
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/domain/password"
 	"github.com/capacitytracker/capacity/eventstore"
-	"github.com/capacitytracker/capacity/eventstore/pgtest"
-	"github.com/capacitytracker/capacity/eventstore/postgres"
-	"github.com/capacitytracker/capacity/eventstore/sqlite"
-	"github.com/capacitytracker/capacity/migrations"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/projtest"
 	"github.com/capacitytracker/capacity/queries"
 )
-
-// Backends every API test runs on.
-const (
-	backendPostgres = "postgres"
-	backendSQLite   = "sqlite"
-)
-
-var allBackends = []string{backendPostgres, backendSQLite}
 
 // maxBody is the servers' body limit in these tests.
 const maxBody = 64 << 10
@@ -62,7 +49,7 @@ const maxBody = 64 << 10
 func eachBackend(t *testing.T, fn func(t *testing.T, w *world)) {
 	t.Helper()
 	t.Parallel()
-	for _, b := range allBackends {
+	for _, b := range projtest.Backends() {
 		t.Run(b, func(t *testing.T) {
 			t.Parallel()
 			fn(t, newWorld(t, b))
@@ -113,30 +100,7 @@ type api struct {
 
 // openStore opens a fresh store of the backend with its projection backend.
 func openStore(t *testing.T, backend string) (commands.Store, projections.Backend) {
-	t.Helper()
-	ctx := context.Background()
-	switch backend {
-	case backendPostgres:
-		pool, err := pgxpool.New(ctx, pgtest.NewDatabase(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(pool.Close)
-		if _, err := migrations.ApplyPostgres(ctx, pool); err != nil {
-			t.Fatal(err)
-		}
-		store := postgres.New(pool)
-		return store, projections.NewPostgresBackend(store)
-	case backendSQLite:
-		store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "capacity.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = store.Close() })
-		return store, projections.NewSQLiteBackend(store.DB(), store)
-	}
-	t.Fatalf("unknown backend %q", backend)
-	return nil, nil
+	return projtest.Open(t, backend)
 }
 
 // testConfig is the product's account rules with cheap password hashing

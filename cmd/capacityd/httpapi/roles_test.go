@@ -13,6 +13,7 @@ import (
 	"github.com/capacitytracker/capacity/commands"
 	"github.com/capacitytracker/capacity/domain/account"
 	"github.com/capacitytracker/capacity/domain/location"
+	"github.com/capacitytracker/capacity/projections/projtest"
 )
 
 // The access table: every role against every endpoint that reads or
@@ -220,7 +221,7 @@ func newRoleWorld(t *testing.T, backend string, expired bool) *roleWorld {
 
 func TestRoles_NoRoleReadsOrChangesWhatItShouldNot(t *testing.T) {
 	t.Parallel()
-	for _, backend := range allBackends {
+	for _, backend := range projtest.Backends() {
 		for _, expired := range []bool{false, true} {
 			name := backend + "/current"
 			if expired {

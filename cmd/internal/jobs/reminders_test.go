@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/capacitytracker/capacity/cmd/internal/jobs"
 	"github.com/capacitytracker/capacity/commands"
@@ -25,10 +23,8 @@ import (
 	"github.com/capacitytracker/capacity/domain/password"
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/eventstore/pgtest"
-	"github.com/capacitytracker/capacity/eventstore/postgres"
-	"github.com/capacitytracker/capacity/eventstore/sqlite"
-	"github.com/capacitytracker/capacity/migrations"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/projtest"
 	"github.com/capacitytracker/capacity/queries"
 )
 
@@ -36,26 +32,7 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // openStore opens a fresh store of the backend with its projection backend.
 func openStore(t *testing.T, backend string) (commands.Store, projections.Backend) {
-	t.Helper()
-	ctx := context.Background()
-	if backend == "postgres" {
-		pool, err := pgxpool.New(ctx, pgtest.NewDatabase(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(pool.Close)
-		if _, err := migrations.ApplyPostgres(ctx, pool); err != nil {
-			t.Fatal(err)
-		}
-		store := postgres.New(pool)
-		return store, projections.NewPostgresBackend(store)
-	}
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "capacity.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	return store, projections.NewSQLiteBackend(store.DB(), store)
+	return projtest.Open(t, backend)
 }
 
 // fakeClock is the commands' (and the mail dispatcher's) clock; the
