@@ -16,7 +16,6 @@ package account
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"net/mail"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -46,17 +45,13 @@ type Email struct{ s string }
 
 // ParseEmail normalises and checks an address.
 func ParseEmail(s string) (Email, error) {
-	e := strings.ToLower(strings.TrimSpace(s))
+	e, ok := domain.NormaliseEmail(s)
 	switch {
 	case e == "":
 		return Email{}, domain.Invalid("email", "required", "Enter your email address")
 	case len(e) > 254:
 		return Email{}, domain.Invalid("email", "too_long", "An email address has at most 254 characters")
-	}
-	addr, err := mail.ParseAddress(e)
-	at := strings.LastIndexByte(e, '@')
-	if err != nil || addr.Address != e || at < 1 || !strings.Contains(e[at+1:], ".") ||
-		strings.ContainsAny(e, " \t\r\n<>\"") || strings.HasSuffix(e, ".") {
+	case !ok:
 		return Email{}, domain.Invalid("email", "invalid_email", "Enter an email address like name@example.nhs.uk")
 	}
 	return Email{s: e}, nil

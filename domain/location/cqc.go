@@ -503,6 +503,14 @@ type OrganisationRenamed struct {
 	After          string `json:"after"`
 }
 
+// OrganisationPostcodeChanged: a GP practice's postcode changed (on
+// import of the practices).
+type OrganisationPostcodeChanged struct {
+	OrganisationID string `json:"organisation_id"`
+	Before         string `json:"before"`
+	After          string `json:"after"`
+}
+
 // Event type names of the CQC import.
 const (
 	TypeCQCLocationImported     = "CQCLocationImported"
@@ -512,7 +520,11 @@ const (
 	TypeLocationReregistered    = "LocationReregistered"
 	TypeLocationDormancyChanged = "LocationDormancyChanged"
 	TypeOrganisationRenamed     = "OrganisationRenamed"
+
+	TypeOrganisationPostcodeChanged = "OrganisationPostcodeChanged"
 )
+
+func (OrganisationPostcodeChanged) EventType() string { return TypeOrganisationPostcodeChanged }
 
 func (CQCLocationImported) EventType() string     { return TypeCQCLocationImported }
 func (CQCDetailsChanged) EventType() string       { return TypeCQCDetailsChanged }

@@ -103,6 +103,8 @@ type OrganisationRegistered struct {
 	OrganisationID string           `json:"organisation_id"`
 	Name           string           `json:"name"`
 	Type           OrganisationType `json:"type"`
+	// Postcode is a GP practice's (see capacityctl gp import).
+	Postcode string `json:"postcode,omitempty"`
 }
 
 // LocationRegistered creates a location of an organisation.
@@ -154,6 +156,32 @@ func Decode(eventType string, data []byte) (any, error) {
 		ev, err = decode[LocationReregistered](data)
 	case TypeLocationDormancyChanged:
 		ev, err = decode[LocationDormancyChanged](data)
+	case TypeOrganisationPostcodeChanged:
+		ev, err = decode[OrganisationPostcodeChanged](data)
+	case TypeAddressChanged:
+		ev, err = decode[AddressChanged](data)
+	case TypeContactAdded:
+		ev, err = decode[ContactAdded](data)
+	case TypeContactUpdated:
+		ev, err = decode[ContactUpdated](data)
+	case TypeContactRemoved:
+		ev, err = decode[ContactRemoved](data)
+	case TypeGPPracticeLinked:
+		ev, err = decode[GPPracticeLinked](data)
+	case TypeGPPracticeUnlinked:
+		ev, err = decode[GPPracticeUnlinked](data)
+	case TypeOwnershipTypeChanged:
+		ev, err = decode[OwnershipTypeChanged](data)
+	case TypeNoteAdded:
+		ev, err = decode[NoteAdded](data)
+	case TypeNoteEdited:
+		ev, err = decode[NoteEdited](data)
+	case TypeNoteDeleted:
+		ev, err = decode[NoteDeleted](data)
+	case TypePAMMSChanged:
+		ev, err = decode[PAMMSChanged](data)
+	case TypeDetailsConfirmed:
+		ev, err = decode[DetailsConfirmed](data)
 	default:
 		return nil, nil
 	}
@@ -175,18 +203,21 @@ func decode[T any](data []byte) (any, error) {
 
 // Organisation is the state of an organisation stream.
 type Organisation struct {
-	ID      string
-	Name    string
-	Type    OrganisationType
-	Version int64
+	ID       string
+	Name     string
+	Type     OrganisationType
+	Postcode string
+	Version  int64
 }
 
 // Location is the state of a location stream: its directory fields (as
 // support registered them, kept current by the CQC import) and CQC's
-// record of it, empty until the first import.
+// record of it, empty until the first import; and the details its users
+// keep (details.go).
 type Location struct {
 	LocationRegistered
 	CQC     CQCRecord
+	Details Details
 	Version int64
 }
 
@@ -200,9 +231,11 @@ func (o Organisation) Exists() bool { return o.Version > 0 }
 func EvolveOrganisation(o Organisation, ev any) Organisation {
 	switch e := ev.(type) {
 	case OrganisationRegistered:
-		o.ID, o.Name, o.Type = e.OrganisationID, e.Name, e.Type
+		o.ID, o.Name, o.Type, o.Postcode = e.OrganisationID, e.Name, e.Type, e.Postcode
 	case OrganisationRenamed:
 		o.Name = e.After
+	case OrganisationPostcodeChanged:
+		o.Postcode = e.After
 	}
 	o.Version++
 	return o
@@ -215,6 +248,8 @@ func EvolveLocation(l Location, ev any) Location {
 	} else if rec, ok := evolveCQC(l.CQC, ev); ok {
 		l.CQC = rec
 		l.syncDirectory()
+	} else {
+		l.evolveDetails(ev)
 	}
 	l.Version++
 	return l

@@ -56,6 +56,11 @@ func (s *Server) accountRoutes(api *mux.Router) {
 	api.HandleFunc("/organisations", s.authed(s.handleRegisterOrganisation)).Methods(http.MethodPost)
 	api.HandleFunc("/locations", s.authed(s.handleRegisterLocation)).Methods(http.MethodPost)
 	api.HandleFunc("/generic-accounts", s.authed(s.handleCreateGeneric)).Methods(http.MethodPost)
+
+	// Provider details (locations.go) and the views over locations
+	// (views.go).
+	s.locationRoutes(api)
+	s.viewRoutes(api)
 }
 
 // minPosition reads ?min_position=, the position a client's own write
