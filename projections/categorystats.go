@@ -10,6 +10,7 @@ import (
 // Default returns the projections the server runs.
 func Default() []Projection {
 	out := append([]Projection{CategoryStats{}}, AccountProjections()...)
+	out = append(out, LocationSearch{})
 	return append(out, MailProjections()...)
 }
 

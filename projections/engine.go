@@ -2,10 +2,14 @@ package projections
 
 import (
 	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -124,10 +128,11 @@ func (e *Engine) Names() []string {
 // Running reports whether Run is active.
 func (e *Engine) Running() bool { return e.running.Load() }
 
-// Run creates missing read-model tables and runs the projections until ctx
-// is cancelled. Then it stops the router gracefully: batches in flight
-// commit whole attempts or roll back, so checkpoints always match the read
-// models. It returns nil after a cancellation.
+// Run creates missing read-model tables, recreates those whose schema
+// changed (see prepare), and runs the projections until ctx is cancelled.
+// Then it stops the router gracefully: batches in flight commit whole
+// attempts or roll back, so checkpoints always match the read models. It
+// returns nil after a cancellation.
 func (e *Engine) Run(ctx context.Context) error {
 	if !e.running.CompareAndSwap(false, true) {
 		return ErrRunning
@@ -137,7 +142,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		// A few tries: a pool may hand out a connection that just died.
 		var err error
 		for try := range 3 {
-			if err = e.prepare(ctx, p); err == nil || ctx.Err() != nil {
+			if err = e.prepare(ctx, p, false); err == nil || ctx.Err() != nil {
 				break
 			}
 			e.logger.Warn("preparing projection failed", "projection", p.Name(), "try", try+1, "err", err)
@@ -219,49 +224,89 @@ func (e *Engine) Run(ctx context.Context) error {
 	return nil
 }
 
-// prepare creates a projection's tables if they do not exist (and starts it
-// from the beginning of the log), and its checkpoint row.
-func (e *Engine) prepare(ctx context.Context, p Projection) error {
+// prepare makes a projection's tables match its Schema, and creates its
+// checkpoint row. Tables that do not exist yet are created (the projection
+// starts from the beginning of the log). Tables created from another schema
+// (the fingerprint stored with the checkpoint differs, or is NULL because
+// they predate fingerprints) are dropped and created again, and the
+// projection replays the log from the start through the live path. It runs
+// under the setup lock and the projection's lock, in one transaction, so
+// that no batch of another server is in flight while the tables change.
+//
+// forRebuild leaves tables of another schema in place: Rebuild replaces
+// them with fresh ones and stores the fingerprint when it swaps them in,
+// and the old ones serve until then.
+func (e *Engine) prepare(ctx context.Context, p Projection, forRebuild bool) error {
+	name := p.Name()
+	fingerprint := e.schemaFingerprint(p)
 	return e.b.inTx(ctx, func(tx wsql.Tx) error {
 		if err := e.b.lockSetup(ctx, tx); err != nil {
 			return err
 		}
+		// Wait for the batch in flight (another server's, or this
+		// process's while it rebuilds) and hold the next one back.
+		if _, err := e.b.lockCheckpoint(ctx, tx, name); err != nil {
+			return fmt.Errorf("projection %s: lock: %w", name, err)
+		}
 		v := e.b.view(tx)
+		if _, err := v.ExecContext(ctx, insertCheckpoint(e.b.dialect), name, e.b.dialect.Time(time.Now())); err != nil {
+			return fmt.Errorf("projection %s: checkpoint: %w", name, err)
+		}
 		missing := 0
 		for _, t := range p.Tables() {
 			ok, err := e.b.tableExists(ctx, tx, t)
 			if err != nil {
-				return fmt.Errorf("projection %s: look up table %s: %w", p.Name(), t, err)
+				return fmt.Errorf("projection %s: look up table %s: %w", name, t, err)
 			}
 			if !ok {
 				missing++
 			}
 		}
-		if _, err := v.ExecContext(ctx, insertCheckpoint(e.b.dialect), p.Name(), e.b.dialect.Time(time.Now())); err != nil {
-			return fmt.Errorf("projection %s: checkpoint: %w", p.Name(), err)
+		stored, err := e.b.schemaHash(ctx, tx, name)
+		if err != nil {
+			return fmt.Errorf("projection %s: read schema fingerprint: %w", name, err)
 		}
-		switch missing {
-		case 0:
+		switch {
+		case missing == len(p.Tables()):
+			// A new projection (or its tables were dropped): create them.
+		case stored.Valid && stored.String == fingerprint:
+			if missing == 0 {
+				return nil
+			}
+			return fmt.Errorf("projection %s: some of its tables %v are missing: rebuild it", name, p.Tables())
+		case forRebuild:
 			return nil
-		case len(p.Tables()):
 		default:
-			return fmt.Errorf("projection %s: some of its tables %v are missing: rebuild it", p.Name(), p.Tables())
+			e.logger.Info("read model schema changed: rebuilding from the start of the log",
+				"projection", name, "previous_schema", stored.String, "schema", fingerprint)
+			for _, t := range p.Tables() {
+				if _, err := tx.ExecContext(ctx, "DROP TABLE IF EXISTS "+t); err != nil {
+					return fmt.Errorf("projection %s: drop %s: %w", name, t, err)
+				}
+			}
 		}
 		for _, stmt := range p.Schema(e.b.dialect, liveTable) {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
-				return fmt.Errorf("projection %s: create schema: %w", p.Name(), err)
+				return fmt.Errorf("projection %s: create schema: %w", name, err)
 			}
 		}
-		if _, err := v.ExecContext(ctx, `UPDATE projection_checkpoints SET position = 0, updated_at = ? WHERE name = ?`,
-			e.b.dialect.Time(time.Now()), p.Name()); err != nil {
+		if _, err := v.ExecContext(ctx, `UPDATE projection_checkpoints SET position = 0, schema_hash = ?, updated_at = ? WHERE name = ?`,
+			fingerprint, e.b.dialect.Time(time.Now()), name); err != nil {
 			return err
 		}
-		if _, err := v.ExecContext(ctx, `DELETE FROM projection_poison WHERE projection = ?`, p.Name()); err != nil {
+		if _, err := v.ExecContext(ctx, `DELETE FROM projection_poison WHERE projection = ?`, name); err != nil {
 			return err
 		}
-		e.logger.Info("created read model", "projection", p.Name(), "tables", p.Tables())
+		e.logger.Info("created read model", "projection", name, "tables", p.Tables())
 		return nil
 	})
+}
+
+// schemaFingerprint identifies the schema of a projection's live tables:
+// SHA-256 over its Schema statements, stored with its checkpoint.
+func (e *Engine) schemaFingerprint(p Projection) string {
+	sum := sha256.Sum256([]byte(strings.Join(p.Schema(e.b.dialect, liveTable), "\x00")))
+	return hex.EncodeToString(sum[:16])
 }
 
 func (e *Engine) lookup(names []string) error {
@@ -290,6 +335,23 @@ func (e *Engine) checkpoints(ctx context.Context) (map[string]int64, error) {
 		out[name] = pos
 	}
 	return out, rows.Err()
+}
+
+// schemaHash reads the schema fingerprint stored with a projection's
+// checkpoint (NULL when its tables predate fingerprints).
+func (b *backend) schemaHash(ctx context.Context, tx wsql.Tx, name string) (sql.NullString, error) {
+	var h sql.NullString
+	rows, err := b.view(tx).QueryContext(ctx, `SELECT schema_hash FROM projection_checkpoints WHERE name = ?`, name)
+	if err != nil {
+		return h, err
+	}
+	defer rows.Close()
+	if rows.Next() {
+		if err := rows.Scan(&h); err != nil {
+			return h, err
+		}
+	}
+	return h, rows.Err()
 }
 
 // WaitFor waits until the named projections (all when names is empty) have

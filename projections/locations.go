@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/capacitytracker/capacity/domain/location"
@@ -13,10 +14,15 @@ import (
 // LocationDirectory is the directory of organisations and their locations:
 // the postcode search of the registration form, My Access's search by
 // postcode, local authority or CCG, and the names shown next to every
-// location id. Tables organisations (organisation_id, name, type) and
-// locations (location_id, its organisation and address, postcode_compact:
-// the postcode upper case without spaces, the key of postcode searches;
-// from the CQC import, its NHS and CQC regions and registration status).
+// location id. Tables organisations (organisation_id, name, type, and a GP
+// practice's postcode) and locations (location_id, its organisation and
+// address, postcode_compact: the postcode upper case without spaces, the key
+// of postcode searches; from the CQC import, its NHS and CQC regions and
+// registration status).
+//
+// A location's name and address follow its users' edits (AddressChanged):
+// once they have saved it (address_edited), CQC's later changes of the name
+// and address no longer replace theirs, as in the location's own state.
 type LocationDirectory struct{}
 
 // Tables of LocationDirectory.
@@ -35,7 +41,8 @@ func (LocationDirectory) Schema(d Dialect, table func(string) string) []string {
 		fmt.Sprintf(`CREATE TABLE %s (
     organisation_id TEXT PRIMARY KEY,
     name            TEXT NOT NULL,
-    type            TEXT NOT NULL
+    type            TEXT NOT NULL,
+    postcode        TEXT NOT NULL DEFAULT ''
 )`, o),
 		fmt.Sprintf(`CREATE TABLE %s (
     location_id       TEXT PRIMARY KEY,
@@ -51,7 +58,10 @@ func (LocationDirectory) Schema(d Dialect, table func(string) string) []string {
     -- From the CQC import: empty for a location it has not seen.
     nhs_region          TEXT NOT NULL DEFAULT '',
     cqc_region          TEXT NOT NULL DEFAULT '',
-    registration_status TEXT NOT NULL DEFAULT ''
+    registration_status TEXT NOT NULL DEFAULT '',
+    -- The location's users saved its address: CQC's name and address
+    -- no longer replace it.
+    address_edited BOOLEAN NOT NULL DEFAULT FALSE
 )`, l),
 		fmt.Sprintf(`CREATE INDEX %s_organisation_id ON %s (organisation_id)`, l, l),
 		fmt.Sprintf(`CREATE INDEX %s_postcode_compact ON %s (postcode_compact)`, l, l),
@@ -72,7 +82,8 @@ func CompactPostcode(s string) string {
 func (LocationDirectory) Apply(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event) error {
 	switch ev.Type {
 	case location.TypeCQCLocationImported, location.TypeCQCDetailsChanged, location.TypeLocationDeregistered,
-		location.TypeLocationReregistered, location.TypeOrganisationRenamed:
+		location.TypeLocationReregistered, location.TypeOrganisationRenamed, location.TypeOrganisationPostcodeChanged,
+		location.TypeAddressChanged:
 		d, err := location.Decode(ev.Type, ev.Data)
 		if err != nil {
 			return err
@@ -96,9 +107,9 @@ func (LocationDirectory) Apply(ctx context.Context, tx Tx, table func(string) st
 
 func applyOrganisation(ctx context.Context, tx Tx, table func(string) string, e location.OrganisationRegistered) error {
 	o, l := table(OrganisationsTable), table(LocationsTable)
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s (organisation_id, name, type) VALUES (?, ?, ?)
-ON CONFLICT (organisation_id) DO UPDATE SET name = excluded.name, type = excluded.type`, o),
-		e.OrganisationID, e.Name, string(e.Type)); err != nil {
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s (organisation_id, name, type, postcode) VALUES (?, ?, ?, ?)
+ON CONFLICT (organisation_id) DO UPDATE SET name = excluded.name, type = excluded.type, postcode = excluded.postcode`, o),
+		e.OrganisationID, e.Name, string(e.Type), e.Postcode); err != nil {
 		return fmt.Errorf("organisation %s: %w", e.OrganisationID, err)
 	}
 	// Locations carry a copy of the name, so that they are listed without
@@ -120,11 +131,11 @@ VALUES (?, ?, COALESCE(NULLIF(?, ''), (SELECT name FROM %[2]s WHERE organisation
 ON CONFLICT (location_id) DO UPDATE SET
     organisation_id = excluded.organisation_id,
     organisation_name = excluded.organisation_name,
-    name = excluded.name,
-    address_line1 = excluded.address_line1,
-    town = excluded.town,
-    postcode = excluded.postcode,
-    postcode_compact = excluded.postcode_compact,
+    name = CASE WHEN %[1]s.address_edited THEN %[1]s.name ELSE excluded.name END,
+    address_line1 = CASE WHEN %[1]s.address_edited THEN %[1]s.address_line1 ELSE excluded.address_line1 END,
+    town = CASE WHEN %[1]s.address_edited THEN %[1]s.town ELSE excluded.town END,
+    postcode = CASE WHEN %[1]s.address_edited THEN %[1]s.postcode ELSE excluded.postcode END,
+    postcode_compact = CASE WHEN %[1]s.address_edited THEN %[1]s.postcode_compact ELSE excluded.postcode_compact END,
     local_authority = excluded.local_authority,
     ccg = excluded.ccg`, l, o),
 		e.LocationID, e.OrganisationID, e.OrganisationName, e.OrganisationID, e.Name,
@@ -149,6 +160,13 @@ var cqcColumns = map[string]string{
 func applyCQC(ctx context.Context, tx Tx, table func(string) string, ev any) error {
 	o, l := table(OrganisationsTable), table(LocationsTable)
 	switch e := ev.(type) {
+	case location.OrganisationPostcodeChanged:
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET postcode = ? WHERE organisation_id = ?`, o), e.After, e.OrganisationID); err != nil {
+			return fmt.Errorf("organisation %s: %w", e.OrganisationID, err)
+		}
+		return nil
+	case location.AddressChanged:
+		return applyAddressChanged(ctx, tx, l, e)
 	case location.OrganisationRenamed:
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET name = ? WHERE organisation_id = ?`, o), e.After, e.OrganisationID); err != nil {
 			return fmt.Errorf("organisation %s: %w", e.OrganisationID, err)
@@ -194,9 +212,45 @@ WHERE location_id = ?`, l, o), r.ProviderID, r.ProviderName, r.ProviderID, e.Loc
 	return nil
 }
 
+// directoryAddressFields maps the fields of an AddressChanged (named as in
+// location.Address's JSON) to the directory's columns; the other lines
+// and the short name are not in the directory.
+var directoryAddressFields = map[string]string{
+	"name": "name", "address_line1": "address_line1", "address_line3": "town", "postcode": "postcode",
+}
+
+// applyAddressChanged applies the users' edit of the address: from now on
+// it is theirs (address_edited).
+func applyAddressChanged(ctx context.Context, tx Tx, l string, e location.AddressChanged) error {
+	sets, args := []string{"address_edited = TRUE"}, []any{}
+	for _, c := range e.Changes {
+		col, ok := directoryAddressFields[c.Field]
+		if !ok {
+			continue
+		}
+		v, _ := c.After.(string)
+		sets, args = append(sets, col+" = ?"), append(args, v)
+		if col == "postcode" {
+			sets, args = append(sets, "postcode_compact = ?"), append(args, CompactPostcode(v))
+		}
+	}
+	_, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET %s WHERE location_id = ?`, l, strings.Join(sets, ", ")),
+		append(args, e.LocationID)...)
+	if err != nil {
+		return fmt.Errorf("location %s: %w", e.LocationID, err)
+	}
+	return nil
+}
+
+// userAddressColumns are the directory's columns that a location's users
+// own once they have saved its address.
+var userAddressColumns = []string{"name", "address_line1", "town", "postcode"}
+
 // setLocationColumns sets a location's columns, those of the list below
 // that values names with a non-empty value; the postcode keeps its search
-// key. Column names never come from the events.
+// key. The name and address change only while the location's users have
+// not saved theirs (address_edited). Column names never come from the
+// events.
 func setLocationColumns(ctx context.Context, tx Tx, l, locationID string, values map[string]string) error {
 	var (
 		sets []string
@@ -207,9 +261,14 @@ func setLocationColumns(ctx context.Context, tx Tx, l, locationID string, values
 		if !ok || v == "" {
 			continue
 		}
-		sets, args = append(sets, col+" = ?"), append(args, v)
+		set := col + " = ?"
+		if slices.Contains(userAddressColumns, col) {
+			set = fmt.Sprintf("%s = CASE WHEN address_edited THEN %s ELSE ? END", col, col)
+		}
+		sets, args = append(sets, set), append(args, v)
 		if col == "postcode" {
-			sets, args = append(sets, "postcode_compact = ?"), append(args, CompactPostcode(v))
+			sets, args = append(sets, "postcode_compact = CASE WHEN address_edited THEN postcode_compact ELSE ? END"),
+				append(args, CompactPostcode(v))
 		}
 	}
 	if len(sets) == 0 {

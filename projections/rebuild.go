@@ -21,7 +21,8 @@ func rebuildTable(name string) string { return name + rebuildSuffix }
 // projection's lock (which waits for the live batch in flight and holds
 // the next one back), applies the events appended meanwhile, swaps the
 // tables in, records the rebuild's poison events and sets the checkpoint to
-// the rebuilt position. Live delivery resumes from there.
+// the rebuilt position and the fingerprint of the schema (see prepare).
+// Live delivery resumes from there.
 //
 // A projection that implements BatchApplier gets each batch in one
 // ApplyBatch call; a batch that fails there is applied again event by
@@ -38,9 +39,11 @@ func (e *Engine) Rebuild(ctx context.Context, name string, progress func(Progres
 	if progress == nil {
 		progress = func(Progress) {}
 	}
-	if err := e.prepare(ctx, p); err != nil {
+	// Tables of an older schema keep serving until the swap replaces them.
+	if err := e.prepare(ctx, p, true); err != nil {
 		return err
 	}
+	fingerprint := e.schemaFingerprint(p)
 	logger := e.logger.With("projection", name)
 	err := e.b.inTx(ctx, func(tx wsql.Tx) error {
 		for _, t := range p.Tables() {
@@ -150,8 +153,10 @@ func (e *Engine) Rebuild(ctx context.Context, name string, progress func(Progres
 				return fmt.Errorf("record poison: %w", err)
 			}
 		}
-		_, err = v.ExecContext(ctx, `UPDATE projection_checkpoints SET position = ?, updated_at = ? WHERE name = ?`,
-			r.position, e.b.dialect.Time(time.Now()), name)
+		// The swapped-in tables have the current schema: a restart must
+		// not rebuild them again.
+		_, err = v.ExecContext(ctx, `UPDATE projection_checkpoints SET position = ?, schema_hash = ?, updated_at = ? WHERE name = ?`,
+			r.position, fingerprint, e.b.dialect.Time(time.Now()), name)
 		return err
 	})
 	if err != nil {

@@ -37,6 +37,9 @@ Commands:
   accounts password-reminders              record the password-expiry reminders due now (14, 7, 1 days)
   cqc import FILE                          bring locations and their providers up to date with CQC's data
                                            (the API's location records as a JSON array, or the care directory CSV)
+  gp import FILE.csv                       bring GP practices up to date with a CSV file (columns code, name, postcode)
+  seed [-locations N] [-seed S] [-gp-practices N]
+                                           fill an empty database with a realistic national data set (demos, benchmarks)
   bench                                    measure the event store and projections on a scratch database
 
 Run 'capacityctl COMMAND -h' for the flags of a command.
@@ -122,6 +125,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = c.accounts(ctx, rest)
 	case "cqc":
 		err = c.cqc(ctx, rest)
+	case "gp":
+		err = c.gp(ctx, rest)
+	case "seed":
+		err = c.seed(ctx, rest)
 	case "bench":
 		return runBench(ctx, c, rest)
 	case "help":

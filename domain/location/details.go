@@ -3,6 +3,7 @@ package location
 import (
 	"fmt"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -581,19 +582,25 @@ func ParsePhones(s string) (string, error) {
 	return strings.Join(out, ", "), nil
 }
 
+// phoneExtension is an extension at the end of a phone number: "ext 12",
+// "ext. 12", "extension 12", "x12", "X 12".
+var phoneExtension = regexp.MustCompile(`(?i)\s*(?:extension|ext\.?|x)\s*[0-9]{1,6}$`)
+
 // ValidUKPhone reports whether s is a UK phone number: after removing
 // spaces, dashes, dots and brackets, 0 and 9 or 10 digits, or +44 (or
-// 0044) and 9 or 10 digits, the first of which is not 0; an extension
-// ("ext 123", "x123") may follow.
+// 0044) and 9 or 10 digits, the first of which is not 0 unless it is the
+// bracketed trunk 0 of "+44 (0)1632 960123"; an extension ("ext 123",
+// "x123") may follow.
 func ValidUKPhone(s string) bool {
-	lower := strings.ToLower(s)
-	for _, sep := range []string{" ext. ", " ext ", " x", " extension "} {
-		if i := strings.Index(lower, sep); i > 0 {
-			ext := strings.TrimSpace(lower[i+len(sep):])
-			if ext == "" || len(ext) > 6 || strings.Trim(ext, "0123456789") != "" {
-				return false
+	s = strings.TrimSpace(s)
+	if loc := phoneExtension.FindStringIndex(s); loc != nil {
+		s = s[:loc[0]]
+	}
+	for _, cc := range []string{"+44", "0044"} {
+		if rest, ok := strings.CutPrefix(s, cc); ok {
+			if national, ok := strings.CutPrefix(strings.TrimLeft(rest, " "), "(0)"); ok {
+				s = cc + national
 			}
-			s = s[:i]
 			break
 		}
 	}
@@ -724,6 +731,9 @@ type LinkGPPractice struct {
 // DecideLinkGPPractice returns GPPracticeLinked, or DetailsConfirmed when
 // the practice is linked already.
 func DecideLinkGPPractice(l Location, practice Organisation, c LinkGPPractice) ([]any, error) {
+	if strings.TrimSpace(c.PracticeCode) == "" {
+		return nil, domain.Invalid("practice_code", "required", "Enter the GP practice's code")
+	}
 	if !practice.Exists() || practice.Type != GP {
 		return nil, domain.Invalid("practice_code", "unknown_practice", "No GP practice has this code")
 	}

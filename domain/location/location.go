@@ -32,7 +32,20 @@ func ValidID(id string) bool { return idPattern.MatchString(id) }
 // before the inward code ("NN1 1NN").
 type Postcode struct{ s string }
 
-var postcodePattern = regexp.MustCompile(`^[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}$`)
+// postcodePattern is a UK postcode without its space: one of the six
+// outward forms (A9, A99, AA9, AA99, A9A, AA9A) and the inward code 9AA,
+// with the letters each position may hold, or GIR 0AA (Girobank).
+//   - first position: any letter but Q, V, X
+//   - second position, when a letter: any but I, J, Z
+//   - third position of A9A: A B C D E F G H J K P S T U W
+//   - fourth position of AA9A: A B E H M N P R V W X Y
+//   - the inward code's letters: any but C I K M O V
+var postcodePattern = regexp.MustCompile(`^(?:GIR0AA|(?:` +
+	`[A-PR-UWYZ][0-9]{1,2}|` + // A9, A99
+	`[A-PR-UWYZ][A-HK-Y][0-9]{1,2}|` + // AA9, AA99
+	`[A-PR-UWYZ][0-9][A-HJKPSTUW]|` + // A9A
+	`[A-PR-UWYZ][A-HK-Y][0-9][ABEHMNPRVWXY]` + // AA9A
+	`)[0-9][ABD-HJLNP-UW-Z]{2})$`)
 
 // ParsePostcode normalises and checks a full UK postcode.
 func ParsePostcode(s string) (Postcode, error) {

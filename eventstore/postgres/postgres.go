@@ -158,9 +158,13 @@ func (s *Store) AppendMany(ctx context.Context, reqs []eventstore.AppendRequest)
 }
 
 func (s *Store) appendMany(ctx context.Context, reqs []eventstore.AppendRequest) ([]eventstore.AppendResult, error) {
+	keys, err := s.subjectKeys(ctx, reqs)
+	if err != nil {
+		return nil, err
+	}
 	prepared := make([]preparedAppend, len(reqs))
 	for i, r := range reqs {
-		p, err := s.prepare(ctx, r)
+		p, err := s.prepare(r, keys)
 		if err != nil {
 			return nil, err
 		}
@@ -237,9 +241,13 @@ func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, reqs []eventstore.Appen
 	if isolation != "repeatable read" && isolation != "serializable" {
 		return nil, ErrNeedsRepeatableRead
 	}
+	keys, err := s.subjectKeys(ctx, reqs)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]eventstore.AppendResult, len(reqs))
 	for i, r := range reqs {
-		p, err := s.prepare(ctx, r)
+		p, err := s.prepare(r, keys)
 		if err != nil {
 			return nil, err
 		}
@@ -266,7 +274,7 @@ func isRetryCandidate(err error) bool {
 		(errors.As(err, &pgErr) && pgErr.Code == codeUniqueViolation)
 }
 
-func (s *Store) prepare(ctx context.Context, r eventstore.AppendRequest) (preparedAppend, error) {
+func (s *Store) prepare(r eventstore.AppendRequest, keys map[string][]byte) (preparedAppend, error) {
 	p := preparedAppend{
 		req:      r,
 		ids:      make([]string, len(r.Events)),
@@ -279,7 +287,10 @@ func (s *Store) prepare(ctx context.Context, r eventstore.AppendRequest) (prepar
 		data := ev.Data
 		if len(ev.Personal) > 0 {
 			sealed, subjects, err := eventstore.SealPersonal(ev.ID, ev.Data, ev.Personal, func(subject string) ([]byte, error) {
-				return s.subjectKey(ctx, subject)
+				if k, ok := keys[subject]; ok {
+					return k, nil
+				}
+				return nil, fmt.Errorf("no key loaded for subject %s", subject)
 			})
 			if err != nil {
 				return p, err
@@ -302,19 +313,78 @@ func (s *Store) prepare(ctx context.Context, r eventstore.AppendRequest) (prepar
 	return p, nil
 }
 
-// subjectKey returns a subject's key, creating it on first use.
-func (s *Store) subjectKey(ctx context.Context, subject string) ([]byte, error) {
-	fresh, err := eventstore.NewSubjectKey()
-	if err != nil {
-		return nil, err
+// subjectKeys returns the keys of every data subject the requests' events
+// name, creating the missing ones: one read, and for new subjects one
+// insert, for the whole append, whatever the number of events. The keys
+// commit on their own, before the events: a key without events is
+// harmless, an event without its key would read as erased.
+func (s *Store) subjectKeys(ctx context.Context, reqs []eventstore.AppendRequest) (map[string][]byte, error) {
+	var subjects []string
+	seen := map[string]bool{}
+	for _, r := range reqs {
+		for _, ev := range r.Events {
+			for _, f := range ev.Personal {
+				if !seen[f.Subject] {
+					seen[f.Subject] = true
+					subjects = append(subjects, f.Subject)
+				}
+			}
+		}
 	}
-	var key []byte
-	err = s.pool.QueryRow(ctx, `INSERT INTO subject_keys (subject, key) VALUES ($1, $2)
-		ON CONFLICT (subject) DO UPDATE SET subject = excluded.subject RETURNING key`, subject, fresh).Scan(&key)
-	if err != nil {
-		return nil, fmt.Errorf("subject key: %w", err)
+	if len(subjects) == 0 {
+		return nil, nil
 	}
-	return key, nil
+	keys := make(map[string][]byte, len(subjects))
+	load := func() error {
+		rows, err := s.pool.Query(ctx, `SELECT subject, key FROM subject_keys WHERE subject = ANY($1)`, subjects)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var subject string
+			var key []byte
+			if err := rows.Scan(&subject, &key); err != nil {
+				return err
+			}
+			keys[subject] = key
+		}
+		return rows.Err()
+	}
+	if err := load(); err != nil {
+		return nil, fmt.Errorf("subject keys: %w", err)
+	}
+	var missing []string
+	var fresh [][]byte
+	for _, subject := range subjects {
+		if _, ok := keys[subject]; !ok {
+			k, err := eventstore.NewSubjectKey()
+			if err != nil {
+				return nil, err
+			}
+			missing, fresh = append(missing, subject), append(fresh, k)
+		}
+	}
+	if len(missing) == 0 {
+		return keys, nil
+	}
+	// Another append may create the same subject's key at the same time:
+	// the first wins, and both read it back.
+	if _, err := s.pool.Exec(ctx, `INSERT INTO subject_keys (subject, key) SELECT * FROM unnest($1::text[], $2::bytea[])
+		ON CONFLICT (subject) DO NOTHING`, missing, fresh); err != nil {
+		return nil, fmt.Errorf("create subject keys: %w", err)
+	}
+	if err := load(); err != nil {
+		return nil, fmt.Errorf("subject keys: %w", err)
+	}
+	for _, subject := range missing {
+		if _, ok := keys[subject]; !ok {
+			// Forgotten between the insert and the read: the
+			// append must not seal under a key that no longer exists.
+			return nil, fmt.Errorf("subject key of %s vanished while appending", subject)
+		}
+	}
+	return keys, nil
 }
 
 func (s *Store) exec(ctx context.Context, prepared []preparedAppend) ([]eventstore.AppendResult, error) {

@@ -57,10 +57,12 @@ func (s *Server) accountRoutes(api *mux.Router) {
 	api.HandleFunc("/locations", s.authed(s.handleRegisterLocation)).Methods(http.MethodPost)
 	api.HandleFunc("/generic-accounts", s.authed(s.handleCreateGeneric)).Methods(http.MethodPost)
 
-	// Provider details (locations.go) and the views over locations
-	// (views.go).
-	s.locationRoutes(api)
+	// The views over locations (views.go) and provider details
+	// (locations.go). mux takes the first route that matches: the views'
+	// fixed paths under /locations/ go first, so that GET
+	// /locations/{location_id} does not take them.
 	s.viewRoutes(api)
+	s.locationRoutes(api)
 }
 
 // minPosition reads ?min_position=, the position a client's own write

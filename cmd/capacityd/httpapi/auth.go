@@ -14,6 +14,7 @@ import (
 
 	"github.com/capacitytracker/capacity/commands"
 	"github.com/capacitytracker/capacity/domain"
+	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/queries"
@@ -138,8 +139,14 @@ func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 		conflict *domain.ConflictError
 		rule     *domain.RuleError
 		version  *eventstore.WrongExpectedVersionError
+		stale    *location.StaleVersionError
+		cqc      *location.CQCOwnedError
 	)
 	switch {
+	case errors.As(err, &stale):
+		writeStale(w, stale)
+	case errors.As(err, &cqc):
+		writeError(w, http.StatusForbidden, "cqc_owned", cqc.Error())
 	case errors.As(err, &body):
 		writeError(w, body.status, body.code, body.msg)
 	case errors.As(err, &invalid):

@@ -24,21 +24,31 @@ func (e *errBody) Error() string { return e.msg }
 // decodeJSON reads exactly one JSON object into dst, refusing unknown
 // fields, trailing data and bodies that are not JSON.
 func decodeJSON(r *http.Request, dst any) error {
+	body, err := readJSONBody(r)
+	if err != nil {
+		return err
+	}
+	return decodeJSONBytes(body, dst)
+}
+
+// readJSONBody reads a request body sent as JSON (or without a
+// Content-Type), within the server's size limit.
+func readJSONBody(r *http.Request) ([]byte, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {
-			return &errBody{http.StatusUnsupportedMediaType, "unsupported_media_type", "send the body as application/json"}
+			return nil, &errBody{http.StatusUnsupportedMediaType, "unsupported_media_type", "send the body as application/json"}
 		}
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return &errBody{http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body exceeds the limit of %d bytes", tooBig.Limit)}
+			return nil, &errBody{http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("request body exceeds the limit of %d bytes", tooBig.Limit)}
 		}
-		return &errBody{http.StatusBadRequest, "unreadable_body", "the request body could not be read"}
+		return nil, &errBody{http.StatusBadRequest, "unreadable_body", "the request body could not be read"}
 	}
-	return decodeJSONBytes(body, dst)
+	return body, nil
 }
 
 // decodeJSONBytes is decodeJSON's parser, on its own for fuzzing.

@@ -1,0 +1,516 @@
+package projections_test
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/capacitytracker/capacity/commands"
+	"github.com/capacitytracker/capacity/domain"
+	"github.com/capacitytracker/capacity/domain/account"
+	"github.com/capacitytracker/capacity/domain/location"
+	"github.com/capacitytracker/capacity/domain/password"
+	"github.com/capacitytracker/capacity/eventstore"
+	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/projtest"
+)
+
+// propertyCommands is the length of the random command sequence of
+// TestViews_EqualRebuildAfterRandomCommands.
+var propertyCommands = flag.Int("property-commands", 10_000, "random commands of the views' property test")
+
+// TestViews_EqualRebuildAfterRandomCommands runs a random sequence of
+// commands across locations and accounts (CQC imports, every provider-details
+// edit, stale and invalid edits, registrations, approvals, role changes,
+// deactivations) through the real commands while the engine applies the
+// log live, then rebuilds every projection from scratch: each read model
+// must equal its rebuild row for row.
+func TestViews_EqualRebuildAfterRandomCommands(t *testing.T) {
+	for _, backend := range projtest.Backends() {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			store, pb := projtest.Open(t, backend)
+			cfg := commands.DefaultConfig()
+			cfg.Hash = password.FastParams()
+			acc, err := commands.NewAccounts(ctx, store, cfg, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			projs := projections.Default()
+			e, err := projections.NewEngine(pb, quietLogger(), projs...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			run(t, e)
+
+			w := newWorldGen(t, acc, store, rand.New(rand.NewPCG(uint64(len(backend)), 2026)))
+			w.setup(ctx)
+			counts := map[string]int{}
+			for range *propertyCommands {
+				name, err := w.step(ctx)
+				outcome := "ok"
+				if err != nil {
+					outcome = "refused"
+					if !expectedRefusal(err) {
+						t.Fatalf("%s: unexpected error: %v", name, err)
+					}
+				}
+				counts[name+" "+outcome]++
+			}
+			t.Logf("commands: %v", counts)
+			for _, want := range []string{"EditAddress ok", "AddContact ok", "UpdateContact ok", "RemoveContact ok", "LinkGP ok",
+				"UnlinkGP ok", "AddNote ok", "EditNote ok", "DeleteNote ok", "EditPAMMS ok", "Classification ok", "ImportCQC ok",
+				"Register ok", "DecideAccess ok", "EditAddress refused"} {
+				if counts[want] == 0 && *propertyCommands >= 2000 {
+					t.Errorf("the sequence never ran %q: the generator lost coverage", want)
+				}
+			}
+
+			// The last position appended: HeadPosition on PostgreSQL is
+			// the gap-safe head, which trails while any transaction of
+			// the cluster is open.
+			rm := projections.NewReadModels(pb)
+			var head int64
+			if err := rm.Query(ctx, func(q projections.Querier) error {
+				rows, err := q.QueryContext(ctx, `SELECT COALESCE(MAX(position), 0) FROM events`)
+				if err != nil {
+					return err
+				}
+				defer rows.Close()
+				rows.Next()
+				return rows.Scan(&head)
+			}); err != nil {
+				t.Fatal(err)
+			}
+			waitAll(t, e, head)
+			sts, err := e.Status(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, st := range sts {
+				if st.PoisonCount > 0 {
+					t.Errorf("%s: %d events could not be applied live; the last: %s", st.Name, st.PoisonCount, st.LastPoison)
+				}
+			}
+			for _, p := range projs {
+				live := dumpTables(t, rm, p.Tables())
+				if err := e.Rebuild(ctx, p.Name(), nil); err != nil {
+					t.Fatalf("rebuild %s: %v", p.Name(), err)
+				}
+				waitAll(t, e, head)
+				rebuilt := dumpTables(t, rm, p.Tables())
+				for _, table := range p.Tables() {
+					if len(live[table]) == 0 && p.Name() != "category_stats" && !slices.Contains(allowedEmpty, table) {
+						t.Errorf("%s: table %s is empty after %d commands: the test proves nothing about it", p.Name(), table, *propertyCommands)
+					}
+					diffRows(t, p.Name()+"."+table, live[table], rebuilt[table])
+				}
+			}
+		})
+	}
+}
+
+// allowedEmpty are read-model tables the random commands do not fill.
+var allowedEmpty = []string{"mail_recipients", "user_sessions", "mail_outbox"}
+
+func waitAll(t *testing.T, e *projections.Engine, pos int64) {
+	t.Helper()
+	for range 60 {
+		err := e.WaitFor(context.Background(), nil, pos)
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, projections.ErrNotCaughtUp) {
+			t.Fatal(err)
+		}
+	}
+	t.Fatalf("projections never caught up to %d", pos)
+}
+
+// expectedRefusal: the errors a random command may meet by design (stale
+// versions, invalid input, rules); anything else fails the test.
+func expectedRefusal(err error) bool {
+	var (
+		v     *domain.ValidationError
+		r     *domain.RuleError
+		c     *domain.ConflictError
+		stale *location.StaleVersionError
+	)
+	return errors.As(err, &v) || errors.As(err, &r) || errors.As(err, &c) || errors.As(err, &stale) ||
+		errors.Is(err, domain.ErrNotFound) || errors.Is(err, domain.ErrForbidden)
+}
+
+// dumpTables reads every row of the tables as text, sorted.
+func dumpTables(t *testing.T, rm projections.ReadModels, tables []string) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	err := rm.Query(context.Background(), func(q projections.Querier) error {
+		for _, table := range tables {
+			cols, err := columns(q, table)
+			if err != nil {
+				return err
+			}
+			exprs := make([]string, len(cols))
+			for i, c := range cols {
+				exprs[i] = fmt.Sprintf(`COALESCE(CAST(%s AS TEXT), '<null>')`, c)
+			}
+			rows, err := q.QueryContext(context.Background(),
+				fmt.Sprintf(`SELECT %s FROM %s`, strings.Join(exprs, " || '|' || "), table))
+			if err != nil {
+				return fmt.Errorf("dump %s: %w", table, err)
+			}
+			var list []string
+			for rows.Next() {
+				var s string
+				if err := rows.Scan(&s); err != nil {
+					rows.Close()
+					return err
+				}
+				list = append(list, s)
+			}
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			rows.Close()
+			slices.Sort(list)
+			out[table] = list
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func columns(q projections.Querier, table string) ([]string, error) {
+	query := `SELECT name FROM pragma_table_info(?) ORDER BY cid`
+	if q.Dialect() == projections.Postgres {
+		query = `SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position`
+	}
+	rows, err := q.QueryContext(context.Background(), query, table)
+	if err != nil {
+		return nil, fmt.Errorf("columns of %s: %w", table, err)
+	}
+	defer rows.Close()
+	var cols []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, err
+		}
+		cols = append(cols, c)
+	}
+	if len(cols) == 0 {
+		return nil, fmt.Errorf("table %s has no columns", table)
+	}
+	return cols, rows.Err()
+}
+
+func diffRows(t *testing.T, what string, live, rebuilt []string) {
+	t.Helper()
+	if slices.Equal(live, rebuilt) {
+		return
+	}
+	shown := 0
+	for _, r := range live {
+		if !slices.Contains(rebuilt, r) && shown < 3 {
+			t.Errorf("%s: live row not in the rebuild: %s", what, r)
+			shown++
+		}
+	}
+	for _, r := range rebuilt {
+		if !slices.Contains(live, r) && shown < 6 {
+			t.Errorf("%s: rebuilt row not live: %s", what, r)
+			shown++
+		}
+	}
+	t.Errorf("%s: %d live rows, %d rebuilt: the view differs from its rebuild", what, len(live), len(rebuilt))
+}
+
+// --- the random world ----------------------------------------------------
+
+type worldGen struct {
+	t         *testing.T
+	acc       *commands.Accounts
+	rnd       *rand.Rand
+	system    commands.Actor
+	records   []location.CQCRecord // the CQC record of each location, as last imported
+	practices []string
+	managers  []uuid.UUID // active users with access, by location index
+	pending   []commands.Registered
+	users     []uuid.UUID
+	store     eventstore.Store
+	cache     map[string]location.Location
+}
+
+func newWorldGen(t *testing.T, acc *commands.Accounts, store eventstore.Store, rnd *rand.Rand) *worldGen {
+	return &worldGen{t: t, acc: acc, store: store, rnd: rnd, system: commands.System("property-test"), cache: map[string]location.Location{}}
+}
+
+var (
+	propRegions = []string{"North East", "North West", "Yorkshire & Humberside", "East Midlands", "West Midlands", "East",
+		"London", "South East", "South West"}
+	propRatings  = []location.Rating{"", location.RatingOutstanding, location.RatingGood, location.RatingRequiresImprovement, location.RatingInadequate}
+	propPostcode = []string{"NN1 1NN", "LS1 4AP", "M1 1AE", "B33 8TH", "CR2 6XH", "DN55 1PT", "EC1A 1BB", "W1A 0AX", "SW1A 1AA", "BS1 4DJ"}
+)
+
+func (w *worldGen) pick(n int) int { return w.rnd.IntN(n) }
+
+func (w *worldGen) setup(ctx context.Context) {
+	t := w.t
+	for i := range 120 {
+		provider := fmt.Sprintf("1-10%08d", i%12)
+		rec := location.CQCRecord{
+			LocationID: fmt.Sprintf("1-20%08d", i), ProviderID: provider, ProviderName: fmt.Sprintf("Provider %d Ltd", i%12),
+			Name: fmt.Sprintf("Care Site %d", i), AddressLine1: fmt.Sprintf("%d High Street", i+1), Town: "Northampton",
+			Postcode: propPostcode[i%len(propPostcode)], CQCRegion: propRegions[i%len(propRegions)], LocalAuthority: "Council " + fmt.Sprint(i%4),
+			CCGName: "ICB " + fmt.Sprint(i%3), RegistrationStatus: location.StatusRegistered, ServiceTypes: []string{"Homecare agencies"},
+			Ratings: location.CQCRatings{Overall: propRatings[i%len(propRatings)], ReportDate: "2025-03-01"},
+		}
+		w.records = append(w.records, rec)
+	}
+	if _, err := w.acc.ImportCQC(ctx, w.system, w.records); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		code := fmt.Sprintf("A8100%d", i)
+		if _, err := w.acc.RegisterOrganisation(ctx, w.system, location.RegisterOrganisation{OrganisationID: code, Name: fmt.Sprintf("Practice %d Surgery", i), Type: "gp"}); err != nil {
+			t.Fatal(err)
+		}
+		w.practices = append(w.practices, code)
+	}
+	for i, rec := range w.records {
+		reg, err := w.acc.Register(ctx, commands.Request{}, account.Register{
+			Email: fmt.Sprintf("manager%d@care.example.org", i), FullName: fmt.Sprintf("Manager Number %c%c", 'A'+i%26, 'A'+i/26),
+			Phone: "01632 960000", JobTitle: "Registered Manager", UserType: "approver", OrganisationType: "home_care",
+			LocationIDs: []string{rec.LocationID}, TermsAccepted: true,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.acc.DecideAccess(ctx, w.system, reg.UserID, reg.RequestID, rec.ProviderID, true, ""); err != nil {
+			t.Fatal(err)
+		}
+		w.managers = append(w.managers, reg.UserID)
+		w.users = append(w.users, reg.UserID)
+	}
+}
+
+// actor is a location's manager (reloaded: it may have been deactivated)
+// or support.
+func (w *worldGen) actor(ctx context.Context, i int) commands.Actor {
+	if w.pick(4) == 0 {
+		return w.system
+	}
+	u, err := w.acc.LoadUser(ctx, w.managers[i])
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return commands.Actor{User: u, SessionID: uuid.NewString(), Request: commands.Request{ClientIP: "192.0.2.1", UserAgent: "property-test"}}
+}
+
+// version is the location's current state (folded incrementally from its
+// stream, as a client caches what it read) and the version to edit at: the
+// current one, or a stale one now and then.
+func (w *worldGen) version(ctx context.Context, id string) (location.Profile, int64) {
+	l := w.cache[id]
+	evs, err := w.store.ReadStream(ctx, location.LocationStream(id), eventstore.ReadStreamOptions{FromVersion: l.Version + 1})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	for _, ev := range evs {
+		d, err := location.Decode(ev.Type, ev.Data)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		l = location.EvolveLocation(l, d)
+	}
+	w.cache[id] = l
+	p := l.Profile()
+	if w.pick(12) == 0 && p.Version > 1 {
+		return p, p.Version - 1
+	}
+	return p, p.Version
+}
+
+func (w *worldGen) text(words ...string) string {
+	return words[w.pick(len(words))] + " " + words[w.pick(len(words))]
+}
+
+func (w *worldGen) step(ctx context.Context) (string, error) {
+	i := w.pick(len(w.records))
+	id := w.records[i].LocationID
+	switch k := w.pick(100); {
+	case k < 6:
+		rec := w.records[i]
+		switch w.pick(4) {
+		case 0:
+			rec.Ratings.Overall = propRatings[w.pick(len(propRatings))]
+			rec.Ratings.Safe = propRatings[w.pick(len(propRatings))]
+		case 1:
+			rec.Name = w.text("Oak", "Elm", "Ash", "Birch") + " Care"
+		case 2:
+			if rec.RegistrationStatus == location.StatusRegistered {
+				rec.RegistrationStatus, rec.DeregistrationDate = location.StatusDeregistered, "2026-01-01"
+			} else {
+				rec.RegistrationStatus, rec.DeregistrationDate = location.StatusRegistered, ""
+			}
+		case 3:
+			rec.Postcode = propPostcode[w.pick(len(propPostcode))]
+			rec.LocalAuthority = "Council " + fmt.Sprint(w.pick(6))
+		}
+		w.records[i] = rec
+		_, err := w.acc.ImportCQC(ctx, w.system, []location.CQCRecord{rec})
+		return "ImportCQC", err
+	case k < 18:
+		_, v := w.version(ctx, id)
+		addr := location.Address{Name: w.text("Sunny", "Green", "Kind", "Home") + " Care", ShortName: w.text("SC", "GC", "KC"),
+			Line1: fmt.Sprintf("%d %s", 1+w.pick(99), w.text("High", "Mill", "Station")+" Road"), Line3: "Northampton",
+			Postcode: propPostcode[w.pick(len(propPostcode))]}
+		switch w.pick(10) {
+		case 0:
+			addr.Postcode = "NOT A POSTCODE"
+		case 1:
+			p, _ := w.version(ctx, id)
+			addr = p.Address // a no-change save
+		}
+		_, err := w.acc.EditAddress(ctx, w.actor(ctx, i), location.EditAddress{LocationID: id, ExpectedVersion: v, Address: addr})
+		return "EditAddress", err
+	case k < 30:
+		_, v := w.version(ctx, id)
+		roles := append(location.ContactRoles(), "Plumber")
+		c := location.ContactInput{Role: roles[w.pick(len(roles))], Name: w.text("Ann", "Bob", "Cat", "Dan"),
+			Phones: "01632 960" + fmt.Sprintf("%03d", w.pick(1000)), Public: w.pick(2) == 0}
+		if w.pick(3) > 0 {
+			c.Email = fmt.Sprintf("contact%d@care.example.org", w.pick(1000))
+		}
+		if w.pick(15) == 0 {
+			c.Email = "not-an-email"
+		}
+		_, err := w.acc.AddContact(ctx, w.actor(ctx, i), location.AddContact{LocationID: id, ExpectedVersion: v, Contact: c})
+		return "AddContact", err
+	case k < 40, k < 45:
+		p, v := w.version(ctx, id)
+		if len(p.Contacts) == 0 {
+			return "UpdateContact", domain.ErrNotFound
+		}
+		c := p.Contacts[w.pick(len(p.Contacts))]
+		if k >= 40 {
+			_, err := w.acc.RemoveContact(ctx, w.actor(ctx, i), location.RemoveContact{LocationID: id, ExpectedVersion: v, ContactID: c.ContactID})
+			return "RemoveContact", err
+		}
+		in := location.ContactInput{Role: c.Role, Name: c.Name, OrganisationName: c.OrganisationName, Phones: c.Phones,
+			Email: c.Email, Address: c.Address, Public: c.Public}
+		switch w.pick(4) {
+		case 0:
+			in.Public = !in.Public
+		case 1:
+			in.Name = w.text("Eve", "Fay", "Gus")
+		case 2:
+			in.Role = location.RoleManager
+		}
+		_, err := w.acc.UpdateContact(ctx, w.actor(ctx, i), location.UpdateContact{LocationID: id, ExpectedVersion: v, ContactID: c.ContactID, Contact: in})
+		return "UpdateContact", err
+	case k < 50:
+		_, v := w.version(ctx, id)
+		_, err := w.acc.LinkGPPractice(ctx, w.actor(ctx, i), location.LinkGPPractice{LocationID: id, ExpectedVersion: v,
+			PracticeCode: w.practices[w.pick(len(w.practices))]})
+		return "LinkGP", err
+	case k < 53:
+		p, v := w.version(ctx, id)
+		if len(p.GPPractices) == 0 {
+			return "UnlinkGP", domain.ErrNotFound
+		}
+		_, err := w.acc.UnlinkGPPractice(ctx, w.actor(ctx, i), location.UnlinkGPPractice{LocationID: id, ExpectedVersion: v,
+			PracticeCode: p.GPPractices[w.pick(len(p.GPPractices))].PracticeCode})
+		return "UnlinkGP", err
+	case k < 57:
+		_, v := w.version(ctx, id)
+		types := append(location.OwnershipTypes(), "")
+		_, err := w.acc.EditClassification(ctx, w.actor(ctx, i), location.EditClassification{LocationID: id, ExpectedVersion: v,
+			OwnershipType: types[w.pick(len(types))]})
+		return "Classification", err
+	case k < 66:
+		_, v := w.version(ctx, id)
+		_, err := w.acc.AddNote(ctx, w.actor(ctx, i), location.AddNote{LocationID: id, ExpectedVersion: v,
+			Text: w.text("Personal care", "24 hour service", "Night visits", "Dementia care")})
+		return "AddNote", err
+	case k < 72:
+		p, v := w.version(ctx, id)
+		if len(p.Notes) == 0 {
+			return "EditNote", domain.ErrNotFound
+		}
+		n := p.Notes[w.pick(len(p.Notes))]
+		if w.pick(3) == 0 {
+			_, err := w.acc.DeleteNote(ctx, w.actor(ctx, i), location.DeleteNote{LocationID: id, ExpectedVersion: v, NoteID: n.NoteID})
+			return "DeleteNote", err
+		}
+		_, err := w.acc.EditNote(ctx, w.actor(ctx, i), location.EditNote{LocationID: id, ExpectedVersion: v, NoteID: n.NoteID,
+			Text: w.text("Weekend visits", "Live-in care", "Reablement")})
+		return "EditNote", err
+	case k < 76:
+		_, v := w.version(ctx, id)
+		ratings := append(location.PAMMSRatings(), "")
+		_, err := w.acc.EditPAMMS(ctx, w.actor(ctx, i), location.EditPAMMS{LocationID: id, ExpectedVersion: v, PAMMS: location.PAMMS{
+			Rating: ratings[w.pick(len(ratings))], ReportDate: "2025-0" + fmt.Sprint(1+w.pick(9)) + "-15",
+			ReportURL: "https://pamms.example.gov.uk/report/" + fmt.Sprint(w.pick(50))}})
+		return "EditPAMMS", err
+	case k < 84:
+		locs := []string{id}
+		if j := w.pick(len(w.records)); j != i && w.pick(3) == 0 {
+			locs = append(locs, w.records[j].LocationID)
+		}
+		n := len(w.users)
+		reg, err := w.acc.Register(ctx, commands.Request{ClientIP: "192.0.2.9", UserAgent: "property-test"}, account.Register{
+			Email: fmt.Sprintf("user%d@care.example.org", n), FullName: "Registered User " + string(rune('A'+n%26)),
+			Phone: "01632 961234", JobTitle: "Care Coordinator", UserType: []string{"standard", "approver"}[w.pick(2)],
+			OrganisationType: "home_care", LocationIDs: locs, TermsAccepted: true,
+		})
+		if err == nil {
+			w.pending = append(w.pending, reg)
+			w.users = append(w.users, reg.UserID)
+		}
+		return "Register", err
+	case k < 92:
+		if len(w.pending) == 0 {
+			return "DecideAccess", domain.ErrNotFound
+		}
+		j := w.pick(len(w.pending))
+		reg := w.pending[j]
+		w.pending = slices.Delete(w.pending, j, j+1)
+		u, err := w.acc.LoadUser(ctx, reg.UserID)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		req, ok := u.Requests[reg.RequestID]
+		if !ok {
+			return "DecideAccess", domain.ErrNotFound
+		}
+		var err2 error
+		for org := range req.Parts {
+			_, err2 = w.acc.DecideAccess(ctx, w.system, reg.UserID, reg.RequestID, org, w.pick(4) > 0, "not known to us")
+		}
+		return "DecideAccess", err2
+	case k < 96:
+		u := w.users[w.pick(len(w.users))]
+		_, err := w.acc.ChangeRole(ctx, w.system, u, []string{"standard", "approver"}[w.pick(2)])
+		return "ChangeRole", err
+	default:
+		u := w.users[w.pick(len(w.users))]
+		if w.pick(2) == 0 {
+			_, err := w.acc.Deactivate(ctx, w.system, u, "left the organisation")
+			return "Deactivate", err
+		}
+		_, err := w.acc.Reactivate(ctx, w.system, u)
+		return "Reactivate", err
+	}
+}
