@@ -23,8 +23,21 @@ import (
 )
 
 // propertyCommands is the length of the random command sequence of
-// TestViews_EqualRebuildAfterRandomCommands.
-var propertyCommands = flag.Int("property-commands", 10_000, "random commands of the views' property test")
+// TestViews_EqualRebuildAfterRandomCommands: 10,000, or 2,000 under the
+// race detector, which makes the run several times slower (the suite runs
+// it with -race for the engine's concurrency, and without -race for the
+// full length; see the README's test command).
+var propertyCommands = flag.Int("property-commands", 0, "random commands of the views' property test (0: 10,000, or 2,000 with -race)")
+
+func commandsToRun() int {
+	switch {
+	case *propertyCommands > 0:
+		return *propertyCommands
+	case raceDetector:
+		return 2_000
+	}
+	return 10_000
+}
 
 // TestViews_EqualRebuildAfterRandomCommands runs a random sequence of
 // commands across locations and accounts (CQC imports, every provider-details
@@ -54,7 +67,8 @@ func TestViews_EqualRebuildAfterRandomCommands(t *testing.T) {
 			w := newWorldGen(t, acc, store, rand.New(rand.NewPCG(uint64(len(backend)), 2026)))
 			w.setup(ctx)
 			counts := map[string]int{}
-			for range *propertyCommands {
+			n := commandsToRun()
+			for range n {
 				name, err := w.step(ctx)
 				outcome := "ok"
 				if err != nil {
@@ -69,7 +83,7 @@ func TestViews_EqualRebuildAfterRandomCommands(t *testing.T) {
 			for _, want := range []string{"EditAddress ok", "AddContact ok", "UpdateContact ok", "RemoveContact ok", "LinkGP ok",
 				"UnlinkGP ok", "AddNote ok", "EditNote ok", "DeleteNote ok", "EditPAMMS ok", "Classification ok", "ImportCQC ok",
 				"Register ok", "DecideAccess ok", "EditAddress refused"} {
-				if counts[want] == 0 && *propertyCommands >= 2000 {
+				if counts[want] == 0 && n >= 2000 {
 					t.Errorf("the sequence never ran %q: the generator lost coverage", want)
 				}
 			}
@@ -109,7 +123,7 @@ func TestViews_EqualRebuildAfterRandomCommands(t *testing.T) {
 				rebuilt := dumpTables(t, rm, p.Tables())
 				for _, table := range p.Tables() {
 					if len(live[table]) == 0 && p.Name() != "category_stats" && !slices.Contains(allowedEmpty, table) {
-						t.Errorf("%s: table %s is empty after %d commands: the test proves nothing about it", p.Name(), table, *propertyCommands)
+						t.Errorf("%s: table %s is empty after %d commands: the test proves nothing about it", p.Name(), table, n)
 					}
 					diffRows(t, p.Name()+"."+table, live[table], rebuilt[table])
 				}

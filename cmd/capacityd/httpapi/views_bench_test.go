@@ -1,0 +1,222 @@
+package httpapi_test
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"runtime/metrics"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/capacitytracker/capacity/cmd/capacityd/httpapi"
+	"github.com/capacitytracker/capacity/cmd/internal/seed"
+	"github.com/capacitytracker/capacity/commands"
+	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/projtest"
+	"github.com/capacitytracker/capacity/queries"
+)
+
+var viewsLocations = flag.Int("views-locations", seed.DefaultLocations,
+	"locations seeded by BenchmarkProvidersXLSX and BenchmarkRebuildSearch")
+
+// viewsFixture is a seeded store of one backend with its projections
+// caught up, and the server over it.
+type viewsFixture struct {
+	engine *projections.Engine
+	server http.Handler
+	events int64
+	q      queries.Accounts
+}
+
+// newViewsFixture seeds *viewsLocations locations (capacityctl seed's
+// national data set) into a fresh store of the backend, brings every
+// projection of projections.Default() up to the head (a rebuild each, then
+// the live engine) and starts a server over it.
+func newViewsFixture(b *testing.B, backend string) *viewsFixture {
+	b.Helper()
+	ctx := context.Background()
+	store, pb := projtest.Open(b, backend)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	start := time.Now()
+	sum, err := seed.Run(ctx, store, seed.Options{Locations: *viewsLocations, GPPractices: seed.DefaultGPPractices, Seed: 1}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("%s: seeded %d locations (%d events) in %s", backend, sum.Locations, sum.Events, time.Since(start).Round(time.Millisecond))
+	engine, err := projections.NewEngine(pb, logger, projections.Default()...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	start = time.Now()
+	for _, name := range engine.Names() {
+		if err := engine.Rebuild(ctx, name, nil); err != nil {
+			b.Fatalf("rebuild %s: %v", name, err)
+		}
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- engine.Run(runCtx) }()
+	b.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			b.Errorf("projection engine: %v", err)
+		}
+	})
+	head, err := store.HeadPosition(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Minute); ; {
+		err := engine.WaitFor(ctx, nil, head)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, projections.ErrNotCaughtUp) || time.Now().After(deadline) {
+			b.Fatal(err)
+		}
+	}
+	b.Logf("%s: projections caught up in %s", backend, time.Since(start).Round(time.Millisecond))
+	accounts, err := commands.NewAccounts(ctx, store, testConfig(), time.Now, logger)
+	if err != nil {
+		b.Fatal(err)
+	}
+	q := queries.Accounts{ReadModels: projections.NewReadModels(pb), Waiter: engine}
+	srv, err := httpapi.New(httpapi.Options{
+		Logger: logger, Registry: prometheus.NewRegistry(), MaxBodyBytes: maxBody,
+		Accounts: accounts, AccountQueries: &q,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &viewsFixture{engine: engine, server: srv, events: sum.Events, q: q}
+}
+
+// countingWriter is a ResponseWriter that keeps only the size of the body.
+type countingWriter struct {
+	header http.Header
+	status int
+	n      int64
+}
+
+func (w *countingWriter) Header() http.Header { return w.header }
+func (w *countingWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+}
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	w.n += int64(len(p))
+	return len(p), nil
+}
+
+// heapPeak samples the bytes of live and unswept heap objects every
+// millisecond until stop is called, which returns the highest sample.
+func heapPeak() (stop func() uint64) {
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	read := func() uint64 {
+		metrics.Read(sample)
+		return sample[0].Value.Uint64()
+	}
+	var (
+		peak = read()
+		done = make(chan struct{})
+		wg   sync.WaitGroup
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				peak = max(peak, read())
+			}
+		}
+	}()
+	return func() uint64 {
+		close(done)
+		wg.Wait()
+		return max(peak, read())
+	}
+}
+
+// BenchmarkProvidersXLSX measures the download of every registered
+// provider (GET /api/v1/providers.xlsx, as a public caller) through the
+// server's handler at 25,000 seeded locations, on each backend. The body
+// is counted, not kept. It reports the rows, the MB written, and the
+// highest heap in use during a download above the heap before it
+// (peak-heap-MB, sampled every millisecond after a GC).
+//
+//	go test ./cmd/capacityd/httpapi -run '^$' -bench ProvidersXLSX -benchtime 3x
+func BenchmarkProvidersXLSX(b *testing.B) {
+	for _, backend := range projtest.Backends() {
+		b.Run(backend, func(b *testing.B) {
+			f := newViewsFixture(b, backend)
+			page, err := f.q.SearchProviders(context.Background(), nil, queries.ProviderSearch{PageSize: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Run("Download", func(b *testing.B) {
+				var written int64
+				var peak float64
+				for b.Loop() {
+					b.StopTimer()
+					runtime.GC()
+					baseline := heapPeak()()
+					b.StartTimer()
+					stop := heapPeak()
+					w := &countingWriter{header: http.Header{}}
+					f.server.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/api/v1/providers.xlsx", nil))
+					top := stop()
+					if w.status != http.StatusOK || w.n == 0 {
+						b.Fatalf("status %d, %d bytes", w.status, w.n)
+					}
+					written += w.n
+					peak = max(peak, float64(top)-float64(baseline))
+				}
+				b.ReportMetric(float64(page.Total), "rows")
+				b.ReportMetric(float64(written)/float64(b.N)/1e6, "MB-written")
+				b.ReportMetric(peak/1e6, "peak-heap-MB")
+				b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/download")
+			})
+		})
+	}
+}
+
+// BenchmarkRebuildSearch measures the rebuild of the location search
+// (Engine.Rebuild of "search" over the whole log) at 25,000 seeded
+// locations, on each backend, in events replayed per second.
+//
+//	go test ./cmd/capacityd/httpapi -run '^$' -bench RebuildSearch -benchtime 3x
+func BenchmarkRebuildSearch(b *testing.B) {
+	for _, backend := range projtest.Backends() {
+		b.Run(backend, func(b *testing.B) {
+			f := newViewsFixture(b, backend)
+			name := projections.LocationSearch{}.Name()
+			b.Run("Rebuild", func(b *testing.B) {
+				var done int64
+				for b.Loop() {
+					var last projections.Progress
+					if err := f.engine.Rebuild(context.Background(), name, func(p projections.Progress) { last = p }); err != nil {
+						b.Fatal(err)
+					}
+					done += last.Done
+				}
+				b.ReportMetric(float64(done)/float64(b.N), "events")
+				b.ReportMetric(float64(done)/b.Elapsed().Seconds(), "events/s")
+			})
+		})
+	}
+}
