@@ -304,11 +304,7 @@ func locationID(r *http.Request) string { return mux.Vars(r)["location_id"] }
 
 func (s *Server) handleEditAddress(w http.ResponseWriter, r *http.Request, a commands.Actor) {
 	var req AddressRequest
-	if err := decodeEdit(r, &req); err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	v, err := expectedVersion(r, req.ExpectedVersion)
+	v, err := decodeVersioned(r, &req, &req.ExpectedVersion)
 	if err != nil {
 		s.writeErr(w, r, err)
 		return
@@ -321,11 +317,7 @@ func (s *Server) handleEditAddress(w http.ResponseWriter, r *http.Request, a com
 
 func (s *Server) handleAddContact(w http.ResponseWriter, r *http.Request, a commands.Actor) {
 	var req ContactRequest
-	if err := decodeEdit(r, &req); err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	v, err := expectedVersion(r, req.ExpectedVersion)
+	v, err := decodeVersioned(r, &req, &req.ExpectedVersion)
 	if err != nil {
 		s.writeErr(w, r, err)
 		return
@@ -339,11 +331,7 @@ func (s *Server) handleAddContact(w http.ResponseWriter, r *http.Request, a comm
 
 func (s *Server) handleUpdateContact(w http.ResponseWriter, r *http.Request, a commands.Actor) {
 	var req ContactRequest
-	if err := decodeEdit(r, &req); err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	v, err := expectedVersion(r, req.ExpectedVersion)
+	v, err := decodeVersioned(r, &req, &req.ExpectedVersion)
 	if err != nil {
 		s.writeErr(w, r, err)
 		return
@@ -351,6 +339,16 @@ func (s *Server) handleUpdateContact(w http.ResponseWriter, r *http.Request, a c
 	res, err := s.accounts.UpdateContact(r.Context(), a, location.UpdateContact{LocationID: locationID(r), ExpectedVersion: v,
 		ContactID: mux.Vars(r)["contact_id"], Contact: req.input()})
 	s.edited(w, r, http.StatusOK, res, err)
+}
+
+// decodeVersioned decodes an edit's body into req and returns the version
+// the edit was made on: If-Match or the body's expected_version (*bodyVersion
+// once decoded).
+func decodeVersioned(r *http.Request, req any, bodyVersion **int64) (int64, error) {
+	if err := decodeEdit(r, req); err != nil {
+		return 0, err
+	}
+	return expectedVersion(r, *bodyVersion)
 }
 
 // deleteVersion is the version a DELETE was made on: If-Match or
@@ -379,11 +377,7 @@ func (s *Server) handleLinkGPPractice(w http.ResponseWriter, r *http.Request, a 
 		PracticeCode    string `json:"practice_code"`
 		ExpectedVersion *int64 `json:"expected_version"`
 	}
-	if err := decodeEdit(r, &req); err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	v, err := expectedVersion(r, req.ExpectedVersion)
+	v, err := decodeVersioned(r, &req, &req.ExpectedVersion)
 	if err != nil {
 		s.writeErr(w, r, err)
 		return
@@ -409,11 +403,7 @@ func (s *Server) handleEditClassification(w http.ResponseWriter, r *http.Request
 		OwnershipType   string `json:"ownership_type"`
 		ExpectedVersion *int64 `json:"expected_version"`
 	}
-	if err := decodeEdit(r, &req); err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	v, err := expectedVersion(r, req.ExpectedVersion)
+	v, err := decodeVersioned(r, &req, &req.ExpectedVersion)
 	if err != nil {
 		s.writeErr(w, r, err)
 		return
@@ -432,11 +422,7 @@ type noteRequest struct {
 
 func (s *Server) handleAddNote(w http.ResponseWriter, r *http.Request, a commands.Actor) {
 	var req noteRequest
-	if err := decodeEdit(r, &req); err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	v, err := expectedVersion(r, req.ExpectedVersion)
+	v, err := decodeVersioned(r, &req, &req.ExpectedVersion)
 	if err != nil {
 		s.writeErr(w, r, err)
 		return
@@ -450,11 +436,7 @@ func (s *Server) handleAddNote(w http.ResponseWriter, r *http.Request, a command
 
 func (s *Server) handleEditNote(w http.ResponseWriter, r *http.Request, a commands.Actor) {
 	var req noteRequest
-	if err := decodeEdit(r, &req); err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	v, err := expectedVersion(r, req.ExpectedVersion)
+	v, err := decodeVersioned(r, &req, &req.ExpectedVersion)
 	if err != nil {
 		s.writeErr(w, r, err)
 		return
@@ -482,11 +464,7 @@ func (s *Server) handleEditPAMMS(w http.ResponseWriter, r *http.Request, a comma
 		ReportDate      string `json:"report_date"`
 		ExpectedVersion *int64 `json:"expected_version"`
 	}
-	if err := decodeEdit(r, &req); err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	v, err := expectedVersion(r, req.ExpectedVersion)
+	v, err := decodeVersioned(r, &req, &req.ExpectedVersion)
 	if err != nil {
 		s.writeErr(w, r, err)
 		return
