@@ -77,8 +77,11 @@ func NewSQLiteBackend(db *sql.DB, store eventstore.Store) Backend {
 				scan:       func(s wsql.Scanner) (eventstore.Event, error) { return sqlite.ScanEvent(s) },
 			}
 		},
-		offsets:      checkpointOffsets{dialect: SQLite},
-		liveBatch:    200,
+		offsets: checkpointOffsets{dialect: SQLite},
+		// A live batch holds SQLite's one write lock while it applies:
+		// kept small so that appends never wait near the busy timeout,
+		// even for a projection that writes several rows per event.
+		liveBatch:    50,
 		rebuildBatch: 1000,
 	}
 }

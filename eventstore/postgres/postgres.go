@@ -334,6 +334,9 @@ func (s *Store) subjectKeys(ctx context.Context, reqs []eventstore.AppendRequest
 	if len(subjects) == 0 {
 		return nil, nil
 	}
+	// In one order for every append: two appends that insert overlapping
+	// keys in different orders wait on each other's rows (deadlock).
+	slices.Sort(subjects)
 	keys := make(map[string][]byte, len(subjects))
 	load := func() error {
 		rows, err := s.pool.Query(ctx, `SELECT subject, key FROM subject_keys WHERE subject = ANY($1)`, subjects)
