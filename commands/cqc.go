@@ -13,11 +13,10 @@ import (
 	"github.com/capacitytracker/capacity/eventstore"
 )
 
-// CQCImportSummary counts what an import did with its records: locations
-// new to the tracker, locations (or their organisations) brought up to
-// date, locations already up to date, and records refused, each with its
-// reason in Errors ("index 3: location 1-123456789: ...").
-type CQCImportSummary struct {
+// ImportSummary counts what an import did with its records: new to the
+// tracker, brought up to date, already up to date, and refused, each with
+// its reason in Errors ("index 3: location 1-123456789: ...").
+type ImportSummary struct {
 	Created   int      `json:"created"`
 	Changed   int      `json:"changed"`
 	Unchanged int      `json:"unchanged"`
@@ -25,6 +24,10 @@ type CQCImportSummary struct {
 	Errors    []string `json:"errors,omitempty"`
 	Position  int64    `json:"position"` // of the last event appended, 0 if none
 }
+
+// CQCImportSummary is the summary of a CQC import: locations (or their
+// organisations) created, changed, unchanged and refused.
+type CQCImportSummary = ImportSummary
 
 // Outcomes of one CQC record.
 const (

@@ -15,17 +15,9 @@ import (
 // location.ParseGPPracticesCSV reads it.
 type GPPracticeRow = location.GPPractice
 
-// GPImportSummary counts what an import did with its rows: practices new
-// to the tracker, practices renamed or moved, practices already up to
-// date, and rows refused, each with its reason in Errors ("line 3: ...").
-type GPImportSummary struct {
-	Created   int      `json:"created"`
-	Changed   int      `json:"changed"`
-	Unchanged int      `json:"unchanged"`
-	Rejected  int      `json:"rejected"`
-	Errors    []string `json:"errors,omitempty"`
-	Position  int64    `json:"position"` // of the last event appended, 0 if none
-}
+// GPImportSummary is the summary of a GP practice import: practices new to
+// the tracker, renamed or moved, already up to date, and rows refused.
+type GPImportSummary = ImportSummary
 
 // ImportGPPractices brings each row's GP practice (an organisation of type
 // GP named by its practice code) up to date (support or an operator). Each

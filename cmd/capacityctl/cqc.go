@@ -51,6 +51,13 @@ func (c *cli) cqc(ctx context.Context, args []string) error {
 	}
 	defer b.Close()
 	sum, importErr := a.ImportCQC(ctx, commands.System("capacityctl cqc import"), recs)
+	return c.reportImport(bad, sum, importErr, len(recs)+len(bad), "records")
+}
+
+// reportImport prints an import's rejected rows (those the parser refused,
+// then those the import refused) and its summary line, and returns an
+// error when it stopped or refused anything, for the exit status.
+func (c *cli) reportImport(bad []location.RowError, sum commands.ImportSummary, importErr error, total int, noun string) error {
 	for _, e := range bad {
 		fmt.Fprintln(c.stdout, e.Error())
 	}
@@ -63,7 +70,7 @@ func (c *cli) cqc(ctx context.Context, args []string) error {
 		return fmt.Errorf("import stopped: %w", importErr)
 	}
 	if rejected > 0 {
-		return fmt.Errorf("%d of %d records rejected", rejected, len(recs)+len(bad))
+		return fmt.Errorf("%d of %d %s rejected", rejected, total, noun)
 	}
 	return nil
 }

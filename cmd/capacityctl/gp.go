@@ -46,19 +46,5 @@ func (c *cli) gp(ctx context.Context, args []string) error {
 	}
 	defer b.Close()
 	sum, importErr := a.ImportGPPractices(ctx, commands.System("capacityctl gp import"), rows)
-	for _, e := range bad {
-		fmt.Fprintln(c.stdout, e.Error())
-	}
-	for _, e := range sum.Errors {
-		fmt.Fprintln(c.stdout, e)
-	}
-	rejected := len(bad) + sum.Rejected
-	fmt.Fprintf(c.stdout, "%d created, %d changed, %d unchanged, %d rejected\n", sum.Created, sum.Changed, sum.Unchanged, rejected)
-	if importErr != nil {
-		return fmt.Errorf("import stopped: %w", importErr)
-	}
-	if rejected > 0 {
-		return fmt.Errorf("%d of %d rows rejected", rejected, len(rows)+len(bad))
-	}
-	return nil
+	return c.reportImport(bad, sum, importErr, len(rows)+len(bad), "rows")
 }
