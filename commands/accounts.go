@@ -105,6 +105,10 @@ func (a *Accounts) Config() Config { return a.cfg }
 
 func (a *Accounts) now() time.Time { return a.clock().UTC() }
 
+// Now is the commands' clock: the instant a command issued now would be
+// decided at (the test clock in tests).
+func (a *Accounts) Now() time.Time { return a.now() }
+
 // serverKey reads a named 32-byte key, generating it the first time.
 func serverKey(ctx context.Context, store eventstore.Transactor, name string) ([]byte, error) {
 	fresh := make([]byte, 32)

@@ -48,6 +48,16 @@ func (e *ValidationError) Merge(prefix string, err error) bool {
 	return true
 }
 
+// Has reports whether field was found invalid.
+func (e *ValidationError) Has(field string) bool {
+	for _, f := range e.Fields {
+		if f.Field == field {
+			return true
+		}
+	}
+	return false
+}
+
 // Err is nil when no field was added, else e.
 func (e *ValidationError) Err() error {
 	if e == nil || len(e.Fields) == 0 {

@@ -11,6 +11,8 @@ import (
 func Default() []Projection {
 	out := append([]Projection{CategoryStats{}}, AccountProjections()...)
 	out = append(out, LocationSearch{})
+	out = append(out, SurveyProjections()...)
+	out = append(out, AnalyticsProjections()...)
 	return append(out, MailProjections()...)
 }
 

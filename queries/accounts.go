@@ -18,6 +18,9 @@ import (
 type Viewer struct {
 	UserID  string
 	Support bool
+	// Commissioner: an active user of a commissioning organisation (see
+	// account.User.IsCommissioner).
+	Commissioner bool
 	// ApproverOf lists the organisations the viewer is an active Approver
 	// of.
 	ApproverOf []string

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/capacitytracker/capacity/domain/location"
 )
 
 // User is the state of a user-<id> stream.
@@ -79,6 +81,21 @@ func (u *User) Exists() bool { return u != nil && u.Version > 0 }
 
 // IsSupport reports an active member of the support team.
 func (u *User) IsSupport() bool { return u.Exists() && u.Status == Active && u.Role == Support }
+
+// IsCommissioner reports whether u is an active user of a commissioning
+// organisation (a CCG, a local authority, a regional local authority or
+// LRF, or NHSE/NDX and CSUs): the people who find providers and read the
+// analytics of every area.
+func (u *User) IsCommissioner() bool {
+	if !u.Exists() || u.Status != Active {
+		return false
+	}
+	switch location.OrganisationType(u.OrganisationType) {
+	case location.CCG, location.LocalAuthority, location.LocalAuthorityRegional, location.NHSENDXCSU:
+		return true
+	}
+	return false
+}
 
 // IsApproverOf reports whether u may approve requests for, and manage the
 // users of, an organisation: support, or an active Approver with access to

@@ -799,22 +799,7 @@ func DecideEditClassification(l Location, c EditClassification) ([]any, error) {
 // cleanNote keeps a note's line breaks (at most two in a row) and cleans
 // each line.
 func cleanNote(s string) (string, error) {
-	lines := strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n")
-	var out []string
-	blank := 0
-	for _, line := range lines {
-		line = domain.CleanText(line)
-		if line == "" {
-			blank++
-			if blank > 1 || len(out) == 0 {
-				continue
-			}
-		} else {
-			blank = 0
-		}
-		out = append(out, line)
-	}
-	text := strings.TrimSpace(strings.Join(out, "\n"))
+	text := domain.CleanMultiline(s)
 	switch n := utf8.RuneCountInString(text); {
 	case n == 0:
 		return "", domain.Invalid("text", "required", "Enter the note")

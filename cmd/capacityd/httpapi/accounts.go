@@ -63,6 +63,10 @@ func (s *Server) accountRoutes(api *mux.Router) {
 	// /locations/{location_id} does not take them.
 	s.viewRoutes(api)
 	s.locationRoutes(api)
+	s.dailyUpdateRoutes(api)
+	s.surveyRoutes(api)
+	s.bulkRoutes(api)
+	s.analyticsRoutes(api)
 }
 
 // minPosition reads ?min_position=, the position a client's own write

@@ -1,0 +1,6 @@
+package httpapi
+
+import "github.com/gorilla/mux"
+
+// bulkRoutes is a placeholder until the feature lands.
+func (s *Server) bulkRoutes(api *mux.Router) {}
