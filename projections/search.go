@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/capacitytracker/capacity/domain/dailyupdate"
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/eventstore"
 )
@@ -27,7 +28,8 @@ import (
 // the organisations (id, name, type, postcode), for the organisation's
 // name and type on each location and for the GP practice search.
 //
-// Daily updates do not exist yet: last_daily_update_at is always NULL.
+// last_daily_update_at is the time of the location's latest daily
+// COVID-19 update (its dailyupdate stream), NULL before the first.
 type LocationSearch struct{}
 
 var _ BatchApplier = LocationSearch{}
@@ -114,7 +116,7 @@ func (LocationSearch) Schema(d Dialect, table func(string) string) []string {
     public_contacts      TEXT    NOT NULL,
     notes                TEXT    NOT NULL,
     gp_practices         TEXT    NOT NULL,
-    -- Always NULL until daily updates exist.
+    -- The latest daily update's submission time; NULL before the first.
     last_daily_update_at %[2]s
 )`, l, ts, key),
 		// Nearly every search is of the Registered locations (the
@@ -223,6 +225,7 @@ type searchRow struct {
 	PAMMS                                                         location.PAMMS
 	Version                                                       int64
 	LastUpdateAt                                                  time.Time
+	LastDailyUpdateAt                                             *time.Time
 }
 
 // searchOrg is a row of search_organisations.
@@ -248,7 +251,7 @@ var searchColumns = []string{
 	"contacts", "public_contacts", "notes", "gp_practices",
 	"rating_overall", "rating_safe", "rating_effective", "rating_caring", "rating_responsive", "rating_well_led", "rating_rank",
 	"report_date", "report_url", "public_url", "pamms_rating", "pamms_report_url", "pamms_report_date",
-	"has_manager", "has_email", "address_edited", "version", "last_update_at",
+	"has_manager", "has_email", "address_edited", "version", "last_update_at", "last_daily_update_at",
 	"name_key", "short_name_key", "organisation_key", "local_authority_key", "ccg_key", "cqc_region_key", "search_text",
 }
 
@@ -293,6 +296,10 @@ func (r *searchRow) values(d Dialect) ([]any, error) {
 		status = location.StatusRegistered
 	}
 	rt := r.Ratings
+	var lastDaily any
+	if r.LastDailyUpdateAt != nil {
+		lastDaily = d.Time(*r.LastDailyUpdateAt)
+	}
 	return []any{
 		r.LocationID, r.Name, r.ShortName, r.OrganisationID, r.OrganisationName, r.OrganisationType, r.OwnershipType,
 		r.Line1, r.Line2, r.Line3, r.Line4, r.Line5, r.Postcode, CompactPostcode(r.Postcode),
@@ -301,7 +308,7 @@ func (r *searchRow) values(d Dialect) ([]any, error) {
 		string(rt.Overall), string(rt.Safe), string(rt.Effective), string(rt.Caring), string(rt.Responsive), string(rt.WellLed),
 		RatingRank(rt.Overall),
 		rt.ReportDate, r.ReportURL, r.PublicURL, r.PAMMS.Rating, r.PAMMS.ReportURL, r.PAMMS.ReportDate,
-		hasManager, hasEmail, r.AddressEdited, r.Version, d.Time(r.LastUpdateAt),
+		hasManager, hasEmail, r.AddressEdited, r.Version, d.Time(r.LastUpdateAt), lastDaily,
 		SearchKey(r.Name), SearchKey(r.ShortName), SearchKey(r.OrganisationName), SearchKey(r.LocalAuthority),
 		SearchKey(r.CCG), SearchKey(r.CQCRegion), SearchText(SearchKey(r.Name), SearchKey(r.ShortName), SearchKey(r.OrganisationName)),
 	}, nil
@@ -318,7 +325,7 @@ func (b *searchBatch) load(ctx context.Context, id string) (*searchRow, error) {
     postcode, nhs_region, cqc_region, local_authority, ccg, registration_status, dormant, contacts, notes,
     gp_practices, rating_overall, rating_safe, rating_effective, rating_caring, rating_responsive, rating_well_led,
     report_date, report_url, public_url, pamms_rating, pamms_report_url, pamms_report_date, address_edited,
-    version, last_update_at
+    version, last_update_at, last_daily_update_at
 FROM %s WHERE location_id = ?`, b.l), id)
 	if err != nil {
 		return nil, fmt.Errorf("location %s: %w", id, err)
@@ -330,18 +337,22 @@ FROM %s WHERE location_id = ?`, b.l), id)
 	r := &searchRow{LocationID: id}
 	var contacts, notes, gps string
 	var overall, safe, effective, caring, responsive, wellLed string
-	var last Timestamp
+	var last, lastDaily Timestamp
 	if err := rows.Scan(&r.Name, &r.ShortName, &r.OrganisationID, &r.OrganisationName, &r.OrganisationType,
 		&r.OwnershipType, &r.Line1, &r.Line2, &r.Line3, &r.Line4, &r.Line5, &r.Postcode, &r.NHSRegion, &r.CQCRegion,
 		&r.LocalAuthority, &r.CCG, &r.RegistrationStatus, &r.Dormant, &contacts, &notes, &gps,
 		&overall, &safe, &effective, &caring, &responsive, &wellLed,
 		&r.Ratings.ReportDate, &r.ReportURL, &r.PublicURL, &r.PAMMS.Rating, &r.PAMMS.ReportURL, &r.PAMMS.ReportDate,
-		&r.AddressEdited, &r.Version, &last); err != nil {
+		&r.AddressEdited, &r.Version, &last, &lastDaily); err != nil {
 		return nil, fmt.Errorf("location %s: %w", id, err)
 	}
 	r.Ratings.Overall, r.Ratings.Safe, r.Ratings.Effective = location.Rating(overall), location.Rating(safe), location.Rating(effective)
 	r.Ratings.Caring, r.Ratings.Responsive, r.Ratings.WellLed = location.Rating(caring), location.Rating(responsive), location.Rating(wellLed)
 	r.LastUpdateAt = last.Time
+	if !lastDaily.IsZero() {
+		t := lastDaily.Time
+		r.LastDailyUpdateAt = &t
+	}
 	for _, f := range []struct {
 		data string
 		dst  any
@@ -422,7 +433,32 @@ func (b *searchBatch) apply(ctx context.Context, ev eventstore.Event) error {
 		return b.applyOrganisation(ctx, ev)
 	case "location":
 		return b.applyLocation(ctx, ev)
+	case "dailyupdate":
+		return b.applyDailyUpdate(ctx, ev)
 	}
+	return nil
+}
+
+// applyDailyUpdate records when a location last sent its daily update. It
+// is not an edit of the location: its version and last update stay.
+func (b *searchBatch) applyDailyUpdate(ctx context.Context, ev eventstore.Event) error {
+	d, err := dailyupdate.Decode(ev.Type, ev.Data)
+	if err != nil {
+		return err
+	}
+	e, ok := d.(dailyupdate.DailyUpdateSubmitted)
+	if !ok {
+		return nil
+	}
+	r, err := b.load(ctx, streamEntity(ev.StreamID))
+	if err != nil || r == nil {
+		return err
+	}
+	at := e.SubmittedAt.UTC()
+	if at.IsZero() {
+		at = ev.RecordedAt
+	}
+	r.LastDailyUpdateAt = &at
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/capacitytracker/capacity/commands"
 	"github.com/capacitytracker/capacity/domain"
 	"github.com/capacitytracker/capacity/domain/account"
+	"github.com/capacitytracker/capacity/domain/dailyupdate"
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/domain/password"
 	"github.com/capacitytracker/capacity/eventstore"
@@ -82,7 +83,7 @@ func TestViews_EqualRebuildAfterRandomCommands(t *testing.T) {
 			t.Logf("commands: %v", counts)
 			for _, want := range []string{"EditAddress ok", "AddContact ok", "UpdateContact ok", "RemoveContact ok", "LinkGP ok",
 				"UnlinkGP ok", "AddNote ok", "EditNote ok", "DeleteNote ok", "EditPAMMS ok", "Classification ok", "ImportCQC ok",
-				"Register ok", "DecideAccess ok", "EditAddress refused"} {
+				"Register ok", "DecideAccess ok", "EditAddress refused", "DailyUpdate ok", "DailyUpdate refused"} {
 				if counts[want] == 0 && n >= 2000 {
 					t.Errorf("the sequence never ran %q: the generator lost coverage", want)
 				}
@@ -363,6 +364,9 @@ func (w *worldGen) text(words ...string) string {
 func (w *worldGen) step(ctx context.Context) (string, error) {
 	i := w.pick(len(w.records))
 	id := w.records[i].LocationID
+	if w.pick(10) == 0 {
+		return w.dailyUpdate(ctx, i, id)
+	}
 	switch k := w.pick(100); {
 	case k < 6:
 		rec := w.records[i]
@@ -527,4 +531,30 @@ func (w *worldGen) step(ctx context.Context) (string, error) {
 		_, err := w.acc.Reactivate(ctx, w.system, u)
 		return "Reactivate", err
 	}
+}
+
+// dailyUpdate submits a location's daily update: valid answers, a "no
+// change" copy, or now and then answers that break a rule.
+func (w *worldGen) dailyUpdate(ctx context.Context, i int, id string) (string, error) {
+	c := dailyupdate.Submit{LocationID: id}
+	switch w.pick(6) {
+	case 0:
+		c.NoChange = true
+	default:
+		users := w.pick(40)
+		staff := w.pick(30)
+		extra := w.pick(2) == 0
+		hours := 0
+		if extra {
+			hours = 1 + w.pick(60)
+		}
+		c.Form = dailyupdate.Answers{ServiceUsers: users, Confirmed: w.pick(users/4 + 1), Suspected: w.pick(users/4 + 1),
+			CareStaff: staff, StaffNotWorking: w.pick(staff + 1), PPE: dailyupdate.PPEChoices()[w.pick(3)].Code,
+			CanProvideExtra: extra, ExtraHoursPerWeek: hours}.Form()
+		if w.pick(10) == 0 {
+			c.Form.StaffNotWorking = fmt.Sprint(staff + 1) // more absent than employed
+		}
+	}
+	_, err := w.acc.SubmitDailyUpdate(ctx, w.actor(ctx, i), c)
+	return "DailyUpdate", err
 }

@@ -10,6 +10,7 @@ import (
 	_ "time/tzdata" // the dashboard's calendar day is Europe/London's on any host
 
 	"github.com/capacitytracker/capacity/domain"
+	"github.com/capacitytracker/capacity/domain/dailyupdate"
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/projections"
 )
@@ -812,21 +813,10 @@ type DashboardEntry struct {
 // DashboardPage is a page of dashboards.
 type DashboardPage = Page[DashboardEntry]
 
-// london is the time zone of the daily update's calendar day.
-var london = mustLoadLocation("Europe/London")
-
-func mustLoadLocation(name string) *time.Location {
-	l, err := time.LoadLocation(name)
-	if err != nil {
-		panic(err) // time/tzdata is embedded
-	}
-	return l
-}
-
 // StartOfDay is the start of t's calendar day in Europe/London.
 func StartOfDay(t time.Time) time.Time {
-	y, m, d := t.In(london).Date()
-	return time.Date(y, m, d, 0, 0, 0, 0, london)
+	y, m, d := t.In(dailyupdate.London).Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, dailyupdate.London)
 }
 
 const dashboardColumns = `location_id, name, postcode, organisation_id, organisation_name, has_manager, has_email,

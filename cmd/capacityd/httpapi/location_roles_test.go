@@ -9,6 +9,7 @@ import (
 
 	"github.com/capacitytracker/capacity/commands"
 	"github.com/capacitytracker/capacity/domain/account"
+	"github.com/capacitytracker/capacity/domain/dailyupdate"
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/projections/projtest"
 )
@@ -179,6 +180,18 @@ func locationEndpoints() []locationEndpoint {
 		{"EditAnUnknownLocation", http.MethodPost, func(t *testing.T, w *roleWorld) target {
 			id := w.id("1-7")
 			return target{path: locPath(id, "notes"), stream: location.LocationStream(id), body: map[string]any{"text": "hello", "expected_version": 1}}
+		}, [roleCount + 1]outcome{notFound, notFound, notFound, notFound, notFound, unauth, unauth, notFound, unauth, notFound}},
+
+		// The COVID-19 Update (Daily) page.
+		{"ReadRosehillsDailyUpdate", http.MethodGet, func(t *testing.T, w *roleWorld) target {
+			return target{path: locPath(rosehill, "daily-update"), marker: `"location_id":"` + rosehill + `"`}
+		}, readsOfRosehill},
+		{"SubmitRosehillsDailyUpdate", http.MethodPost, func(t *testing.T, w *roleWorld) target {
+			return target{path: locPath(rosehill, "daily-update"), stream: dailyupdate.Stream(rosehill), body: dailyUpdateBody()}
+		}, createsAtRosehill},
+		{"SubmitUnknownLocationsDailyUpdate", http.MethodPost, func(t *testing.T, w *roleWorld) target {
+			id := w.id("1-7")
+			return target{path: locPath(id, "daily-update"), stream: dailyupdate.Stream(id), body: dailyUpdateBody()}
 		}, [roleCount + 1]outcome{notFound, notFound, notFound, notFound, notFound, unauth, unauth, notFound, unauth, notFound}},
 
 		// CQC's fields: refused to everyone, support included.

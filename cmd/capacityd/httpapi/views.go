@@ -151,10 +151,10 @@ func (s *Server) handleHomeCareXLSX(w http.ResponseWriter, r *http.Request, a co
 
 // dashboardQuery reads a dashboard query: location_id (repeated, or
 // comma-separated) names the locations, none the caller's own.
-func dashboardQuery(r *http.Request) (queries.DashboardQuery, error) {
+func dashboardQuery(r *http.Request, now time.Time) (queries.DashboardQuery, error) {
 	q := r.URL.Query()
 	var v domain.ValidationError
-	d := queries.DashboardQuery{Now: time.Now(), Page: intParam(q, "page", &v), PageSize: intParam(q, "page_size", &v)}
+	d := queries.DashboardQuery{Now: now, Page: intParam(q, "page", &v), PageSize: intParam(q, "page_size", &v)}
 	for _, ids := range q["location_id"] {
 		for id := range strings.SplitSeq(ids, ",") {
 			if id = strings.TrimSpace(id); id != "" {
@@ -171,7 +171,7 @@ func dashboardQuery(r *http.Request) (queries.DashboardQuery, error) {
 }
 
 func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request, a commands.Actor) {
-	d, err := dashboardQuery(r)
+	d, err := dashboardQuery(r, s.accounts.Now())
 	if err != nil {
 		s.writeErr(w, r, err)
 		return
@@ -185,7 +185,7 @@ func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request, a comma
 }
 
 func (s *Server) handleDashboardXLSX(w http.ResponseWriter, r *http.Request, a commands.Actor) {
-	d, err := dashboardQuery(r)
+	d, err := dashboardQuery(r, s.accounts.Now())
 	if err != nil {
 		s.writeErr(w, r, err)
 		return
@@ -201,7 +201,7 @@ func (s *Server) handleLocationDashboard(w http.ResponseWriter, r *http.Request,
 		s.writeErr(w, r, err)
 		return
 	}
-	e, err := s.queries.LocationDashboard(r.Context(), viewer(a), mux.Vars(r)["location_id"], time.Now(), pos)
+	e, err := s.queries.LocationDashboard(r.Context(), viewer(a), mux.Vars(r)["location_id"], s.accounts.Now(), pos)
 	if err != nil {
 		s.writeErr(w, r, err)
 		return
