@@ -24,7 +24,7 @@ import (
 // COMMIT fails, every append of the batch fails. A caller whose context ends
 // while its append is still queued takes it out of the queue and nothing of
 // it is written; once the writer has taken it, the caller waits for the
-// outcome (a bounded wait: the busy timeout bounds the lock wait), so that
+// outcome (a bounded wait: maxLockWait bounds the lock wait), so that
 // an error never hides a written append.
 
 // maxBatchEvents caps the events of one group commit, so that the write lock

@@ -68,6 +68,31 @@ const TimeLayout = "2006-01-02T15:04:05.000000000Z"
 // busyTimeout bounds how long a connection waits for another one's write lock.
 const busyTimeout = 10 * time.Second
 
+// maxLockWait bounds how long a write transaction waits for its turn in
+// all, over repeated busy timeouts (see beginWrite).
+const maxLockWait = 2 * time.Minute
+
+// beginWrite begins a read-write transaction (BEGIN IMMEDIATE) on db.
+// SQLite's busy handler is not fair: under a steady stream of writers
+// (appends, projection batches), one waiter can lose every race for its
+// busy timeout and fail with SQLITE_BUSY although the lock was free again
+// and again. A BEGIN that failed so did nothing, so it waits its turn
+// again, until ctx ends or maxLockWait has passed.
+func beginWrite(ctx context.Context, db *sql.DB) (*sql.Tx, error) {
+	deadline := time.Now().Add(maxLockWait)
+	for {
+		tx, err := db.BeginTx(ctx, nil)
+		if err == nil || !isBusy(err) || ctx.Err() != nil || time.Now().After(deadline) {
+			return tx, err
+		}
+	}
+}
+
+// isBusy reports whether err is SQLite's "database is locked".
+func isBusy(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "SQLITE_BUSY")
+}
+
 // Store is the SQLite event store.
 type Store struct {
 	path   string
@@ -221,7 +246,7 @@ func (s *Store) commitBatch(jobs []*appendJob, outcomes []jobOutcome) {
 			outcomes[i] = jobOutcome{err: err}
 		}
 	}
-	tx, err := s.writer.BeginTx(ctx, nil) // BEGIN IMMEDIATE (see the package comment)
+	tx, err := beginWrite(ctx, s.writer) // BEGIN IMMEDIATE (see the package comment)
 	if err != nil {
 		fail(fmt.Errorf("begin append: %w", err))
 		return

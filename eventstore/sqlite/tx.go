@@ -13,9 +13,9 @@ var _ eventstore.Transactor = (*Store)(nil)
 
 // InTx implements eventstore.Transactor. The transaction begins IMMEDIATE
 // on DB(), so it holds SQLite's write lock from its start: transactions of
-// the file never conflict, they wait for each other (busy timeout).
+// the file never conflict, they wait for each other (beginWrite).
 func (s *Store) InTx(ctx context.Context, fn func(tx eventstore.Tx) error) error {
-	tx, err := s.reader.BeginTx(ctx, nil)
+	tx, err := beginWrite(ctx, s.reader)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
