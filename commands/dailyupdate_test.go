@@ -138,7 +138,7 @@ func BenchmarkSubmitDailyUpdate_Concurrent(b *testing.B) {
 					i := next.Add(1)
 					t0 := time.Now()
 					if _, err := f.accounts.SubmitDailyUpdate(ctx, sys, dailyupdate.Submit{
-						LocationID: fmt.Sprintf("1-3%05d", i%locations), Form: dailyForm(int(i % 50))}); err != nil {
+						LocationID: fmt.Sprintf("1-3%05d", i%locations), Form: dailyForm(1 + int(i%50))}); err != nil {
 						b.Error(err)
 						return
 					}
