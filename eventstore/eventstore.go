@@ -28,7 +28,7 @@ const (
 	MaxEventsPerAppend   = 1000
 	MaxStreamIDLength    = 200
 	MaxEventTypeLength   = 200
-	MaxStreamsPerRequest = 1000
+	MaxStreamsPerRequest = 5000 // a bulk upload touches two streams for each of up to 2,000 locations
 )
 
 // Errors returned by every backend. Check them with errors.Is.

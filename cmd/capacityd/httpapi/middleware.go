@@ -124,19 +124,22 @@ func (s *Server) observe(next http.Handler) http.Handler {
 	})
 }
 
-// limitBody refuses bodies larger than the server's limit with 413: at once
-// when Content-Length says so, and otherwise when a handler reads past the
-// limit (http.MaxBytesReader; handlers answer 413 on *http.MaxBytesError).
+// limitBody refuses bodies larger than the request's limit with 413: at
+// once when Content-Length says so, and otherwise when a handler reads
+// past the limit (http.MaxBytesReader; handlers answer 413 on
+// *http.MaxBytesError). The limit is the server's, except for the bulk
+// upload, which has its own (bodyLimit).
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > s.maxBody {
+		limit := s.bodyLimit(r)
+		if r.ContentLength > limit {
 			s.metrics.requests.WithLabelValues(r.Method, unmatchedRoute, strconv.Itoa(http.StatusRequestEntityTooLarge)).Inc()
 			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large",
-				fmt.Sprintf("request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, s.maxBody))
+				fmt.Sprintf("request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, limit))
 			return
 		}
 		if r.Body != nil && r.Body != http.NoBody {
-			r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
 		}
 		next.ServeHTTP(w, r)
 	})
