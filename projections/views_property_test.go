@@ -2,6 +2,7 @@ package projections_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/capacitytracker/capacity/domain/dailyupdate"
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/domain/password"
+	"github.com/capacitytracker/capacity/domain/survey"
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/projections/projtest"
@@ -83,7 +86,7 @@ func TestViews_EqualRebuildAfterRandomCommands(t *testing.T) {
 			t.Logf("commands: %v", counts)
 			for _, want := range []string{"EditAddress ok", "AddContact ok", "UpdateContact ok", "RemoveContact ok", "LinkGP ok",
 				"UnlinkGP ok", "AddNote ok", "EditNote ok", "DeleteNote ok", "EditPAMMS ok", "Classification ok", "ImportCQC ok",
-				"Register ok", "DecideAccess ok", "EditAddress refused", "DailyUpdate ok", "DailyUpdate refused"} {
+				"Register ok", "DecideAccess ok", "EditAddress refused", "DailyUpdate ok", "DailyUpdate refused", "SurveyAnswer ok", "SurveyAnswer refused"} {
 				if counts[want] == 0 && n >= 2000 {
 					t.Errorf("the sequence never ran %q: the generator lost coverage", want)
 				}
@@ -265,6 +268,7 @@ type worldGen struct {
 	users     []uuid.UUID
 	store     eventstore.Store
 	cache     map[string]location.Location
+	surveys   []string
 }
 
 func newWorldGen(t *testing.T, acc *commands.Accounts, store eventstore.Store, rnd *rand.Rand) *worldGen {
@@ -302,6 +306,25 @@ func (w *worldGen) setup(ctx context.Context) {
 			t.Fatal(err)
 		}
 		w.practices = append(w.practices, code)
+	}
+	// Two open surveys: one for home care everywhere, one for two NHS
+	// regions.
+	now := time.Now().UTC()
+	for _, regions := range [][]string{nil, location.NHSRegions()[:2]} {
+		form := survey.Form{Title: "Syringe driver supplies", OrganisationTypes: []string{"home_care"}, NHSRegions: regions,
+			OpensAt: now.Add(-time.Hour).Format(time.RFC3339), ClosesAt: now.Add(30 * 24 * time.Hour).Format(time.RFC3339),
+			Questions: []survey.Question{
+				{ID: "drivers", Text: "How many syringe drivers do you have?", Type: survey.WholeNumber, Required: true},
+				{ID: "short", Text: "Are you short of supplies?", Type: survey.YesNo},
+			}}
+		res, err := w.acc.DefineSurvey(ctx, w.system, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.acc.PublishSurvey(ctx, w.system, res.SurveyID); err != nil {
+			t.Fatal(err)
+		}
+		w.surveys = append(w.surveys, res.SurveyID)
 	}
 	for i, rec := range w.records {
 		reg, err := w.acc.Register(ctx, commands.Request{}, account.Register{
@@ -366,6 +389,9 @@ func (w *worldGen) step(ctx context.Context) (string, error) {
 	id := w.records[i].LocationID
 	if w.pick(10) == 0 {
 		return w.dailyUpdate(ctx, i, id)
+	}
+	if w.pick(25) == 0 {
+		return w.surveyStep(ctx, i, id)
 	}
 	switch k := w.pick(100); {
 	case k < 6:
@@ -557,4 +583,36 @@ func (w *worldGen) dailyUpdate(ctx context.Context, i int, id string) (string, e
 	}
 	_, err := w.acc.SubmitDailyUpdate(ctx, w.actor(ctx, i), c)
 	return "DailyUpdate", err
+}
+
+// surveyStep answers one of the surveys for a location (now and then with
+// an invalid answer, or for a location the survey does not target), and
+// rarely amends a survey's title.
+func (w *worldGen) surveyStep(ctx context.Context, i int, id string) (string, error) {
+	sid := w.surveys[w.pick(len(w.surveys))]
+	if w.pick(20) == 0 {
+		evs, err := w.store.ReadStream(ctx, survey.Stream(sid), eventstore.ReadStreamOptions{})
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		var s survey.Survey
+		for _, ev := range evs {
+			d, err := survey.Decode(ev.Type, ev.Data)
+			if err != nil {
+				w.t.Fatal(err)
+			}
+			s = survey.Evolve(s, d)
+		}
+		form := s.Form()
+		form.Title = w.text("Syringe driver", "Proxy ordering", "Oxygen") + " supplies"
+		_, err = w.acc.AmendSurvey(ctx, w.system, survey.Amend{SurveyID: sid, ExpectedVersion: s.Version, Form: form})
+		return "AmendSurvey", err
+	}
+	drivers := fmt.Sprint(w.pick(20))
+	if w.pick(10) == 0 {
+		drivers = "-1"
+	}
+	answers := map[string]json.RawMessage{"drivers": json.RawMessage(drivers), "short": json.RawMessage([]string{"true", "false"}[w.pick(2)])}
+	_, err := w.acc.SubmitSurveyResponse(ctx, w.actor(ctx, i), sid, id, answers)
+	return "SurveyAnswer", err
 }
