@@ -326,7 +326,7 @@ type DetailsConfirmed struct {
 
 // Event type names of provider details.
 const (
-	TypeAddressChanged       = "AddressChanged"
+	TypeAddressChanged = "AddressChanged"
 	// The contact events are at their second shape (Phones a list); the
 	// first shape's names are read through upcasters (upcast.go).
 	TypeContactAdded         = "ContactAdded.v2"
