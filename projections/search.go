@@ -111,7 +111,7 @@ func (LocationSearch) Schema(d Dialect, table func(string) string) []string {
     has_manager          BOOLEAN NOT NULL,
     has_email            BOOLEAN NOT NULL,
     address_edited       BOOLEAN NOT NULL,
-    -- JSON lists.
+    -- JSON lists (a contact's phones are a list: ContactAdded.v2).
     contacts             TEXT    NOT NULL,
     public_contacts      TEXT    NOT NULL,
     notes                TEXT    NOT NULL,

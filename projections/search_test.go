@@ -244,9 +244,9 @@ func (w *searchWorld) applyEveryEventType() {
 		{Field: "local_authority", Before: "West Northamptonshire", After: "North Northamptonshire"},
 		{Field: "public_url", Before: rec.PublicURL, After: rec.PublicURL + "?v=2"},
 	}})
-	manager := location.Contact{ContactID: "c1", Role: location.RoleManager, Name: "Mary Manager", Phones: "01604 000000",
+	manager := location.Contact{ContactID: "c1", Role: location.RoleManager, Name: "Mary Manager", Phones: []string{"01604 000000"},
 		Email: "mary@cranberry.example.org", Public: true}
-	plumber := location.Contact{ContactID: "c2", Role: "Plumber", Name: "Pete Pipes", Phones: "01604 111111"}
+	plumber := location.Contact{ContactID: "c2", Role: "Plumber", Name: "Pete Pipes", Phones: []string{"01604 111111"}}
 	nhsMail := location.Contact{ContactID: "c3", Role: location.RoleNHSEmail, Email: "cranberry@nhs.net"}
 	w.emit(l, location.ContactAdded{LocationID: locCranberry, Contact: manager},
 		location.ContactAdded{LocationID: locCranberry, Contact: plumber},

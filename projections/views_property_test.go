@@ -452,7 +452,7 @@ func (w *worldGen) step(ctx context.Context) (string, error) {
 			_, err := w.acc.RemoveContact(ctx, w.actor(ctx, i), location.RemoveContact{LocationID: id, ExpectedVersion: v, ContactID: c.ContactID})
 			return "RemoveContact", err
 		}
-		in := location.ContactInput{Role: c.Role, Name: c.Name, OrganisationName: c.OrganisationName, Phones: c.Phones,
+		in := location.ContactInput{Role: c.Role, Name: c.Name, OrganisationName: c.OrganisationName, Phones: c.PhoneList(),
 			Email: c.Email, Address: c.Address, Public: c.Public}
 		switch w.pick(4) {
 		case 0:

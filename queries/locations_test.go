@@ -154,9 +154,9 @@ func (a *accounts) viewsWorld() {
 	l := location.LocationStream(sites[0].id)
 	a.emitLocation(l,
 		location.ContactAdded{LocationID: sites[0].id, Contact: location.Contact{ContactID: "c1", Role: location.RoleManager,
-			Name: "Mary Manager", Phones: "01604 000000", Public: true}},
+			Name: "Mary Manager", Phones: []string{"01604 000000"}, Public: true}},
 		location.ContactAdded{LocationID: sites[0].id, Contact: location.Contact{ContactID: "c2", Role: "Plumber",
-			Name: "Pete Pipes", Phones: "01604 111111"}},
+			Name: "Pete Pipes", Phones: []string{"01604 111111"}}},
 		location.NoteAdded{LocationID: sites[0].id, Note: location.Note{NoteID: "n1", Text: "Personal care",
 			AddedAt: time.Date(2020, 11, 26, 9, 0, 0, 0, time.UTC), AddedBy: "u1", AddedByName: "Home care Test"}})
 	for _, gp := range []struct{ code, name, postcode string }{

@@ -105,18 +105,23 @@ var addressFields = []struct {
 	{"postcode", func(a *Address) *string { return &a.Postcode }},
 }
 
-// Contact is one entry of a location's contact directory. Phones holds one
-// or more UK numbers separated by commas.
+// Contact is one entry of a location's contact directory. Phones lists its
+// UK numbers (at most 5), each as written but trimmed. (Until the .v2
+// contact events, Phones was one string of numbers joined by ", ": see
+// upcast.go.)
 type Contact struct {
-	ContactID        string `json:"contact_id"`
-	Role             string `json:"role"`
-	Name             string `json:"name"`
-	OrganisationName string `json:"organisation_name"`
-	Phones           string `json:"phones"`
-	Email            string `json:"email"`
-	Address          string `json:"address"`
-	Public           bool   `json:"public"`
+	ContactID        string   `json:"contact_id"`
+	Role             string   `json:"role"`
+	Name             string   `json:"name"`
+	OrganisationName string   `json:"organisation_name"`
+	Phones           []string `json:"phones"`
+	Email            string   `json:"email"`
+	Address          string   `json:"address"`
+	Public           bool     `json:"public"`
 }
+
+// PhoneList is the contact's numbers joined by ", ", for one line of text.
+func (c Contact) PhoneList() string { return strings.Join(c.Phones, ", ") }
 
 // ContactSubject is the data subject of a contact's personal fields.
 func ContactSubject(contactID string) string { return "contact-" + contactID }
@@ -321,10 +326,12 @@ type DetailsConfirmed struct {
 
 // Event type names of provider details.
 const (
-	TypeAddressChanged       = "AddressChanged"
-	TypeContactAdded         = "ContactAdded"
-	TypeContactUpdated       = "ContactUpdated"
-	TypeContactRemoved       = "ContactRemoved"
+	TypeAddressChanged = "AddressChanged"
+	// The contact events are at their second shape (Phones a list); the
+	// first shape's names are read through upcasters (upcast.go).
+	TypeContactAdded         = "ContactAdded.v2"
+	TypeContactUpdated       = "ContactUpdated.v2"
+	TypeContactRemoved       = "ContactRemoved.v2"
 	TypeGPPracticeLinked     = "GPPracticeLinked"
 	TypeGPPracticeUnlinked   = "GPPracticeUnlinked"
 	TypeOwnershipTypeChanged = "OwnershipTypeChanged"
@@ -552,7 +559,7 @@ func cleanContact(in ContactInput) (Contact, error) {
 		}
 		c.Email = norm
 	}
-	if c.Name == "" && c.OrganisationName == "" && c.Phones == "" && c.Email == "" && len(v.Fields) == 0 {
+	if c.Name == "" && c.OrganisationName == "" && len(c.Phones) == 0 && c.Email == "" && len(v.Fields) == 0 {
 		v.Add("name", "required", "Enter a name, an organisation name, a phone number or an email")
 	}
 	return c, v.Err()
@@ -561,8 +568,8 @@ func cleanContact(in ContactInput) (Contact, error) {
 // ParsePhones checks one or more UK phone numbers separated by commas or
 // semicolons: 10 or 11 digits starting with 0, or +44 and the number
 // without its 0, with spaces, dashes and brackets allowed. It returns them
-// joined with ", ", each as written but trimmed; "" when s is blank.
-func ParsePhones(s string) (string, error) {
+// each as written but trimmed; none when s is blank.
+func ParsePhones(s string) ([]string, error) {
 	parts := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ';' })
 	var out []string
 	for _, p := range parts {
@@ -571,15 +578,15 @@ func ParsePhones(s string) (string, error) {
 			continue
 		}
 		if !ValidUKPhone(p) {
-			return "", domain.Invalid("phones", "invalid_phone",
+			return nil, domain.Invalid("phones", "invalid_phone",
 				fmt.Sprintf("%q is not a UK phone number: use 10 or 11 digits starting with 0, like 01632 960123, or +44", truncate(p)))
 		}
 		out = append(out, p)
 	}
 	if len(out) > 5 {
-		return "", domain.Invalid("phones", "too_many", "Enter at most 5 phone numbers")
+		return nil, domain.Invalid("phones", "too_many", "Enter at most 5 phone numbers")
 	}
-	return strings.Join(out, ", "), nil
+	return out, nil
 }
 
 // phoneExtension is an extension at the end of a phone number: "ext 12",
@@ -689,7 +696,7 @@ func DecideUpdateContact(l Location, c UpdateContact) ([]any, error) {
 		diff bool
 	}{
 		{"role", cur.Role != next.Role}, {"name", cur.Name != next.Name},
-		{"organisation_name", cur.OrganisationName != next.OrganisationName}, {"phones", cur.Phones != next.Phones},
+		{"organisation_name", cur.OrganisationName != next.OrganisationName}, {"phones", !slices.Equal(cur.Phones, next.Phones)},
 		{"email", cur.Email != next.Email}, {"address", cur.Address != next.Address}, {"public", cur.Public != next.Public},
 	} {
 		if f.diff {

@@ -143,13 +143,15 @@ func (OrganisationRegistered) EventType() string { return TypeOrganisationRegist
 func (LocationRegistered) EventType() string     { return TypeLocationRegistered }
 
 // Decode reads an event of the organisation and location streams from its
-// type name and JSON. Unknown types return (nil, nil): newer events are
-// skipped by older code.
+// type name and JSON, bringing older shapes to the current one first
+// (Upcast). Unknown types return (nil, nil): newer events are skipped by
+// older code.
 func Decode(eventType string, data []byte) (any, error) {
-	var (
-		ev  any
-		err error
-	)
+	eventType, data, err := Upcast(eventType, data)
+	if err != nil {
+		return nil, err
+	}
+	var ev any
 	switch eventType {
 	case TypeOrganisationRegistered:
 		ev, err = decode[OrganisationRegistered](data)

@@ -32,7 +32,7 @@ import (
 // fuzzTemplateRows are the locations of the fuzz targets' templates.
 var fuzzTemplateRows = []commands.BulkTemplateRow{
 	{LocationID: "1-112721881", CQCLocationID: "1-112721881", Name: "Rosehill", OrganisationName: "Rosehill and Thorndale Care",
-		Manager: &location.Contact{Role: location.RoleManager, Name: "Rosa Hill", Phones: "0191 555 0100", Public: true}},
+		Manager: &location.Contact{Role: location.RoleManager, Name: "Rosa Hill", Phones: []string{"0191 555 0100"}, Public: true}},
 	{LocationID: "1-112721895", Name: "Thorndale"},
 }
 

@@ -371,7 +371,7 @@ func TestBulkUpload_AppliesAValidFileAsTheFormsEventsInOneStep(t *testing.T) {
 		ev, d := w.lastEvent(orgA.loc(0))
 		added, ok := d.(location.ContactAdded)
 		if !ok || added.Contact.Role != location.RoleManager || added.Contact.Name != "Rosa Hill" ||
-			added.Contact.Phones != "0191 555 0100" || added.Contact.Email != "rosa.hill@rosehill.example.org" || added.Contact.Public {
+			added.Contact.PhoneList() != "0191 555 0100" || added.Contact.Email != "rosa.hill@rosehill.example.org" || added.Contact.Public {
 			t.Fatalf("last location event %s %+v, want the Manager added", ev.Type, d)
 		}
 		tagged(ev)
@@ -896,7 +896,7 @@ func TestBulkUpload_AcceptsAFileSavedByLibreOffice(t *testing.T) {
 			t.Fatalf("updates %+v, want %+v", ups, want)
 		}
 		_, d := w.lastEvent(orgA.loc(1))
-		if c, ok := d.(location.ContactAdded); !ok || c.Contact.Name != "Tess Thorn" || c.Contact.Phones != "0191 555 0123" {
+		if c, ok := d.(location.ContactAdded); !ok || c.Contact.Name != "Tess Thorn" || c.Contact.PhoneList() != "0191 555 0123" {
 			t.Fatalf("Thorndale's last event %+v", d)
 		}
 	})

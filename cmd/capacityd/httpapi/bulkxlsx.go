@@ -116,7 +116,7 @@ var bulkSheets = []bulkSheet{
 		bulkColumn{header: "Manager name", field: commands.FieldManagerName, kind: bulkText, width: 28, required: true,
 			value: managerValue(func(r commands.BulkTemplateRow) string { return r.Manager.Name })},
 		bulkColumn{header: "Manager phone", field: commands.FieldManagerPhones, kind: bulkText, width: 20, required: true,
-			value: managerValue(func(r commands.BulkTemplateRow) string { return r.Manager.Phones })},
+			value: managerValue(func(r commands.BulkTemplateRow) string { return r.Manager.PhoneList() })},
 		bulkColumn{header: "Manager email", field: commands.FieldManagerEmail, kind: bulkText, width: 32, required: true,
 			value: managerValue(func(r commands.BulkTemplateRow) string { return r.Manager.Email })},
 		bulkColumn{header: "Show publicly", field: commands.FieldManagerPublic, kind: bulkYesNo, width: 14,

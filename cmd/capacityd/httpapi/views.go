@@ -283,7 +283,7 @@ var providerColumns = []column[queries.ProviderRow]{
 	{"Contact directory", 50, textCell, func(p queries.ProviderRow) any {
 		lines := make([]string, len(p.Contacts))
 		for i, c := range p.Contacts {
-			lines[i] = c.Role + ": " + joinNonEmpty(", ", c.Name, c.OrganisationName, c.Phones, c.Email, c.Address)
+			lines[i] = c.Role + ": " + joinNonEmpty(", ", c.Name, c.OrganisationName, c.PhoneList(), c.Email, c.Address)
 		}
 		return strings.Join(lines, "\n")
 	}},

@@ -102,7 +102,7 @@ func (g *generator) locationStream(org *organisation, rec location.CQCRecord, re
 // --- contacts -------------------------------------------------------------------
 
 func inputOf(c location.Contact) location.ContactInput {
-	return location.ContactInput{Role: c.Role, Name: c.Name, OrganisationName: c.OrganisationName, Phones: c.Phones,
+	return location.ContactInput{Role: c.Role, Name: c.Name, OrganisationName: c.OrganisationName, Phones: c.PhoneList(),
 		Email: c.Email, Address: c.Address, Public: c.Public}
 }
 
