@@ -86,7 +86,7 @@ func (PendingApprovals) Apply(ctx context.Context, tx Tx, table func(string) str
 	if ev.Category() != "user" {
 		return nil
 	}
-	e, err := account.Decode(ev.Type, ev.Data)
+	e, err := account.Decode(ev.Type, markErased(ev))
 	if err != nil || e == nil {
 		return err
 	}

@@ -463,7 +463,7 @@ func (b *searchBatch) applyDailyUpdate(ctx context.Context, ev eventstore.Event)
 }
 
 func (b *searchBatch) applyOrganisation(ctx context.Context, ev eventstore.Event) error {
-	d, err := location.Decode(ev.Type, ev.Data)
+	d, err := location.Decode(ev.Type, markErased(ev))
 	if err != nil || d == nil {
 		return err
 	}
@@ -492,7 +492,7 @@ func (b *searchBatch) applyOrganisation(ctx context.Context, ev eventstore.Event
 
 func (b *searchBatch) applyLocation(ctx context.Context, ev eventstore.Event) error {
 	id := streamEntity(ev.StreamID)
-	d, err := location.Decode(ev.Type, ev.Data)
+	d, err := location.Decode(ev.Type, markErased(ev))
 	if err != nil {
 		return err
 	}

@@ -78,7 +78,7 @@ func (Users) Apply(ctx context.Context, tx Tx, table func(string) string, ev eve
 	if cat != "user" && cat != "login" {
 		return nil
 	}
-	e, err := account.Decode(ev.Type, ev.Data)
+	e, err := account.Decode(ev.Type, markErased(ev))
 	if err != nil || e == nil {
 		return err
 	}

@@ -129,6 +129,14 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		})
 	})
 
+	background.Go(func() {
+		// Rebuild the views after an erasure (commands.ErasePerson).
+		jobs.Daily(engineCtx, "erasures", 10*time.Second, time.Minute, logger, func(ctx context.Context) error {
+			_, err := jobs.ApplyErasures(ctx, backend.CommandStore(), engine, time.Now(), logger)
+			return err
+		})
+	})
+
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.Serve(ln) }()
 	logger.Info("capacityd listening", "addr", ln.Addr().String(), "backend", backend.Kind)
