@@ -16,6 +16,7 @@ import (
 	"github.com/capacitytracker/capacity/cmd/capacityd/httpapi"
 	"github.com/capacitytracker/capacity/cmd/internal/app"
 	"github.com/capacitytracker/capacity/cmd/internal/jobs"
+	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/queries"
 )
@@ -125,6 +126,21 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	background.Go(func() {
 		jobs.Daily(engineCtx, "password-reminders", time.Minute, 24*time.Hour, logger, func(ctx context.Context) error {
 			_, err := jobs.PasswordReminders(ctx, *accountQueries, accounts, time.Now(), logger)
+			return err
+		})
+	})
+
+	chainKey, err := backend.ChainKey(ctx)
+	if err != nil {
+		return err
+	}
+	background.Go(func() {
+		// Sign the log as it grows (tamper evidence, eventstore/chain.go).
+		jobs.Daily(engineCtx, "event-chain-checkpoint", time.Minute, cfg.checkpointInterval, logger, func(ctx context.Context) error {
+			cp, ok, err := eventstore.Checkpoint(ctx, backend.ChainStore(), chainKey, time.Now())
+			if ok {
+				logger.Info("event log checkpoint signed", "seq", cp.Seq, "position", cp.Position, "events", cp.Events)
+			}
 			return err
 		})
 	})
