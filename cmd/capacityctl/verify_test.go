@@ -46,7 +46,7 @@ func TestVerify_NamesTheEventEditedInTheDatabase(t *testing.T) {
 				}
 			case interface{ DB() *sql.DB }:
 				err := s.DB().QueryRow(`UPDATE events SET data = json_set(data, '$.name', 'Forged Surgery')
-					WHERE position = (`+pick+`) RETURNING position`).Scan(&pos)
+					WHERE position = (` + pick + `) RETURNING position`).Scan(&pos)
 				if err != nil {
 					t.Fatal(err)
 				}
