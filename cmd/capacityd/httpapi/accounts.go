@@ -67,6 +67,7 @@ func (s *Server) accountRoutes(api *mux.Router) {
 	s.surveyRoutes(api)
 	s.bulkRoutes(api)
 	s.analyticsRoutes(api)
+	s.historyRoutes(api)
 }
 
 // minPosition reads ?min_position=, the position a client's own write
