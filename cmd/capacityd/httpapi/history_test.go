@@ -61,12 +61,11 @@ func TestHistory_TimelineDiffAndReplayOverHTTP(t *testing.T) {
 		approver.get("/api/v1/history/login-x/timeline").wantError(http.StatusUnprocessableEntity, "validation_failed")
 
 		// Nobody else.
-		w.loginAs(w.approverB).get(path + "/timeline").wantError(http.StatusForbidden, "forbidden")
-		std.get(path + "/timeline").wantError(http.StatusForbidden, "forbidden")
-		w.newClient().get(path + "/timeline").wantError(http.StatusUnauthorized, "unauthenticated")
-		approver.get("/api/v1/history/" + location.LocationStream("1-404") + "/timeline").wantError(http.StatusNotFound, "not_found")
+		w.loginAs(w.approverB).get(path+"/timeline").wantError(http.StatusForbidden, "forbidden")
+		std.get(path+"/timeline").wantError(http.StatusForbidden, "forbidden")
+		w.newClient().get(path+"/timeline").wantError(http.StatusUnauthorized, "unauthenticated")
+		approver.get("/api/v1/history/"+location.LocationStream("1-404")+"/timeline").wantError(http.StatusNotFound, "not_found")
 	})
 }
-
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
