@@ -111,29 +111,7 @@ func (a *Accounts) Now() time.Time { return a.now() }
 
 // serverKey reads a named 32-byte key, generating it the first time.
 func serverKey(ctx context.Context, store eventstore.Transactor, name string) ([]byte, error) {
-	fresh := make([]byte, 32)
-	if _, err := rand.Read(fresh); err != nil {
-		return nil, err
-	}
-	var key []byte
-	err := store.InTx(ctx, func(tx eventstore.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO server_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, fresh); err != nil {
-			return err
-		}
-		rows, err := tx.Query(ctx, `SELECT value FROM server_secrets WHERE name = ?`, name)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		if !rows.Next() {
-			return errors.New("key missing after insert")
-		}
-		return rows.Scan(&key)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("load server key %s: %w", name, err)
-	}
-	return key, nil
+	return eventstore.ServerKey(ctx, store, name)
 }
 
 // Request describes where a command came from: the fields of every event's

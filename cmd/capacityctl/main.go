@@ -40,6 +40,11 @@ Commands:
   gp import FILE.csv                       bring GP practices up to date with a CSV file (columns code, name, postcode)
   seed [-locations N] [-seed S] [-gp-practices N]
                                            fill an empty database with a realistic national data set (demos, benchmarks)
+  replay STREAM [--as-of T | --version N] [--diff-from P] [--timeline]
+                                           a stream's state, diff or timeline, folded from its events
+  verify [--json]                          walk the event log and report the first event or checkpoint
+                                           that does not match its hash or signature (tamper evidence)
+  checkpoint                               sign a checkpoint of the event log now
   bench                                    measure the event store and projections on a scratch database
 
 Run 'capacityctl COMMAND -h' for the flags of a command.
@@ -129,6 +134,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = c.gp(ctx, rest)
 	case "seed":
 		err = c.seed(ctx, rest)
+	case "replay":
+		err = c.replay(ctx, rest)
+	case "verify":
+		err = c.verify(ctx, rest)
+	case "checkpoint":
+		err = c.checkpoint(ctx, rest)
 	case "bench":
 		return runBench(ctx, c, rest)
 	case "help":

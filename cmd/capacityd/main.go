@@ -29,6 +29,9 @@ type config struct {
 	logLevel        string
 	logFormat       string
 	shutdownTimeout time.Duration
+	// checkpointInterval is how often the event log is signed (tamper
+	// evidence).
+	checkpointInterval time.Duration
 	// publicURL is where users reach the service: the base of the links
 	// in emails.
 	publicURL     string
@@ -86,6 +89,7 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	fs.IntVar(&cfg.mail.SMTPPort, "smtp-port", app.EnvInt(getenv, "SMTP_PORT", 587), "SMTP server `port` (env SMTP_PORT)")
 	fs.StringVar(&cfg.mail.SMTPUsername, "smtp-username", getenv("SMTP_USERNAME"), "SMTP `user` name; the password is read from env SMTP_PASSWORD only (env SMTP_USERNAME)")
 	fs.StringVar(&cfg.mail.SMTPTLS, "smtp-tls", app.EnvOr(getenv, "SMTP_TLS", "starttls"), "SMTP transport `security`: starttls, tls (implicit, port 465) or none (env SMTP_TLS)")
+	fs.DurationVar(&cfg.checkpointInterval, "checkpoint-interval", 5*time.Minute, "how often to sign a checkpoint of the event log (tamper evidence; see capacityctl verify)")
 	cfg.accounts = commands.DefaultConfig()
 	fs.IntVar(&cfg.accounts.MaxFailedLogins, "lockout-attempts", app.EnvInt(getenv, "LOCKOUT_ATTEMPTS", cfg.accounts.MaxFailedLogins), "consecutive wrong passwords that lock an account (env LOCKOUT_ATTEMPTS)")
 	lockDefault := cfg.accounts.LockFor
@@ -124,6 +128,9 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 	}
 	if cfg.shutdownTimeout <= 0 {
 		return cfg, errors.New("shutdown timeout must be positive")
+	}
+	if cfg.checkpointInterval <= 0 {
+		return cfg, errors.New("checkpoint interval must be positive")
 	}
 	return cfg, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/capacitytracker/capacity/cmd/capacityd/httpapi"
 	"github.com/capacitytracker/capacity/cmd/internal/app"
 	"github.com/capacitytracker/capacity/cmd/internal/jobs"
+	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/queries"
 )
@@ -133,6 +134,20 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		// Rebuild the views after an erasure (commands.ErasePerson).
 		jobs.Daily(engineCtx, "erasures", 10*time.Second, time.Minute, logger, func(ctx context.Context) error {
 			_, err := jobs.ApplyErasures(ctx, backend.CommandStore(), engine, time.Now(), logger)
+			return err
+		})
+	})
+	chainKey, err := backend.ChainKey(ctx)
+	if err != nil {
+		return err
+	}
+	background.Go(func() {
+		// Sign the log as it grows (tamper evidence, eventstore/chain.go).
+		jobs.Daily(engineCtx, "event-chain-checkpoint", time.Minute, cfg.checkpointInterval, logger, func(ctx context.Context) error {
+			cp, ok, err := eventstore.Checkpoint(ctx, backend.ChainStore(), chainKey, time.Now())
+			if ok {
+				logger.Info("event log checkpoint signed", "seq", cp.Seq, "position", cp.Position, "events", cp.Events)
+			}
 			return err
 		})
 	})

@@ -53,6 +53,12 @@ func TestStore_Conformance(t *testing.T) {
 			}
 			return []byte(data)
 		},
+		Exec: func(t *testing.T, store eventstore.Store, query string, args ...any) {
+			t.Helper()
+			if _, err := store.(*postgres.Store).Pool().Exec(context.Background(), eventstore.DollarPlaceholders(query), args...); err != nil {
+				t.Fatalf("%s: %v", query, err)
+			}
+		},
 	})
 }
 

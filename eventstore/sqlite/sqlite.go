@@ -149,6 +149,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		_ = s.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
 	}
+	if err := s.hashUnchained(ctx); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("chain the events of %s: %w", path, err)
+	}
 	// Prepared after the migrations, so that the tables exist. A later
 	// schema change (a migration applied through DB()) makes SQLite
 	// re-prepare them by itself.
@@ -303,23 +307,24 @@ const (
 	// does not depend on their number.
 	lookupManyQuery = `SELECT event_id, stream_id, stream_version, position FROM events
 		WHERE event_id IN (SELECT value FROM json_each(?))`
-	versionQuery      = `SELECT version FROM streams WHERE stream_id = ?`
-	upsertStreamQuery = `INSERT INTO streams (stream_id, category, version, created_at, updated_at)
-		VALUES (?1, ?2, ?3, ?4, ?4)
-		ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at`
+	versionQuery      = `SELECT version, head_hash FROM streams WHERE stream_id = ?`
+	upsertStreamQuery = `INSERT INTO streams (stream_id, category, version, created_at, updated_at, head_hash)
+		VALUES (?1, ?2, ?3, ?4, ?4, ?5)
+		ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at,
+		    head_hash = excluded.head_hash`
 	subjectKeyQuery = `INSERT INTO subject_keys (subject, key, created_at) VALUES (?, ?, ?)
 		ON CONFLICT (subject) DO UPDATE SET subject = excluded.subject RETURNING key`
 )
 
 // insertColumnsPerRow is the number of parameters of insertQuery after
 // the three that every event of one stream shares.
-const insertColumnsPerRow = 6
+const insertColumnsPerRow = 7
 
 // insertQuery inserts one event. ?1 is the stream id, ?2 its category, ?3
-// recorded_at; then the event's version, id, type, data, metadata and
-// subjects.
+// recorded_at; then the event's version, id, type, data, metadata,
+// subjects and hash (eventstore.EventHash).
 const insertQuery = `INSERT INTO events (stream_id, category, recorded_at, stream_version, event_id, event_type,
-	data, metadata, subjects) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)`
+	data, metadata, subjects, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)`
 
 // statements hands out the append's statements in one transaction: the
 // writer's prepared ones when the query is among them (no parsing per
@@ -497,8 +502,11 @@ func appendInTx(ctx context.Context, st *statements, job *appendJob) ([]eventsto
 	}
 	results := make([]eventstore.AppendResult, len(reqs))
 	for i, r := range reqs {
-		var current int64
-		err := versionStmt.QueryRowContext(ctx, r.StreamID).Scan(&current)
+		var (
+			current int64
+			head    []byte // the hash of the stream's last event
+		)
+		err := versionStmt.QueryRowContext(ctx, r.StreamID).Scan(&current, &head)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return nil, fmt.Errorf("append to stream %s: read version: %w", r.StreamID, err)
 		}
@@ -513,6 +521,7 @@ func appendInTx(ctx context.Context, st *statements, job *appendJob) ([]eventsto
 		for j, ev := range r.Events {
 			data := prepared[i][j].data
 			var subjects any // NULL unless the event has sealed fields
+			subjectsText := ""
 			if len(ev.Personal) > 0 {
 				sealed, used, err := eventstore.SealPersonal(ev.ID, data, ev.Personal, keyFor)
 				if err != nil {
@@ -524,15 +533,18 @@ func appendInTx(ctx context.Context, st *statements, job *appendJob) ([]eventsto
 					if err != nil {
 						return nil, err
 					}
-					subjects = string(list)
+					subjects, subjectsText = string(list), string(list)
 				}
 			}
-			rows = append(rows, current+int64(j)+1, ev.ID.String(), ev.Type, string(data), prepared[i][j].meta, subjects)
+			version, id := current+int64(j)+1, ev.ID.String()
+			head = eventstore.EventHash(head, eventstore.RawEvent{StreamID: r.StreamID, Version: version, EventID: id,
+				Type: ev.Type, Data: string(data), Metadata: prepared[i][j].meta, Subjects: subjectsText, RecordedAt: now})
+			rows = append(rows, version, id, ev.Type, string(data), prepared[i][j].meta, subjects, head)
 		}
 		if err := insertEvents(ctx, st, r.StreamID, category, now, rows, &res); err != nil {
 			return nil, fmt.Errorf("append to stream %s: %w", r.StreamID, err)
 		}
-		if _, err := upsertStream.ExecContext(ctx, r.StreamID, category, res.LastVersion, now); err != nil {
+		if _, err := upsertStream.ExecContext(ctx, r.StreamID, category, res.LastVersion, now, head); err != nil {
 			return nil, fmt.Errorf("append to stream %s: update stream: %w", r.StreamID, err)
 		}
 		results[i] = res

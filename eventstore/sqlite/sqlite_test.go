@@ -41,6 +41,12 @@ func TestStore_Conformance(t *testing.T) {
 			}
 			return data
 		},
+		Exec: func(t *testing.T, store eventstore.Store, query string, args ...any) {
+			t.Helper()
+			if _, err := store.(*sqlite.Store).DB().Exec(query, args...); err != nil {
+				t.Fatalf("%s: %v", query, err)
+			}
+		},
 	})
 }
 
@@ -290,4 +296,51 @@ func TestAppend_AfterCloseFails(t *testing.T) {
 	if _, err := s.Append(context.Background(), "closed-1", eventstore.Any, eventstore.EventData{ID: uuid.New(), Type: "Late", Data: []byte(`{}`)}); err == nil {
 		t.Fatal("append after Close succeeded")
 	}
+}
+
+// TestOpen_ChainsEventsStoredBeforeTheChain: events without a hash (stored
+// before migration 0006) are hashed, in stream order, when the file opens,
+// and the log then verifies.
+func TestOpen_ChainsEventsStoredBeforeTheChain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stream := range []string{"old-a", "old-b", "old-a"} {
+		if _, err := s.Append(ctx, stream, eventstore.Any, oldEvent("Old"), oldEvent("Old")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.DB().Exec(`UPDATE events SET hash = NULL`); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := eventstore.Verify(ctx, s, []byte("k"), nil); err != nil || rep.Tampering == nil {
+		t.Fatalf("unhashed events verified: %+v %v", rep, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rep, err := eventstore.Verify(ctx, s, []byte("k"), nil)
+	if err != nil || rep.Tampering != nil || rep.Events != 6 {
+		t.Fatalf("after reopening: %+v %v", rep, err)
+	}
+	// Appends continue each stream's chain from its head.
+	if _, err := s.Append(ctx, "old-a", eventstore.Exact(4), oldEvent("New")); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := eventstore.Verify(ctx, s, []byte("k"), nil); err != nil || rep.Tampering != nil || rep.Events != 7 {
+		t.Fatalf("after a new append: %+v %v", rep, err)
+	}
+}
+
+func oldEvent(eventType string) eventstore.EventData {
+	return eventstore.EventData{ID: uuid.New(), Type: eventType, Data: []byte(`{"at": "` + eventType + `"}`)}
 }

@@ -30,6 +30,10 @@ type Options struct {
 	// personal fields are not stored in plain text; when it is nil that one
 	// check is left out.
 	RawData func(t *testing.T, store eventstore.Store, eventID uuid.UUID) []byte
+	// Exec runs a statement (? placeholders) directly on the store's
+	// database, bypassing the store: the tamper tests edit stored rows
+	// with it. When it is nil those tests are left out.
+	Exec func(t *testing.T, store eventstore.Store, query string, args ...any)
 }
 
 // Run runs the conformance suite. newStore returns a fresh, empty store and
@@ -65,6 +69,10 @@ func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store, opts Option
 			c.test(t, newStore(t), opts)
 		})
 	}
+	t.Run("Chain", func(t *testing.T) {
+		t.Parallel()
+		testChain(t, newStore, opts)
+	})
 }
 
 // --- helpers ---------------------------------------------------------------

@@ -68,6 +68,7 @@ func (s *Server) accountRoutes(api *mux.Router) {
 	s.bulkRoutes(api)
 	s.analyticsRoutes(api)
 	s.erasureRoutes(api)
+	s.historyRoutes(api)
 }
 
 // minPosition reads ?min_position=, the position a client's own write

@@ -17,6 +17,7 @@ import (
 	"github.com/capacitytracker/capacity/commands"
 	"github.com/capacitytracker/capacity/domain/erasure"
 	"github.com/capacitytracker/capacity/domain/location"
+	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/queries"
 )
 
@@ -100,8 +101,9 @@ func (a *api) tablesHolding(needle string) []string {
 // contact and a deactivated user; once the views are rebuilt
 // (jobs.ApplyErasures), no table of the database, the event log included,
 // holds their name or email in plain text, the views show "[erased]" and
-// the erasure is on the record. Only support may erase, and not an active
-// user.
+// the erasure is on the record, and the log still verifies (the events are
+// unchanged: only the keys are gone). Only support may erase, and not an
+// active user.
 func TestErasure_NothingOfThePersonRemainsInAnyTable(t *testing.T) {
 	eachBackend(t, func(t *testing.T, w *world) {
 		loc := orgA.loc(0)
@@ -116,6 +118,13 @@ func TestErasure_NothingOfThePersonRemainsInAnyTable(t *testing.T) {
 			if len(w.tablesHolding(needle)) == 0 {
 				t.Fatalf("before the erasure no table holds %q: the search proves nothing", needle)
 			}
+		}
+
+		// The log is signed before the erasure, and verified after it.
+		chain := w.store.(eventstore.ChainStore)
+		key := []byte("erasure-test-checkpoint-key-0001")
+		if _, ok, err := eventstore.Checkpoint(context.Background(), chain, key, time.Now()); err != nil || !ok {
+			t.Fatalf("checkpoint: %v %v", ok, err)
 		}
 
 		eraseContact := map[string]any{"kind": "contact", "location_id": loc, "contact_id": added.ID,
@@ -153,6 +162,10 @@ func TestErasure_NothingOfThePersonRemainsInAnyTable(t *testing.T) {
 			if tables := w.tablesHolding(needle); len(tables) > 0 {
 				t.Errorf("after the erasure %q is still in %v", needle, tables)
 			}
+		}
+
+		if rep, err := eventstore.Verify(context.Background(), chain, key, nil); err != nil || rep.Tampering != nil || rep.Checkpoints != 1 {
+			t.Fatalf("verify after the erasure: %+v %v", rep, err)
 		}
 
 		// The views say what was erased.

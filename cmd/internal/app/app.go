@@ -296,6 +296,24 @@ func (b *Backend) CommandStore() commands.Store {
 	return commandStore{Store: b.Store, Transactor: tr}
 }
 
+// ChainStore is the raw store's tamper evidence: stored rows, checkpoints.
+func (b *Backend) ChainStore() eventstore.ChainStore {
+	if b.Kind == KindPostgres {
+		return b.pg
+	}
+	return b.sqlite
+}
+
+// ChainKey is the server key that signs the log's checkpoints, created the
+// first time.
+func (b *Backend) ChainKey(ctx context.Context) ([]byte, error) {
+	var tr eventstore.Transactor = b.sqlite
+	if b.Kind == KindPostgres {
+		tr = b.pg
+	}
+	return eventstore.ServerKey(ctx, tr, eventstore.ChainKeyName)
+}
+
 // NewAccounts builds the account commands over the backend.
 func (b *Backend) NewAccounts(ctx context.Context, cfg commands.Config, logger *slog.Logger) (*commands.Accounts, error) {
 	return commands.NewAccounts(ctx, b.CommandStore(), cfg, nil, logger)
