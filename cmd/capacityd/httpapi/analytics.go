@@ -368,15 +368,7 @@ func csvValue(kind cellKind, v any) string {
 		}
 		return "No"
 	case dateTimeCell:
-		var t time.Time
-		switch x := v.(type) {
-		case time.Time:
-			t = x
-		case *time.Time:
-			if x != nil {
-				t = *x
-			}
-		}
+		t := asTime(v)
 		if t.IsZero() {
 			return ""
 		}

@@ -151,6 +151,20 @@ var london = func() *time.Location {
 	return l
 }()
 
+// asTime is the instant of a time.Time or *time.Time cell value (zero for
+// nil or anything else).
+func asTime(v any) time.Time {
+	switch x := v.(type) {
+	case time.Time:
+		return x
+	case *time.Time:
+		if x != nil {
+			return *x
+		}
+	}
+	return time.Time{}
+}
+
 // cell is a value as a cell of its kind: nil (a blank cell) when empty.
 func (st sheetStyles) cell(kind cellKind, v any) any {
 	switch kind {
@@ -164,15 +178,7 @@ func (st sheetStyles) cell(kind cellKind, v any) any {
 		}
 		return excelize.Cell{StyleID: st.date, Value: d}
 	case dateTimeCell:
-		var t time.Time
-		switch x := v.(type) {
-		case time.Time:
-			t = x
-		case *time.Time:
-			if x != nil {
-				t = *x
-			}
-		}
+		t := asTime(v)
 		if t.IsZero() {
 			return nil
 		}
