@@ -63,7 +63,7 @@ func (c *cli) replay(ctx context.Context, args []string) error {
 	case *timeline:
 		out, err = history.Timeline(stream, evs)
 	case *diffFrom != "":
-		from := history.AtVersion(0)
+		var from history.Point
 		if n, perr := strconv.ParseInt(*diffFrom, 10, 64); perr == nil && n >= 0 {
 			from = history.AtVersion(n)
 		} else if t, terr := time.Parse(time.RFC3339Nano, *diffFrom); terr == nil {
