@@ -19,19 +19,19 @@ import (
 )
 
 // analyticsCommands is the length of the random command sequence of
-// TestAnalytics_EqualsRebuildAfterRandomSubmissions: 3,000, or 800 under
+// TestViews_AnalyticsEqualsRebuildAfterRandomSubmissions: 3,000, or 400 under
 // the race detector (-property-commands overrides both).
 func analyticsCommands() int {
 	switch {
 	case *propertyCommands > 0:
 		return *propertyCommands
 	case raceDetector:
-		return 800
+		return 400
 	}
 	return 3_000
 }
 
-// TestAnalytics_EqualsRebuildAfterRandomSubmissions runs a random
+// TestViews_AnalyticsEqualsRebuildAfterRandomSubmissions runs a random
 // sequence of commands through the real commands, with the engine applying
 // the log live: daily updates (new answers, "no change" copies, invalid
 // forms, several a day so that later ones supersede earlier ones), CQC
@@ -44,7 +44,7 @@ func analyticsCommands() int {
 // from scratch: it must equal the live one row for row, each of its daily
 // rows must be the last submission of its location and day in the log,
 // and each total the sum of the rows it counts.
-func TestAnalytics_EqualsRebuildAfterRandomSubmissions(t *testing.T) {
+func TestViews_AnalyticsEqualsRebuildAfterRandomSubmissions(t *testing.T) {
 	t.Parallel()
 	for _, backend := range projtest.Backends() {
 		t.Run(backend, func(t *testing.T) {
