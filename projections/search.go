@@ -272,7 +272,7 @@ func (r *searchRow) values(d Dialect) ([]any, error) {
 			public = append(public, c)
 		}
 		hasManager = hasManager || c.Role == location.RoleManager
-		hasEmail = hasEmail || c.Email != ""
+		hasEmail = hasEmail || (c.Email != "" && c.Email != ErasedText)
 	}
 	contacts, err := jsonList(r.Contacts)
 	if err != nil {
