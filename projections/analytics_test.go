@@ -2,7 +2,6 @@ package projections_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -10,9 +9,7 @@ import (
 	"testing"
 	"time"
 
-	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/capacitytracker/capacity/commands"
 	"github.com/capacitytracker/capacity/domain/dailyupdate"
@@ -29,85 +26,22 @@ import (
 // engine: tests hand the projection events they make up, with the
 // positions and recorded-at times they need.
 type analyticsDB struct {
-	t       *testing.T
-	dialect projections.Dialect
-	db      wsql.Beginner
-	rm      projections.ReadModels
+	*projtest.Direct
+	t  *testing.T
+	rm projections.ReadModels
 }
 
 func openAnalyticsDB(t *testing.T, backend string) *analyticsDB {
 	t.Helper()
 	store, pb := projtest.Open(t, backend)
-	a := &analyticsDB{t: t, rm: projections.NewReadModels(pb)}
-	switch s := store.(type) {
-	case interface{ Pool() *pgxpool.Pool }:
-		a.dialect, a.db = projections.Postgres, wsql.BeginnerFromPgx(s.Pool())
-	case interface{ DB() *sql.DB }:
-		a.dialect, a.db = projections.SQLite, wsql.BeginnerFromStdSQL(s.DB())
-	default:
-		t.Fatalf("unknown store %T", store)
-	}
-	a.inTx(func(tx projections.Tx) error {
-		for _, stmt := range (projections.Analytics{}).Schema(a.dialect, func(s string) string { return s }) {
-			if _, err := tx.ExecContext(context.Background(), stmt); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return a
+	return &analyticsDB{Direct: projtest.OpenDirect(t, store, projections.Analytics{}), t: t, rm: projections.NewReadModels(pb)}
 }
-
-// directTx is a projections.Tx over a transaction of the database.
-type directTx struct {
-	tx      wsql.Tx
-	dialect projections.Dialect
-}
-
-func (d directTx) Dialect() projections.Dialect { return d.dialect }
-
-func (d directTx) rebind(q string) string {
-	if d.dialect == projections.Postgres {
-		return eventstore.DollarPlaceholders(q)
-	}
-	return q
-}
-
-func (d directTx) ExecContext(ctx context.Context, q string, args ...any) (wsql.Result, error) {
-	return d.tx.ExecContext(ctx, d.rebind(q), args...)
-}
-
-func (d directTx) QueryContext(ctx context.Context, q string, args ...any) (projections.Rows, error) {
-	rows, err := d.tx.QueryContext(ctx, d.rebind(q), args...)
-	if err != nil {
-		return nil, err
-	}
-	return rows.(projections.Rows), nil
-}
-
-func (a *analyticsDB) inTx(fn func(tx projections.Tx) error) {
-	a.t.Helper()
-	ctx := context.Background()
-	tx, err := a.db.BeginTx(ctx, nil)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	if err := fn(directTx{tx: tx, dialect: a.dialect}); err != nil {
-		_ = tx.Rollback()
-		a.t.Fatal(err)
-	}
-	if err := tx.Commit(); err != nil {
-		a.t.Fatal(err)
-	}
-}
-
-func identity(s string) string { return s }
 
 // applyBatch applies events in one ApplyBatch.
 func (a *analyticsDB) applyBatch(evs ...eventstore.Event) {
 	a.t.Helper()
-	a.inTx(func(tx projections.Tx) error {
-		return projections.Analytics{}.ApplyBatch(context.Background(), tx, identity, evs)
+	a.InTx(func(tx projections.Tx) error {
+		return projections.Analytics{}.ApplyBatch(context.Background(), tx, projtest.Identity, evs)
 	})
 }
 
@@ -116,8 +50,8 @@ func (a *analyticsDB) applyBatch(evs ...eventstore.Event) {
 func (a *analyticsDB) applyEach(evs ...eventstore.Event) {
 	a.t.Helper()
 	for _, ev := range evs {
-		a.inTx(func(tx projections.Tx) error {
-			return projections.Analytics{}.Apply(context.Background(), tx, identity, ev)
+		a.InTx(func(tx projections.Tx) error {
+			return projections.Analytics{}.Apply(context.Background(), tx, projtest.Identity, ev)
 		})
 	}
 }

@@ -2,16 +2,13 @@ package queries_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
 	"testing"
 	"time"
 
-	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/capacitytracker/capacity/domain"
 	"github.com/capacitytracker/capacity/domain/dailyupdate"
@@ -29,9 +26,8 @@ import (
 // recorded-at times a test needs) through ApplyBatch, as a rebuild does.
 // No engine runs: the queries read the tables as they are.
 type analyticsView struct {
+	*projtest.Direct
 	tb       testing.TB
-	dialect  projections.Dialect
-	db       wsql.Beginner
 	q        queries.Accounts
 	position int64
 	versions map[string]int64
@@ -46,68 +42,8 @@ func newAnalyticsView(tb testing.TB, bc backendCase) *analyticsView {
 
 func openAnalyticsView(tb testing.TB, store eventstore.Store, backend projections.Backend) *analyticsView {
 	tb.Helper()
-	v := &analyticsView{tb: tb, versions: map[string]int64{},
+	return &analyticsView{Direct: projtest.OpenDirect(tb, store, projections.Analytics{}), tb: tb, versions: map[string]int64{},
 		q: queries.Accounts{ReadModels: projections.NewReadModels(backend)}}
-	switch s := store.(type) {
-	case interface{ Pool() *pgxpool.Pool }:
-		v.dialect, v.db = projections.Postgres, wsql.BeginnerFromPgx(s.Pool())
-	case interface{ DB() *sql.DB }:
-		v.dialect, v.db = projections.SQLite, wsql.BeginnerFromStdSQL(s.DB())
-	default:
-		tb.Fatalf("unknown store %T", store)
-	}
-	v.inTx(func(tx projections.Tx) error {
-		for _, stmt := range (projections.Analytics{}).Schema(v.dialect, func(s string) string { return s }) {
-			if _, err := tx.ExecContext(context.Background(), stmt); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return v
-}
-
-// directTx is a projections.Tx over a transaction of the database.
-type directTx struct {
-	tx      wsql.Tx
-	dialect projections.Dialect
-}
-
-func (d directTx) Dialect() projections.Dialect { return d.dialect }
-
-func (d directTx) rebind(q string) string {
-	if d.dialect == projections.Postgres {
-		return eventstore.DollarPlaceholders(q)
-	}
-	return q
-}
-
-func (d directTx) ExecContext(ctx context.Context, q string, args ...any) (wsql.Result, error) {
-	return d.tx.ExecContext(ctx, d.rebind(q), args...)
-}
-
-func (d directTx) QueryContext(ctx context.Context, q string, args ...any) (projections.Rows, error) {
-	rows, err := d.tx.QueryContext(ctx, d.rebind(q), args...)
-	if err != nil {
-		return nil, err
-	}
-	return rows.(projections.Rows), nil
-}
-
-func (v *analyticsView) inTx(fn func(tx projections.Tx) error) {
-	v.tb.Helper()
-	ctx := context.Background()
-	tx, err := v.db.BeginTx(ctx, nil)
-	if err != nil {
-		v.tb.Fatal(err)
-	}
-	if err := fn(directTx{tx: tx, dialect: v.dialect}); err != nil {
-		_ = tx.Rollback()
-		v.tb.Fatal(err)
-	}
-	if err := tx.Commit(); err != nil {
-		v.tb.Fatal(err)
-	}
 }
 
 // add queues an event of a stream, recorded at `at`.
@@ -132,7 +68,7 @@ func (v *analyticsView) flush() {
 	if len(v.pending) == 0 {
 		return
 	}
-	v.inTx(func(tx projections.Tx) error {
+	v.InTx(func(tx projections.Tx) error {
 		return projections.Analytics{}.ApplyBatch(context.Background(), tx, func(s string) string { return s }, v.pending)
 	})
 	v.pending = v.pending[:0]

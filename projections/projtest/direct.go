@@ -1,0 +1,96 @@
+package projtest
+
+import (
+	"context"
+	"database/sql"
+	"testing"
+
+	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/capacitytracker/capacity/eventstore"
+	"github.com/capacitytracker/capacity/projections"
+)
+
+// Direct writes projections' tables straight through their Apply and
+// ApplyBatch, in transactions of the store's database, with no engine and
+// no event log: for tests and benchmarks that hand a projection events they
+// make up, at a scale the commands could not reach.
+type Direct struct {
+	tb      testing.TB
+	Dialect projections.Dialect
+	db      wsql.Beginner
+}
+
+// OpenDirect creates the projections' tables (their Schema, under their
+// own names) in the store's database.
+func OpenDirect(tb testing.TB, store eventstore.Store, projs ...projections.Projection) *Direct {
+	tb.Helper()
+	d := &Direct{tb: tb}
+	switch s := store.(type) {
+	case interface{ Pool() *pgxpool.Pool }:
+		d.Dialect, d.db = projections.Postgres, wsql.BeginnerFromPgx(s.Pool())
+	case interface{ DB() *sql.DB }:
+		d.Dialect, d.db = projections.SQLite, wsql.BeginnerFromStdSQL(s.DB())
+	default:
+		tb.Fatalf("unknown store %T", store)
+	}
+	d.InTx(func(tx projections.Tx) error {
+		for _, p := range projs {
+			for _, stmt := range p.Schema(d.Dialect, Identity) {
+				if _, err := tx.ExecContext(context.Background(), stmt); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	return d
+}
+
+// Identity is the table-name mapping of a projection's own tables.
+func Identity(table string) string { return table }
+
+// InTx runs fn in a transaction and commits it; an error fails the test.
+func (d *Direct) InTx(fn func(tx projections.Tx) error) {
+	d.tb.Helper()
+	ctx := context.Background()
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		d.tb.Fatal(err)
+	}
+	if err := fn(directTx{tx: tx, dialect: d.Dialect}); err != nil {
+		_ = tx.Rollback()
+		d.tb.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		d.tb.Fatal(err)
+	}
+}
+
+// directTx is a projections.Tx over a transaction of the database.
+type directTx struct {
+	tx      wsql.Tx
+	dialect projections.Dialect
+}
+
+func (d directTx) Dialect() projections.Dialect { return d.dialect }
+
+func (d directTx) rebind(q string) string {
+	if d.dialect == projections.Postgres {
+		return eventstore.DollarPlaceholders(q)
+	}
+	return q
+}
+
+func (d directTx) ExecContext(ctx context.Context, q string, args ...any) (wsql.Result, error) {
+	return d.tx.ExecContext(ctx, d.rebind(q), args...)
+}
+
+func (d directTx) QueryContext(ctx context.Context, q string, args ...any) (projections.Rows, error) {
+	rows, err := d.tx.QueryContext(ctx, d.rebind(q), args...)
+	if err != nil {
+		return nil, err
+	}
+	return rows.(projections.Rows), nil
+}
