@@ -883,6 +883,12 @@ const maxParams = 4000
 // upsert writes rows of cols, many per statement: on a conflict on the
 // key columns, set is the UPDATE's SET clause.
 func (b *analyticsBatch) upsert(ctx context.Context, table string, cols []string, key, set string, rows [][]any) error {
+	return insertRows(ctx, b.tx, table, cols, fmt.Sprintf("ON CONFLICT (%s) DO UPDATE SET %s", key, set), rows)
+}
+
+// insertRows writes rows of cols, as many per statement as maxParams
+// allows; onConflict ("ON CONFLICT ...", or "") ends each statement.
+func insertRows(ctx context.Context, tx Tx, table string, cols []string, onConflict string, rows [][]any) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -892,9 +898,9 @@ func (b *analyticsBatch) upsert(ctx context.Context, table string, cols []string
 		for _, r := range chunk {
 			args = append(args, r...)
 		}
-		q := fmt.Sprintf(`INSERT INTO %s (%s) VALUES %s ON CONFLICT (%s) DO UPDATE SET %s`, table, strings.Join(cols, ", "),
-			strings.TrimSuffix(strings.Repeat(row+", ", len(chunk)), ", "), key, set)
-		if _, err := b.tx.ExecContext(ctx, q, args...); err != nil {
+		q := fmt.Sprintf(`INSERT INTO %s (%s) VALUES %s %s`, table, strings.Join(cols, ", "),
+			strings.TrimSuffix(strings.Repeat(row+", ", len(chunk)), ", "), onConflict)
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return fmt.Errorf("write %s: %w", table, err)
 		}
 	}

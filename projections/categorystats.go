@@ -13,6 +13,7 @@ func Default() []Projection {
 	out = append(out, LocationSearch{})
 	out = append(out, SurveyProjections()...)
 	out = append(out, AnalyticsProjections()...)
+	out = append(out, Audit{})
 	return append(out, MailProjections()...)
 }
 

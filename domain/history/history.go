@@ -44,6 +44,8 @@ var ErrUnsupported = errors.New("no replay for streams of this category")
 type folder interface {
 	apply(eventType string, data []byte) error
 	state() any
+	// aggregate points at the folded aggregate, for snapshots.
+	aggregate() any
 }
 
 // Categories lists the stream categories that replay.
@@ -69,6 +71,8 @@ func newFolder(category string) (folder, error) {
 	return nil, fmt.Errorf("%w: %q", ErrUnsupported, category)
 }
 
+func (f *locationFolder) aggregate() any { return &f.l }
+
 type locationFolder struct{ l location.Location }
 
 func (f *locationFolder) apply(t string, data []byte) error {
@@ -79,6 +83,8 @@ func (f *locationFolder) apply(t string, data []byte) error {
 	return err
 }
 func (f *locationFolder) state() any { return f.l.Profile() }
+
+func (f *organisationFolder) aggregate() any { return &f.o }
 
 type organisationFolder struct{ o location.Organisation }
 
@@ -92,6 +98,8 @@ func (f *organisationFolder) apply(t string, data []byte) error {
 func (f *organisationFolder) state() any {
 	return map[string]any{"organisation_id": f.o.ID, "name": f.o.Name, "type": f.o.Type, "postcode": f.o.Postcode, "version": f.o.Version}
 }
+
+func (f *userFolder) aggregate() any { return &f.u }
 
 type userFolder struct{ u account.User }
 
@@ -127,6 +135,8 @@ func (f *userFolder) state() any {
 	}
 }
 
+func (f *dailyUpdateFolder) aggregate() any { return &f.s }
+
 type dailyUpdateFolder struct{ s dailyupdate.State }
 
 func (f *dailyUpdateFolder) apply(t string, data []byte) error {
@@ -140,6 +150,8 @@ func (f *dailyUpdateFolder) state() any {
 	return map[string]any{"last": f.s.Last, "version": f.s.Version}
 }
 
+func (f *surveyFolder) aggregate() any { return &f.s }
+
 type surveyFolder struct{ s survey.Survey }
 
 func (f *surveyFolder) apply(t string, data []byte) error {
@@ -150,6 +162,8 @@ func (f *surveyFolder) apply(t string, data []byte) error {
 	return err
 }
 func (f *surveyFolder) state() any { return f.s }
+
+func (f *responseFolder) aggregate() any { return &f.r }
 
 type responseFolder struct{ r survey.Response }
 
@@ -247,6 +261,10 @@ func Diff(before, after any) ([]Change, error) {
 	if err != nil {
 		return nil, err
 	}
+	return diffLeaves(a, b), nil
+}
+
+func diffLeaves(a, b map[string]leaf) []Change {
 	fields := map[string]bool{}
 	for k := range a {
 		fields[k] = true
@@ -272,7 +290,7 @@ func Diff(before, after any) ([]Change, error) {
 		}
 		out = append(out, Change{Field: k, Before: x.value, After: y.value})
 	}
-	return out, nil
+	return out
 }
 
 func emptyContainer(raw []byte) bool { return string(raw) == "[]" || string(raw) == "{}" }
@@ -345,30 +363,36 @@ type Entry struct {
 // Timeline lists the stream's events, each with the fields it changed
 // (the diff of the state before and after it).
 func Timeline(streamID string, evs []Event) ([]Entry, error) {
-	f, err := newFolder(category(streamID))
+	f, err := NewFolder(category(streamID))
 	if err != nil {
 		return nil, err
 	}
-	prev := f.state()
 	out := make([]Entry, 0, len(evs))
 	for _, e := range evs {
-		if err := f.apply(e.Type, e.Data); err != nil {
+		changes, err := f.Apply(e.Type, e.Data)
+		if err != nil {
 			return nil, fmt.Errorf("%s version %d: %w", streamID, e.Version, err)
 		}
-		next := f.state()
-		changes, err := Diff(prev, next)
-		if err != nil {
-			return nil, err
-		}
-		// The version counter changes with every event: it is no news.
-		changes = slices.DeleteFunc(changes, func(c Change) bool { return c.Field == "version" || c.Field == "Version" })
-		out = append(out, Entry{Event: e, Changes: changes, Summary: summary(e, changes)})
-		prev = next
+		out = append(out, Entry{Event: e, Changes: changes, Summary: Summary(e, changes)})
 	}
 	return out, nil
 }
 
-func summary(e Event, changes []Change) string {
+// eventChangesFlat is what one event changed: the diff of the states
+// before and after it, less the version counter, which changes with every
+// event and is no news.
+func eventChangesFlat(before map[string]leaf, after any) ([]Change, error) {
+	b, err := flatten(after)
+	if err != nil {
+		return nil, err
+	}
+	changes := diffLeaves(before, b)
+	return slices.DeleteFunc(changes, func(c Change) bool { return c.Field == "version" || c.Field == "Version" }), nil
+}
+
+// Summary is an event's one-line description: the event, who did it and
+// through which command, and the fields it changed.
+func Summary(e Event, changes []Change) string {
 	who := e.ActorAccountKind
 	switch {
 	case e.ActorUserID != "" && who != "":
@@ -398,3 +422,59 @@ func summary(e Event, changes []Change) string {
 	}
 	return s
 }
+
+// Folder folds one stream's events, one at a time, and can be saved as a
+// snapshot and resumed from it: the audit view keeps each stream's
+// snapshot so that it diffs every new event against the state before it
+// without reading the stream again.
+type Folder struct {
+	f folder
+}
+
+// NewFolder starts the fold of a stream of a category Categories lists.
+func NewFolder(category string) (*Folder, error) {
+	f, err := newFolder(category)
+	if err != nil {
+		return nil, err
+	}
+	return &Folder{f: f}, nil
+}
+
+// ResumeFolder continues a fold from a Snapshot of a stream of the category.
+func ResumeFolder(category string, snapshot []byte) (*Folder, error) {
+	f, err := NewFolder(category)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(snapshot, f.f.aggregate()); err != nil {
+		return nil, fmt.Errorf("snapshot of a %s stream: %w", category, err)
+	}
+	return f, nil
+}
+
+// Snapshot is the folded aggregate as JSON, for ResumeFolder.
+func (f *Folder) Snapshot() ([]byte, error) { return json.Marshal(f.f.aggregate()) }
+
+// State is the state as Replay shows it.
+func (f *Folder) State() any { return f.f.state() }
+
+// Apply folds the next event and returns the fields it changed (as in
+// Timeline).
+func (f *Folder) Apply(eventType string, data []byte) ([]Change, error) {
+	before := f.f.state()
+	// The state may share maps and slices with the aggregate: take its
+	// leaves before the event changes them.
+	prev, err := flatten(before)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.f.apply(eventType, data); err != nil {
+		return nil, err
+	}
+	return eventChangesFlat(prev, f.f.state())
+}
+
+// Aggregate is the folded aggregate itself: *location.Location,
+// *location.Organisation, *account.User, *dailyupdate.State,
+// *survey.Survey or *survey.Response. Read it, never change it.
+func (f *Folder) Aggregate() any { return f.f.aggregate() }

@@ -1,0 +1,425 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/capacitytracker/capacity/domain/account"
+	"github.com/capacitytracker/capacity/domain/history"
+	"github.com/capacitytracker/capacity/domain/location"
+	"github.com/capacitytracker/capacity/eventstore"
+)
+
+// Audit is the auditors' view: one row per event of the log, whatever its
+// stream, with who did it, through which login and client, as part of
+// which command and bulk upload (audit_events), and one row per field it
+// changed with the value before and after (audit_changes).
+//
+// The fields an event changed are the diff of its stream's state before
+// and after it, folded with the same code as a replay (domain/history).
+// So that no event needs its stream read again, the projection keeps each
+// stream's folded aggregate as a snapshot in audit_state. The events of
+// streams without a replay (logins, bulk uploads, erasures, ...) list
+// their data's fields as changes from nothing.
+//
+// audit_entity_orgs says which organisations' Approvers may see a
+// stream's events: its location's organisation for the streams of a
+// location (location-, dailyupdate-, surveyresponse-), the organisation
+// itself, and for a user's account and logins every organisation the user
+// had or asked for access to and a generic account's home organisation.
+// Rows are only ever added: an Approver keeps seeing what happened while
+// the user was theirs. audit_users holds each user's email and name, for
+// showing actors.
+//
+// Personal fields whose subject was erased read as "[erased]" here as in
+// every view (markErased); an erasure rebuilds the view.
+type Audit struct{}
+
+var _ BatchApplier = Audit{}
+
+// The read-model tables of Audit. AuditStateTable is the projection's own
+// working state (stream snapshots), not for queries.
+const (
+	AuditEventsTable     = "audit_events"
+	AuditChangesTable    = "audit_changes"
+	AuditEntityOrgsTable = "audit_entity_orgs"
+	AuditUsersTable      = "audit_users"
+	AuditStateTable      = "audit_state"
+)
+
+// AuditUploadKey is the metadata Extra key of a bulk upload's id.
+const AuditUploadKey = "upload_id"
+
+func (Audit) Name() string { return "audit" }
+
+func (Audit) Tables() []string {
+	return []string{AuditEventsTable, AuditChangesTable, AuditEntityOrgsTable, AuditUsersTable, AuditStateTable}
+}
+
+func (Audit) Schema(d Dialect, table func(string) string) []string {
+	e, c, o, u, s := table(AuditEventsTable), table(AuditChangesTable), table(AuditEntityOrgsTable),
+		table(AuditUsersTable), table(AuditStateTable)
+	out := []string{
+		fmt.Sprintf(`CREATE TABLE %s (
+    position           BIGINT  PRIMARY KEY,
+    event_id           TEXT    NOT NULL,
+    stream_id          TEXT    NOT NULL,
+    stream_version     BIGINT  NOT NULL,
+    event_type         TEXT    NOT NULL,
+    recorded_at        %s      NOT NULL,
+    entity_type        TEXT    NOT NULL,
+    entity_id          TEXT    NOT NULL,
+    location_id        TEXT    NOT NULL,
+    actor_user_id      TEXT    NOT NULL,
+    actor_account_kind TEXT    NOT NULL,
+    session_id         TEXT    NOT NULL,
+    client_ip          TEXT    NOT NULL,
+    user_agent         TEXT    NOT NULL,
+    command            TEXT    NOT NULL,
+    correlation_id     TEXT    NOT NULL,
+    bulk_upload_id     TEXT    NOT NULL,
+    summary            TEXT    NOT NULL,
+    change_count       INTEGER NOT NULL
+)`, e, d.TimestampType()),
+		fmt.Sprintf(`CREATE TABLE %s (
+    position     BIGINT  NOT NULL,
+    seq          INTEGER NOT NULL,
+    field        TEXT    NOT NULL,
+    before_value TEXT,
+    after_value  TEXT,
+    PRIMARY KEY (position, seq)
+)`, c),
+		fmt.Sprintf(`CREATE TABLE %s (
+    stream_id       TEXT NOT NULL,
+    organisation_id TEXT NOT NULL,
+    PRIMARY KEY (organisation_id, stream_id)
+)`, o),
+		fmt.Sprintf(`CREATE INDEX %s_stream ON %s (stream_id)`, o, o),
+		fmt.Sprintf(`CREATE TABLE %s (
+    user_id   TEXT PRIMARY KEY,
+    email     TEXT NOT NULL,
+    full_name TEXT NOT NULL,
+    kind      TEXT NOT NULL
+)`, u),
+		fmt.Sprintf(`CREATE TABLE %s (
+    stream_id TEXT PRIMARY KEY,
+    snapshot  TEXT NOT NULL
+)`, s),
+	}
+	for _, col := range []string{"stream_id", "location_id", "actor_user_id", "session_id", "event_type", "entity_type",
+		"bulk_upload_id", "recorded_at"} {
+		out = append(out, fmt.Sprintf(`CREATE INDEX %s_%s ON %s (%s, position)`, e, col, e, col))
+	}
+	return out
+}
+
+// Apply applies one event: a batch of one.
+func (a Audit) Apply(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event) error {
+	return a.ApplyBatch(ctx, tx, table, []eventstore.Event{ev})
+}
+
+// ApplyBatch implements BatchApplier: it reads the snapshots of the
+// batch's streams once, folds every event in memory and writes the rows
+// many to a statement.
+func (Audit) ApplyBatch(ctx context.Context, tx Tx, table func(string) string, evs []eventstore.Event) error {
+	b := &auditBatch{tx: tx, table: table, folders: map[string]*auditStream{}, orgs: map[[2]string]bool{},
+		users: map[string][]any{}}
+	if err := b.prefetch(ctx, evs); err != nil {
+		return err
+	}
+	for i := range evs {
+		if err := b.apply(evs[i]); err != nil {
+			return fmt.Errorf("audit of %s version %d: %w", evs[i].StreamID, evs[i].Version, err)
+		}
+	}
+	return b.write(ctx)
+}
+
+// auditStream is a stream's fold during a batch.
+type auditStream struct {
+	folder *history.Folder
+	dirty  bool // folded further than its stored snapshot
+}
+
+type auditBatch struct {
+	tx      Tx
+	table   func(string) string
+	folders map[string]*auditStream // by stream id; nil: no snapshot stored
+	events  [][]any
+	changes [][]any
+	orgs    map[[2]string]bool // (stream id, organisation id)
+	users   map[string][]any   // audit_users rows by user id
+}
+
+// foldsCategory reports whether a stream category has a replay.
+func foldsCategory(c string) bool { return slices.Contains(history.Categories(), c) }
+
+// locationOf is the location a stream belongs to, or "".
+func locationOf(streamID string) string {
+	switch eventstore.Category(streamID) {
+	case "location", "dailyupdate":
+		return streamEntity(streamID)
+	case "surveyresponse":
+		// surveyresponse-<survey id>.<location id>
+		if _, loc, ok := strings.Cut(streamEntity(streamID), "."); ok {
+			return loc
+		}
+	}
+	return ""
+}
+
+// prefetch reads the snapshots of the batch's folded streams, and of the
+// locations whose daily updates and survey answers start in the batch.
+func (b *auditBatch) prefetch(ctx context.Context, evs []eventstore.Event) error {
+	var ids []string
+	want := func(id string) {
+		if _, ok := b.folders[id]; !ok {
+			b.folders[id] = nil
+			ids = append(ids, id)
+		}
+	}
+	for _, ev := range evs {
+		c := ev.Category()
+		if !foldsCategory(c) {
+			continue
+		}
+		want(ev.StreamID)
+		if loc := locationOf(ev.StreamID); loc != "" && c != "location" && ev.Version == 1 {
+			want(location.LocationStream(loc))
+		}
+	}
+	for chunk := range slices.Chunk(ids, prefetchChunk) {
+		rows, err := b.tx.QueryContext(ctx, fmt.Sprintf(`SELECT stream_id, snapshot FROM %s WHERE stream_id IN (%s)`,
+			b.table(AuditStateTable), marks(len(chunk))), anyList(chunk)...)
+		if err != nil {
+			return fmt.Errorf("audit snapshots: %w", err)
+		}
+		var id, snap string
+		if err := scanAll(rows, func() error {
+			if err := rows.Scan(&id, &snap); err != nil {
+				return err
+			}
+			f, err := history.ResumeFolder(eventstore.Category(id), []byte(snap))
+			if err != nil {
+				return fmt.Errorf("%s: %w", id, err)
+			}
+			b.folders[id] = &auditStream{folder: f}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("audit snapshots: %w", err)
+		}
+	}
+	return nil
+}
+
+// stream is the fold of a stream, new when none was stored.
+func (b *auditBatch) stream(id string) (*auditStream, error) {
+	if s := b.folders[id]; s != nil {
+		return s, nil
+	}
+	f, err := history.NewFolder(eventstore.Category(id))
+	if err != nil {
+		return nil, err
+	}
+	s := &auditStream{folder: f}
+	b.folders[id] = s
+	return s, nil
+}
+
+func (b *auditBatch) apply(ev eventstore.Event) error {
+	cat := ev.Category()
+	data := markErased(ev)
+	var changes []history.Change
+	var err error
+	if foldsCategory(cat) {
+		s, err := b.stream(ev.StreamID)
+		if err != nil {
+			return err
+		}
+		orgBefore := locationOrganisation(s)
+		if changes, err = s.folder.Apply(ev.Type, data); err != nil {
+			return err
+		}
+		s.dirty = true
+		b.scope(ev, s, orgBefore)
+	} else {
+		// No replay: the event's own fields, from nothing.
+		var v any
+		if err := json.Unmarshal(data, &v); err != nil {
+			return fmt.Errorf("data: %w", err)
+		}
+		if _, ok := v.(map[string]any); !ok {
+			v = map[string]any{"data": v}
+		}
+		if changes, err = history.Diff(map[string]any{}, v); err != nil {
+			return err
+		}
+	}
+	md := ev.Metadata
+	he := history.Event{Type: ev.Type, ActorUserID: md.ActorUserID, ActorAccountKind: string(md.ActorAccountKind),
+		Command: md.Command}
+	d := b.tx.Dialect()
+	b.events = append(b.events, []any{ev.Position, ev.ID.String(), ev.StreamID, ev.Version, ev.Type, d.Time(ev.RecordedAt),
+		cat, streamEntity(ev.StreamID), locationOf(ev.StreamID), md.ActorUserID, string(md.ActorAccountKind),
+		md.SessionID, md.ClientIP, md.UserAgent, md.Command, md.CorrelationID, md.Extra[AuditUploadKey],
+		history.Summary(he, changes), len(changes)})
+	for i, c := range changes {
+		before, err := jsonValue(c.Before)
+		if err != nil {
+			return err
+		}
+		after, err := jsonValue(c.After)
+		if err != nil {
+			return err
+		}
+		b.changes = append(b.changes, []any{ev.Position, i + 1, c.Field, before, after})
+	}
+	return nil
+}
+
+// jsonValue is a change's value as JSON text, or NULL for none.
+func jsonValue(v any) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return string(data), nil
+}
+
+// scope records the organisations whose Approvers see the stream, and a
+// user's name for showing them as an actor.
+func (b *auditBatch) scope(ev eventstore.Event, s *auditStream, orgBefore string) {
+	switch agg := s.folder.Aggregate().(type) {
+	case *location.Location:
+		if agg.OrganisationID != "" && agg.OrganisationID != orgBefore {
+			b.orgs[[2]string{ev.StreamID, agg.OrganisationID}] = true
+		}
+	case *location.Organisation:
+		if ev.Version == 1 {
+			b.orgs[[2]string{ev.StreamID, streamEntity(ev.StreamID)}] = true
+		}
+	case *account.User:
+		login := "login-" + streamEntity(ev.StreamID)
+		for _, o := range userOrganisations(agg) {
+			b.orgs[[2]string{ev.StreamID, o}] = true
+			b.orgs[[2]string{login, o}] = true
+		}
+		b.users[streamEntity(ev.StreamID)] = []any{streamEntity(ev.StreamID), agg.Email, agg.FullName, string(agg.Kind)}
+	default:
+		// A location's daily updates and survey answers: its organisation.
+		if ev.Version != 1 {
+			return
+		}
+		if o := locationOrganisation(b.folders[location.LocationStream(locationOf(ev.StreamID))]); o != "" {
+			b.orgs[[2]string{ev.StreamID, o}] = true
+		}
+	}
+}
+
+// locationOrganisation is the organisation of a location stream's fold,
+// or "".
+func locationOrganisation(s *auditStream) string {
+	if s == nil {
+		return ""
+	}
+	if l, ok := s.folder.Aggregate().(*location.Location); ok {
+		return l.OrganisationID
+	}
+	return ""
+}
+
+// userOrganisations lists the organisations a user has access to, asked
+// for, or (a generic account) belongs to.
+func userOrganisations(u *account.User) []string {
+	set := map[string]bool{}
+	if u.HomeOrganisation != "" {
+		set[u.HomeOrganisation] = true
+	}
+	for _, o := range u.Locations {
+		set[o] = true
+	}
+	for _, r := range u.Requests {
+		for o := range r.Parts {
+			set[o] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for o := range set {
+		if o != "" {
+			out = append(out, o)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+var (
+	auditEventColumns = []string{"position", "event_id", "stream_id", "stream_version", "event_type", "recorded_at",
+		"entity_type", "entity_id", "location_id", "actor_user_id", "actor_account_kind", "session_id", "client_ip",
+		"user_agent", "command", "correlation_id", "bulk_upload_id", "summary", "change_count"}
+	auditChangeColumns = []string{"position", "seq", "field", "before_value", "after_value"}
+)
+
+func (b *auditBatch) write(ctx context.Context) error {
+	if err := insertRows(ctx, b.tx, b.table(AuditEventsTable), auditEventColumns, "", b.events); err != nil {
+		return err
+	}
+	if err := insertRows(ctx, b.tx, b.table(AuditChangesTable), auditChangeColumns, "", b.changes); err != nil {
+		return err
+	}
+	orgs := make([][]any, 0, len(b.orgs))
+	for k := range b.orgs {
+		orgs = append(orgs, []any{k[0], k[1]})
+	}
+	sortRows(orgs)
+	if err := insertRows(ctx, b.tx, b.table(AuditEntityOrgsTable), []string{"stream_id", "organisation_id"},
+		"ON CONFLICT (organisation_id, stream_id) DO NOTHING", orgs); err != nil {
+		return err
+	}
+	users := make([][]any, 0, len(b.users))
+	for _, u := range b.users {
+		users = append(users, u)
+	}
+	sortRows(users)
+	userCols := []string{"user_id", "email", "full_name", "kind"}
+	if err := insertRows(ctx, b.tx, b.table(AuditUsersTable), userCols,
+		"ON CONFLICT (user_id) DO UPDATE SET "+replaceAll(userCols, 1), users); err != nil {
+		return err
+	}
+	var snaps [][]any
+	for id, s := range b.folders {
+		if s == nil || !s.dirty {
+			continue
+		}
+		data, err := s.folder.Snapshot()
+		if err != nil {
+			return fmt.Errorf("snapshot of %s: %w", id, err)
+		}
+		snaps = append(snaps, []any{id, string(data)})
+	}
+	sortRows(snaps)
+	return insertRows(ctx, b.tx, b.table(AuditStateTable), []string{"stream_id", "snapshot"},
+		"ON CONFLICT (stream_id) DO UPDATE SET snapshot = excluded.snapshot", snaps)
+}
+
+// sortRows orders rows by their first two (string) columns, so that a
+// batch writes in the same order however Go's maps iterate.
+func sortRows(rows [][]any) {
+	key := func(r []any) string {
+		k := r[0].(string)
+		if len(r) > 1 {
+			if s, ok := r[1].(string); ok {
+				k += "\x00" + s
+			}
+		}
+		return k
+	}
+	sort.Slice(rows, func(i, j int) bool { return key(rows[i]) < key(rows[j]) })
+}
