@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/capacitytracker/capacity/domain/account"
 	"github.com/capacitytracker/capacity/domain/history"
@@ -35,6 +37,12 @@ import (
 // the user was theirs. audit_users holds each user's email and name, for
 // showing actors.
 //
+// audit_hours maps each hour (UTC) in which events were recorded onto the
+// lowest and highest position recorded in it. Positions follow time but
+// not exactly (concurrent appends), so a query for a time range reads the
+// positions of the range's hours from it, and then scans that range of
+// positions in the index it needs, with the exact time as a condition.
+//
 // Personal fields whose subject was erased read as "[erased]" here as in
 // every view (markErased); an erasure rebuilds the view.
 type Audit struct{}
@@ -48,6 +56,7 @@ const (
 	AuditChangesTable    = "audit_changes"
 	AuditEntityOrgsTable = "audit_entity_orgs"
 	AuditUsersTable      = "audit_users"
+	AuditHoursTable      = "audit_hours"
 	AuditStateTable      = "audit_state"
 )
 
@@ -57,12 +66,12 @@ const AuditUploadKey = "upload_id"
 func (Audit) Name() string { return "audit" }
 
 func (Audit) Tables() []string {
-	return []string{AuditEventsTable, AuditChangesTable, AuditEntityOrgsTable, AuditUsersTable, AuditStateTable}
+	return []string{AuditEventsTable, AuditChangesTable, AuditEntityOrgsTable, AuditUsersTable, AuditHoursTable, AuditStateTable}
 }
 
 func (Audit) Schema(d Dialect, table func(string) string) []string {
-	e, c, o, u, s := table(AuditEventsTable), table(AuditChangesTable), table(AuditEntityOrgsTable),
-		table(AuditUsersTable), table(AuditStateTable)
+	e, c, o, u, h, s := table(AuditEventsTable), table(AuditChangesTable), table(AuditEntityOrgsTable),
+		table(AuditUsersTable), table(AuditHoursTable), table(AuditStateTable)
 	out := []string{
 		fmt.Sprintf(`CREATE TABLE %s (
     position           BIGINT  PRIMARY KEY,
@@ -106,6 +115,11 @@ func (Audit) Schema(d Dialect, table func(string) string) []string {
     kind      TEXT NOT NULL
 )`, u),
 		fmt.Sprintf(`CREATE TABLE %s (
+    hour         %s     PRIMARY KEY,
+    min_position BIGINT NOT NULL,
+    max_position BIGINT NOT NULL
+)`, h, d.TimestampType()),
+		fmt.Sprintf(`CREATE TABLE %s (
     stream_id TEXT PRIMARY KEY,
     snapshot  TEXT NOT NULL
 )`, s),
@@ -127,7 +141,7 @@ func (a Audit) Apply(ctx context.Context, tx Tx, table func(string) string, ev e
 // many to a statement.
 func (Audit) ApplyBatch(ctx context.Context, tx Tx, table func(string) string, evs []eventstore.Event) error {
 	b := &auditBatch{tx: tx, table: table, folders: map[string]*auditStream{}, orgs: map[[2]string]bool{},
-		users: map[string][]any{}}
+		users: map[string][]any{}, hours: map[int64][2]int64{}}
 	if err := b.prefetch(ctx, evs); err != nil {
 		return err
 	}
@@ -153,6 +167,7 @@ type auditBatch struct {
 	changes [][]any
 	orgs    map[[2]string]bool // (stream id, organisation id)
 	users   map[string][]any   // audit_users rows by user id
+	hours   map[int64][2]int64 // the batch's positions by hour (Unix seconds)
 }
 
 // foldsCategory reports whether a stream category has a replay.
@@ -258,6 +273,12 @@ func (b *auditBatch) apply(ev eventstore.Event) error {
 		if changes, err = history.Diff(map[string]any{}, v); err != nil {
 			return err
 		}
+	}
+	hour := ev.RecordedAt.Truncate(time.Hour).Unix()
+	if r, ok := b.hours[hour]; ok {
+		b.hours[hour] = [2]int64{min(r[0], ev.Position), max(r[1], ev.Position)}
+	} else {
+		b.hours[hour] = [2]int64{ev.Position, ev.Position}
 	}
 	md := ev.Metadata
 	he := history.Event{Type: ev.Type, ActorUserID: md.ActorUserID, ActorAccountKind: string(md.ActorAccountKind),
@@ -368,6 +389,7 @@ var (
 )
 
 func (b *auditBatch) write(ctx context.Context) error {
+	d := b.tx.Dialect()
 	if err := insertRows(ctx, b.tx, b.table(AuditEventsTable), auditEventColumns, "", b.events); err != nil {
 		return err
 	}
@@ -391,6 +413,21 @@ func (b *auditBatch) write(ctx context.Context) error {
 	userCols := []string{"user_id", "email", "full_name", "kind"}
 	if err := insertRows(ctx, b.tx, b.table(AuditUsersTable), userCols,
 		"ON CONFLICT (user_id) DO UPDATE SET "+replaceAll(userCols, 1), users); err != nil {
+		return err
+	}
+	hours := make([][]any, 0, len(b.hours))
+	for _, h := range slices.Sorted(maps.Keys(b.hours)) {
+		r := b.hours[h]
+		hours = append(hours, []any{d.Time(time.Unix(h, 0)), r[0], r[1]})
+	}
+	least, greatest := "LEAST", "GREATEST"
+	if d == SQLite {
+		least, greatest = "MIN", "MAX"
+	}
+	ht := b.table(AuditHoursTable)
+	if err := insertRows(ctx, b.tx, ht, []string{"hour", "min_position", "max_position"},
+		fmt.Sprintf("ON CONFLICT (hour) DO UPDATE SET min_position = %[1]s(%[3]s.min_position, excluded.min_position), max_position = %[2]s(%[3]s.max_position, excluded.max_position)",
+			least, greatest, ht), hours); err != nil {
 		return err
 	}
 	var snaps [][]any

@@ -21,6 +21,9 @@ type Viewer struct {
 	// Commissioner: an active user of a commissioning organisation (see
 	// account.User.IsCommissioner).
 	Commissioner bool
+	// Auditor: an active user support made an auditor (see
+	// account.User.IsAuditor).
+	Auditor bool
 	// ApproverOf lists the organisations the viewer is an active Approver
 	// of.
 	ApproverOf []string

@@ -296,6 +296,55 @@ func DecideChangeRole(u User, actor User, to string) ([]Event, error) {
 	return []Event{RoleChanged{From: u.Role, To: r}}, nil
 }
 
+// DecideGrantAuditor: support makes an active personal account an
+// auditor. Granting the role to an auditor decides nothing, as changing a
+// user type to the one it is does.
+func DecideGrantAuditor(u User, actor User) ([]Event, error) {
+	if err := auditorRoleBy(u, actor); err != nil {
+		return nil, err
+	}
+	if u.Status != Active {
+		return nil, domain.Rule("not_active", "the account is %s, not active", u.Status)
+	}
+	// What an auditor sees is logged against a person: a shared login
+	// would hide who looked.
+	if u.Kind != Personal {
+		return nil, domain.Rule("not_personal", "only a personal account can be an auditor")
+	}
+	// Four eyes: no one makes themself an auditor.
+	if u.ID == actor.ID {
+		return nil, domain.Rule("own_account", "another member of the support team must grant you the auditor role")
+	}
+	if u.Auditor {
+		return nil, nil
+	}
+	return []Event{AuditorRoleGranted{}}, nil
+}
+
+// DecideRevokeAuditor: support takes the auditor role back, whatever the
+// account's status. Revoking it from a user without it decides nothing.
+func DecideRevokeAuditor(u User, actor User) ([]Event, error) {
+	if err := auditorRoleBy(u, actor); err != nil {
+		return nil, err
+	}
+	if !u.Auditor {
+		return nil, nil
+	}
+	return []Event{AuditorRoleRevoked{}}, nil
+}
+
+// auditorRoleBy: only support grants and revokes the auditor role. The
+// actor is checked first, so that nobody else learns whether a user exists.
+func auditorRoleBy(u User, actor User) error {
+	if !actor.IsSupport() {
+		return domain.ErrForbidden
+	}
+	if !u.Exists() {
+		return domain.ErrNotFound
+	}
+	return nil
+}
+
 func canManage(u User, actor User) error {
 	if !u.Exists() {
 		return domain.ErrNotFound

@@ -185,6 +185,13 @@ type APITokenRevoked struct {
 	TokenID uuid.UUID `json:"token_id"`
 }
 
+// AuditorRoleGranted: support made the user an auditor, who may replay
+// every stream as support does (time travel) and gains no other power.
+type AuditorRoleGranted struct{}
+
+// AuditorRoleRevoked: support took the auditor role back.
+type AuditorRoleRevoked struct{}
+
 // --- login-<id> -----------------------------------------------------------
 
 // LoginSucceeded: a session started.
@@ -273,6 +280,8 @@ func (PasswordSet) EventType() string                     { return "PasswordSet"
 func (PasswordExpiryReminderDue) EventType() string       { return "PasswordExpiryReminderDue" }
 func (APITokenCreated) EventType() string                 { return "APITokenCreated" }
 func (APITokenRevoked) EventType() string                 { return "APITokenRevoked" }
+func (AuditorRoleGranted) EventType() string              { return "AuditorRoleGranted" }
+func (AuditorRoleRevoked) EventType() string              { return "AuditorRoleRevoked" }
 func (LoginSucceeded) EventType() string                  { return "LoginSucceeded" }
 func (LoginFailed) EventType() string                     { return "LoginFailed" }
 func (AccountLocked) EventType() string                   { return "AccountLocked" }
@@ -335,6 +344,10 @@ func Decode(eventType string, data []byte) (Event, error) {
 		ev = decode[APITokenCreated](data)
 	case "APITokenRevoked":
 		ev = decode[APITokenRevoked](data)
+	case "AuditorRoleGranted":
+		ev = decode[AuditorRoleGranted](data)
+	case "AuditorRoleRevoked":
+		ev = decode[AuditorRoleRevoked](data)
 	case "LoginSucceeded":
 		ev = decode[LoginSucceeded](data)
 	case "LoginFailed":

@@ -26,6 +26,8 @@ type User struct {
 	CommunicationsOptIn bool
 	// HomeOrganisation is the organisation of a generic account.
 	HomeOrganisation string
+	// Auditor: support granted the auditor role (see IsAuditor).
+	Auditor bool
 
 	// Locations maps each location the user has access to onto its
 	// organisation.
@@ -81,6 +83,11 @@ func (u *User) Exists() bool { return u != nil && u.Version > 0 }
 
 // IsSupport reports an active member of the support team.
 func (u *User) IsSupport() bool { return u.Exists() && u.Status == Active && u.Role == Support }
+
+// IsAuditor reports an active user whom support made an auditor: they may
+// replay every stream, as support does. The flag outlives a deactivation,
+// which still ends the role: an inactive user is no auditor.
+func (u *User) IsAuditor() bool { return u.Exists() && u.Status == Active && u.Auditor }
 
 // IsCommissioner reports whether u is an active user of a commissioning
 // organisation (a CCG, a local authority, a regional local authority or
@@ -256,6 +263,10 @@ func Evolve(u User, ev Event) User {
 		if t := u.Tokens[e.TokenID]; t != nil {
 			t.Revoked = true
 		}
+	case AuditorRoleGranted:
+		u.Auditor = true
+	case AuditorRoleRevoked:
+		u.Auditor = false
 	}
 	return u
 }

@@ -132,6 +132,7 @@ func (f *userFolder) state() any {
 		"home_organisation": u.HomeOrganisation, "locations": locs, "has_password": u.HasPassword,
 		"password_expires_at": expires, "must_change_password": u.MustChangePassword,
 		"communications_opt_in": u.CommunicationsOptIn, "version": u.Version,
+		"auditor": u.Auditor,
 	}
 }
 

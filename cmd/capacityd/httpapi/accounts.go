@@ -69,6 +69,8 @@ func (s *Server) accountRoutes(api *mux.Router) {
 	s.analyticsRoutes(api)
 	s.erasureRoutes(api)
 	s.historyRoutes(api)
+	s.auditorRoutes(api)
+	s.auditRoutes(api)
 }
 
 // minPosition reads ?min_position=, the position a client's own write
@@ -261,7 +263,7 @@ func (s *Server) handleMe(w http.ResponseWriter, r *http.Request, a commands.Act
 	body := map[string]any{
 		"user_id": u.ID, "email": u.Email, "full_name": u.FullName, "job_title": u.JobTitle, "phone": u.Phone,
 		"user_type": u.Role, "kind": u.Kind, "status": u.Status, "communications_opt_in": u.CommunicationsOptIn,
-		"locations": locs, "approver_of": nonNil(v.ApproverOf), "password_expires_at": u.PasswordExpiresAt,
+		"locations": locs, "approver_of": nonNil(v.ApproverOf), "auditor": v.Auditor, "password_expires_at": u.PasswordExpiresAt,
 		"session_id": a.SessionID, "disclaimer_pending": a.DisclaimerPending, "password_change_required": a.PasswordChangeRequired,
 	}
 	if a.DisclaimerPending {

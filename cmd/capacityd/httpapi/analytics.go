@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -309,9 +310,11 @@ const CSVContentType = "text/csv; charset=utf-8"
 // digits, dates as YYYY-MM-DD, times as London's wall clock
 // (YYYY-MM-DD HH:MM:SS), yes/no as Yes or No. Text that a spreadsheet
 // would take for a formula (= + - @ first) is prefixed with ', as
-// OWASP advises for CSV files. The status line waits for the first row,
-// so that an error before it is answered as JSON; a failure after it
-// truncates the file and is logged.
+// OWASP advises for CSV files. Every csvFlushRows rows go out to the
+// client at once, and the download may outlast the server's WriteTimeout
+// as long as it goes on (downloadWindow). The status line waits for the
+// first row, so that an error before it is answered as JSON; a failure
+// after it truncates the file and is logged.
 func writeCSV[T any](s *Server, w http.ResponseWriter, r *http.Request, prefix string, cols []column[T],
 	each func(fn func(T) error) error) {
 	cw := csv.NewWriter(w)
@@ -324,6 +327,9 @@ func writeCSV[T any](s *Server, w http.ResponseWriter, r *http.Request, prefix s
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusOK)
+		if err := extendDeadline(w); err != nil {
+			return err
+		}
 		header := make([]string, len(cols))
 		for i, c := range cols {
 			header[i] = c.header
@@ -331,6 +337,7 @@ func writeCSV[T any](s *Server, w http.ResponseWriter, r *http.Request, prefix s
 		return cw.Write(header)
 	}
 	record := make([]string, len(cols))
+	rows := 0
 	err := each(func(v T) error {
 		if !started {
 			if err := start(); err != nil {
@@ -340,7 +347,13 @@ func writeCSV[T any](s *Server, w http.ResponseWriter, r *http.Request, prefix s
 		for i, c := range cols {
 			record[i] = csvValue(c.kind, c.value(v))
 		}
-		return cw.Write(record)
+		if err := cw.Write(record); err != nil {
+			return err
+		}
+		if rows++; rows%csvFlushRows == 0 {
+			return flushCSV(w, cw)
+		}
+		return nil
 	})
 	if err != nil && !started {
 		s.writeErr(w, r, err)
@@ -357,6 +370,23 @@ func writeCSV[T any](s *Server, w http.ResponseWriter, r *http.Request, prefix s
 		// The status line is sent: the client sees a truncated file.
 		s.logger.WarnContext(r.Context(), "write csv", "path", r.URL.Path, "err", err)
 	}
+}
+
+// csvFlushRows is how often a CSV download sends what it has written, so
+// that a long one reaches the client as it goes rather than in bursts.
+const csvFlushRows = 1000
+
+// flushCSV sends the rows written so far to the client, and moves the
+// write deadline on (see downloadWindow).
+func flushCSV(w http.ResponseWriter, cw *csv.Writer) error {
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return err
+	}
+	if err := http.NewResponseController(w).Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	return extendDeadline(w)
 }
 
 // csvValue is a value as CSV text.

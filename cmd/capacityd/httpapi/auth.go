@@ -119,7 +119,8 @@ func clearSessionCookies(w http.ResponseWriter, r *http.Request, secure bool) {
 
 // viewer is what the read side needs to know of the caller.
 func viewer(a commands.Actor) queries.Viewer {
-	v := queries.Viewer{UserID: a.User.ID.String(), Support: a.User.IsSupport(), Commissioner: a.User.IsCommissioner()}
+	v := queries.Viewer{UserID: a.User.ID.String(), Support: a.User.IsSupport(), Commissioner: a.User.IsCommissioner(),
+		Auditor: a.User.IsAuditor()}
 	for _, o := range a.User.Organisations() {
 		if a.User.IsApproverOf(o) {
 			v.ApproverOf = append(v.ApproverOf, o)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -8,7 +9,7 @@ import (
 	"github.com/xuri/excelize/v2"
 )
 
-// XLSX downloads ("Download XLS"): one worksheet with a bold header row,
+// XLSX downloads ("Download XLS"): a worksheet with a bold header row,
 // frozen so that it stays in view, sensible column widths and typed
 // cells: numbers as numbers, dates and times as date cells with a number
 // format (times in Europe/London, as the pages show them), yes/no as the
@@ -19,6 +20,8 @@ import (
 // memory and spills the rest to a temporary file; the workbook is zipped
 // onto the response after the last row. An error before then (a bad
 // filter, a failing query) is answered as JSON, since nothing was sent.
+// A download longer than Excel's 1,048,576 rows goes on over further
+// sheets ("Audit", "Audit 2", ...).
 
 // XLSXContentType is the media type of the downloads.
 const XLSXContentType = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -69,14 +72,57 @@ func writeXLSX[T any](s *Server, w http.ResponseWriter, r *http.Request, sheet, 
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	if err := f.Write(w); err != nil {
+	err := extendDeadline(w)
+	if err == nil {
+		err = f.Write(&deadlineWriter{w: w})
+	}
+	if err != nil {
 		// The status line is sent: the client sees a truncated file.
 		s.logger.WarnContext(r.Context(), "write workbook", "path", r.URL.Path, "err", err)
 	}
 }
 
-// buildSheet writes the sheet through a StreamWriter.
+// downloadWindow is how long a download may go without sending anything
+// before the server cuts it. The server's WriteTimeout bounds a whole
+// answer, which a long download (a year of the audit) outlasts: downloads
+// move the deadline on as they send instead.
+const downloadWindow = 2 * time.Minute
+
+// extendDeadline moves the write deadline of a download downloadWindow on.
+func extendDeadline(w http.ResponseWriter) error {
+	err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(downloadWindow))
+	if errors.Is(err, http.ErrNotSupported) {
+		return nil
+	}
+	return err
+}
+
+// deadlineWriter extends the write deadline after every megabyte.
+type deadlineWriter struct {
+	w       http.ResponseWriter
+	pending int
+}
+
+func (d *deadlineWriter) Write(p []byte) (int, error) {
+	if d.pending += len(p); d.pending >= 1<<20 {
+		d.pending = 0
+		if err := extendDeadline(d.w); err != nil {
+			return 0, err
+		}
+	}
+	return d.w.Write(p)
+}
+
+// buildSheet writes the rows through a StreamWriter: on sheet, then, when
+// it reaches Excel's limit of excelize.TotalRows rows, on new sheets named
+// "<sheet> 2", "<sheet> 3", ..., each with its own header row.
 func buildSheet[T any](f *excelize.File, sheet string, cols []column[T], each func(fn func(T) error) error) error {
+	return buildSheets(f, sheet, excelize.TotalRows, cols, each)
+}
+
+// buildSheets is buildSheet with at most rowsPerSheet rows (header
+// included) on a sheet.
+func buildSheets[T any](f *excelize.File, sheet string, rowsPerSheet int, cols []column[T], each func(fn func(T) error) error) error {
 	if err := f.SetSheetName(f.GetSheetName(0), sheet); err != nil {
 		return err
 	}
@@ -84,29 +130,28 @@ func buildSheet[T any](f *excelize.File, sheet string, cols []column[T], each fu
 	if err != nil {
 		return err
 	}
-	sw, err := f.NewStreamWriter(sheet)
+	sw, err := startSheet(f, sheet, st, cols)
 	if err != nil {
 		return err
 	}
-	// Widths and panes go before the first row.
-	for i, c := range cols {
-		if err := sw.SetColWidth(i+1, i+1, c.width); err != nil {
-			return err
-		}
-	}
-	if err := sw.SetPanes(&excelize.Panes{Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft"}); err != nil {
-		return err
-	}
-	header := make([]any, len(cols))
-	for i, c := range cols {
-		header[i] = excelize.Cell{StyleID: st.header, Value: c.header}
-	}
-	if err := sw.SetRow("A1", header, excelize.RowOpts{StyleID: st.header}); err != nil {
-		return err
-	}
-	row := 1
+	row, sheets := 1, 1
 	values := make([]any, len(cols))
 	err = each(func(v T) error {
+		if row == rowsPerSheet {
+			// The sheet is full: finish it and go on on the next.
+			if err := sw.Flush(); err != nil {
+				return err
+			}
+			sheets++
+			name := fmt.Sprintf("%s %d", sheet, sheets)
+			if _, err := f.NewSheet(name); err != nil {
+				return err
+			}
+			if sw, err = startSheet(f, name, st, cols); err != nil {
+				return err
+			}
+			row = 1
+		}
 		row++
 		for i, c := range cols {
 			values[i] = st.cell(c.kind, c.value(v))
@@ -121,6 +166,32 @@ func buildSheet[T any](f *excelize.File, sheet string, cols []column[T], each fu
 		return err
 	}
 	return sw.Flush()
+}
+
+// startSheet opens a StreamWriter on a sheet and writes its column widths,
+// frozen header pane and header row.
+func startSheet[T any](f *excelize.File, sheet string, st sheetStyles, cols []column[T]) (*excelize.StreamWriter, error) {
+	sw, err := f.NewStreamWriter(sheet)
+	if err != nil {
+		return nil, err
+	}
+	// Widths and panes go before the first row.
+	for i, c := range cols {
+		if err := sw.SetColWidth(i+1, i+1, c.width); err != nil {
+			return nil, err
+		}
+	}
+	if err := sw.SetPanes(&excelize.Panes{Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft"}); err != nil {
+		return nil, err
+	}
+	header := make([]any, len(cols))
+	for i, c := range cols {
+		header[i] = excelize.Cell{StyleID: st.header, Value: c.header}
+	}
+	if err := sw.SetRow("A1", header, excelize.RowOpts{StyleID: st.header}); err != nil {
+		return nil, err
+	}
+	return sw, nil
 }
 
 func newSheetStyles(f *excelize.File) (sheetStyles, error) {
