@@ -94,6 +94,14 @@ func BenchmarkAudit(b *testing.B) {
 				{"ApproverLargeOrganisationLocation", big, func(i int) queries.AuditFilter {
 					return queries.AuditFilter{LocationID: fmt.Sprintf("1-%d", i%600)}
 				}},
+				{"ApproverLargeOrganisationEventType", big, func(int) queries.AuditFilter {
+					return queries.AuditFilter{EventType: "ContactUpdated.v2"}
+				}},
+				// None of the organisation's streams has such an event: the
+				// worst case, every candidate is read and refused.
+				{"ApproverLargeOrganisationRareEventType", big, func(int) queries.AuditFilter {
+					return queries.AuditFilter{EventType: "AuditorRoleGranted"}
+				}},
 			} {
 				b.Run(c.name, func(b *testing.B) {
 					durations := make([]time.Duration, 0, b.N)

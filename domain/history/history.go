@@ -379,18 +379,6 @@ func Timeline(streamID string, evs []Event) ([]Entry, error) {
 	return out, nil
 }
 
-// eventChangesFlat is what one event changed: the diff of the states
-// before and after it, less the version counter, which changes with every
-// event and is no news.
-func eventChangesFlat(before map[string]leaf, after any) ([]Change, error) {
-	b, err := flatten(after)
-	if err != nil {
-		return nil, err
-	}
-	changes := diffLeaves(before, b)
-	return slices.DeleteFunc(changes, func(c Change) bool { return c.Field == "version" || c.Field == "Version" }), nil
-}
-
 // Summary is an event's one-line description: the event, who did it and
 // through which command, and the fields it changed.
 func Summary(e Event, changes []Change) string {
@@ -430,6 +418,9 @@ func Summary(e Event, changes []Change) string {
 // without reading the stream again.
 type Folder struct {
 	f folder
+	// leaves is the state's leaves after the last event applied (nil:
+	// not yet taken), the "before" of the next.
+	leaves map[string]leaf
 }
 
 // NewFolder starts the fold of a stream of a category Categories lists.
@@ -462,17 +453,26 @@ func (f *Folder) State() any { return f.f.state() }
 // Apply folds the next event and returns the fields it changed (as in
 // Timeline).
 func (f *Folder) Apply(eventType string, data []byte) ([]Change, error) {
-	before := f.f.state()
-	// The state may share maps and slices with the aggregate: take its
-	// leaves before the event changes them.
-	prev, err := flatten(before)
-	if err != nil {
-		return nil, err
+	if f.leaves == nil {
+		// The state may share maps and slices with the aggregate: take
+		// its leaves before the event changes them.
+		prev, err := flatten(f.f.state())
+		if err != nil {
+			return nil, err
+		}
+		f.leaves = prev
 	}
 	if err := f.f.apply(eventType, data); err != nil {
 		return nil, err
 	}
-	return eventChangesFlat(prev, f.f.state())
+	next, err := flatten(f.f.state())
+	if err != nil {
+		return nil, err
+	}
+	// The version counter changes with every event: it is no news.
+	changes := slices.DeleteFunc(diffLeaves(f.leaves, next), func(c Change) bool { return c.Field == "version" || c.Field == "Version" })
+	f.leaves = next
+	return changes, nil
 }
 
 // Aggregate is the folded aggregate itself: *location.Location,
