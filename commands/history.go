@@ -8,6 +8,7 @@ import (
 
 	"github.com/capacitytracker/capacity/domain"
 	"github.com/capacitytracker/capacity/domain/history"
+	"github.com/capacitytracker/capacity/domain/survey"
 	"github.com/capacitytracker/capacity/eventstore"
 )
 
@@ -71,8 +72,7 @@ func (a *Accounts) mayReplay(ctx context.Context, actor Actor, streamID string) 
 	case "location", "dailyupdate", "surveyresponse":
 		locID := id
 		if c := eventstore.Category(streamID); c == "surveyresponse" {
-			// surveyresponse-<survey id>.<location id>
-			_, loc, ok := strings.Cut(id, ".")
+			loc, ok := survey.ResponseLocation(streamID)
 			if !ok {
 				return domain.ErrNotFound
 			}

@@ -7,12 +7,12 @@ import (
 	"maps"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/capacitytracker/capacity/domain/account"
 	"github.com/capacitytracker/capacity/domain/history"
 	"github.com/capacitytracker/capacity/domain/location"
+	"github.com/capacitytracker/capacity/domain/survey"
 	"github.com/capacitytracker/capacity/eventstore"
 )
 
@@ -179,10 +179,8 @@ func locationOf(streamID string) string {
 	case "location", "dailyupdate":
 		return streamEntity(streamID)
 	case "surveyresponse":
-		// surveyresponse-<survey id>.<location id>
-		if _, loc, ok := strings.Cut(streamEntity(streamID), "."); ok {
-			return loc
-		}
+		loc, _ := survey.ResponseLocation(streamID)
+		return loc
 	}
 	return ""
 }

@@ -297,8 +297,8 @@ func (d *MailDispatcher) load(ctx context.Context, ids []string) ([]outboxMessag
 FROM `+MailOutboxTable+` o
 JOIN mail_deliveries d ON d.message_id = o.id
 LEFT JOIN `+MailUsersTable+` u ON u.user_id = o.recipient_user_id
-WHERE o.id IN (`+placeholders(len(ids))+`)
-ORDER BY o.position, o.id`, anys(ids)...)
+WHERE o.id IN (`+marks(len(ids))+`)
+ORDER BY o.position, o.id`, anyList(ids)...)
 		if err != nil {
 			return err
 		}
@@ -390,7 +390,7 @@ func lookup(ctx context.Context, q Querier, query string, keys []string, row fun
 	if len(distinct) == 0 {
 		return nil
 	}
-	rows, err := q.QueryContext(ctx, query+" ("+placeholders(len(distinct))+")", anys(distinct)...)
+	rows, err := q.QueryContext(ctx, query+" ("+marks(len(distinct))+")", anyList(distinct)...)
 	if err != nil {
 		return err
 	}
@@ -401,16 +401,6 @@ func lookup(ctx context.Context, q Querier, query string, keys []string, row fun
 		}
 	}
 	return rows.Err()
-}
-
-func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
-
-func anys(s []string) []any {
-	out := make([]any, len(s))
-	for i, v := range s {
-		out[i] = v
-	}
-	return out
 }
 
 // deliver renders and sends one claimed message and records the outcome.

@@ -334,7 +334,7 @@ func (a auditQuery) read(ctx context.Context, db projections.Querier, dir string
 		return nil, err
 	}
 	rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE e.position IN (%s) ORDER BY e.position %s`,
-		auditColumns, auditFrom, placeholders(len(positions)), dir), int64s(positions)...)
+		auditColumns, auditFrom, placeholders(len(positions)), dir), anys(positions)...)
 	return collect(rows, err, nil, scanAuditEntry)
 }
 
@@ -450,7 +450,7 @@ type changeKey struct {
 // limit (0: all).
 func readAuditChanges(ctx context.Context, db projections.Querier, positions []int64, after changeKey, limit int) ([]auditChangeRow, error) {
 	var w where
-	w.add("position IN ("+placeholders(len(positions))+")", int64s(positions)...)
+	w.add("position IN ("+placeholders(len(positions))+")", anys(positions)...)
 	if after.position > 0 {
 		w.add("(position > ? OR (position = ? AND seq > ?))", after.position, after.position, after.seq)
 	}
@@ -500,14 +500,6 @@ func addAuditChanges(ctx context.Context, db projections.Querier, entries []Audi
 		}
 	}
 	return nil
-}
-
-func int64s(ns []int64) []any {
-	out := make([]any, len(ns))
-	for i, n := range ns {
-		out[i] = n
-	}
-	return out
 }
 
 // EachAuditChange calls fn with every change of the events the viewer may

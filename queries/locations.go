@@ -740,11 +740,11 @@ func (q Accounts) EachHomeCare(ctx context.Context, v Viewer, h HomeCareQuery, f
 	}, fn)
 }
 
-// anys converts strings to query arguments.
-func anys(ss []string) []any {
-	out := make([]any, len(ss))
-	for i, s := range ss {
-		out[i] = s
+// anys converts values to query arguments.
+func anys[T any](xs []T) []any {
+	out := make([]any, len(xs))
+	for i, x := range xs {
+		out[i] = x
 	}
 	return out
 }

@@ -34,6 +34,17 @@ func ResponseStream(surveyID, locationID string) string {
 	return "surveyresponse-" + surveyID + "." + locationID
 }
 
+// ResponseLocation is the location of a ResponseStream id; ok is false
+// for any other stream id.
+func ResponseLocation(streamID string) (locationID string, ok bool) {
+	rest, ok := strings.CutPrefix(streamID, "surveyresponse-")
+	if !ok {
+		return "", false
+	}
+	_, loc, ok := strings.Cut(rest, ".")
+	return loc, ok && loc != ""
+}
+
 // NoSurveysMessage is what a location's Surveys page says when no survey
 // is open for it.
 const NoSurveysMessage = "There are no surveys for completion right now, check back later."

@@ -643,3 +643,14 @@ func TestStreams_AreValidStreamIDs(t *testing.T) {
 		t.Errorf("category %q", got)
 	}
 }
+
+func TestResponseLocation_InvertsResponseStream(t *testing.T) {
+	if loc, ok := survey.ResponseLocation(survey.ResponseStream("s-1", "1-101641286")); !ok || loc != "1-101641286" {
+		t.Errorf("ResponseLocation(ResponseStream) = %q, %v", loc, ok)
+	}
+	for _, id := range []string{"survey-s-1", "surveyresponse-s-1", "surveyresponse-s-1.", "location-1-2"} {
+		if loc, ok := survey.ResponseLocation(id); ok {
+			t.Errorf("ResponseLocation(%q) = %q, true", id, loc)
+		}
+	}
+}
