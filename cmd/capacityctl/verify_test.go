@@ -26,12 +26,21 @@ func TestVerify_NamesTheEventEditedInTheDatabase(t *testing.T) {
 			db.must("gp", "import", gpSampleFile)
 			// On PostgreSQL a checkpoint covers the gap-safe head, which
 			// trails while any transaction of the cluster (other tests'
-			// included) is open: sign once it has caught up.
-			out := db.must("checkpoint")
-			for deadline := time.Now().Add(30 * time.Second); strings.HasPrefix(out, "nothing") && time.Now().Before(deadline); {
+			// included) is open: sign once it has caught up with all 10
+			// events, not just some of them.
+			b := db.open()
+			for deadline := time.Now().Add(30 * time.Second); ; {
+				evs, err := b.Store.ReadAll(context.Background(), 0, 100)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(evs) == 10 || time.Now().After(deadline) {
+					break
+				}
 				time.Sleep(50 * time.Millisecond)
-				out = db.must("checkpoint")
 			}
+			b.Close()
+			out := db.must("checkpoint")
 			if !strings.HasPrefix(out, "checkpoint 1 signed: 10 events") {
 				t.Fatalf("checkpoint printed %q", out)
 			}
@@ -43,7 +52,7 @@ func TestVerify_NamesTheEventEditedInTheDatabase(t *testing.T) {
 			}
 
 			// Rename the fifth event's practice in the stored row.
-			b := db.open()
+			b = db.open()
 			var pos int64
 			const pick = `SELECT position FROM events ORDER BY position LIMIT 1 OFFSET 4`
 			switch s := b.ChainStore().(type) {
