@@ -47,13 +47,21 @@ import (
 type Store struct {
 	pool     *pgxpool.Pool
 	ownsPool bool
+	queue    *eventstore.CommitQueue[*appendJob]
 }
 
 var _ eventstore.Store = (*Store)(nil)
 
 // New returns a store over an existing pool (migrations already applied).
 // Close does not close the pool.
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func New(pool *pgxpool.Pool) *Store { return newStore(pool, false) }
+
+func newStore(pool *pgxpool.Pool, owns bool) *Store {
+	s := &Store{pool: pool, ownsPool: owns}
+	s.queue = eventstore.NewCommitQueue(groupCommitters, eventstore.MaxEventsPerAppend,
+		func(j *appendJob) int { return j.events }, s.commitBatch)
+	return s
+}
 
 // Open connects to url and returns a store that owns its pool. It does not
 // apply migrations.
@@ -66,14 +74,16 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to postgres: %w", err)
 	}
-	return &Store{pool: pool, ownsPool: true}, nil
+	return newStore(pool, true), nil
 }
 
 // Pool exposes the connection pool to the projection engine and read models.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
-// Close closes the pool if the store owns it.
+// Close waits for the appends already queued to be committed, stops taking
+// appends, and closes the pool if the store owns it.
 func (s *Store) Close() error {
+	s.queue.Close()
 	if s.ownsPool {
 		s.pool.Close()
 	}
@@ -81,34 +91,90 @@ func (s *Store) Close() error {
 }
 
 // appendHead is the start of both append statements: the stream's current
-// version, checked against the expected one, and the INSERT's column list.
-const appendHead = `WITH cur AS (
+// version, checked against the expected one, and the hash of its last event
+// (empty for a new stream), which the first new event chains on. $3 is the
+// expected version (-1 any, -2 no stream, -3 stream exists, >= 0 exact); a
+// mismatch raises CT409 through eventstore_conflict. One index lookup finds
+// both.
+const appendHead = `WITH RECURSIVE cur AS MATERIALIZED (
 	SELECT CASE WHEN $3::bigint = -1
 	             OR ($3::bigint = -2 AND c.v = 0)
 	             OR ($3::bigint = -3 AND c.v > 0)
 	             OR ($3::bigint >= 0 AND $3::bigint = c.v)
-	            THEN c.v ELSE eventstore_conflict($1, c.v) END AS v
-	  FROM (SELECT coalesce(max(stream_version), 0) AS v FROM events WHERE stream_id = $1) c
-)
-INSERT INTO events (position, transaction_id, stream_id, category, stream_version,
-                    event_id, event_type, data, metadata, subjects)
+	            THEN c.v ELSE eventstore_conflict($1, c.v) END AS v, c.h
+	  FROM (SELECT coalesce(l.stream_version, 0) AS v, coalesce(l.hash, ''::bytea) AS h
+	          FROM (SELECT) AS one
+	          LEFT JOIN LATERAL (SELECT stream_version, hash FROM events WHERE stream_id = $1
+	                              ORDER BY stream_version DESC LIMIT 1) l ON true) c
+)`
+
+// The append statements compute each event's hash themselves (the same bytes
+// as eventstore.EventHash and the events_chain trigger, which they thereby
+// skip): a trigger would run PL/pgSQL and look the previous event up once
+// more for every row. Each field's bytes are computed once, in a
+// materialized step, and framed (length, then bytes) in the next.
+
+// hashText lists the hashed fields of the new events as bytes, from the
+// columns of step src (ver, id, typ, data, meta, subj, at).
+func hashText(src string) string {
+	return `SELECT ` + src + `.*, convert_to($1, 'UTF8') AS b_sid, convert_to(` + src + `.ver::text, 'UTF8') AS b_ver,
+	       convert_to(` + src + `.id::text, 'UTF8') AS b_id, convert_to(` + src + `.typ, 'UTF8') AS b_typ,
+	       convert_to(` + src + `.data::text, 'UTF8') AS b_data, convert_to(` + src + `.meta::text, 'UTF8') AS b_meta,
+	       convert_to(coalesce(array_to_string(` + src + `.subj, ' '), ''), 'UTF8') AS b_subj,
+	       convert_to(((extract(epoch FROM ` + src + `.at) * 1000000)::bigint)::text, 'UTF8') AS b_at
+	  FROM ` + src
+}
+
+// hashFrame is one length-prefixed field of the hash input.
+func hashFrame(b string) string { return `int8send(length(` + b + `)::bigint) || ` + b }
+
+// hashRest is the hash input after the previous hash, from hashText's
+// columns of step src.
+func hashRest(src string) string {
+	var parts []string
+	for _, c := range []string{"b_sid", "b_ver", "b_id", "b_typ", "b_data", "b_meta", "b_subj", "b_at"} {
+		parts = append(parts, hashFrame(src+"."+c))
+	}
+	return strings.Join(parts, " || ")
+}
+
+const appendColumns = `INSERT INTO events (position, transaction_id, stream_id, category, stream_version,
+                    event_id, event_type, data, metadata, subjects, recorded_at, hash)
 `
 
-// appendSQL appends events to one stream in one statement. $3 is the
-// expected version (-1 any, -2 no stream, -3 stream exists, >= 0 exact), $4
-// how many events this transaction appended before (the low bits of the
-// positions). A mismatch raises CT409 through eventstore_conflict.
-const appendSQL = appendHead + `SELECT ((pg_current_xact_id()::text::bigint) << 20) + $4::bigint + t.i - 1, pg_current_xact_id(), $1, $2, cur.v + t.i,
-       t.id, t.typ, t.data, t.meta, CASE WHEN t.subj IS NULL THEN NULL ELSE string_to_array(t.subj, ' ') END
-  FROM cur, unnest($5::uuid[], $6::text[], $7::jsonb[], $8::jsonb[], $9::text[])
-       WITH ORDINALITY AS t(id, typ, data, meta, subj, i)
+// appendSQL appends events to one stream in one statement. $4 is how many
+// events this transaction appended before (the low bits of the positions).
+// The events chain on each other in order: a recursive step hashes event i
+// on the hash of event i-1.
+var appendSQL = appendHead + `, t AS MATERIALIZED (
+	SELECT u.i, cur.v + u.i AS ver, u.id, u.typ, u.data, u.meta,
+	       CASE WHEN u.subj IS NULL THEN NULL ELSE string_to_array(u.subj, ' ') END AS subj, now() AS at
+	  FROM cur, unnest($5::uuid[], $6::text[], $7::jsonb[], $8::jsonb[], $9::text[])
+	       WITH ORDINALITY AS u(id, typ, data, meta, subj, i)
+), b AS MATERIALIZED (` + hashText("t") + `
+), f AS MATERIALIZED (
+	SELECT b.i, ` + hashRest("b") + ` AS rest FROM b
+), chain AS (
+	SELECT 0::bigint AS i, cur.h AS h FROM cur
+	UNION ALL
+	SELECT f.i, sha256(` + hashFrame("chain.h") + ` || f.rest) FROM chain JOIN f ON f.i = chain.i + 1
+)
+` + appendColumns + `SELECT ((pg_current_xact_id()::text::bigint) << 20) + $4::bigint + t.i - 1, pg_current_xact_id(), $1, $2, t.ver,
+       t.id, t.typ, t.data, t.meta, t.subj, t.at, chain.h
+  FROM t JOIN chain ON chain.i = t.i
 RETURNING position, stream_version`
 
 // appendOneSQL is appendSQL for the common single-event append, with scalar
-// parameters: the same statement without building and unnesting arrays.
-const appendOneSQL = appendHead + `SELECT ((pg_current_xact_id()::text::bigint) << 20) + $4::bigint, pg_current_xact_id(), $1, $2, cur.v + 1,
-       $5::uuid, $6::text, $7::jsonb, $8::jsonb, string_to_array($9::text, ' ')
-  FROM cur
+// parameters: no arrays to build and unnest, and no chain to recurse over.
+var appendOneSQL = appendHead + `, t AS MATERIALIZED (
+	SELECT cur.v + 1 AS ver, $5::uuid AS id, $6::text AS typ, $7::jsonb AS data, $8::jsonb AS meta,
+	       string_to_array($9::text, ' ') AS subj, now() AS at, cur.h AS prev
+	  FROM cur
+), b AS MATERIALIZED (` + hashText("t") + `
+)
+` + appendColumns + `SELECT ((pg_current_xact_id()::text::bigint) << 20) + $4::bigint, pg_current_xact_id(), $1, $2, b.ver,
+       b.id, b.typ, b.data, b.meta, b.subj, b.at, sha256(` + hashFrame("b.prev") + ` || ` + hashRest("b") + `)
+  FROM b
 RETURNING position, stream_version`
 
 // appendInTxSQL is appendSQL for a caller's transaction, where earlier
@@ -162,13 +228,134 @@ func (s *Store) appendMany(ctx context.Context, reqs []eventstore.AppendRequest)
 	if err != nil {
 		return nil, err
 	}
-	prepared := make([]preparedAppend, len(reqs))
+	job := &appendJob{prepared: make([]preparedAppend, len(reqs))}
 	for i, r := range reqs {
 		p, err := s.prepare(r, keys)
 		if err != nil {
 			return nil, err
 		}
-		prepared[i] = p
+		job.prepared[i] = p
+		job.events += len(p.ids)
+	}
+	return s.queue.Submit(ctx, job)
+}
+
+// appendJob is one caller's Append or AppendMany, encoded and waiting in the
+// commit queue.
+type appendJob struct {
+	prepared []preparedAppend
+	events   int
+}
+
+// Group commit (see eventstore.CommitQueue): concurrent appends wait in a
+// queue, and each of groupCommitters goroutines takes everything queued into
+// one transaction, sent to the server as one pipeline (BEGIN, the appends,
+// COMMIT: one round trip) and committed with one commit record and flush.
+// The appends of a batch run in queue order, each seeing those before it,
+// so expected versions are checked as if they had run one after another.
+//
+// When anything in a batch fails (a wrong expected version, a stream that a
+// concurrent batch appended to first, a retried append whose events are
+// stored already), the transaction is rolled back whole and every append of
+// the batch runs again on its own, with its own outcome: one append's
+// failure never fails another, and nothing of a failed append remains.
+// Conflicts are rare, so this costs little; an append alone in the queue
+// runs on its own at once.
+const groupCommitters = 4
+
+// groupTimeout bounds one batch's transaction: its callers wait for it even
+// when their own contexts end (an error must never hide a written append).
+const groupTimeout = time.Minute
+
+// commitBatch is the commit queue's committer function.
+func (s *Store) commitBatch(jobs []*appendJob, outcomes []eventstore.Outcome) {
+	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
+	defer cancel()
+	if len(jobs) > 1 {
+		if err := s.execGroup(ctx, jobs, outcomes); err == nil {
+			return
+		}
+	}
+	for i, job := range jobs {
+		res, err := s.appendAlone(ctx, job.prepared)
+		outcomes[i] = eventstore.Outcome{Results: res, Err: err}
+	}
+}
+
+// execGroup runs the appends of several jobs in one transaction and one
+// round trip. On any error it leaves nothing written and outcomes unset.
+func (s *Store) execGroup(ctx context.Context, jobs []*appendJob, outcomes []eventstore.Outcome) (err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	// A connection left inside the failed transaction is closed by Release
+	// rather than returned to the pool.
+	defer conn.Release()
+	batch := &pgx.Batch{}
+	// Several statements run under REPEATABLE READ (see BeginTx).
+	batch.Queue("BEGIN ISOLATION LEVEL REPEATABLE READ")
+	offset := 0 // events appended earlier in this transaction
+	for _, job := range jobs {
+		for _, p := range job.prepared {
+			queueAppend(batch, p, offset)
+			offset += len(p.ids)
+		}
+	}
+	batch.Queue("COMMIT")
+	br := conn.SendBatch(ctx, batch)
+	defer func() {
+		if closeErr := br.Close(); err == nil {
+			err = closeErr
+		}
+		if err != nil {
+			_, _ = conn.Exec(ctx, "ROLLBACK")
+		}
+	}()
+	if _, err := br.Exec(); err != nil {
+		return err
+	}
+	results := make([][]eventstore.AppendResult, len(jobs))
+	for i, job := range jobs {
+		results[i] = make([]eventstore.AppendResult, len(job.prepared))
+		for k, p := range job.prepared {
+			rows, err := br.Query()
+			if err != nil {
+				return err
+			}
+			if results[i][k], err = collectAppend(rows, p.req.StreamID); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := br.Exec(); err != nil {
+		return err
+	}
+	for i := range jobs {
+		outcomes[i] = eventstore.Outcome{Results: results[i]}
+	}
+	return nil
+}
+
+// queueAppend queues one stream's append; offset is the number of events
+// the transaction appended before it.
+func queueAppend(batch *pgx.Batch, p preparedAppend, offset int) {
+	if len(p.ids) == 1 {
+		batch.Queue(appendOneSQL, p.req.StreamID, eventstore.Category(p.req.StreamID), int64(p.req.Expected),
+			offset, p.ids[0], p.types[0], p.data[0], p.meta[0], p.subjects[0])
+		return
+	}
+	batch.Queue(appendSQL, p.req.StreamID, eventstore.Category(p.req.StreamID), int64(p.req.Expected),
+		offset, p.ids, p.types, p.data, p.meta, p.subjects)
+}
+
+// appendAlone runs one caller's appends in their own transaction, trying a
+// lost race for a stream's next version again and answering a retried
+// append with its original result.
+func (s *Store) appendAlone(ctx context.Context, prepared []preparedAppend) ([]eventstore.AppendResult, error) {
+	reqs := make([]eventstore.AppendRequest, len(prepared))
+	for i, p := range prepared {
+		reqs[i] = p.req
 	}
 	results, err := s.exec(ctx, prepared)
 	// An append that expects Any (or StreamExists) and lost a race for the
@@ -394,8 +581,7 @@ func (s *Store) exec(ctx context.Context, prepared []preparedAppend) ([]eventsto
 	batch := &pgx.Batch{}
 	offset := 0 // events appended earlier in this transaction
 	for _, p := range prepared {
-		batch.Queue(appendSQL, p.req.StreamID, eventstore.Category(p.req.StreamID), int64(p.req.Expected),
-			offset, p.ids, p.types, p.data, p.meta, p.subjects)
+		queueAppend(batch, p, offset)
 		offset += len(p.ids)
 	}
 	if offset > maxEventsPerTx {

@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -252,5 +253,151 @@ func TestAppendTx_RejectsReadCommittedTransaction(t *testing.T) {
 	_, err = store.AppendTx(ctx, tx, []eventstore.AppendRequest{{StreamID: "rc-1", Expected: eventstore.Any, Events: []eventstore.EventData{newEvent("X")}}})
 	if !errors.Is(err, postgres.ErrNeedsRepeatableRead) {
 		t.Fatalf("got %v, want ErrNeedsRepeatableRead", err)
+	}
+}
+
+func one(stream string, expected eventstore.ExpectedVersion, events ...eventstore.EventData) []eventstore.AppendRequest {
+	return []eventstore.AppendRequest{{StreamID: stream, Expected: expected, Events: events}}
+}
+
+// checkChained recomputes every stored event's hash from its stream's
+// previous one (eventstore.EventHash), as verification does.
+func checkChained(t *testing.T, s *postgres.Store) int {
+	t.Helper()
+	ctx := context.Background()
+	upTo, err := s.MaxPosition(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := s.ReadStored(ctx, 0, upTo, 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := map[string][]byte{}
+	for _, e := range stored {
+		if want := eventstore.EventHash(last[e.StreamID], e); !bytes.Equal(e.Hash, want) {
+			t.Fatalf("event %d (%s v%d): stored hash %x, recomputed %x", e.Position, e.StreamID, e.Version, e.Hash, want)
+		}
+		last[e.StreamID] = e.Hash
+	}
+	return len(stored)
+}
+
+// TestGroupCommit_OneTransactionInQueueOrder: appends committed together
+// share one transaction, see each other in queue order, and chain as if
+// appended one by one.
+func TestGroupCommit_OneTransactionInQueueOrder(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	personal := newEvent("Named")
+	personal.Data = json.RawMessage(`{"name": "Ada Lovelace", "n": 1}`)
+	personal.Personal = []eventstore.PersonalField{{Path: "name", Subject: "person-1"}}
+	outcomes, err := s.CommitTogether(ctx,
+		one("g-a", eventstore.NoStream, newEvent("A1"), newEvent("A2")),
+		one("g-b", eventstore.NoStream, personal),
+		one("g-a", eventstore.Exact(2), newEvent("A3")), // sees the first append
+		[]eventstore.AppendRequest{
+			{StreamID: "g-c", Expected: eventstore.NoStream, Events: []eventstore.EventData{newEvent("C1")}},
+			{StreamID: "g-b", Expected: eventstore.Exact(1), Events: []eventstore.EventData{newEvent("B2")}},
+		},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var positions []int64
+	for i, o := range outcomes {
+		if o.Err != nil {
+			t.Fatalf("append %d: %v", i, o.Err)
+		}
+		for _, r := range o.Results {
+			positions = append(positions, r.Positions...)
+		}
+	}
+	if got := outcomes[2].Results[0]; got.FirstVersion != 3 || got.LastVersion != 3 {
+		t.Fatalf("third append: versions %d..%d, want 3..3", got.FirstVersion, got.LastVersion)
+	}
+	if got := outcomes[3].Results[1]; got.FirstVersion != 2 {
+		t.Fatalf("g-b's second append: version %d, want 2", got.FirstVersion)
+	}
+	for i := 1; i < len(positions); i++ {
+		if positions[i] != positions[i-1]+1 || positions[i]>>20 != positions[0]>>20 {
+			t.Fatalf("positions %v: want one transaction's consecutive positions in queue order", positions)
+		}
+	}
+	if n := checkChained(t, s); n != 6 {
+		t.Fatalf("%d events stored, want 6", n)
+	}
+	evs, err := s.ReadStream(ctx, "g-b", eventstore.ReadStreamOptions{})
+	if err != nil || len(evs) != 2 || !bytes.Contains(evs[0].Data, []byte("Ada Lovelace")) {
+		t.Fatalf("g-b read back: %v, %d events", err, len(evs))
+	}
+}
+
+// TestGroupCommit_AFailureFailsOnlyItsOwnAppend: a wrong expected version,
+// a retried append and good appends in one batch: each gets its own
+// outcome, and nothing of the failed one is stored.
+func TestGroupCommit_AFailureFailsOnlyItsOwnAppend(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	first := newEvent("Existing")
+	orig, err := s.Append(ctx, "h-a", eventstore.NoStream, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := newEvent("Stale")
+	outcomes, err := s.CommitTogether(ctx,
+		one("h-x", eventstore.NoStream, newEvent("X1")),
+		one("h-a", eventstore.Exact(0), stale),          // wrong: h-a is at 1
+		one("h-a", eventstore.NoStream, first),          // a retry of the first append
+		one("h-a", eventstore.Exact(1), newEvent("A2")), // right
+		one("h-x", eventstore.Exact(1), newEvent("X2")), // after the first of this batch
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wrong *eventstore.WrongExpectedVersionError
+	if !errors.As(outcomes[1].Err, &wrong) || wrong.CurrentVersion != 1 {
+		t.Fatalf("stale append: %v, want a wrong expected version at 1", outcomes[1].Err)
+	}
+	if outcomes[2].Err != nil || outcomes[2].Results[0].Positions[0] != orig.Positions[0] {
+		t.Fatalf("retried append: %+v, want the original position %d", outcomes[2], orig.Positions[0])
+	}
+	for _, i := range []int{0, 3, 4} {
+		if outcomes[i].Err != nil {
+			t.Fatalf("append %d: %v", i, outcomes[i].Err)
+		}
+	}
+	if v := outcomes[4].Results[0].LastVersion; v != 2 {
+		t.Fatalf("h-x's second append: version %d, want 2", v)
+	}
+	var stored int
+	if err := s.Pool().QueryRow(ctx, "SELECT count(*) FROM events WHERE event_id = $1", stale.ID).Scan(&stored); err != nil || stored != 0 {
+		t.Fatalf("the failed append left %d events (%v)", stored, err)
+	}
+	if n := checkChained(t, s); n != 4 {
+		t.Fatalf("%d events stored, want 4", n)
+	}
+}
+
+// TestGroupCommit_InsertWithoutHashIsChainedByTrigger: the append statements
+// compute the hash; a row inserted any other way is still chained by the
+// events_chain trigger, to the same bytes, and appends chain on it.
+func TestGroupCommit_InsertWithoutHashIsChainedByTrigger(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	if _, err := s.Append(ctx, "r-a", eventstore.NoStream, newEvent("First")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Pool().Exec(ctx, `INSERT INTO events (position, transaction_id, stream_id, category, stream_version,
+		event_id, event_type, data, metadata)
+		VALUES ((pg_current_xact_id()::text::bigint) << 20, pg_current_xact_id(), 'r-a', 'r', 2, $1, 'ByHand', '{"b": 1, "a": [1, 2]}', '{}')`,
+		uuid.New()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "r-a", eventstore.Exact(2), newEvent("Third")); err != nil {
+		t.Fatal(err)
+	}
+	if n := checkChained(t, s); n != 3 {
+		t.Fatalf("%d events stored, want 3", n)
 	}
 }

@@ -101,7 +101,7 @@ type Store struct {
 	// stmts are the append's statements, prepared once on the writer's
 	// connection (see statements).
 	stmts map[string]*sql.Stmt
-	queue *commitQueue
+	queue *eventstore.CommitQueue[*appendJob]
 }
 
 var _ eventstore.Store = (*Store)(nil)
@@ -164,7 +164,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		}
 		s.stmts[q] = st
 	}
-	s.queue = newCommitQueue(s.commitBatch)
+	// One committer: SQLite commits one write transaction at a time.
+	s.queue = eventstore.NewCommitQueue(1, maxBatchEvents, func(j *appendJob) int { return j.events }, s.commitBatch)
 	return s, nil
 }
 
@@ -180,7 +181,7 @@ func (s *Store) Path() string { return s.path }
 // both connection pools. Appends after Close fail.
 func (s *Store) Close() error {
 	if s.queue != nil {
-		s.queue.close()
+		s.queue.Close()
 	}
 	var errs []error
 	for _, st := range s.stmts {
@@ -231,23 +232,28 @@ func (s *Store) appendMany(ctx context.Context, reqs []eventstore.AppendRequest)
 	if err != nil {
 		return nil, err
 	}
-	return s.queue.submit(ctx, job)
+	return s.queue.Submit(ctx, job)
 }
 
+// maxBatchEvents caps the events of one group commit (eventstore.CommitQueue),
+// so that the write lock is not held for long. A single append may exceed it.
+const maxBatchEvents = eventstore.MaxEventsPerAppend
+
 // commitBatch runs queued appends in one write transaction and one COMMIT
-// (group commit: the commit's writes and the WAL frames of the shared pages
-// are paid once for the batch). Each append runs under its own savepoint, so
+// (group commit: SQLite commits one write transaction at a time, and the
+// commit's writes, the WAL frames of the pages the appends share, are paid
+// once for the batch). Each append runs under its own savepoint, so
 // that one that fails (a wrong expected version, say) leaves nothing of
 // itself and does not fail the others. outcomes[i] is set for every job;
 // when the COMMIT fails, every job fails with it.
-func (s *Store) commitBatch(jobs []*appendJob, outcomes []jobOutcome) {
+func (s *Store) commitBatch(jobs []*appendJob, outcomes []eventstore.Outcome) {
 	// The transaction serves several callers: none of their contexts may
 	// cancel it. A caller that gave up before its job was taken out of the
-	// queue is not in jobs (see commitQueue).
+	// queue is not in jobs (see eventstore.CommitQueue).
 	ctx := context.Background()
 	fail := func(err error) {
 		for i := range outcomes {
-			outcomes[i] = jobOutcome{err: err}
+			outcomes[i] = eventstore.Outcome{Err: err}
 		}
 	}
 	tx, err := beginWrite(ctx, s.writer) // BEGIN IMMEDIATE (see the package comment)
@@ -266,7 +272,7 @@ func (s *Store) commitBatch(jobs []*appendJob, outcomes []jobOutcome) {
 			fail(err)
 			return
 		}
-		outcomes[0] = jobOutcome{results: res}
+		outcomes[0] = eventstore.Outcome{Results: res}
 	} else {
 		for i, job := range jobs {
 			res, err := st.inSavepoint(ctx, func() ([]eventstore.AppendResult, error) {
@@ -279,7 +285,7 @@ func (s *Store) commitBatch(jobs []*appendJob, outcomes []jobOutcome) {
 				fail(err)
 				return
 			}
-			outcomes[i] = jobOutcome{results: res, err: err}
+			outcomes[i] = eventstore.Outcome{Results: res, Err: err}
 		}
 	}
 	if err := tx.Commit(); err != nil {

@@ -215,7 +215,9 @@ func (l *logBuffer) String() string {
 // longer than one WaitFor (2 s): only ErrNotCaughtUp is worth asking again.
 func (a *api) sync(pos int64) {
 	a.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	// A liveness bound, not a speed check: under -race on two busy cores the
+	// eight SQLite projections took over 30 s to fold 600 imports once.
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		err := a.engine.WaitFor(context.Background(), nil, pos)
 		if err == nil {
@@ -559,7 +561,9 @@ func (c *client) getAt(path string, pos int64) response {
 		sep = "&"
 	}
 	full := fmt.Sprintf("%s%smin_position=%d", path, sep, pos)
-	deadline := time.Now().Add(30 * time.Second)
+	// A liveness bound, not a speed check: under -race on two busy cores the
+	// eight SQLite projections took over 30 s to fold 600 imports once.
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		r := c.get(full)
 		if r.status != http.StatusServiceUnavailable || time.Now().After(deadline) {
