@@ -23,6 +23,7 @@ func runBench(ctx context.Context, c *cli, args []string) int {
 	fs.IntVar(&opts.RebuildEvents, "rebuild", 1000000, "events in the log that the rebuild replays")
 	fs.DurationVar(&opts.LagDuration, "lag-duration", 10*time.Second, "how long the 1,000 appends/s load runs")
 	fs.BoolVar(&opts.StoreOnly, "store-only", false, "measure only the event store, not the projections")
+	fs.BoolVar(&opts.AllProjections, "all-projections", false, "run every projection of the product, not only category_stats, for the catch-up, lag and rebuild figures")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: capacityctl bench [flags]\n\nMeasures appends, reads, live projection lag and rebuild on a scratch database,\nnext to plain INSERTs of the same rows (the ceiling).")
 		fs.PrintDefaults()

@@ -43,6 +43,9 @@ type Options struct {
 	LagDuration time.Duration
 	// Skip projection measurements (live throughput, lag, rebuild).
 	StoreOnly bool
+	// AllProjections runs every projection of the product
+	// (projections.Default) instead of category_stats alone.
+	AllProjections bool
 }
 
 // Defaults fills zero options with the sizes used for BENCHMARKS.md.
