@@ -109,7 +109,7 @@ func TestCapacityctl(t *testing.T) {
 		t.Parallel()
 		// Tiny sizes: this checks that every measurement runs and reports,
 		// not how fast (BENCHMARKS.md has the real runs).
-		p := proctest.Start(t, t.TempDir(), proctest.Env(), bin, "bench", "-single", "96", "-batched", "400",
+		p := proctest.Start(t, t.TempDir(), proctest.Env(), bin, "bench", "-single", "96", "-batched", "3200",
 			"-rebuild", "3000", "-lag-duration", "1s", "-all-projections")
 		code := p.Wait(t, 5*time.Minute)
 		out, errOut := p.Stdout.String(), p.Stderr.String()
@@ -117,7 +117,7 @@ func TestCapacityctl(t *testing.T) {
 			t.Fatalf("capacityctl bench exited %d\n%s\n%s", code, out, errOut)
 		}
 		for _, want := range []string{"backend: sqlite", "ceiling: plain INSERT, 32 conns, 1 rows/tx",
-			"append 1 event, 32 writers (median of 3 interleaved)", "append batches of 100 events, 4 writers",
+			"append 1 event, 32 writers (median of 3 interleaved)", "append batches of 100 events, 32 writers", "ceiling: plain INSERT, 32 conns, 100 rows/tx",
 			fmt.Sprintf("projections (all %d projections through Watermill)", len(projections.Default())),
 			"live projection catch-up", "projection lag at 1,000 appends/s for 1s", "rebuild category_stats"} {
 			if !strings.Contains(out, want) {

@@ -30,6 +30,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -488,14 +489,20 @@ func (s *Store) prepare(r eventstore.AppendRequest, keys map[string][]byte) (pre
 				p.subjects[i] = &joined
 			}
 		}
-		md, err := json.Marshal(ev.Metadata)
-		if err != nil {
-			return p, fmt.Errorf("marshal metadata: %w", err)
+		// The events of one append usually share their metadata: encode
+		// it once.
+		if i == 0 || !reflect.DeepEqual(r.Events[i-1].Metadata, ev.Metadata) {
+			md, err := json.Marshal(ev.Metadata)
+			if err != nil {
+				return p, fmt.Errorf("marshal metadata: %w", err)
+			}
+			p.meta[i] = string(md)
+		} else {
+			p.meta[i] = p.meta[i-1]
 		}
 		p.ids[i] = ev.ID.String()
 		p.types[i] = ev.Type
 		p.data[i] = string(data)
-		p.meta[i] = string(md)
 	}
 	return p, nil
 }

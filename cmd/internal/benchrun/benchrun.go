@@ -171,7 +171,7 @@ func Run(ctx context.Context, opts Options, w io.Writer) error {
 
 	fmt.Fprintln(w, "ceiling (plain INSERTs, same row shape and indexes):")
 	ceilings := map[[2]int]bench.Result{}
-	for _, c := range [][2]int{{1, 1}, {32, 1}, {1, 100}, {4, 100}} {
+	for _, c := range [][2]int{{1, 1}, {32, 1}, {1, 100}, {4, 100}, {32, 100}} {
 		rows := opts.SingleOps
 		if c[1] > 1 {
 			rows = opts.BatchEvents
@@ -203,7 +203,7 @@ func Run(ctx context.Context, opts Options, w io.Writer) error {
 	if err := interleaved(ctx, s, opts, w); err != nil {
 		return err
 	}
-	for _, writers := range []int{1, 4} {
+	for _, writers := range []int{1, 4, 32} {
 		r, err := bench.BatchedAppends(ctx, s.store, writers, 100, opts.BatchEvents)
 		if err != nil {
 			return fmt.Errorf("batched appends: %w", err)
