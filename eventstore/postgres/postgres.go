@@ -285,51 +285,13 @@ func (s *Store) commitBatch(jobs []*appendJob, outcomes []eventstore.Outcome) {
 
 // execGroup runs the appends of several jobs in one transaction and one
 // round trip. On any error it leaves nothing written and outcomes unset.
-func (s *Store) execGroup(ctx context.Context, jobs []*appendJob, outcomes []eventstore.Outcome) (err error) {
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	// A connection left inside the failed transaction is closed by Release
-	// rather than returned to the pool.
-	defer conn.Release()
-	batch := &pgx.Batch{}
-	// Several statements run under REPEATABLE READ (see BeginTx).
-	batch.Queue("BEGIN ISOLATION LEVEL REPEATABLE READ")
-	offset := 0 // events appended earlier in this transaction
-	for _, job := range jobs {
-		for _, p := range job.prepared {
-			queueAppend(batch, p, offset)
-			offset += len(p.ids)
-		}
-	}
-	batch.Queue("COMMIT")
-	br := conn.SendBatch(ctx, batch)
-	defer func() {
-		if closeErr := br.Close(); err == nil {
-			err = closeErr
-		}
-		if err != nil {
-			_, _ = conn.Exec(ctx, "ROLLBACK")
-		}
-	}()
-	if _, err := br.Exec(); err != nil {
-		return err
-	}
-	results := make([][]eventstore.AppendResult, len(jobs))
+func (s *Store) execGroup(ctx context.Context, jobs []*appendJob, outcomes []eventstore.Outcome) error {
+	groups := make([][]preparedAppend, len(jobs))
 	for i, job := range jobs {
-		results[i] = make([]eventstore.AppendResult, len(job.prepared))
-		for k, p := range job.prepared {
-			rows, err := br.Query()
-			if err != nil {
-				return err
-			}
-			if results[i][k], err = collectAppend(rows, p.req.StreamID); err != nil {
-				return err
-			}
-		}
+		groups[i] = job.prepared
 	}
-	if _, err := br.Exec(); err != nil {
+	results, err := s.pipeline(ctx, groups)
+	if err != nil {
 		return err
 	}
 	for i := range jobs {
@@ -338,16 +300,80 @@ func (s *Store) execGroup(ctx context.Context, jobs []*appendJob, outcomes []eve
 	return nil
 }
 
-// queueAppend queues one stream's append; offset is the number of events
-// the transaction appended before it.
-func queueAppend(batch *pgx.Batch, p preparedAppend, offset int) {
-	if len(p.ids) == 1 {
-		batch.Queue(appendOneSQL, p.req.StreamID, eventstore.Category(p.req.StreamID), int64(p.req.Expected),
-			offset, p.ids[0], p.types[0], p.data[0], p.meta[0], p.subjects[0])
-		return
+// pipeline runs groups of appends, in order, in one transaction sent to the
+// server as one pipeline: BEGIN, the appends, COMMIT, one round trip. The
+// results have the shape of groups. On error nothing is written; a failed
+// append's error is mapped by mapAppendError.
+func (s *Store) pipeline(ctx context.Context, groups [][]preparedAppend) ([][]eventstore.AppendResult, error) {
+	batch := &pgx.Batch{}
+	// Several statements run under REPEATABLE READ (see BeginTx).
+	batch.Queue("BEGIN ISOLATION LEVEL REPEATABLE READ")
+	offset := 0 // events appended earlier in this transaction
+	for _, g := range groups {
+		for _, p := range g {
+			query, args := appendStatement(p, offset)
+			batch.Queue(query, args...)
+			offset += len(p.ids)
+		}
 	}
-	batch.Queue(appendSQL, p.req.StreamID, eventstore.Category(p.req.StreamID), int64(p.req.Expected),
-		offset, p.ids, p.types, p.data, p.meta, p.subjects)
+	if offset > maxEventsPerTx {
+		return nil, fmt.Errorf("%w: %d events in one transaction, at most %d", eventstore.ErrTooManyEvents, offset, maxEventsPerTx)
+	}
+	batch.Queue("COMMIT")
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("append: %w", err)
+	}
+	var failed *eventstore.AppendRequest
+	results, err := func() ([][]eventstore.AppendResult, error) {
+		br := conn.SendBatch(ctx, batch)
+		defer br.Close()
+		if _, err := br.Exec(); err != nil {
+			return nil, err
+		}
+		results := make([][]eventstore.AppendResult, len(groups))
+		for i, g := range groups {
+			results[i] = make([]eventstore.AppendResult, len(g))
+			for k, p := range g {
+				rows, err := br.Query()
+				if err == nil {
+					results[i][k], err = collectAppend(rows, p.req.StreamID)
+				}
+				if err != nil {
+					failed = &p.req
+					return nil, err
+				}
+			}
+		}
+		if _, err := br.Exec(); err != nil {
+			return nil, err
+		}
+		return results, br.Close()
+	}()
+	if err != nil {
+		// A connection still inside the failed transaction is closed by
+		// Release rather than returned to the pool.
+		_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+	}
+	conn.Release()
+	switch {
+	case failed != nil:
+		return nil, s.mapAppendError(ctx, *failed, err)
+	case err != nil:
+		return nil, fmt.Errorf("append: %w", err)
+	}
+	return results, nil
+}
+
+// appendStatement is the statement and arguments of one stream's append;
+// offset is the number of events the transaction appended before it.
+func appendStatement(p preparedAppend, offset int) (string, []any) {
+	if len(p.ids) == 1 {
+		return appendOneSQL, []any{p.req.StreamID, eventstore.Category(p.req.StreamID), int64(p.req.Expected),
+			offset, p.ids[0], p.types[0], p.data[0], p.meta[0], p.subjects[0]}
+	}
+	return appendSQL, []any{p.req.StreamID, eventstore.Category(p.req.StreamID), int64(p.req.Expected),
+		offset, p.ids, p.types, p.data, p.meta, p.subjects}
 }
 
 // appendAlone runs one caller's appends in their own transaction, trying a
@@ -585,65 +611,25 @@ func (s *Store) subjectKeys(ctx context.Context, reqs []eventstore.AppendRequest
 }
 
 func (s *Store) exec(ctx context.Context, prepared []preparedAppend) ([]eventstore.AppendResult, error) {
-	batch := &pgx.Batch{}
-	offset := 0 // events appended earlier in this transaction
-	for _, p := range prepared {
-		queueAppend(batch, p, offset)
-		offset += len(p.ids)
-	}
-	if offset > maxEventsPerTx {
-		return nil, fmt.Errorf("%w: %d events in one transaction, at most %d", eventstore.ErrTooManyEvents, offset, maxEventsPerTx)
-	}
-	if len(prepared) == 1 {
-		// One statement is its own transaction: no pipeline needed.
-		p := prepared[0]
-		var rows pgx.Rows
-		var err error
-		if len(p.ids) == 1 {
-			rows, err = s.pool.Query(ctx, appendOneSQL, p.req.StreamID, eventstore.Category(p.req.StreamID), int64(p.req.Expected),
-				0, p.ids[0], p.types[0], p.data[0], p.meta[0], p.subjects[0])
-		} else {
-			rows, err = s.pool.Query(ctx, appendSQL, p.req.StreamID, eventstore.Category(p.req.StreamID), int64(p.req.Expected),
-				0, p.ids, p.types, p.data, p.meta, p.subjects)
-		}
+	if len(prepared) > 1 {
+		results, err := s.pipeline(ctx, [][]preparedAppend{prepared})
 		if err != nil {
-			return nil, s.mapAppendError(ctx, p.req, err)
+			return nil, err
 		}
-		res, err := collectAppend(rows, p.req.StreamID)
-		if err != nil {
-			return nil, s.mapAppendError(ctx, p.req, err)
-		}
-		return []eventstore.AppendResult{res}, nil
+		return results[0], nil
 	}
-	// Several statements run under REPEATABLE READ (see BeginTx).
-	tx, err := s.BeginTx(ctx)
+	// One statement is its own transaction: no pipeline needed.
+	p := prepared[0]
+	query, args := appendStatement(p, 0)
+	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
-		return nil, err
+		return nil, s.mapAppendError(ctx, p.req, err)
 	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	br := tx.SendBatch(ctx, batch)
-	results := make([]eventstore.AppendResult, len(prepared))
-	var firstErr error
-	for i, p := range prepared {
-		rows, err := br.Query()
-		if err == nil {
-			results[i], err = collectAppend(rows, p.req.StreamID)
-		}
-		if err != nil {
-			firstErr = s.mapAppendError(ctx, p.req, err)
-			break
-		}
+	res, err := collectAppend(rows, p.req.StreamID)
+	if err != nil {
+		return nil, s.mapAppendError(ctx, p.req, err)
 	}
-	if err := br.Close(); err != nil && firstErr == nil {
-		firstErr = fmt.Errorf("append: %w", err)
-	}
-	if firstErr != nil {
-		return nil, firstErr
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return nil, fmt.Errorf("commit append: %w", err)
-	}
-	return results, nil
+	return []eventstore.AppendResult{res}, nil
 }
 
 func collectAppend(rows pgx.Rows, streamID string) (eventstore.AppendResult, error) {

@@ -7,9 +7,10 @@
 // The store opens the file twice through database/sql:
 //
 //   - a writer pool of exactly one connection, used for appends and
-//     ForgetSubject. Appends from this process queue in Go (see commit.go:
-//     those that arrive during a commit are committed together, each under
-//     its own savepoint) instead of spinning in SQLite's busy handler, which
+//     ForgetSubject. Appends from this process queue in Go
+//     (eventstore.CommitQueue with one committer, see commitBatch: those
+//     that arrive during a commit are committed together, each under its
+//     own savepoint) instead of spinning in SQLite's busy handler, which
 //     is both faster and fairer under contention. The append statements are
 //     prepared once on this connection;
 //   - a reader pool of several connections, used for every read and exposed as
