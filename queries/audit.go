@@ -282,7 +282,7 @@ func (f AuditFilter) prepare(v Viewer, d projections.Dialect) (auditQuery, error
 // conditions are the conditions of the query's events, with the range of
 // positions recorded in the hours of its time range. Positions follow time
 // but not exactly (concurrent appends): audit_hours holds the lowest and
-// highest position recorded in each hour, so the events of the range are
+// (except for the latest hour) highest position recorded in each hour, so the events of the range are
 // between the lowest and highest of its hours, and a time range reads the
 // index it needs over its own events rather than over every newer one.
 // none reports a range in which nothing was recorded.
@@ -299,18 +299,26 @@ func (a auditQuery) conditions(ctx context.Context, db projections.Querier) (w w
 	if !a.to.IsZero() {
 		hours.add("hour < ?", d.Time(a.to))
 	}
-	rows, err := db.QueryContext(ctx, `SELECT count(*), COALESCE(min(min_position), 0), COALESCE(max(max_position), 0) FROM `+
+	// The latest hour's max_position is not kept up to date (see
+	// projections.auditBatch.flushHours): a range that reaches it is open
+	// ended.
+	rows, err := db.QueryContext(ctx, `SELECT count(*), COALESCE(min(min_position), 0), COALESCE(max(max_position), 0),
+		COALESCE(max(CASE WHEN hour = (SELECT max(hour) FROM `+projections.AuditHoursTable+`) THEN 1 ELSE 0 END), 0) FROM `+
 		projections.AuditHoursTable+hours.String(), hours.args...)
-	type span struct{ n, lo, hi int64 }
+	type span struct{ n, lo, hi, latest int64 }
 	spans, err := collect(rows, err, nil, func(rows projections.Rows) (span, error) {
 		var s span
-		err := rows.Scan(&s.n, &s.lo, &s.hi)
+		err := rows.Scan(&s.n, &s.lo, &s.hi, &s.latest)
 		return s, err
 	})
 	if err != nil || len(spans) == 0 || spans[0].n == 0 {
 		return w, true, err
 	}
-	w.add("e.position >= ? AND e.position <= ?", spans[0].lo, spans[0].hi)
+	if spans[0].latest == 1 {
+		w.add("e.position >= ?", spans[0].lo)
+	} else {
+		w.add("e.position >= ? AND e.position <= ?", spans[0].lo, spans[0].hi)
+	}
 	return w, false, nil
 }
 
