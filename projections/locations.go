@@ -2,7 +2,6 @@ package projections
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -89,18 +88,17 @@ func (LocationDirectory) Apply(ctx context.Context, tx Tx, table func(string) st
 			return err
 		}
 		return applyCQC(ctx, tx, table, d)
-	case location.TypeOrganisationRegistered:
-		var e location.OrganisationRegistered
-		if err := json.Unmarshal(ev.Data, &e); err != nil {
+	case location.TypeOrganisationRegistered, location.TypeLocationRegistered:
+		d, err := location.Decode(ev.Type, ev.Data)
+		if err != nil {
 			return fmt.Errorf("decode %s: %w", ev.Type, err)
 		}
-		return applyOrganisation(ctx, tx, table, e)
-	case location.TypeLocationRegistered:
-		var e location.LocationRegistered
-		if err := json.Unmarshal(ev.Data, &e); err != nil {
-			return fmt.Errorf("decode %s: %w", ev.Type, err)
+		switch e := d.(type) {
+		case location.OrganisationRegistered:
+			return applyOrganisation(ctx, tx, table, e)
+		case location.LocationRegistered:
+			return applyLocation(ctx, tx, table, e)
 		}
-		return applyLocation(ctx, tx, table, e)
 	}
 	return nil
 }

@@ -629,7 +629,7 @@ type LocationLinks struct {
 
 func locationLinks(id string) LocationLinks {
 	base := "/api/v1/locations/" + id
-	return LocationLinks{Edit: base, DailyUpdate: base + "/daily-updates", CareQuality: base + "/care-quality"}
+	return LocationLinks{Edit: base, DailyUpdate: base + "/daily-update", CareQuality: base + "/care-quality"}
 }
 
 // HomeCareEntry is a location of the home care list.

@@ -538,7 +538,7 @@ func TestHomeCareList(t *testing.T) {
 		want := queries.HomeCareEntry{LocationID: north.id, Name: north.name, Postcode: "NN1 1NN", Label: "Acorn Home Care North (NN11NN)",
 			OrganisationID: acorn.id, OrganisationName: acorn.name, OwnershipType: "Independent", NHSRegion: "Midlands",
 			RegistrationStatus: "Registered", Links: queries.LocationLinks{Edit: "/api/v1/locations/1-11",
-				DailyUpdate: "/api/v1/locations/1-11/daily-updates", CareQuality: "/api/v1/locations/1-11/care-quality"}}
+				DailyUpdate: "/api/v1/locations/1-11/daily-update", CareQuality: "/api/v1/locations/1-11/care-quality"}}
 		if first != want {
 			t.Errorf("entry = %+v, want %+v", first, want)
 		}

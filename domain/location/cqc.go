@@ -680,15 +680,12 @@ func CQCOrganisationType(rec CQCRecord) OrganisationType {
 // DecideCQCProvider returns the events that bring the location's
 // organisation (CQC's provider) up to date: OrganisationRegistered the
 // first time, named after the provider or, when the source has no
-// provider name (the API's location records), after its id;
-// OrganisationRenamed when CQC's provider name differs from the
-// organisation's.
+// provider name (the API's location records), with no name until a source
+// that has it (the care directory CSV) names it; OrganisationRenamed when
+// CQC's provider name differs from the organisation's.
 func DecideCQCProvider(o Organisation, rec CQCRecord) []any {
 	name := cleanText(rec.ProviderName)
 	if !o.Exists() {
-		if name == "" {
-			name = rec.ProviderID
-		}
 		return []any{OrganisationRegistered{OrganisationID: rec.ProviderID, Name: name, Type: CQCOrganisationType(rec)}}
 	}
 	if name != "" && name != o.Name {

@@ -691,7 +691,7 @@ func TestDecideCQCImport_TheDirectoryKeepsWhatItDoesNotHold(t *testing.T) {
 func TestDecideCQCProvider(t *testing.T) {
 	rec := sampleRecord(t, "1-112787350")
 	evs := location.DecideCQCProvider(location.Organisation{}, rec)
-	want := location.OrganisationRegistered{OrganisationID: "1-101685791", Name: "1-101685791", Type: location.HomeCare}
+	want := location.OrganisationRegistered{OrganisationID: "1-101685791", Name: "", Type: location.HomeCare}
 	if len(evs) != 1 || evs[0] != want {
 		t.Fatalf("first import = %+v, want %+v", evs, want)
 	}
@@ -701,7 +701,7 @@ func TestDecideCQCProvider(t *testing.T) {
 	}
 	rec.ProviderName = " Mosaic  Care Group Ltd "
 	evs = location.DecideCQCProvider(o, rec)
-	if len(evs) != 1 || evs[0] != (location.OrganisationRenamed{OrganisationID: "1-101685791", Before: "1-101685791", After: "Mosaic Care Group Ltd"}) {
+	if len(evs) != 1 || evs[0] != (location.OrganisationRenamed{OrganisationID: "1-101685791", Before: "", After: "Mosaic Care Group Ltd"}) {
 		t.Fatalf("with a name = %+v", evs)
 	}
 	o = location.EvolveOrganisation(o, evs[0])

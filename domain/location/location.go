@@ -155,8 +155,18 @@ func Decode(eventType string, data []byte) (any, error) {
 	switch eventType {
 	case TypeOrganisationRegistered:
 		ev, err = decode[OrganisationRegistered](data)
+		// Imports once named a provider whose name the source lacked
+		// after its id: a placeholder, not a name.
+		if e, ok := ev.(OrganisationRegistered); ok && e.Name == e.OrganisationID {
+			e.Name = ""
+			ev = e
+		}
 	case TypeOrganisationRenamed:
 		ev, err = decode[OrganisationRenamed](data)
+		if e, ok := ev.(OrganisationRenamed); ok && e.Before == e.OrganisationID {
+			e.Before = ""
+			ev = e
+		}
 	case TypeLocationRegistered:
 		ev, err = decode[LocationRegistered](data)
 	case TypeCQCLocationImported:

@@ -276,7 +276,7 @@ func TestHomeCare_ListsEachRolesLocations(t *testing.T) {
 			w.loginAs(w.genericA).get(viewPath("/api/v1/home-care", "q", "SR2 7JZ")).want(http.StatusOK).decode(&p)
 			want := queries.HomeCareEntry{LocationID: orgA.loc(1), Name: "Thorndale", Postcode: "SR2 7JZ", Label: "Thorndale (SR27JZ)",
 				OrganisationID: orgA.ID, OrganisationName: orgA.Name, RegistrationStatus: "Registered",
-				Links: queries.LocationLinks{Edit: "/api/v1/locations/" + orgA.loc(1), DailyUpdate: "/api/v1/locations/" + orgA.loc(1) + "/daily-updates",
+				Links: queries.LocationLinks{Edit: "/api/v1/locations/" + orgA.loc(1), DailyUpdate: "/api/v1/locations/" + orgA.loc(1) + "/daily-update",
 					CareQuality: "/api/v1/locations/" + orgA.loc(1) + "/care-quality"}}
 			if len(p.Entries) != 1 || p.Entries[0] != want || p.Showing != "Showing 1 to 1 of 1 entries" {
 				t.Errorf("home care list = %+v, want %+v", p, want)
@@ -631,9 +631,9 @@ func TestDownloads_AreTypedWorkbooks(t *testing.T) {
 				"Ownership type", "NHS region", "Registration status", "Edit", "Daily update", "Care quality"})
 			want := [][]string{
 				{orgA.loc(0), "Rosehill (SR27JX)", "Rosehill", "SR2 7JX", orgA.Name, "", "North East and Yorkshire", "Registered",
-					"/api/v1/locations/" + orgA.loc(0), "/api/v1/locations/" + orgA.loc(0) + "/daily-updates", "/api/v1/locations/" + orgA.loc(0) + "/care-quality"},
+					"/api/v1/locations/" + orgA.loc(0), "/api/v1/locations/" + orgA.loc(0) + "/daily-update", "/api/v1/locations/" + orgA.loc(0) + "/care-quality"},
 				{orgA.loc(1), "Thorndale (SR27JZ)", "Thorndale", "SR2 7JZ", orgA.Name, "", "", "Registered",
-					"/api/v1/locations/" + orgA.loc(1), "/api/v1/locations/" + orgA.loc(1) + "/daily-updates", "/api/v1/locations/" + orgA.loc(1) + "/care-quality"},
+					"/api/v1/locations/" + orgA.loc(1), "/api/v1/locations/" + orgA.loc(1) + "/daily-update", "/api/v1/locations/" + orgA.loc(1) + "/care-quality"},
 			}
 			for i, row := range want {
 				// GetRows drops trailing blank cells; pad for the comparison.
@@ -784,6 +784,39 @@ func TestDownloads_LibreOfficeReadsThem(t *testing.T) {
 					t.Errorf("row %d (%s): %s = %q, want %q", i+2, p.LocationID, name, got, v)
 				}
 			}
+		}
+	})
+}
+
+// CQC's API records carry no provider name: a provider first imported from
+// them has no name until the care directory CSV names it, and no view shows
+// its id in the name's place.
+func TestProviders_AProviderWithoutANameIsNotNamedAfterItsID(t *testing.T) {
+	eachBackend(t, func(t *testing.T, w *world) {
+		const provider, loc = "1-555000111", "1-555000222"
+		rec := location.CQCRecord{LocationID: loc, ProviderID: provider, Name: "Nameless Provider Home Care",
+			AddressLine1: "1 Quay Street", Town: "Sunderland", Postcode: "SR1 1AA", RegistrationStatus: "Registered",
+			ServiceTypes: []string{"Homecare agencies"}}
+		w.importCQCRecord(rec)
+		support := w.loginAs(w.support)
+		names := func() (providers, profile string) {
+			p := support.get(viewPath("/api/v1/providers", "postcode", "SR1 1AA")).providerPage()
+			if len(p.Entries) != 1 {
+				t.Fatalf("providers at SR1 1AA: %v", rowIDs(p.Entries))
+			}
+			var prof struct {
+				OrganisationName string `json:"organisation_name"`
+			}
+			support.get(locPath(loc)).want(http.StatusOK).decode(&prof)
+			return p.Entries[0].OrganisationName, prof.OrganisationName
+		}
+		if a, b := names(); a != "" || b != "" {
+			t.Errorf("organisation name before CQC names it: /providers %q, the location %q; want none", a, b)
+		}
+		rec.ProviderName = "Quayside Care Ltd"
+		w.importCQCRecord(rec)
+		if a, b := names(); a != rec.ProviderName || b != rec.ProviderName {
+			t.Errorf("organisation name after the directory's import: /providers %q, the location %q; want %q", a, b, rec.ProviderName)
 		}
 	})
 }
