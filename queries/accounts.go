@@ -190,7 +190,9 @@ func (q Accounts) SearchLocations(ctx context.Context, s LocationSearch) ([]Loca
 	limit = min(limit, MaxSearchLimit)
 	out := []LocationSummary{}
 	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
-		rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE %s ORDER BY name, location_id LIMIT %d`,
+		// A deregistered location can be neither registered for nor asked
+		// for (the command refuses it too): it is not offered.
+		rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE %s AND registration_status <> 'Deregistered' ORDER BY name, location_id LIMIT %d`,
 			locationColumns, projections.LocationsTable, where, limit), arg)
 		out, err = collect(rows, err, out, scanLocation)
 		return err

@@ -129,31 +129,41 @@ func TestCQCImport(t *testing.T) {
 			}
 			catchUpTo(t, b, engine, projections.LocationDirectory{}.Name(), lastPosition(t, b, db.streams()))
 			rm := projections.NewReadModels(b.ProjectionBackend())
+			// Mosaic at PR2 1JR is deregistered: kept in the directory, not
+			// offered to register for.
 			found, err := queries.Accounts{ReadModels: rm, Waiter: engine}.LocationsByPostcode(ctx, "pr21jr")
-			if err != nil || len(found) != 1 {
-				t.Fatalf("locations at PR2 1JR: %+v, %v", found, err)
+			if err != nil || len(found) != 0 {
+				t.Errorf("locations offered at PR2 1JR: %+v, %v; want none", found, err)
 			}
-			if l := found[0]; l.LocationID != "1-112787350" || l.Name != "Mosaic Care Group Limited" || l.OrganisationID != "1-101685791" ||
-				l.OrganisationName != "Mosaic Care Group Ltd" || l.CCG != "NHS Greater Preston CCG" || l.LocalAuthority != "Lancashire" {
-				t.Errorf("location at PR2 1JR = %+v", l)
-			}
-			var region, cqcRegion, status, orgName string
-			err = rm.Query(ctx, func(q projections.Querier) error {
-				rows, err := q.QueryContext(ctx, `SELECT l.nhs_region, l.cqc_region, l.registration_status, o.name FROM locations l
-JOIN organisations o ON o.organisation_id = l.organisation_id WHERE l.location_id = ?`, "1-2000000001")
-				if err != nil {
-					return err
-				}
-				defer rows.Close()
-				for rows.Next() {
-					if err := rows.Scan(&region, &cqcRegion, &status, &orgName); err != nil {
+			type row struct{ name, org, orgName, ccg, la, region, cqcRegion, status string }
+			read := func(id string) row {
+				var r row
+				err := rm.Query(ctx, func(q projections.Querier) error {
+					rows, err := q.QueryContext(ctx, `SELECT l.name, l.organisation_id, l.organisation_name, l.ccg, l.local_authority,
+    l.nhs_region, l.cqc_region, l.registration_status FROM locations l WHERE l.location_id = ?`, id)
+					if err != nil {
 						return err
 					}
+					defer rows.Close()
+					for rows.Next() {
+						if err := rows.Scan(&r.name, &r.org, &r.orgName, &r.ccg, &r.la, &r.region, &r.cqcRegion, &r.status); err != nil {
+							return err
+						}
+					}
+					return rows.Err()
+				})
+				if err != nil {
+					t.Fatalf("location %s: %v", id, err)
 				}
-				return rows.Err()
-			})
-			if err != nil || region != "North East and Yorkshire" || cqcRegion != "Yorkshire & Humberside" || status != "" || orgName != "Rose Care Ltd" {
-				t.Errorf("Rose Lodge's row: %q %q %q %q, %v", region, cqcRegion, status, orgName, err)
+				return r
+			}
+			if got, want := read("1-112787350"), (row{"Mosaic Care Group Limited", "1-101685791", "Mosaic Care Group Ltd", "NHS Greater Preston CCG",
+				"Lancashire", "North West", "North West", "Deregistered"}); got != want {
+				t.Errorf("Mosaic's row = %+v, want %+v", got, want)
+			}
+			if got := read("1-2000000001"); got.region != "North East and Yorkshire" || got.cqcRegion != "Yorkshire & Humberside" ||
+				got.status != "" || got.orgName != "Rose Care Ltd" {
+				t.Errorf("Rose Lodge's row: %+v", got)
 			}
 		})
 	}

@@ -77,7 +77,8 @@ func ValidateRegistration(c Register, lookup func(id string) (location.Location,
 }
 
 // resolveLocations looks up the chosen locations, once each, reporting the
-// unknown ones by their index in ids. at[i] is the index in ids of out[i].
+// unknown and deregistered ones (nobody is given new access to a location
+// CQC deregistered) by their index in ids. at[i] is the index in ids of out[i].
 func resolveLocations(v *domain.ValidationError, field string, ids []string, lookup func(string) (location.Location, bool)) (out []LocationGrant, at []int) {
 	if len(ids) == 0 {
 		v.Add(field, "required", "Choose at least one location")
@@ -100,6 +101,10 @@ func resolveLocations(v *domain.ValidationError, field string, ids []string, loo
 		l, ok := lookup(id)
 		if !ok {
 			v.Add(field+"["+strconv.Itoa(i)+"]", "unknown_location", "No location has this id")
+			continue
+		}
+		if l.Deregistered() {
+			v.Add(field+"["+strconv.Itoa(i)+"]", "deregistered_location", "This location is deregistered with the CQC: choose a location that is registered")
 			continue
 		}
 		out = append(out, LocationGrant{LocationID: l.LocationID, OrganisationID: l.OrganisationID})

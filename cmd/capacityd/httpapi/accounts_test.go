@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/capacitytracker/capacity/domain/account"
+	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/eventstore"
 )
 
@@ -80,6 +81,31 @@ func TestRegistration(t *testing.T) {
 				t.Errorf("fields = %v, want %v", got, want)
 			}
 			w.unchanged("a registration for an unknown location", count)
+		})
+
+		w.run(t, "DeregisteredLocationsAreNotOffered", func(t *testing.T) {
+			open := location.CQCRecord{LocationID: "1-777000001", ProviderID: orgA.ID, Name: "Harbour View Care",
+				AddressLine1: "2 Harbour Road", Town: "Sunderland", Postcode: "SR6 0AB", RegistrationStatus: "Registered"}
+			closed := open
+			closed.LocationID, closed.Name, closed.AddressLine1, closed.RegistrationStatus = "1-777000002", "Harbour Old Care", "4 Harbour Road", "Deregistered"
+			w.importCQCRecord(open)
+			w.importCQCRecord(closed)
+			var body struct {
+				Locations []struct {
+					LocationID string `json:"location_id"`
+				} `json:"locations"`
+			}
+			anon.get("/api/v1/locations/by-postcode?postcode=SR6%200AB").want(http.StatusOK).decode(&body)
+			if len(body.Locations) != 1 || body.Locations[0].LocationID != open.LocationID {
+				t.Errorf("locations at SR6 0AB = %+v, want %s only", body.Locations, open.LocationID)
+			}
+			count := w.eventCount()
+			e := anon.post("/api/v1/registrations", registration("Dee Registered", "dee.registered@rosehill.example.org",
+				open.LocationID, closed.LocationID)).wantError(http.StatusUnprocessableEntity, "validation_failed")
+			if got := fieldCodes(e); !slices.Equal(got, []string{"location_ids[1]:deregistered_location"}) {
+				t.Errorf("fields = %v, want the deregistered location", got)
+			}
+			w.unchanged("a registration for a deregistered location", count)
 		})
 
 		w.run(t, "PostcodeLookupIsPublicAndIgnoresCaseAndSpacing", func(t *testing.T) {
