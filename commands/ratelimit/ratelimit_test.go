@@ -177,9 +177,9 @@ func TestParsePolicy(t *testing.T) {
 	t.Parallel()
 	good := map[string]string{
 		"address:10/1m,address:50/24h,account:10/15m": "address:10/1m,address:50/24h,account:10/15m",
-		" account : 3 / 1h ":                           "account:3/1h",
-		"off":                                          "off",
-		"":                                             "off",
+		" account : 3 / 1h ":                          "account:3/1h",
+		"off":                                         "off",
+		"":                                            "off",
 	}
 	for in, want := range good {
 		p, err := ratelimit.ParsePolicy(in)
