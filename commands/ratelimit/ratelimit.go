@@ -18,9 +18,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"iter"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -139,7 +142,19 @@ type counted struct {
 type Limiter struct {
 	db    counterDB
 	clock func() time.Time
+	// refused remembers, per counter, until when it refuses: within a
+	// window the count only grows, so once over the limit it stays over
+	// until the window ends, and a client that keeps sending is answered
+	// without a database write. Each server learns it from its own first
+	// refusal, so the counts stay the shared ones.
+	refusedMu sync.Mutex
+	refused   map[string]int64 // scope + " " + key -> window end, Unix ms
 }
+
+// maxRefused bounds the refusals a Limiter remembers; beyond it, ended
+// ones are dropped, and if none has ended new ones are not remembered
+// (they are still refused, through the database).
+const maxRefused = 100_000
 
 // SetClock replaces the limiter's clock (time.Now); for tests.
 func (l *Limiter) SetClock(clock func() time.Time) { l.clock = clock }
@@ -175,10 +190,19 @@ func (l *Limiter) Allow(ctx context.Context, kind string, p Policy, address, acc
 	if len(rows) == 0 {
 		return Decision{Allowed: true}, nil
 	}
+	now := l.clock().UnixMilli()
+	if end := l.refusedUntil(now, func(yield func(string) bool) {
+		for _, r := range rows {
+			if !yield(r.scope + " " + r.key) {
+				return
+			}
+		}
+	}); end > now {
+		return Decision{RetryAfter: time.Duration(end-now) * time.Millisecond}, nil
+	}
 	// One order for every statement, so that two of them never wait for
 	// each other's row locks the other way round (PostgreSQL).
 	slices.SortFunc(rows, func(a, b row) int { return strings.Compare(a.scope, b.scope) })
-	now := l.clock().UnixMilli()
 	args := make([]any, 0, 4*len(rows))
 	for _, r := range rows {
 		args = append(args, r.scope, r.key, now, now+r.rule.Window.Milliseconds())
@@ -201,8 +225,42 @@ func (l *Limiter) Allow(ctx context.Context, kind string, p Policy, address, acc
 		}
 		d.Allowed = false
 		d.RetryAfter = max(d.RetryAfter, time.Duration(c.windowEnd-now)*time.Millisecond)
+		l.remember(c.scope+" "+rows[i].key, c.windowEnd, now)
 	}
 	return d, nil
+}
+
+// refusedUntil is the latest end of a remembered refusal among the
+// counters, or 0.
+func (l *Limiter) refusedUntil(now int64, counters iter.Seq[string]) int64 {
+	l.refusedMu.Lock()
+	defer l.refusedMu.Unlock()
+	var end int64
+	for c := range counters {
+		if e, ok := l.refused[c]; ok {
+			if e <= now {
+				delete(l.refused, c)
+				continue
+			}
+			end = max(end, e)
+		}
+	}
+	return end
+}
+
+func (l *Limiter) remember(counter string, windowEnd, now int64) {
+	l.refusedMu.Lock()
+	defer l.refusedMu.Unlock()
+	if l.refused == nil {
+		l.refused = map[string]int64{}
+	}
+	if len(l.refused) >= maxRefused {
+		maps.DeleteFunc(l.refused, func(_ string, end int64) bool { return end <= now })
+		if len(l.refused) >= maxRefused {
+			return
+		}
+	}
+	l.refused[counter] = windowEnd
 }
 
 // Sweep deletes the counters whose window has ended: they would start
