@@ -39,20 +39,31 @@ func (c *clock) Advance(d time.Duration) {
 // it, as n servers would have.
 func newLimiters(t *testing.T, backend string, n int, c *clock) []*ratelimit.Limiter {
 	t.Helper()
+	ls, _ := newLimitersAndClose(t, backend, n, c)
+	return ls
+}
+
+// newLimitersAndClose is newLimiters, and a function that closes the
+// database under them.
+func newLimitersAndClose(t *testing.T, backend string, n int, c *clock) ([]*ratelimit.Limiter, func()) {
+	t.Helper()
 	store, _ := projtest.Open(t, backend)
+	closeDB := func() {}
 	out := make([]*ratelimit.Limiter, n)
 	for i := range out {
 		switch s := store.(type) {
 		case *postgres.Store:
 			out[i] = ratelimit.NewPostgres(s.Pool())
+			closeDB = s.Pool().Close
 		case *sqlite.Store:
 			out[i] = ratelimit.NewSQLite(s)
+			closeDB = func() { _ = s.Close() }
 		default:
 			t.Fatalf("unknown store %T", store)
 		}
 		out[i].SetClock(c.Now)
 	}
-	return out
+	return out, closeDB
 }
 
 func eachBackend(t *testing.T, fn func(t *testing.T, backend string)) {
@@ -145,6 +156,37 @@ func TestAllow_CountsAreSharedByEveryServerAndExactUnderABurst(t *testing.T) {
 		wg.Wait()
 		if got := allowed.Load(); got != 10 {
 			t.Fatalf("%d of 40 concurrent requests over two limiters allowed, want exactly 10", got)
+		}
+	})
+}
+
+func TestAllow_RemembersARefusalUntilItsWindowEnds(t *testing.T) {
+	eachBackend(t, func(t *testing.T, backend string) {
+		ctx := context.Background()
+		c := &clock{now: time.Now()}
+		ls, closeDB := newLimitersAndClose(t, backend, 1, c)
+		l := ls[0]
+		p := ratelimit.Policy{{ratelimit.Address, 1, time.Minute}}
+		for i, want := range []bool{true, false} {
+			if d, err := l.Allow(ctx, "sign-in", p, "192.0.2.50", ""); err != nil || d.Allowed != want {
+				t.Fatalf("request %d = %+v, %v; want allowed %v", i+1, d, err, want)
+			}
+		}
+		// Without the database, the refused client is still answered
+		// (from memory), and anyone else is refused with the error the
+		// caller fails closed on.
+		closeDB()
+		c.Advance(15 * time.Second)
+		if d, err := l.Allow(ctx, "sign-in", p, "192.0.2.50", ""); err != nil || d.Allowed || d.RetryAfter != 45*time.Second {
+			t.Fatalf("remembered refusal = %+v, %v; want refused for 45s", d, err)
+		}
+		if d, err := l.Allow(ctx, "sign-in", p, "192.0.2.51", ""); err == nil {
+			t.Fatalf("another address with the database closed = %+v, want an error", d)
+		}
+		// Once the window ended the database is asked again.
+		c.Advance(time.Minute)
+		if _, err := l.Allow(ctx, "sign-in", p, "192.0.2.50", ""); err == nil {
+			t.Fatal("after the window the refusal is still remembered")
 		}
 	})
 }
