@@ -27,8 +27,9 @@ import (
 // limitedNode starts another server over the api's database, as another
 // node of a deployment would be: its own account commands and its own
 // rate limiter, with limits and trusted proxies; the counters are the
-// database's, shared with every other node. The returned api is the
-// original's, reached at the new server's URL.
+// database's, shared with every other node. The limiter runs on the test's
+// clock, so that no window ends unless a test moves it. The returned api
+// is the original's, reached at the new server's URL.
 func (a *api) limitedNode(limits ratelimit.Limits, trusted ...netip.Prefix) *api {
 	a.t.Helper()
 	t := a.t
@@ -44,6 +45,7 @@ func (a *api) limitedNode(limits ratelimit.Limits, trusted ...netip.Prefix) *api
 	default:
 		t.Fatalf("unknown store %T", a.store)
 	}
+	limiter.SetClock(a.clock.Now)
 	logs := &logBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	t.Cleanup(func() {
@@ -227,6 +229,29 @@ func TestRateLimits_BurstsGet429WithRetryAfterAndAppendNothing(t *testing.T) {
 			clients[1].upload([]byte("not a workbook")).wantError(http.StatusBadRequest, "not_xlsx")
 			clients[2].upload([]byte("not a workbook")).wantTooMany(hour)
 			w.unchanged("refused uploads", before)
+		})
+		// Last: it locks two accounts.
+		w.run(t, "sign-in: with the default limits one address locks at most 2 accounts a minute", func(t *testing.T) {
+			node := w.limitedNode(ratelimit.Limits{SignIn: ratelimit.DefaultLimits().SignIn})
+			stranger := node.newClientFrom("127.0.0.40", "stranger/1.0")
+			for _, u := range []user{w.standardA, w.approverB} {
+				for range 5 {
+					stranger.login(u.Email, "Wrong-password-123", false).wantError(http.StatusUnauthorized, "login_failed")
+				}
+			}
+			before := w.eventCount()
+			for range 5 {
+				stranger.login(w.approverA.Email, "Wrong-password-123", false).wantTooMany(time.Minute)
+			}
+			w.unchanged("refused sign-ins", before)
+			owner := node.newClientFrom("127.0.0.41", "owner/1.0")
+			// The guide's rule holds for the two the stranger reached...
+			owner.login(w.standardA.Email, w.standardA.Password, false).wantError(http.StatusUnauthorized, "login_failed")
+			// ... and the third was never tried.
+			owner.login(w.approverA.Email, w.approverA.Password, false).want(http.StatusCreated)
+			// The window ends: the stranger may try again, 10 more.
+			w.clock.Advance(time.Minute)
+			stranger.login(w.approverA.Email, "Wrong-password-123", false).wantError(http.StatusUnauthorized, "login_failed")
 		})
 	})
 }
