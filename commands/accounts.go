@@ -39,6 +39,9 @@ type Config struct {
 	APITokenTTL     time.Duration // a personal API token (365 days)
 	Hash            password.Params
 	Policy          password.Policy
+	// HashConcurrency bounds the argon2id hashes and verifications that
+	// run at once (hashgate.go): 0 fills the cores, negative is no bound.
+	HashConcurrency int
 }
 
 // DefaultConfig is the product's rules.
@@ -75,6 +78,7 @@ type Accounts struct {
 	// dummyHash is verified against when a login names no account, so that
 	// such a login costs as much time as any other.
 	dummyHash string
+	hashGate  hashGate
 }
 
 // NewAccounts loads (creating it on first use) the server's link key.
@@ -94,7 +98,8 @@ func NewAccounts(ctx context.Context, store Store, cfg Config, clock func() time
 	if err != nil {
 		return nil, err
 	}
-	return &Accounts{store: store, clock: clock, cfg: cfg, logger: logger, linkKey: key, dummyHash: dummy}, nil
+	return &Accounts{store: store, clock: clock, cfg: cfg, logger: logger, linkKey: key, dummyHash: dummy,
+		hashGate: newHashGate(cfg.HashConcurrency, cfg.Hash)}, nil
 }
 
 // LinkKey is the key that signs password links, for the mail outbox.

@@ -10,7 +10,6 @@ import (
 	"github.com/capacitytracker/capacity/domain"
 	"github.com/capacitytracker/capacity/domain/account"
 	"github.com/capacitytracker/capacity/domain/location"
-	"github.com/capacitytracker/capacity/domain/password"
 	"github.com/capacitytracker/capacity/eventstore"
 )
 
@@ -111,7 +110,7 @@ func (a *Accounts) CreateGenericAccount(ctx context.Context, actor Actor, c acco
 		return GenericCreated{}, err
 	}
 	initial := newIssuedPassword()
-	hash, err := password.Hash(initial, a.cfg.Hash)
+	hash, err := a.hashGate.hash(ctx, initial, a.cfg.Hash)
 	if err != nil {
 		return GenericCreated{}, err
 	}

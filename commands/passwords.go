@@ -31,7 +31,7 @@ func (a *Accounts) checkPassword(ctx context.Context, u account.User, field, can
 	}
 	violations, err := a.cfg.Policy.Check(candidate, []string{u.Email, u.FullName}, func(c string) (bool, error) {
 		for _, h := range recent {
-			ok, err := password.Verify(c, h)
+			ok, err := a.hashGate.verify(ctx, c, h)
 			if err != nil {
 				return false, err
 			}
@@ -84,7 +84,7 @@ func (a *Accounts) ChangePassword(ctx context.Context, actor Actor, current, nex
 	}
 	ok := false
 	if hash != "" {
-		if ok, err = password.Verify(current, hash); err != nil {
+		if ok, err = a.hashGate.verify(ctx, current, hash); err != nil {
 			return Result{}, err
 		}
 	}
@@ -94,7 +94,7 @@ func (a *Accounts) ChangePassword(ctx context.Context, actor Actor, current, nex
 	if err := a.checkPassword(ctx, u, "new_password", next); err != nil {
 		return Result{}, err
 	}
-	newHash, err := password.Hash(next, a.cfg.Hash)
+	newHash, err := a.hashGate.hash(ctx, next, a.cfg.Hash)
 	if err != nil {
 		return Result{}, err
 	}
@@ -160,7 +160,7 @@ func (a *Accounts) SetPasswordWithLink(ctx context.Context, r Request, token, ne
 	if err := a.checkPassword(ctx, u, "password", next); err != nil {
 		return Result{}, err
 	}
-	newHash, err := password.Hash(next, a.cfg.Hash)
+	newHash, err := a.hashGate.hash(ctx, next, a.cfg.Hash)
 	if err != nil {
 		return Result{}, err
 	}

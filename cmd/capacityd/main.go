@@ -39,6 +39,7 @@ type config struct {
 	mail          app.MailConfig
 	// accounts are the account rules, with the lockout from flags.
 	accounts commands.Config
+	limits   limitConfig
 }
 
 const usageHeader = `Usage: capacityd [flags]
@@ -101,7 +102,12 @@ func parseConfig(args []string, getenv func(string) string, output io.Writer) (c
 		lockDefault = d
 	}
 	fs.DurationVar(&cfg.accounts.LockFor, "lockout-duration", lockDefault, "how long a locked account stays locked (env LOCKOUT_DURATION)")
+	limits := registerLimitFlags(fs, getenv, &cfg.accounts.HashConcurrency)
 	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	var err error
+	if cfg.limits, err = limits.parse(); err != nil {
 		return cfg, err
 	}
 	if cfg.accounts.MaxFailedLogins < 1 || cfg.accounts.LockFor <= 0 {

@@ -74,12 +74,16 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		logger.Info("mail is written as .eml files", "dir", backend.MailDir)
 	}
 
+	limiter := backend.NewLimiter()
 	api, err := httpapi.New(httpapi.Options{
 		Logger:         logger,
 		Registry:       reg,
 		Accounts:       accounts,
 		AccountQueries: accountQueries,
 		SecureCookies:  cfg.secureCookies,
+		Limiter:        limiter,
+		Limits:         cfg.limits.limits,
+		TrustedProxies: cfg.limits.trustedProxies,
 		Ready: []httpapi.Check{
 			{Name: "database", Check: backend.CheckDatabase},
 			{Name: "migrations", Check: backend.CheckMigrations},
@@ -134,6 +138,13 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		// Rebuild the views after an erasure (commands.ErasePerson).
 		jobs.Daily(engineCtx, "erasures", 10*time.Second, time.Minute, logger, func(ctx context.Context) error {
 			_, err := jobs.ApplyErasures(ctx, backend.CommandStore(), engine, time.Now(), logger)
+			return err
+		})
+	})
+	background.Go(func() {
+		// Rate limit counters whose window ended count nothing.
+		jobs.Daily(engineCtx, "rate-limit-sweep", time.Minute, 10*time.Minute, logger, func(ctx context.Context) error {
+			_, err := limiter.Sweep(ctx)
 			return err
 		})
 	})

@@ -148,10 +148,13 @@ func TestApplyPostgres_ReapplyingIsANoOp(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := newPool(t)
-	latest, err := migrations.Latest("postgres")
+	// Every migration file, counted rather than taken from the highest
+	// number: the numbers of one backend may skip one the other has.
+	all, err := migrations.Load("postgres")
 	if err != nil {
 		t.Fatal(err)
 	}
+	latest := len(all)
 	if n, err := migrations.ApplyPostgres(ctx, pool); err != nil || n != latest {
 		t.Fatalf("first apply: %d, %v; want %d", n, err, latest)
 	}
@@ -167,10 +170,13 @@ func TestApplyPostgres_ConcurrentlyOnAnEmptyDatabase(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := newPool(t)
-	latest, err := migrations.Latest("postgres")
+	// Every migration file, counted rather than taken from the highest
+	// number: the numbers of one backend may skip one the other has.
+	all, err := migrations.Load("postgres")
 	if err != nil {
 		t.Fatal(err)
 	}
+	latest := len(all)
 	var wg sync.WaitGroup
 	applied := make([]int, 2)
 	errs := make([]error, 2)

@@ -133,8 +133,10 @@ func TestOpen_ConcurrentlyOnOneFile(t *testing.T) {
 	if err := stores[1].DB().QueryRow("SELECT count(*) FROM schema_migrations").Scan(&count); err != nil {
 		t.Fatal(err)
 	}
-	latest, _ := migrations.Latest("sqlite")
-	if count != latest {
+	// Counted, not the highest number: SQLite's numbers skip some of
+	// PostgreSQL's.
+	all, _ := migrations.Load("sqlite")
+	if latest := len(all); count != latest {
 		t.Fatalf("schema_migrations has %d rows, want %d", count, latest)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/capacitytracker/capacity/commands"
+	"github.com/capacitytracker/capacity/commands/ratelimit"
 	"github.com/capacitytracker/capacity/domain"
 	"github.com/capacitytracker/capacity/domain/account"
 	"github.com/capacitytracker/capacity/domain/location"
@@ -22,10 +23,10 @@ func (s *Server) accountRoutes(api *mux.Router) {
 	api.HandleFunc("/organisation-types", s.handleOrganisationTypes).Methods(http.MethodGet)
 	api.HandleFunc("/password-rules", s.handlePasswordRules).Methods(http.MethodGet)
 	api.HandleFunc("/locations/by-postcode", s.handleLocationsByPostcode).Methods(http.MethodGet)
-	api.HandleFunc("/registrations", s.handleRegister).Methods(http.MethodPost)
-	api.HandleFunc("/sessions", s.handleLogin).Methods(http.MethodPost)
-	api.HandleFunc("/password-resets", s.handlePasswordReset).Methods(http.MethodPost)
-	api.HandleFunc("/password-links", s.handlePasswordLink).Methods(http.MethodPost)
+	api.HandleFunc("/registrations", s.limited(ratelimit.Registration, s.limits.Registration, emailTarget, s.handleRegister)).Methods(http.MethodPost)
+	api.HandleFunc("/sessions", s.limited(ratelimit.SignIn, s.limits.SignIn, emailTarget, s.handleLogin)).Methods(http.MethodPost)
+	api.HandleFunc("/password-resets", s.limited(ratelimit.PasswordReset, s.limits.PasswordReset, emailTarget, s.handlePasswordReset)).Methods(http.MethodPost)
+	api.HandleFunc("/password-links", s.limited(ratelimit.PasswordLink, s.limits.PasswordLink, linkTarget, s.handlePasswordLink)).Methods(http.MethodPost)
 
 	// The caller's own account.
 	api.HandleFunc("/sessions/current", s.authed(s.handleLogout)).Methods(http.MethodDelete)

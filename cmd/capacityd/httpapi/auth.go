@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
-	"net"
 	"net/http"
 	"strings"
 
@@ -38,10 +37,7 @@ func csrfToken(sessionToken string) string {
 
 // requestInfo is what every event's metadata records of the HTTP request.
 func requestInfo(r *http.Request) commands.Request {
-	ip := r.RemoteAddr
-	if host, _, err := net.SplitHostPort(ip); err == nil {
-		ip = host
-	}
+	ip := clientAddress(r)
 	ua := r.UserAgent()
 	if len(ua) > 512 {
 		ua = ua[:512]

@@ -74,7 +74,7 @@ func (s *Server) bodyLimit(r *http.Request) int64 {
 // bulkRoutes is the bulk update's surface.
 func (s *Server) bulkRoutes(api *mux.Router) {
 	api.HandleFunc(strings.TrimPrefix(bulkTemplatePath, "/api/v1"), s.authed(s.handleBulkTemplate)).Methods(http.MethodGet)
-	api.HandleFunc(strings.TrimPrefix(bulkUploadPath, "/api/v1"), s.authed(s.handleBulkUpload)).Methods(http.MethodPost)
+	api.HandleFunc(strings.TrimPrefix(bulkUploadPath, "/api/v1"), s.authed(s.limitedUpload(s.handleBulkUpload))).Methods(http.MethodPost)
 }
 
 // bulkTemplateLocations are the locations the caller's template lists,

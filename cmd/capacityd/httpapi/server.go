@@ -12,6 +12,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/capacitytracker/capacity/commands"
+	"github.com/capacitytracker/capacity/commands/ratelimit"
 	"github.com/capacitytracker/capacity/queries"
 )
 
@@ -53,6 +55,13 @@ type Options struct {
 	// SecureCookies marks cookies Secure even when the request did not
 	// arrive over TLS (behind a TLS-terminating proxy).
 	SecureCookies bool
+	// Limiter counts the requests that Limits limit (ratelimit.go); nil
+	// limits nothing.
+	Limiter *ratelimit.Limiter
+	Limits  ratelimit.Limits
+	// TrustedProxies are the peers whose X-Forwarded-For is believed
+	// (clientaddr.go).
+	TrustedProxies []netip.Prefix
 }
 
 // Server is the HTTP handler of capacityd.
@@ -69,6 +78,10 @@ type Server struct {
 	accounts      *commands.Accounts
 	queries       *queries.Accounts
 	secureCookies bool
+
+	limiter        *ratelimit.Limiter
+	limits         ratelimit.Limits
+	trustedProxies []netip.Prefix
 }
 
 // New builds the server and registers its metrics.
@@ -90,6 +103,10 @@ func New(opts Options) (*Server, error) {
 		accounts:      opts.Accounts,
 		queries:       opts.AccountQueries,
 		secureCookies: opts.SecureCookies,
+
+		limiter:        opts.Limiter,
+		limits:         opts.Limits,
+		trustedProxies: opts.TrustedProxies,
 	}
 	if (s.accounts == nil) != (s.queries == nil) {
 		return nil, errors.New("httpapi: Accounts and AccountQueries go together")
@@ -108,7 +125,7 @@ func New(opts Options) (*Server, error) {
 	s.routes()
 	// The body limit sits outside the router so that an oversized body is
 	// refused before any routing or handler work.
-	s.handler = s.limitBody(s.router)
+	s.handler = s.withClientAddress(s.limitBody(s.router))
 	return s, nil
 }
 
