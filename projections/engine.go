@@ -173,15 +173,18 @@ func (e *Engine) Run(ctx context.Context) error {
 	ackDeadline := ackDeadline
 	for _, p := range e.projs {
 		name := p.Name()
+		size := newLiveBatchSize(e.b.liveBatch, liveBatchTime)
+		schema := e.b.schema(e.b.liveBatch)
+		schema.size = size
 		sub, err := wsql.NewSubscriber(
-			guardedBeginner{Beginner: e.b.db, dialect: e.b.dialect, projection: name, observer: e.currentObserver},
+			guardedBeginner{Beginner: e.b.db, dialect: e.b.dialect, projection: name, observer: e.currentObserver, size: size},
 			wsql.SubscriberConfig{
 				ConsumerGroup:  name,
 				AckDeadline:    &ackDeadline,
 				PollInterval:   pollInterval,
 				ResendInterval: resendInterval,
 				RetryInterval:  retryInterval,
-				SchemaAdapter:  e.b.schema(e.b.liveBatch),
+				SchemaAdapter:  schema,
 				OffsetsAdapter: e.b.offsets,
 			}, wlogger)
 		if err != nil {

@@ -94,6 +94,9 @@ func messageEvent(msg *message.Message) (eventstore.Event, error) {
 type eventsSchema struct {
 	dialect Dialect
 	batch   int
+	// size, when set, replaces batch: the live batch sized to its time
+	// budget.
+	size *liveBatchSize
 	// selectFrom is "SELECT <columns> FROM events e " read by scan.
 	selectFrom string
 	// gapSafe is an extra WHERE condition (PostgreSQL) or "".
@@ -116,8 +119,12 @@ func (s eventsSchema) SelectQuery(p wsql.SelectQueryParams) (wsql.Query, error) 
 	if s.gapSafe != "" {
 		cond = " AND " + s.gapSafe
 	}
+	limit := s.batch
+	if s.size != nil {
+		limit = s.size.limit()
+	}
 	q := fmt.Sprintf("WITH checkpoint AS (%s) %sWHERE e.position > (SELECT position FROM checkpoint)%s ORDER BY e.position LIMIT %d",
-		next.Query, s.selectFrom, cond, s.batch)
+		next.Query, s.selectFrom, cond, limit)
 	return wsql.Query{Query: q, Args: next.Args}, nil
 }
 
@@ -192,6 +199,7 @@ type guardedBeginner struct {
 	dialect    Dialect
 	projection string
 	observer   func() Observer
+	size       *liveBatchSize // learns how long the batches take
 }
 
 func (g guardedBeginner) BeginTx(ctx context.Context, opts *sql.TxOptions) (wsql.Tx, error) {
@@ -212,7 +220,10 @@ func (g guardedBeginner) BeginTx(ctx context.Context, opts *sql.TxOptions) (wsql
 			return nil, fmt.Errorf("lock projection %s: %w", g.projection, err)
 		}
 	}
-	return &guardedTx{inner: tx, ctx: ctx, dialect: g.dialect, projection: g.projection, observer: g.observer()}, nil
+	// The clock starts once the lock is held: waiting for another server's
+	// batch or a rebuild's swap says nothing about this batch's events.
+	return &guardedTx{inner: tx, ctx: ctx, dialect: g.dialect, projection: g.projection, observer: g.observer(),
+		size: g.size, began: time.Now()}, nil
 }
 
 // projectionLockKey is the PostgreSQL advisory lock of one projection.
@@ -236,6 +247,8 @@ type guardedTx struct {
 	dialect    Dialect
 	projection string
 	observer   Observer
+	size       *liveBatchSize
+	began      time.Time
 
 	done      bool  // committed or rolled back
 	broken    bool  // a savepoint could not be rolled back: never commit
@@ -289,6 +302,9 @@ func (t *guardedTx) Commit() error {
 	}
 	if err := t.inner.Commit(); err != nil {
 		return err
+	}
+	if t.size != nil {
+		t.size.record(t.events, time.Since(t.began))
 	}
 	if t.observer != nil && t.applied > 0 {
 		for _, p := range t.poisoned {
