@@ -138,22 +138,11 @@ func (e *Engine) Run(ctx context.Context) error {
 		return ErrRunning
 	}
 	defer e.running.Store(false)
-	for _, p := range e.projs {
-		// A few tries: a pool may hand out a connection that just died.
-		var err error
-		for try := range 3 {
-			if err = e.prepare(ctx, p, false); err == nil || ctx.Err() != nil {
-				break
-			}
-			e.logger.Warn("preparing projection failed", "projection", p.Name(), "try", try+1, "err", err)
-			time.Sleep(100 * time.Millisecond)
-		}
-		if ctx.Err() != nil {
-			return nil // stopped before it started
-		}
-		if err != nil {
-			return err
-		}
+	if err := e.Prepare(ctx); err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return nil // stopped before it started
 	}
 	wlogger := quietCancel{watermill.NewSlogLogger(e.logger)}
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: closeTimeout}, wlogger)
@@ -224,6 +213,31 @@ func (e *Engine) Run(ctx context.Context) error {
 		return fmt.Errorf("projection router: %w", err)
 	}
 	e.logger.Info("projections stopped")
+	return nil
+}
+
+// Prepare creates missing read-model tables and recreates those whose
+// schema changed (see prepare), without running the projections: Run does
+// it first, and the tests' template database is built with it. It returns
+// nil when ctx is cancelled before it finishes.
+func (e *Engine) Prepare(ctx context.Context) error {
+	for _, p := range e.projs {
+		// A few tries: a pool may hand out a connection that just died.
+		var err error
+		for try := range 3 {
+			if err = e.prepare(ctx, p, false); err == nil || ctx.Err() != nil {
+				break
+			}
+			e.logger.Warn("preparing projection failed", "projection", p.Name(), "try", try+1, "err", err)
+			time.Sleep(100 * time.Millisecond)
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/capacitytracker/capacity/eventstore/sqlite"
 	"github.com/capacitytracker/capacity/migrations"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/projtest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -62,16 +63,13 @@ func eachBackend(t *testing.T, fn func(t *testing.T, h *harness)) {
 }
 
 func openPostgres(t *testing.T) *harness {
-	url := pgtest.NewDatabase(t)
+	url := projtest.PostgresDatabase(t)
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	if _, err := migrations.ApplyPostgres(ctx, pool); err != nil {
-		t.Fatal(err)
-	}
 	db := stdlib.OpenDBFromPool(pool)
 	t.Cleanup(func() { db.Close() })
 	// The engine gets a pool of its own, so that the crash test can kill

@@ -23,7 +23,7 @@ type Direct struct {
 }
 
 // OpenDirect creates the projections' tables (their Schema, under their
-// own names) in the store's database.
+// own names) in the store's database, replacing any there.
 func OpenDirect(tb testing.TB, store eventstore.Store, projs ...projections.Projection) *Direct {
 	tb.Helper()
 	d := &Direct{tb: tb}
@@ -37,6 +37,13 @@ func OpenDirect(tb testing.TB, store eventstore.Store, projs ...projections.Proj
 	}
 	d.InTx(func(tx projections.Tx) error {
 		for _, p := range projs {
+			// Open's databases have the server's tables already (empty):
+			// start from the Schema all the same.
+			for _, t := range p.Tables() {
+				if _, err := tx.ExecContext(context.Background(), "DROP TABLE IF EXISTS "+t); err != nil {
+					return err
+				}
+			}
 			for _, stmt := range p.Schema(d.Dialect, Identity) {
 				if _, err := tx.ExecContext(context.Background(), stmt); err != nil {
 					return err

@@ -6,7 +6,12 @@ package projtest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -35,20 +40,25 @@ type Store interface {
 }
 
 // Open opens a fresh, migrated database of the backend, closed when the
-// test ends.
+// test ends. On PostgreSQL it is a copy of a template database that also
+// has the tables of the server's projections (projections.Default), with
+// their checkpoints at 0 and their schema fingerprints, as an engine's
+// first Run leaves them: an engine over it starts at once, and one over
+// fewer projections ignores the others' empty tables.
 func Open(tb testing.TB, backend string) (Store, projections.Backend) {
 	tb.Helper()
 	ctx := context.Background()
 	switch backend {
 	case Postgres:
-		pool, err := pgxpool.New(ctx, pgtest.NewDatabase(tb))
+		tpl, err := template(true)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		pool, err := pgxpool.New(ctx, pgtest.NewDatabaseFrom(tb, tpl))
 		if err != nil {
 			tb.Fatal(err)
 		}
 		tb.Cleanup(pool.Close)
-		if _, err := migrations.ApplyPostgres(ctx, pool); err != nil {
-			tb.Fatal(err)
-		}
 		store := postgres.New(pool)
 		return store, projections.NewPostgresBackend(store)
 	case SQLite:
@@ -61,4 +71,65 @@ func Open(tb testing.TB, backend string) (Store, projections.Backend) {
 	}
 	tb.Fatalf("unknown backend %q", backend)
 	return nil, nil
+}
+
+// PostgresDatabase returns the URL of a fresh PostgreSQL database with the
+// migrations applied and no read-model tables, dropped when the test
+// ends: for tests of how an engine creates and changes them. It is a copy
+// of a template database, like Open's.
+func PostgresDatabase(tb testing.TB) string {
+	tb.Helper()
+	tpl, err := template(false)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return pgtest.NewDatabaseFrom(tb, tpl)
+}
+
+// template is a PostgreSQL template of migrated databases, with the
+// server's projections prepared or not. Its key hashes everything the
+// build depends on, the migrations and the projections' schemas, so a
+// change to either makes a new template.
+func template(prepared bool) (pgtest.Template, error) {
+	migs, err := migrations.Load("postgres")
+	if err != nil {
+		return pgtest.Template{}, err
+	}
+	h := sha256.New()
+	// Bump when the way the templates are built changes.
+	fmt.Fprintf(h, "projtest template 1 prepared=%t\x00", prepared)
+	for _, m := range migs {
+		fmt.Fprintf(h, "migration %d %s\x00%s\x00", m.Version, m.Name, m.SQL)
+	}
+	if prepared {
+		for _, p := range projections.Default() {
+			fmt.Fprintf(h, "projection %s\x00%s\x00", p.Name(), strings.Join(p.Schema(projections.Postgres, Identity), "\x00"))
+		}
+	}
+	build := func(ctx context.Context, url string) error { return buildTemplate(ctx, url, prepared) }
+	return pgtest.Template{Key: hex.EncodeToString(h.Sum(nil))[:24], Build: build}, nil
+}
+
+// buildTemplate migrates the database at url and, if asked, prepares the
+// server's projections in it; then it closes its connections.
+func buildTemplate(ctx context.Context, url string, prepared bool) error {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if _, err := migrations.ApplyPostgres(ctx, pool); err != nil {
+		return err
+	}
+	if !prepared {
+		return nil
+	}
+	e, err := projections.NewEngine(projections.NewPostgresBackend(postgres.New(pool)), slog.New(slog.DiscardHandler), projections.Default()...)
+	if err != nil {
+		return err
+	}
+	if err := e.Prepare(ctx); err != nil {
+		return err
+	}
+	return ctx.Err()
 }
