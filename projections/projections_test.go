@@ -27,7 +27,6 @@ import (
 	"github.com/capacitytracker/capacity/eventstore/sqlite"
 	"github.com/capacitytracker/capacity/migrations"
 	"github.com/capacitytracker/capacity/projections"
-	"github.com/capacitytracker/capacity/projections/projtest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -63,7 +62,7 @@ func eachBackend(t *testing.T, fn func(t *testing.T, h *harness)) {
 }
 
 func openPostgres(t *testing.T) *harness {
-	url := projtest.PostgresDatabase(t)
+	url := pgtest.NewMigratedDatabase(t)
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {

@@ -8,7 +8,8 @@
 //
 // Each call of NewDatabase creates a fresh database, dropped in t.Cleanup;
 // NewDatabaseFrom creates it as a copy of a prepared template database,
-// built once per server and version (see Template).
+// built once per server and version (see Template), and
+// NewMigratedDatabase a copy of the migrated one.
 // Packages that use it call Main from TestMain so that a temporary server is
 // stopped at the end.
 package pgtest
@@ -16,6 +17,7 @@ package pgtest
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -33,6 +35,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/capacitytracker/capacity/migrations"
 )
 
 // InstallHint is printed when no PostgreSQL can be had.
@@ -176,6 +181,42 @@ func ServerURL(t testing.TB) string {
 func NewDatabase(t testing.TB) string {
 	t.Helper()
 	return newDatabase(t, nil)
+}
+
+// NewMigratedDatabase creates a database for this test with the
+// migrations applied (a copy of a template, see NewDatabaseFrom) and
+// returns its URL. The database is dropped when the test ends.
+func NewMigratedDatabase(t testing.TB) string {
+	t.Helper()
+	tpl, err := MigratedTemplate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewDatabaseFrom(t, tpl)
+}
+
+// MigratedTemplate is the template of NewMigratedDatabase. Its key hashes
+// the migrations, so that a new one makes a new template.
+func MigratedTemplate() (Template, error) {
+	migs, err := migrations.Load("postgres")
+	if err != nil {
+		return Template{}, err
+	}
+	h := sha256.New()
+	// Bump when the way the template is built changes.
+	fmt.Fprintf(h, "pgtest migrated 1\x00")
+	for _, m := range migs {
+		fmt.Fprintf(h, "migration %d %s\x00%s\x00", m.Version, m.Name, m.SQL)
+	}
+	return Template{Key: hex.EncodeToString(h.Sum(nil))[:24], Build: func(ctx context.Context, url string) error {
+		pool, err := pgxpool.New(ctx, url)
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		_, err = migrations.ApplyPostgres(ctx, pool)
+		return err
+	}}, nil
 }
 
 // A Template is a prepared database that NewDatabaseFrom copies: building

@@ -33,12 +33,14 @@ func newPool(t *testing.T) *pgxpool.Pool {
 	return pool
 }
 
+// newStore opens a store over a fresh, migrated database.
 func newStore(t *testing.T) *postgres.Store {
 	t.Helper()
-	pool := newPool(t)
-	if _, err := migrations.ApplyPostgres(context.Background(), pool); err != nil {
-		t.Fatalf("apply migrations: %v", err)
+	pool, err := pgxpool.New(context.Background(), pgtest.NewMigratedDatabase(t))
+	if err != nil {
+		t.Fatalf("connect: %v", err)
 	}
+	t.Cleanup(pool.Close)
 	return postgres.New(pool)
 }
 

@@ -20,7 +20,6 @@ import (
 	"github.com/capacitytracker/capacity/eventstore/pgtest"
 	"github.com/capacitytracker/capacity/eventstore/postgres"
 	"github.com/capacitytracker/capacity/eventstore/sqlite"
-	"github.com/capacitytracker/capacity/migrations"
 	"github.com/capacitytracker/capacity/projections"
 )
 
@@ -50,7 +49,7 @@ func Open(tb testing.TB, backend string) (Store, projections.Backend) {
 	ctx := context.Background()
 	switch backend {
 	case Postgres:
-		tpl, err := template(true)
+		tpl, err := template()
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -73,57 +72,38 @@ func Open(tb testing.TB, backend string) (Store, projections.Backend) {
 	return nil, nil
 }
 
-// PostgresDatabase returns the URL of a fresh PostgreSQL database with the
-// migrations applied and no read-model tables, dropped when the test
-// ends: for tests of how an engine creates and changes them. It is a copy
-// of a template database, like Open's.
-func PostgresDatabase(tb testing.TB) string {
-	tb.Helper()
-	tpl, err := template(false)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return pgtest.NewDatabaseFrom(tb, tpl)
-}
-
-// template is a PostgreSQL template of migrated databases, with the
-// server's projections prepared or not. Its key hashes everything the
-// build depends on, the migrations and the projections' schemas, so a
-// change to either makes a new template.
-func template(prepared bool) (pgtest.Template, error) {
-	migs, err := migrations.Load("postgres")
+// template is the PostgreSQL template of Open's databases: migrated, with
+// the server's projections prepared. Its key hashes everything the build
+// depends on, the migrations and the projections' schemas, so a change to
+// either makes a new template.
+func template() (pgtest.Template, error) {
+	migrated, err := pgtest.MigratedTemplate()
 	if err != nil {
 		return pgtest.Template{}, err
 	}
 	h := sha256.New()
-	// Bump when the way the templates are built changes.
-	fmt.Fprintf(h, "projtest template 1 prepared=%t\x00", prepared)
-	for _, m := range migs {
-		fmt.Fprintf(h, "migration %d %s\x00%s\x00", m.Version, m.Name, m.SQL)
+	// Bump when the way the template is built changes.
+	fmt.Fprintf(h, "projtest prepared 1\x00%s\x00", migrated.Key)
+	for _, p := range projections.Default() {
+		fmt.Fprintf(h, "projection %s\x00%s\x00", p.Name(), strings.Join(p.Schema(projections.Postgres, Identity), "\x00"))
 	}
-	if prepared {
-		for _, p := range projections.Default() {
-			fmt.Fprintf(h, "projection %s\x00%s\x00", p.Name(), strings.Join(p.Schema(projections.Postgres, Identity), "\x00"))
+	build := func(ctx context.Context, url string) error {
+		if err := migrated.Build(ctx, url); err != nil {
+			return err
 		}
+		return prepare(ctx, url)
 	}
-	build := func(ctx context.Context, url string) error { return buildTemplate(ctx, url, prepared) }
 	return pgtest.Template{Key: hex.EncodeToString(h.Sum(nil))[:24], Build: build}, nil
 }
 
-// buildTemplate migrates the database at url and, if asked, prepares the
-// server's projections in it; then it closes its connections.
-func buildTemplate(ctx context.Context, url string, prepared bool) error {
+// prepare creates the server's projections' tables in the database at
+// url, as an engine's first Run does, then closes its connections.
+func prepare(ctx context.Context, url string) error {
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	if _, err := migrations.ApplyPostgres(ctx, pool); err != nil {
-		return err
-	}
-	if !prepared {
-		return nil
-	}
 	e, err := projections.NewEngine(projections.NewPostgresBackend(postgres.New(pool)), slog.New(slog.DiscardHandler), projections.Default()...)
 	if err != nil {
 		return err
