@@ -220,18 +220,17 @@ func MigratedTemplate() (Template, error) {
 }
 
 // A Template is a prepared database that NewDatabaseFrom copies: building
-// the same schema for every test (migrations, read-model tables) costs a
-// second or more, while the server copies a small database in tens of
-// milliseconds.
+// the same schema for every test (migrations, read-model tables) costs up
+// to a second or more on a busy machine, copying it a fraction of that.
 type Template struct {
 	// Key identifies what Build makes (a hash of its inputs, in lower-case
 	// letters and digits): a template is built once per Key on a server,
 	// reused by every later test binary and never changed, so the Key must
 	// change whenever Build's result would.
 	Key string
-	// Build fills the empty database at url. It must close every
-	// connection it opened before it returns: PostgreSQL copies a
-	// database only while no one is connected to it.
+	// Build fills the empty database at url. It closes the connections
+	// it opened before it returns (those left are ended): PostgreSQL
+	// copies a database only while no one is connected to it.
 	Build func(ctx context.Context, url string) error
 }
 
