@@ -310,6 +310,12 @@ func createDatabase(ctx context.Context, admin, testName string, tpl *Template) 
 		_, err = conn.Exec(ctx, create)
 	}
 	if err != nil {
+		if ctx.Err() != nil {
+			// The cancel may have come after the server made it.
+			dropCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_ = dropDatabase(dropCtx, admin, name)
+		}
 		return "", err
 	}
 	// A throwaway database need not wait for the WAL to reach the disk at
@@ -318,7 +324,9 @@ func createDatabase(ctx context.Context, admin, testName string, tpl *Template) 
 	// the same. Tests that commit thousands of times run several times
 	// faster. (A database's settings are not copied from its template.)
 	if _, err := conn.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{name}.Sanitize()+" SET synchronous_commit = off"); err != nil {
-		_ = dropDatabase(context.Background(), admin, name)
+		dropCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = dropDatabase(dropCtx, admin, name)
 		return "", fmt.Errorf("configure test database: %w", err)
 	}
 	return name, nil
