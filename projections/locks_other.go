@@ -1,0 +1,5 @@
+//go:build !unix
+
+package projections
+
+func tryFileLock(string) (exclusiveLock, bool, error) { return nil, false, errLockUnsupported }
