@@ -240,3 +240,58 @@ func TestProjectionsRebuild_TwoProcessesAtOnce(t *testing.T) {
 		})
 	}
 }
+
+// shadowTables counts the fresh tables of rebuilds (TABLE__rebuild).
+func (r *rebuildDB) shadowTables(t *testing.T) int64 {
+	t.Helper()
+	if r.pg {
+		return r.int(t, `SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE '%\_\_rebuild' ESCAPE '\'`)
+	}
+	return r.int(t, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name LIKE '%\_\_rebuild' ESCAPE '\'`)
+}
+
+// TestProjectionsRebuild_KilledMidWayThenStartedAgain: a rebuild killed
+// with SIGKILL while it replays the log leaves its fresh tables and its
+// record behind (and its lock goes with the process); the next rebuild
+// takes the lock, drops the leftovers, says so, and swaps in a correct
+// view.
+func TestProjectionsRebuild_KilledMidWayThenStartedAgain(t *testing.T) {
+	bin := proctest.Build(t, "github.com/capacitytracker/capacity/cmd/capacityctl", raceEnabled)
+	for _, backend := range []struct {
+		name   string
+		pg     bool
+		events int
+	}{{"PostgreSQL", true, 60_000}, {"SQLite", false, 40_000}} {
+		t.Run(backend.name, func(t *testing.T) {
+			t.Parallel()
+			r := newRebuildDB(t, bin, backend.pg, backend.events)
+			killed := proctest.Start(t, r.dir, r.env, bin, "projections", "rebuild", "category_stats")
+			waitOutput(t, killed, "rebuild started")
+			if err := killed.Cmd.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			for !killed.Exited() {
+				time.Sleep(5 * time.Millisecond)
+			}
+			if n := r.shadowTables(t); n != 1 {
+				t.Fatalf("the killed rebuild left %d fresh tables, want 1 (did it finish before the kill?)", n)
+			}
+			owner := r.rows(t, `SELECT owner FROM projection_rebuilds WHERE projection = 'category_stats'`)
+			if want := fmt.Sprintf("capacityctl pid %d on ", killed.Cmd.Process.Pid); len(owner) != 1 || !strings.HasPrefix(owner[0], want) {
+				t.Fatalf("the record of the killed rebuild: %v, want %q...", owner, want)
+			}
+
+			code, out, errOut := ctl(t, bin, r.dir, r.env, "projections", "rebuild", "category_stats")
+			if code != 0 || !strings.Contains(out, "rebuilt category_stats") {
+				t.Fatalf("the rebuild after the killed one: exit %d\n%s%s", code, out, errOut)
+			}
+			if !strings.Contains(errOut, "dropped the fresh tables of a rebuild that did not finish") || !strings.Contains(errOut, owner[0]) {
+				t.Errorf("the rebuild did not say it dropped the killed one's tables:\n%s", errOut)
+			}
+			if n, records := r.shadowTables(t), r.int(t, `SELECT count(*) FROM projection_rebuilds`); n != 0 || records != 0 {
+				t.Errorf("%d fresh tables and %d rebuild records left", n, records)
+			}
+			r.checkCategoryStatsAsFresh(t, bin, backend.events)
+		})
+	}
+}
