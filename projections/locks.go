@@ -2,7 +2,6 @@ package projections
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"os"
@@ -141,9 +140,6 @@ func (f fileLock) check(context.Context) error { return nil }
 
 // release closes the file, which drops the lock.
 func (f fileLock) release() { _ = f.f.Close() }
-
-// errLockUnsupported is returned where the system has no flock(2).
-var errLockUnsupported = errors.New("cross-process locks on SQLite need flock(2), which this system lacks")
 
 // owner names this process for the record of a rebuild, so that a refused
 // one can say who holds the lock.

@@ -2,4 +2,8 @@
 
 package projections
 
-func tryFileLock(string) (exclusiveLock, bool, error) { return nil, false, errLockUnsupported }
+import "errors"
+
+func tryFileLock(string) (exclusiveLock, bool, error) {
+	return nil, false, errors.New("cross-process locks on SQLite need flock(2), which this system lacks")
+}

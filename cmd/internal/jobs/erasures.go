@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -86,7 +87,12 @@ func ApplyErasures(ctx context.Context, store erasureStore, engine *projections.
 		if done[name] >= target {
 			continue // rebuilt for these erasures by a node that stopped mid-way
 		}
-		if err := engine.Rebuild(ctx, name, nil); err != nil {
+		if err := engine.Rebuild(ctx, name, nil); errors.Is(err, projections.ErrRebuildRunning) {
+			// An operator's rebuild; it may have read the log before
+			// these erasures, so this one still runs, next time.
+			logger.Info("erasure job waits for a rebuild that runs", "projection", name, "err", err)
+			return 0, nil
+		} else if err != nil {
 			return 0, fmt.Errorf("rebuild %s after erasure: %w", name, err)
 		}
 		err := store.InTx(ctx, func(tx eventstore.Tx) error {
