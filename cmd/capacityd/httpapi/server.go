@@ -52,6 +52,10 @@ type Options struct {
 	// SecureCookies marks cookies Secure even when the request did not
 	// arrive over TLS (behind a TLS-terminating proxy).
 	SecureCookies bool
+	// Web serves every path outside /api/ and the operational endpoints
+	// (the web pages, cmd/capacityd/web), with its own body limit and error
+	// pages; nil leaves them to the API's JSON 404.
+	Web http.Handler
 }
 
 // Server is the HTTP handler of capacityd.
@@ -108,6 +112,16 @@ func New(opts Options) (*Server, error) {
 	// The body limit sits outside the router so that an oversized body is
 	// refused before any routing or handler work.
 	s.handler = s.limitBody(s.router)
+	if opts.Web != nil {
+		api, web := s.handler, s.observe(opts.Web)
+		s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if apiPath(r.URL.Path) {
+				api.ServeHTTP(w, r)
+				return
+			}
+			web.ServeHTTP(w, r)
+		})
+	}
 	return s, nil
 }
 
