@@ -120,5 +120,3 @@ func inputFieldOf(f *form, name, label, typ, autocomplete string, hint ...string
 	}
 	return in
 }
-
-
