@@ -135,12 +135,12 @@ func (h *Handler) notFoundOrMethod(w http.ResponseWriter, r *http.Request) {
 		probe.Method = m
 		if _, pattern := h.mux.Handler(probe); pattern != "" && pattern != "/" {
 			allow = append(allow, m)
+			if m == http.MethodGet {
+				allow = append(allow, http.MethodHead)
+			}
 		}
 	}
 	if len(allow) > 0 {
-		if allow[0] == http.MethodGet {
-			allow = append(allow, http.MethodHead)
-		}
 		w.Header().Set("Allow", strings.Join(allow, ", "))
 		h.errorPage(w, r, http.StatusMethodNotAllowed)
 		return
