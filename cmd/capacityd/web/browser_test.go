@@ -24,6 +24,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/capacitytracker/capacity/eventstore/pgtest"
 	"github.com/capacitytracker/capacity/projections/projtest"
 )
 
@@ -31,7 +32,8 @@ var screenshotDir = flag.String("screenshots", "", "write PNGs of the main pages
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	code := m.Run()
+	// pgtest.Main starts a throwaway PostgreSQL when none is configured.
+	code := pgtest.Main(m)
 	browser.close()
 	os.Exit(code)
 }
