@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/capacitytracker/capacity/commands"
+	"github.com/capacitytracker/capacity/queries"
 )
 
 // The web port (cmd/capacityd/web) shares the API's server-side sessions:
@@ -42,3 +43,6 @@ func apiPath(p string) bool {
 	}
 	return len(p) >= 5 && p[:5] == "/api/"
 }
+
+// Viewer is what the read side needs to know of the caller.
+func Viewer(a commands.Actor) queries.Viewer { return viewer(a) }

@@ -421,7 +421,7 @@ func (p page) title() string {
 }
 
 // summary is the error summary's messages, in order, with their links.
-var summaryItem = regexp.MustCompile(`<li><a href="#([a-z_]+)">([^<]*)</a></li>`)
+var summaryItem = regexp.MustCompile(`<li><a href="#([A-Za-z0-9_-]+)">([^<]*)</a></li>`)
 
 func (p page) summary() [][2]string {
 	var out [][2]string
@@ -447,4 +447,32 @@ func (l *logBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
+}
+
+// approver is the registered manager of location 1-200, imported from
+// CQC data (an active Approver of organisation 1-100), with a password
+// set through the emailed link.
+func (s *site) approver(email, name string) person {
+	s.t.Helper()
+	if _, _, err := s.accounts.ImportManager(context.Background(), commands.System("test"), account.ImportManager{
+		LocationID: "1-200", FullName: name, Email: email, Phone: "0191 555 0100"}); err != nil {
+		s.t.Fatal(err)
+	}
+	p := person{Email: email, Name: name, Password: "Approving-manager-2026"}
+	if _, err := s.accounts.SetPasswordWithLink(context.Background(), commands.Request{}, s.linkToken(email), p.Password); err != nil {
+		s.t.Fatal(err)
+	}
+	return p
+}
+
+// register is a stranger's registration for location 1-200, as Standard.
+func (s *site) register(email, name string) {
+	s.t.Helper()
+	if _, err := s.accounts.Register(context.Background(), commands.Request{}, account.Register{
+		Email: email, FullName: name, Phone: "0191 691 0000", JobTitle: "Care Worker", UserType: "standard",
+		OrganisationType: string(location.HomeCare), LocationIDs: []string{"1-200"}, TermsAccepted: true}); err != nil {
+		s.t.Fatal(err)
+	}
+	// The Approver's list is a view: let it, and the emails, catch up.
+	s.deliver()
 }

@@ -1,6 +1,10 @@
 package web
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/capacitytracker/capacity/cmd/capacityd/httpapi"
+)
 
 // tile is one card of the Main Menu.
 type tile struct {
@@ -20,10 +24,14 @@ func homeNotice(key string) string {
 // showHome is the Main Menu: a tile for each thing this person may do
 // whose page exists (later pages add theirs here, by the person's roles).
 func (h *Handler) showHome(w http.ResponseWriter, r *http.Request, s *session) {
-	tiles := []tile{
-		{Title: "Change your password", Href: "/change-password", Description: "Choose a new password for your account."},
-		{Title: "Help", Href: "/help", Description: "Contacts of the Support Centre, hints and tips."},
+	var tiles []tile
+	if mayApprove(httpapi.Viewer(s.actor)) {
+		tiles = append(tiles, tile{Title: "Approve/Reject Users", Href: "/approvals", Description: "Decide the requests for access to your organisation's locations."})
 	}
+	tiles = append(tiles,
+		tile{Title: "Change your password", Href: "/change-password", Description: "Choose a new password for your account."},
+		tile{Title: "Help", Href: "/help", Description: "Contacts of the Support Centre, hints and tips."},
+	)
 	h.render(w, r, http.StatusOK, "home", view{Title: "Main Menu", User: s.user(), CSRF: s.csrf(),
 		Notice: homeNotice(r.URL.Query().Get("done")), Data: map[string]any{"Tiles": tiles}})
 }

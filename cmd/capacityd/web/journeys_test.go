@@ -131,3 +131,31 @@ func TestWeb_AccessibilityCheckFindsViolations(t *testing.T) {
 		t.Errorf("axe-core found %v, want label, image-alt and html-has-lang", ids)
 	}
 }
+
+func TestWeb_ApproverApprovesANewUserWhoSetsAPasswordAndSignsIn(t *testing.T) {
+	eachBrowser(t, func(t *testing.T, s *site, b *tab) {
+		rosa := s.approver("rosa.hill@cranberry.example.org", "Rosa Hill")
+		s.register("kim.carer@cranberry.example.org", "Kim Carer")
+
+		b.open("/sign-in")
+		b.fill("Email address", rosa.Email)
+		b.fill("Password", rosa.Password)
+		b.press("Sign in")
+		b.follow("Approve/Reject Users")
+		b.sees("Approve or reject users")
+		b.reads("Kim Carer")
+		b.press("Approve Kim Carer")
+		b.reads("The request has been approved.")
+		b.reads("There are no requests waiting for a decision.")
+		b.press("Sign out")
+
+		b.open(s.link("kim.carer@cranberry.example.org"))
+		b.fill("New password", "Kim-cares-a-lot-2026")
+		b.press("Set password")
+		b.fill("Email address", "kim.carer@cranberry.example.org")
+		b.fill("Password", "Kim-cares-a-lot-2026")
+		b.press("Sign in")
+		b.sees("Main Menu")
+		b.reads("Kim Carer")
+	})
+}

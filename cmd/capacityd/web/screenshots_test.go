@@ -30,6 +30,7 @@ func TestWeb_Screenshots(t *testing.T) {
 	s.newSupport("pat.new@necsu.example.nhs.uk", "Pat New")
 	office := s.genericAccount("office@cranberry.example.org", "Cranberry Office")
 	setPassword := s.link("pat.new@necsu.example.nhs.uk")
+	s.register("kim.carer@cranberry.example.org", "Kim Carer")
 
 	for _, width := range []struct {
 		name          string
@@ -61,6 +62,8 @@ func TestWeb_Screenshots(t *testing.T) {
 		b.press("Sign in")
 		b.sees("Main Menu")
 		shoot("main-menu")
+		b.follow("Approve/Reject Users")
+		shoot("approve-reject-users")
 		b.follow("Help")
 		shoot("help")
 		b.open("/change-password")

@@ -115,6 +115,8 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /disclaimer", h.signedInUngated(h.showDisclaimer))
 	m.HandleFunc("POST /disclaimer", h.signedInUngated(h.submitDisclaimer))
 	m.HandleFunc("GET /help", h.showHelp)
+	m.HandleFunc("GET /approvals", h.signedIn(h.showApprovals))
+	m.HandleFunc("POST /approvals", h.signedIn(h.submitApproval))
 
 	m.HandleFunc("GET /assets/{hash}/{path...}", h.serveAsset)
 	// The design system's compiled CSS names its icons at /assets/images/.
