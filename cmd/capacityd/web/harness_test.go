@@ -42,7 +42,7 @@ const maxBody = 16 << 10
 
 // site is one running server over one store.
 type site struct {
-	t        *testing.T
+	t        testing.TB
 	url      string
 	store    commands.Store
 	accounts *commands.Accounts
@@ -69,7 +69,7 @@ func eachBackend(t *testing.T, fn func(t *testing.T, s *site)) {
 	}
 }
 
-func newSite(t *testing.T, backend string) *site {
+func newSite(t testing.TB, backend string) *site {
 	t.Helper()
 	ctx := context.Background()
 	store, pb := projtest.Open(t, backend)
