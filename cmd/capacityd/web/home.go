@@ -29,6 +29,7 @@ func (h *Handler) showHome(w http.ResponseWriter, r *http.Request, s *session) {
 		tiles = append(tiles, tile{Title: "Approve/Reject Users", Href: "/approvals", Description: "Decide the requests for access to your organisation's locations."})
 	}
 	tiles = append(tiles,
+		tile{Title: "My Details", Href: "/my-details", Description: "Your details, communications choice and API tokens."},
 		tile{Title: "Change your password", Href: "/change-password", Description: "Choose a new password for your account."},
 		tile{Title: "Help", Href: "/help", Description: "Contacts of the Support Centre, hints and tips."},
 	)

@@ -159,3 +159,28 @@ func TestWeb_ApproverApprovesANewUserWhoSetsAPasswordAndSignsIn(t *testing.T) {
 		b.reads("Kim Carer")
 	})
 }
+
+func TestWeb_PersonChangesTheirCommunicationsChoiceAndCreatesAnAPIToken(t *testing.T) {
+	eachBrowser(t, func(t *testing.T, s *site, b *tab) {
+		rosa := s.approver("rosa.hill@cranberry.example.org", "Rosa Hill")
+		b.open("/sign-in")
+		b.fill("Email address", rosa.Email)
+		b.fill("Password", rosa.Password)
+		b.press("Sign in")
+		b.follow("My Details")
+		b.sees("My Details")
+		b.reads("Approver")
+		b.tick("Yes")
+		b.press("Save communications choice")
+		b.reads("Your communications choice has been saved.")
+		b.press("Create token")
+		b.reads("There is a problem")
+		b.reads("Name the token in 1 to 100 characters")
+		b.fill("Name of a new token", "Reporting script")
+		b.press("Create token")
+		b.reads("Copy it now: it is shown this once.")
+		b.press("Revoke Reporting script")
+		b.reads("The API token has been revoked")
+		b.reads("You have no API tokens.")
+	})
+}

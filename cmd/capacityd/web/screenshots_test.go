@@ -64,6 +64,8 @@ func TestWeb_Screenshots(t *testing.T) {
 		shoot("main-menu")
 		b.follow("Approve/Reject Users")
 		shoot("approve-reject-users")
+		b.open("/my-details")
+		shoot("my-details")
 		b.follow("Help")
 		shoot("help")
 		b.open("/change-password")

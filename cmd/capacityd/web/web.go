@@ -115,6 +115,10 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /disclaimer", h.signedInUngated(h.showDisclaimer))
 	m.HandleFunc("POST /disclaimer", h.signedInUngated(h.submitDisclaimer))
 	m.HandleFunc("GET /help", h.showHelp)
+	m.HandleFunc("GET /my-details", h.signedIn(h.showMyDetails))
+	m.HandleFunc("POST /my-details/communications", h.signedIn(h.submitCommunications))
+	m.HandleFunc("POST /my-details/api-tokens", h.signedIn(h.submitCreateToken))
+	m.HandleFunc("POST /my-details/api-tokens/revoke", h.signedIn(h.submitRevokeToken))
 	m.HandleFunc("GET /approvals", h.signedIn(h.showApprovals))
 	m.HandleFunc("POST /approvals", h.signedIn(h.submitApproval))
 
