@@ -9,6 +9,7 @@ import (
 
 	"github.com/capacitytracker/capacity/cmd/capacityd/httpapi"
 	"github.com/capacitytracker/capacity/domain"
+	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/queries"
 )
 
@@ -44,6 +45,12 @@ func (h *Handler) renderApprovals(w http.ResponseWriter, r *http.Request, status
 	// (read-your-writes), bounded by the query.
 	pos, _ := strconv.ParseInt(r.URL.Query().Get("position"), 10, 64)
 	list, err := h.queries.PendingApprovals(r.Context(), v, max(pos, 0))
+	if errors.Is(err, projections.ErrNotCaughtUp) {
+		// The view is behind the decision just made: show it as it is
+		// rather than no page; deciding the same request again says
+		// that it was decided already.
+		list, err = h.queries.PendingApprovals(r.Context(), v, 0)
+	}
 	if err != nil {
 		h.fail(w, r, err)
 		return

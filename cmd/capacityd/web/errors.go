@@ -7,6 +7,7 @@ import (
 
 	"github.com/capacitytracker/capacity/commands"
 	"github.com/capacitytracker/capacity/domain"
+	"github.com/capacitytracker/capacity/projections"
 )
 
 // errorText is what each error page says: a person's words, never a stack
@@ -63,6 +64,9 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		h.errorPage(w, r, http.StatusForbidden)
 	case errors.Is(err, domain.ErrNotFound):
 		h.errorPage(w, r, http.StatusNotFound)
+	case errors.Is(err, projections.ErrNotCaughtUp):
+		w.Header().Set("Retry-After", "1")
+		h.errorPage(w, r, http.StatusServiceUnavailable)
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		// The person went away; nobody reads the answer.
 	default:

@@ -14,7 +14,7 @@ func TestWeb_NewSupportAccountSetsItsPasswordFromTheEmailAndSignsIn(t *testing.T
 
 		b.open(s.link("sam.support@necsu.example.nhs.uk"))
 		b.sees("Choose a password")
-		b.reads("Your password must")
+		b.reads("Password rules")
 		b.fill("New password", "password")
 		b.press("Set password")
 		b.sees("Choose a password")
