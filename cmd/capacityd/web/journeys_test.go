@@ -184,3 +184,27 @@ func TestWeb_PersonChangesTheirCommunicationsChoiceAndCreatesAnAPIToken(t *testi
 		b.reads("You have no API tokens.")
 	})
 }
+
+func TestWeb_StrangerRegistersInThreeSteps(t *testing.T) {
+	eachBrowser(t, func(t *testing.T, s *site, b *tab) {
+		b.open("/sign-in")
+		b.follow("Register New account")
+		b.sees("Register New account")
+		b.fill("Email address", "kim.carer@cranberry.example.org")
+		b.fill("Full name", "Kim Carer")
+		b.fill("Contact number", "0191 691 0000")
+		b.fill("Job title", "Care Worker")
+		b.press("Next")
+		b.reads("Organisation details")
+		b.tick("Home Care")
+		b.fill("Postcode of a location", "NN1 1NN")
+		b.press("Search")
+		b.tick("Cranberry Home Care, NN1 1NN (Cranberry Care Services)")
+		b.press("Next")
+		b.reads("Terms of Use and Communications")
+		b.tick("I agree to the Terms of Use")
+		b.tick("I do not agree to receive communications")
+		b.press("Complete")
+		b.sees("Your request has been sent")
+	})
+}

@@ -25,6 +25,7 @@ func loadPages(a *assets) (*pages, error) {
 		"snippet": func() template.JS { return template.JS(jsEnabledSnippet) },
 		"input":   inputFieldOf,
 		"join":    strings.Join,
+		"list":    func(s ...string) []string { return s },
 	}
 	views, err := fs.Glob(templateFiles, "templates/views/*.html")
 	if err != nil {
