@@ -151,9 +151,6 @@ func openTab(t *testing.T, s *site, js bool) *tab {
 	}
 	ctx, cancel := chromedp.NewContext(browser.ctx, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
-	// A liveness bound for a whole journey, not a speed check.
-	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
-	t.Cleanup(cancelTimeout)
 	b := &tab{t: t, s: s, ctx: ctx, js: js}
 	b.scripts(js)
 	return b
@@ -170,15 +167,24 @@ func (b *tab) scripts(on bool) {
 // do runs a step; on failure it saves what the person saw and says where.
 func (b *tab) do(step string, actions ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	if err := chromedp.Do(b.ctx, actions...); err != nil {
+	// A step that finds nothing fails within a bound, not at the journey's.
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
 		b.t.Fatalf("%s: %v%s", step, err, b.artifacts())
 	}
 }
 
+// stepTimeout bounds one step of a journey: a liveness bound (an element
+// that never appears), not a speed check.
+const stepTimeout = time.Minute
+
 // get runs a step that reads a value.
 func get[T any](b *tab, step string, action chromedp.Action[T]) T {
 	b.t.Helper()
-	v, err := chromedp.Run(b.ctx, action)
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, action)
 	if err != nil {
 		b.t.Fatalf("%s: %v%s", step, err, b.artifacts())
 	}
@@ -270,7 +276,9 @@ func (b *tab) follow(link string) {
 
 func (b *tab) navigateBy(step string, action chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	if _, err := chromedp.RunResponse(b.ctx, action); err != nil {
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	if _, err := chromedp.RunResponse(ctx, action); err != nil {
 		b.fail("%s: %v", step, err)
 	}
 	b.checkPage()
