@@ -51,6 +51,7 @@ func TestWeb_ApproveRejectUsersIsForApproversAndSupportOnly(t *testing.T) {
 		if res.Status != http.StatusSeeOther || !strings.HasPrefix(res.Header.Get("Location"), "/approvals?done=approved&position=") {
 			t.Fatalf("approve: %d to %q", res.Status, res.Header.Get("Location"))
 		}
+		s.settle()
 		p = b.get(res.Header.Get("Location")).wantPage(t, http.StatusOK, "Approve or reject users")
 		if !strings.Contains(p.Body, "The request has been approved.") || strings.Contains(p.Body, "Kim Carer") {
 			t.Error("after approving, no confirmation, or the request is still listed")

@@ -105,11 +105,10 @@ type inputField struct {
 	Hint         string
 	Value        string
 	Errors       []string
-	LabelClass   string
 }
 
-// inputField builds an input's data from a form: (form, name, label, type,
-// autocomplete[, hint]).
+// inputFieldOf is the templates' input function: an input's data from the
+// form (what was typed, never a password, and the field's errors).
 func inputFieldOf(f *form, name, label, typ, autocomplete string, hint ...string) inputField {
 	in := inputField{Name: name, Label: label, Type: typ, Autocomplete: autocomplete, Errors: f.ErrorsFor(name)}
 	if typ != "password" {
