@@ -143,6 +143,22 @@ func (a *Accounts) RequestPasswordReset(ctx context.Context, r Request, emailIn 
 	})
 }
 
+// CheckPasswordLink tells whether a set-password or reset link can still
+// be used (account.ErrLinkInvalid if not), so that the page it opens can
+// say so before the person chooses a password. It changes nothing.
+func (a *Accounts) CheckPasswordLink(ctx context.Context, token string) error {
+	userID, linkID, ok := account.ParseLinkToken(a.linkKey, token)
+	if !ok {
+		return account.ErrLinkInvalid
+	}
+	u, err := a.LoadUser(ctx, userID)
+	if err != nil {
+		return err
+	}
+	_, err = account.DecideSetPasswordByLink(u, linkID, a.now(), a.cfg.PasswordMaxAge)
+	return err
+}
+
 // SetPasswordWithLink sets a password through a set-password or reset
 // link. It lifts a lockout and ends every open session of the user.
 func (a *Accounts) SetPasswordWithLink(ctx context.Context, r Request, token, next string) (Result, error) {

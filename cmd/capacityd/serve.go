@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/capacitytracker/capacity/cmd/capacityd/httpapi"
+	"github.com/capacitytracker/capacity/cmd/capacityd/web"
 	"github.com/capacitytracker/capacity/cmd/internal/app"
 	"github.com/capacitytracker/capacity/cmd/internal/jobs"
 	"github.com/capacitytracker/capacity/eventstore"
@@ -75,6 +76,17 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	}
 
 	limiter := backend.NewLimiter()
+
+	pages, err := web.New(web.Options{
+		Logger:         logger,
+		Accounts:       accounts,
+		AccountQueries: accountQueries,
+		SecureCookies:  cfg.secureCookies,
+	})
+	if err != nil {
+		return err
+	}
+
 	api, err := httpapi.New(httpapi.Options{
 		Logger:         logger,
 		Registry:       reg,
@@ -84,6 +96,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		Limiter:        limiter,
 		Limits:         cfg.limits.limits,
 		TrustedProxies: cfg.limits.trustedProxies,
+		Web:            pages,
 		Ready: []httpapi.Check{
 			{Name: "database", Check: backend.CheckDatabase},
 			{Name: "migrations", Check: backend.CheckMigrations},

@@ -180,5 +180,5 @@ func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // loginFailed is the one answer to every failed login.
-const loginFailed = "The email address or password is not right, or the account is locked or not active. " +
+const loginFailed = LoginFailed + " " +
 	"After 5 wrong passwords in a row an account is locked for 24 hours; resetting the password lifts the lock."

@@ -62,6 +62,10 @@ type Options struct {
 	// TrustedProxies are the peers whose X-Forwarded-For is believed
 	// (clientaddr.go).
 	TrustedProxies []netip.Prefix
+	// Web serves every path outside /api/ and the operational endpoints
+	// (the web pages, cmd/capacityd/web), with its own body limit and error
+	// pages; nil leaves them to the API's JSON 404.
+	Web http.Handler
 }
 
 // Server is the HTTP handler of capacityd.
@@ -125,7 +129,20 @@ func New(opts Options) (*Server, error) {
 	s.routes()
 	// The body limit sits outside the router so that an oversized body is
 	// refused before any routing or handler work.
-	s.handler = s.withClientAddress(s.limitBody(s.router))
+	s.handler = s.limitBody(s.router)
+	if opts.Web != nil {
+		api, web := s.handler, s.observe(opts.Web)
+		s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if apiPath(r.URL.Path) {
+				api.ServeHTTP(w, r)
+				return
+			}
+			web.ServeHTTP(w, r)
+		})
+	}
+	// Both the API and the pages see the client's address as the trusted
+	// proxies say it (clientaddr.go).
+	s.handler = s.withClientAddress(s.handler)
 	return s, nil
 }
 
