@@ -106,8 +106,10 @@ func New(opts Options) (*Server, error) {
 	s.metrics = m
 	s.routes()
 	// The body limit sits outside the router so that an oversized body is
-	// refused before any routing or handler work.
-	s.handler = s.limitBody(s.router)
+	// refused before any routing or handler work; the security headers
+	// outside both, so that every answer carries them (headers.go).
+	s.handler = SecurityHeaders{ContentSecurityPolicy: APIContentSecurityPolicy, AssumeTLS: opts.SecureCookies}.
+		Wrap(s.limitBody(s.router))
 	return s, nil
 }
 
