@@ -93,6 +93,7 @@ type api struct {
 	accounts *commands.Accounts
 	clock    *fakeClock
 	url      string
+	server   *httpapi.Server
 	secrets  *secretSet
 	// mail sends the outbox's emails to an in-process SMTP server.
 	mail *mailbox
@@ -175,7 +176,7 @@ func newAPI(t *testing.T, backend string) *api {
 	}
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	a.url = hs.URL
+	a.url, a.server = hs.URL, srv
 	return a
 }
 

@@ -123,6 +123,8 @@ func (s *Server) routes() {
 	// Middleware of matched routes; mux runs it after routing, so the route
 	// template is known.
 	r.Use(s.observe)
+	// Before any handler can pass a NUL character to SQL (nul.go).
+	r.Use(s.rejectNUL)
 
 	r.HandleFunc("/healthz", s.handleHealthz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", s.handleReadyz).Methods(http.MethodGet, http.MethodHead)
