@@ -174,6 +174,9 @@ func newAPI(t *testing.T, backend string) *api {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Cleanups run last first: the server stops, then its work after
+	// answers ends, then the engine and the store.
+	t.Cleanup(func() { settleBackground(t, srv) })
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
 	a.url, a.server = hs.URL, srv
@@ -535,6 +538,9 @@ func (c *client) do(method, path string, body any, extra ...string) response {
 	if err != nil {
 		c.api.t.Fatalf("%s %s: read body: %v", method, path, err)
 	}
+	// What a request does after its answer (a forgotten-password
+	// request's lookup and link) is done before the test goes on.
+	settleBackground(c.api.t, c.api.server)
 	return response{t: c.api.t, req: method + " " + path, status: resp.StatusCode, header: resp.Header, body: data}
 }
 

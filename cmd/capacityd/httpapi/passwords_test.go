@@ -2,6 +2,8 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
+	"io"
 	"maps"
 	"net/http"
 	"slices"
@@ -11,6 +13,8 @@ import (
 	"time"
 
 	"github.com/capacitytracker/capacity/domain/account"
+	"github.com/capacitytracker/capacity/eventstore"
+	"github.com/capacitytracker/capacity/eventstore/postgres"
 )
 
 func TestPasswordPolicy(t *testing.T) {
@@ -345,6 +349,73 @@ func TestPasswordLink_OfConcurrentUsesExactlyOneWins(t *testing.T) {
 			}
 			w.newClient().login(u.Email, passwords[winner], false).want(http.StatusCreated)
 			u.Password = passwords[winner]
+		}
+	})
+}
+
+// TestForgottenPassword_AnswersBeforeLookingTheAddressUp: the answer to a
+// forgotten-password request does not wait for the lookup of the address
+// or the link's append (which only an active account's address costs),
+// so its timing cannot tell who has an account. While another transaction
+// keeps every append waiting, a request for an active account's address
+// is answered, exactly as one for an unknown address; the link follows
+// once the append can go through.
+func TestForgottenPassword_AnswersBeforeLookingTheAddressUp(t *testing.T) {
+	eachBackend(t, func(t *testing.T, w *world) {
+		ctx := context.Background()
+		_, pg := w.store.(*postgres.Store)
+		count := w.eventCount()
+		held, release := make(chan struct{}), make(chan struct{})
+		holder := make(chan error, 1)
+		go func() {
+			holder <- w.store.InTx(ctx, func(tx eventstore.Tx) error {
+				// SQLite's write transaction already keeps every other
+				// writer out; PostgreSQL's readers may go on.
+				if pg {
+					if _, err := tx.Exec(ctx, `LOCK TABLE events IN EXCLUSIVE MODE`); err != nil {
+						return err
+					}
+				}
+				close(held)
+				<-release
+				return nil
+			})
+		}()
+		<-held
+		stop := sync.OnceFunc(func() { close(release) })
+		defer stop()
+		// A liveness bound: an answer that waited for the append would
+		// wait for ever.
+		hc := &http.Client{Timeout: 30 * time.Second}
+		post := func(email string) (int, []byte) {
+			resp, err := hc.Post(w.url+"/api/v1/password-resets", "application/json",
+				strings.NewReader(`{"email":"`+email+`"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return resp.StatusCode, body
+		}
+		knownStatus, knownBody := post(w.standardA.Email)
+		unknownStatus, unknownBody := post("nobody@rosehill.example.org")
+		if knownStatus != http.StatusAccepted || knownStatus != unknownStatus || !bytes.Equal(knownBody, unknownBody) {
+			t.Errorf("answers while appends wait: known %d %s, unknown %d %s", knownStatus, knownBody, unknownStatus, unknownBody)
+		}
+		stop()
+		if err := <-holder; err != nil {
+			t.Fatal(err)
+		}
+		settleBackground(t, w.server)
+		if got := w.eventCount() - count; got != 1 {
+			t.Errorf("the resets appended %d events, want 1 (the link)", got)
+		}
+		evs := w.stream(account.UserStream(w.standardA.ID))
+		if last := evs[len(evs)-1]; last.Type != "PasswordLinkIssued" {
+			t.Errorf("the user's last event is %s, want the reset link issued after the answer", last.Type)
 		}
 	})
 }

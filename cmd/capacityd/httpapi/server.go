@@ -68,6 +68,7 @@ type Server struct {
 	accounts      *commands.Accounts
 	queries       *queries.Accounts
 	secureCookies bool
+	afterAnswer   *afterAnswer
 }
 
 // New builds the server and registers its metrics.
@@ -89,6 +90,7 @@ func New(opts Options) (*Server, error) {
 		accounts:      opts.Accounts,
 		queries:       opts.AccountQueries,
 		secureCookies: opts.SecureCookies,
+		afterAnswer:   newAfterAnswer(opts.Logger),
 	}
 	if (s.accounts == nil) != (s.queries == nil) {
 		return nil, errors.New("httpapi: Accounts and AccountQueries go together")
@@ -112,6 +114,11 @@ func New(opts Options) (*Server, error) {
 		Wrap(s.limitBody(s.router))
 	return s, nil
 }
+
+// Drain waits until the work that requests left running after their
+// answers (afteranswer.go) is done, or ctx ends. Call it after
+// http.Server.Shutdown, before the database closes.
+func (s *Server) Drain(ctx context.Context) error { return s.afterAnswer.drain(ctx) }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
