@@ -3,8 +3,6 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -103,75 +101,68 @@ func nulInJSON(body []byte) (string, bool) {
 		return "", false
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
-	// path holds, per open container, the current key (objects) or the
-	// next index (arrays, as "#n").
+	// One level per open container: the key of the value being read
+	// (objects) or its index (arrays).
 	type level struct {
-		array bool
-		key   string
-		index int
+		array  bool
+		keyDue bool
+		key    string
+		index  int
 	}
 	var stack []level
-	name := func(last string) string {
-		parts := make([]string, 0, len(stack)+1)
+	path := func() string {
+		parts := make([]string, 0, len(stack))
 		for _, l := range stack {
 			if l.array {
 				parts = append(parts, strconv.Itoa(l.index))
-			} else if l.key != "" {
+			} else if !l.keyDue {
 				parts = append(parts, l.key)
 			}
 		}
-		if last != "" {
-			parts = append(parts, last)
+		if p := strings.Join(parts, "."); p != "" {
+			return p
 		}
-		if len(parts) == 0 {
-			return "body"
-		}
-		return strings.Join(parts, ".")
+		return "body"
 	}
-	expectKey := func() bool { return len(stack) > 0 && !stack[len(stack)-1].array && stack[len(stack)-1].key == "" }
-	// afterValue moves the innermost container past a value.
-	afterValue := func() {
+	// next moves the innermost container past a value.
+	next := func() {
 		if len(stack) == 0 {
 			return
 		}
-		top := &stack[len(stack)-1]
-		if top.array {
+		if top := &stack[len(stack)-1]; top.array {
 			top.index++
 		} else {
-			top.key = ""
+			top.keyDue = true
 		}
 	}
 	for {
 		tok, err := dec.Token()
-		if errors.Is(err, io.EOF) || err != nil {
-			// Malformed JSON is the decoder's to describe.
+		if err != nil {
+			// The end, or malformed JSON: the decoder's to describe.
 			return "", false
 		}
 		switch v := tok.(type) {
 		case json.Delim:
 			switch v {
 			case '{':
-				stack = append(stack, level{})
+				stack = append(stack, level{keyDue: true})
 			case '[':
 				stack = append(stack, level{array: true})
 			default:
 				stack = stack[:len(stack)-1]
-				afterValue()
+				next()
 			}
 		case string:
-			if expectKey() {
-				if strings.ContainsRune(v, 0) {
-					return name(""), true
-				}
-				stack[len(stack)-1].key = v
+			if strings.ContainsRune(v, 0) {
+				return path(), true
+			}
+			if top := len(stack) - 1; top >= 0 && stack[top].keyDue {
+				stack[top].key, stack[top].keyDue = v, false
 				continue
 			}
-			if strings.ContainsRune(v, 0) {
-				return name(""), true
-			}
-			afterValue()
+			next()
 		default:
-			afterValue()
+			next()
 		}
 	}
 }

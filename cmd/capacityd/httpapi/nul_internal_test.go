@@ -20,6 +20,7 @@ func TestNulInJSON_NamesThePath(t *testing.T) {
 		{`["x", {"y": "\u0000"}]`, "1.y"},
 		{`"\u0000"`, "body"},
 		{`{"a": [[1], [2, "\u0000"]]}`, "a.1.1"},
+		{`{"": "x", "b": {"c": 1, "d": "\u0000"}}`, "b.d"},
 		{`{"a": "\u0000`, ""}, // malformed: the decoder describes it
 	} {
 		got, ok := nulInJSON([]byte(tc.body))
