@@ -208,6 +208,12 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 			runErr = errors.Join(runErr, fmt.Errorf("http server: %w", err))
 		}
 	}
+	// Work that requests left running after their answers (a forgotten-
+	// password request's lookup and link) finishes before the database
+	// closes.
+	if err := api.Drain(shutdownCtx); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("work after HTTP answers did not finish: %w", err))
+	}
 	logger.Info("http server stopped")
 
 	stopEngine()

@@ -132,6 +132,7 @@ func viewer(a commands.Actor) queries.Viewer {
 func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	var (
 		body     *errBody
+		nul      *nulError
 		invalid  *domain.ValidationError
 		conflict *domain.ConflictError
 		rule     *domain.RuleError
@@ -146,6 +147,8 @@ func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusForbidden, "cqc_owned", cqc.Error())
 	case errors.As(err, &body):
 		writeError(w, body.status, body.code, body.msg)
+	case errors.As(err, &nul):
+		writeNUL(w, nul)
 	case errors.As(err, &invalid):
 		writeJSON(w, http.StatusUnprocessableEntity, ErrorBody{Error: ErrorDetail{Status: http.StatusUnprocessableEntity,
 			Code: "validation_failed", Message: "some fields are not valid", Fields: invalid.Fields}})

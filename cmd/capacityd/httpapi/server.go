@@ -86,6 +86,7 @@ type Server struct {
 	limiter        *ratelimit.Limiter
 	limits         ratelimit.Limits
 	trustedProxies []netip.Prefix
+	afterAnswer   *afterAnswer
 }
 
 // New builds the server and registers its metrics.
@@ -111,6 +112,7 @@ func New(opts Options) (*Server, error) {
 		limiter:        opts.Limiter,
 		limits:         opts.Limits,
 		trustedProxies: opts.TrustedProxies,
+		afterAnswer:    newAfterAnswer(opts.Logger),
 	}
 	if (s.accounts == nil) != (s.queries == nil) {
 		return nil, errors.New("httpapi: Accounts and AccountQueries go together")
@@ -128,8 +130,11 @@ func New(opts Options) (*Server, error) {
 	s.metrics = m
 	s.routes()
 	// The body limit sits outside the router so that an oversized body is
-	// refused before any routing or handler work.
-	s.handler = s.limitBody(s.router)
+	// refused before any routing or handler work; the security headers
+	// outside both, so that every answer of the API carries them
+	// (headers.go). The pages set their own.
+	s.handler = SecurityHeaders{ContentSecurityPolicy: APIContentSecurityPolicy, AssumeTLS: opts.SecureCookies}.
+		Wrap(s.limitBody(s.router))
 	if opts.Web != nil {
 		api, web := s.handler, s.observe(opts.Web)
 		s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -146,6 +151,11 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
+// Drain waits until the work that requests left running after their
+// answers (afteranswer.go) is done, or ctx ends. Call it after
+// http.Server.Shutdown, before the database closes.
+func (s *Server) Drain(ctx context.Context) error { return s.afterAnswer.drain(ctx) }
+
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
@@ -156,6 +166,8 @@ func (s *Server) routes() {
 	// Middleware of matched routes; mux runs it after routing, so the route
 	// template is known.
 	r.Use(s.observe)
+	// Before any handler can pass a NUL character to SQL (nul.go).
+	r.Use(s.rejectNUL)
 
 	r.HandleFunc("/healthz", s.handleHealthz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", s.handleReadyz).Methods(http.MethodGet, http.MethodHead)
