@@ -86,7 +86,7 @@ type Server struct {
 	limiter        *ratelimit.Limiter
 	limits         ratelimit.Limits
 	trustedProxies []netip.Prefix
-	afterAnswer   *afterAnswer
+	afterAnswer    *afterAnswer
 }
 
 // New builds the server and registers its metrics.
