@@ -76,12 +76,18 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	}
 
 	limiter := backend.NewLimiter()
+	// The pages and the API share the rate limits' counters and the work
+	// after answers, which api.Drain waits for at shutdown.
+	afterAnswer := httpapi.NewAfterAnswer(logger)
 
 	pages, err := web.New(web.Options{
 		Logger:         logger,
 		Accounts:       accounts,
 		AccountQueries: accountQueries,
 		SecureCookies:  cfg.secureCookies,
+		Limiter:        limiter,
+		Limits:         cfg.limits.limits,
+		AfterAnswer:    afterAnswer,
 	})
 	if err != nil {
 		return err
@@ -96,6 +102,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		Limiter:        limiter,
 		Limits:         cfg.limits.limits,
 		TrustedProxies: cfg.limits.trustedProxies,
+		AfterAnswer:    afterAnswer,
 		Web:            pages,
 		Ready: []httpapi.Check{
 			{Name: "database", Check: backend.CheckDatabase},

@@ -213,7 +213,7 @@ func (s *Server) handlePasswordReset(w http.ResponseWriter, r *http.Request) {
 	// Whether the address is an active account's must show neither in the
 	// answer nor in its timing: the lookup and the link's append run after
 	// the answer is sent, which costs the same for every address.
-	err := s.afterAnswer.do(w, r, "password reset", http.StatusAccepted, map[string]string{
+	err := s.afterAnswer.doJSON(w, r, "password reset", http.StatusAccepted, map[string]string{
 		"message": "If the address belongs to an active account, we have emailed it a link to reset the password. The link is valid for 1 hour.",
 	}, func(ctx context.Context) error {
 		return s.accounts.RequestPasswordReset(ctx, info, req.Email)

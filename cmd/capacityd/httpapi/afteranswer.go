@@ -18,11 +18,14 @@ const afterAnswerSlots = 8
 // afterAnswerTimeout bounds one piece of such work.
 const afterAnswerTimeout = 30 * time.Second
 
-// afterAnswer runs work after the request's answer is sent, for answers
+// AfterAnswer runs work after the request's answer is sent, for answers
 // whose timing must not depend on what the work finds (the forgotten-
 // password request: an account's address costs a lookup and an append, an
 // unknown one nothing). Its failures are logged: the answer is gone.
-type afterAnswer struct {
+//
+// One serves both ports (the API and the pages), so that one bound holds
+// for them together and one Drain at shutdown waits for all their work.
+type AfterAnswer struct {
 	logger *slog.Logger
 	slots  chan struct{}
 
@@ -31,21 +34,36 @@ type afterAnswer struct {
 	idle    chan struct{} // closed while nothing runs
 }
 
-func newAfterAnswer(logger *slog.Logger) *afterAnswer {
+// NewAfterAnswer makes the runner of work after answers; give it to every
+// port's Options and Drain it after the HTTP server has shut down.
+func NewAfterAnswer(logger *slog.Logger) *AfterAnswer {
 	idle := make(chan struct{})
 	close(idle)
-	return &afterAnswer{logger: logger, slots: make(chan struct{}, afterAnswerSlots), idle: idle}
+	return &AfterAnswer{logger: logger, slots: make(chan struct{}, afterAnswerSlots), idle: idle}
 }
 
-// do takes a slot, answers status with body as JSON, sends the answer,
-// and then runs work in the background. It fails, having written nothing,
-// only when the request ends while it waits for a slot.
-func (a *afterAnswer) do(w http.ResponseWriter, r *http.Request, what string, status int, body any,
+// doJSON is Do with an answer of status and body as JSON.
+func (a *AfterAnswer) doJSON(w http.ResponseWriter, r *http.Request, what string, status int, body any,
 	work func(ctx context.Context) error) error {
 	data, err := json.Marshal(body)
 	if err != nil {
 		return err
 	}
+	data = append(data, '\n')
+	return a.Do(w, r, what, func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		w.WriteHeader(status)
+		_, _ = w.Write(data)
+	}, work)
+}
+
+// Do takes a slot, writes the answer with answer (the whole of it, with
+// its Content-Length, so that the client knows it has it all), sends it,
+// and then runs work in the background. It fails, having written nothing,
+// only when the request ends while it waits for a slot.
+func (a *AfterAnswer) Do(w http.ResponseWriter, r *http.Request, what string, answer func(w http.ResponseWriter),
+	work func(ctx context.Context) error) error {
 	select {
 	case a.slots <- struct{}{}:
 	case <-r.Context().Done():
@@ -58,12 +76,9 @@ func (a *afterAnswer) do(w http.ResponseWriter, r *http.Request, what string, st
 	a.running++
 	a.mu.Unlock()
 
-	// The whole answer, with its length, is sent now: the client has it
-	// before the work starts, not when the handler returns.
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(len(data)+1))
-	w.WriteHeader(status)
-	_, _ = w.Write(append(data, '\n'))
+	// The answer is sent now: the client has it before the work starts,
+	// not when the handler returns.
+	answer(w)
 	_ = http.NewResponseController(w).Flush()
 	ctx := context.WithoutCancel(r.Context())
 	go func() {
@@ -77,7 +92,7 @@ func (a *afterAnswer) do(w http.ResponseWriter, r *http.Request, what string, st
 	return nil
 }
 
-func (a *afterAnswer) done() {
+func (a *AfterAnswer) done() {
 	<-a.slots
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -87,8 +102,8 @@ func (a *afterAnswer) done() {
 	}
 }
 
-// drain waits until no work runs, or ctx ends.
-func (a *afterAnswer) drain(ctx context.Context) error {
+// Drain waits until no work runs, or ctx ends.
+func (a *AfterAnswer) Drain(ctx context.Context) error {
 	a.mu.Lock()
 	idle := a.idle
 	a.mu.Unlock()

@@ -7,15 +7,18 @@ import "net/http"
 // framed by nobody.
 const APIContentSecurityPolicy = "default-src 'none'; frame-ancestors 'none'"
 
-// hstsValue asks browsers to use only HTTPS for a year. It leaves out
-// includeSubDomains: the service does not own its parent domain's other
-// hosts.
+// hstsValue asks browsers to use only HTTPS for a year, for the API and
+// the pages alike (one host, one policy). It leaves out includeSubDomains:
+// that would cover every host under the name the service is deployed at,
+// which the service does not know or own, and could not be withdrawn for a
+// year; a domain's owner who wants it sets it at the proxy.
 const hstsValue = "max-age=31536000"
 
 // SecurityHeaders are the response headers every answer of a port carries
-// (OWASP ASVS 14.4, 8.2.1). The JSON API uses it with
-// APIContentSecurityPolicy; a port that serves pages wraps its own handler
-// with its own policy (scripts and styles from 'self', say).
+// (OWASP ASVS 14.4, 8.2.1): the one middleware of both ports. The JSON API
+// uses it with APIContentSecurityPolicy; the pages (cmd/capacityd/web)
+// wrap their handler with their own policy (scripts and styles from
+// 'self').
 //
 // The headers are set before the handler runs, so a handler that must
 // answer otherwise (a content-hashed static file that may be cached)
@@ -51,6 +54,9 @@ func (h SecurityHeaders) Wrap(next http.Handler) http.Handler {
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("X-Frame-Options", "DENY")
 		hd.Set("Referrer-Policy", referrer)
+		// No page of another origin that opens one of ours (or that one of
+		// ours opens) gets a handle on its window.
+		hd.Set("Cross-Origin-Opener-Policy", "same-origin")
 		if r.TLS != nil || h.AssumeTLS {
 			hd.Set("Strict-Transport-Security", hstsValue)
 		}

@@ -15,12 +15,13 @@ import (
 
 // apiHeaders are the security headers of every API answer over plain HTTP.
 var apiHeaders = map[string]string{
-	"Cache-Control":             "no-store",
-	"Content-Security-Policy":   "default-src 'none'; frame-ancestors 'none'",
-	"X-Content-Type-Options":    "nosniff",
-	"X-Frame-Options":           "DENY",
-	"Referrer-Policy":           "no-referrer",
-	"Strict-Transport-Security": "",
+	"Cache-Control":              "no-store",
+	"Content-Security-Policy":    "default-src 'none'; frame-ancestors 'none'",
+	"X-Content-Type-Options":     "nosniff",
+	"X-Frame-Options":            "DENY",
+	"Referrer-Policy":            "no-referrer",
+	"Cross-Origin-Opener-Policy": "same-origin",
+	"Strict-Transport-Security":  "",
 }
 
 func wantHeaders(t *testing.T, what string, got http.Header, want map[string]string) {

@@ -19,7 +19,8 @@ import (
 // byte sequence for encoding UTF8" and the request with a 500. So the
 // server refuses it at the edge, in two places that every input passes:
 // rejectNUL for the path and the query (every route) and decodeJSONBytes
-// for JSON bodies (every JSON handler).
+// for JSON bodies (every JSON handler). The web port refuses it with the
+// same checks (NULInURL, NULInValues for its forms), in its own page.
 
 // nulCode is the field code of a NUL character.
 const nulCode = "nul_character"
@@ -74,17 +75,29 @@ func nulInURL(r *http.Request) (string, bool) {
 	// ParseQuery keeps what it can decode, as r.URL.Query() does for the
 	// handlers.
 	q, _ := url.ParseQuery(r.URL.RawQuery)
-	names := make([]string, 0, len(q))
-	for name := range q {
+	return NULInValues(q, "query")
+}
+
+// NULInURL finds a NUL character in the request's decoded path or query
+// string, and names where it is: the path's variable ("path" without
+// one), the query parameter, or "query" when it is in a parameter's name.
+// The web port calls it for every request, as rejectNUL does for the API.
+func NULInURL(r *http.Request) (string, bool) { return nulInURL(r) }
+
+// NULInValues finds a NUL character in a query's or a form's values (named
+// by their parameter) or names (named by nameField).
+func NULInValues(v url.Values, nameField string) (string, bool) {
+	names := make([]string, 0, len(v))
+	for name := range v {
 		names = append(names, name)
 	}
 	slices.Sort(names)
 	for _, name := range names {
 		if strings.ContainsRune(name, 0) {
-			return "query", true
+			return nameField, true
 		}
-		for _, v := range q[name] {
-			if strings.ContainsRune(v, 0) {
+		for _, x := range v[name] {
+			if strings.ContainsRune(x, 0) {
 				return name, true
 			}
 		}

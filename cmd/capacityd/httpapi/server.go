@@ -62,6 +62,10 @@ type Options struct {
 	// TrustedProxies are the peers whose X-Forwarded-For is believed
 	// (clientaddr.go).
 	TrustedProxies []netip.Prefix
+	// AfterAnswer runs the work of answers that must not wait for it
+	// (afteranswer.go); give the web port the same one, so that Drain
+	// waits for both. nil: the server makes its own.
+	AfterAnswer *AfterAnswer
 	// Web serves every path outside /api/ and the operational endpoints
 	// (the web pages, cmd/capacityd/web), with its own body limit and error
 	// pages; nil leaves them to the API's JSON 404.
@@ -86,7 +90,7 @@ type Server struct {
 	limiter        *ratelimit.Limiter
 	limits         ratelimit.Limits
 	trustedProxies []netip.Prefix
-	afterAnswer    *afterAnswer
+	afterAnswer    *AfterAnswer
 }
 
 // New builds the server and registers its metrics.
@@ -112,7 +116,10 @@ func New(opts Options) (*Server, error) {
 		limiter:        opts.Limiter,
 		limits:         opts.Limits,
 		trustedProxies: opts.TrustedProxies,
-		afterAnswer:    newAfterAnswer(opts.Logger),
+		afterAnswer:    opts.AfterAnswer,
+	}
+	if s.afterAnswer == nil {
+		s.afterAnswer = NewAfterAnswer(opts.Logger)
 	}
 	if (s.accounts == nil) != (s.queries == nil) {
 		return nil, errors.New("httpapi: Accounts and AccountQueries go together")
@@ -154,7 +161,7 @@ func New(opts Options) (*Server, error) {
 // Drain waits until the work that requests left running after their
 // answers (afteranswer.go) is done, or ctx ends. Call it after
 // http.Server.Shutdown, before the database closes.
-func (s *Server) Drain(ctx context.Context) error { return s.afterAnswer.drain(ctx) }
+func (s *Server) Drain(ctx context.Context) error { return s.afterAnswer.Drain(ctx) }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }

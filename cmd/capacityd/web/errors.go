@@ -15,7 +15,7 @@ import (
 func errorText(status int) (title, body string, ok bool) {
 	switch status {
 	case http.StatusBadRequest:
-		return "Sorry, we could not read that", "The form you sent could not be read. Go back, and try again.", true
+		return "Sorry, we could not read that", "The web address or form you sent could not be read. Go back, and try again.", true
 	case http.StatusForbidden:
 		return "You cannot do this", "You do not have permission to see this page or do this, or the form had expired. Go back, reload the page and try again.", true
 	case http.StatusNotFound:

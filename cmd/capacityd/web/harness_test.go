@@ -28,10 +28,13 @@ import (
 	"github.com/capacitytracker/capacity/commands"
 	"github.com/capacitytracker/capacity/commands/mail"
 	"github.com/capacitytracker/capacity/commands/mail/smtptest"
+	"github.com/capacitytracker/capacity/commands/ratelimit"
 	"github.com/capacitytracker/capacity/domain/account"
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/domain/password"
 	"github.com/capacitytracker/capacity/eventstore"
+	"github.com/capacitytracker/capacity/eventstore/postgres"
+	"github.com/capacitytracker/capacity/eventstore/sqlite"
 	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/projections/projtest"
 	"github.com/capacitytracker/capacity/queries"
@@ -50,6 +53,15 @@ type site struct {
 	smtp     *smtptest.Server
 	mailer   *projections.MailDispatcher
 	logs     *logBuffer
+	server   *httpapi.Server
+}
+
+// siteOptions are what a test may set of its site's server.
+type siteOptions struct {
+	// limits turns the rate limits on, counted by the store's limiter.
+	limits ratelimit.Limits
+	// secureCookies is -secure-cookies (behind a TLS-terminating proxy).
+	secureCookies bool
 }
 
 // person is an account with the password it signs in with.
@@ -69,7 +81,24 @@ func eachBackend(t *testing.T, fn func(t *testing.T, s *site)) {
 	}
 }
 
+// eachBackendWith is eachBackend with the server set by opts.
+func eachBackendWith(t *testing.T, opts siteOptions, fn func(t *testing.T, s *site)) {
+	t.Helper()
+	t.Parallel()
+	for _, b := range projtest.Backends() {
+		t.Run(b, func(t *testing.T) {
+			t.Parallel()
+			fn(t, newSiteWith(t, b, opts))
+		})
+	}
+}
+
 func newSite(t testing.TB, backend string) *site {
+	t.Helper()
+	return newSiteWith(t, backend, siteOptions{})
+}
+
+func newSiteWith(t testing.TB, backend string, opts siteOptions) *site {
 	t.Helper()
 	ctx := context.Background()
 	store, pb := projtest.Open(t, backend)
@@ -120,18 +149,33 @@ func newSite(t testing.TB, backend string) *site {
 	}
 
 	aq := &queries.Accounts{ReadModels: projections.NewReadModels(pb), Waiter: engine}
-	pages, err := web.New(web.Options{Logger: logger, Accounts: accounts, AccountQueries: aq, MaxBodyBytes: maxBody})
+	var limiter *ratelimit.Limiter
+	switch st := store.(type) {
+	case *postgres.Store:
+		limiter = ratelimit.NewPostgres(st.Pool())
+	case *sqlite.Store:
+		limiter = ratelimit.NewSQLite(st)
+	default:
+		t.Fatalf("unknown store %T", store)
+	}
+	after := httpapi.NewAfterAnswer(logger)
+	pages, err := web.New(web.Options{Logger: logger, Accounts: accounts, AccountQueries: aq, MaxBodyBytes: maxBody,
+		SecureCookies: opts.secureCookies, Limiter: limiter, Limits: opts.limits, AfterAnswer: after})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv, err := httpapi.New(httpapi.Options{Logger: logger, Registry: prometheus.NewRegistry(), Accounts: accounts,
-		AccountQueries: aq, Web: pages})
+		AccountQueries: aq, SecureCookies: opts.secureCookies, Limiter: limiter, Limits: opts.limits,
+		AfterAnswer: after, Web: pages})
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.server = srv
 	hs.Config.Handler = srv
 	hs.Start()
 	t.Cleanup(hs.Close)
+	// Work left running after answers ends before the store closes.
+	t.Cleanup(s.drain)
 
 	if _, err := accounts.RegisterOrganisation(ctx, commands.System("test"), location.RegisterOrganisation{
 		OrganisationID: "1-100", Name: "Cranberry Care Services", Type: string(location.HomeCare)}); err != nil {
@@ -146,6 +190,17 @@ func newSite(t testing.TB, backend string) *site {
 	// any test begins.
 	s.settle()
 	return s
+}
+
+// drain waits, bounded, for the work the requests left running after
+// their answers (a forgotten password's lookup and link).
+func (s *site) drain() {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := s.server.Drain(ctx); err != nil {
+		s.t.Fatalf("work after the answers did not finish: %v", err)
+	}
 }
 
 // settle waits, bounded, until the projections have applied the whole log.
@@ -224,7 +279,9 @@ func (s *site) eventCount() int {
 func (s *site) deliver() []smtptest.Received {
 	s.t.Helper()
 	ctx := context.Background()
-	// The outbox is a projection: wait until it has seen the log.
+	// A forgotten password's link is appended after the answer: wait for
+	// it; the outbox is a projection: wait until it has seen the log.
+	s.drain()
 	s.settle()
 	for range 100 {
 		sent, err := s.mailer.DispatchOnce(ctx)

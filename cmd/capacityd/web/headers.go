@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
+
+	"github.com/capacitytracker/capacity/cmd/capacityd/httpapi"
 )
 
 // jsEnabledSnippet is the design system's one inline script (its
@@ -24,21 +26,12 @@ func contentSecurityPolicy() string {
 		"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 }
 
-// securityHeaders sets the headers of every answer, pages and assets.
+// securityHeaders wraps the port in the security headers of every answer,
+// pages and assets: the API's middleware (httpapi.SecurityHeaders) with the
+// pages' policy. Its Cache-Control is no-store, as pages show personal
+// data and carry form tokens; the content-hashed assets set their own
+// (assets.go). The set-password page's address holds its link's token, so
+// the Referrer-Policy stays no-referrer.
 func (h *Handler) securityHeaders(next http.Handler) http.Handler {
-	csp := contentSecurityPolicy()
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hdr := w.Header()
-		hdr.Set("Content-Security-Policy", csp)
-		hdr.Set("X-Content-Type-Options", "nosniff")
-		// The set-password page's address holds its link's token: no
-		// address goes anywhere in a Referer.
-		hdr.Set("Referrer-Policy", "no-referrer")
-		hdr.Set("X-Frame-Options", "DENY")
-		hdr.Set("Cross-Origin-Opener-Policy", "same-origin")
-		if r.TLS != nil || h.secureCookies {
-			hdr.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
-		}
-		next.ServeHTTP(w, r)
-	})
+	return httpapi.SecurityHeaders{ContentSecurityPolicy: contentSecurityPolicy(), AssumeTLS: h.secureCookies}.Wrap(next)
 }

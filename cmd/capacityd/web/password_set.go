@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/capacitytracker/capacity/cmd/capacityd/httpapi"
+	"github.com/capacitytracker/capacity/commands/ratelimit"
 	"github.com/capacitytracker/capacity/domain/account"
 )
 
@@ -45,6 +46,9 @@ func (h *Handler) submitSetPassword(w http.ResponseWriter, r *http.Request) {
 	}
 	f := newForm()
 	f.Values["token"] = r.PostForm.Get("token")
+	if !h.allow(w, r, ratelimit.PasswordLink, h.limits.PasswordLink, httpapi.LinkAccount(h.accounts, f.Values["token"])) {
+		return
+	}
 	_, err := h.accounts.SetPasswordWithLink(r.Context(), httpapi.RequestInfo(r), f.Values["token"], r.PostForm.Get("password"))
 	if f.addValidation(err, nil) {
 		h.renderSetPassword(w, r, http.StatusUnprocessableEntity, f)

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/capacitytracker/capacity/cmd/capacityd/httpapi"
+	"github.com/capacitytracker/capacity/commands/ratelimit"
 	"github.com/capacitytracker/capacity/domain"
 	"github.com/capacitytracker/capacity/domain/account"
 	"github.com/capacitytracker/capacity/domain/location"
@@ -143,6 +144,11 @@ func (h *Handler) submitRegister(w http.ResponseWriter, r *http.Request) {
 	case "terms":
 		if action == "back" {
 			h.renderRegister(w, r, http.StatusOK, "organisation", g, nil)
+			return
+		}
+		// The submit that registers is counted, as every request to the
+		// API's registrations is, whether or not it is valid.
+		if !h.allow(w, r, ratelimit.Registration, h.limits.Registration, httpapi.EmailAccount(g.form.Values["email"])) {
 			return
 		}
 		for _, f := range []struct{ name, message string }{

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/capacitytracker/capacity/cmd/capacityd/httpapi"
+	"github.com/capacitytracker/capacity/commands/ratelimit"
 	"github.com/capacitytracker/capacity/domain"
 	"github.com/capacitytracker/capacity/domain/account"
 )
@@ -70,6 +71,9 @@ func (h *Handler) submitSignIn(w http.ResponseWriter, r *http.Request) {
 		f.Values["remember_me"] = "yes"
 	}
 	pw := r.PostForm.Get("password")
+	if !h.allow(w, r, ratelimit.SignIn, h.limits.SignIn, httpapi.EmailAccount(f.Values["email"])) {
+		return
+	}
 	if f.Values["email"] == "" {
 		// The domain's message for a missing address.
 		_, err := account.ParseEmail("")

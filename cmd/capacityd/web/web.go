@@ -15,7 +15,9 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/capacitytracker/capacity/cmd/capacityd/httpapi"
 	"github.com/capacitytracker/capacity/commands"
+	"github.com/capacitytracker/capacity/commands/ratelimit"
 	"github.com/capacitytracker/capacity/queries"
 )
 
@@ -34,6 +36,14 @@ type Options struct {
 	SecureCookies bool
 	// MaxBodyBytes bounds request bodies (the 413 page beyond it).
 	MaxBodyBytes int64
+	// Limiter counts the forms that Limits limit, with the API's policies
+	// and keys (ratelimit.go); nil limits nothing.
+	Limiter *ratelimit.Limiter
+	Limits  ratelimit.Limits
+	// AfterAnswer runs the work of answers that must not wait for it (the
+	// forgotten-password form): the API server's, so that its Drain at
+	// shutdown waits for the pages' work too. Required.
+	AfterAnswer *httpapi.AfterAnswer
 }
 
 // Handler serves the web pages.
@@ -43,6 +53,9 @@ type Handler struct {
 	queries       *queries.Accounts
 	secureCookies bool
 	maxBody       int64
+	limiter       *ratelimit.Limiter
+	limits        ratelimit.Limits
+	afterAnswer   *httpapi.AfterAnswer
 
 	assets  *assets
 	pages   *pages
@@ -53,8 +66,8 @@ type Handler struct {
 
 // New builds the web port.
 func New(opts Options) (*Handler, error) {
-	if opts.Logger == nil || opts.Accounts == nil || opts.AccountQueries == nil {
-		return nil, errors.New("web: Logger, Accounts and AccountQueries are required")
+	if opts.Logger == nil || opts.Accounts == nil || opts.AccountQueries == nil || opts.AfterAnswer == nil {
+		return nil, errors.New("web: Logger, Accounts, AccountQueries and AfterAnswer are required")
 	}
 	h := &Handler{
 		logger:        opts.Logger,
@@ -62,6 +75,9 @@ func New(opts Options) (*Handler, error) {
 		queries:       opts.AccountQueries,
 		secureCookies: opts.SecureCookies,
 		maxBody:       opts.MaxBodyBytes,
+		limiter:       opts.Limiter,
+		limits:        opts.Limits,
+		afterAnswer:   opts.AfterAnswer,
 		mux:           http.NewServeMux(),
 		gzip:          newGzipPool(),
 	}
@@ -88,10 +104,11 @@ func New(opts Options) (*Handler, error) {
 		h.errorPage(w, r, http.StatusForbidden)
 	}))
 	// Outermost first: headers on every answer, then the body limit, the
-	// compression, the cross-origin check and the routes. None of them
-	// replaces the request, so the ServeMux's pattern reaches the metrics
-	// of httpapi (which label requests by it).
-	h.handler = h.securityHeaders(h.limitBody(h.compress(cop.Handler(h.recoverPanics(h.mux)))))
+	// compression, the cross-origin check, the refusal of NUL characters
+	// (nul.go) and the routes. None of them replaces the request, so the
+	// ServeMux's pattern reaches the metrics of httpapi (which label
+	// requests by it).
+	h.handler = h.securityHeaders(h.limitBody(h.compress(cop.Handler(h.recoverPanics(h.rejectNUL(h.mux))))))
 	return h, nil
 }
 
