@@ -124,6 +124,12 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /my-details/api-tokens/revoke", h.signedIn(h.submitRevokeToken))
 	m.HandleFunc("GET /approvals", h.signedIn(h.showApprovals))
 	m.HandleFunc("POST /approvals", h.signedIn(h.submitApproval))
+	m.HandleFunc("GET /organisations/users", h.signedIn(h.findOrganisationUsers))
+	m.HandleFunc("GET /organisations/{org}/users", h.signedIn(h.showUsers))
+	m.HandleFunc("POST /organisations/{org}/users/{user}/user-type", h.signedIn(h.submitUserType))
+	m.HandleFunc("POST /organisations/{org}/users/{user}/reactivate", h.signedIn(h.submitReactivate))
+	m.HandleFunc("GET /organisations/{org}/users/{user}/deactivate", h.signedIn(h.showDeactivate))
+	m.HandleFunc("POST /organisations/{org}/users/{user}/deactivate", h.signedIn(h.submitDeactivate))
 
 	m.HandleFunc("GET /assets/{hash}/{path...}", h.serveAsset)
 	// The design system's compiled CSS names its icons at /assets/images/.
