@@ -30,6 +30,11 @@ func (h *Handler) showHome(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	tiles = append(tiles,
 		tile{Title: "My Details", Href: "/my-details", Description: "Your details, communications choice and API tokens."},
+	)
+	if mayRequestAccess(s.actor.User) {
+		tiles = append(tiles, tile{Title: "My Access", Href: "/my-access", Description: "Request access to more locations, and see your pending requests."})
+	}
+	tiles = append(tiles,
 		tile{Title: "Change your password", Href: "/change-password", Description: "Choose a new password for your account."},
 		tile{Title: "Help", Href: "/help", Description: "Contacts of the Support Centre, hints and tips."},
 	)

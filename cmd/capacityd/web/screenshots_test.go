@@ -31,6 +31,8 @@ func TestWeb_Screenshots(t *testing.T) {
 	office := s.genericAccount("office@cranberry.example.org", "Cranberry Office")
 	setPassword := s.link("pat.new@necsu.example.nhs.uk")
 	s.register("kim.carer@cranberry.example.org", "Kim Carer")
+	rosa := s.approver("rosa.hill@cranberry.example.org", "Rosa Hill")
+	s.plumLodge()
 
 	for _, width := range []struct {
 		name          string
@@ -74,6 +76,14 @@ func TestWeb_Screenshots(t *testing.T) {
 		shoot("help")
 		b.open("/change-password")
 		shoot("change-password")
+		b.press("Sign out")
+		b.open("/sign-in")
+		b.fill("Email address", rosa.Email)
+		b.fill("Password", rosa.Password)
+		b.press("Sign in")
+		b.open("/my-access?by=local_authority&q=West+Northamptonshire")
+		b.press("Request access")
+		shoot("my-access-error")
 		b.press("Sign out")
 		b.open(setPassword)
 		shoot("set-password")

@@ -122,6 +122,8 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /my-details/communications", h.signedIn(h.submitCommunications))
 	m.HandleFunc("POST /my-details/api-tokens", h.signedIn(h.submitCreateToken))
 	m.HandleFunc("POST /my-details/api-tokens/revoke", h.signedIn(h.submitRevokeToken))
+	m.HandleFunc("GET /my-access", h.signedIn(h.showMyAccess))
+	m.HandleFunc("POST /my-access", h.signedIn(h.submitMyAccess))
 	m.HandleFunc("GET /approvals", h.signedIn(h.showApprovals))
 	m.HandleFunc("POST /approvals", h.signedIn(h.submitApproval))
 	m.HandleFunc("GET /organisations/users", h.signedIn(h.findOrganisationUsers))
