@@ -70,6 +70,8 @@ func TestWeb_Screenshots(t *testing.T) {
 		shoot("users-of-organisation")
 		b.follow("Deactivate Cranberry Office")
 		shoot("deactivate-user")
+		b.open("/support")
+		shoot("support")
 		b.open("/my-details")
 		shoot("my-details")
 		b.follow("Help")
