@@ -10,6 +10,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/capacitytracker/capacity/commands"
+	"github.com/capacitytracker/capacity/domain/account"
 	"github.com/capacitytracker/capacity/domain/location"
 )
 
@@ -25,6 +26,18 @@ func (s *site) plumLodge() {
 	if _, err := s.accounts.RegisterLocation(ctx, commands.System("test"), location.RegisterLocation{
 		LocationID: "1-301", OrganisationID: "1-300", Name: "Plum Lodge", AddressLine1: "2 Low Street",
 		Town: "Northampton", Postcode: "NN2 6AB", LocalAuthority: "West Northamptonshire"}); err != nil {
+		s.t.Fatal(err)
+	}
+	s.settle()
+}
+
+// registerForPlumLodge is a stranger's registration for Plum Lodge, whose
+// organisation has no Approver: the central team's to decide.
+func (s *site) registerForPlumLodge(email, name string) {
+	s.t.Helper()
+	if _, err := s.accounts.Register(context.Background(), commands.Request{}, account.Register{
+		Email: email, FullName: name, Phone: "0191 691 0001", JobTitle: "Care Manager", UserType: "approver",
+		OrganisationType: string(location.HomeCare), LocationIDs: []string{"1-301"}, TermsAccepted: true}); err != nil {
 		s.t.Fatal(err)
 	}
 	s.settle()

@@ -33,6 +33,7 @@ func TestWeb_Screenshots(t *testing.T) {
 	s.register("kim.carer@cranberry.example.org", "Kim Carer")
 	rosa := s.approver("rosa.hill@cranberry.example.org", "Rosa Hill")
 	s.plumLodge()
+	s.registerForPlumLodge("lee.plum@plumtree.example.org", "Lee Plum")
 
 	for _, width := range []struct {
 		name          string

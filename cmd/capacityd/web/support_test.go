@@ -14,15 +14,18 @@ func TestWeb_SupportCreatesAGenericAccountAndSeesTheQueue(t *testing.T) {
 	eachBackend(t, func(t *testing.T, s *site) {
 		s.plumLodge()
 		sam := s.activeSupport("sam.support@necsu.example.nhs.uk", "Sam Support")
-		// Organisation 1-100 has no Approver: Kim's request is the team's.
+		// Organisation 1-100 has no Approver: Kim's request is the team's;
+		// Lee's for Plum Tree Care too, and the queue lists them both.
 		s.register("kim.carer@cranberry.example.org", "Kim Carer")
+		s.registerForPlumLodge("lee.plum@plumtree.example.org", "Lee Plum")
 		b := s.client()
 		b.signIn(sam, "/")
 		if home := b.get("/"); !strings.Contains(home.Body, `href="/support"`) {
 			t.Error("support's Main Menu has no Support tile")
 		}
 		p := b.get("/support").wantPage(t, http.StatusOK, "Support")
-		if !strings.Contains(p.Body, "Kim Carer") || !strings.Contains(p.Body, "Cranberry Care Services") {
+		if !strings.Contains(p.Body, "Kim Carer") || !strings.Contains(p.Body, "Cranberry Care Services") ||
+			!strings.Contains(p.Body, "Lee Plum") || !strings.Contains(p.Body, "Plum Tree Care") {
 			t.Error("the approval queue does not list the request of an organisation without an Approver")
 		}
 		tok := b.csrf("/support")
@@ -114,7 +117,16 @@ func TestWeb_SupportGrantsAndRevokesTheAuditorRole(t *testing.T) {
 func TestWeb_SupportPageIsForSupportOnly(t *testing.T) {
 	eachBackend(t, func(t *testing.T, s *site) {
 		rosa := s.approver("rosa.hill@cranberry.example.org", "Rosa Hill")
-		s.activeSupport("pat.support@necsu.example.nhs.uk", "Pat Support")
+		pat := s.activeSupport("pat.support@necsu.example.nhs.uk", "Pat Support")
+		// Cranberry Care Services has an Approver: Kim's request is Rosa's
+		// to decide, not the central team's.
+		s.register("kim.carer@cranberry.example.org", "Kim Carer")
+		ps := s.client()
+		ps.signIn(pat, "/")
+		if p := ps.get("/support").wantPage(t, http.StatusOK, "Support"); strings.Contains(p.Body, "Kim Carer") ||
+			!strings.Contains(p.Body, "No request is waiting for the central team.") {
+			t.Error("the central queue lists a request of an organisation with an Approver")
+		}
 		b := s.client()
 		b.signIn(rosa, "/")
 		if home := b.get("/"); strings.Contains(home.Body, `href="/support"`) {
