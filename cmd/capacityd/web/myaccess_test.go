@@ -115,6 +115,8 @@ func TestWeb_MyAccessFindsLocationsAndRequestsAccessWithTheDeclaration(t *testin
 			t.Errorf("summary %v", got)
 		}
 		b.post("/my-access", with("action", "delete")).wantPage(t, http.StatusBadRequest, "Sorry, we could not read that")
+		b.post("/my-access", with("action", "request", "location_ids", "1-301", "declaration", "yes"), "Sec-Fetch-Site", "cross-site").
+			wantPage(t, http.StatusForbidden, "You cannot do this")
 		b.post("/my-access", url.Values{"action": {"request"}, "location_ids": {"1-301"}, "declaration": {"yes"}}).
 			wantPage(t, http.StatusForbidden, "You cannot do this")
 

@@ -101,6 +101,13 @@ func TestWeb_SupportGrantsAndRevokesTheAuditorRole(t *testing.T) {
 			}
 		}
 		b.post("/support/auditors", auditor(pat.Email, "promote")).wantPage(t, http.StatusBadRequest, "Sorry, we could not read that")
+		b.post("/support/auditors", auditor(pat.Email, "grant"), "Sec-Fetch-Site", "cross-site").wantPage(t, http.StatusForbidden, "You cannot do this")
+		noToken := auditor(pat.Email, "grant")
+		noToken.Del("csrf_token")
+		b.post("/support/auditors", noToken).wantPage(t, http.StatusForbidden, "You cannot do this")
+		big := auditor(pat.Email, "grant")
+		big.Set("padding", strings.Repeat("x", maxBody))
+		b.post("/support/auditors", big).wantPage(t, http.StatusRequestEntityTooLarge, "What you sent is too large")
 		if s.eventCount() != before {
 			t.Error("refused forms appended events")
 		}

@@ -65,6 +65,8 @@ func TestWeb_ApproverManagesTheUsersOfTheOrganisation(t *testing.T) {
 		b.post(users+"/not-a-uuid/user-type", url.Values{"csrf_token": {tok}, "user_type": {"approver"}}).
 			wantPage(t, http.StatusBadRequest, "Sorry, we could not read that")
 		b.post(users+"/"+kimID+"/user-type", url.Values{"user_type": {"approver"}}).wantPage(t, http.StatusForbidden, "You cannot do this")
+		b.post(users+"/"+kimID+"/deactivate", url.Values{"csrf_token": {tok}}, "Origin", "https://evil.example", "Sec-Fetch-Site", "").
+			wantPage(t, http.StatusForbidden, "You cannot do this")
 		p = b.post(users+"/"+kimID+"/deactivate", url.Values{"csrf_token": {tok}, "reason": {strings.Repeat("x", 501)}}).
 			wantPage(t, http.StatusUnprocessableEntity, "Deactivate Kim Carer")
 		if got := p.summary(); len(got) != 1 || got[0] != [2]string{"reason", "A reason has at most 500 characters"} {
