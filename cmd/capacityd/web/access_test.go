@@ -49,6 +49,9 @@ func TestWeb_EachRoleSeesOnlyItsPages(t *testing.T) {
 			{"/my-details", signIn, ok, ok, ok, disclaimer},
 			{"/change-password", signIn, ok, ok, ok, disclaimer},
 			{"/approvals", signIn, forbidden, ok, ok, disclaimer},
+			{"/organisations/1-100/users", signIn, forbidden, ok, ok, disclaimer},
+			{"/my-access", signIn, ok, ok, forbidden, disclaimer},
+			{"/support", signIn, forbidden, forbidden, ok, disclaimer},
 			{"/forgotten-password", ok, ok, ok, ok, ok},
 		} {
 			for who, want := range map[string]string{"anonymous": c.anonymous, "standard": c.standard, "approver": c.approver,

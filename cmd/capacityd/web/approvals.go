@@ -55,8 +55,13 @@ func (h *Handler) renderApprovals(w http.ResponseWriter, r *http.Request, status
 		h.fail(w, r, err)
 		return
 	}
+	orgs, err := h.approvedOrganisations(r, v)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	h.render(w, r, status, "approvals", view{Title: "Approve or reject users", User: s.user(), CSRF: s.csrf(), Form: f,
-		Notice: notice, Data: map[string]any{"Requests": list}})
+		Notice: notice, Data: map[string]any{"Requests": list, "Organisations": orgs, "Support": v.Support}})
 }
 
 func (h *Handler) submitApproval(w http.ResponseWriter, r *http.Request, s *session) {
@@ -97,4 +102,19 @@ func (h *Handler) submitApproval(w http.ResponseWriter, r *http.Request, s *sess
 		return
 	}
 	h.renderApprovals(w, r, http.StatusUnprocessableEntity, s, f, "")
+}
+
+// approvedOrganisations are the organisations whose users an Approver
+// manages, named, for the links to their users; support, who manages
+// every organisation, names one in a search instead.
+func (h *Handler) approvedOrganisations(r *http.Request, v queries.Viewer) ([]queries.Dashboard, error) {
+	out := make([]queries.Dashboard, 0, len(v.ApproverOf))
+	for _, org := range v.ApproverOf {
+		d, err := h.queries.OrganisationDashboard(r.Context(), v, org, 0)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
 }

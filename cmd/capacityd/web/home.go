@@ -30,6 +30,14 @@ func (h *Handler) showHome(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	tiles = append(tiles,
 		tile{Title: "My Details", Href: "/my-details", Description: "Your details, communications choice and API tokens."},
+	)
+	if httpapi.Viewer(s.actor).Support {
+		tiles = append(tiles, tile{Title: "Support", Href: "/support", Description: "The central approval queue, generic accounts and the auditor role."})
+	}
+	if mayRequestAccess(s.actor.User) {
+		tiles = append(tiles, tile{Title: "My Access", Href: "/my-access", Description: "Request access to more locations, and see your pending requests."})
+	}
+	tiles = append(tiles,
 		tile{Title: "Change your password", Href: "/change-password", Description: "Choose a new password for your account."},
 		tile{Title: "Help", Href: "/help", Description: "Contacts of the Support Centre, hints and tips."},
 	)

@@ -74,6 +74,8 @@ func (h *Handler) renderMyDetails(w http.ResponseWriter, r *http.Request, status
 			"Personal":  u.Kind == account.Personal,
 			"Tokens":    tokens,
 			"Created":   created,
+			// My Access is for the accounts the command lets ask.
+			"MayRequestAccess": mayRequestAccess(u),
 		}})
 }
 
