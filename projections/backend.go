@@ -32,6 +32,8 @@ type backend struct {
 	// Events per live batch and per rebuild transaction. On SQLite every
 	// batch holds the one write lock, so batches are smaller.
 	liveBatch, rebuildBatch int
+	// locks are held across processes for a whole rebuild or job.
+	locks *lockers
 }
 
 func (b *backend) backend() *backend { return b }
@@ -56,6 +58,7 @@ func NewPostgresBackend(store *postgres.Store) Backend {
 		lockKey:      0x50726f6a656374, // "Project"
 		liveBatch:    500,
 		rebuildBatch: 5000,
+		locks:        &lockers{pool: store.Pool()},
 	}
 }
 
@@ -83,7 +86,25 @@ func NewSQLiteBackend(db *sql.DB, store eventstore.Store) Backend {
 		// even for a projection that writes several rows per event.
 		liveBatch:    50,
 		rebuildBatch: 1000,
+		locks:        &lockers{sqlitePath: func(ctx context.Context) (string, error) { return sqliteFile(ctx, db) }},
 	}
+}
+
+// sqliteFile is the path of db's main database file, empty for an
+// in-memory one.
+func sqliteFile(ctx context.Context, db *sql.DB) (string, error) {
+	rows, err := db.QueryContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	var file string
+	if rows.Next() {
+		if err := rows.Scan(&file); err != nil {
+			return "", err
+		}
+	}
+	return file, rows.Err()
 }
 
 // begin starts one of the engine's own transactions (rebuild, setup).
