@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
@@ -32,6 +33,10 @@ type backend struct {
 	// Events per live batch and per rebuild transaction. On SQLite every
 	// batch holds the one write lock, so batches are smaller.
 	liveBatch, rebuildBatch int
+	// wakeups, when set, starts what tells the engine that events were
+	// appended, until ctx ends: it returns the channel to wait on (see
+	// poller) and a function that waits until it has stopped (wakeup.go).
+	wakeups func(ctx context.Context, logger *slog.Logger) (func() <-chan struct{}, func())
 }
 
 func (b *backend) backend() *backend { return b }
@@ -56,6 +61,7 @@ func NewPostgresBackend(store *postgres.Store) Backend {
 		lockKey:      0x50726f6a656374, // "Project"
 		liveBatch:    500,
 		rebuildBatch: 5000,
+		wakeups:      pgWakeups(store.Pool().Config().ConnConfig),
 	}
 }
 
@@ -65,7 +71,7 @@ func NewPostgresBackend(store *postgres.Store) Backend {
 // first statement, so writing read models after reading the log cannot fail
 // with SQLITE_BUSY; appends wait for the batch (busy timeout).
 func NewSQLiteBackend(db *sql.DB, store eventstore.Store) Backend {
-	return &backend{
+	b := &backend{
 		dialect: SQLite,
 		store:   store,
 		db:      wsql.BeginnerFromStdSQL(db),
@@ -84,6 +90,12 @@ func NewSQLiteBackend(db *sql.DB, store eventstore.Store) Backend {
 		liveBatch:    50,
 		rebuildBatch: 1000,
 	}
+	// The store and the engine share the process: the store's commits
+	// wake the engine (other processes on the file are seen by the poll).
+	if a, ok := store.(appendedSignal); ok {
+		b.wakeups = func(context.Context, *slog.Logger) (func() <-chan struct{}, func()) { return a.Appended, func() {} }
+	}
+	return b
 }
 
 // begin starts one of the engine's own transactions (rebuild, setup).

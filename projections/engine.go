@@ -18,6 +18,8 @@ import (
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+
+	"github.com/capacitytracker/capacity/eventstore"
 )
 
 // Errors of the engine. Check them with errors.Is.
@@ -34,16 +36,18 @@ var (
 // Tunables. Live batches are short because on PostgreSQL an open batch
 // holds back every gap-safe reader of the log.
 const (
-	pollInterval    = 50 * time.Millisecond
-	resendInterval  = 50 * time.Millisecond
-	retryInterval   = time.Second // after a failed SELECT or commit
-	ackDeadline     = time.Minute
-	closeTimeout    = 30 * time.Second
-	maxRetries      = 3
-	retryInitial    = 50 * time.Millisecond
-	retryMax        = time.Second
-	waitForLimit    = 2 * time.Second
-	waitForInterval = 10 * time.Millisecond
+	resendInterval = 50 * time.Millisecond
+	retryInterval  = time.Second // after a failed SELECT or commit
+	ackDeadline    = time.Minute
+	closeTimeout   = 30 * time.Second
+	maxRetries     = 3
+	retryInitial   = 50 * time.Millisecond
+	retryMax       = time.Second
+	waitForLimit   = 2 * time.Second
+	// WaitFor wakes when a batch of this engine commits; it also reads the
+	// checkpoints this often, for those moved by another process (a
+	// rebuild by capacityctl).
+	waitForInterval = 50 * time.Millisecond
 	rebuildSuffix   = "__rebuild"
 )
 
@@ -61,6 +65,11 @@ type Engine struct {
 	live     map[string]*atomic.Bool // per projection: its handler runs
 
 	rebuildMu sync.Mutex
+
+	// pollEvery is the slow poll of the subscribers (see poller).
+	pollEvery time.Duration
+	// committed is broadcast when a batch moves a checkpoint.
+	committed eventstore.Signal
 }
 
 // NewEngine checks the projections and returns an engine for them.
@@ -77,6 +86,8 @@ func NewEngine(b Backend, logger *slog.Logger, projs ...Projection) (*Engine, er
 		projs:  projs,
 		byName: map[string]Projection{},
 		live:   map[string]*atomic.Bool{},
+
+		pollEvery: slowPoll,
 	}
 	tables := map[string]string{}
 	for _, p := range projs {
@@ -114,6 +125,16 @@ func (e *Engine) currentObserver() Observer {
 		return *o
 	}
 	return nil
+}
+
+// SetPollInterval sets how often an idle projection reads the log when
+// no wake-up comes (one second by default): the safety net for a lost
+// notification and for appends of other processes on an SQLite file. Call
+// it before Run.
+func (e *Engine) SetPollInterval(d time.Duration) {
+	if d > 0 {
+		e.pollEvery = d
+	}
 }
 
 // Names lists the engine's projections in the order they were given.
@@ -164,11 +185,20 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// runCtx ends before the subscribers are closed: their pollers wait on
+	// it, and so does the listener.
+	runCtx, stop := context.WithCancel(ctx)
+	wakeups, stopped := (func() <-chan struct{})(nil), func() {}
+	if e.b.wakeups != nil {
+		wakeups, stopped = e.b.wakeups(runCtx, e.logger)
+	}
 	var subs []*wsql.Subscriber
 	defer func() {
+		stop()
 		for _, s := range subs {
 			_ = s.Close()
 		}
+		stopped()
 	}()
 	ackDeadline := ackDeadline
 	for _, p := range e.projs {
@@ -176,14 +206,20 @@ func (e *Engine) Run(ctx context.Context) error {
 		size := newLiveBatchSize(e.b.liveBatch, liveBatchTime)
 		schema := e.b.schema(e.b.liveBatch)
 		schema.size = size
+		// The start counts as a wake-up: what was appended before the
+		// listener listened may still be behind the gap-safe horizon.
+		poll := &poller{wakeups: wakeups, every: e.pollEvery, done: runCtx.Done(), retry: quickRetry,
+			errors: wsql.NewDefaultBackoffManager(e.pollEvery, retryInterval)}
 		sub, err := wsql.NewSubscriber(
-			guardedBeginner{Beginner: e.b.db, dialect: e.b.dialect, projection: name, observer: e.currentObserver, size: size},
+			guardedBeginner{Beginner: e.b.db, dialect: e.b.dialect, projection: name, observer: e.currentObserver, size: size,
+				poll: poll, committed: &e.committed},
 			wsql.SubscriberConfig{
 				ConsumerGroup:  name,
 				AckDeadline:    &ackDeadline,
-				PollInterval:   pollInterval,
+				PollInterval:   e.pollEvery,
 				ResendInterval: resendInterval,
 				RetryInterval:  retryInterval,
+				BackoffManager: poll,
 				SchemaAdapter:  schema,
 				OffsetsAdapter: e.b.offsets,
 			}, wlogger)
@@ -216,7 +252,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}()
-	err = router.Run(ctx)
+	err = router.Run(runCtx)
 	for _, f := range e.live {
 		f.Store(false)
 	}
@@ -373,6 +409,8 @@ func (e *Engine) WaitFor(ctx context.Context, names []string, position int64) er
 	tick := time.NewTicker(waitForInterval)
 	defer tick.Stop()
 	for {
+		// Taken before the read: a commit after it ends the wait.
+		committed := e.committed.C()
 		cps, err := e.checkpoints(ctx)
 		if err == nil {
 			behind := ""
@@ -396,6 +434,7 @@ func (e *Engine) WaitFor(ctx context.Context, names []string, position int64) er
 				return fmt.Errorf("%w: %v", ErrNotCaughtUp, err)
 			}
 			return ctx.Err()
+		case <-committed:
 		case <-tick.C:
 		}
 	}
