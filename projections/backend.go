@@ -33,10 +33,9 @@ type backend struct {
 	// Events per live batch and per rebuild transaction. On SQLite every
 	// batch holds the one write lock, so batches are smaller.
 	liveBatch, rebuildBatch int
-	// wakeups, when set, starts what tells the engine that events were
-	// appended, until ctx ends: it returns the channel to wait on (see
-	// poller) and a function that waits until it has stopped (wakeup.go).
-	wakeups func(ctx context.Context, logger *slog.Logger) (func() <-chan struct{}, func())
+	// wakeups, when set, tells the engine that events were appended, by
+	// broadcasting wake, until ctx ends (wakeup.go).
+	wakeups func(ctx context.Context, logger *slog.Logger, wake *eventstore.Signal)
 }
 
 func (b *backend) backend() *backend { return b }
@@ -93,7 +92,7 @@ func NewSQLiteBackend(db *sql.DB, store eventstore.Store) Backend {
 	// The store and the engine share the process: the store's commits
 	// wake the engine (other processes on the file are seen by the poll).
 	if a, ok := store.(appendedSignal); ok {
-		b.wakeups = func(context.Context, *slog.Logger) (func() <-chan struct{}, func()) { return a.Appended, func() {} }
+		b.wakeups = sqliteWakeups(a)
 	}
 	return b
 }

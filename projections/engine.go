@@ -186,11 +186,13 @@ func (e *Engine) Run(ctx context.Context) error {
 		return err
 	}
 	// runCtx ends before the subscribers are closed: their pollers wait on
-	// it, and so does the listener.
+	// it, and so do the sources of wake-ups.
 	runCtx, stop := context.WithCancel(ctx)
-	wakeups, stopped := (func() <-chan struct{})(nil), func() {}
+	var wake eventstore.Signal
+	var sources sync.WaitGroup
+	sources.Go(func() { watchHead(runCtx, e.b, e.Names(), e.pollEvery, e.logger, &wake) })
 	if e.b.wakeups != nil {
-		wakeups, stopped = e.b.wakeups(runCtx, e.logger)
+		sources.Go(func() { e.b.wakeups(runCtx, e.logger, &wake) })
 	}
 	var subs []*wsql.Subscriber
 	defer func() {
@@ -198,7 +200,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		for _, s := range subs {
 			_ = s.Close()
 		}
-		stopped()
+		sources.Wait()
 	}()
 	ackDeadline := ackDeadline
 	for _, p := range e.projs {
@@ -208,15 +210,16 @@ func (e *Engine) Run(ctx context.Context) error {
 		schema.size = size
 		// The start counts as a wake-up: what was appended before the
 		// listener listened may still be behind the gap-safe horizon.
-		poll := &poller{wakeups: wakeups, every: e.pollEvery, done: runCtx.Done(), retry: quickRetry,
-			errors: wsql.NewDefaultBackoffManager(e.pollEvery, retryInterval)}
+		poll := &poller{wakeups: wake.C, every: subscriberPolls * e.pollEvery, done: runCtx.Done(),
+			quickMax: min(slowPoll, e.pollEvery), errors: wsql.NewDefaultBackoffManager(e.pollEvery, retryInterval)}
+		poll.woken()
 		sub, err := wsql.NewSubscriber(
 			guardedBeginner{Beginner: e.b.db, dialect: e.b.dialect, projection: name, observer: e.currentObserver, size: size,
 				poll: poll, committed: &e.committed},
 			wsql.SubscriberConfig{
 				ConsumerGroup:  name,
 				AckDeadline:    &ackDeadline,
-				PollInterval:   e.pollEvery,
+				PollInterval:   subscriberPolls * e.pollEvery,
 				ResendInterval: resendInterval,
 				RetryInterval:  retryInterval,
 				BackoffManager: poll,

@@ -2,7 +2,9 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,12 +23,17 @@ import (
 const (
 	slowPoll = time.Second
 	// After a wake-up whose read found nothing, the subscriber reads again
-	// this soon, then twice as late each time up to the slow poll. On
-	// PostgreSQL a notified event can still be behind the gap-safe
-	// horizon, held back by an older transaction still open anywhere on
-	// the server (another projection's batch, say), whose commit notifies
-	// nobody.
+	// this soon, then twice as late each time up to one slow poll, for
+	// quickFor. On PostgreSQL a notified event can still be behind the
+	// gap-safe horizon, held back by an older transaction still open
+	// anywhere on the server (another projection's batch, say), whose
+	// commit notifies nobody.
 	quickRetry = 10 * time.Millisecond
+	quickFor   = 10 * time.Second
+	// subscriberPolls is how many of the engine's slow polls a subscriber
+	// waits, with no wake-up, before it reads the log anyway: the head
+	// watcher (watchHead) wakes it when the log moves.
+	subscriberPolls = 60
 	// listenRetry is the pause before the listener connects again.
 	listenRetry = time.Second
 	// listenerName is the application_name of the LISTEN connection.
@@ -45,9 +52,21 @@ type poller struct {
 	done    <-chan struct{}
 	errors  wsql.BackoffManager // after a failed read
 
+	quickMax time.Duration // the longest quick retry
+
 	mu    sync.Mutex
 	armed <-chan struct{} // closed at the first wake-up after the read began
-	retry time.Duration   // the next wait after an empty read (quickRetry .. every)
+	// After a wake-up whose read found nothing: the next wait, until
+	// quickUntil.
+	retry      time.Duration
+	quickUntil time.Time
+}
+
+// woken starts the quick retries of a wake-up.
+func (p *poller) woken() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.retry, p.quickUntil = quickRetry, time.Now().Add(quickFor)
 }
 
 var _ wsql.BackoffManager = (*poller)(nil)
@@ -70,26 +89,24 @@ func (p *poller) HandleError(logger watermill.LoggerAdapter, noMsg bool, err err
 	if err != nil || !noMsg {
 		// A read that found events used up the wake-up; a failed one
 		// waits the retry interval.
-		p.retry = p.every
+		p.quickUntil = time.Time{}
 		p.mu.Unlock()
 		if err != nil {
 			return p.errors.HandleError(logger, noMsg, err)
 		}
 		return 0
 	}
-	wait := p.retry
-	if wait <= 0 || wait > p.every {
-		wait = p.every
+	wait := p.every
+	if time.Now().Before(p.quickUntil) {
+		wait = p.retry
+		p.retry = min(2*p.retry, p.quickMax)
 	}
-	p.retry = min(2*wait, p.every)
 	p.mu.Unlock()
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case <-armed:
-		p.mu.Lock()
-		p.retry = quickRetry
-		p.mu.Unlock()
+		p.woken()
 	case <-t.C:
 	case <-p.done:
 	}
@@ -98,26 +115,87 @@ func (p *poller) HandleError(logger watermill.LoggerAdapter, noMsg bool, err err
 
 // pgWakeups LISTENs for the store's notifications on one connection of
 // its own, for the whole engine, and wakes every subscriber at each one.
-func pgWakeups(cfg *pgx.ConnConfig) func(ctx context.Context, logger *slog.Logger) (func() <-chan struct{}, func()) {
-	return func(ctx context.Context, logger *slog.Logger) (func() <-chan struct{}, func()) {
-		var sig eventstore.Signal
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			for {
-				err := listen(ctx, cfg, &sig)
-				if ctx.Err() != nil {
-					return
-				}
-				logger.Warn("listening for appended events failed: polling every second until connected again", "err", err)
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(listenRetry):
-				}
+func pgWakeups(cfg *pgx.ConnConfig) func(ctx context.Context, logger *slog.Logger, wake *eventstore.Signal) {
+	return func(ctx context.Context, logger *slog.Logger, wake *eventstore.Signal) {
+		for {
+			err := listen(ctx, cfg, wake)
+			if ctx.Err() != nil {
+				return
 			}
-		})
-		return sig.C, wg.Wait
+			logger.Warn("listening for appended events failed: polling until connected again", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(listenRetry):
+			}
+		}
 	}
+}
+
+// sqliteWakeups passes the store's commit signal on to the engine's.
+func sqliteWakeups(a appendedSignal) func(ctx context.Context, logger *slog.Logger, wake *eventstore.Signal) {
+	return func(ctx context.Context, _ *slog.Logger, wake *eventstore.Signal) {
+		ch := a.Appended()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ch:
+			}
+			// The next channel first: a commit from now on closes it.
+			ch = a.Appended()
+			wake.Broadcast()
+		}
+	}
+}
+
+// watchHead is the engine's slow poll: one cheap query every interval for
+// all its projections, instead of one read of the log per projection. It
+// wakes every subscriber when the log's last position moved without a
+// wake-up (a lost notification, an append by another process on an SQLite
+// file, an append whose caller committed) or when a projection's checkpoint
+// is still behind it (an event that was behind the gap-safe horizon for
+// longer than the quick retries). An idle server's projections are all at
+// the head: then it wakes nobody.
+func watchHead(ctx context.Context, b *backend, names []string, every time.Duration, logger *slog.Logger, wake *eventstore.Signal) {
+	q := `SELECT coalesce((SELECT max(position) FROM events), 0),
+		coalesce((SELECT min(position) FROM projection_checkpoints WHERE name IN (?` + strings.Repeat(", ?", len(names)-1) + `)), 0)`
+	args := make([]any, len(names))
+	for i, n := range names {
+		args[i] = n
+	}
+	var last int64 = -1
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		head, behind, err := b.headAndCheckpoint(ctx, q, args)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			logger.Warn("reading the head of the log", "err", err)
+		case err == nil:
+			if last >= 0 && (head != last || behind < head) {
+				wake.Broadcast()
+			}
+			last = head
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (b *backend) headAndCheckpoint(ctx context.Context, q string, args []any) (head, checkpoint int64, err error) {
+	rows, err := b.view(b.db).QueryContext(ctx, q, args...)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer rows.Close()
+	if rows.Next() {
+		err = rows.Scan(&head, &checkpoint)
+	}
+	return head, checkpoint, errors.Join(err, rows.Err())
 }
 
 // listen runs one LISTEN connection until it fails or ctx ends.
