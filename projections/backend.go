@@ -90,7 +90,7 @@ func NewSQLiteBackend(db *sql.DB, store eventstore.Store) Backend {
 		rebuildBatch: 1000,
 	}
 	// The store and the engine share the process: the store's commits
-	// wake the engine (other processes on the file are seen by the poll).
+	// wake the engine (other processes on the file are seen by watchHead).
 	if a, ok := store.(appendedSignal); ok {
 		b.wakeups = sqliteWakeups(a)
 	}

@@ -66,7 +66,8 @@ type Engine struct {
 
 	rebuildMu sync.Mutex
 
-	// pollEvery is the slow poll of the subscribers (see poller).
+	// pollEvery is the engine's slow poll (watchHead); subscribers read
+	// on their own every subscriberPolls of it (see poller).
 	pollEvery time.Duration
 	// committed is broadcast when a batch moves a checkpoint.
 	committed eventstore.Signal
@@ -127,10 +128,11 @@ func (e *Engine) currentObserver() Observer {
 	return nil
 }
 
-// SetPollInterval sets how often an idle projection reads the log when
-// no wake-up comes (one second by default): the safety net for a lost
-// notification and for appends of other processes on an SQLite file. Call
-// it before Run.
+// SetPollInterval sets how often the engine checks the log's head when no
+// wake-up comes (one second by default): the safety net for a lost
+// notification and for appends of other processes on an SQLite file. Each
+// projection also reads the log on its own every 60 intervals. Call it
+// before Run.
 func (e *Engine) SetPollInterval(d time.Duration) {
 	if d > 0 {
 		e.pollEvery = d
@@ -190,7 +192,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	runCtx, stop := context.WithCancel(ctx)
 	var wake eventstore.Signal
 	var sources sync.WaitGroup
-	sources.Go(func() { watchHead(runCtx, e.b, e.Names(), e.pollEvery, e.logger, &wake) })
+	if len(e.projs) > 0 {
+		sources.Go(func() { watchHead(runCtx, e.b, e.Names(), e.pollEvery, e.logger, &wake) })
+	}
 	if e.b.wakeups != nil {
 		sources.Go(func() { e.b.wakeups(runCtx, e.logger, &wake) })
 	}
