@@ -34,8 +34,9 @@ type backend struct {
 	// batch holds the one write lock, so batches are smaller.
 	liveBatch, rebuildBatch int
 	// wakeups, when set, tells the engine that events were appended, by
-	// broadcasting wake, until ctx ends (wakeup.go).
-	wakeups func(ctx context.Context, logger *slog.Logger, wake *eventstore.Signal)
+	// broadcasting wake and announcing the positions committed, until ctx
+	// ends (wakeup.go).
+	wakeups func(ctx context.Context, logger *slog.Logger, wake *eventstore.Signal, announce func(int64))
 }
 
 func (b *backend) backend() *backend { return b }

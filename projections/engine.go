@@ -191,12 +191,21 @@ func (e *Engine) Run(ctx context.Context) error {
 	// it, and so do the sources of wake-ups.
 	runCtx, stop := context.WithCancel(ctx)
 	var wake eventstore.Signal
+	var announced atomic.Int64
+	announce := func(pos int64) {
+		for {
+			cur := announced.Load()
+			if pos <= cur || announced.CompareAndSwap(cur, pos) {
+				return
+			}
+		}
+	}
 	var sources sync.WaitGroup
 	if len(e.projs) > 0 {
-		sources.Go(func() { watchHead(runCtx, e.b, e.Names(), e.pollEvery, e.logger, &wake) })
+		sources.Go(func() { watchHead(runCtx, e.b, e.Names(), e.pollEvery, e.logger, &wake, announce) })
 	}
 	if e.b.wakeups != nil {
-		sources.Go(func() { e.b.wakeups(runCtx, e.logger, &wake) })
+		sources.Go(func() { e.b.wakeups(runCtx, e.logger, &wake, announce) })
 	}
 	var subs []*wsql.Subscriber
 	defer func() {
@@ -214,8 +223,8 @@ func (e *Engine) Run(ctx context.Context) error {
 		schema.size = size
 		// The start counts as a wake-up: what was appended before the
 		// listener listened may still be behind the gap-safe horizon.
-		poll := &poller{wakeups: wake.C, every: subscriberPolls * e.pollEvery, done: runCtx.Done(),
-			quickMax: min(slowPoll, e.pollEvery), errors: wsql.NewDefaultBackoffManager(e.pollEvery, retryInterval)}
+		poll := &poller{wakeups: wake.C, every: subscriberPolls * e.pollEvery, done: runCtx.Done(), announced: &announced,
+			quickMax: min(quickMax, e.pollEvery), errors: wsql.NewDefaultBackoffManager(e.pollEvery, retryInterval)}
 		poll.woken()
 		sub, err := wsql.NewSubscriber(
 			guardedBeginner{Beginner: e.b.db, dialect: e.b.dialect, projection: name, observer: e.currentObserver, size: size,

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -22,13 +24,16 @@ import (
 // the same SQLite file.
 const (
 	slowPoll = time.Second
-	// After a wake-up whose read found nothing, the subscriber reads again
-	// this soon, then twice as late each time up to one slow poll, for
-	// quickFor. On PostgreSQL a notified event can still be behind the
-	// gap-safe horizon, held back by an older transaction still open
-	// anywhere on the server (another projection's batch, say), whose
-	// commit notifies nobody.
+	// While events are known to be pending (announced by a notification or
+	// the head watcher, beyond what the projection has applied) but its
+	// read found nothing, the subscriber reads again this soon, then twice
+	// as late each time up to quickMax, for quickFor after the last
+	// wake-up. On PostgreSQL a committed event can be behind the gap-safe
+	// horizon, held back by an older transaction still open anywhere on the
+	// server (another projection's batch, say), whose commit notifies
+	// nobody.
 	quickRetry = 10 * time.Millisecond
+	quickMax   = 100 * time.Millisecond
 	quickFor   = 10 * time.Second
 	// subscriberPolls is how many of the engine's slow polls a subscriber
 	// waits, with no wake-up, before it reads the log anyway: the head
@@ -53,6 +58,11 @@ type poller struct {
 	errors  wsql.BackoffManager // after a failed read
 
 	quickMax time.Duration // the longest quick retry
+	// announced is the highest position known to be committed (shared by
+	// the engine's subscribers); applied is the highest this projection
+	// has applied.
+	announced *atomic.Int64
+	applied   atomic.Int64
 
 	mu    sync.Mutex
 	armed <-chan struct{} // closed at the first wake-up after the read began
@@ -60,6 +70,16 @@ type poller struct {
 	// quickUntil.
 	retry      time.Duration
 	quickUntil time.Time
+}
+
+// reached records a committed batch of the projection.
+func (p *poller) reached(position int64) {
+	for {
+		cur := p.applied.Load()
+		if position <= cur || p.applied.CompareAndSwap(cur, position) {
+			return
+		}
+	}
 }
 
 // woken starts the quick retries of a wake-up.
@@ -97,7 +117,11 @@ func (p *poller) HandleError(logger watermill.LoggerAdapter, noMsg bool, err err
 		return 0
 	}
 	wait := p.every
-	if time.Now().Before(p.quickUntil) {
+	// A wake-up for events this projection has applied already (its
+	// read found them before the notification came) is not a reason to
+	// read again soon.
+	pending := p.announced != nil && p.announced.Load() > p.applied.Load()
+	if pending && time.Now().Before(p.quickUntil) {
 		wait = p.retry
 		p.retry = min(2*p.retry, p.quickMax)
 	}
@@ -115,10 +139,10 @@ func (p *poller) HandleError(logger watermill.LoggerAdapter, noMsg bool, err err
 
 // pgWakeups LISTENs for the store's notifications on one connection of
 // its own, for the whole engine, and wakes every subscriber at each one.
-func pgWakeups(cfg *pgx.ConnConfig) func(ctx context.Context, logger *slog.Logger, wake *eventstore.Signal) {
-	return func(ctx context.Context, logger *slog.Logger, wake *eventstore.Signal) {
+func pgWakeups(cfg *pgx.ConnConfig) func(ctx context.Context, logger *slog.Logger, wake *eventstore.Signal, announce func(int64)) {
+	return func(ctx context.Context, logger *slog.Logger, wake *eventstore.Signal, announce func(int64)) {
 		for {
-			err := listen(ctx, cfg, wake)
+			err := listen(ctx, cfg, wake, announce)
 			if ctx.Err() != nil {
 				return
 			}
@@ -133,8 +157,10 @@ func pgWakeups(cfg *pgx.ConnConfig) func(ctx context.Context, logger *slog.Logge
 }
 
 // sqliteWakeups passes the store's commit signal on to the engine's.
-func sqliteWakeups(a appendedSignal) func(ctx context.Context, logger *slog.Logger, wake *eventstore.Signal) {
-	return func(ctx context.Context, _ *slog.Logger, wake *eventstore.Signal) {
+func sqliteWakeups(a appendedSignal) func(ctx context.Context, logger *slog.Logger, wake *eventstore.Signal, announce func(int64)) {
+	// SQLite hands out positions in commit order: a signalled event is
+	// never held back, so there is nothing to announce.
+	return func(ctx context.Context, _ *slog.Logger, wake *eventstore.Signal, _ func(int64)) {
 		ch := a.Appended()
 		for {
 			select {
@@ -157,7 +183,7 @@ func sqliteWakeups(a appendedSignal) func(ctx context.Context, logger *slog.Logg
 // is still behind it (an event that was behind the gap-safe horizon for
 // longer than the quick retries). An idle server's projections are all at
 // the head: then it wakes nobody.
-func watchHead(ctx context.Context, b *backend, names []string, every time.Duration, logger *slog.Logger, wake *eventstore.Signal) {
+func watchHead(ctx context.Context, b *backend, names []string, every time.Duration, logger *slog.Logger, wake *eventstore.Signal, announce func(int64)) {
 	q := `SELECT coalesce((SELECT max(position) FROM events), 0),
 		coalesce((SELECT min(position) FROM projection_checkpoints WHERE name IN (?` + strings.Repeat(", ?", len(names)-1) + `)), 0)`
 	args := make([]any, len(names))
@@ -173,6 +199,7 @@ func watchHead(ctx context.Context, b *backend, names []string, every time.Durat
 		case err != nil && ctx.Err() == nil:
 			logger.Warn("reading the head of the log", "err", err)
 		case err == nil:
+			announce(head)
 			if last >= 0 && (head != last || behind < head) {
 				wake.Broadcast()
 			}
@@ -199,7 +226,7 @@ func (b *backend) headAndCheckpoint(ctx context.Context, q string, args []any) (
 }
 
 // listen runs one LISTEN connection until it fails or ctx ends.
-func listen(ctx context.Context, cfg *pgx.ConnConfig, sig *eventstore.Signal) error {
+func listen(ctx context.Context, cfg *pgx.ConnConfig, sig *eventstore.Signal, announce func(int64)) error {
 	cfg = cfg.Copy()
 	if cfg.RuntimeParams == nil {
 		cfg.RuntimeParams = map[string]string{}
@@ -214,10 +241,19 @@ func listen(ctx context.Context, cfg *pgx.ConnConfig, sig *eventstore.Signal) er
 		return err
 	}
 	// Appends may have committed while nobody listened.
+	var head int64
+	if err := conn.QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM events`).Scan(&head); err != nil {
+		return err
+	}
+	announce(head)
 	sig.Broadcast()
 	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
 			return err
+		}
+		if pos, err := strconv.ParseInt(n.Payload, 10, 64); err == nil {
+			announce(pos)
 		}
 		sig.Broadcast()
 	}

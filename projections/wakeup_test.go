@@ -126,13 +126,14 @@ func TestEngine_ListenerReconnects(t *testing.T) {
 	run(t, e)
 	appliedWithin(t, e, appendEvents(t, h.store, 2), liveness)
 	for round := range 2 {
-		// Wait for the listener, then kill it.
+		// Wait for the listener to be listening (its last statement read
+		// the head after LISTEN), then kill it.
 		deadline := time.Now().Add(liveness)
 		for {
 			var killed int
 			err := h.db.QueryRow(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
 				WHERE datname = current_database() AND application_name = 'capacity_projections_listen'
-				AND query LIKE 'LISTEN%'`).Scan(&killed)
+				AND query LIKE 'SELECT coalesce(max(position)%'`).Scan(&killed)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -230,7 +230,7 @@ func (g guardedBeginner) BeginTx(ctx context.Context, opts *sql.TxOptions) (wsql
 	// The clock starts once the lock is held: waiting for another server's
 	// batch or a rebuild's swap says nothing about this batch's events.
 	return &guardedTx{inner: tx, ctx: ctx, dialect: g.dialect, projection: g.projection, observer: g.observer(),
-		size: g.size, committed: g.committed, began: time.Now()}, nil
+		size: g.size, committed: g.committed, poll: g.poll, began: time.Now()}, nil
 }
 
 // projectionLockKey is the PostgreSQL advisory lock of one projection.
@@ -256,6 +256,7 @@ type guardedTx struct {
 	observer   Observer
 	size       *liveBatchSize
 	committed  *eventstore.Signal
+	poll       *poller
 	began      time.Time
 
 	done      bool  // committed or rolled back
@@ -314,8 +315,13 @@ func (t *guardedTx) Commit() error {
 	if t.size != nil {
 		t.size.record(t.events, time.Since(t.began))
 	}
-	if t.committed != nil && t.applied > 0 {
-		t.committed.Broadcast()
+	if t.applied > 0 {
+		if t.poll != nil {
+			t.poll.reached(t.applied)
+		}
+		if t.committed != nil {
+			t.committed.Broadcast()
+		}
 	}
 	if t.observer != nil && t.applied > 0 {
 		for _, p := range t.poisoned {

@@ -3,12 +3,15 @@ package postgres
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"time"
 )
 
 // AppendedChannel is the channel of the NOTIFY sent after appends commit.
 // The projection engine LISTENs on it and wakes its subscribers instead of
-// polling the log (payload: empty).
+// polling the log. The payload is the highest position this store has
+// committed, in decimal: a reader that has applied less knows that events
+// are pending, even while they are still behind the gap-safe horizon.
 const AppendedChannel = "capacity_events"
 
 // notifyTimeout bounds one NOTIFY; a lost one costs a slow poll, not an
@@ -31,7 +34,8 @@ func (s *Store) notifier() {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), notifyTimeout)
-		_, err := s.pool.Exec(ctx, `SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, '')`, AppendedChannel)
+		_, err := s.pool.Exec(ctx, `SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)`,
+			AppendedChannel, strconv.FormatInt(s.notifyPos.Load(), 10))
 		cancel()
 		if err != nil {
 			slog.Default().Warn("notify listeners of appended events", "component", "eventstore", "err", err)
@@ -39,8 +43,15 @@ func (s *Store) notifier() {
 	}
 }
 
-// notifyAppended asks the notifier to send a NOTIFY; it never blocks.
-func (s *Store) notifyAppended() {
+// notifyAppended asks the notifier to send a NOTIFY for events committed
+// up to position; it never blocks.
+func (s *Store) notifyAppended(position int64) {
+	for {
+		cur := s.notifyPos.Load()
+		if position <= cur || s.notifyPos.CompareAndSwap(cur, position) {
+			break
+		}
+	}
 	select {
 	case s.notifyReq <- struct{}{}:
 	default: // one is pending: it will see these events too

@@ -34,6 +34,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -51,6 +52,7 @@ type Store struct {
 	queue    *eventstore.CommitQueue[*appendJob]
 	// See notifier.
 	notifyReq    chan struct{}
+	notifyPos    atomic.Int64 // highest position committed
 	closing      chan struct{}
 	notifierDone chan struct{}
 }
@@ -285,11 +287,16 @@ func (s *Store) commitBatch(jobs []*appendJob, outcomes []eventstore.Outcome) {
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()
 	defer func() {
+		var last int64
 		for _, o := range outcomes {
-			if o.Err == nil && len(o.Results) > 0 {
-				s.notifyAppended()
-				return
+			for _, r := range o.Results {
+				if o.Err == nil {
+					last = max(last, r.LastPosition())
+				}
 			}
+		}
+		if last > 0 {
+			s.notifyAppended(last)
 		}
 	}()
 	if len(jobs) > 1 {

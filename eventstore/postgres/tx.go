@@ -43,8 +43,8 @@ func (s *Store) inTxOnce(ctx context.Context, fn func(tx eventstore.Tx) error) e
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	if ptx.appended {
-		s.notifyAppended()
+	if ptx.appended > 0 {
+		s.notifyAppended(ptx.appended)
 	}
 	return nil
 }
@@ -68,7 +68,7 @@ func isTxConflict(err error) bool {
 type pgTx struct {
 	s        *Store
 	tx       pgx.Tx
-	appended bool
+	appended int64 // highest position appended
 }
 
 func (t *pgTx) Exec(ctx context.Context, query string, args ...any) (int64, error) {
@@ -89,8 +89,8 @@ func (t *pgTx) Query(ctx context.Context, query string, args ...any) (eventstore
 
 func (t *pgTx) Append(ctx context.Context, reqs ...eventstore.AppendRequest) ([]eventstore.AppendResult, error) {
 	res, err := t.s.AppendTx(ctx, t.tx, reqs)
-	if err == nil {
-		t.appended = true
+	for _, r := range res {
+		t.appended = max(t.appended, r.LastPosition())
 	}
 	return res, err
 }
