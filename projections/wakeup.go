@@ -107,9 +107,12 @@ func (p *poller) HandleError(logger watermill.LoggerAdapter, noMsg bool, err err
 	p.mu.Lock()
 	armed := p.armed
 	if err != nil || !noMsg {
-		// A read that found events used up the wake-up; a failed one
-		// waits the retry interval.
-		p.quickUntil = time.Time{}
+		// After a read that found events the next one follows at once;
+		// if it finds nothing while events are still pending (some of a
+		// batch held behind the horizon), the quick retries start
+		// again from the shortest wait. A failed read waits the retry
+		// interval.
+		p.retry = quickRetry
 		p.mu.Unlock()
 		if err != nil {
 			return p.errors.HandleError(logger, noMsg, err)
