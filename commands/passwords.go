@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -72,7 +74,9 @@ func (a *Accounts) storePassword(ctx context.Context, tx eventstore.Tx, userID u
 }
 
 // ChangePassword: the logged-in user replaces their password (the only
-// thing a session that must change its password may do).
+// thing a session that must change its password may do). It ends every
+// other session and API token of the user; the one the change was made
+// with goes on.
 func (a *Accounts) ChangePassword(ctx context.Context, actor Actor, current, next string) (Result, error) {
 	if actor.DisclaimerPending {
 		return Result{}, ErrDisclaimerRequired
@@ -98,19 +102,119 @@ func (a *Accounts) ChangePassword(ctx context.Context, actor Actor, current, nex
 	if err != nil {
 		return Result{}, err
 	}
+	keepSession, keepToken := actor.credential()
 	var out Result
-	var now time.Time
-	err = a.changeUser(ctx, actor, u.ID, "ChangePassword", func(u account.User) ([]account.Event, error) {
-		now = a.now()
-		return account.DecideChangePassword(u, now, a.cfg.PasswordMaxAge)
-	}, func(tx eventstore.Tx, u account.User, _ []account.Event) error {
-		if err := a.storePassword(ctx, tx, u.ID, newHash, now); err != nil {
+	err = retry(ctx, func() error {
+		u, err := a.LoadUser(ctx, u.ID)
+		if err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `UPDATE account_sessions SET password_change = 0 WHERE user_id = ?`, u.ID.String())
-		return err
-	}, func(p int64) { out.Position = p })
+		l, err := a.loadLogin(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		now := a.now()
+		evs, err := account.DecideChangePassword(u, now, a.cfg.PasswordMaxAge)
+		if err != nil {
+			return err
+		}
+		return a.store.InTx(ctx, func(tx eventstore.Tx) error {
+			out.Position, err = a.writePassword(ctx, tx, passwordWrite{
+				meta: actor.metadata("ChangePassword"), user: u, login: l, set: evs, hash: newHash, now: now,
+				reason: account.EndedByPasswordChange, keepSession: keepSession, keepToken: keepToken,
+			})
+			return err
+		})
+	})
 	return out, err
+}
+
+// credential is the session or API token the actor came with.
+func (a Actor) credential() (session, token uuid.UUID) {
+	if id, ok := strings.CutPrefix(a.SessionID, "token:"); ok {
+		token, _ = uuid.Parse(id)
+		return uuid.Nil, token
+	}
+	session, _ = uuid.Parse(a.SessionID)
+	return session, uuid.Nil
+}
+
+// passwordWrite is a password being set: its PasswordSet event, decided on
+// user at login's version, and what else ends or changes with it.
+type passwordWrite struct {
+	meta  eventstore.Metadata
+	user  account.User
+	login account.Login
+	set   []account.Event
+	hash  string
+	now   time.Time
+	// reason is why the other sessions and API tokens end; keepSession
+	// and keepToken are the caller's, which stay (uuid.Nil: none).
+	reason                 string
+	keepSession, keepToken uuid.UUID
+	// unlock lifts a lockout (a reset through a link).
+	unlock bool
+}
+
+// writePassword appends the PasswordSet with the end of every other
+// session and API token, then stores the hash and revokes them, in tx.
+// The append goes first: its expected versions make a concurrent use of
+// the same link (or a concurrent change) fail there with
+// ErrWrongExpectedVersion, before anything else is written, so the
+// caller's retry decides again and finds the link used. The hash's
+// sequence number is then this transaction's alone (every password
+// written appends to the user stream).
+func (a *Accounts) writePassword(ctx context.Context, tx eventstore.Tx, p passwordWrite) (int64, error) {
+	userID := p.user.ID
+	open, err := openSessions(ctx, tx, userID, p.now)
+	if err != nil {
+		return 0, err
+	}
+	userEnded, loginEvents := account.DecideEndOtherCredentials(p.user, open, p.keepSession, p.keepToken, p.now, p.reason)
+	if p.unlock && (p.login.Locked(p.now) || p.login.Failures > 0) {
+		loginEvents = append([]account.Event{account.AccountUnlocked{Reason: p.reason}}, loginEvents...)
+	}
+	data, err := encodeAccount(p.meta, account.Subject(userID), append(slices.Clone(p.set), userEnded...))
+	if err != nil {
+		return 0, err
+	}
+	reqs := []eventstore.AppendRequest{{StreamID: account.UserStream(userID), Expected: eventstore.Exact(p.user.Version), Events: data}}
+	if len(loginEvents) > 0 {
+		ld, err := encodeAccount(p.meta, "", loginEvents)
+		if err != nil {
+			return 0, err
+		}
+		reqs = append(reqs, eventstore.AppendRequest{StreamID: account.LoginStream(userID), Expected: expect(p.login.Version), Events: ld})
+	}
+	res, err := tx.Append(ctx, reqs...)
+	if err != nil {
+		return 0, err
+	}
+	if err := a.storePassword(ctx, tx, userID, p.hash, p.now); err != nil {
+		return 0, err
+	}
+	for _, e := range loginEvents {
+		if r, ok := e.(account.SessionRevoked); ok {
+			if _, err := tx.Exec(ctx, `UPDATE account_sessions SET revoked_at = ? WHERE session_id = ? AND revoked_at IS NULL`,
+				millis(p.now), r.SessionID.String()); err != nil {
+				return 0, err
+			}
+		}
+	}
+	for _, e := range userEnded {
+		if r, ok := e.(account.APITokenRevoked); ok {
+			if _, err := tx.Exec(ctx, `UPDATE account_api_tokens SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL`,
+				millis(p.now), r.TokenID.String()); err != nil {
+				return 0, err
+			}
+		}
+	}
+	// The new password is the change a session that had to change it
+	// was waiting for.
+	if _, err := tx.Exec(ctx, `UPDATE account_sessions SET password_change = 0 WHERE user_id = ?`, userID.String()); err != nil {
+		return 0, err
+	}
+	return lastPosition(res), nil
 }
 
 // RequestPasswordReset issues a reset link when the address belongs to an
@@ -143,8 +247,26 @@ func (a *Accounts) RequestPasswordReset(ctx context.Context, r Request, emailIn 
 	})
 }
 
+// CheckPasswordLink tells whether a set-password or reset link can still
+// be used (account.ErrLinkInvalid if not), so that the page it opens can
+// say so before the person chooses a password. It changes nothing.
+func (a *Accounts) CheckPasswordLink(ctx context.Context, token string) error {
+	userID, linkID, ok := account.ParseLinkToken(a.linkKey, token)
+	if !ok {
+		return account.ErrLinkInvalid
+	}
+	u, err := a.LoadUser(ctx, userID)
+	if err != nil {
+		return err
+	}
+	_, err = account.DecideSetPasswordByLink(u, linkID, a.now(), a.cfg.PasswordMaxAge)
+	return err
+}
+
 // SetPasswordWithLink sets a password through a set-password or reset
-// link. It lifts a lockout and ends every open session of the user.
+// link. It lifts a lockout and ends every open session and API token of
+// the user. Of concurrent uses of one link exactly one sets the password;
+// the others get ErrLinkInvalid, as a used link does.
 func (a *Accounts) SetPasswordWithLink(ctx context.Context, r Request, token, next string) (Result, error) {
 	userID, linkID, ok := account.ParseLinkToken(a.linkKey, token)
 	if !ok {
@@ -179,43 +301,12 @@ func (a *Accounts) SetPasswordWithLink(ctx context.Context, r Request, token, ne
 		if err != nil {
 			return err
 		}
-		meta := anonymous(r, "SetPasswordWithLink", userID)
-		data, err := encodeAccount(meta, account.Subject(userID), evs)
-		if err != nil {
-			return err
-		}
 		return a.store.InTx(ctx, func(tx eventstore.Tx) error {
-			if err := a.storePassword(ctx, tx, userID, newHash, now); err != nil {
-				return err
-			}
-			reqs := []eventstore.AppendRequest{{StreamID: account.UserStream(userID), Expected: eventstore.Exact(u.Version), Events: data}}
-			var loginEvents []account.Event
-			if l.Locked(now) || l.Failures > 0 {
-				loginEvents = append(loginEvents, account.AccountUnlocked{Reason: "password_reset"})
-			}
-			open, err := openSessions(ctx, tx, userID, now)
-			if err != nil {
-				return err
-			}
-			for _, sid := range open {
-				loginEvents = append(loginEvents, account.SessionRevoked{SessionID: sid, Reason: "password_reset"})
-			}
-			if _, err := tx.Exec(ctx, `UPDATE account_sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL`, millis(now), userID.String()); err != nil {
-				return err
-			}
-			if len(loginEvents) > 0 {
-				ld, err := encodeAccount(meta, "", loginEvents)
-				if err != nil {
-					return err
-				}
-				reqs = append(reqs, eventstore.AppendRequest{StreamID: account.LoginStream(userID), Expected: expect(l.Version), Events: ld})
-			}
-			res, err := tx.Append(ctx, reqs...)
-			if err != nil {
-				return err
-			}
-			out.Position = lastPosition(res)
-			return nil
+			out.Position, err = a.writePassword(ctx, tx, passwordWrite{
+				meta: anonymous(r, "SetPasswordWithLink", userID), user: u, login: l, set: evs, hash: newHash, now: now,
+				reason: account.EndedByPasswordReset, unlock: true,
+			})
+			return err
 		})
 	})
 	return out, err

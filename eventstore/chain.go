@@ -121,10 +121,18 @@ type ChainStore interface {
 	CountEvents(ctx context.Context) (int64, error)
 	// Checkpoints returns every checkpoint in order.
 	Checkpoints(ctx context.Context) ([]ChainCheckpoint, error)
-	// AddCheckpoint stores the next checkpoint; it fails if one with its
-	// Seq exists already (another checkpointer won).
+	// AddCheckpoint stores the next checkpoint. When one with its Seq
+	// exists already (another node signed at the same moment) it stores
+	// nothing and returns ErrCheckpointTaken, without the database
+	// raising an error (ON CONFLICT DO NOTHING).
 	AddCheckpoint(ctx context.Context, c ChainCheckpoint) error
 }
+
+// ErrCheckpointTaken is AddCheckpoint's answer when another checkpointer
+// stored a checkpoint of the same Seq first. Both chained from the same
+// previous checkpoint, so the log stays signed: Checkpoint treats it as
+// "nothing to do".
+var ErrCheckpointTaken = errors.New("a checkpoint with this sequence number was stored by another checkpointer")
 
 // ChainKeyName is the server secret that signs checkpoints.
 const ChainKeyName = "event_chain_checkpoint_hmac"
@@ -163,7 +171,10 @@ const readBatch = 5000
 
 // Checkpoint signs a new checkpoint covering the log up to its gap-safe
 // head, if anything was appended since the last one. It returns the new
-// checkpoint, or ok false when there was nothing to cover.
+// checkpoint, or ok false when there was nothing to cover or another
+// checkpointer (a second capacityd on the database, capacityctl
+// checkpoint) stored the next checkpoint first: signing is idempotent
+// across processes, and the race is not an error.
 func Checkpoint(ctx context.Context, cs ChainStore, key []byte, now time.Time) (ChainCheckpoint, bool, error) {
 	cps, err := cs.Checkpoints(ctx)
 	if err != nil {
@@ -204,6 +215,9 @@ func Checkpoint(ctx context.Context, cs ChainStore, key []byte, now time.Time) (
 	next.Digest = h.Sum(nil)
 	next.Signature = next.Sign(key)
 	if err := cs.AddCheckpoint(ctx, next); err != nil {
+		if errors.Is(err, ErrCheckpointTaken) {
+			return ChainCheckpoint{}, false, nil
+		}
 		return ChainCheckpoint{}, false, fmt.Errorf("store checkpoint %d: %w", next.Seq, err)
 	}
 	return next, true, nil

@@ -33,6 +33,8 @@ type backend struct {
 	// Events per live batch and per rebuild transaction. On SQLite every
 	// batch holds the one write lock, so batches are smaller.
 	liveBatch, rebuildBatch int
+	// locks are held across processes for a whole rebuild or job.
+	locks *lockers
 	// wakeups, when set, tells the engine that events were appended, by
 	// broadcasting wake and announcing the positions committed, until ctx
 	// ends (wakeup.go).
@@ -61,6 +63,7 @@ func NewPostgresBackend(store *postgres.Store) Backend {
 		lockKey:      0x50726f6a656374, // "Project"
 		liveBatch:    500,
 		rebuildBatch: 5000,
+		locks:        &lockers{pool: store.Pool()},
 		wakeups:      pgWakeups(store.Pool().Config().ConnConfig),
 	}
 }
@@ -89,6 +92,7 @@ func NewSQLiteBackend(db *sql.DB, store eventstore.Store) Backend {
 		// even for a projection that writes several rows per event.
 		liveBatch:    50,
 		rebuildBatch: 1000,
+		locks:        &lockers{sqlitePath: func(ctx context.Context) (string, error) { return sqliteFile(ctx, db) }},
 	}
 	// The store and the engine share the process: the store's commits
 	// wake the engine (other processes on the file are seen by watchHead).
@@ -96,6 +100,23 @@ func NewSQLiteBackend(db *sql.DB, store eventstore.Store) Backend {
 		b.wakeups = sqliteWakeups(a)
 	}
 	return b
+}
+
+// sqliteFile is the path of db's main database file, empty for an
+// in-memory one.
+func sqliteFile(ctx context.Context, db *sql.DB) (string, error) {
+	rows, err := db.QueryContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	var file string
+	if rows.Next() {
+		if err := rows.Scan(&file); err != nil {
+			return "", err
+		}
+	}
+	return file, rows.Err()
 }
 
 // begin starts one of the engine's own transactions (rebuild, setup).

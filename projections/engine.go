@@ -31,6 +31,13 @@ var (
 	ErrUnknownProjection = errors.New("unknown projection")
 	// ErrRunning means Run was called while the engine was running.
 	ErrRunning = errors.New("projection engine already running")
+	// ErrRebuildRunning means another rebuild of the projection holds its
+	// rebuild lock (see RebuildRunningError).
+	ErrRebuildRunning = errors.New("rebuild already running")
+	// ErrRebuildSuperseded means a rebuild found, when it was about to swap
+	// them in, that the fresh tables were not the ones it filled; it did
+	// not swap them in.
+	ErrRebuildSuperseded = errors.New("the fresh tables are not the ones this rebuild filled")
 )
 
 // Tunables. Live batches are short because on PostgreSQL an open batch
@@ -63,8 +70,6 @@ type Engine struct {
 	observer atomic.Pointer[Observer]
 	running  atomic.Bool
 	live     map[string]*atomic.Bool // per projection: its handler runs
-
-	rebuildMu sync.Mutex
 
 	// pollEvery is the engine's slow poll (watchHead); subscribers read
 	// on their own every subscriberPolls of it (see poller).

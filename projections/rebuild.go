@@ -9,6 +9,7 @@ import (
 	"time"
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
+	"github.com/google/uuid"
 
 	"github.com/capacitytracker/capacity/eventstore"
 )
@@ -24,6 +25,14 @@ func rebuildTable(name string) string { return name + rebuildSuffix }
 // the rebuilt position and the fingerprint of the schema (see prepare).
 // Live delivery resumes from there.
 //
+// One rebuild of a projection runs at a time across every process on the
+// database: Rebuild holds the projection's rebuild lock (see locks.go) from
+// start to end, and returns a *RebuildRunningError at once when another
+// process holds it. Holding it, it first drops the fresh tables a killed
+// rebuild left behind. It swaps in only the tables it created itself: the
+// token it wrote into projection_rebuilds with them (and on PostgreSQL the
+// tables' identities) must still be there in the swap's transaction.
+//
 // A projection that implements BatchApplier gets each batch in one
 // ApplyBatch call; a batch that fails there is applied again event by
 // event, so that exactly its failing events are recorded as poison.
@@ -34,8 +43,14 @@ func (e *Engine) Rebuild(ctx context.Context, name string, progress func(Progres
 	if !ok {
 		return fmt.Errorf("%w: %s", ErrUnknownProjection, name)
 	}
-	e.rebuildMu.Lock()
-	defer e.rebuildMu.Unlock()
+	lock, ok, err := e.b.locks.tryLock(ctx, "rebuild-"+name)
+	if err != nil {
+		return fmt.Errorf("rebuild %s: %w", name, err)
+	}
+	if !ok {
+		return e.rebuildRunning(ctx, name)
+	}
+	defer lock.release()
 	if progress == nil {
 		progress = func(Progress) {}
 	}
@@ -45,22 +60,41 @@ func (e *Engine) Rebuild(ctx context.Context, name string, progress func(Progres
 	}
 	fingerprint := e.schemaFingerprint(p)
 	logger := e.logger.With("projection", name)
-	err := e.b.inTx(ctx, func(tx wsql.Tx) error {
-		for _, t := range p.Tables() {
-			if _, err := tx.ExecContext(ctx, "DROP TABLE IF EXISTS "+rebuildTable(t)); err != nil {
-				return err
-			}
+	token := uuid.NewString()
+	var tableIDs map[string]int64
+	err = e.b.inTx(ctx, func(tx wsql.Tx) error {
+		if err := e.dropShadow(ctx, tx, p, ""); err != nil {
+			return err
 		}
 		for _, stmt := range p.Schema(e.b.dialect, rebuildTable) {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				return fmt.Errorf("create rebuild schema: %w", err)
 			}
 		}
-		return nil
+		if _, err := e.b.view(tx).ExecContext(ctx, `INSERT INTO projection_rebuilds (projection, token, owner, started_at) VALUES (?, ?, ?, ?)`,
+			name, token, owner(), time.Now().UnixMilli()); err != nil {
+			return fmt.Errorf("record the rebuild: %w", err)
+		}
+		var err error
+		tableIDs, err = e.b.tableIDs(ctx, tx, p)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("rebuild %s: %w", name, err)
 	}
+	swapped := false
+	defer func() {
+		if swapped {
+			return
+		}
+		// Still holding the lock: leave no fresh tables behind (a killed
+		// process leaves them to the next rebuild).
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if cerr := e.b.inTx(ctx, func(tx wsql.Tx) error { return e.dropShadow(ctx, tx, p, token) }); cerr != nil {
+			logger.Warn("could not drop the fresh tables of the failed rebuild", "err", cerr)
+		}
+	}()
 	head, err := e.b.store.HeadPosition(ctx)
 	if err != nil {
 		return err
@@ -124,6 +158,9 @@ func (e *Engine) Rebuild(ctx context.Context, name string, progress func(Progres
 		if prev, err = e.b.lockCheckpoint(ctx, tx, name); err != nil {
 			return fmt.Errorf("lock checkpoint: %w", err)
 		}
+		if err := e.checkOwnShadow(ctx, tx, lock, p, token, tableIDs); err != nil {
+			return err
+		}
 		for {
 			n, err := r.applyNext(ctx, tx)
 			if err != nil {
@@ -153,6 +190,9 @@ func (e *Engine) Rebuild(ctx context.Context, name string, progress func(Progres
 				return fmt.Errorf("record poison: %w", err)
 			}
 		}
+		if _, err := v.ExecContext(ctx, `DELETE FROM projection_rebuilds WHERE projection = ? AND token = ?`, name, token); err != nil {
+			return err
+		}
 		// The swapped-in tables have the current schema: a restart must
 		// not rebuild them again.
 		_, err = v.ExecContext(ctx, `UPDATE projection_checkpoints SET position = ?, schema_hash = ?, updated_at = ? WHERE name = ?`,
@@ -162,6 +202,7 @@ func (e *Engine) Rebuild(ctx context.Context, name string, progress func(Progres
 	if err != nil {
 		return fmt.Errorf("rebuild %s: swap: %w", name, err)
 	}
+	swapped = true
 	if o := e.currentObserver(); o != nil {
 		for _, pr := range r.poisoned {
 			o.Poisoned(name, pr.ev.Position, pr.ev.Type, pr.err)

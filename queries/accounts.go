@@ -416,6 +416,31 @@ UNION SELECT organisation_id FROM %s WHERE user_id = ?`, projections.UserLocatio
 	return u, nil
 }
 
+// UserByEmail finds a user by their (normalised) email address, for
+// support only (else domain.ErrForbidden): support's pages name a person
+// by address, as people ask. No user there is domain.ErrNotFound.
+func (q Accounts) UserByEmail(ctx context.Context, v Viewer, email string, minPosition int64) (UserSummary, error) {
+	if !v.Support {
+		return UserSummary{}, domain.ErrForbidden
+	}
+	if err := q.wait(ctx, minPosition, projections.Users{}); err != nil {
+		return UserSummary{}, err
+	}
+	var found []UserSummary
+	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
+		rows, err := db.QueryContext(ctx, `SELECT `+userColumns+` FROM `+projections.UsersTable+` u WHERE u.email = ?`, email)
+		found, err = collect(rows, err, nil, scanUser)
+		return err
+	})
+	if err != nil {
+		return UserSummary{}, fmt.Errorf("user by email: %w", err)
+	}
+	if len(found) == 0 {
+		return UserSummary{}, domain.ErrNotFound
+	}
+	return found[0], nil
+}
+
 // Sessions lists a user's sessions, the latest first, for the user and
 // support; to anybody else the user does not exist (domain.ErrNotFound).
 func (q Accounts) Sessions(ctx context.Context, v Viewer, userID string, minPosition int64) ([]SessionSummary, error) {

@@ -776,6 +776,29 @@ func TestSessions_ShownToTheUserAndSupportOnly(t *testing.T) {
 	})
 }
 
+func TestUserByEmail_FindsAUserForSupportOnly(t *testing.T) {
+	eachAccountsBackend(t, func(t *testing.T, a *accounts) {
+		ctx := context.Background()
+		a.world()
+		ops := a.support("Sam")
+		manager := a.importManager("a1", "Mary Manager")
+		a.sync()
+
+		support := queries.Viewer{UserID: ops.String(), Support: true}
+		got, err := a.q.UserByEmail(ctx, support, "mary.manager@example.org", a.last)
+		if err != nil || got.UserID != manager.String() || got.FullName != "Mary Manager" {
+			t.Fatalf("support finds %+v, %v; want Mary Manager", got, err)
+		}
+		if _, err := a.q.UserByEmail(ctx, support, "nobody@example.org", a.last); !errors.Is(err, domain.ErrNotFound) {
+			t.Errorf("an unknown address: %v, want ErrNotFound", err)
+		}
+		approver := queries.Viewer{UserID: manager.String(), ApproverOf: []string{"A"}, Locations: []string{"a1"}}
+		if _, err := a.q.UserByEmail(ctx, approver, "mary.manager@example.org", a.last); !errors.Is(err, domain.ErrForbidden) {
+			t.Errorf("an Approver looks up an address: %v, want ErrForbidden", err)
+		}
+	})
+}
+
 func TestOrganisationDashboard_ForSupportAndTheOrganisationsUsers(t *testing.T) {
 	eachAccountsBackend(t, func(t *testing.T, a *accounts) {
 		ctx := context.Background()

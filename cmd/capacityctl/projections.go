@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"text/tabwriter"
@@ -83,6 +84,9 @@ func (c *cli) projectionsRebuild(ctx context.Context, args []string) error {
 		bar := newProgressBar(c.stderr, name, time.Now)
 		err := engine.Rebuild(ctx, name, func(p projections.Progress) { bar.update(p.Done, p.Total, p.Rate, p.ETA) })
 		bar.finish(err)
+		if errors.Is(err, projections.ErrRebuildRunning) {
+			return err // it names the projection and who rebuilds it
+		}
 		if err != nil {
 			return fmt.Errorf("rebuild %s: %w", name, err)
 		}

@@ -82,9 +82,18 @@ func checkServing(t *testing.T, s *server) {
 		}
 	}
 
-	code, hdr, body := get(t, s.base+"/no/such/resource")
+	code, hdr, body := get(t, s.base+"/api/v1/no/such/resource")
 	if code != http.StatusNotFound || !strings.HasPrefix(hdr.Get("Content-Type"), "application/json") {
-		t.Errorf("unknown path = %d %s %q, want a JSON 404", code, hdr.Get("Content-Type"), body)
+		t.Errorf("unknown API path = %d %s %q, want a JSON 404", code, hdr.Get("Content-Type"), body)
+	}
+	// Outside the API, the web pages: the sign-in page, and a 404 page.
+	code, hdr, body = get(t, s.base+"/sign-in")
+	if code != http.StatusOK || !strings.HasPrefix(hdr.Get("Content-Type"), "text/html") || !strings.Contains(body, "<h1>Sign in to Capacity Tracker</h1>") {
+		t.Errorf("/sign-in = %d %s, want the sign-in page", code, hdr.Get("Content-Type"))
+	}
+	code, hdr, _ = get(t, s.base+"/no/such/page")
+	if code != http.StatusNotFound || !strings.HasPrefix(hdr.Get("Content-Type"), "text/html") {
+		t.Errorf("unknown page = %d %s, want the 404 page", code, hdr.Get("Content-Type"))
 	}
 
 	code, _, body = get(t, s.base+"/metrics")
@@ -103,6 +112,7 @@ func checkServing(t *testing.T, s *server) {
 		app.MetricProjPoison,
 		`route="/readyz"`,
 		`route="unmatched"`,
+		`route="GET /sign-in"`,
 		"go_goroutines",
 	} {
 		if !strings.Contains(body, name) {

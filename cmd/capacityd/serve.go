@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/capacitytracker/capacity/cmd/capacityd/httpapi"
+	"github.com/capacitytracker/capacity/cmd/capacityd/web"
 	"github.com/capacitytracker/capacity/cmd/internal/app"
 	"github.com/capacitytracker/capacity/cmd/internal/jobs"
 	"github.com/capacitytracker/capacity/eventstore"
@@ -75,6 +76,23 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	}
 
 	limiter := backend.NewLimiter()
+	// The pages and the API share the rate limits' counters and the work
+	// after answers, which api.Drain waits for at shutdown.
+	afterAnswer := httpapi.NewAfterAnswer(logger)
+
+	pages, err := web.New(web.Options{
+		Logger:         logger,
+		Accounts:       accounts,
+		AccountQueries: accountQueries,
+		SecureCookies:  cfg.secureCookies,
+		Limiter:        limiter,
+		Limits:         cfg.limits.limits,
+		AfterAnswer:    afterAnswer,
+	})
+	if err != nil {
+		return err
+	}
+
 	api, err := httpapi.New(httpapi.Options{
 		Logger:         logger,
 		Registry:       reg,
@@ -84,6 +102,8 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		Limiter:        limiter,
 		Limits:         cfg.limits.limits,
 		TrustedProxies: cfg.limits.trustedProxies,
+		AfterAnswer:    afterAnswer,
+		Web:            pages,
 		Ready: []httpapi.Check{
 			{Name: "database", Check: backend.CheckDatabase},
 			{Name: "migrations", Check: backend.CheckMigrations},
@@ -194,6 +214,12 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		if err := <-serveDone; err != nil && !errors.Is(err, http.ErrServerClosed) {
 			runErr = errors.Join(runErr, fmt.Errorf("http server: %w", err))
 		}
+	}
+	// Work that requests left running after their answers (a forgotten-
+	// password request's lookup and link) finishes before the database
+	// closes.
+	if err := api.Drain(shutdownCtx); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("work after HTTP answers did not finish: %w", err))
 	}
 	logger.Info("http server stopped")
 

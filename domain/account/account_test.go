@@ -499,3 +499,32 @@ func TestDecideResetLink_AtMostOneEveryFewMinutes(t *testing.T) {
 		t.Fatalf("request after the interval: %#v", later)
 	}
 }
+
+func TestDecideEndOtherCredentials_KeepsOnlyTheCallersOwn(t *testing.T) {
+	keepToken, other, expired, revoked := uuid.New(), uuid.New(), uuid.New(), uuid.New()
+	u := fold(
+		account.UserRegistered{UserID: uuid.New(), Email: "u@x.com", FullName: "U Ser", Role: account.Standard},
+		account.APITokenCreated{TokenID: keepToken, Name: "kept", ExpiresAt: t0.Add(time.Hour)},
+		account.APITokenCreated{TokenID: other, Name: "other", ExpiresAt: t0.Add(time.Hour)},
+		account.APITokenCreated{TokenID: expired, Name: "expired", ExpiresAt: t0},
+		account.APITokenCreated{TokenID: revoked, Name: "revoked", ExpiresAt: t0.Add(time.Hour)},
+		account.APITokenRevoked{TokenID: revoked},
+	)
+	s1, s2 := uuid.New(), uuid.New()
+
+	userEvs, loginEvs := account.DecideEndOtherCredentials(u, []uuid.UUID{s1, s2}, uuid.Nil, keepToken, t0, account.EndedByPasswordChange)
+	if len(userEvs) != 1 || userEvs[0] != (account.APITokenRevoked{TokenID: other, Reason: account.EndedByPasswordChange}) {
+		t.Errorf("changed with a token: user events %v, want only the other live token revoked", userEvs)
+	}
+	if len(loginEvs) != 2 {
+		t.Errorf("changed with a token: login events %v, want both sessions revoked", loginEvs)
+	}
+
+	userEvs, loginEvs = account.DecideEndOtherCredentials(u, []uuid.UUID{s1, s2}, s2, uuid.Nil, t0, account.EndedByPasswordReset)
+	if len(userEvs) != 2 {
+		t.Errorf("changed in a session: user events %v, want both live tokens revoked", userEvs)
+	}
+	if len(loginEvs) != 1 || loginEvs[0] != (account.SessionRevoked{SessionID: s1, Reason: account.EndedByPasswordReset}) {
+		t.Errorf("changed in a session: login events %v, want only the other session revoked", loginEvs)
+	}
+}

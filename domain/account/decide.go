@@ -406,6 +406,37 @@ func DecideSetPasswordByLink(u User, linkID uuid.UUID, now time.Time, maxAge tim
 	return []Event{PasswordSet{Via: SetByLink, LinkID: linkID, ExpiresAt: now.Add(maxAge)}}, nil
 }
 
+// Why sessions and API tokens end when a password is set.
+const (
+	EndedByPasswordReset  = "password_reset"
+	EndedByPasswordChange = "password_change"
+)
+
+// DecideEndOtherCredentials: a new password ends every other way into the
+// account (ASVS 3.3.3), whoever may have learnt the old one: the user's
+// API tokens still in force (on the user stream) and the open sessions
+// (on the login stream), except the session or token the change was made
+// with (keepSession, keepToken; uuid.Nil for none, as in a reset by link).
+func DecideEndOtherCredentials(u User, openSessions []uuid.UUID, keepSession, keepToken uuid.UUID, now time.Time,
+	reason string) (userEvents, loginEvents []Event) {
+	var tokens []uuid.UUID
+	for id, t := range u.Tokens {
+		if !t.Revoked && now.Before(t.ExpiresAt) && id != keepToken {
+			tokens = append(tokens, id)
+		}
+	}
+	slices.SortFunc(tokens, func(a, b uuid.UUID) int { return slices.Compare(a[:], b[:]) })
+	for _, id := range tokens {
+		userEvents = append(userEvents, APITokenRevoked{TokenID: id, Reason: reason})
+	}
+	for _, sid := range openSessions {
+		if sid != keepSession {
+			loginEvents = append(loginEvents, SessionRevoked{SessionID: sid, Reason: reason})
+		}
+	}
+	return userEvents, loginEvents
+}
+
 // DecideChangePassword: the logged-in user changed their password.
 func DecideChangePassword(u User, now time.Time, maxAge time.Duration) ([]Event, error) {
 	if !u.Exists() || u.Status != Active {

@@ -180,9 +180,12 @@ type APITokenCreated struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-// APITokenRevoked: a token stops working.
+// APITokenRevoked: a token stops working. Reason is empty when its user
+// revoked it, else why it ended (EndedByPasswordChange,
+// EndedByPasswordReset).
 type APITokenRevoked struct {
 	TokenID uuid.UUID `json:"token_id"`
+	Reason  string    `json:"reason,omitempty"`
 }
 
 // AuditorRoleGranted: support made the user an auditor, who may replay

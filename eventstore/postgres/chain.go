@@ -71,7 +71,13 @@ func (s *Store) Checkpoints(ctx context.Context) ([]eventstore.ChainCheckpoint, 
 
 // AddCheckpoint implements eventstore.ChainStore.
 func (s *Store) AddCheckpoint(ctx context.Context, c eventstore.ChainCheckpoint) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO event_chain_checkpoints (seq, position, events, digest, signature, created_at)
-VALUES ($1, $2, $3, $4, $5, $6)`, c.Seq, c.Position, c.Events, c.Digest, c.Signature, c.CreatedAt)
-	return err
+	tag, err := s.pool.Exec(ctx, `INSERT INTO event_chain_checkpoints (seq, position, events, digest, signature, created_at)
+VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (seq) DO NOTHING`, c.Seq, c.Position, c.Events, c.Digest, c.Signature, c.CreatedAt)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return eventstore.ErrCheckpointTaken
+	}
+	return nil
 }

@@ -85,9 +85,15 @@ func (s *Store) AddCheckpoint(ctx context.Context, c eventstore.ChainCheckpoint)
 		return err
 	}
 	defer func() { _ = tx.Rollback() }()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO event_chain_checkpoints (seq, position, events, digest, signature, created_at)
-VALUES (?, ?, ?, ?, ?, ?)`, c.Seq, c.Position, c.Events, c.Digest, c.Signature, c.CreatedAt.UTC().Format(TimeLayout)); err != nil {
+	res, err := tx.ExecContext(ctx, `INSERT INTO event_chain_checkpoints (seq, position, events, digest, signature, created_at)
+VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (seq) DO NOTHING`, c.Seq, c.Position, c.Events, c.Digest, c.Signature, c.CreatedAt.UTC().Format(TimeLayout))
+	if err != nil {
 		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return eventstore.ErrCheckpointTaken
 	}
 	return tx.Commit()
 }

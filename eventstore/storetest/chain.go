@@ -3,7 +3,9 @@ package storetest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -107,6 +109,10 @@ func testChain(t *testing.T, newStore func(t *testing.T) eventstore.Store, opts 
 			t.Fatalf("checkpoints verified under another key: %+v", rep)
 		}
 	})
+	t.Run("ConcurrentSignersAreIdempotent", func(t *testing.T) {
+		t.Parallel()
+		testConcurrentCheckpointers(t, newStore(t))
+	})
 	if opts.Exec == nil {
 		t.Log("no Exec hook: not tampering with stored rows")
 		return
@@ -166,5 +172,72 @@ func testChain(t *testing.T, newStore func(t *testing.T) eventstore.Store, opts 
 				t.Fatalf("verify reported %v, want position %d checkpoint %d (%q)", got, pos, cp, reason)
 			}
 		})
+	}
+}
+
+// testConcurrentCheckpointers: several checkpointers (the capacityd nodes
+// of one database) sign at the same moments while the log grows. Losing
+// the race to store the next checkpoint is not an error; the checkpoints
+// stay numbered without gaps and chain, and the log verifies.
+func testConcurrentCheckpointers(t *testing.T, s eventstore.Store) {
+	cs, ok := s.(eventstore.ChainStore)
+	if !ok {
+		t.Fatalf("%T does not implement eventstore.ChainStore", s)
+	}
+	ctx := context.Background()
+	const signers, rounds = 6, 8
+	var total int64
+	for round := range rounds {
+		stream := fmt.Sprintf("signed-%d", round)
+		total += int64(len(mustAppend(t, s, stream, eventstore.NoStream, numbered(3)...).Positions))
+		settle(t, s)
+		start := make(chan struct{})
+		errs := make(chan error, signers)
+		signed := make(chan bool, signers)
+		var wg sync.WaitGroup
+		for range signers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				_, ok, err := eventstore.Checkpoint(ctx, cs, chainKey, time.Now())
+				errs <- err
+				signed <- ok
+			}()
+		}
+		close(start)
+		wg.Wait()
+		close(errs)
+		close(signed)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: a concurrent checkpointer failed: %v", round, err)
+			}
+		}
+		wins := 0
+		for ok := range signed {
+			if ok {
+				wins++
+			}
+		}
+		// Every signer read the same head, so exactly one stored the
+		// checkpoint of this round.
+		if wins != 1 {
+			t.Fatalf("round %d: %d checkpointers report a checkpoint signed, want 1", round, wins)
+		}
+	}
+	cps, err := cs.Checkpoints(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cps) != rounds {
+		t.Fatalf("%d checkpoints stored, want %d (one a round)", len(cps), rounds)
+	}
+	rep, err := eventstore.Verify(ctx, cs, chainKey, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Tampering != nil || rep.Checkpoints != rounds || rep.Events != total {
+		t.Fatalf("verify after concurrent signing: %+v, want %d events under %d checkpoints, no tampering", rep, total, rounds)
 	}
 }

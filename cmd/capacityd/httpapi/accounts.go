@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -208,13 +209,18 @@ func (s *Server) handlePasswordReset(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, r, err)
 		return
 	}
-	if err := s.accounts.RequestPasswordReset(r.Context(), requestInfo(r), req.Email); err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusAccepted, map[string]string{
+	info := requestInfo(r)
+	// Whether the address is an active account's must show neither in the
+	// answer nor in its timing: the lookup and the link's append run after
+	// the answer is sent, which costs the same for every address.
+	err := s.afterAnswer.doJSON(w, r, "password reset", http.StatusAccepted, map[string]string{
 		"message": "If the address belongs to an active account, we have emailed it a link to reset the password. The link is valid for 1 hour.",
+	}, func(ctx context.Context) error {
+		return s.accounts.RequestPasswordReset(ctx, info, req.Email)
 	})
+	if err != nil {
+		s.writeErr(w, r, err)
+	}
 }
 
 func (s *Server) handlePasswordLink(w http.ResponseWriter, r *http.Request) {

@@ -132,6 +132,7 @@ func viewer(a commands.Actor) queries.Viewer {
 func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	var (
 		body     *errBody
+		nul      *nulError
 		invalid  *domain.ValidationError
 		conflict *domain.ConflictError
 		rule     *domain.RuleError
@@ -146,6 +147,8 @@ func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusForbidden, "cqc_owned", cqc.Error())
 	case errors.As(err, &body):
 		writeError(w, body.status, body.code, body.msg)
+	case errors.As(err, &nul):
+		writeNUL(w, nul)
 	case errors.As(err, &invalid):
 		writeJSON(w, http.StatusUnprocessableEntity, ErrorBody{Error: ErrorDetail{Status: http.StatusUnprocessableEntity,
 			Code: "validation_failed", Message: "some fields are not valid", Fields: invalid.Fields}})
@@ -180,5 +183,5 @@ func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // loginFailed is the one answer to every failed login.
-const loginFailed = "The email address or password is not right, or the account is locked or not active. " +
+const loginFailed = LoginFailed + " " +
 	"After 5 wrong passwords in a row an account is locked for 24 hours; resetting the password lifts the lock."

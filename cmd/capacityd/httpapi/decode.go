@@ -56,6 +56,11 @@ func decodeJSONBytes(body []byte, dst any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return &errBody{http.StatusBadRequest, "empty_body", "send a JSON object"}
 	}
+	// Checked before the decoder's own errors (an unknown field, say),
+	// so that a NUL always gets the same answer (nul.go).
+	if field, ok := nulInJSON(body); ok {
+		return &nulError{Field: field}
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {

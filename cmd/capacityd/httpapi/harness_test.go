@@ -93,6 +93,7 @@ type api struct {
 	accounts *commands.Accounts
 	clock    *fakeClock
 	url      string
+	server   *httpapi.Server
 	secrets  *secretSet
 	// mail sends the outbox's emails to an in-process SMTP server.
 	mail *mailbox
@@ -173,9 +174,12 @@ func newAPI(t *testing.T, backend string) *api {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Cleanups run last first: the server stops, then its work after
+	// answers ends, then the engine and the store.
+	t.Cleanup(func() { settleBackground(t, srv) })
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
-	a.url = hs.URL
+	a.url, a.server = hs.URL, srv
 	return a
 }
 
@@ -534,6 +538,9 @@ func (c *client) do(method, path string, body any, extra ...string) response {
 	if err != nil {
 		c.api.t.Fatalf("%s %s: read body: %v", method, path, err)
 	}
+	// What a request does after its answer (a forgotten-password
+	// request's lookup and link) is done before the test goes on.
+	settleBackground(c.api.t, c.api.server)
 	return response{t: c.api.t, req: method + " " + path, status: resp.StatusCode, header: resp.Header, body: data}
 }
 

@@ -245,8 +245,9 @@ func (s *Server) profile(w http.ResponseWriter, r *http.Request, a commands.Acto
 	}
 	tag := etag(p.Version)
 	w.Header().Set("ETag", tag)
-	// The profile changes with every edit: caches must ask each time.
-	w.Header().Set("Cache-Control", "private, no-cache")
+	// Cache-Control stays no-store (headers.go): the profile holds
+	// contacts' personal data. A client that keeps it itself may still
+	// ask with If-None-Match.
 	if inm := r.Header.Get("If-None-Match"); inm != "" && strings.TrimPrefix(strings.TrimSpace(inm), "W/") == tag {
 		w.WriteHeader(http.StatusNotModified)
 		return p, false

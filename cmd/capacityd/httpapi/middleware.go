@@ -76,6 +76,11 @@ func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 func routeTemplate(r *http.Request) string {
 	route := mux.CurrentRoute(r)
 	if route == nil {
+		// The web pages route with http.ServeMux, which records the
+		// pattern (bounded, like a template) on the request.
+		if r.Pattern != "" {
+			return r.Pattern
+		}
 		return unmatchedRoute
 	}
 	tmpl, err := route.GetPathTemplate()

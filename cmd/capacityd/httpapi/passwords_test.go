@@ -2,13 +2,19 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
+	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/capacitytracker/capacity/domain/account"
+	"github.com/capacitytracker/capacity/eventstore"
+	"github.com/capacitytracker/capacity/eventstore/postgres"
 )
 
 func TestPasswordPolicy(t *testing.T) {
@@ -189,5 +195,227 @@ func TestForgottenPassword(t *testing.T) {
 			}
 			w.setPasswordByLink(token, newPassword()).want(http.StatusOK)
 		})
+	})
+}
+
+func TestChangePassword_EndsEveryOtherSessionAndToken(t *testing.T) {
+	eachBackend(t, func(t *testing.T, w *world) {
+		approverA := w.loginAs(w.approverA)
+		newToken := func(c *client, name string) (*client, string) {
+			var created struct {
+				TokenID string `json:"token_id"`
+				Token   string `json:"token"`
+			}
+			c.post("/api/v1/me/api-tokens", map[string]string{"name": name}).want(http.StatusCreated).decode(&created)
+			w.secrets.add("API token", created.Token)
+			bot := w.newClient()
+			bot.bearer = created.Token
+			return bot, created.TokenID
+		}
+		change := func(c *client, u *user) int64 {
+			next := newPassword()
+			w.secrets.add("password", next)
+			pos := c.post("/api/v1/me/password", map[string]string{"current_password": u.Password, "new_password": next}).
+				want(http.StatusOK).position()
+			u.Password = next
+			return pos
+		}
+		// revoked lists the ids the events after count ended, with their
+		// reasons: sessions on the login stream, tokens on the user stream.
+		revoked := func(u user, from int) (sessions, tokens map[string]string) {
+			sessions, tokens = map[string]string{}, map[string]string{}
+			for _, ev := range w.stream(account.LoginStream(u.ID)) {
+				d, err := account.Decode(ev.Type, ev.Data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r, ok := d.(account.SessionRevoked); ok {
+					sessions[r.SessionID.String()] = r.Reason
+				}
+			}
+			for _, ev := range w.stream(account.UserStream(u.ID))[from:] {
+				d, err := account.Decode(ev.Type, ev.Data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r, ok := d.(account.APITokenRevoked); ok {
+					tokens[r.TokenID.String()] = r.Reason
+				}
+			}
+			return sessions, tokens
+		}
+
+		w.run(t, "FromASession", func(t *testing.T) {
+			u := w.activeUser(approverA, "Cora Change", "cora.change@rosehill.example.org", orgA.ID, orgA.loc(0))
+			current, other := w.loginAs(u), w.loginAs(u)
+			bot, tokenID := newToken(current, "nightly")
+			bot.get("/api/v1/me").want(http.StatusOK)
+			before := len(w.stream(account.UserStream(u.ID)))
+			pos := change(current, &u)
+
+			other.get("/api/v1/me").wantError(http.StatusUnauthorized, "unauthenticated")
+			bot.get("/api/v1/me").wantError(http.StatusUnauthorized, "unauthenticated")
+			if me := current.me(); me.SessionID != current.sessionID {
+				t.Errorf("the session that changed the password: me = %+v", me)
+			}
+			current.put("/api/v1/me/communications", map[string]bool{"opt_in": true}).want(http.StatusOK)
+			w.newClient().login(u.Email, u.Password, false).want(http.StatusCreated)
+
+			sessions, tokens := revoked(u, before)
+			if want := map[string]string{other.sessionID: account.EndedByPasswordChange}; !maps.Equal(sessions, want) {
+				t.Errorf("sessions revoked = %v, want %v", sessions, want)
+			}
+			if want := map[string]string{tokenID: account.EndedByPasswordChange}; !maps.Equal(tokens, want) {
+				t.Errorf("tokens revoked = %v, want %v", tokens, want)
+			}
+			support := w.loginAs(w.support)
+			for _, s := range support.sessions(u.ID, pos) {
+				switch s.SessionID {
+				case other.sessionID:
+					if s.EndReason != "revoked" {
+						t.Errorf("the other session after the change = %+v, want revoked", s)
+					}
+				case current.sessionID:
+					if s.EndReason != "" {
+						t.Errorf("the current session after the change = %+v, want it open", s)
+					}
+				}
+			}
+		})
+
+		w.run(t, "FromAnAPIToken", func(t *testing.T) {
+			u := w.activeUser(approverA, "Tobias Token", "tobias.token@rosehill.example.org", orgA.ID, orgA.loc(0))
+			browser := w.loginAs(u)
+			bot, _ := newToken(browser, "the one that changes it")
+			spare, spareID := newToken(browser, "another")
+			before := len(w.stream(account.UserStream(u.ID)))
+			change(bot, &u)
+
+			bot.get("/api/v1/me").want(http.StatusOK)
+			browser.get("/api/v1/me").wantError(http.StatusUnauthorized, "unauthenticated")
+			spare.get("/api/v1/me").wantError(http.StatusUnauthorized, "unauthenticated")
+			sessions, tokens := revoked(u, before)
+			if want := map[string]string{browser.sessionID: account.EndedByPasswordChange}; !maps.Equal(sessions, want) {
+				t.Errorf("sessions revoked = %v, want %v", sessions, want)
+			}
+			if want := map[string]string{spareID: account.EndedByPasswordChange}; !maps.Equal(tokens, want) {
+				t.Errorf("tokens revoked = %v, want %v", tokens, want)
+			}
+		})
+	})
+}
+
+func TestPasswordLink_OfConcurrentUsesExactlyOneWins(t *testing.T) {
+	eachBackend(t, func(t *testing.T, w *world) {
+		approverA := w.loginAs(w.approverA)
+		u := w.activeUser(approverA, "Rita Race", "rita.race@rosehill.example.org", orgA.ID, orgA.loc(0))
+		const users = 6
+		for round := range 3 {
+			w.clock.Advance(account.ResetLinkInterval)
+			w.newClient().post("/api/v1/password-resets", map[string]string{"email": u.Email}).want(http.StatusAccepted)
+			token := w.linkToken(u.ID)
+			passwords := make([]string, users)
+			for i := range passwords {
+				passwords[i] = newPassword()
+				w.secrets.add("password", passwords[i])
+			}
+			answers := make([]response, users)
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for i := range users {
+				c := w.newClient()
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					answers[i] = c.post("/api/v1/password-links", map[string]string{"token": token, "password": passwords[i]})
+				}()
+			}
+			close(start)
+			wg.Wait()
+			winner := -1
+			for i, r := range answers {
+				switch {
+				case r.status == http.StatusOK && winner < 0:
+					winner = i
+				case r.status == http.StatusOK:
+					t.Errorf("round %d: uses %d and %d both set the password", round, winner, i)
+				default:
+					r.wantError(http.StatusUnprocessableEntity, "invalid_link")
+				}
+			}
+			if winner < 0 {
+				t.Fatalf("round %d: no use of the link won", round)
+			}
+			w.newClient().login(u.Email, passwords[winner], false).want(http.StatusCreated)
+			u.Password = passwords[winner]
+		}
+	})
+}
+
+// TestForgottenPassword_AnswersBeforeLookingTheAddressUp: the answer to a
+// forgotten-password request does not wait for the lookup of the address
+// or the link's append (which only an active account's address costs),
+// so its timing cannot tell who has an account. While another transaction
+// keeps every append waiting, a request for an active account's address
+// is answered, exactly as one for an unknown address; the link follows
+// once the append can go through.
+func TestForgottenPassword_AnswersBeforeLookingTheAddressUp(t *testing.T) {
+	eachBackend(t, func(t *testing.T, w *world) {
+		ctx := context.Background()
+		_, pg := w.store.(*postgres.Store)
+		count := w.eventCount()
+		held, release := make(chan struct{}), make(chan struct{})
+		holder := make(chan error, 1)
+		go func() {
+			holder <- w.store.InTx(ctx, func(tx eventstore.Tx) error {
+				// SQLite's write transaction already keeps every other
+				// writer out; PostgreSQL's readers may go on.
+				if pg {
+					if _, err := tx.Exec(ctx, `LOCK TABLE events IN EXCLUSIVE MODE`); err != nil {
+						return err
+					}
+				}
+				close(held)
+				<-release
+				return nil
+			})
+		}()
+		<-held
+		stop := sync.OnceFunc(func() { close(release) })
+		defer stop()
+		// A liveness bound: an answer that waited for the append would
+		// wait for ever.
+		hc := &http.Client{Timeout: 30 * time.Second}
+		post := func(email string) (int, []byte) {
+			resp, err := hc.Post(w.url+"/api/v1/password-resets", "application/json",
+				strings.NewReader(`{"email":"`+email+`"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return resp.StatusCode, body
+		}
+		knownStatus, knownBody := post(w.standardA.Email)
+		unknownStatus, unknownBody := post("nobody@rosehill.example.org")
+		if knownStatus != http.StatusAccepted || knownStatus != unknownStatus || !bytes.Equal(knownBody, unknownBody) {
+			t.Errorf("answers while appends wait: known %d %s, unknown %d %s", knownStatus, knownBody, unknownStatus, unknownBody)
+		}
+		stop()
+		if err := <-holder; err != nil {
+			t.Fatal(err)
+		}
+		settleBackground(t, w.server)
+		if got := w.eventCount() - count; got != 1 {
+			t.Errorf("the resets appended %d events, want 1 (the link)", got)
+		}
+		evs := w.stream(account.UserStream(w.standardA.ID))
+		if last := evs[len(evs)-1]; last.Type != "PasswordLinkIssued" {
+			t.Errorf("the user's last event is %s, want the reset link issued after the answer", last.Type)
+		}
 	})
 }

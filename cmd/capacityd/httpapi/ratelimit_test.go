@@ -29,7 +29,8 @@ import (
 // rate limiter, with limits and trusted proxies; the counters are the
 // database's, shared with every other node. The limiter runs on the test's
 // clock, so that no window ends unless a test moves it. The returned api
-// is the original's, reached at the new server's URL.
+// is the original's, reached at the new server's URL and settled by the
+// new server's Drain.
 func (a *api) limitedNode(limits ratelimit.Limits, trusted ...netip.Prefix) *api {
 	a.t.Helper()
 	t := a.t
@@ -68,8 +69,11 @@ func (a *api) limitedNode(limits ratelimit.Limits, trusted ...netip.Prefix) *api
 	}
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
+	t.Cleanup(func() { settleBackground(t, srv) })
 	node := *a
-	node.url = hs.URL
+	// The node's clients wait for the work the node's requests left
+	// running after their answers (the links of forgotten passwords).
+	node.url, node.server = hs.URL, srv
 	return &node
 }
 

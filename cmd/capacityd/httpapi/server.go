@@ -62,6 +62,14 @@ type Options struct {
 	// TrustedProxies are the peers whose X-Forwarded-For is believed
 	// (clientaddr.go).
 	TrustedProxies []netip.Prefix
+	// AfterAnswer runs the work of answers that must not wait for it
+	// (afteranswer.go); give the web port the same one, so that Drain
+	// waits for both. nil: the server makes its own.
+	AfterAnswer *AfterAnswer
+	// Web serves every path outside /api/ and the operational endpoints
+	// (the web pages, cmd/capacityd/web), with its own body limit and error
+	// pages; nil leaves them to the API's JSON 404.
+	Web http.Handler
 }
 
 // Server is the HTTP handler of capacityd.
@@ -82,6 +90,7 @@ type Server struct {
 	limiter        *ratelimit.Limiter
 	limits         ratelimit.Limits
 	trustedProxies []netip.Prefix
+	afterAnswer    *AfterAnswer
 }
 
 // New builds the server and registers its metrics.
@@ -107,6 +116,10 @@ func New(opts Options) (*Server, error) {
 		limiter:        opts.Limiter,
 		limits:         opts.Limits,
 		trustedProxies: opts.TrustedProxies,
+		afterAnswer:    opts.AfterAnswer,
+	}
+	if s.afterAnswer == nil {
+		s.afterAnswer = NewAfterAnswer(opts.Logger)
 	}
 	if (s.accounts == nil) != (s.queries == nil) {
 		return nil, errors.New("httpapi: Accounts and AccountQueries go together")
@@ -124,10 +137,31 @@ func New(opts Options) (*Server, error) {
 	s.metrics = m
 	s.routes()
 	// The body limit sits outside the router so that an oversized body is
-	// refused before any routing or handler work.
-	s.handler = s.withClientAddress(s.limitBody(s.router))
+	// refused before any routing or handler work; the security headers
+	// outside both, so that every answer of the API carries them
+	// (headers.go). The pages set their own.
+	s.handler = SecurityHeaders{ContentSecurityPolicy: APIContentSecurityPolicy, AssumeTLS: opts.SecureCookies}.
+		Wrap(s.limitBody(s.router))
+	if opts.Web != nil {
+		api, web := s.handler, s.observe(opts.Web)
+		s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if apiPath(r.URL.Path) {
+				api.ServeHTTP(w, r)
+				return
+			}
+			web.ServeHTTP(w, r)
+		})
+	}
+	// Both the API and the pages see the client's address as the trusted
+	// proxies say it (clientaddr.go).
+	s.handler = s.withClientAddress(s.handler)
 	return s, nil
 }
+
+// Drain waits until the work that requests left running after their
+// answers (afteranswer.go) is done, or ctx ends. Call it after
+// http.Server.Shutdown, before the database closes.
+func (s *Server) Drain(ctx context.Context) error { return s.afterAnswer.Drain(ctx) }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
@@ -139,6 +173,8 @@ func (s *Server) routes() {
 	// Middleware of matched routes; mux runs it after routing, so the route
 	// template is known.
 	r.Use(s.observe)
+	// Before any handler can pass a NUL character to SQL (nul.go).
+	r.Use(s.rejectNUL)
 
 	r.HandleFunc("/healthz", s.handleHealthz).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", s.handleReadyz).Methods(http.MethodGet, http.MethodHead)

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -24,9 +25,25 @@ type erasureStore interface {
 // are rare and a rebuild of every view is the one way to reach every copy;
 // several erasures share one round of rebuilds. It returns how many
 // erasures it applied.
+//
+// Every node runs the job; one at a time does the work. It holds the
+// "erasures" lock of the database (projections.Engine.TryLock) for the
+// whole round, and a node that finds it taken does nothing this time. The
+// round records each projection it rebuilt in erasure_rebuild_progress
+// with the erasure it covers, so a node that takes over from one that died
+// mid-way rebuilds only the projections still missing.
 func ApplyErasures(ctx context.Context, store erasureStore, engine *projections.Engine, now time.Time, logger *slog.Logger) (int, error) {
+	unlock, ok, err := engine.TryLock(ctx, "erasures")
+	if err != nil {
+		return 0, fmt.Errorf("erasure job lock: %w", err)
+	}
+	if !ok {
+		logger.Debug("the erasure job runs on another node")
+		return 0, nil
+	}
+	defer unlock()
 	var last int64
-	err := store.InTx(ctx, func(tx eventstore.Tx) error {
+	err = store.InTx(ctx, func(tx eventstore.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT coalesce(max(position), 0) FROM erasure_rebuilds`)
 		if err != nil {
 			return err
@@ -58,10 +75,36 @@ func ApplyErasures(ctx context.Context, store erasureStore, engine *projections.
 	if len(erased) == 0 {
 		return 0, nil
 	}
+	// Read before any rebuild starts, so each rebuild below reads the log
+	// after the keys of these erasures were deleted.
+	target := positions[len(positions)-1]
+	done, err := erasureProgress(ctx, store)
+	if err != nil {
+		return 0, err
+	}
+	rebuilt := 0
 	for _, name := range engine.Names() {
-		if err := engine.Rebuild(ctx, name, nil); err != nil {
+		if done[name] >= target {
+			continue // rebuilt for these erasures by a node that stopped mid-way
+		}
+		if err := engine.Rebuild(ctx, name, nil); errors.Is(err, projections.ErrRebuildRunning) {
+			// An operator's rebuild; it may have read the log before
+			// these erasures, so this one still runs, next time.
+			logger.Info("erasure job waits for a rebuild that runs", "projection", name, "err", err)
+			return 0, nil
+		} else if err != nil {
 			return 0, fmt.Errorf("rebuild %s after erasure: %w", name, err)
 		}
+		err := store.InTx(ctx, func(tx eventstore.Tx) error {
+			_, err := tx.Exec(ctx, `INSERT INTO erasure_rebuild_progress (projection, position, rebuilt_at) VALUES (?, ?, ?)
+ON CONFLICT (projection) DO UPDATE SET position = excluded.position, rebuilt_at = excluded.rebuilt_at
+WHERE erasure_rebuild_progress.position < excluded.position`, name, target, now.UnixMilli())
+			return err
+		})
+		if err != nil {
+			return 0, fmt.Errorf("record the rebuild of %s after erasures: %w", name, err)
+		}
+		rebuilt++
 	}
 	err = store.InTx(ctx, func(tx eventstore.Tx) error {
 		for i, e := range erased {
@@ -75,6 +118,33 @@ ON CONFLICT (position) DO NOTHING`, positions[i], e.ErasureID, now.UnixMilli());
 	if err != nil {
 		return 0, fmt.Errorf("record applied erasures: %w", err)
 	}
-	logger.Info("views rebuilt after erasures", "erasures", len(erased), "projections", len(engine.Names()))
+	logger.Info("views rebuilt after erasures", "erasures", len(erased), "projections", rebuilt,
+		"already_rebuilt", len(engine.Names())-rebuilt)
 	return len(erased), nil
+}
+
+// erasureProgress reads, per projection, the last erasure its views were
+// rebuilt after.
+func erasureProgress(ctx context.Context, store erasureStore) (map[string]int64, error) {
+	done := map[string]int64{}
+	err := store.InTx(ctx, func(tx eventstore.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT projection, position FROM erasure_rebuild_progress`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var name string
+			var pos int64
+			if err := rows.Scan(&name, &pos); err != nil {
+				return err
+			}
+			done[name] = pos
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("erasure job progress: %w", err)
+	}
+	return done, nil
 }
