@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
@@ -34,6 +35,10 @@ type backend struct {
 	liveBatch, rebuildBatch int
 	// locks are held across processes for a whole rebuild or job.
 	locks *lockers
+	// wakeups, when set, tells the engine that events were appended, by
+	// broadcasting wake and announcing the positions committed, until ctx
+	// ends (wakeup.go).
+	wakeups func(ctx context.Context, logger *slog.Logger, wake *eventstore.Signal, announce func(int64))
 }
 
 func (b *backend) backend() *backend { return b }
@@ -59,6 +64,7 @@ func NewPostgresBackend(store *postgres.Store) Backend {
 		liveBatch:    500,
 		rebuildBatch: 5000,
 		locks:        &lockers{pool: store.Pool()},
+		wakeups:      pgWakeups(store.Pool().Config().ConnConfig),
 	}
 }
 
@@ -68,7 +74,7 @@ func NewPostgresBackend(store *postgres.Store) Backend {
 // first statement, so writing read models after reading the log cannot fail
 // with SQLITE_BUSY; appends wait for the batch (busy timeout).
 func NewSQLiteBackend(db *sql.DB, store eventstore.Store) Backend {
-	return &backend{
+	b := &backend{
 		dialect: SQLite,
 		store:   store,
 		db:      wsql.BeginnerFromStdSQL(db),
@@ -88,6 +94,12 @@ func NewSQLiteBackend(db *sql.DB, store eventstore.Store) Backend {
 		rebuildBatch: 1000,
 		locks:        &lockers{sqlitePath: func(ctx context.Context) (string, error) { return sqliteFile(ctx, db) }},
 	}
+	// The store and the engine share the process: the store's commits
+	// wake the engine (other processes on the file are seen by watchHead).
+	if a, ok := store.(appendedSignal); ok {
+		b.wakeups = sqliteWakeups(a)
+	}
+	return b
 }
 
 // sqliteFile is the path of db's main database file, empty for an

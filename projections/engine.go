@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +18,8 @@ import (
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+
+	"github.com/capacitytracker/capacity/eventstore"
 )
 
 // Errors of the engine. Check them with errors.Is.
@@ -40,16 +43,18 @@ var (
 // Tunables. Live batches are short because on PostgreSQL an open batch
 // holds back every gap-safe reader of the log.
 const (
-	pollInterval    = 50 * time.Millisecond
-	resendInterval  = 50 * time.Millisecond
-	retryInterval   = time.Second // after a failed SELECT or commit
-	ackDeadline     = time.Minute
-	closeTimeout    = 30 * time.Second
-	maxRetries      = 3
-	retryInitial    = 50 * time.Millisecond
-	retryMax        = time.Second
-	waitForLimit    = 2 * time.Second
-	waitForInterval = 10 * time.Millisecond
+	resendInterval = 50 * time.Millisecond
+	retryInterval  = time.Second // after a failed SELECT or commit
+	ackDeadline    = time.Minute
+	closeTimeout   = 30 * time.Second
+	maxRetries     = 3
+	retryInitial   = 50 * time.Millisecond
+	retryMax       = time.Second
+	waitForLimit   = 2 * time.Second
+	// WaitFor wakes when a batch of this engine commits; it also reads the
+	// checkpoints this often, for those moved by another process (a
+	// rebuild by capacityctl).
+	waitForInterval = 50 * time.Millisecond
 	rebuildSuffix   = "__rebuild"
 )
 
@@ -65,6 +70,12 @@ type Engine struct {
 	observer atomic.Pointer[Observer]
 	running  atomic.Bool
 	live     map[string]*atomic.Bool // per projection: its handler runs
+
+	// pollEvery is the engine's slow poll (watchHead); subscribers read
+	// on their own every subscriberPolls of it (see poller).
+	pollEvery time.Duration
+	// committed is broadcast when a batch moves a checkpoint.
+	committed eventstore.Signal
 }
 
 // NewEngine checks the projections and returns an engine for them.
@@ -81,6 +92,8 @@ func NewEngine(b Backend, logger *slog.Logger, projs ...Projection) (*Engine, er
 		projs:  projs,
 		byName: map[string]Projection{},
 		live:   map[string]*atomic.Bool{},
+
+		pollEvery: slowPoll,
 	}
 	tables := map[string]string{}
 	for _, p := range projs {
@@ -120,6 +133,17 @@ func (e *Engine) currentObserver() Observer {
 	return nil
 }
 
+// SetPollInterval sets how often the engine checks the log's head when no
+// wake-up comes (one second by default): the safety net for a lost
+// notification and for appends of other processes on an SQLite file. Each
+// projection also reads the log on its own every 60 intervals. Call it
+// before Run.
+func (e *Engine) SetPollInterval(d time.Duration) {
+	if d > 0 {
+		e.pollEvery = d
+	}
+}
+
 // Names lists the engine's projections in the order they were given.
 func (e *Engine) Names() []string {
 	names := make([]string, len(e.projs))
@@ -157,11 +181,33 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// runCtx ends before the subscribers are closed: their pollers wait on
+	// it, and so do the sources of wake-ups.
+	runCtx, stop := context.WithCancel(ctx)
+	var wake eventstore.Signal
+	var announced atomic.Int64
+	announce := func(pos int64) {
+		for {
+			cur := announced.Load()
+			if pos <= cur || announced.CompareAndSwap(cur, pos) {
+				return
+			}
+		}
+	}
+	var sources sync.WaitGroup
+	if len(e.projs) > 0 {
+		sources.Go(func() { watchHead(runCtx, e.b, e.Names(), e.pollEvery, e.logger, &wake, announce) })
+	}
+	if e.b.wakeups != nil {
+		sources.Go(func() { e.b.wakeups(runCtx, e.logger, &wake, announce) })
+	}
 	var subs []*wsql.Subscriber
 	defer func() {
+		stop()
 		for _, s := range subs {
 			_ = s.Close()
 		}
+		sources.Wait()
 	}()
 	ackDeadline := ackDeadline
 	for _, p := range e.projs {
@@ -169,14 +215,21 @@ func (e *Engine) Run(ctx context.Context) error {
 		size := newLiveBatchSize(e.b.liveBatch, liveBatchTime)
 		schema := e.b.schema(e.b.liveBatch)
 		schema.size = size
+		// The start counts as a wake-up: what was appended before the
+		// listener listened may still be behind the gap-safe horizon.
+		poll := &poller{wakeups: wake.C, every: subscriberPolls * e.pollEvery, done: runCtx.Done(), announced: &announced,
+			quickMax: min(quickMax, e.pollEvery), errors: wsql.NewDefaultBackoffManager(e.pollEvery, retryInterval)}
+		poll.woken()
 		sub, err := wsql.NewSubscriber(
-			guardedBeginner{Beginner: e.b.db, dialect: e.b.dialect, projection: name, observer: e.currentObserver, size: size},
+			guardedBeginner{Beginner: e.b.db, dialect: e.b.dialect, projection: name, observer: e.currentObserver, size: size,
+				poll: poll, committed: &e.committed},
 			wsql.SubscriberConfig{
 				ConsumerGroup:  name,
 				AckDeadline:    &ackDeadline,
-				PollInterval:   pollInterval,
+				PollInterval:   subscriberPolls * e.pollEvery,
 				ResendInterval: resendInterval,
 				RetryInterval:  retryInterval,
+				BackoffManager: poll,
 				SchemaAdapter:  schema,
 				OffsetsAdapter: e.b.offsets,
 			}, wlogger)
@@ -209,7 +262,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}()
-	err = router.Run(ctx)
+	err = router.Run(runCtx)
 	for _, f := range e.live {
 		f.Store(false)
 	}
@@ -391,6 +444,8 @@ func (e *Engine) WaitFor(ctx context.Context, names []string, position int64) er
 	tick := time.NewTicker(waitForInterval)
 	defer tick.Stop()
 	for {
+		// Taken before the read: a commit after it ends the wait.
+		committed := e.committed.C()
 		cps, err := e.checkpoints(ctx)
 		if err == nil {
 			behind := ""
@@ -414,6 +469,7 @@ func (e *Engine) WaitFor(ctx context.Context, names []string, position int64) er
 				return fmt.Errorf("%w: %v", ErrNotCaughtUp, err)
 			}
 			return ctx.Err()
+		case <-committed:
 		case <-tick.C:
 		}
 	}

@@ -200,9 +200,16 @@ type guardedBeginner struct {
 	projection string
 	observer   func() Observer
 	size       *liveBatchSize // learns how long the batches take
+	poll       *poller        // told when a read begins
+	// committed is broadcast after every batch that moved the
+	// checkpoint, for WaitFor.
+	committed *eventstore.Signal
 }
 
 func (g guardedBeginner) BeginTx(ctx context.Context, opts *sql.TxOptions) (wsql.Tx, error) {
+	if g.poll != nil {
+		g.poll.arm()
+	}
 	tx, err := g.Beginner.BeginTx(ctx, opts)
 	if err != nil {
 		return nil, err
@@ -223,7 +230,7 @@ func (g guardedBeginner) BeginTx(ctx context.Context, opts *sql.TxOptions) (wsql
 	// The clock starts once the lock is held: waiting for another server's
 	// batch or a rebuild's swap says nothing about this batch's events.
 	return &guardedTx{inner: tx, ctx: ctx, dialect: g.dialect, projection: g.projection, observer: g.observer(),
-		size: g.size, began: time.Now()}, nil
+		size: g.size, committed: g.committed, poll: g.poll, began: time.Now()}, nil
 }
 
 // projectionLockKey is the PostgreSQL advisory lock of one projection.
@@ -248,6 +255,8 @@ type guardedTx struct {
 	projection string
 	observer   Observer
 	size       *liveBatchSize
+	committed  *eventstore.Signal
+	poll       *poller
 	began      time.Time
 
 	done      bool  // committed or rolled back
@@ -305,6 +314,14 @@ func (t *guardedTx) Commit() error {
 	}
 	if t.size != nil {
 		t.size.record(t.events, time.Since(t.began))
+	}
+	if t.applied > 0 {
+		if t.poll != nil {
+			t.poll.reached(t.applied)
+		}
+		if t.committed != nil {
+			t.committed.Broadcast()
+		}
 	}
 	if t.observer != nil && t.applied > 0 {
 		for _, p := range t.poisoned {

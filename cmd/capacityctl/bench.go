@@ -21,7 +21,8 @@ func runBench(ctx context.Context, c *cli, args []string) int {
 	fs.IntVar(&opts.SingleOps, "single", 20000, "single-event appends per writer count")
 	fs.IntVar(&opts.BatchEvents, "batched", 200000, "events appended in batches of 100")
 	fs.IntVar(&opts.RebuildEvents, "rebuild", 1000000, "events in the log that the rebuild replays")
-	fs.DurationVar(&opts.LagDuration, "lag-duration", 10*time.Second, "how long the 1,000 appends/s load runs")
+	fs.DurationVar(&opts.LagDuration, "lag-duration", 10*time.Second, "how long the steady load of -lag-rate appends/s runs")
+	fs.IntVar(&opts.LagRate, "lag-rate", 1000, "appends per second of the steady load that measures the projection lag")
 	fs.BoolVar(&opts.StoreOnly, "store-only", false, "measure only the event store, not the projections")
 	fs.BoolVar(&opts.AllProjections, "all-projections", false, "run every projection of the product, not only category_stats, for the catch-up, lag and rebuild figures")
 	fs.Usage = func() {
@@ -34,8 +35,8 @@ func runBench(ctx context.Context, c *cli, args []string) int {
 		}
 		return 2
 	}
-	if opts.SingleOps < 32 || opts.BatchEvents < 400 || opts.RebuildEvents < 1 || opts.LagDuration <= 0 {
-		fmt.Fprintln(c.stderr, "capacityctl bench: -single must be at least 32, -batched at least 400 (4 writers x 100), -rebuild and -lag-duration positive")
+	if opts.SingleOps < 32 || opts.BatchEvents < 400 || opts.RebuildEvents < 1 || opts.LagDuration <= 0 || opts.LagRate < 1 {
+		fmt.Fprintln(c.stderr, "capacityctl bench: -single must be at least 32, -batched at least 400 (4 writers x 100), -rebuild, -lag-duration and -lag-rate positive")
 		return 2
 	}
 	opts.PostgresURL = c.g.app.DatabaseURL

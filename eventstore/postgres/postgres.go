@@ -34,6 +34,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -49,6 +50,11 @@ type Store struct {
 	pool     *pgxpool.Pool
 	ownsPool bool
 	queue    *eventstore.CommitQueue[*appendJob]
+	// See notifier.
+	notifyReq    chan struct{}
+	notifyPos    atomic.Int64 // highest position committed
+	closing      chan struct{}
+	notifierDone chan struct{}
 }
 
 var _ eventstore.Store = (*Store)(nil)
@@ -58,9 +64,11 @@ var _ eventstore.Store = (*Store)(nil)
 func New(pool *pgxpool.Pool) *Store { return newStore(pool, false) }
 
 func newStore(pool *pgxpool.Pool, owns bool) *Store {
-	s := &Store{pool: pool, ownsPool: owns}
+	s := &Store{pool: pool, ownsPool: owns,
+		notifyReq: make(chan struct{}, 1), closing: make(chan struct{}), notifierDone: make(chan struct{})}
 	s.queue = eventstore.NewCommitQueue(groupCommitters, eventstore.MaxEventsPerAppend,
 		func(j *appendJob) int { return j.events }, s.commitBatch)
+	go s.notifier()
 	return s
 }
 
@@ -85,6 +93,12 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 // appends, and closes the pool if the store owns it.
 func (s *Store) Close() error {
 	s.queue.Close()
+	select {
+	case <-s.closing:
+	default:
+		close(s.closing)
+	}
+	<-s.notifierDone
 	if s.ownsPool {
 		s.pool.Close()
 	}
@@ -272,6 +286,19 @@ const groupTimeout = time.Minute
 func (s *Store) commitBatch(jobs []*appendJob, outcomes []eventstore.Outcome) {
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()
+	defer func() {
+		var last int64
+		for _, o := range outcomes {
+			for _, r := range o.Results {
+				if o.Err == nil {
+					last = max(last, r.LastPosition())
+				}
+			}
+		}
+		if last > 0 {
+			s.notifyAppended(last)
+		}
+	}()
 	if len(jobs) > 1 {
 		if err := s.execGroup(ctx, jobs, outcomes); err == nil {
 			return

@@ -36,11 +36,15 @@ func (s *Store) inTxOnce(ctx context.Context, fn func(tx eventstore.Tx) error) e
 	if err != nil {
 		return err
 	}
-	if err := fn(&pgTx{s: s, tx: tx}); err != nil {
+	ptx := &pgTx{s: s, tx: tx}
+	if err := fn(ptx); err != nil {
 		return errors.Join(err, rollback(tx))
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit: %w", err)
+	}
+	if ptx.appended > 0 {
+		s.notifyAppended(ptx.appended)
 	}
 	return nil
 }
@@ -62,8 +66,9 @@ func isTxConflict(err error) bool {
 }
 
 type pgTx struct {
-	s  *Store
-	tx pgx.Tx
+	s        *Store
+	tx       pgx.Tx
+	appended int64 // highest position appended
 }
 
 func (t *pgTx) Exec(ctx context.Context, query string, args ...any) (int64, error) {
@@ -83,7 +88,11 @@ func (t *pgTx) Query(ctx context.Context, query string, args ...any) (eventstore
 }
 
 func (t *pgTx) Append(ctx context.Context, reqs ...eventstore.AppendRequest) ([]eventstore.AppendResult, error) {
-	return t.s.AppendTx(ctx, t.tx, reqs)
+	res, err := t.s.AppendTx(ctx, t.tx, reqs)
+	for _, r := range res {
+		t.appended = max(t.appended, r.LastPosition())
+	}
+	return res, err
 }
 
 type pgRows struct{ pgx.Rows }

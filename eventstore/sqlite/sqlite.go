@@ -103,6 +103,9 @@ type Store struct {
 	// connection (see statements).
 	stmts map[string]*sql.Stmt
 	queue *eventstore.CommitQueue[*appendJob]
+	// appended is broadcast after every commit that appended events (see
+	// Appended).
+	appended eventstore.Signal
 }
 
 var _ eventstore.Store = (*Store)(nil)
@@ -177,6 +180,12 @@ func (s *Store) DB() *sql.DB { return s.reader }
 
 // Path is the database file.
 func (s *Store) Path() string { return s.path }
+
+// Appended returns a channel closed when the next append of this Store
+// commits (Append, AppendMany or InTx; not AppendTx, whose caller commits).
+// The projection engine waits on it instead of polling the file: appends of
+// other processes on the same file do not close it.
+func (s *Store) Appended() <-chan struct{} { return s.appended.C() }
 
 // Close waits for the appends already queued to be committed, then closes
 // both connection pools. Appends after Close fail.
@@ -291,6 +300,13 @@ func (s *Store) commitBatch(jobs []*appendJob, outcomes []eventstore.Outcome) {
 	}
 	if err := tx.Commit(); err != nil {
 		fail(fmt.Errorf("commit append: %w", err))
+		return
+	}
+	for _, o := range outcomes {
+		if o.Err == nil {
+			s.appended.Broadcast()
+			break
+		}
 	}
 }
 

@@ -19,7 +19,8 @@ func (s *Store) InTx(ctx context.Context, fn func(tx eventstore.Tx) error) error
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	if err := fn(&sqliteTx{s: s, tx: tx}); err != nil {
+	stx := &sqliteTx{s: s, tx: tx}
+	if err := fn(stx); err != nil {
 		if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
 			return errors.Join(err, fmt.Errorf("rollback: %w", rbErr))
 		}
@@ -28,12 +29,16 @@ func (s *Store) InTx(ctx context.Context, fn func(tx eventstore.Tx) error) error
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	if stx.appended {
+		s.appended.Broadcast()
+	}
 	return nil
 }
 
 type sqliteTx struct {
-	s  *Store
-	tx *sql.Tx
+	s        *Store
+	tx       *sql.Tx
+	appended bool
 }
 
 func (t *sqliteTx) Exec(ctx context.Context, query string, args ...any) (int64, error) {
@@ -49,5 +54,9 @@ func (t *sqliteTx) Query(ctx context.Context, query string, args ...any) (events
 }
 
 func (t *sqliteTx) Append(ctx context.Context, reqs ...eventstore.AppendRequest) ([]eventstore.AppendResult, error) {
-	return t.s.AppendTx(ctx, t.tx, reqs)
+	res, err := t.s.AppendTx(ctx, t.tx, reqs)
+	if err == nil {
+		t.appended = true
+	}
+	return res, err
 }

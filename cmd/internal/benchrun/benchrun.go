@@ -39,8 +39,10 @@ type Options struct {
 	BatchEvents int
 	// RebuildEvents is the size of the log the rebuild replays.
 	RebuildEvents int
-	// LagDuration is how long the steady 1,000 appends/s load runs.
+	// LagDuration is how long the steady load of LagRate appends/s runs.
 	LagDuration time.Duration
+	// LagRate is the appends per second of that load (default 1,000).
+	LagRate int
 	// Skip projection measurements (live throughput, lag, rebuild).
 	StoreOnly bool
 	// AllProjections runs every projection of the product
@@ -61,6 +63,9 @@ func (o Options) Defaults() Options {
 	}
 	if o.LagDuration == 0 {
 		o.LagDuration = 10 * time.Second
+	}
+	if o.LagRate == 0 {
+		o.LagRate = 1000
 	}
 	return o
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -146,14 +147,14 @@ func runProjections(ctx context.Context, s *scratch, opts Options, w io.Writer) 
 	}
 	line{result: bench.Result{Name: "live projection catch-up", Events: int64(logged), Duration: time.Since(start)}}.print(w)
 
-	// Lag under a steady load of 1,000 appends/s.
-	lat, err := steadyLoad(ctx, s.store, obs, 1000, opts.LagDuration)
+	// Lag under a steady load of LagRate appends/s.
+	lat, err := steadyLoad(ctx, s.store, obs, opts.LagRate, opts.LagDuration)
 	if err != nil {
 		_ = stopEngine()
 		return err
 	}
-	fmt.Fprintf(w, "  projection lag at 1,000 appends/s for %s: p50 %s  p99 %s  max %s  (%d events)  [target: p99 < 100ms]\n",
-		opts.LagDuration, pct(lat, 50), pct(lat, 99), pct(lat, 100), len(lat))
+	fmt.Fprintf(w, "  projection lag at %s appends/s for %s: p50 %s  p99 %s  max %s  (%d events)  [target: p99 < 100ms]\n",
+		thousands(opts.LagRate), opts.LagDuration, pct(lat, 50), pct(lat, 99), pct(lat, 100), len(lat))
 
 	// Rebuild from RebuildEvents events.
 	total := countEvents(ctx, s.store)
@@ -269,4 +270,13 @@ func pct(lat []time.Duration, p int) time.Duration {
 		i = len(s) - 1
 	}
 	return s[i].Round(100 * time.Microsecond)
+}
+
+// thousands writes n with a comma between groups of three digits.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
