@@ -113,28 +113,24 @@ func (h *Handler) showMyAccess(w http.ResponseWriter, r *http.Request, s *sessio
 func (h *Handler) renderMyAccess(w http.ResponseWriter, r *http.Request, status int, s *session, f *form, found accessSearch, ticked []string, notice string) {
 	u := s.actor.User
 	pendingSet := map[string]bool{}
-	var pending []queries.LocationSummary
+	var pendingIDs []string
 	for _, req := range u.Requests {
 		for _, p := range req.Parts {
 			if p.Decision != account.Undecided {
 				continue
 			}
 			for _, id := range p.LocationIDs {
-				if pendingSet[id] {
-					continue
+				if !pendingSet[id] {
+					pendingSet[id] = true
+					pendingIDs = append(pendingIDs, id)
 				}
-				pendingSet[id] = true
-				l, ok, err := h.queries.Location(r.Context(), id)
-				if err != nil {
-					h.fail(w, r, err)
-					return
-				}
-				if !ok {
-					l = queries.LocationSummary{LocationID: id, Name: id}
-				}
-				pending = append(pending, l)
 			}
 		}
+	}
+	pending, err := h.namedLocations(r, pendingIDs)
+	if err != nil {
+		h.fail(w, r, err)
+		return
 	}
 	slices.SortFunc(pending, func(a, b queries.LocationSummary) int {
 		return strings.Compare(a.Name+a.LocationID, b.Name+b.LocationID)

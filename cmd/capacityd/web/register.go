@@ -82,17 +82,10 @@ func (h *Handler) showRegister(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) renderRegister(w http.ResponseWriter, r *http.Request, status int, step string, g registration, found []queries.LocationSummary) {
 	// The chosen locations, named, stay ticked across searches.
-	var chosen []queries.LocationSummary
-	for _, id := range g.locations {
-		l, ok, err := h.queries.Location(r.Context(), id)
-		if err != nil {
-			h.fail(w, r, err)
-			return
-		}
-		if !ok {
-			l = queries.LocationSummary{LocationID: id, Name: id}
-		}
-		chosen = append(chosen, l)
+	chosen, err := h.namedLocations(r, g.locations)
+	if err != nil {
+		h.fail(w, r, err)
+		return
 	}
 	found = slices.DeleteFunc(found, func(l queries.LocationSummary) bool { return slices.Contains(g.locations, l.LocationID) })
 	if status == http.StatusOK && g.form.HasErrors() {
@@ -195,4 +188,21 @@ func (h *Handler) submitRegister(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) showRegisterFinished(w http.ResponseWriter, r *http.Request) {
 	h.render(w, r, http.StatusOK, "register-finished", view{Title: "Your request has been sent"})
+}
+
+// namedLocations is the directory's summary of each location, in order; a
+// location the directory does not hold (yet) goes by its id.
+func (h *Handler) namedLocations(r *http.Request, ids []string) ([]queries.LocationSummary, error) {
+	out := make([]queries.LocationSummary, 0, len(ids))
+	for _, id := range ids {
+		l, ok, err := h.queries.Location(r.Context(), id)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			l = queries.LocationSummary{LocationID: id, Name: id}
+		}
+		out = append(out, l)
+	}
+	return out, nil
 }
