@@ -30,7 +30,7 @@ const (
 	largeOrgShare = 10
 )
 
-// BenchmarkWeb_PagesLarge measures the server's answer to every page a
+// BenchmarkWeb_LargeSitePages measures the server's answer to every page a
 // person sees, over the data set of issue 15's target: the seed's 25,000
 // CQC locations (and its 2,000 GP practices and year of history) and
 // 10,000 users registered through the real commands, spread over the
@@ -39,11 +39,11 @@ const (
 // page is then a sub-benchmark reporting the p50 and p99 of its
 // iterations:
 //
-//	go test ./cmd/capacityd/web -run '^$' -bench BenchmarkWeb_PagesLarge -benchtime 300x -timeout 60m
+//	go test ./cmd/capacityd/web -run '^$' -bench BenchmarkWeb_LargeSitePages -benchtime 300x -timeout 60m
 //
-// PostgreSQL runs too with -bench 'BenchmarkWeb_PagesLarge/postgres'
+// PostgreSQL runs too with -bench 'BenchmarkWeb_LargeSitePages/postgres'
 // (both by default).
-func BenchmarkWeb_PagesLarge(b *testing.B) {
+func BenchmarkWeb_LargeSitePages(b *testing.B) {
 	for _, backend := range projtest.Backends() {
 		b.Run(backend, func(b *testing.B) {
 			f := newLargeSite(b, backend)
