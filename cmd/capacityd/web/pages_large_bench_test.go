@@ -41,8 +41,8 @@ const (
 //
 //	go test ./cmd/capacityd/web -run '^$' -bench BenchmarkWeb_LargeSitePages -benchtime 300x -timeout 60m
 //
-// PostgreSQL runs too with -bench 'BenchmarkWeb_LargeSitePages/postgres'
-// (both by default).
+// It runs on both backends; -bench 'BenchmarkWeb_LargeSitePages/sqlite'
+// runs one.
 func BenchmarkWeb_LargeSitePages(b *testing.B) {
 	for _, backend := range projtest.Backends() {
 		b.Run(backend, func(b *testing.B) {
@@ -114,9 +114,12 @@ func newLargeSite(b *testing.B, backend string) *largeSite {
 	opts := seed.Options{Locations: largeLocations, GPPractices: seed.DefaultGPPractices, Seed: 15,
 		Now: time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)}
 	s := newSiteWith(b, backend, siteOptions{settleWithin: 30 * time.Minute, fill: func(ctx context.Context, store eventstore.Store) {
-		if _, err := seed.Run(ctx, store, opts, nil); err != nil {
+		sum, err := seed.Run(ctx, store, opts, nil)
+		if err != nil {
 			b.Fatal(err)
 		}
+		b.Logf("%s: seed appended %d events (%d locations, %d providers, %d GP practices) in %s", backend,
+			sum.Events, sum.Locations, sum.Organisations, sum.GPPractices, sum.Elapsed.Round(time.Second))
 	}})
 	seeded := time.Since(started)
 
@@ -196,7 +199,7 @@ func newLargeSite(b *testing.B, backend string) *largeSite {
 	}
 	registered := time.Since(registerStarted)
 	s.settle()
-	b.Logf("%s: seeded %d locations in %s, registered %d users in %s, all projected after %s; largest organisation %s (%d locations)",
+	b.Logf("%s: seeded and projected %d locations in %s, registered %d users in %s, all projected after %s; largest organisation %s (%d locations)",
 		backend, largeLocations, seeded.Round(time.Second), largeUsers, registered.Round(time.Second),
 		time.Since(started).Round(time.Second), large.id, len(large.locations))
 	return f
