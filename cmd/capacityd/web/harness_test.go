@@ -7,6 +7,7 @@ package web_test
 // an email as a person would.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -54,6 +55,8 @@ type site struct {
 	mailer   *projections.MailDispatcher
 	logs     *logBuffer
 	server   *httpapi.Server
+	// settleWithin bounds settle: the projections' catch-up.
+	settleWithin time.Duration
 }
 
 // siteOptions are what a test may set of its site's server.
@@ -62,6 +65,11 @@ type siteOptions struct {
 	limits ratelimit.Limits
 	// secureCookies is -secure-cookies (behind a TLS-terminating proxy).
 	secureCookies bool
+	// fill, when set, appends to the empty store before the projections
+	// and the server start (a benchmark's large data set).
+	fill func(ctx context.Context, store eventstore.Store)
+	// settleWithin bounds the projections' catch-up (0: 2 minutes).
+	settleWithin time.Duration
 }
 
 // person is an account with the password it signs in with.
@@ -102,6 +110,9 @@ func newSiteWith(t testing.TB, backend string, opts siteOptions) *site {
 	t.Helper()
 	ctx := context.Background()
 	store, pb := projtest.Open(t, backend)
+	if opts.fill != nil {
+		opts.fill(ctx, store)
+	}
 	logs := &logBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	t.Cleanup(func() {
@@ -133,7 +144,8 @@ func newSiteWith(t testing.TB, backend string, opts siteOptions) *site {
 	// The address is known before the server starts, so that the emails'
 	// links lead to it.
 	hs := httptest.NewUnstartedServer(nil)
-	s := &site{t: t, url: "http://" + hs.Listener.Addr().String(), store: store, accounts: accounts, engine: engine, logs: logs}
+	s := &site{t: t, url: "http://" + hs.Listener.Addr().String(), store: store, accounts: accounts, engine: engine, logs: logs,
+		settleWithin: cmp.Or(opts.settleWithin, 2*time.Minute)}
 
 	s.smtp = smtptest.Start(t)
 	sender, err := mail.NewSMTPSender(mail.SMTPConfig{Host: s.smtp.Host(), Port: s.smtp.Port(), TLS: mail.TLSNone})
@@ -206,7 +218,7 @@ func (s *site) drain() {
 // settle waits, bounded, until the projections have applied the whole log.
 func (s *site) settle() {
 	s.t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
+	deadline := time.Now().Add(s.settleWithin)
 	for {
 		err := s.engine.WaitFor(context.Background(), nil, s.head())
 		if err == nil {
