@@ -263,10 +263,10 @@ func (s *site) genericAccount(email, name string) person {
 	return person{Email: email, Name: name, Password: res.InitialPassword}
 }
 
-// eventCount is the number of events in the log.
-func (s *site) eventCount() int {
+// logState walks every stream of the log once: how many events it holds
+// and the highest position.
+func (s *site) logState() (count int, last int64) {
 	s.t.Helper()
-	n := 0
 	after := ""
 	for {
 		streams, err := s.store.ListStreams(context.Background(), eventstore.ListStreamsOptions{After: after, Limit: 500})
@@ -274,17 +274,27 @@ func (s *site) eventCount() int {
 			s.t.Fatal(err)
 		}
 		if len(streams) == 0 {
-			return n
+			return count, last
 		}
 		for _, st := range streams {
 			evs, err := s.store.ReadStream(context.Background(), st.StreamID, eventstore.ReadStreamOptions{})
 			if err != nil {
 				s.t.Fatal(err)
 			}
-			n += len(evs)
+			count += len(evs)
+			for _, e := range evs {
+				last = max(last, e.Position)
+			}
 		}
 		after = streams[len(streams)-1].StreamID
 	}
+}
+
+// eventCount is the number of events in the log.
+func (s *site) eventCount() int {
+	s.t.Helper()
+	n, _ := s.logState()
+	return n
 }
 
 // deliver sends what the outbox holds and returns every message received.
@@ -311,27 +321,8 @@ func (s *site) deliver() []smtptest.Received {
 // head is the highest position of the log.
 func (s *site) head() int64 {
 	s.t.Helper()
-	var last int64
-	after := ""
-	for {
-		streams, err := s.store.ListStreams(context.Background(), eventstore.ListStreamsOptions{After: after, Limit: 500})
-		if err != nil {
-			s.t.Fatal(err)
-		}
-		if len(streams) == 0 {
-			return last
-		}
-		for _, st := range streams {
-			evs, err := s.store.ReadStream(context.Background(), st.StreamID, eventstore.ReadStreamOptions{})
-			if err != nil {
-				s.t.Fatal(err)
-			}
-			for _, e := range evs {
-				last = max(last, e.Position)
-			}
-		}
-		after = streams[len(streams)-1].StreamID
-	}
+	_, last := s.logState()
+	return last
 }
 
 // link is the latest set-password link emailed to the address, as it is
