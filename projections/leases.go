@@ -1,0 +1,441 @@
+package projections
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Several capacityd processes (nodes) on one PostgreSQL database share
+// out the projections: each projection runs on one node at a time, and
+// the projections spread across the live nodes.
+//
+// A node holds a projection's lease as a session-level advisory lock
+// (leaseKey) on a connection of its own, opened when its engine starts.
+// The server drops the locks when the session ends, which a node's does
+// when it stops, when it is killed (even by SIGKILL: the kernel closes the
+// socket), when its connection is lost, and when it stops talking for
+// longer than idle_session_timeout (a frozen process or host). Nothing
+// else marks ownership, so there is no lease row to expire or to steal.
+//
+// Every node runs a rebalance round every leaseInterval on that
+// connection: it records a heartbeat in projection_nodes, reads the live
+// nodes that run the same projections and the leases each holds (pg_locks
+// joined to projection_nodes by session), and with target = ceil(projections
+// / live nodes):
+//   - a node holding more than target while another holds fewer releases
+//     its extras (after the batch in flight commits);
+//   - a node holding fewer than target takes free ones.
+//
+// So a second node starting takes half the projections within a round or
+// two, and a node's projections move to the others the round after it
+// stops or dies. A node is live while its lease session exists and its
+// heartbeat is recent; the session check makes a killed node's death seen
+// at once, the heartbeat guards against a recycled backend pid and a node
+// whose rounds stopped.
+//
+// Taking over is exactly-once because of what already held before leases:
+// every batch takes the projection's transaction-level advisory lock and
+// reads the checkpoint after it, and commits its rows with the checkpoint.
+// The lease only decides where batches run.
+//
+// The node holding the scheduled-jobs lease (jobsLeaseName) runs the
+// server's scheduled jobs (Engine.RunsScheduledJobs).
+const (
+	leaseInterval = 2 * time.Second
+	// nodeForgotten is how long the row of a node gone stays, for the
+	// operator who looks.
+	nodeForgotten = time.Hour
+	// releaseDrain bounds the wait for a batch in flight before a lease
+	// is released anyway (the batch lock keeps the next owner waiting).
+	releaseDrain  = 10 * time.Second
+	jobsLeaseName = "scheduled jobs"
+)
+
+// leaseKey is the session advisory lock that is a projection's lease,
+// apart from projectionLockKey (one batch) and lockID (rebuilds and jobs).
+func leaseKey(name string) int64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte("capacity-lease:" + name))
+	return int64(h.Sum64())
+}
+
+// advisoryKeySQL rebuilds a bigint advisory lock key from its pg_locks row
+// (the high half in classid, the low half in objid, objsubid 1).
+const advisoryKeySQL = `((l.classid::bigint << 32) | l.objid::bigint)`
+
+// leases is one engine run's side of the sharing: it opens the gates of
+// the projections whose leases it holds.
+type leases struct {
+	pool   *pgxpool.Pool
+	logger *slog.Logger
+	names  []string
+	gates  map[string]*gate
+	every  time.Duration
+	jobs   *atomic.Bool
+	node   string // this run's id in projection_nodes
+	set    string // fingerprint of names
+	done   chan struct{}
+
+	// Owned by the rebalance loop, then by stop.
+	conn     *pgx.Conn
+	held     map[string]bool
+	heldJobs bool
+}
+
+// startLeases opens the gates of the projections this run may apply. On
+// SQLite, one server on its file, it opens them all at once. On
+// PostgreSQL it starts the rebalance loop, which runs until ctx ends; stop
+// then releases the leases.
+func (e *Engine) startLeases(ctx context.Context) *leases {
+	l := &leases{pool: e.b.locks.pool, logger: e.logger, names: e.Names(), gates: e.gates, every: e.leaseEvery,
+		jobs: &e.jobs, node: newNodeID(), set: projectionSet(e.Names()), held: map[string]bool{}}
+	if l.pool == nil {
+		for _, g := range l.gates {
+			g.setOpen(true)
+		}
+		l.jobs.Store(true)
+		return l
+	}
+	l.done = make(chan struct{})
+	go l.loop(ctx)
+	return l
+}
+
+func newNodeID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// projectionSet fingerprints a set of projection names: nodes share out
+// the projections with the nodes that run the same set.
+func projectionSet(names []string) string {
+	sorted := slices.Clone(names)
+	slices.Sort(sorted)
+	sum := sha256.Sum256([]byte(strings.Join(sorted, ",")))
+	return hex.EncodeToString(sum[:8])
+}
+
+// liveWindow is how old a node's heartbeat may be for it to count as live.
+func (l *leases) liveWindow() time.Duration { return max(5*l.every, 3*time.Second) }
+
+// idleTimeout ends the lease session of a node that stops talking.
+func (l *leases) idleTimeout() time.Duration { return max(5*l.every, 10*time.Second) }
+
+func (l *leases) loop(ctx context.Context) {
+	defer close(l.done)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		if err := l.round(ctx); err != nil && ctx.Err() == nil {
+			l.logger.Warn("projection leases: lost the node's lease connection; its projections pause until it reconnects",
+				"node", l.node, "held", len(l.held), "err", err)
+			l.drop()
+		}
+		timer.Reset(l.every)
+	}
+}
+
+// drop forgets every lease after the connection failed: the server has
+// released them, or will when it notices.
+func (l *leases) drop() {
+	for name := range l.held {
+		l.gates[name].setOpen(false)
+	}
+	clear(l.held)
+	l.heldJobs = false
+	l.jobs.Store(false)
+	if l.conn != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = l.conn.Close(ctx)
+		cancel()
+		l.conn = nil
+	}
+}
+
+// stop ends the loop and releases every lease at once (by ending the
+// session), after the engine's router stopped: its last batches have
+// committed, and other nodes take the projections over at their next
+// round.
+func (l *leases) stop() {
+	for _, g := range l.gates {
+		g.setOpen(false)
+	}
+	l.jobs.Store(false)
+	if l.done == nil {
+		return
+	}
+	<-l.done
+	if l.conn == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _ = l.conn.Exec(ctx, `DELETE FROM projection_nodes WHERE id = $1`, l.node)
+	_ = l.conn.Close(ctx)
+	l.logger.Info("projection leases released", "node", l.node, "projections", len(l.held))
+}
+
+// connect opens the lease session and registers the node.
+func (l *leases) connect(ctx context.Context) error {
+	cfg := l.pool.Config().ConnConfig.Copy()
+	// Shown in pg_stat_activity, so that an operator sees which session
+	// holds a node's leases.
+	cfg.RuntimeParams["application_name"] = truncate("capacity node "+l.node, 63)
+	// A node that stops talking (frozen, or its host gone) loses its
+	// leases: the server ends its idle session, and TCP keepalives find a
+	// peer that vanished.
+	cfg.RuntimeParams["idle_session_timeout"] = fmt.Sprint(l.idleTimeout().Milliseconds())
+	cfg.RuntimeParams["tcp_keepalives_idle"] = "5"
+	cfg.RuntimeParams["tcp_keepalives_interval"] = "2"
+	cfg.RuntimeParams["tcp_keepalives_count"] = "3"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	_, err = conn.Exec(ctx, `INSERT INTO projection_nodes (id, owner, projections, backend_pid) VALUES ($1, $2, $3, pg_backend_pid())
+		ON CONFLICT (id) DO UPDATE SET backend_pid = excluded.backend_pid, heartbeat_at = now()`, l.node, owner(), l.set)
+	if err == nil {
+		// Rows of nodes long gone, and of the node whose session this
+		// backend pid was.
+		_, err = conn.Exec(ctx, `DELETE FROM projection_nodes WHERE id <> $1
+			AND (backend_pid = pg_backend_pid() OR heartbeat_at < now() - make_interval(secs => $2))`, l.node, nodeForgotten.Seconds())
+	}
+	if err != nil {
+		_ = conn.Close(context.WithoutCancel(ctx))
+		return fmt.Errorf("register node: %w", err)
+	}
+	l.conn = conn
+	return nil
+}
+
+// round is one rebalance: heartbeat, read who holds what, release extras,
+// take free leases.
+func (l *leases) round(ctx context.Context) error {
+	if l.conn == nil {
+		if err := l.connect(ctx); err != nil {
+			return err
+		}
+	}
+	tag, err := l.conn.Exec(ctx, `UPDATE projection_nodes SET heartbeat_at = now(), backend_pid = pg_backend_pid() WHERE id = $1`, l.node)
+	if err != nil {
+		return fmt.Errorf("heartbeat: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		// Deleted by another node (its clock far ahead?): register again.
+		if _, err := l.conn.Exec(ctx, `INSERT INTO projection_nodes (id, owner, projections, backend_pid) VALUES ($1, $2, $3, pg_backend_pid())`,
+			l.node, owner(), l.set); err != nil {
+			return fmt.Errorf("register node: %w", err)
+		}
+	}
+	counts, taken, err := l.survey(ctx)
+	if err != nil {
+		return err
+	}
+	counts[l.node] = len(l.held) // this node is live, whatever the survey saw
+	target := (len(l.names) + len(counts) - 1) / len(counts)
+	short := false // another live node holds fewer than target
+	for node, n := range counts {
+		if node != l.node && n < target {
+			short = true
+		}
+	}
+
+	if extra := len(l.held) - target; extra > 0 && short {
+		mine := l.ranked(func(name string) bool { return l.held[name] })
+		for _, name := range mine[len(mine)-extra:] {
+			if err := l.release(ctx, name); err != nil {
+				return err
+			}
+		}
+	}
+	if len(l.held) < target {
+		free := l.ranked(func(name string) bool { return !l.held[name] && !taken[leaseKey(name)] })
+		for _, name := range free {
+			if len(l.held) >= target {
+				break
+			}
+			ok, err := l.tryLock(ctx, leaseKey(name))
+			if err != nil {
+				return fmt.Errorf("take the lease of %s: %w", name, err)
+			}
+			if ok {
+				l.held[name] = true
+				l.gates[name].setOpen(true)
+				l.logger.Info("projection lease taken", "projection", name, "node", l.node, "live_nodes", len(counts), "target", target)
+			}
+		}
+	}
+	if !l.heldJobs && !taken[leaseKey(jobsLeaseName)] {
+		ok, err := l.tryLock(ctx, leaseKey(jobsLeaseName))
+		if err != nil {
+			return fmt.Errorf("take the scheduled jobs' lease: %w", err)
+		}
+		if ok {
+			l.heldJobs = true
+			l.jobs.Store(true)
+			l.logger.Info("scheduled jobs lease taken: this node runs the scheduled jobs", "node", l.node)
+		}
+	}
+	return nil
+}
+
+// survey reads the live nodes that run the same projections, with how many
+// of those projections' leases each holds, and every lease key held by
+// anyone (a node of another version included).
+func (l *leases) survey(ctx context.Context) (counts map[string]int, taken map[int64]bool, err error) {
+	keys := map[int64]bool{}
+	for _, name := range l.names {
+		keys[leaseKey(name)] = true
+	}
+	rows, err := l.conn.Query(ctx, `SELECT n.id, `+advisoryKeySQL+`
+		FROM projection_nodes n
+		LEFT JOIN pg_locks l ON l.pid = n.backend_pid AND l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+		WHERE n.projections = $1 AND n.heartbeat_at > now() - make_interval(secs => $2)
+		  AND n.backend_pid IN (SELECT pid FROM pg_stat_activity WHERE datname = current_database())`,
+		l.set, l.liveWindow().Seconds())
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the live nodes: %w", err)
+	}
+	counts = map[string]int{}
+	var node string
+	var key *int64
+	_, err = pgx.ForEachRow(rows, []any{&node, &key}, func() error {
+		if key != nil && keys[*key] {
+			counts[node]++
+		} else if _, ok := counts[node]; !ok {
+			counts[node] = 0
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the live nodes: %w", err)
+	}
+	rows, err = l.conn.Query(ctx, `SELECT `+advisoryKeySQL+` FROM pg_locks l
+		WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+		  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the leases: %w", err)
+	}
+	taken = map[int64]bool{}
+	var k int64
+	if _, err := pgx.ForEachRow(rows, []any{&k}, func() error { taken[k] = true; return nil }); err != nil {
+		return nil, nil, fmt.Errorf("read the leases: %w", err)
+	}
+	return counts, taken, nil
+}
+
+// ranked lists the projections that match keep, this node's favourites
+// first (rendezvous hashing on the node's id): nodes prefer different
+// projections, so they rarely reach for the same free lease.
+func (l *leases) ranked(keep func(string) bool) []string {
+	var out []string
+	for _, name := range l.names {
+		if keep(name) {
+			out = append(out, name)
+		}
+	}
+	score := func(name string) uint64 {
+		h := fnv.New64a()
+		_, _ = h.Write([]byte(l.node + "/" + name))
+		return h.Sum64()
+	}
+	slices.SortFunc(out, func(a, b string) int {
+		sa, sb := score(a), score(b)
+		switch {
+		case sa > sb:
+			return -1
+		case sa < sb:
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
+	return out
+}
+
+func (l *leases) tryLock(ctx context.Context, key int64) (bool, error) {
+	var ok bool
+	err := l.conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&ok)
+	return ok, err
+}
+
+// release gives a projection up: no new batch begins here, the one in
+// flight commits, then the lease goes.
+func (l *leases) release(ctx context.Context, name string) error {
+	g := l.gates[name]
+	g.setOpen(false)
+	drainCtx, cancel := context.WithTimeout(ctx, releaseDrain)
+	g.drain(drainCtx)
+	cancel()
+	delete(l.held, name)
+	var ok bool
+	if err := l.conn.QueryRow(ctx, `SELECT pg_advisory_unlock($1)`, leaseKey(name)).Scan(&ok); err != nil {
+		return fmt.Errorf("release the lease of %s: %w", name, err)
+	}
+	l.logger.Info("projection lease released for another node", "projection", name, "node", l.node)
+	return nil
+}
+
+// leaseOwners maps each projection whose lease a registered node holds to
+// that node's owner (program, pid, host). Empty on SQLite.
+func (e *Engine) leaseOwners(ctx context.Context) (map[string]string, error) {
+	pool := e.b.locks.pool
+	if pool == nil {
+		return nil, nil
+	}
+	rows, err := pool.Query(ctx, `SELECT `+advisoryKeySQL+`, n.owner || ' (node ' || n.id || ')'
+		FROM pg_locks l JOIN projection_nodes n ON n.backend_pid = l.pid
+		WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+		ORDER BY n.heartbeat_at`)
+	if err != nil {
+		return nil, fmt.Errorf("read the projections' owners: %w", err)
+	}
+	byKey := map[int64]string{}
+	for _, name := range e.Names() {
+		byKey[leaseKey(name)] = name
+	}
+	out := map[string]string{}
+	var key int64
+	var who string
+	_, err = pgx.ForEachRow(rows, []any{&key, &who}, func() error {
+		if name, ok := byKey[key]; ok {
+			out[name] = who
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the projections' owners: %w", err)
+	}
+	return out, nil
+}
+
+// SetLeaseInterval sets how often the engine rebalances the projections'
+// leases with the other nodes (two seconds by default). Call it before
+// Run.
+func (e *Engine) SetLeaseInterval(d time.Duration) {
+	if d > 0 {
+		e.leaseEvery = d
+	}
+}
+
+// RunsScheduledJobs reports whether this node runs the server's scheduled
+// jobs: on PostgreSQL the one node that holds the scheduled jobs' lease,
+// on SQLite the running engine.
+func (e *Engine) RunsScheduledJobs() bool { return e.jobs.Load() }
