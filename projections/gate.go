@@ -96,6 +96,9 @@ func (g *gate) drain(ctx context.Context) {
 	}
 }
 
+// subscribeTries bounds the tries of a subscriber's setup transaction.
+const subscribeTries = 5
+
 // gatedBeginner begins a projection's batch transactions once its gate is
 // open.
 type gatedBeginner struct {
@@ -110,8 +113,17 @@ func (b gatedBeginner) BeginTx(ctx context.Context, opts *sql.TxOptions) (wsql.T
 		// checkpoint row, in a transaction begun without options; its
 		// reads give their isolation level). Not a batch: let it through,
 		// or the router would never report running on a node without the
-		// lease.
-		return b.Beginner.BeginTx(ctx, opts)
+		// lease. A failure here fails the whole router, so a few tries:
+		// the pool may hand out connections that just died (their server
+		// ended them) and that no batch has used since to find out.
+		var tx wsql.Tx
+		var err error
+		for range subscribeTries {
+			if tx, err = b.Beginner.BeginTx(ctx, opts); err == nil || ctx.Err() != nil {
+				break
+			}
+		}
+		return tx, err
 	}
 	if err := b.gate.enter(ctx); err != nil {
 		return nil, err
