@@ -19,7 +19,7 @@ import (
 func scheduled(ctx context.Context, engine *projections.Engine, name string, delay, interval time.Duration, logger *slog.Logger, fn func(ctx context.Context) error) {
 	jobs.Daily(ctx, name, delay, interval, logger, func(ctx context.Context) error {
 		if !engine.RunsScheduledJobs() {
-			logger.Debug("scheduled job runs on another node", "job", name)
+			logger.Debug("scheduled job skipped: it runs on the node holding the jobs lease", "scheduled", name)
 			return nil
 		}
 		return fn(ctx)
