@@ -38,9 +38,11 @@ import (
 //     its extras (after the batch in flight commits);
 //   - a node holding fewer than target takes free ones.
 //
-// So a second node starting takes half the projections within a round or
-// two, and a node's projections move to the others the round after it
-// stops or dies. A node is live while its lease session exists and its
+// A node that joins, gives leases up or stops says so on leasesChannel
+// (NOTIFY), and the others run their round at once. So a second node
+// starting takes half the projections within moments, a node stopping
+// hands its projections over at once, and a killed node's move to the
+// others at their next round. A node is live while its lease session exists and its
 // heartbeat is recent; the session check makes a killed node's death seen
 // at once, the heartbeat guards against a recycled backend pid and a node
 // whose rounds stopped.
@@ -61,6 +63,10 @@ const (
 	// is released anyway (the batch lock keeps the next owner waiting).
 	releaseDrain  = 10 * time.Second
 	jobsLeaseName = "scheduled jobs"
+	// leasesChannel is where a node says that it joined, gave leases up
+	// or is leaving: the others run their round at once rather than at
+	// their next tick.
+	leasesChannel = "capacity_projection_leases"
 )
 
 // leaseKey is the session advisory lock that is a projection's lease,
@@ -149,8 +155,23 @@ func (l *leases) loop(ctx context.Context) {
 				"node", l.node, "held", len(l.held), "err", err)
 			l.drop()
 		}
-		timer.Reset(l.every)
+		if l.conn == nil {
+			timer.Reset(l.every)
+			continue
+		}
+		// Until the next tick, or another node's news. An error here
+		// (other than the wait running out) shows at the next round.
+		wait, cancel := context.WithTimeout(ctx, l.every)
+		_, _ = l.conn.WaitForNotification(wait)
+		cancel()
+		timer.Reset(0)
 	}
+}
+
+// announce tells the other nodes to run their round now.
+func (l *leases) announce(ctx context.Context) error {
+	_, err := l.conn.Exec(ctx, `SELECT pg_notify($1, $2)`, leasesChannel, l.node)
+	return err
 }
 
 // drop forgets every lease after the connection failed: the server has
@@ -188,7 +209,10 @@ func (l *leases) stop() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	// Leave the live nodes, give the leases up, then tell the others.
 	_, _ = l.conn.Exec(ctx, `DELETE FROM projection_nodes WHERE id = $1`, l.node)
+	_, _ = l.conn.Exec(ctx, `SELECT pg_advisory_unlock_all()`)
+	_ = l.announce(ctx)
 	_ = l.conn.Close(ctx)
 	l.logger.Info("projection leases released", "node", l.node, "projections", len(l.held))
 }
@@ -218,12 +242,15 @@ func (l *leases) connect(ctx context.Context) error {
 		_, err = conn.Exec(ctx, `DELETE FROM projection_nodes WHERE id <> $1
 			AND (backend_pid = pg_backend_pid() OR heartbeat_at < now() - make_interval(secs => $2))`, l.node, nodeForgotten.Seconds())
 	}
+	if err == nil {
+		_, err = conn.Exec(ctx, "LISTEN "+pgx.Identifier{leasesChannel}.Sanitize())
+	}
 	if err != nil {
 		_ = conn.Close(context.WithoutCancel(ctx))
 		return fmt.Errorf("register node: %w", err)
 	}
 	l.conn = conn
-	return nil
+	return l.announce(ctx)
 }
 
 // round is one rebalance: heartbeat, read who holds what, release extras,
@@ -264,6 +291,9 @@ func (l *leases) round(ctx context.Context) error {
 			if err := l.release(ctx, name); err != nil {
 				return err
 			}
+		}
+		if err := l.announce(ctx); err != nil {
+			return err
 		}
 	}
 	if len(l.held) < target {
