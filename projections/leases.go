@@ -261,17 +261,6 @@ func (l *leases) round(ctx context.Context) error {
 			return err
 		}
 	}
-	tag, err := l.conn.Exec(ctx, `UPDATE projection_nodes SET heartbeat_at = now(), backend_pid = pg_backend_pid() WHERE id = $1`, l.node)
-	if err != nil {
-		return fmt.Errorf("heartbeat: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		// Deleted by another node (its clock far ahead?): register again.
-		if _, err := l.conn.Exec(ctx, `INSERT INTO projection_nodes (id, owner, projections, backend_pid) VALUES ($1, $2, $3, pg_backend_pid())`,
-			l.node, owner(), l.set); err != nil {
-			return fmt.Errorf("register node: %w", err)
-		}
-	}
 	counts, taken, err := l.survey(ctx)
 	if err != nil {
 		return err
@@ -327,47 +316,57 @@ func (l *leases) round(ctx context.Context) error {
 	return nil
 }
 
-// survey reads the live nodes that run the same projections, with how many
-// of those projections' leases each holds, and every lease key held by
-// anyone (a node of another version included).
+// survey records the node's heartbeat and reads the live nodes that run
+// the same projections, with how many of those projections' leases each
+// holds, and every lease key held by anyone (a node of another version
+// included). One statement, so one transaction per round: an idle server's
+// share of the database's load.
 func (l *leases) survey(ctx context.Context) (counts map[string]int, taken map[int64]bool, err error) {
-	keys := map[int64]bool{}
-	for _, name := range l.names {
-		keys[leaseKey(name)] = true
-	}
-	rows, err := l.conn.Query(ctx, `SELECT n.id, `+advisoryKeySQL+`
-		FROM projection_nodes n
-		LEFT JOIN pg_locks l ON l.pid = n.backend_pid AND l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
-		WHERE n.projections = $1 AND n.heartbeat_at > now() - make_interval(secs => $2)
-		  AND n.backend_pid IN (SELECT pid FROM pg_stat_activity WHERE datname = current_database())`,
-		l.set, l.liveWindow().Seconds())
-	if err != nil {
-		return nil, nil, fmt.Errorf("read the live nodes: %w", err)
-	}
-	counts = map[string]int{}
-	var node string
-	var key *int64
-	_, err = pgx.ForEachRow(rows, []any{&node, &key}, func() error {
-		if key != nil && keys[*key] {
-			counts[node]++
-		} else if _, ok := counts[node]; !ok {
-			counts[node] = 0
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("read the live nodes: %w", err)
-	}
-	rows, err = l.conn.Query(ctx, `SELECT `+advisoryKeySQL+` FROM pg_locks l
+	var beat int
+	var nodes []string
+	var nodePids, lockPids []int32
+	var lockKeys []int64
+	err = l.conn.QueryRow(ctx, `WITH beat AS (
+		UPDATE projection_nodes SET heartbeat_at = now(), backend_pid = pg_backend_pid() WHERE id = $1 RETURNING id
+	), live AS (
+		SELECT n.id, n.backend_pid FROM projection_nodes n
+		WHERE n.projections = $2 AND n.heartbeat_at > now() - make_interval(secs => $3)
+		  AND n.backend_pid IN (SELECT pid FROM pg_stat_activity WHERE datname = current_database())
+	), locks AS (
+		SELECT l.pid, `+advisoryKeySQL+` AS key FROM pg_locks l
 		WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
-		  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`)
+		  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+	)
+	SELECT (SELECT count(*) FROM beat),
+		ARRAY(SELECT id FROM live ORDER BY id), ARRAY(SELECT backend_pid FROM live ORDER BY id),
+		ARRAY(SELECT pid FROM locks ORDER BY pid, key), ARRAY(SELECT key FROM locks ORDER BY pid, key)`,
+		l.node, l.set, l.liveWindow().Seconds()).Scan(&beat, &nodes, &nodePids, &lockPids, &lockKeys)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read the leases: %w", err)
+		return nil, nil, fmt.Errorf("heartbeat and survey: %w", err)
+	}
+	if beat == 0 {
+		// Deleted by another node (its clock far ahead?): register again.
+		if _, err := l.conn.Exec(ctx, `INSERT INTO projection_nodes (id, owner, projections, backend_pid) VALUES ($1, $2, $3, pg_backend_pid())`,
+			l.node, owner(), l.set); err != nil {
+			return nil, nil, fmt.Errorf("register node: %w", err)
+		}
+	}
+	mine := map[int64]bool{}
+	for _, name := range l.names {
+		mine[leaseKey(name)] = true
+	}
+	byPid := map[int32]string{}
+	counts = map[string]int{}
+	for i, id := range nodes {
+		byPid[nodePids[i]] = id
+		counts[id] = 0
 	}
 	taken = map[int64]bool{}
-	var k int64
-	if _, err := pgx.ForEachRow(rows, []any{&k}, func() error { taken[k] = true; return nil }); err != nil {
-		return nil, nil, fmt.Errorf("read the leases: %w", err)
+	for i, key := range lockKeys {
+		taken[key] = true
+		if id, ok := byPid[lockPids[i]]; ok && mine[key] {
+			counts[id]++
+		}
 	}
 	return counts, taken, nil
 }
