@@ -215,12 +215,21 @@ func TestCapacityd_ThreeNodesShareTheProjectionsAndTakeOverFromAKilledOne(t *tes
 			t.Errorf("%s runs on nodes %v by their metrics, its lease is held by node %d; want exactly that one", name, on, final[name])
 		}
 	}
-
-	for _, i := range survivors {
-		stopCleanly(t, nodes[i])
+	// And as the operator sees it.
+	status := proctest.Start(t, t.TempDir(), env, ctl, "projections", "status")
+	if code := status.Wait(t, time.Minute); code != 0 {
+		t.Fatalf("capacityctl projections status: exit %d", code)
 	}
+	for _, line := range strings.Split(strings.TrimSpace(status.Stdout.String()), "\n")[1:] {
+		name := strings.Fields(line)[0]
+		if want := fmt.Sprintf("capacityd pid %d ", nodes[final[name]].Cmd.Process.Pid); !strings.Contains(line, want) {
+			t.Errorf("capacityctl projections status does not name %q as the owner of %s:\n%s", want, name, line)
+		}
+	}
+
 	// The scheduled jobs ran on one node at a time: taken once at the
-	// start, and again by a survivor if the killed node held them.
+	// start, and again by a survivor if the killed node held them (read
+	// before the survivors stop: the first to stop hands them over).
 	var jobsTaken []int
 	for i, n := range nodes {
 		for range strings.Count(n.Stderr.String(), `msg="scheduled jobs lease taken`) {
@@ -229,6 +238,9 @@ func TestCapacityd_ThreeNodesShareTheProjectionsAndTakeOverFromAKilledOne(t *tes
 	}
 	if want := 1 + boolInt(slices.Contains(jobsTaken, victim)); len(jobsTaken) != want {
 		t.Errorf("the scheduled jobs' lease was taken by nodes %v, want %d takes", jobsTaken, want)
+	}
+	for _, i := range survivors {
+		stopCleanly(t, nodes[i])
 	}
 	if n := count(t, pool, `SELECT count(*) FROM projection_poison`); n != 0 {
 		t.Errorf("%d poison events", n)
