@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -226,13 +228,22 @@ func (l *leases) connect(ctx context.Context) error {
 	// A node that stops talking (frozen, or its host gone) loses its
 	// leases: the server ends its idle session, and TCP keepalives find a
 	// peer that vanished.
-	cfg.RuntimeParams["idle_session_timeout"] = fmt.Sprint(l.idleTimeout().Milliseconds())
 	cfg.RuntimeParams["tcp_keepalives_idle"] = "5"
 	cfg.RuntimeParams["tcp_keepalives_interval"] = "2"
 	cfg.RuntimeParams["tcp_keepalives_count"] = "3"
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
+	}
+	// Set after connecting, not as a startup parameter: a server before
+	// PostgreSQL 14 does not know it, and would refuse the connection.
+	if _, err := conn.Exec(ctx, fmt.Sprintf("SET idle_session_timeout = %d", l.idleTimeout().Milliseconds())); err != nil {
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) {
+			_ = conn.Close(context.WithoutCancel(ctx))
+			return fmt.Errorf("set idle_session_timeout: %w", err)
+		}
+		l.logger.Warn("projection leases: a frozen node keeps its leases until its connection drops", "err", err)
 	}
 	_, err = conn.Exec(ctx, `INSERT INTO projection_nodes (id, owner, projections, backend_pid) VALUES ($1, $2, $3, pg_backend_pid())
 		ON CONFLICT (id) DO UPDATE SET backend_pid = excluded.backend_pid, heartbeat_at = now()`, l.node, owner(), l.set)
