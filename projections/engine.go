@@ -74,6 +74,7 @@ type Engine struct {
 	gates      map[string]*gate
 	leaseEvery time.Duration
 	jobs       atomic.Bool // this node runs the scheduled jobs
+	guest      bool        // SetGuest
 
 	// pollEvery is the engine's slow poll (watchHead); subscribers read
 	// on their own every subscriberPolls of it (see poller).

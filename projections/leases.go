@@ -93,6 +93,7 @@ type leases struct {
 	every  time.Duration
 	jobs   *atomic.Bool
 	node   string // this run's id in projection_nodes
+	guest  bool   // see Engine.SetGuest
 	set    string // fingerprint of names
 	done   chan struct{}
 
@@ -108,7 +109,7 @@ type leases struct {
 // then releases the leases.
 func (e *Engine) startLeases(ctx context.Context) *leases {
 	l := &leases{pool: e.b.locks.pool, logger: e.logger, names: e.Names(), gates: e.gates, every: e.leaseEvery,
-		jobs: &e.jobs, node: newNodeID(), set: projectionSet(e.Names()), held: map[string]bool{}}
+		jobs: &e.jobs, node: newNodeID(), set: projectionSet(e.Names()), held: map[string]bool{}, guest: e.guest}
 	if l.pool == nil {
 		for _, g := range l.gates {
 			g.setOpen(true)
@@ -235,6 +236,10 @@ func (l *leases) connect(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
+	if l.guest {
+		l.conn = conn // not a node: nothing to register or announce
+		return nil
+	}
 	// Set after connecting, not as a startup parameter: a server before
 	// PostgreSQL 14 does not know it, and would refuse the connection.
 	if _, err := conn.Exec(ctx, fmt.Sprintf("SET idle_session_timeout = %d", l.idleTimeout().Milliseconds())); err != nil {
@@ -278,6 +283,9 @@ func (l *leases) round(ctx context.Context) error {
 	}
 	counts[l.node] = len(l.held) // this node is live, whatever the survey saw
 	target := (len(l.names) + len(counts) - 1) / len(counts)
+	if l.guest {
+		target = len(l.names) // what no node runs, and never more
+	}
 	short := false // another live node holds fewer than target
 	for node, n := range counts {
 		if node != l.node && n < target {
@@ -285,7 +293,7 @@ func (l *leases) round(ctx context.Context) error {
 		}
 	}
 
-	if extra := len(l.held) - target; extra > 0 && short {
+	if extra := len(l.held) - target; extra > 0 && short && !l.guest {
 		mine := l.ranked(func(name string) bool { return l.held[name] })
 		for _, name := range mine[len(mine)-extra:] {
 			if err := l.release(ctx, name); err != nil {
@@ -313,7 +321,7 @@ func (l *leases) round(ctx context.Context) error {
 			}
 		}
 	}
-	if !l.heldJobs && !taken[leaseKey(jobsLeaseName)] {
+	if !l.heldJobs && !l.guest && !taken[leaseKey(jobsLeaseName)] {
 		ok, err := l.tryLock(ctx, leaseKey(jobsLeaseName))
 		if err != nil {
 			return fmt.Errorf("take the scheduled jobs' lease: %w", err)
@@ -355,7 +363,7 @@ func (l *leases) survey(ctx context.Context) (counts map[string]int, taken map[i
 	if err != nil {
 		return nil, nil, fmt.Errorf("heartbeat and survey: %w", err)
 	}
-	if beat == 0 {
+	if beat == 0 && !l.guest {
 		// Deleted by another node (its clock far ahead?): register again.
 		if _, err := l.conn.Exec(ctx, `INSERT INTO projection_nodes (id, owner, projections, backend_pid) VALUES ($1, $2, $3, pg_backend_pid())`,
 			l.node, owner(), l.set); err != nil {
@@ -479,3 +487,11 @@ func (e *Engine) SetLeaseInterval(d time.Duration) {
 // jobs: on PostgreSQL the one node that holds the scheduled jobs' lease,
 // on SQLite the running engine.
 func (e *Engine) RunsScheduledJobs() bool { return e.jobs.Load() }
+
+// SetGuest makes the engine a guest of the nodes that share the
+// projections (PostgreSQL): it runs only projections that no node runs,
+// takes no share from the nodes (it does not count as one), and never runs
+// the scheduled jobs. capacityctl's engines are guests: a short command
+// that needs a read model current must not pull a server's projections to
+// itself. Call it before Run.
+func (e *Engine) SetGuest() { e.guest = true }

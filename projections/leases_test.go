@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -275,5 +276,82 @@ func TestLeases_OneSQLiteEngineRunsEverything(t *testing.T) {
 	stop()
 	if e.RunsScheduledJobs() {
 		t.Errorf("a stopped engine still runs the scheduled jobs")
+	}
+}
+
+// TestLeases_GuestRunsOnlyWhatNoNodeRuns: an engine made a guest (as
+// capacityctl's are) leaves a running node's projections and the
+// scheduled jobs to it, runs a projection no node runs, and takes the
+// node's projections once the node has stopped.
+func TestLeases_GuestRunsOnlyWhatNoNodeRuns(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	h := openPostgres(t)
+	a, b, c := seenEvents{name: "seen_a"}, seenEvents{name: "seen_b"}, seenEvents{name: "seen_c"}
+	node, err := projections.NewEngine(h.backend, quietLogger(), a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	guest, err := projections.NewEngine(h.backend, quietLogger(), a, b, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []*projections.Engine{node, guest} {
+		e.SetLeaseInterval(50 * time.Millisecond)
+	}
+	guest.SetGuest()
+	stopNode := run(t, node)
+	waitRunning := func(e *projections.Engine, want ...string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second) // a liveness bound
+		for {
+			st, err := e.Status(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var on []string
+			for _, s := range st {
+				if s.Running {
+					on = append(on, s.Name)
+				}
+			}
+			if slices.Equal(on, want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("running %v, want %v", on, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitRunning(node, "seen_a", "seen_b")
+	run(t, guest)
+	waitRunning(guest, "seen_c")
+	appendEvents(t, h.store, 100)
+	catchUp(t, h, guest)
+	// Rounds go by: the node keeps its projections and the jobs.
+	time.Sleep(300 * time.Millisecond)
+	waitRunning(node, "seen_a", "seen_b")
+	waitRunning(guest, "seen_c")
+	if !node.RunsScheduledJobs() || guest.RunsScheduledJobs() {
+		t.Errorf("scheduled jobs: node %v, guest %v; want the node only", node.RunsScheduledJobs(), guest.RunsScheduledJobs())
+	}
+
+	stopNode()
+	waitRunning(guest, "seen_a", "seen_b", "seen_c")
+	appendEvents(t, h.store, 100)
+	catchUp(t, h, guest)
+	events := len(readAll(t, h))
+	for _, p := range []projections.Projection{a, b, c} {
+		var n int
+		if err := h.db.QueryRowContext(ctx, `SELECT count(*) FROM `+p.Name()).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != events {
+			t.Errorf("%s applied %d events, the log holds %d", p.Name(), n, events)
+		}
+	}
+	if guest.RunsScheduledJobs() {
+		t.Errorf("the guest took the scheduled jobs")
 	}
 }
