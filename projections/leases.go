@@ -61,9 +61,10 @@ const (
 	// nodeForgotten is how long the row of a node gone stays, for the
 	// operator who looks.
 	nodeForgotten = time.Hour
-	// releaseDrain bounds the wait for a batch in flight before a lease
-	// is released anyway (the batch lock keeps the next owner waiting).
-	releaseDrain  = 10 * time.Second
+	// releaseDrain bounds the wait for the batches in flight before
+	// leases are released anyway (the batch lock keeps the next owner
+	// waiting); well under idleTimeout, which would end the session.
+	releaseDrain  = 3 * time.Second
 	jobsLeaseName = "scheduled jobs"
 	// leasesChannel is where a node says that it joined, gave leases up
 	// or is leaving: the others run their round at once rather than at
@@ -295,10 +296,8 @@ func (l *leases) round(ctx context.Context) error {
 
 	if extra := len(l.held) - target; extra > 0 && short && !l.guest {
 		mine := l.ranked(func(name string) bool { return l.held[name] })
-		for _, name := range mine[len(mine)-extra:] {
-			if err := l.release(ctx, name); err != nil {
-				return err
-			}
+		if err := l.release(ctx, mine[len(mine)-extra:]); err != nil {
+			return err
 		}
 		if err := l.announce(ctx); err != nil {
 			return err
@@ -424,20 +423,26 @@ func (l *leases) tryLock(ctx context.Context, key int64) (bool, error) {
 	return ok, err
 }
 
-// release gives a projection up: no new batch begins here, the one in
-// flight commits, then the lease goes.
-func (l *leases) release(ctx context.Context, name string) error {
-	g := l.gates[name]
-	g.setOpen(false)
-	drainCtx, cancel := context.WithTimeout(ctx, releaseDrain)
-	g.drain(drainCtx)
-	cancel()
-	delete(l.held, name)
-	var ok bool
-	if err := l.conn.QueryRow(ctx, `SELECT pg_advisory_unlock($1)`, leaseKey(name)).Scan(&ok); err != nil {
-		return fmt.Errorf("release the lease of %s: %w", name, err)
+// release gives projections up: no new batch begins here, the ones in
+// flight commit (all drained together, under one bound), then the leases
+// go.
+func (l *leases) release(ctx context.Context, names []string) error {
+	for _, name := range names {
+		l.gates[name].setOpen(false)
 	}
-	l.logger.Info("projection lease released for another node", "projection", name, "node", l.node)
+	drainCtx, cancel := context.WithTimeout(ctx, releaseDrain)
+	for _, name := range names {
+		l.gates[name].drain(drainCtx)
+	}
+	cancel()
+	for _, name := range names {
+		delete(l.held, name)
+		var ok bool
+		if err := l.conn.QueryRow(ctx, `SELECT pg_advisory_unlock($1)`, leaseKey(name)).Scan(&ok); err != nil {
+			return fmt.Errorf("release the lease of %s: %w", name, err)
+		}
+		l.logger.Info("projection lease released for another node", "projection", name, "node", l.node)
+	}
 	return nil
 }
 
