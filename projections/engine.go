@@ -70,6 +70,11 @@ type Engine struct {
 	observer atomic.Pointer[Observer]
 	running  atomic.Bool
 	live     map[string]*atomic.Bool // per projection: its handler runs
+	// gates open while this node holds a projection's lease (leases.go).
+	gates      map[string]*gate
+	leaseEvery time.Duration
+	jobs       atomic.Bool // this node runs the scheduled jobs
+	guest      bool        // SetGuest
 
 	// pollEvery is the engine's slow poll (watchHead); subscribers read
 	// on their own every subscriberPolls of it (see poller).
@@ -92,8 +97,10 @@ func NewEngine(b Backend, logger *slog.Logger, projs ...Projection) (*Engine, er
 		projs:  projs,
 		byName: map[string]Projection{},
 		live:   map[string]*atomic.Bool{},
+		gates:  map[string]*gate{},
 
-		pollEvery: slowPoll,
+		pollEvery:  slowPoll,
+		leaseEvery: leaseInterval,
 	}
 	tables := map[string]string{}
 	for _, p := range projs {
@@ -118,6 +125,7 @@ func NewEngine(b Backend, logger *slog.Logger, projs ...Projection) (*Engine, er
 		}
 		e.byName[name] = p
 		e.live[name] = &atomic.Bool{}
+		e.gates[name] = newGate()
 	}
 	return e, nil
 }
@@ -201,6 +209,10 @@ func (e *Engine) Run(ctx context.Context) error {
 	if e.b.wakeups != nil {
 		sources.Go(func() { e.b.wakeups(runCtx, e.logger, &wake, announce) })
 	}
+	// Which projections this node applies: all on SQLite, its share on
+	// PostgreSQL. Released after the router stopped.
+	leasing := e.startLeases(runCtx)
+	defer leasing.stop()
 	var subs []*wsql.Subscriber
 	defer func() {
 		stop()
@@ -221,7 +233,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			quickMax: min(quickMax, e.pollEvery), errors: wsql.NewDefaultBackoffManager(e.pollEvery, retryInterval)}
 		poll.woken()
 		sub, err := wsql.NewSubscriber(
-			guardedBeginner{Beginner: e.b.db, dialect: e.b.dialect, projection: name, observer: e.currentObserver, size: size,
+			guardedBeginner{Beginner: gatedBeginner{Beginner: e.b.db, gate: e.gates[name]}, dialect: e.b.dialect, projection: name, observer: e.currentObserver, size: size,
 				poll: poll, committed: &e.committed},
 			wsql.SubscriberConfig{
 				ConsumerGroup:  name,
@@ -485,10 +497,15 @@ func (e *Engine) Status(ctx context.Context) ([]Status, error) {
 	if err != nil {
 		return nil, err
 	}
+	owners, err := e.leaseOwners(ctx)
+	if err != nil {
+		return nil, err
+	}
 	v := e.b.view(e.b.db)
 	out := make([]Status, 0, len(e.projs))
 	for _, p := range e.projs {
-		st := Status{Name: p.Name(), Checkpoint: cps[p.Name()], Head: head, Running: e.live[p.Name()].Load()}
+		st := Status{Name: p.Name(), Checkpoint: cps[p.Name()], Head: head, Owner: owners[p.Name()],
+			Running: e.live[p.Name()].Load() && e.gates[p.Name()].isOpen()}
 		if st.Checkpoint < head {
 			if st.LagEvents, err = e.b.queryInt64(ctx, e.b.db, `SELECT count(*) FROM events WHERE position > ? AND position <= ?`, st.Checkpoint, head); err != nil {
 				return nil, fmt.Errorf("lag of %s: %w", p.Name(), err)

@@ -194,7 +194,12 @@ type Status struct {
 	LagSeconds  float64 // age of the oldest event not yet applied
 	PoisonCount int64
 	LastPoison  string // error of the most recent poison event
-	Running     bool
+	// Running: the projection runs on this engine (on PostgreSQL, this
+	// node holds its lease).
+	Running bool
+	// Owner names the node that holds the projection's lease (program,
+	// pid, host and node id); empty when none does, and on SQLite.
+	Owner string
 }
 
 // Observer receives the engine's measurements, for example to export them

@@ -271,6 +271,8 @@ func (c *cli) accountsReminders(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// It runs the view only if no server does (PostgreSQL).
+	engine.SetGuest()
 	// The job finds its candidates in the users read model: bring it up to
 	// the log's head first, whether or not a server keeps it current.
 	if err := catchUp(ctx, b, engine, projections.Users{}.Name()); err != nil {
@@ -286,7 +288,7 @@ func (c *cli) accountsReminders(ctx context.Context, args []string) error {
 }
 
 // waitLive waits, for at most a minute, until the engine runs the named
-// projection.
+// projection, or a capacityd node does.
 func waitLive(ctx context.Context, engine *projections.Engine, name string) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
@@ -294,7 +296,7 @@ func waitLive(ctx context.Context, engine *projections.Engine, name string) erro
 		statuses, err := engine.Status(ctx)
 		if err == nil {
 			for _, s := range statuses {
-				if s.Name == name && s.Running {
+				if s.Name == name && (s.Running || s.Owner != "") {
 					return nil
 				}
 			}

@@ -25,6 +25,7 @@ func runBench(ctx context.Context, c *cli, args []string) int {
 	fs.IntVar(&opts.LagRate, "lag-rate", 1000, "appends per second of the steady load that measures the projection lag")
 	fs.BoolVar(&opts.StoreOnly, "store-only", false, "measure only the event store, not the projections")
 	fs.BoolVar(&opts.AllProjections, "all-projections", false, "run every projection of the product, not only category_stats, for the catch-up, lag and rebuild figures")
+	fs.IntVar(&opts.Nodes, "nodes", 1, "engines sharing the projections, each with its own pool, as that many capacityd processes on one PostgreSQL database would")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: capacityctl bench [flags]\n\nMeasures appends, reads, live projection lag and rebuild on a scratch database,\nnext to plain INSERTs of the same rows (the ceiling).")
 		fs.PrintDefaults()
@@ -35,8 +36,8 @@ func runBench(ctx context.Context, c *cli, args []string) int {
 		}
 		return 2
 	}
-	if opts.SingleOps < 32 || opts.BatchEvents < 400 || opts.RebuildEvents < 1 || opts.LagDuration <= 0 || opts.LagRate < 1 {
-		fmt.Fprintln(c.stderr, "capacityctl bench: -single must be at least 32, -batched at least 400 (4 writers x 100), -rebuild, -lag-duration and -lag-rate positive")
+	if opts.SingleOps < 32 || opts.BatchEvents < 400 || opts.RebuildEvents < 1 || opts.LagDuration <= 0 || opts.LagRate < 1 || opts.Nodes < 1 {
+		fmt.Fprintln(c.stderr, "capacityctl bench: -single must be at least 32, -batched at least 400 (4 writers x 100), -rebuild, -lag-duration, -lag-rate and -nodes positive")
 		return 2
 	}
 	opts.PostgresURL = c.g.app.DatabaseURL

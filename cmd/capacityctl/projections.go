@@ -46,14 +46,20 @@ func (c *cli) projectionsStatus(ctx context.Context, args []string) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tCHECKPOINT\tHEAD\tLAG_EVENTS\tLAG_SECONDS\tPOISON\tLAST_POISON")
+	// OWNER: the capacityd node that runs the projection (PostgreSQL,
+	// where nodes share them out); "-" when none does, and on SQLite.
+	fmt.Fprintln(tw, "NAME\tCHECKPOINT\tHEAD\tLAG_EVENTS\tLAG_SECONDS\tPOISON\tLAST_POISON\tOWNER")
 	for _, s := range statuses {
 		lastErr := s.LastPoison
 		if lastErr == "" {
 			lastErr = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%d\t%s\n", s.Name, s.Checkpoint, s.Head, s.LagEvents,
-			strconv.FormatFloat(s.LagSeconds, 'f', 1, 64), s.PoisonCount, lastErr)
+		owner := s.Owner
+		if owner == "" {
+			owner = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%d\t%s\t%s\n", s.Name, s.Checkpoint, s.Head, s.LagEvents,
+			strconv.FormatFloat(s.LagSeconds, 'f', 1, 64), s.PoisonCount, lastErr, owner)
 	}
 	return tw.Flush()
 }

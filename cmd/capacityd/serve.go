@@ -148,7 +148,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 		}
 	})
 	background.Go(func() {
-		jobs.Daily(engineCtx, "password-reminders", time.Minute, 24*time.Hour, logger, func(ctx context.Context) error {
+		scheduled(engineCtx, engine, "password-reminders", time.Minute, 24*time.Hour, logger, func(ctx context.Context) error {
 			_, err := jobs.PasswordReminders(ctx, *accountQueries, accounts, time.Now(), logger)
 			return err
 		})
@@ -156,14 +156,14 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 
 	background.Go(func() {
 		// Rebuild the views after an erasure (commands.ErasePerson).
-		jobs.Daily(engineCtx, "erasures", 10*time.Second, time.Minute, logger, func(ctx context.Context) error {
+		scheduled(engineCtx, engine, "erasures", 10*time.Second, time.Minute, logger, func(ctx context.Context) error {
 			_, err := jobs.ApplyErasures(ctx, backend.CommandStore(), engine, time.Now(), logger)
 			return err
 		})
 	})
 	background.Go(func() {
 		// Rate limit counters whose window ended count nothing.
-		jobs.Daily(engineCtx, "rate-limit-sweep", time.Minute, 10*time.Minute, logger, func(ctx context.Context) error {
+		scheduled(engineCtx, engine, "rate-limit-sweep", time.Minute, 10*time.Minute, logger, func(ctx context.Context) error {
 			_, err := limiter.Sweep(ctx)
 			return err
 		})
@@ -174,7 +174,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	}
 	background.Go(func() {
 		// Sign the log as it grows (tamper evidence, eventstore/chain.go).
-		jobs.Daily(engineCtx, "event-chain-checkpoint", time.Minute, cfg.checkpointInterval, logger, func(ctx context.Context) error {
+		scheduled(engineCtx, engine, "event-chain-checkpoint", time.Minute, cfg.checkpointInterval, logger, func(ctx context.Context) error {
 			cp, ok, err := eventstore.Checkpoint(ctx, backend.ChainStore(), chainKey, time.Now())
 			if ok {
 				logger.Info("event log checkpoint signed", "seq", cp.Seq, "position", cp.Position, "events", cp.Events)

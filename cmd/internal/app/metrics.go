@@ -156,7 +156,7 @@ func NewProjectionCollector(engine *projections.Engine, logger *slog.Logger) *Pr
 		lagEvents:  prometheus.NewDesc(MetricProjLagEvents, "Events in the log that the projection has not handled yet.", label, nil),
 		lagSeconds: prometheus.NewDesc(MetricProjLagSeconds, "Age of the oldest event the projection has not handled yet.", label, nil),
 		poison:     prometheus.NewDesc(MetricProjPoison, "Events the projection gave up on (poison queue).", label, nil),
-		running:    prometheus.NewDesc(MetricProjRunning, "1 when the projection's handler is running.", label, nil),
+		running:    prometheus.NewDesc(MetricProjRunning, "1 when the projection runs on this server (with several servers on one PostgreSQL database, on the one that holds its lease).", label, nil),
 		statusErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: MetricProjStatusError,
 			Help: "Scrapes at which the projection status could not be read.",

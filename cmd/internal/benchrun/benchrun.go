@@ -48,6 +48,9 @@ type Options struct {
 	// AllProjections runs every projection of the product
 	// (projections.Default) instead of category_stats alone.
 	AllProjections bool
+	// Nodes is how many engines share the projections (PostgreSQL), as
+	// that many capacityd processes would; 0 or 1: one.
+	Nodes int
 }
 
 // Defaults fills zero options with the sizes used for BENCHMARKS.md.

@@ -110,6 +110,9 @@ func runProjections(ctx context.Context, s *scratch, opts Options, w io.Writer) 
 		projs = projections.Default()
 		name = fmt.Sprintf("all %d projections", len(projs))
 	}
+	if opts.Nodes > 1 {
+		name += fmt.Sprintf(", shared by %d nodes", opts.Nodes)
+	}
 	fmt.Fprintf(w, "projections (%s through Watermill):\n", name)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	engine, err := projections.NewEngine(s.projectionBackend(), logger, projs...)
@@ -134,12 +137,19 @@ func runProjections(ctx context.Context, s *scratch, opts Options, w io.Writer) 
 	runErr := make(chan error, 1)
 	start := time.Now()
 	go func() { runErr <- engine.Run(runCtx) }()
+	stopOthers, err := s.otherNodes(runCtx, opts.Nodes, logger, projs, obs)
+	if err != nil {
+		stop()
+		<-runErr
+		return err
+	}
 	stopEngine := func() error {
+		othersErr := stopOthers()
 		stop()
 		if err := <-runErr; err != nil && !errors.Is(err, context.Canceled) {
 			return err
 		}
-		return nil
+		return othersErr
 	}
 	if err := obs.waitFor(ctx, head); err != nil {
 		_ = stopEngine()
