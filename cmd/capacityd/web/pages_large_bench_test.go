@@ -66,7 +66,10 @@ func BenchmarkWeb_LargeSitePages(b *testing.B) {
 				{"change-password", approver, "/change-password", "Change"},
 				{"approvals-approver", approver, "/approvals", "@org" + f.largeOrg},
 				{"approvals-support", support, "/approvals", "@org"},
+				// A later page reads past the pages before it (OFFSET).
+				{"approvals-support-page-12", support, "/approvals?page=12", "@org"},
 				{"users-large-org", approver, "/organisations/" + f.largeOrg + "/users", "Carer "},
+				{"users-large-org-page-20", approver, "/organisations/" + f.largeOrg + "/users?page=20", "Carer "},
 				{"my-access-search", approver, search, `name="location_ids"`},
 				{"support", support, "/support", "@org"},
 			} {
