@@ -26,18 +26,22 @@ func pagedName(i int) string {
 }
 
 // registerMany registers n people for location 1-200 (Standard users of
-// organisation 1-100), named in the order of their number (pagedName)
-// unless name names them, and approves the first approved of them as the
-// system; the others wait.
+// organisation 1-100), and approves the first approved of them as the
+// system; the others wait. Without name, they are named in the order of
+// their number (pagedName), with addresses pagedPerson matches; with it,
+// as it names them, with addresses made of their names.
 func (s *site) registerMany(n, approved int, name func(i int) string) {
 	s.t.Helper()
 	ctx := context.Background()
+	email := func(i int) string { return fmt.Sprintf("paged.person%03d@cranberry.example.org", i) }
 	if name == nil {
 		name = pagedName
+	} else {
+		email = func(i int) string { return strings.ToLower(strings.ReplaceAll(name(i), " ", ".")) + "@cranberry.example.org" }
 	}
 	for i := range n {
 		reg, err := s.accounts.Register(ctx, commands.Request{}, account.Register{
-			Email: fmt.Sprintf("paged.person%03d@cranberry.example.org", i), FullName: name(i),
+			Email: email(i), FullName: name(i),
 			Phone: "0191 691 0000", JobTitle: "Care Worker", UserType: "standard",
 			OrganisationType: string(location.HomeCare), LocationIDs: []string{"1-200"}, TermsAccepted: true})
 		if err != nil {
