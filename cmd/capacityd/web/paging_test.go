@@ -37,7 +37,9 @@ func (s *site) registerMany(n, approved int, name func(i int) string) {
 	if name == nil {
 		name = pagedName
 	} else {
-		email = func(i int) string { return strings.ToLower(strings.ReplaceAll(name(i), " ", ".")) + "@cranberry.example.org" }
+		email = func(i int) string {
+			return strings.ToLower(strings.ReplaceAll(name(i), " ", ".")) + "@cranberry.example.org"
+		}
 	}
 	for i := range n {
 		reg, err := s.accounts.Register(ctx, commands.Request{}, account.Register{
