@@ -79,13 +79,11 @@ func pagePath(path string, page int) string {
 func (h *Handler) renderUsers(w http.ResponseWriter, r *http.Request, status int, s *session, f *form, notice string) {
 	v := httpapi.Viewer(s.actor)
 	org := r.PathValue("org")
+	// A page number that is not one is the 400 page, but only for those
+	// who may see the list (the query decides): the others get its 403.
 	page, ok := pageNumber(r)
-	if !ok {
-		h.errorPage(w, r, http.StatusBadRequest)
-		return
-	}
 	pos, _ := strconv.ParseInt(r.URL.Query().Get("position"), 10, 64)
-	q := queries.UsersQuery{Page: page, PageSize: usersPageSize, MinPosition: max(pos, 0)}
+	q := queries.UsersQuery{Page: max(page, 1), PageSize: usersPageSize, MinPosition: max(pos, 0)}
 	users, err := h.queries.UsersPage(r.Context(), v, org, q)
 	if errors.Is(err, projections.ErrNotCaughtUp) {
 		// Behind the change just made: show the list as it is.
@@ -99,6 +97,10 @@ func (h *Handler) renderUsers(w http.ResponseWriter, r *http.Request, status int
 	}
 	if err != nil {
 		h.fail(w, r, err)
+		return
+	}
+	if !ok {
+		h.errorPage(w, r, http.StatusBadRequest)
 		return
 	}
 	dash, err := h.queries.OrganisationDashboard(r.Context(), v, org, 0)
