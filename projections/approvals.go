@@ -61,6 +61,10 @@ func (PendingApprovals) Schema(d Dialect, table func(string) string) []string {
     PRIMARY KEY (request_id, organisation_id)
 )`, r, ts),
 		fmt.Sprintf(`CREATE INDEX %s_organisation_status ON %s (organisation_id, status)`, r, r),
+		// Support's pages of the country's pending requests, in the order
+		// they were asked (queries.PendingApprovalsPage): read in index
+		// order, a page at a time, not all of them sorted.
+		fmt.Sprintf(`CREATE INDEX %s_status_requested ON %s (status, requested_at, request_id, organisation_id)`, r, r),
 		fmt.Sprintf(`CREATE INDEX %s_user_id ON %s (user_id)`, r, r),
 		fmt.Sprintf(`CREATE TABLE %s (
     user_id   TEXT PRIMARY KEY,

@@ -234,6 +234,83 @@ func (q Accounts) PendingApprovals(ctx context.Context, v Viewer, minPosition in
 	if err := q.wait(ctx, minPosition, projections.PendingApprovals{}, projections.ApproverCounts{}, projections.LocationDirectory{}); err != nil {
 		return nil, err
 	}
+	from, args := pendingFrom(v, false)
+	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
+		rows, err := db.QueryContext(ctx, pendingColumns+from+pendingOrder, args...)
+		out, err = collect(rows, err, out, scanPendingApproval)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pending approvals: %w", err)
+	}
+	return out, nil
+}
+
+// ApprovalsQuery asks for a page of PendingApprovalsPage.
+type ApprovalsQuery struct {
+	Page     int // from 1; 0 is the first
+	PageSize int // one of PageSizes(); 0 is DefaultPageSize
+	// WithoutApprover keeps only the requests of organisations with no
+	// active Approver: support's queue, which nobody else can decide.
+	WithoutApprover bool
+	MinPosition     int64
+}
+
+// PendingApprovalsPage is a page of PendingApprovals, in the same order,
+// with the count of them all: the pages show a bounded part of a list that
+// grows with the country (a page beyond the last is empty, with the
+// count).
+func (q Accounts) PendingApprovalsPage(ctx context.Context, v Viewer, a ApprovalsQuery) (Page[PendingApproval], error) {
+	var verr domain.ValidationError
+	page, size := paging(&verr, a.Page, a.PageSize)
+	if err := verr.Err(); err != nil {
+		return Page[PendingApproval]{}, err
+	}
+	if !v.Support && len(v.ApproverOf) == 0 {
+		return newPage[PendingApproval](nil, 0, page, size), nil
+	}
+	if err := q.wait(ctx, a.MinPosition, projections.PendingApprovals{}, projections.ApproverCounts{}, projections.LocationDirectory{}); err != nil {
+		return Page[PendingApproval]{}, err
+	}
+	from, args := pendingFrom(v, a.WithoutApprover)
+	var entries []PendingApproval
+	total := 0
+	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
+		rows, err := db.QueryContext(ctx, pendingColumns+from+pendingOrder+limitOffset(page, size), args...)
+		if entries, err = collect(rows, err, entries, scanPendingApproval); err != nil {
+			return err
+		}
+		if page == 1 && len(entries) < size {
+			total = len(entries)
+			return nil
+		}
+		total, err = countRows(ctx, db, `SELECT count(*)`+from, args...)
+		return err
+	})
+	if err != nil {
+		return Page[PendingApproval]{}, fmt.Errorf("pending approvals: %w", err)
+	}
+	return newPage(entries, total, page, size), nil
+}
+
+// The parts of PendingApprovals' query: the columns scanPendingApproval
+// reads, then what pendingFrom chooses, then the order. Support's list
+// follows the index on (status, requested_at, request_id,
+// organisation_id) in this order; an Approver's reads its organisations'
+// rows through the one on (organisation_id, status).
+const (
+	pendingColumns = `SELECT r.request_id, r.organisation_id, COALESCE(o.name, ''),
+    r.location_ids, r.via, r.requested_at, r.user_id, r.email, r.full_name, r.job_title, r.phone, r.role,
+    COALESCE(c.active_approvers, 0)`
+	pendingOrder = `
+ORDER BY r.requested_at, r.request_id, r.organisation_id`
+)
+
+// pendingFrom is the FROM and WHERE of the pending parts the viewer may
+// decide (support: all; an Approver: their organisations', not their own),
+// with its arguments; withoutApprover keeps those of organisations with no
+// active Approver.
+func pendingFrom(v Viewer, withoutApprover bool) (string, []any) {
 	args := []any{projections.RequestPending, "pending", "active"}
 	scope := ""
 	if !v.Support {
@@ -244,37 +321,31 @@ func (q Accounts) PendingApprovals(ctx context.Context, v Viewer, minPosition in
 		}
 		args = append(args, v.UserID)
 	}
-	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
-		rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT r.request_id, r.organisation_id, COALESCE(o.name, ''),
-    r.location_ids, r.via, r.requested_at, r.user_id, r.email, r.full_name, r.job_title, r.phone, r.role,
-    COALESCE(c.active_approvers, 0)
+	if withoutApprover {
+		scope += ` AND COALESCE(c.active_approvers, 0) = 0`
+	}
+	return fmt.Sprintf(`
 FROM %s r
 LEFT JOIN %s o ON o.organisation_id = r.organisation_id
 LEFT JOIN %s c ON c.organisation_id = r.organisation_id
-WHERE r.status = ? AND r.user_status IN (?, ?)%s
-ORDER BY r.requested_at, r.request_id, r.organisation_id`,
-			projections.AccessRequestsTable, projections.OrganisationsTable, projections.OrganisationApproversTable, scope), args...)
-		out, err = collect(rows, err, out, func(rows projections.Rows) (PendingApproval, error) {
-			var p PendingApproval
-			var ids string
-			var at projections.Timestamp
-			var approvers int
-			if err := rows.Scan(&p.RequestID, &p.OrganisationID, &p.OrganisationName, &ids, &p.Via, &at,
-				&p.UserID, &p.Email, &p.FullName, &p.JobTitle, &p.Phone, &p.Role, &approvers); err != nil {
-				return p, err
-			}
-			if err := json.Unmarshal([]byte(ids), &p.LocationIDs); err != nil {
-				return p, fmt.Errorf("request %s: location ids: %w", p.RequestID, err)
-			}
-			p.RequestedAt, p.NoActiveApprover = at.Time, approvers == 0
-			return p, nil
-		})
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("pending approvals: %w", err)
+WHERE r.status = ? AND r.user_status IN (?, ?)%s`,
+		projections.AccessRequestsTable, projections.OrganisationsTable, projections.OrganisationApproversTable, scope), args
+}
+
+func scanPendingApproval(rows projections.Rows) (PendingApproval, error) {
+	var p PendingApproval
+	var ids string
+	var at projections.Timestamp
+	var approvers int
+	if err := rows.Scan(&p.RequestID, &p.OrganisationID, &p.OrganisationName, &ids, &p.Via, &at,
+		&p.UserID, &p.Email, &p.FullName, &p.JobTitle, &p.Phone, &p.Role, &approvers); err != nil {
+		return p, err
 	}
-	return out, nil
+	if err := json.Unmarshal([]byte(ids), &p.LocationIDs); err != nil {
+		return p, fmt.Errorf("request %s: location ids: %w", p.RequestID, err)
+	}
+	p.RequestedAt, p.NoActiveApprover = at.Time, approvers == 0
+	return p, nil
 }
 
 // userColumns are the columns scanUser reads, of users u.
@@ -302,9 +373,7 @@ func (q Accounts) Users(ctx context.Context, v Viewer, orgID string, minPosition
 	}
 	out := []UserSummary{}
 	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
-		rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %s u
-WHERE u.user_id IN (SELECT user_id FROM %s WHERE organisation_id = ?)
-ORDER BY u.full_name, u.user_id`, userColumns, projections.UsersTable, projections.UserLocationsTable), orgID)
+		rows, err := db.QueryContext(ctx, `SELECT `+userColumns+organisationUsersFrom+organisationUsersOrder, orgID)
 		if out, err = collect(rows, err, out, scanUser); err != nil {
 			return err
 		}
@@ -315,6 +384,71 @@ ORDER BY u.full_name, u.user_id`, userColumns, projections.UsersTable, projectio
 	}
 	return out, nil
 }
+
+// UsersQuery asks for a page of UsersPage.
+type UsersQuery struct {
+	Page        int // from 1; 0 is the first
+	PageSize    int // one of PageSizes(); 0 is DefaultPageSize
+	MinPosition int64
+}
+
+// UsersPage is a page of Users, in the same order, with the count of them
+// all; only the page's users get their locations read. A page beyond the
+// last is empty, with the count.
+func (q Accounts) UsersPage(ctx context.Context, v Viewer, orgID string, u UsersQuery) (Page[UserSummary], error) {
+	var verr domain.ValidationError
+	page, size := paging(&verr, u.Page, u.PageSize)
+	if err := verr.Err(); err != nil {
+		return Page[UserSummary]{}, err
+	}
+	if !v.approves(orgID) {
+		return Page[UserSummary]{}, domain.ErrForbidden
+	}
+	if err := q.wait(ctx, u.MinPosition, projections.Users{}); err != nil {
+		return Page[UserSummary]{}, err
+	}
+	var entries []UserSummary
+	total := 0
+	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
+		rows, err := db.QueryContext(ctx, `SELECT `+userColumns+organisationUsersFrom+organisationUsersOrder+limitOffset(page, size), orgID)
+		if entries, err = collect(rows, err, entries, scanUser); err != nil {
+			return err
+		}
+		if page == 1 && len(entries) < size {
+			total = len(entries)
+		} else if total, err = countRows(ctx, db, organisationUsersCount, orgID); err != nil {
+			return err
+		}
+		if len(entries) == 0 {
+			return nil
+		}
+		args := []any{orgID}
+		for _, e := range entries {
+			args = append(args, e.UserID)
+		}
+		return addLocations(ctx, db, entries, `organisation_id = ? AND user_id IN (`+placeholders(len(entries))+`)`, args...)
+	})
+	if err != nil {
+		return Page[UserSummary]{}, fmt.Errorf("users of organisation %s: %w", orgID, err)
+	}
+	return newPage(entries, total, page, size), nil
+}
+
+// The FROM and WHERE of an organisation's users (its one argument, the
+// organisation), through the index on user_locations(organisation_id) and
+// the users' key, and their order.
+const (
+	organisationUsersFrom = ` FROM ` + projections.UsersTable + ` u
+WHERE u.user_id IN (SELECT user_id FROM ` + projections.UserLocationsTable + ` WHERE organisation_id = ?)`
+	organisationUsersOrder = `
+ORDER BY u.full_name, u.user_id`
+	// organisationUsersCount counts them from user_locations alone,
+	// through its index on organisation_id: every user id there has a
+	// users row (the Users view inserts it at the stream's first event,
+	// before any grant, and deletes none), so the join with users only
+	// cost time (on PostgreSQL a hash of every user).
+	organisationUsersCount = `SELECT count(DISTINCT user_id) FROM ` + projections.UserLocationsTable + ` WHERE organisation_id = ?`
+)
 
 // LocationUsers lists the users with access to a location (the "Users
 // with Access" tab). Support and the Approvers of the location's

@@ -39,7 +39,7 @@ func TestWeb_EachRoleSeesOnlyItsPages(t *testing.T) {
 		generic.signIn(office, "/disclaimer")
 		clients["generic-before-disclaimer"] = generic
 
-		const ok, signIn, disclaimer, forbidden = "200", "/sign-in", "/disclaimer", "403"
+		const ok, signIn, disclaimer, forbidden, badRequest = "200", "/sign-in", "/disclaimer", "403", "400"
 		for _, c := range []struct {
 			path                                                 string
 			anonymous, standard, approver, support, genericFirst string
@@ -50,6 +50,12 @@ func TestWeb_EachRoleSeesOnlyItsPages(t *testing.T) {
 			{"/change-password", signIn, ok, ok, ok, disclaimer},
 			{"/approvals", signIn, forbidden, ok, ok, disclaimer},
 			{"/organisations/1-100/users", signIn, forbidden, ok, ok, disclaimer},
+			// The paged lists: another page, or a page number that is not
+			// one, is refused to whoever may not see the list.
+			{"/approvals?page=2", signIn, forbidden, ok, ok, disclaimer},
+			{"/approvals?page=x", signIn, forbidden, badRequest, badRequest, disclaimer},
+			{"/organisations/1-100/users?page=2", signIn, forbidden, ok, ok, disclaimer},
+			{"/organisations/1-100/users?page=x", signIn, forbidden, badRequest, badRequest, disclaimer},
 			{"/my-access", signIn, ok, ok, forbidden, disclaimer},
 			{"/support", signIn, forbidden, forbidden, ok, disclaimer},
 			{"/forgotten-password", ok, ok, ok, ok, ok},
@@ -64,6 +70,8 @@ func TestWeb_EachRoleSeesOnlyItsPages(t *testing.T) {
 					}
 				case forbidden:
 					p.wantPage(t, http.StatusForbidden, "You cannot do this")
+				case badRequest:
+					p.wantPage(t, http.StatusBadRequest, "Sorry, we could not read that")
 				default:
 					if p.Status != http.StatusSeeOther || p.Header.Get("Location") != want {
 						t.Errorf("%s as %s: %d to %q, want a redirect to %s", c.path, who, p.Status, p.Header.Get("Location"), want)

@@ -35,21 +35,38 @@ func (h *Handler) showApprovals(w http.ResponseWriter, r *http.Request, s *sessi
 	h.renderApprovals(w, r, http.StatusOK, s, newForm(), approvalsNotice(r.URL.Query().Get("done")))
 }
 
+// approvalsPageSize is the number of requests a page of Approve/Reject
+// Users shows: support's list is the country's.
+const approvalsPageSize = 25
+
 func (h *Handler) renderApprovals(w http.ResponseWriter, r *http.Request, status int, s *session, f *form, notice string) {
 	v := httpapi.Viewer(s.actor)
 	if !mayApprove(v) {
 		h.errorPage(w, r, http.StatusForbidden)
 		return
 	}
+	page, ok := pageNumber(r)
+	if !ok {
+		h.errorPage(w, r, http.StatusBadRequest)
+		return
+	}
 	// After a decision, the list waits for the views to include it
 	// (read-your-writes), bounded by the query.
 	pos, _ := strconv.ParseInt(r.URL.Query().Get("position"), 10, 64)
-	list, err := h.queries.PendingApprovals(r.Context(), v, max(pos, 0))
+	q := queries.ApprovalsQuery{Page: page, PageSize: approvalsPageSize, MinPosition: max(pos, 0)}
+	list, err := h.queries.PendingApprovalsPage(r.Context(), v, q)
 	if errors.Is(err, projections.ErrNotCaughtUp) {
 		// The view is behind the decision just made: show it as it is
 		// rather than no page; deciding the same request again says
 		// that it was decided already.
-		list, err = h.queries.PendingApprovals(r.Context(), v, 0)
+		q.MinPosition = 0
+		list, err = h.queries.PendingApprovalsPage(r.Context(), v, q)
+	}
+	if err == nil && len(list.Entries) == 0 && page > 1 {
+		// Beyond the end, as after deciding the last request of the
+		// last page: the last page there is.
+		q.Page, q.MinPosition = lastPage(list.Pages), 0
+		list, err = h.queries.PendingApprovalsPage(r.Context(), v, q)
 	}
 	if err != nil {
 		h.fail(w, r, err)
@@ -61,12 +78,18 @@ func (h *Handler) renderApprovals(w http.ResponseWriter, r *http.Request, status
 		return
 	}
 	h.render(w, r, status, "approvals", view{Title: "Approve or reject users", User: s.user(), CSRF: s.csrf(), Form: f,
-		Notice: notice, Data: map[string]any{"Requests": list, "Organisations": orgs, "Support": v.Support}})
+		Notice: notice, Data: map[string]any{"Requests": list, "Pagination": paginationOf("/approvals", list.Page, list.Pages),
+			"Organisations": orgs, "Support": v.Support}})
 }
 
 func (h *Handler) submitApproval(w http.ResponseWriter, r *http.Request, s *session) {
 	if !mayApprove(httpapi.Viewer(s.actor)) {
 		h.errorPage(w, r, http.StatusForbidden)
+		return
+	}
+	page, ok := pageNumber(r)
+	if !ok {
+		h.errorPage(w, r, http.StatusBadRequest)
 		return
 	}
 	userID, err1 := uuid.Parse(r.PostForm.Get("user_id"))
@@ -98,7 +121,8 @@ func (h *Handler) submitApproval(w http.ResponseWriter, r *http.Request, s *sess
 		if decision == "reject" {
 			done = "rejected"
 		}
-		redirect(w, r, "/approvals?done="+done+"&position="+strconv.FormatInt(res.Position, 10))
+		// Back to the page the person was on.
+		redirect(w, r, backToList("/approvals", done, res.Position, page))
 		return
 	}
 	h.renderApprovals(w, r, http.StatusUnprocessableEntity, s, f, "")

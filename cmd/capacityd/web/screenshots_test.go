@@ -110,4 +110,34 @@ func TestWeb_Screenshots(t *testing.T) {
 		b.sees("This is a generic account")
 		shoot("generic-disclaimer")
 	}
+
+	// A list longer than a page: the last page of an Approver's 30
+	// requests, with the pagination (a site of its own, so that the first
+	// pages above stay short).
+	crowd := newSite(t, projtest.SQLite)
+	approver := crowd.approver("rosa.hill@cranberry.example.org", "Rosa Hill")
+	first := []string{"Amira", "Ben", "Chloe", "Dev", "Ella", "Finn"}
+	last := []string{"Ahmed", "Brown", "Clarke", "Davies", "Evans"}
+	crowd.registerMany(30, 0, func(i int) string { return first[i%len(first)] + " " + last[i/len(first)] })
+	for _, width := range []struct {
+		name          string
+		width, height int64
+		mobile        bool
+	}{{"desktop", 1280, 900, false}, {"phone", 375, 812, true}} {
+		b := openTab(t, crowd, true)
+		opts := []chromedp.EmulateViewportOption{}
+		if width.mobile {
+			opts = append(opts, chromedp.EmulateMobile)
+		}
+		b.do("set the window size", chromedp.EmulateViewport(width.width, width.height, opts...))
+		b.open("/sign-in")
+		b.fill("Email address", approver.Email)
+		b.fill("Password", approver.Password)
+		b.press("Sign in")
+		b.open("/approvals?page=2")
+		png := get(b, "take a screenshot", chromedp.FullScreenshot(100))
+		if err := os.WriteFile(filepath.Join(dir, "approve-reject-users-page-2-"+width.name+".png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

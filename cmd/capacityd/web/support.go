@@ -36,6 +36,10 @@ func supportNotice(key string) string {
 	return ""
 }
 
+// supportQueueSize is the number of the queue's requests the Support page
+// lists, the oldest first.
+const supportQueueSize = 10
+
 // genericFields are the generic account form's fields, in page order.
 var genericFields = []string{"generic_email", "display_name", "organisation_id", "location_ids"}
 
@@ -49,16 +53,12 @@ func (h *Handler) renderSupport(w http.ResponseWriter, r *http.Request, status i
 		h.errorPage(w, r, http.StatusForbidden)
 		return
 	}
-	all, err := h.queries.PendingApprovals(r.Context(), v, 0)
+	// The queue grows with the country: the page shows how many wait and
+	// the oldest few; Approve/Reject Users pages through them all.
+	queue, err := h.queries.PendingApprovalsPage(r.Context(), v, queries.ApprovalsQuery{PageSize: supportQueueSize, WithoutApprover: true})
 	if err != nil {
 		h.fail(w, r, err)
 		return
-	}
-	var queue []queries.PendingApproval
-	for _, p := range all {
-		if p.NoActiveApprover {
-			queue = append(queue, p)
-		}
 	}
 	h.render(w, r, status, "support", view{Title: "Support", User: s.user(), CSRF: s.csrf(), Form: f, Notice: notice,
 		Data: map[string]any{"Queue": queue, "Created": created}})

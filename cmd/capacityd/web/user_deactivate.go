@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"slices"
-	"strconv"
 
 	"github.com/capacitytracker/capacity/cmd/capacityd/httpapi"
 	"github.com/capacitytracker/capacity/domain"
@@ -39,8 +38,11 @@ func (h *Handler) renderDeactivate(w http.ResponseWriter, r *http.Request, statu
 		h.fail(w, r, err)
 		return
 	}
+	// The page of the list the person came from, to go back to.
+	page, _ := pageNumber(r)
 	h.render(w, r, status, "user-deactivate", view{Title: "Deactivate " + u.FullName, User: s.user(), CSRF: s.csrf(), Form: f,
-		Data: map[string]any{"Person": u, "Back": usersPath(org), "Action": usersPath(org) + "/" + id.String() + "/deactivate"}})
+		Data: map[string]any{"Person": u, "Back": pagePath(usersPath(org), page), "Page": page,
+			"Action": usersPath(org) + "/" + id.String() + "/deactivate"}})
 }
 
 func (h *Handler) submitDeactivate(w http.ResponseWriter, r *http.Request, s *session) {
@@ -62,7 +64,8 @@ func (h *Handler) submitDeactivate(w http.ResponseWriter, r *http.Request, s *se
 		h.fail(w, r, err)
 		return
 	default:
-		redirect(w, r, usersPath(r.PathValue("org"))+"?done=deactivated&position="+strconv.FormatInt(res.Position, 10))
+		page, _ := pageNumber(r)
+		redirect(w, r, backToList(usersPath(r.PathValue("org")), "deactivated", res.Position, page))
 		return
 	}
 	h.renderDeactivate(w, r, http.StatusUnprocessableEntity, s, f)

@@ -64,17 +64,43 @@ func (h *Handler) showUsers(w http.ResponseWriter, r *http.Request, s *session) 
 	h.renderUsers(w, r, http.StatusOK, s, newForm(), usersNotice(r.URL.Query().Get("done")))
 }
 
+// usersPageSize is the number of users a page of an organisation's users
+// shows, each with its forms.
+const usersPageSize = 50
+
+// pagePath is path with the page number of a list, none for the first.
+func pagePath(path string, page int) string {
+	if page <= 1 {
+		return path
+	}
+	return path + "?" + url.Values{"page": {strconv.Itoa(page)}}.Encode()
+}
+
 func (h *Handler) renderUsers(w http.ResponseWriter, r *http.Request, status int, s *session, f *form, notice string) {
 	v := httpapi.Viewer(s.actor)
 	org := r.PathValue("org")
+	// A page number that is not one is the 400 page, but only for those
+	// who may see the list (the query decides): the others get its 403.
+	page, ok := pageNumber(r)
 	pos, _ := strconv.ParseInt(r.URL.Query().Get("position"), 10, 64)
-	users, err := h.queries.Users(r.Context(), v, org, max(pos, 0))
+	q := queries.UsersQuery{Page: max(page, 1), PageSize: usersPageSize, MinPosition: max(pos, 0)}
+	users, err := h.queries.UsersPage(r.Context(), v, org, q)
 	if errors.Is(err, projections.ErrNotCaughtUp) {
 		// Behind the change just made: show the list as it is.
-		users, err = h.queries.Users(r.Context(), v, org, 0)
+		q.MinPosition = 0
+		users, err = h.queries.UsersPage(r.Context(), v, org, q)
+	}
+	if err == nil && len(users.Entries) == 0 && page > 1 {
+		// Beyond the end: the last page there is.
+		q.Page, q.MinPosition = lastPage(users.Pages), 0
+		users, err = h.queries.UsersPage(r.Context(), v, org, q)
 	}
 	if err != nil {
 		h.fail(w, r, err)
+		return
+	}
+	if !ok {
+		h.errorPage(w, r, http.StatusBadRequest)
 		return
 	}
 	dash, err := h.queries.OrganisationDashboard(r.Context(), v, org, 0)
@@ -82,8 +108,8 @@ func (h *Handler) renderUsers(w http.ResponseWriter, r *http.Request, status int
 		h.fail(w, r, err)
 		return
 	}
-	list := make([]orgUser, 0, len(users))
-	for _, u := range users {
+	list := make([]orgUser, 0, len(users.Entries))
+	for _, u := range users.Entries {
 		ou := orgUser{UserSummary: u, Self: u.UserID == v.UserID, UserTypeLabel: userTypeLabel(u.Role)}
 		ou.MayChangeType = !ou.Self && u.Kind == "personal" && u.Role != "support" && u.Status == "active"
 		ou.MayDeactivate = !ou.Self && u.Status == "active"
@@ -103,14 +129,15 @@ func (h *Handler) renderUsers(w http.ResponseWriter, r *http.Request, status int
 		name = org
 	}
 	h.render(w, r, status, "users", view{Title: "Users of " + name, User: s.user(), CSRF: s.csrf(), Form: f, Notice: notice,
-		Data: map[string]any{"Organisation": dash, "Name": name, "Path": usersPath(org), "Users": list, "MinApprovers": queries.MinApprovers}})
+		Data: map[string]any{"Organisation": dash, "Name": name, "Path": usersPath(org), "Users": list, "Page": users,
+			"Pagination": paginationOf(usersPath(org), users.Page, users.Pages), "MinApprovers": queries.MinApprovers}})
 }
 
-// userAction parses the user a posted action names; a made-up id is the
-// 400 page (false).
+// userAction parses the user a posted action names, and checks the page
+// of the list it came from; a made-up id or page is the 400 page (false).
 func (h *Handler) userAction(w http.ResponseWriter, r *http.Request) (uuid.UUID, bool) {
 	id, err := uuid.Parse(r.PathValue("user"))
-	if err != nil {
+	if _, ok := pageNumber(r); err != nil || !ok {
 		h.errorPage(w, r, http.StatusBadRequest)
 		return uuid.Nil, false
 	}
@@ -131,7 +158,10 @@ func (h *Handler) afterUserCommand(w http.ResponseWriter, r *http.Request, s *se
 		h.fail(w, r, err)
 		return
 	default:
-		redirect(w, r, usersPath(r.PathValue("org"))+"?done="+done+"&position="+strconv.FormatInt(position, 10))
+		// Back to the page of the list the person was on (checked by
+		// the handler before the command).
+		page, _ := pageNumber(r)
+		redirect(w, r, backToList(usersPath(r.PathValue("org")), done, position, page))
 		return
 	}
 	h.renderUsers(w, r, http.StatusUnprocessableEntity, s, f, "")
