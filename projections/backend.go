@@ -30,8 +30,9 @@ type backend struct {
 	offsets checkpointOffsets
 	// lockKey serializes table creation across servers (PostgreSQL).
 	lockKey int64
-	// Events per live batch and per rebuild transaction. On SQLite every
-	// batch holds the one write lock, so batches are smaller.
+	// The most events per live batch (a batch is sized to liveBatchTime
+	// below that, see livebatch.go) and per rebuild transaction. On SQLite
+	// every batch holds the one write lock, so rebuild batches are smaller.
 	liveBatch, rebuildBatch int
 	// locks are held across processes for a whole rebuild or job.
 	locks *lockers
@@ -61,7 +62,7 @@ func NewPostgresBackend(store *postgres.Store) Backend {
 		},
 		offsets:      checkpointOffsets{dialect: Postgres},
 		lockKey:      0x50726f6a656374, // "Project"
-		liveBatch:    500,
+		liveBatch:    5000,
 		rebuildBatch: 5000,
 		locks:        &lockers{pool: store.Pool()},
 		wakeups:      pgWakeups(store.Pool().Config().ConnConfig),
@@ -88,9 +89,10 @@ func NewSQLiteBackend(db *sql.DB, store eventstore.Store) Backend {
 		},
 		offsets: checkpointOffsets{dialect: SQLite},
 		// A live batch holds SQLite's one write lock while it applies:
-		// kept small so that appends never wait near the busy timeout,
-		// even for a projection that writes several rows per event.
-		liveBatch:    50,
+		// its time budget (liveBatchTime) keeps appends from waiting near
+		// the busy timeout, even for a projection that writes several rows
+		// per event.
+		liveBatch:    5000,
 		rebuildBatch: 1000,
 		locks:        &lockers{sqlitePath: func(ctx context.Context) (string, error) { return sqliteFile(ctx, db) }},
 	}
