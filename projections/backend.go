@@ -36,6 +36,9 @@ type backend struct {
 	liveBatch, rebuildBatch int
 	// locks are held across processes for a whole rebuild or job.
 	locks *lockers
+	// turn queues the engine's write transactions (SQLite; nil on
+	// PostgreSQL, see writeturn.go).
+	turn writeTurn
 	// wakeups, when set, tells the engine that events were appended, by
 	// broadcasting wake and announcing the positions committed, until ctx
 	// ends (wakeup.go).
@@ -94,6 +97,7 @@ func NewSQLiteBackend(db *sql.DB, store eventstore.Store) Backend {
 		// per event.
 		liveBatch:    5000,
 		rebuildBatch: 1000,
+		turn:         newWriteTurn(),
 		locks:        &lockers{sqlitePath: func(ctx context.Context) (string, error) { return sqliteFile(ctx, db) }},
 	}
 	// The store and the engine share the process: the store's commits
@@ -127,16 +131,23 @@ func (b *backend) begin(ctx context.Context) (wsql.Tx, error) {
 	if b.dialect == SQLite {
 		opts = nil
 	}
+	if err := b.turn.take(ctx); err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
 	for {
 		tx, err := b.db.BeginTx(ctx, opts)
 		if err == nil {
-			return tx, nil
+			if b.turn == nil {
+				return tx, nil
+			}
+			return &turnTx{Tx: tx, turn: b.turn}, nil
 		}
 		// SQLite's busy handler is not fair: under a stream of appends and
 		// batches a waiter can time out. Wait for our turn again.
 		if b.dialect == SQLite && strings.Contains(err.Error(), "SQLITE_BUSY") && ctx.Err() == nil {
 			continue
 		}
+		b.turn.give()
 		return nil, fmt.Errorf("begin: %w", err)
 	}
 }

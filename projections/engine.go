@@ -218,7 +218,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		poll.woken()
 		sub, err := wsql.NewSubscriber(
 			guardedBeginner{Beginner: e.b.db, dialect: e.b.dialect, projection: name, observer: e.currentObserver, size: size,
-				poll: poll, committed: &e.committed},
+				poll: poll, committed: &e.committed, turn: e.b.turn},
 			wsql.SubscriberConfig{
 				ConsumerGroup:  name,
 				AckDeadline:    &ackDeadline,

@@ -38,12 +38,12 @@ type harness struct {
 	backend projections.Backend
 	db      *sql.DB // reads the read models
 	// kill breaks the engine's connections (nil where not possible).
-	kill func(t *testing.T)
+	kill func(t testing.TB)
 }
 
 type backendCase struct {
 	name string
-	open func(t *testing.T) *harness
+	open func(t testing.TB) *harness
 }
 
 var backends = []backendCase{
@@ -62,7 +62,7 @@ func eachBackend(t *testing.T, fn func(t *testing.T, h *harness)) {
 	}
 }
 
-func openPostgres(t *testing.T) *harness {
+func openPostgres(t testing.TB) *harness {
 	url := pgtest.NewMigratedDatabase(t)
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, url)
@@ -88,7 +88,7 @@ func openPostgres(t *testing.T) *harness {
 		store:   postgres.New(pool),
 		backend: projections.NewPostgresBackend(postgres.New(enginePool)),
 		db:      db,
-		kill: func(t *testing.T) {
+		kill: func(t testing.TB) {
 			// The engine's batch transactions die mid-flight.
 			_, err := pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 				WHERE datname = current_database() AND application_name = 'ct_projections'`)
@@ -99,7 +99,7 @@ func openPostgres(t *testing.T) *harness {
 	}
 }
 
-func openSQLite(t *testing.T) *harness {
+func openSQLite(t testing.TB) *harness {
 	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "capacity.db"))
 	if err != nil {
 		t.Fatal(err)

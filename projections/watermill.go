@@ -188,6 +188,7 @@ type guardedBeginner struct {
 	observer   func() Observer
 	size       *liveBatchSize // learns how long the batches take
 	poll       *poller        // told when a read begins
+	turn       writeTurn      // taken before BEGIN (SQLite)
 	// committed is broadcast after every batch that moved the
 	// checkpoint, for WaitFor.
 	committed *eventstore.Signal
@@ -197,8 +198,12 @@ func (g guardedBeginner) BeginTx(ctx context.Context, opts *sql.TxOptions) (wsql
 	if g.poll != nil {
 		g.poll.arm()
 	}
+	if err := g.turn.take(ctx); err != nil {
+		return nil, err
+	}
 	tx, err := g.Beginner.BeginTx(ctx, opts)
 	if err != nil {
+		g.turn.give()
 		return nil, err
 	}
 	if g.dialect == Postgres {
@@ -211,13 +216,14 @@ func (g guardedBeginner) BeginTx(ctx context.Context, opts *sql.TxOptions) (wsql
 		// sees what the previous holder committed.
 		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", projectionLockKey(g.projection)); err != nil {
 			_ = tx.Rollback()
+			g.turn.give()
 			return nil, fmt.Errorf("lock projection %s: %w", g.projection, err)
 		}
 	}
 	// The clock starts once the lock is held: waiting for another server's
 	// batch or a rebuild's swap says nothing about this batch's events.
 	return &guardedTx{inner: tx, ctx: ctx, dialect: g.dialect, projection: g.projection, observer: g.observer(),
-		size: g.size, committed: g.committed, poll: g.poll, began: time.Now()}, nil
+		size: g.size, committed: g.committed, poll: g.poll, turn: g.turn, began: time.Now()}, nil
 }
 
 // projectionLockKey is the PostgreSQL advisory lock of one projection.
@@ -244,6 +250,7 @@ type guardedTx struct {
 	size       *liveBatchSize
 	committed  *eventstore.Signal
 	poll       *poller
+	turn       writeTurn // held until the transaction ends
 	began      time.Time
 
 	done      bool  // committed or rolled back
@@ -311,6 +318,7 @@ func (t *guardedTx) Commit() error {
 		return sql.ErrTxDone
 	}
 	t.done = true
+	defer t.turn.give()
 	if t.broken {
 		_ = t.inner.Rollback()
 		return errors.New("projection batch rolled back: a failed attempt could not be undone")
@@ -352,6 +360,7 @@ func (t *guardedTx) Rollback() error {
 		return sql.ErrTxDone
 	}
 	t.done = true
+	defer t.turn.give()
 	return t.inner.Rollback()
 }
 
