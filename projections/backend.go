@@ -39,6 +39,11 @@ type backend struct {
 	// turn queues the engine's write transactions (SQLite; nil on
 	// PostgreSQL, see writeturn.go).
 	turn writeTurn
+	// events shares the pages of events that live batches read
+	// (eventcache.go); flagAt is where readFlagged adds a column to the
+	// events' SELECT list.
+	events *eventCache
+	flagAt int
 	// wakeups, when set, tells the engine that events were appended, by
 	// broadcasting wake and announcing the positions committed, until ctx
 	// ends (wakeup.go).
@@ -67,6 +72,8 @@ func NewPostgresBackend(store *postgres.Store) Backend {
 		lockKey:      0x50726f6a656374, // "Project"
 		liveBatch:    5000,
 		rebuildBatch: 5000,
+		events:       newEventCache(eventCacheSize),
+		flagAt:       personalFlagAt(postgres.EventColumns),
 		locks:        &lockers{pool: store.Pool()},
 		wakeups:      pgWakeups(store.Pool().Config().ConnConfig),
 	}
@@ -98,6 +105,8 @@ func NewSQLiteBackend(db *sql.DB, store eventstore.Store) Backend {
 		liveBatch:    5000,
 		rebuildBatch: 1000,
 		turn:         newWriteTurn(),
+		events:       newEventCache(eventCacheSize),
+		flagAt:       personalFlagAt(sqlite.EventColumns),
 		locks:        &lockers{sqlitePath: func(ctx context.Context) (string, error) { return sqliteFile(ctx, db) }},
 	}
 	// The store and the engine share the process: the store's commits

@@ -146,9 +146,8 @@ func inSavepoint(ctx context.Context, ex execer, fn func() error) error {
 }
 
 // readEvents reads, in one query through ex, up to limit events after
-// position after: up to and including through when it is above zero (a
-// range known to be gap-safe), else gap-safe (see eventstore/postgres).
-func (b *backend) readEvents(ctx context.Context, ex wsql.ContextExecutor, after, through int64, limit int) ([]eventstore.Event, error) {
+// position after, gap-safe (see eventstore/postgres).
+func (b *backend) readEvents(ctx context.Context, ex wsql.ContextExecutor, after int64, limit int) ([]eventstore.Event, error) {
 	if b.dialect == Postgres {
 		// The planner counts the personal-data key lookup (a subquery
 		// that runs only for events with personal fields) for every row,
@@ -160,17 +159,11 @@ func (b *backend) readEvents(ctx context.Context, ex wsql.ContextExecutor, after
 	}
 	s := b.schema(limit)
 	q := s.selectFrom + "WHERE e.position > ?"
-	args := []any{after}
-	switch {
-	case through > 0:
-		q += " AND e.position <= ?"
-		args = append(args, through)
-	case s.gapSafe != "":
+	if s.gapSafe != "" {
 		q += " AND " + s.gapSafe
 	}
 	q += " ORDER BY e.position LIMIT ?"
-	args = append(args, limit)
-	rows, err := b.view(ex).QueryContext(ctx, q, args...)
+	rows, err := b.view(ex).QueryContext(ctx, q, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read events after %d: %w", after, err)
 	}

@@ -285,7 +285,7 @@ func (r *rebuild) readAhead(ctx context.Context) ([]eventstore.Event, error) {
 // read reads the next batch of up to r.size events after r.position,
 // gap-safe, in one query through ex.
 func (r *rebuild) read(ctx context.Context, ex wsql.ContextExecutor) ([]eventstore.Event, error) {
-	return r.e.b.readEvents(ctx, ex, r.position, 0, r.size)
+	return r.e.b.readEvents(ctx, ex, r.position, r.size)
 }
 
 func sleepUntil(ctx context.Context, t time.Time) error {

@@ -282,7 +282,7 @@ func (t *guardedTx) pageEvents(ctx context.Context, b *backend, pg page) ([]even
 	if t.page == pg && t.pageEvs != nil {
 		return t.pageEvs, nil
 	}
-	evs, err := b.readEvents(ctx, t.inner, pg.after, pg.through, pg.count)
+	evs, err := b.readPage(ctx, t.inner, pg)
 	if err != nil {
 		return nil, err
 	}
