@@ -70,15 +70,15 @@ func (a batchApply) apply(ctx context.Context, tx Tx, evs []eventstore.Event) ([
 	if fatalApplyError(ctx, err) {
 		return nil, err
 	}
-	return a.split(ctx, tx, evs, err)
+	return a.split(ctx, tx, evs)
 }
 
-// split applies evs, which failed whole with err: a single event is tried
-// once more alone and then is poison; more are halved, each half applied
+// split applies evs, which failed whole: a single event is tried once
+// more alone and then is poison; more are halved, each half applied
 // whole in a savepoint, and a half that fails is split again. With one
 // poison event among n, that is about 2n event applications and 2 log2(n)
 // savepoints.
-func (a batchApply) split(ctx context.Context, tx Tx, evs []eventstore.Event, err error) ([]poisonedEvent, error) {
+func (a batchApply) split(ctx context.Context, tx Tx, evs []eventstore.Event) ([]poisonedEvent, error) {
 	if len(evs) == 1 {
 		// Once more alone before it counts as poison: the failure of a
 		// batch, or of this event's first try alone, may have been
@@ -102,7 +102,7 @@ func (a batchApply) split(ctx context.Context, tx Tx, evs []eventstore.Event, er
 		if fatalApplyError(ctx, err) {
 			return nil, err
 		}
-		p, err := a.split(ctx, tx, half, err)
+		p, err := a.split(ctx, tx, half)
 		if err != nil {
 			return nil, err
 		}

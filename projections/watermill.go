@@ -12,7 +12,6 @@ import (
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
 	"github.com/capacitytracker/capacity/eventstore"
 )
@@ -500,9 +499,10 @@ func (r poisonRecorder) Publish(_ string, msgs ...*message.Message) error {
 		if err != nil {
 			return err
 		}
-		reason := errors.New(msg.Metadata.Get(middleware.ReasonForPoisonedKey))
+		// The page's error (the middleware's reason_poisoned) is not what is
+		// recorded: each poison event's own, when it is applied alone, is.
 		err = gt.attempt(ctx, pg.through, len(evs), func(tx Tx) error {
-			poisoned, err := r.a.split(ctx, tx, evs, reason)
+			poisoned, err := r.a.split(ctx, tx, evs)
 			if err != nil {
 				return err
 			}
