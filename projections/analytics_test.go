@@ -264,8 +264,8 @@ WHERE area_type = 'local_authority' ORDER BY area`)
 // TestAnalytics_ApplyBatchEqualsApplyOneByOne applies random sequences of
 // made-up events (registrations, moves between areas, deregistrations,
 // renames, updates of random days, superseding ones among them) once in
-// batches of random sizes, as a rebuild does, and once event by event, as
-// live delivery does: the tables must be equal row for row, and every
+// batches of random sizes, as a rebuild or a live page does, and once event
+// by event through Apply: the tables must be equal row for row, and every
 // total must be the sum of the effective updates it counts.
 func TestAnalytics_ApplyBatchEqualsApplyOneByOne(t *testing.T) {
 	t.Parallel()

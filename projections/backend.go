@@ -30,11 +30,20 @@ type backend struct {
 	offsets checkpointOffsets
 	// lockKey serializes table creation across servers (PostgreSQL).
 	lockKey int64
-	// Events per live batch and per rebuild transaction. On SQLite every
-	// batch holds the one write lock, so batches are smaller.
+	// The most events per live batch (a batch is sized to liveBatchTime
+	// below that, see livebatch.go) and per rebuild transaction. On SQLite
+	// every batch holds the one write lock, so rebuild batches are smaller.
 	liveBatch, rebuildBatch int
 	// locks are held across processes for a whole rebuild or job.
 	locks *lockers
+	// turn queues the engine's write transactions (SQLite; nil on
+	// PostgreSQL, see writeturn.go).
+	turn writeTurn
+	// events shares the pages of events that live batches read
+	// (eventcache.go); flagAt is where readFlagged adds a column to the
+	// events' SELECT list.
+	events *eventCache
+	flagAt int
 	// wakeups, when set, tells the engine that events were appended, by
 	// broadcasting wake and announcing the positions committed, until ctx
 	// ends (wakeup.go).
@@ -61,8 +70,10 @@ func NewPostgresBackend(store *postgres.Store) Backend {
 		},
 		offsets:      checkpointOffsets{dialect: Postgres},
 		lockKey:      0x50726f6a656374, // "Project"
-		liveBatch:    500,
+		liveBatch:    5000,
 		rebuildBatch: 5000,
+		events:       newEventCache(eventCacheSize),
+		flagAt:       personalFlagAt(postgres.EventColumns),
 		locks:        &lockers{pool: store.Pool()},
 		wakeups:      pgWakeups(store.Pool().Config().ConnConfig),
 	}
@@ -88,10 +99,14 @@ func NewSQLiteBackend(db *sql.DB, store eventstore.Store) Backend {
 		},
 		offsets: checkpointOffsets{dialect: SQLite},
 		// A live batch holds SQLite's one write lock while it applies:
-		// kept small so that appends never wait near the busy timeout,
-		// even for a projection that writes several rows per event.
-		liveBatch:    50,
+		// its time budget (liveBatchTime) keeps appends from waiting near
+		// the busy timeout, even for a projection that writes several rows
+		// per event.
+		liveBatch:    5000,
 		rebuildBatch: 1000,
+		turn:         newWriteTurn(),
+		events:       newEventCache(eventCacheSize),
+		flagAt:       personalFlagAt(sqlite.EventColumns),
 		locks:        &lockers{sqlitePath: func(ctx context.Context) (string, error) { return sqliteFile(ctx, db) }},
 	}
 	// The store and the engine share the process: the store's commits
@@ -125,16 +140,23 @@ func (b *backend) begin(ctx context.Context) (wsql.Tx, error) {
 	if b.dialect == SQLite {
 		opts = nil
 	}
+	if err := b.turn.take(ctx); err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
 	for {
 		tx, err := b.db.BeginTx(ctx, opts)
 		if err == nil {
-			return tx, nil
+			if b.turn == nil {
+				return tx, nil
+			}
+			return &turnTx{Tx: tx, turn: b.turn}, nil
 		}
 		// SQLite's busy handler is not fair: under a stream of appends and
 		// batches a waiter can time out. Wait for our turn again.
 		if b.dialect == SQLite && strings.Contains(err.Error(), "SQLITE_BUSY") && ctx.Err() == nil {
 			continue
 		}
+		b.turn.give()
 		return nil, fmt.Errorf("begin: %w", err)
 	}
 }

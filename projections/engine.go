@@ -185,10 +185,6 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	poison, err := middleware.PoisonQueueWithFilter(poisonRecorder{}, "projection_poison", shouldPoison)
-	if err != nil {
-		return err
-	}
 	// runCtx ends before the subscribers are closed: their pollers wait on
 	// it, and so do the sources of wake-ups.
 	runCtx, stop := context.WithCancel(ctx)
@@ -234,7 +230,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		poll.woken()
 		sub, err := wsql.NewSubscriber(
 			guardedBeginner{Beginner: gatedBeginner{Beginner: e.b.db, gate: e.gates[name]}, dialect: e.b.dialect, projection: name, observer: e.currentObserver, size: size,
-				poll: poll, committed: &e.committed},
+				poll: poll, committed: &e.committed, turn: e.b.turn},
 			wsql.SubscriberConfig{
 				ConsumerGroup:  name,
 				AckDeadline:    &ackDeadline,
@@ -249,7 +245,12 @@ func (e *Engine) Run(ctx context.Context) error {
 			return fmt.Errorf("subscriber for %s: %w", name, err)
 		}
 		subs = append(subs, sub)
-		h := router.AddConsumerHandler(name, topic, sub, applyMessage(p))
+		batch := newBatchApply(p, liveTable)
+		poison, err := middleware.PoisonQueueWithFilter(poisonRecorder{b: e.b, a: batch}, "projection_poison", shouldPoison)
+		if err != nil {
+			return err
+		}
+		h := router.AddConsumerHandler(name, topic, sub, applyPage(e.b, batch))
 		logger := e.logger.With("projection", name)
 		h.AddMiddleware(poison, middleware.Retry{
 			MaxRetries:          maxRetries,
@@ -260,7 +261,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			ResetContextOnRetry: true,
 			ShouldRetry:         func(p middleware.RetryParams) bool { return shouldPoison(p.Err) },
 			OnRetryHook: func(n int, delay time.Duration) {
-				logger.Warn("retrying event", "retry", n, "delay", delay)
+				logger.Warn("retrying a batch of events", "retry", n, "delay", delay)
 			},
 		}.Middleware)
 	}

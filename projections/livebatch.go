@@ -6,9 +6,9 @@ import (
 )
 
 // liveBatchTime is how long a live batch aims to keep its transaction open.
-// The subscriber hands a batch's events to the handler one at a time and
-// commits after the last one, so the transaction lives about as long as the
-// batch takes to apply; while it is open it holds the projection's lock,
+// The subscriber hands the batch (one page of events) to the handler and
+// commits after it, so the transaction lives about as long as the batch
+// takes to apply; while it is open it holds the projection's lock,
 // on SQLite the one write lock, and on PostgreSQL a transaction id that
 // holds back every gap-safe reader of the log on the whole server.
 const liveBatchTime = 100 * time.Millisecond

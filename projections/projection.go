@@ -8,22 +8,27 @@
 //
 // # Exactly-once effect
 //
-// The subscriber reads a batch of events in one transaction and hands every
-// message the transaction (sql.TxFromContext). A projection writes its rows
-// through that transaction, and the checkpoint is advanced in it too, so rows
-// and checkpoint commit or roll back together. Every handler attempt runs in
-// a SAVEPOINT, so a failed attempt leaves nothing behind before the retry.
-// Attempts and the commit are serialized (see guardedTx): when the subscriber
-// gives up on a message during shutdown and commits the batch, the commit
-// contains only whole attempts and the checkpoint says exactly which.
+// One Watermill message carries a page of events: the subscriber's SELECT
+// returns one row per page (the checkpoint and the last position and number
+// of the next events below the gap-safe horizon), in one transaction that it
+// hands the message (sql.TxFromContext). The handler reads the page's events
+// through that transaction and applies them as one batch with the code a
+// rebuild uses (batchapply.go); the projection writes its rows through it,
+// and the checkpoint is advanced in it too, so rows and checkpoint commit or
+// roll back together. Every handler attempt runs in a SAVEPOINT, so a failed
+// attempt leaves nothing behind before the retry. Attempts and the commit are
+// serialized (see guardedTx): when the subscriber gives up on a message
+// during shutdown and commits, the commit contains only whole attempts and
+// the checkpoint says exactly which.
 //
-// An event that still fails after the retries is recorded in
-// projection_poison in the same transaction and skipped; one failing
-// projection never stops the others.
+// A page that still fails after the retries goes to the PoisonQueue
+// middleware, whose recorder splits it until the events that fail alone are
+// found, records those in projection_poison and applies the rest, in the
+// same transaction; one failing event or projection never stops the others.
 //
 // On PostgreSQL the subscriber reads only below the oldest running
 // transaction (see eventstore/postgres), so its transaction holds an xid for
-// the length of a batch: batches are kept short.
+// the length of a batch: batches keep to a time budget (livebatch.go).
 //
 // The package must not write events or read anything but the event log, its
 // checkpoints and the read models it owns. One exception has its own file:
@@ -64,16 +69,16 @@ type Projection interface {
 
 // BatchApplier is implemented by a projection that can apply many events at
 // once, for example by aggregating them in memory and writing each row
-// once. A rebuild then hands it every batch in one call instead of one
-// Apply per event; live delivery always uses Apply.
+// once. A rebuild and live delivery then hand it every batch of two events
+// or more in one call instead of one Apply per event.
 //
 // ApplyBatch must have exactly the same effect on the tables as calling
 // Apply for each event of evs, in order, and the same rules: it writes only
 // through tx, to the tables named by tables. evs is in log order and never
-// empty. When ApplyBatch returns an error the rebuild undoes whatever it
-// wrote and applies the batch again event by event with Apply, so the
-// events that fail there are recorded as poison, exactly as without
-// ApplyBatch.
+// empty. When ApplyBatch returns an error the engine undoes whatever it
+// wrote and splits the batch in halves, again and again, down to single
+// events, which go through Apply, so the events that fail there are
+// recorded as poison, exactly as without ApplyBatch.
 type BatchApplier interface {
 	ApplyBatch(ctx context.Context, tx Tx, tables func(string) string, evs []eventstore.Event) error
 }

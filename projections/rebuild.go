@@ -3,7 +3,6 @@ package projections
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -34,8 +33,8 @@ func rebuildTable(name string) string { return name + rebuildSuffix }
 // tables' identities) must still be there in the swap's transaction.
 //
 // A projection that implements BatchApplier gets each batch in one
-// ApplyBatch call; a batch that fails there is applied again event by
-// event, so that exactly its failing events are recorded as poison.
+// ApplyBatch call; a batch that fails is split until its failing events
+// are found (batchapply.go), so that exactly those are recorded as poison.
 //
 // progress, if not nil, is called after every batch and once after the swap.
 func (e *Engine) Rebuild(ctx context.Context, name string, progress func(Progress)) error {
@@ -104,9 +103,8 @@ func (e *Engine) Rebuild(ctx context.Context, name string, progress func(Progres
 		return fmt.Errorf("rebuild %s: count events: %w", name, err)
 	}
 	r := rebuild{e: e, p: p, start: time.Now(), total: total, progress: progress, logger: logger,
-		size: e.b.rebuildBatch, maxSize: e.b.rebuildBatch}
-	if ba, ok := p.(BatchApplier); ok {
-		r.batch = ba
+		size: e.b.rebuildBatch, maxSize: e.b.rebuildBatch, batch: newBatchApply(p, rebuildTable)}
+	if r.batch.batch != nil {
 		// A batch costs about one transaction, whatever its size.
 		r.maxSize = max(r.maxSize, batchApplierSize)
 		if e.b.dialect == Postgres {
@@ -230,18 +228,13 @@ type rebuild struct {
 	size     int // events per batch
 	maxSize  int
 	p        Projection
-	batch    BatchApplier // p, when it implements BatchApplier
+	batch    batchApply
 	position int64
 	done     int64
 	total    int64
 	start    time.Time
-	poisoned []rebuildPoison
+	poisoned []poisonedEvent
 	progress func(Progress)
-}
-
-type rebuildPoison struct {
-	ev  eventstore.Event
-	err error
 }
 
 // applyNext reads the next batch of events in tx, applies it to the fresh
@@ -255,48 +248,17 @@ func (r *rebuild) applyNext(ctx context.Context, tx wsql.Tx) (int, error) {
 }
 
 // apply applies a batch of events (the ones after r.position) to the fresh
-// tables in tx.
+// tables in tx, with the code live delivery uses too (batchapply.go): the
+// whole batch in one savepoint, through ApplyBatch when the projection has
+// it; a batch that fails is split until its poison events are found, and
+// the rest is applied.
 func (r *rebuild) apply(ctx context.Context, tx wsql.Tx, evs []eventstore.Event) error {
-	view := r.e.b.view(tx)
-	applyOne := func(ev eventstore.Event) error {
-		if err := r.p.Apply(ctx, view, rebuildTable, ev); err != nil {
-			return fmt.Errorf("%s: apply %s at %d: %w", r.p.Name(), ev.Type, ev.Position, err)
-		}
-		return nil
-	}
-	// Fast path: the whole batch in one savepoint, through ApplyBatch when
-	// the projection has it. When it fails, undo the batch and apply it
-	// again event by event, each in its own savepoint, recording the
-	// failures as poison.
-	err := inSavepoint(ctx, tx, func() error {
-		if r.batch != nil {
-			if err := r.batch.ApplyBatch(ctx, view, rebuildTable, evs); err != nil {
-				return fmt.Errorf("%s: apply batch of %d events at %d-%d: %w",
-					r.p.Name(), len(evs), evs[0].Position, evs[len(evs)-1].Position, err)
-			}
-			return nil
-		}
-		for _, ev := range evs {
-			if err := applyOne(ev); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	var poisoned []rebuildPoison
+	poisoned, err := r.batch.apply(ctx, r.e.b.view(tx), evs)
 	if err != nil {
-		if errors.Is(err, errSavepointBroken) || ctx.Err() != nil {
-			return err
-		}
-		r.logger.Warn("batch failed, applying it event by event", "events", len(evs), "err", err)
-		for _, ev := range evs {
-			if err := inSavepoint(ctx, tx, func() error { return applyOne(ev) }); err != nil {
-				if errors.Is(err, errSavepointBroken) || ctx.Err() != nil {
-					return err
-				}
-				poisoned = append(poisoned, rebuildPoison{ev: ev, err: err})
-			}
-		}
+		return err
+	}
+	if len(poisoned) > 0 {
+		r.logger.Warn("batch failed, split to find its poison events", "events", len(evs), "poisoned", len(poisoned))
 	}
 	r.poisoned = append(r.poisoned, poisoned...)
 	r.position = evs[len(evs)-1].Position
@@ -323,38 +285,7 @@ func (r *rebuild) readAhead(ctx context.Context) ([]eventstore.Event, error) {
 // read reads the next batch of up to r.size events after r.position,
 // gap-safe, in one query through ex.
 func (r *rebuild) read(ctx context.Context, ex wsql.ContextExecutor) ([]eventstore.Event, error) {
-	if r.e.b.dialect == Postgres {
-		// The planner counts the personal-data key lookup (a subquery
-		// that runs only for events with personal fields) for every row,
-		// so a large batch crosses jit_above_cost, and compiling the query
-		// takes longer than running it. ex is a transaction.
-		if _, err := ex.ExecContext(ctx, "SET LOCAL jit = off"); err != nil {
-			return nil, fmt.Errorf("read events after %d: %w", r.position, err)
-		}
-	}
-	s := r.e.b.schema(r.size)
-	q := s.selectFrom + "WHERE e.position > ?"
-	if s.gapSafe != "" {
-		q += " AND " + s.gapSafe
-	}
-	q += " ORDER BY e.position LIMIT ?"
-	rows, err := r.e.b.view(ex).QueryContext(ctx, q, r.position, r.size)
-	if err != nil {
-		return nil, fmt.Errorf("read events after %d: %w", r.position, err)
-	}
-	defer rows.Close()
-	out := make([]eventstore.Event, 0, r.size)
-	for rows.Next() {
-		ev, err := s.scan(rows)
-		if err != nil {
-			return nil, fmt.Errorf("read events after %d: %w", r.position, err)
-		}
-		out = append(out, ev)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read events after %d: %w", r.position, err)
-	}
-	return out, nil
+	return r.e.b.readEvents(ctx, ex, r.position, r.size)
 }
 
 func sleepUntil(ctx context.Context, t time.Time) error {

@@ -391,7 +391,8 @@ func TestLocationSearch_AppliesEveryEventTypeAndEqualsItsRebuild(t *testing.T) {
 				map[string]string{"postcode": "TS1 2BB"})
 
 			// A rebuild (ApplyBatch, many events at once) gives the same
-			// rows as live delivery (Apply, one event at a time).
+			// rows as live delivery (here its pages of the few events each step
+			// appended).
 			for _, p := range []projections.Projection{projections.LocationSearch{}, projections.LocationDirectory{}} {
 				live := w.snapshot(p.Tables())
 				if err := w.engine.Rebuild(context.Background(), p.Name(), nil); err != nil {

@@ -3,7 +3,6 @@ package projections
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -13,8 +12,6 @@ import (
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
-	"github.com/google/uuid"
 
 	"github.com/capacitytracker/capacity/eventstore"
 )
@@ -23,15 +20,12 @@ import (
 // reads it with its own consumer group.
 const topic = "events"
 
-// Message metadata keys of an event.
+// Message metadata keys of a page: the events after the checkpoint
+// position mdAfter, up to and including mdThrough, mdCount of them.
 const (
-	mdStreamID   = "stream_id"
-	mdVersion    = "version"
-	mdPosition   = "position"
-	mdType       = "type"
-	mdRecordedAt = "recorded_at"
-	mdMetadata   = "metadata"
-	mdErased     = "erased"
+	mdAfter   = "after"
+	mdThrough = "through"
+	mdCount   = "count"
 )
 
 var errNoPublish = errors.New("projections never publish through Watermill: append through eventstore")
@@ -40,54 +34,42 @@ var errNoPublish = errors.New("projections never publish through Watermill: appe
 // batch this message belonged to (it gave up on the message while closing).
 var errTxFinished = errors.New("the batch transaction is finished")
 
-// eventMessage turns a stored event into a Watermill message.
-func eventMessage(ev eventstore.Event) (*message.Message, error) {
-	md, err := json.Marshal(ev.Metadata)
-	if err != nil {
-		return nil, fmt.Errorf("event %d metadata: %w", ev.Position, err)
-	}
-	msg := message.NewMessage(ev.ID.String(), message.Payload(ev.Data))
-	msg.Metadata.Set(mdStreamID, ev.StreamID)
-	msg.Metadata.Set(mdVersion, strconv.FormatInt(ev.Version, 10))
-	msg.Metadata.Set(mdPosition, strconv.FormatInt(ev.Position, 10))
-	msg.Metadata.Set(mdType, ev.Type)
-	msg.Metadata.Set(mdRecordedAt, ev.RecordedAt.UTC().Format(time.RFC3339Nano))
-	msg.Metadata.Set(mdMetadata, string(md))
-	if len(ev.Erased) > 0 {
-		erased, _ := json.Marshal(ev.Erased)
-		msg.Metadata.Set(mdErased, string(erased))
-	}
-	return msg, nil
+// page is what one Watermill message carries: a range of the log, read by
+// the subscriber's SELECT below the gap-safe horizon, that the handler
+// applies as one batch. The events themselves are read by the handler in
+// the same transaction (guardedTx.pageEvents): every position up to
+// through is committed, so the range holds the same events whenever it is
+// read.
+type page struct {
+	after, through int64
+	count          int
 }
 
-// messageEvent is the inverse of eventMessage.
-func messageEvent(msg *message.Message) (eventstore.Event, error) {
-	var ev eventstore.Event
+func pageMessage(pg page) *message.Message {
+	msg := message.NewMessage(fmt.Sprintf("events-%d-%d", pg.after, pg.through), nil)
+	msg.Metadata.Set(mdAfter, strconv.FormatInt(pg.after, 10))
+	msg.Metadata.Set(mdThrough, strconv.FormatInt(pg.through, 10))
+	msg.Metadata.Set(mdCount, strconv.Itoa(pg.count))
+	return msg
+}
+
+// messagePage is the inverse of pageMessage.
+func messagePage(msg *message.Message) (page, error) {
+	var pg page
 	var err error
-	if ev.Position, err = strconv.ParseInt(msg.Metadata.Get(mdPosition), 10, 64); err != nil {
-		return ev, fmt.Errorf("message %s: position: %w", msg.UUID, err)
+	if pg.after, err = strconv.ParseInt(msg.Metadata.Get(mdAfter), 10, 64); err != nil {
+		return pg, fmt.Errorf("message %s: after: %w", msg.UUID, err)
 	}
-	if ev.Version, err = strconv.ParseInt(msg.Metadata.Get(mdVersion), 10, 64); err != nil {
-		return ev, fmt.Errorf("message %s: version: %w", msg.UUID, err)
+	if pg.through, err = strconv.ParseInt(msg.Metadata.Get(mdThrough), 10, 64); err != nil {
+		return pg, fmt.Errorf("message %s: through: %w", msg.UUID, err)
 	}
-	if ev.ID, err = uuid.Parse(msg.UUID); err != nil {
-		return ev, fmt.Errorf("message %s: id: %w", msg.UUID, err)
+	if pg.count, err = strconv.Atoi(msg.Metadata.Get(mdCount)); err != nil {
+		return pg, fmt.Errorf("message %s: count: %w", msg.UUID, err)
 	}
-	if ev.RecordedAt, err = time.Parse(time.RFC3339Nano, msg.Metadata.Get(mdRecordedAt)); err != nil {
-		return ev, fmt.Errorf("message %s: recorded_at: %w", msg.UUID, err)
+	if pg.count < 1 || pg.through <= pg.after {
+		return pg, fmt.Errorf("message %s: empty page %+v", msg.UUID, pg)
 	}
-	if err := json.Unmarshal([]byte(msg.Metadata.Get(mdMetadata)), &ev.Metadata); err != nil {
-		return ev, fmt.Errorf("message %s: metadata: %w", msg.UUID, err)
-	}
-	if s := msg.Metadata.Get(mdErased); s != "" {
-		if err := json.Unmarshal([]byte(s), &ev.Erased); err != nil {
-			return ev, fmt.Errorf("message %s: erased: %w", msg.UUID, err)
-		}
-	}
-	ev.StreamID = msg.Metadata.Get(mdStreamID)
-	ev.Type = msg.Metadata.Get(mdType)
-	ev.Data = json.RawMessage(msg.Payload)
-	return ev, nil
+	return pg, nil
 }
 
 // eventsSchema is the watermill-sql SchemaAdapter over our events table.
@@ -110,6 +92,10 @@ func (s eventsSchema) InsertQuery(wsql.InsertQueryParams) (wsql.Query, error) {
 	return wsql.Query{}, errNoPublish
 }
 
+// SelectQuery selects the consumer group's next page: one row (none when
+// nothing is new) with the checkpoint and the last position and number of
+// the up to limit events after it, gap-safe. One message per page instead
+// of one per event: the handler applies the page as one batch.
 func (s eventsSchema) SelectQuery(p wsql.SelectQueryParams) (wsql.Query, error) {
 	next, err := p.OffsetsAdapter.NextOffsetQuery(wsql.NextOffsetQueryParams{Topic: p.Topic, ConsumerGroup: p.ConsumerGroup})
 	if err != nil {
@@ -123,21 +109,21 @@ func (s eventsSchema) SelectQuery(p wsql.SelectQueryParams) (wsql.Query, error) 
 	if s.size != nil {
 		limit = s.size.limit()
 	}
-	q := fmt.Sprintf("WITH checkpoint AS (%s) %sWHERE e.position > (SELECT position FROM checkpoint)%s ORDER BY e.position LIMIT %d",
-		next.Query, s.selectFrom, cond, limit)
+	q := fmt.Sprintf(`WITH checkpoint AS (%s)
+		SELECT (SELECT position FROM checkpoint), max(pg.position), count(*)
+		FROM (SELECT e.position FROM events e WHERE e.position > (SELECT position FROM checkpoint)%s ORDER BY e.position LIMIT %d) pg
+		HAVING count(*) > 0`,
+		next.Query, cond, limit)
 	return wsql.Query{Query: q, Args: next.Args}, nil
 }
 
 func (s eventsSchema) UnmarshalMessage(p wsql.UnmarshalMessageParams) (wsql.Row, error) {
-	ev, err := s.scan(p.Row)
-	if err != nil {
-		return wsql.Row{}, fmt.Errorf("scan event: %w", err)
+	var pg page
+	if err := p.Row.Scan(&pg.after, &pg.through, &pg.count); err != nil {
+		return wsql.Row{}, fmt.Errorf("scan page: %w", err)
 	}
-	msg, err := eventMessage(ev)
-	if err != nil {
-		return wsql.Row{}, err
-	}
-	return wsql.Row{Offset: ev.Position, UUID: []byte(msg.UUID), Payload: msg.Payload, Msg: msg}, nil
+	msg := pageMessage(pg)
+	return wsql.Row{Offset: pg.through, UUID: []byte(msg.UUID), Msg: msg}, nil
 }
 
 func (s eventsSchema) SchemaInitializingQueries(wsql.SchemaInitializingQueriesParams) ([]wsql.Query, error) {
@@ -201,6 +187,7 @@ type guardedBeginner struct {
 	observer   func() Observer
 	size       *liveBatchSize // learns how long the batches take
 	poll       *poller        // told when a read begins
+	turn       writeTurn      // taken before BEGIN (SQLite)
 	// committed is broadcast after every batch that moved the
 	// checkpoint, for WaitFor.
 	committed *eventstore.Signal
@@ -210,8 +197,12 @@ func (g guardedBeginner) BeginTx(ctx context.Context, opts *sql.TxOptions) (wsql
 	if g.poll != nil {
 		g.poll.arm()
 	}
+	if err := g.turn.take(ctx); err != nil {
+		return nil, err
+	}
 	tx, err := g.Beginner.BeginTx(ctx, opts)
 	if err != nil {
+		g.turn.give()
 		return nil, err
 	}
 	if g.dialect == Postgres {
@@ -224,13 +215,14 @@ func (g guardedBeginner) BeginTx(ctx context.Context, opts *sql.TxOptions) (wsql
 		// sees what the previous holder committed.
 		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", projectionLockKey(g.projection)); err != nil {
 			_ = tx.Rollback()
+			g.turn.give()
 			return nil, fmt.Errorf("lock projection %s: %w", g.projection, err)
 		}
 	}
 	// The clock starts once the lock is held: waiting for another server's
 	// batch or a rebuild's swap says nothing about this batch's events.
 	return &guardedTx{inner: tx, ctx: ctx, dialect: g.dialect, projection: g.projection, observer: g.observer(),
-		size: g.size, committed: g.committed, poll: g.poll, began: time.Now()}, nil
+		size: g.size, committed: g.committed, poll: g.poll, turn: g.turn, began: time.Now()}, nil
 }
 
 // projectionLockKey is the PostgreSQL advisory lock of one projection.
@@ -257,6 +249,7 @@ type guardedTx struct {
 	size       *liveBatchSize
 	committed  *eventstore.Signal
 	poll       *poller
+	turn       writeTurn // held until the transaction ends
 	began      time.Time
 
 	done      bool  // committed or rolled back
@@ -265,12 +258,38 @@ type guardedTx struct {
 	applied   int64 // highest position applied or poisoned
 	events    int
 	poisoned  []poisonRecord
+
+	// The events of the page being applied, read once for its attempts.
+	page    page
+	pageEvs []eventstore.Event
 }
 
 type poisonRecord struct {
 	position  int64
 	eventType string
 	err       error
+}
+
+// pageEvents reads the events of pg in the transaction, once for all the
+// attempts at the page.
+func (t *guardedTx) pageEvents(ctx context.Context, b *backend, pg page) ([]eventstore.Event, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.done || t.broken {
+		return nil, errTxFinished
+	}
+	if t.page == pg && t.pageEvs != nil {
+		return t.pageEvs, nil
+	}
+	evs, err := b.readPage(ctx, t.inner, pg)
+	if err != nil {
+		return nil, err
+	}
+	if len(evs) != pg.count || evs[len(evs)-1].Position != pg.through {
+		return nil, fmt.Errorf("page %d-%d of %d events read back %d events", pg.after, pg.through, pg.count, len(evs))
+	}
+	t.page, t.pageEvs = pg, evs
+	return evs, nil
 }
 
 func (t *guardedTx) ExecContext(ctx context.Context, query string, args ...any) (wsql.Result, error) {
@@ -298,6 +317,7 @@ func (t *guardedTx) Commit() error {
 		return sql.ErrTxDone
 	}
 	t.done = true
+	defer t.turn.give()
 	if t.broken {
 		_ = t.inner.Rollback()
 		return errors.New("projection batch rolled back: a failed attempt could not be undone")
@@ -339,12 +359,13 @@ func (t *guardedTx) Rollback() error {
 		return sql.ErrTxDone
 	}
 	t.done = true
+	defer t.turn.give()
 	return t.inner.Rollback()
 }
 
-// attempt runs fn in a savepoint; on success the event at position counts
-// as handled.
-func (t *guardedTx) attempt(ctx context.Context, position int64, fn func(Tx) error) error {
+// attempt runs fn in a savepoint; on success the events up to position
+// (events of them) count as handled.
+func (t *guardedTx) attempt(ctx context.Context, position int64, events int, fn func(Tx) error) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.done || t.broken {
@@ -378,33 +399,11 @@ func (t *guardedTx) attempt(ctx context.Context, position int64, fn func(Tx) err
 	if position > t.applied {
 		t.applied = position
 	}
-	t.events++
+	t.events += events
 	return nil
 }
 
 var errSavepointBroken = errors.New("savepoint could not be rolled back")
-
-// inSavepoint runs fn between SAVEPOINT and RELEASE, rolling back to the
-// savepoint when fn fails.
-func inSavepoint(ctx context.Context, ex wsql.ContextExecutor, fn func() error) error {
-	if _, err := ex.ExecContext(ctx, "SAVEPOINT projection_attempt"); err != nil {
-		return fmt.Errorf("savepoint: %w", err)
-	}
-	if err := fn(); err != nil {
-		bg := context.WithoutCancel(ctx)
-		if _, rbErr := ex.ExecContext(bg, "ROLLBACK TO SAVEPOINT projection_attempt"); rbErr != nil {
-			return errors.Join(err, errSavepointBroken, rbErr)
-		}
-		if _, rbErr := ex.ExecContext(bg, "RELEASE SAVEPOINT projection_attempt"); rbErr != nil {
-			return errors.Join(err, errSavepointBroken, rbErr)
-		}
-		return err
-	}
-	if _, err := ex.ExecContext(ctx, "RELEASE SAVEPOINT projection_attempt"); err != nil {
-		return errors.Join(fmt.Errorf("release savepoint: %w", err), errSavepointBroken)
-	}
-	return nil
-}
 
 // txView is the Tx a projection sees: ? placeholders on every backend.
 type txView struct {
@@ -431,24 +430,26 @@ func (v txView) QueryContext(ctx context.Context, query string, args ...any) (Ro
 	return r, nil
 }
 
-// applyMessage is the handler of a projection.
-func applyMessage(p Projection) message.NoPublishHandlerFunc {
+// applyPage is the handler of a projection: it applies the message's page
+// of events as one batch (batchApply.whole) in one attempt. A page that
+// fails is retried whole by the Retry middleware, then goes to the
+// PoisonQueue middleware, whose poisonRecorder splits it.
+func applyPage(b *backend, a batchApply) message.NoPublishHandlerFunc {
 	return func(msg *message.Message) error {
 		ctx := msg.Context()
 		gt, err := guardedFromContext(ctx)
 		if err != nil {
 			return err
 		}
-		ev, err := messageEvent(msg)
+		pg, err := messagePage(msg)
 		if err != nil {
 			return err
 		}
-		return gt.attempt(ctx, ev.Position, func(tx Tx) error {
-			if err := p.Apply(ctx, tx, liveTable, ev); err != nil {
-				return fmt.Errorf("%s: apply %s at %d: %w", p.Name(), ev.Type, ev.Position, err)
-			}
-			return nil
-		})
+		evs, err := gt.pageEvents(ctx, b, pg)
+		if err != nil {
+			return err
+		}
+		return gt.attempt(ctx, pg.through, len(evs), func(tx Tx) error { return a.whole(ctx, tx, evs) })
 	}
 }
 
@@ -466,14 +467,21 @@ func guardedFromContext(ctx context.Context) (*guardedTx, error) {
 
 func liveTable(name string) string { return name }
 
-// poisonRecorder is the publisher of the PoisonQueue middleware: it records
-// the message in projection_poison in the batch's transaction, so the
-// record, the skip and the checkpoint commit together.
-type poisonRecorder struct{}
+// poisonRecorder is the publisher of the PoisonQueue middleware: it gets
+// a page that failed whole after its retries, splits it until its poison
+// events are found (batchApply.split), applies the others and records the
+// poison events in projection_poison, all in one attempt in the batch's
+// transaction, so that the records, the applied events and the checkpoint
+// commit together. One bad event costs its page a few more savepoints and
+// never holds back the events around it.
+type poisonRecorder struct {
+	b *backend
+	a batchApply
+}
 
 var _ message.Publisher = poisonRecorder{}
 
-func (poisonRecorder) Publish(_ string, msgs ...*message.Message) error {
+func (r poisonRecorder) Publish(_ string, msgs ...*message.Message) error {
 	for _, msg := range msgs {
 		ctx := msg.Context()
 		if err := ctx.Err(); err != nil {
@@ -483,22 +491,34 @@ func (poisonRecorder) Publish(_ string, msgs ...*message.Message) error {
 		if err != nil {
 			return err
 		}
-		reason := msg.Metadata.Get(middleware.ReasonForPoisonedKey)
-		position, err := strconv.ParseInt(msg.Metadata.Get(mdPosition), 10, 64)
+		pg, err := messagePage(msg)
 		if err != nil {
-			return fmt.Errorf("poison message %s without position: %w", msg.UUID, err)
+			return err
 		}
-		eventType := msg.Metadata.Get(mdType)
-		err = gt.attempt(ctx, position, func(tx Tx) error {
-			if err := recordPoison(ctx, tx, gt.projection, position, msg.UUID, eventType, reason); err != nil {
+		evs, err := gt.pageEvents(ctx, r.b, pg)
+		if err != nil {
+			return err
+		}
+		// The page's error (the middleware's reason_poisoned) is not what is
+		// recorded: each poison event's own, when it is applied alone, is.
+		err = gt.attempt(ctx, pg.through, len(evs), func(tx Tx) error {
+			poisoned, err := r.a.split(ctx, tx, evs)
+			if err != nil {
 				return err
 			}
+			for _, p := range poisoned {
+				if err := recordPoison(ctx, tx, gt.projection, p.ev.Position, p.ev.ID.String(), p.ev.Type, p.err.Error()); err != nil {
+					return fmt.Errorf("record poison event %d: %w", p.ev.Position, err)
+				}
+			}
 			// under gt.mu, read by Commit
-			gt.poisoned = append(gt.poisoned, poisonRecord{position: position, eventType: eventType, err: errors.New(reason)})
+			for _, p := range poisoned {
+				gt.poisoned = append(gt.poisoned, poisonRecord{position: p.ev.Position, eventType: p.ev.Type, err: p.err})
+			}
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("record poison event %d: %w", position, err)
+			return fmt.Errorf("split page %d-%d: %w", pg.after, pg.through, err)
 		}
 	}
 	return nil
