@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/capacitytracker/capacity/domain/account"
+	"github.com/capacitytracker/capacity/domain/erasure"
 	"github.com/capacitytracker/capacity/domain/history"
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/domain/survey"
@@ -45,7 +46,8 @@ import (
 // positions in the index it needs, with the exact time as a condition.
 //
 // Personal fields whose subject was erased read as "[erased]" here as in
-// every view (markErased); an erasure rebuilds the view.
+// every view (markErased); an erasure folds the streams that held the
+// person's data again (Erase).
 type Audit struct{}
 
 var _ BatchApplier = Audit{}
@@ -140,17 +142,101 @@ func (a Audit) Apply(ctx context.Context, tx Tx, table func(string) string, ev e
 // ApplyBatch implements BatchApplier: it reads the snapshots of the
 // batch's streams once, folds every event in memory and writes the rows
 // many to a statement.
-func (Audit) ApplyBatch(ctx context.Context, tx Tx, table func(string) string, evs []eventstore.Event) error {
-	b := &auditBatch{tx: tx, table: table, folders: map[string]*auditStream{}, orgs: map[[2]string]bool{},
+func (a Audit) ApplyBatch(ctx context.Context, tx Tx, table func(string) string, evs []eventstore.Event) error {
+	return applyAroundErasures(evs, true, func(evs []eventstore.Event) error {
+		b := newAuditBatch(tx, table)
+		if err := b.prefetch(ctx, evs); err != nil {
+			return err
+		}
+		for i := range evs {
+			if err := b.apply(evs[i]); err != nil {
+				return fmt.Errorf("audit of %s version %d: %w", evs[i].StreamID, evs[i].Version, err)
+			}
+		}
+		return b.write(ctx)
+	}, func(ev eventstore.Event, e erasure.PersonErased) error { return a.Erase(ctx, tx, table, ev, e) })
+}
+
+func newAuditBatch(tx Tx, table func(string) string) *auditBatch {
+	return &auditBatch{tx: tx, table: table, folders: map[string]*auditStream{}, orgs: map[[2]string]bool{},
 		users: map[string][]any{}, hours: map[int64][2]int64{}}
-	if err := b.prefetch(ctx, evs); err != nil {
-		return err
+}
+
+// Personal implements Eraser. The rows of a stream's events and its
+// snapshot hold the personal data of the subjects its events sealed: a
+// user's stream their own, a location's stream its contacts' (the
+// contact ids in its changes' fields and in its snapshot) and its notes'
+// authors' (the actor_user_id of its NoteAdded events).
+func (Audit) Personal() []PersonalColumns {
+	return []PersonalColumns{
+		{Table: AuditEventsTable, Subject: "stream_id, actor_user_id", Columns: []string{"summary"}},
+		{Table: AuditChangesTable, Subject: "position: the stream_id and actor_user_id of its audit_events row",
+			Columns: []string{"field", "before_value", "after_value"}},
+		{Table: AuditStateTable, Subject: "stream_id", Columns: []string{"snapshot"}},
+		{Table: AuditUsersTable, Subject: "user_id", Columns: []string{"email", "full_name"}},
 	}
-	for i := range evs {
-		if err := b.apply(evs[i]); err != nil {
-			return fmt.Errorf("audit of %s version %d: %w", evs[i].StreamID, evs[i].Version, err)
+}
+
+// Erase implements Eraser: the streams whose events hold the erased
+// person's data (their account's stream, and the location streams of their
+// notes; a contact's location stream) are folded again from the log up to
+// the erasure, where their personal fields now read as erased, and their
+// rows (events, changes, snapshot, the user's name) written again in
+// place of the old ones: exactly the rows a rebuild writes for them. The
+// work is the length of those streams, whatever the length of the log.
+func (Audit) Erase(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event, e erasure.PersonErased) error {
+	var streams []string
+	switch {
+	case e.Kind == erasure.KindUser && e.UserID != "":
+		streams = append(streams, "user-"+e.UserID)
+		rows, err := tx.QueryContext(ctx, fmt.Sprintf(`SELECT DISTINCT stream_id FROM %s WHERE actor_user_id = ? AND event_type = ?`,
+			table(AuditEventsTable)), e.UserID, location.TypeNoteAdded)
+		if err != nil {
+			return fmt.Errorf("notes of %s: %w", e.UserID, err)
+		}
+		if err := scanAll(rows, func() error {
+			var id string
+			err := rows.Scan(&id)
+			streams = append(streams, id)
+			return err
+		}); err != nil {
+			return fmt.Errorf("notes of %s: %w", e.UserID, err)
+		}
+	case e.Kind == erasure.KindContact && e.LocationID != "":
+		streams = append(streams, location.LocationStream(e.LocationID))
+	}
+	slices.Sort(streams)
+	for _, id := range slices.Compact(streams) {
+		if err := refoldAuditStream(ctx, tx, table, id, ev.Position); err != nil {
+			return fmt.Errorf("audit of %s: %w", id, err)
 		}
 	}
+	return nil
+}
+
+// refoldAuditStream writes a stream's audit rows again from its events up
+// to position upTo, read from the log again. audit_hours is left alone:
+// the events keep their positions and times.
+func refoldAuditStream(ctx context.Context, tx Tx, table func(string) string, streamID string, upTo int64) error {
+	evs, err := readStreamUpTo(ctx, tx, streamID, upTo)
+	if err != nil || len(evs) == 0 {
+		return err
+	}
+	et, ct := table(AuditEventsTable), table(AuditChangesTable)
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE position IN (SELECT position FROM %s WHERE stream_id = ? AND position <= ?)`,
+		ct, et), streamID, upTo); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE stream_id = ? AND position <= ?`, et), streamID, upTo); err != nil {
+		return err
+	}
+	b := newAuditBatch(tx, table)
+	for i := range evs {
+		if err := b.apply(evs[i]); err != nil {
+			return fmt.Errorf("version %d: %w", evs[i].Version, err)
+		}
+	}
+	clear(b.hours)
 	return b.write(ctx)
 }
 
