@@ -24,7 +24,7 @@ var erasureNeedles = []string{"Zebedee Quillfeather", "zebedee.quillfeather@", "
 
 // columnsHolding lists, per table of the projections, the columns of which
 // some row's text holds needle (case-insensitive).
-func columnsHolding(t *testing.T, rm projections.ReadModels, projs []projections.Projection, needle string) map[string][]string {
+func columnsHolding(t testing.TB, rm projections.ReadModels, projs []projections.Projection, needle string) map[string][]string {
 	t.Helper()
 	ctx := context.Background()
 	found := map[string][]string{}
@@ -199,7 +199,7 @@ func TestProjections_EveryPersonalColumnIsDeclared(t *testing.T) {
 }
 
 // head is the position of the last event appended.
-func head(t *testing.T, rm projections.ReadModels) int64 {
+func head(t testing.TB, rm projections.ReadModels) int64 {
 	t.Helper()
 	var pos int64
 	if err := rm.Query(context.Background(), func(q projections.Querier) error {
