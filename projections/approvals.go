@@ -139,8 +139,8 @@ func newRequester(e account.Event) (requester, bool) {
 func (PendingApprovals) Personal() []PersonalColumns {
 	cols := []string{"email", "full_name", "job_title", "phone"}
 	return []PersonalColumns{
-		{Table: ApprovalRequestersTable, Subject: "user_id", Columns: cols},
-		{Table: AccessRequestsTable, Subject: "user_id", Columns: cols},
+		{Table: ApprovalRequestersTable, Subjects: []string{"user_id"}, Columns: cols},
+		{Table: AccessRequestsTable, Subjects: []string{"user_id"}, Columns: cols},
 	}
 }
 

@@ -166,14 +166,15 @@ func newAuditBatch(tx Tx, table func(string) string) *auditBatch {
 // snapshot hold the personal data of the subjects its events sealed: a
 // user's stream their own, a location's stream its contacts' (the
 // contact ids in its changes' fields and in its snapshot) and its notes'
-// authors' (the actor_user_id of its NoteAdded events).
+// authors' (the actor_user_id of its NoteAdded events). A change names its
+// event by position: the event's row (audit_events) names the stream and
+// the actor. (An event's summary lists the fields it changed, never
+// their values; a refold writes it again too.)
 func (Audit) Personal() []PersonalColumns {
 	return []PersonalColumns{
-		{Table: AuditEventsTable, Subject: "stream_id, actor_user_id", Columns: []string{"summary"}},
-		{Table: AuditChangesTable, Subject: "position: the stream_id and actor_user_id of its audit_events row",
-			Columns: []string{"field", "before_value", "after_value"}},
-		{Table: AuditStateTable, Subject: "stream_id", Columns: []string{"snapshot"}},
-		{Table: AuditUsersTable, Subject: "user_id", Columns: []string{"email", "full_name"}},
+		{Table: AuditChangesTable, Subjects: []string{"position"}, Columns: []string{"before_value", "after_value"}},
+		{Table: AuditStateTable, Subjects: []string{"stream_id"}, Columns: []string{"snapshot"}},
+		{Table: AuditUsersTable, Subjects: []string{"user_id"}, Columns: []string{"email", "full_name"}},
 	}
 }
 
@@ -222,13 +223,19 @@ func refoldAuditStream(ctx context.Context, tx Tx, table func(string) string, st
 	if err != nil || len(evs) == 0 {
 		return err
 	}
-	et, ct := table(AuditEventsTable), table(AuditChangesTable)
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE position IN (SELECT position FROM %s WHERE stream_id = ? AND position <= ?)`,
-		ct, et), streamID, upTo); err != nil {
-		return err
+	// The rows go by their positions, each a primary key lookup, whatever
+	// the planner knows of the tables (a rebuilt one has no statistics yet).
+	positions := make([]any, len(evs))
+	for i, ev := range evs {
+		positions[i] = ev.Position
 	}
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE stream_id = ? AND position <= ?`, et), streamID, upTo); err != nil {
-		return err
+	for chunk := range slices.Chunk(positions, prefetchChunk) {
+		for _, t := range []string{AuditChangesTable, AuditEventsTable} {
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE position IN (%s)`, table(t), marks(len(chunk))),
+				chunk...); err != nil {
+				return err
+			}
+		}
 	}
 	b := newAuditBatch(tx, table)
 	for i := range evs {

@@ -24,13 +24,14 @@ import (
 
 // PersonalColumns declares the columns of a table that hold data
 // subjects' personal data, and where each row keeps the ids of the
-// subjects those columns belong to (a column such as user_id, whose
-// subject is account.Subject(user_id), or a field of the JSON entries of
-// the columns, such as the contact_id of each contact).
+// subjects those columns belong to: Subjects names columns of the table
+// (user_id, whose subject is account.Subject(user_id)), or a field of the
+// JSON entries of a column ("contacts[].contact_id": each contact's
+// location.ContactSubject).
 type PersonalColumns struct {
-	Table   string
-	Subject string
-	Columns []string
+	Table    string
+	Subjects []string
+	Columns  []string
 }
 
 // Eraser is implemented by every projection whose tables hold personal

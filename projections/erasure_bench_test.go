@@ -166,11 +166,15 @@ func benchmarkErasure(b *testing.B, backend string, events int) {
 		pos = max(pos, out.Position)
 	}
 	responded := time.Now()
-	waitAllTB(b, e, pos)
+	reached := reachTimes(b, rm, pos)
 	applied := time.Since(responded)
 	b.StopTimer()
+	waitAllTB(b, e, pos)
 	b.Logf("%s: two erasures answered in %s, in every view %s later", backend, responded.Sub(start).Round(time.Microsecond),
 		applied.Round(time.Microsecond))
+	for _, p := range projs {
+		b.Logf("%s: %s reached the erasure %s after the response", backend, p.Name(), reached[p.Name()].Sub(responded).Round(time.Microsecond))
+	}
 	for _, needle := range erasureNeedles {
 		if found := columnsHolding(b, rm, projs, needle); len(found) > 0 {
 			b.Fatalf("after the erasure %q is still in %v", needle, found)
@@ -179,6 +183,45 @@ func benchmarkErasure(b *testing.B, backend string, events int) {
 	b.ReportMetric(float64(applied.Microseconds())/1000, "ms-to-every-view")
 	b.ReportMetric(rebuildAll.Seconds(), "s-rebuild-all")
 	b.ReportMetric(rebuildAll.Seconds()/applied.Seconds(), "rebuild/in-place")
+}
+
+// reachTimes polls the checkpoints until every projection's has reached
+// pos, and returns when each was first seen there.
+func reachTimes(tb testing.TB, rm projections.ReadModels, pos int64) map[string]time.Time {
+	tb.Helper()
+	seen := map[string]time.Time{}
+	for deadline := time.Now().Add(10 * time.Minute); ; time.Sleep(2 * time.Millisecond) {
+		behind := 0
+		err := rm.Query(context.Background(), func(q projections.Querier) error {
+			rows, err := q.QueryContext(context.Background(), `SELECT name, position FROM projection_checkpoints`)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var name string
+				var at int64
+				if err := rows.Scan(&name, &at); err != nil {
+					return err
+				}
+				if _, ok := seen[name]; !ok && at >= pos {
+					seen[name] = time.Now()
+				} else if !ok {
+					behind++
+				}
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if behind == 0 && len(seen) > 0 {
+			return seen
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("projections did not reach %d", pos)
+		}
+	}
 }
 
 // eventCount is the number of events in the log.

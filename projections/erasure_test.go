@@ -142,10 +142,23 @@ func TestProjections_EveryPersonalColumnIsDeclared(t *testing.T) {
 			for _, p := range projs {
 				if er, ok := p.(projections.Eraser); ok {
 					for _, pc := range er.Personal() {
-						if !slices.Contains(p.Tables(), pc.Table) || pc.Subject == "" {
-							t.Errorf("%s declares personal columns of %q (subject %q): not one of its tables", p.Name(), pc.Table, pc.Subject)
+						if !slices.Contains(p.Tables(), pc.Table) {
+							t.Errorf("%s declares personal columns of %q: not one of its tables", p.Name(), pc.Table)
+							continue
+						}
+						cols := tableColumns(t, rm, pc.Table)
+						if len(pc.Subjects) == 0 {
+							t.Errorf("%s: %s: personal columns %v without the columns that name their subjects", p.Name(), pc.Table, pc.Columns)
+						}
+						for _, s := range pc.Subjects {
+							if c, _, _ := strings.Cut(s, "[]."); !slices.Contains(cols, c) {
+								t.Errorf("%s: %s: subjects in %q: no such column", p.Name(), pc.Table, s)
+							}
 						}
 						for _, c := range pc.Columns {
+							if !slices.Contains(cols, c) {
+								t.Errorf("%s: %s: personal column %q: no such column", p.Name(), pc.Table, c)
+							}
 							personal[pc.Table+"."+c] = true
 						}
 					}
@@ -196,6 +209,20 @@ func TestProjections_EveryPersonalColumnIsDeclared(t *testing.T) {
 			}
 		})
 	}
+}
+
+// tableColumns lists a table's columns.
+func tableColumns(t testing.TB, rm projections.ReadModels, table string) []string {
+	t.Helper()
+	var cols []string
+	if err := rm.Query(context.Background(), func(q projections.Querier) error {
+		var err error
+		cols, err = columns(q, table)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return cols
 }
 
 // head is the position of the last event appended.

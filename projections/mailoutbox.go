@@ -334,7 +334,7 @@ func newMailUser(e account.Event) (mailDirectoryUser, bool) {
 // outbox's rows hold ids only (the dispatcher reads the address from
 // mail_users when it sends).
 func (MailOutbox) Personal() []PersonalColumns {
-	return []PersonalColumns{{Table: MailUsersTable, Subject: "user_id", Columns: []string{"email", "full_name", "job_title"}}}
+	return []PersonalColumns{{Table: MailUsersTable, Subjects: []string{"user_id"}, Columns: []string{"email", "full_name", "job_title"}}}
 }
 
 // Erase implements Eraser: the erased user's entry is written again from

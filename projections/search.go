@@ -221,8 +221,8 @@ func newSearchBatch(tx Tx, table func(string) string) *searchBatch {
 // the name of each note's author (the user added_by).
 func (LocationSearch) Personal() []PersonalColumns {
 	return []PersonalColumns{
-		{Table: SearchLocationsTable, Subject: "contacts[].contact_id", Columns: []string{"contacts", "public_contacts"}},
-		{Table: SearchLocationsTable, Subject: "notes[].added_by", Columns: []string{"notes"}},
+		{Table: SearchLocationsTable, Subjects: []string{"contacts[].contact_id"}, Columns: []string{"contacts", "public_contacts"}},
+		{Table: SearchLocationsTable, Subjects: []string{"notes[].added_by"}, Columns: []string{"notes"}},
 	}
 }
 

@@ -175,7 +175,7 @@ func newUserRow(userID string, e account.Event) (userRow, bool) {
 // Personal implements Eraser: a user's profile, copied from the event that
 // created the account.
 func (Users) Personal() []PersonalColumns {
-	return []PersonalColumns{{Table: UsersTable, Subject: "user_id", Columns: []string{"email", "full_name", "phone", "job_title"}}}
+	return []PersonalColumns{{Table: UsersTable, Subjects: []string{"user_id"}, Columns: []string{"email", "full_name", "phone", "job_title"}}}
 }
 
 // Erase implements Eraser: the erased user's profile columns are written
