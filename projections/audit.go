@@ -7,7 +7,10 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/capacitytracker/capacity/domain/account"
 	"github.com/capacitytracker/capacity/domain/erasure"
@@ -61,6 +64,7 @@ const (
 	AuditUsersTable      = "audit_users"
 	AuditHoursTable      = "audit_hours"
 	AuditStateTable      = "audit_state"
+	AuditSubjectsTable   = "audit_subjects"
 )
 
 // AuditUploadKey is the metadata Extra key of a bulk upload's id.
@@ -69,12 +73,14 @@ const AuditUploadKey = "upload_id"
 func (Audit) Name() string { return "audit" }
 
 func (Audit) Tables() []string {
-	return []string{AuditEventsTable, AuditChangesTable, AuditEntityOrgsTable, AuditUsersTable, AuditHoursTable, AuditStateTable}
+	return []string{AuditEventsTable, AuditChangesTable, AuditEntityOrgsTable, AuditUsersTable, AuditHoursTable, AuditStateTable,
+		AuditSubjectsTable}
 }
 
 func (Audit) Schema(d Dialect, table func(string) string) []string {
 	e, c, o, u, h, s := table(AuditEventsTable), table(AuditChangesTable), table(AuditEntityOrgsTable),
 		table(AuditUsersTable), table(AuditHoursTable), table(AuditStateTable)
+	subjects := table(AuditSubjectsTable)
 	out := []string{
 		fmt.Sprintf(`CREATE TABLE %s (
     position           BIGINT  PRIMARY KEY,
@@ -126,6 +132,13 @@ func (Audit) Schema(d Dialect, table func(string) string) []string {
     stream_id TEXT PRIMARY KEY,
     snapshot  TEXT NOT NULL
 )`, s),
+		// The streams whose events hold each data subject's personal data:
+		// what an erasure folds again.
+		fmt.Sprintf(`CREATE TABLE %s (
+    subject   TEXT NOT NULL,
+    stream_id TEXT NOT NULL,
+    PRIMARY KEY (subject, stream_id)
+)`, subjects),
 	}
 	for _, col := range []string{"stream_id", "location_id", "actor_user_id", "session_id", "event_type", "entity_type",
 		"bulk_upload_id", "recorded_at"} {
@@ -159,16 +172,14 @@ func (a Audit) ApplyBatch(ctx context.Context, tx Tx, table func(string) string,
 
 func newAuditBatch(tx Tx, table func(string) string) *auditBatch {
 	return &auditBatch{tx: tx, table: table, folders: map[string]*auditStream{}, orgs: map[[2]string]bool{},
-		users: map[string][]any{}, hours: map[int64][2]int64{}}
+		users: map[string][]any{}, hours: map[int64][2]int64{}, subjects: map[[2]string]bool{}}
 }
 
 // Personal implements Eraser. The rows of a stream's events and its
-// snapshot hold the personal data of the subjects its events sealed: a
-// user's stream their own, a location's stream its contacts' (the
-// contact ids in its changes' fields and in its snapshot) and its notes'
-// authors' (the actor_user_id of its NoteAdded events). A change names its
-// event by position: the event's row (audit_events) names the stream and
-// the actor. (An event's summary lists the fields it changed, never
+// snapshot hold the personal data of the subjects its events sealed
+// (personalSubjects), and audit_subjects lists those streams by subject.
+// A change names its event by position, and the event's row
+// (audit_events) its stream. (An event's summary lists the fields it changed, never
 // their values; a refold writes it again too.)
 func (Audit) Personal() []PersonalColumns {
 	return []PersonalColumns{
@@ -179,37 +190,74 @@ func (Audit) Personal() []PersonalColumns {
 }
 
 // Erase implements Eraser: the streams whose events hold the erased
-// person's data (their account's stream, and the location streams of their
-// notes; a contact's location stream) are folded again from the log up to
-// the erasure, where their personal fields now read as erased, and their
+// person's data (audit_subjects: their account's stream, and the location
+// streams of their notes; a contact's location stream) are folded again
+// from the log up to the erasure, where their personal fields now read as erased, and their
 // rows (events, changes, snapshot, the user's name) written again in
 // place of the old ones: exactly the rows a rebuild writes for them. The
 // work is the length of those streams, whatever the length of the log.
 func (Audit) Erase(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event, e erasure.PersonErased) error {
+	if e.Subject == "" {
+		return nil
+	}
 	var streams []string
-	switch {
-	case e.Kind == erasure.KindUser && e.UserID != "":
-		streams = append(streams, "user-"+e.UserID)
-		rows, err := tx.QueryContext(ctx, fmt.Sprintf(`SELECT DISTINCT stream_id FROM %s WHERE actor_user_id = ? AND event_type = ?`,
-			table(AuditEventsTable)), e.UserID, location.TypeNoteAdded)
-		if err != nil {
-			return fmt.Errorf("notes of %s: %w", e.UserID, err)
-		}
-		if err := scanAll(rows, func() error {
-			var id string
-			err := rows.Scan(&id)
-			streams = append(streams, id)
-			return err
-		}); err != nil {
-			return fmt.Errorf("notes of %s: %w", e.UserID, err)
-		}
-	case e.Kind == erasure.KindContact && e.LocationID != "":
-		streams = append(streams, location.LocationStream(e.LocationID))
+	rows, err := tx.QueryContext(ctx, fmt.Sprintf(`SELECT stream_id FROM %s WHERE subject = ?`, table(AuditSubjectsTable)), e.Subject)
+	if err != nil {
+		return fmt.Errorf("streams of %s: %w", e.Subject, err)
+	}
+	if err := scanAll(rows, func() error {
+		var id string
+		err := rows.Scan(&id)
+		streams = append(streams, id)
+		return err
+	}); err != nil {
+		return fmt.Errorf("streams of %s: %w", e.Subject, err)
 	}
 	slices.Sort(streams)
 	for _, id := range slices.Compact(streams) {
 		if err := refoldAuditStream(ctx, tx, table, id, ev.Position); err != nil {
 			return fmt.Errorf("audit of %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// personalSubjects are the data subjects whose personal data an event of a
+// folded stream holds, as the commands seal it: a user's own for the
+// events that create their account (account.PersonalData), a contact's
+// for the contact events (location.ContactSubject) and a note's author's
+// for NoteAdded. data is the event's data (an erased field reads
+// "[erased]"; the ids stay).
+func personalSubjects(category, streamID, eventType string, data []byte) []string {
+	switch category {
+	case "user":
+		d, err := account.Decode(eventType, data)
+		if _, personal := d.(account.PersonalData); err == nil && personal {
+			if id, err := uuid.Parse(streamEntity(streamID)); err == nil {
+				return []string{account.Subject(id)}
+			}
+		}
+	case "location":
+		// Decoded only when it may be one of those (versioned names
+		// included: ContactAdded.v2).
+		if !strings.HasPrefix(eventType, "Contact") && !strings.HasPrefix(eventType, location.TypeNoteAdded) {
+			return nil
+		}
+		d, err := location.Decode(eventType, data)
+		if err != nil {
+			return nil
+		}
+		switch e := d.(type) {
+		case location.ContactAdded:
+			return []string{location.ContactSubject(e.Contact.ContactID)}
+		case location.ContactUpdated:
+			return []string{location.ContactSubject(e.ContactID)}
+		case location.ContactRemoved:
+			return []string{location.ContactSubject(e.ContactID)}
+		case location.NoteAdded:
+			if id, err := uuid.Parse(e.Note.AddedBy); err == nil {
+				return []string{account.Subject(id)}
+			}
 		}
 	}
 	return nil
@@ -261,7 +309,10 @@ type auditBatch struct {
 	changes [][]any
 	orgs    map[[2]string]bool // (stream id, organisation id)
 	users   map[string][]any   // audit_users rows by user id
-	hours   map[int64][2]int64 // the batch's positions by hour (Unix seconds)
+	// subjects are (subject, stream id): the streams whose events hold a
+	// subject's personal data.
+	subjects map[[2]string]bool
+	hours    map[int64][2]int64 // the batch's positions by hour (Unix seconds)
 }
 
 // foldsCategory reports whether a stream category has a replay.
@@ -353,6 +404,9 @@ func (b *auditBatch) apply(ev eventstore.Event) error {
 		}
 		s.dirty = true
 		b.scope(ev, s, orgBefore)
+		for _, subject := range personalSubjects(cat, ev.StreamID, ev.Type, data) {
+			b.subjects[[2]string{subject, ev.StreamID}] = true
+		}
 	} else {
 		// No replay: the event's own fields, from nothing.
 		var v any
@@ -504,6 +558,15 @@ func (b *auditBatch) write(ctx context.Context) error {
 	userCols := []string{"user_id", "email", "full_name", "kind"}
 	if err := insertRows(ctx, b.tx, b.table(AuditUsersTable), userCols,
 		"ON CONFLICT (user_id) DO UPDATE SET "+replaceAll(userCols, 1), users); err != nil {
+		return err
+	}
+	subjects := make([][]any, 0, len(b.subjects))
+	for k := range b.subjects {
+		subjects = append(subjects, []any{k[0], k[1]})
+	}
+	sortRows(subjects)
+	if err := insertRows(ctx, b.tx, b.table(AuditSubjectsTable), []string{"subject", "stream_id"},
+		"ON CONFLICT (subject, stream_id) DO NOTHING", subjects); err != nil {
 		return err
 	}
 	if err := b.flushHours(ctx); err != nil {

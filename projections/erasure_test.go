@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/capacitytracker/capacity/commands"
 	"github.com/capacitytracker/capacity/domain/account"
@@ -120,6 +121,19 @@ func TestProjections_EveryPersonalColumnIsDeclared(t *testing.T) {
 				return int64(len(evs))
 			}
 			if _, err := acc.AddNote(ctx, author, location.AddNote{LocationID: rec.LocationID, ExpectedVersion: version(), Text: "Night visits"}); err != nil {
+				t.Fatal(err)
+			}
+			// A note of theirs recorded by the system, as capacityctl seed
+			// writes them: the author is not the event's actor.
+			seeded, err := eventstore.NewEvent(location.TypeNoteAdded, location.NoteAdded{LocationID: rec.LocationID,
+				Note: location.Note{NoteID: "8d1c2b7e-0f4a-4c1e-9a7b-3e2d1c0b9a88", Text: "Seeded note", AddedAt: time.Now().UTC(),
+					AddedBy: reg.UserID.String(), AddedByName: "Zebedee Quillfeather"}},
+				eventstore.Metadata{ActorAccountKind: eventstore.AccountSystem, Command: "Seed"},
+				eventstore.PersonalField{Path: "note.added_by_name", Subject: account.Subject(reg.UserID)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := store.Append(ctx, location.LocationStream(rec.LocationID), eventstore.Exact(version()), seeded); err != nil {
 				t.Fatal(err)
 			}
 			added, err := acc.AddContact(ctx, system, location.AddContact{LocationID: rec.LocationID, ExpectedVersion: version(),
