@@ -179,8 +179,8 @@ func newAuditBatch(tx Tx, table func(string) string) *auditBatch {
 // snapshot hold the personal data of the subjects its events sealed
 // (personalSubjects), and audit_subjects lists those streams by subject.
 // A change names its event by position, and the event's row
-// (audit_events) its stream. (An event's summary lists the fields it changed, never
-// their values; a refold writes it again too.)
+// (audit_events) its stream. (An event's summary lists the fields it
+// changed, never their values; a refold writes it again too.)
 func (Audit) Personal() []PersonalColumns {
 	return []PersonalColumns{
 		{Table: AuditChangesTable, Subjects: []string{"position"}, Columns: []string{"before_value", "after_value"}},
@@ -192,10 +192,11 @@ func (Audit) Personal() []PersonalColumns {
 // Erase implements Eraser: the streams whose events hold the erased
 // person's data (audit_subjects: their account's stream, and the location
 // streams of their notes; a contact's location stream) are folded again
-// from the log up to the erasure, where their personal fields now read as erased, and their
-// rows (events, changes, snapshot, the user's name) written again in
-// place of the old ones: exactly the rows a rebuild writes for them. The
-// work is the length of those streams, whatever the length of the log.
+// from the log up to the erasure, where their personal fields now read as
+// erased, and their rows (events, changes, snapshot, the user's name)
+// written again in place of the old ones: exactly the rows a rebuild
+// writes for them. The work is the length of those streams, whatever the
+// length of the log.
 func (Audit) Erase(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event, e erasure.PersonErased) error {
 	if e.Subject == "" {
 		return nil
