@@ -31,9 +31,10 @@ var (
 // data-subject key is deleted and PersonErased appended in one
 // transaction, so that from the commit every personal field sealed under
 // the key reads as erased ("[erased]" in the views) and the erasure is on
-// the record. The views still hold what they copied until they are
-// rebuilt: jobs.ApplyErasures rebuilds them (capacityd runs it every
-// minute).
+// the record. The views still hold what they copied until the event
+// reaches them: each projection then redacts the person's rows in place
+// (projections.Eraser), so a client that waits for Position (min_position)
+// reads nothing of them in any view.
 func (a *Accounts) ErasePerson(ctx context.Context, actor Actor, req erasure.Request) (Erased, error) {
 	var out Erased
 	if err := actor.mayChange(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/capacitytracker/capacity/domain/account"
+	"github.com/capacitytracker/capacity/domain/erasure"
 	"github.com/capacitytracker/capacity/eventstore"
 )
 
@@ -86,7 +87,10 @@ type requester struct {
 }
 
 // Apply applies the events of the user-<id> streams.
-func (PendingApprovals) Apply(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event) error {
+func (p PendingApprovals) Apply(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event) error {
+	if done, err := applyErasure(ctx, tx, table, ev, p); done {
+		return err
+	}
 	if ev.Category() != "user" {
 		return nil
 	}
@@ -96,15 +100,10 @@ func (PendingApprovals) Apply(ctx context.Context, tx Tx, table func(string) str
 	}
 	userID := streamEntity(ev.StreamID)
 	d := tx.Dialect()
+	if r, ok := newRequester(e); ok {
+		return putRequester(ctx, tx, table, userID, r)
+	}
 	switch e := e.(type) {
-	case account.UserRegistered:
-		return putRequester(ctx, tx, table, userID, requester{e.Email, e.FullName, e.JobTitle, e.Phone, e.Role, account.Pending})
-	case account.RegisteredManagerImported:
-		return putRequester(ctx, tx, table, userID, requester{e.Email, e.FullName, "", e.Phone, account.Approver, account.Active})
-	case account.SupportUserCreated:
-		return putRequester(ctx, tx, table, userID, requester{e.Email, e.FullName, "", "", account.Support, account.Active})
-	case account.GenericAccountCreated:
-		return putRequester(ctx, tx, table, userID, requester{e.Email, e.DisplayName, "", "", account.Standard, account.Active})
 	case account.RoleChanged:
 		return updateRequester(ctx, tx, table, userID, "role", "role", string(e.To))
 	case account.UserApproved, account.UserReactivated:
@@ -119,6 +118,53 @@ func (PendingApprovals) Apply(ctx context.Context, tx Tx, table func(string) str
 		return decideRequest(ctx, tx, table, e.RequestID.String(), e.OrganisationID, RequestApproved, e.Reason, d.Time(ev.RecordedAt), ev.Metadata.ActorUserID)
 	case account.AccessRejected:
 		return decideRequest(ctx, tx, table, e.RequestID.String(), e.OrganisationID, RequestRejected, e.Reason, d.Time(ev.RecordedAt), ev.Metadata.ActorUserID)
+	}
+	return nil
+}
+
+// newRequester is the copy of a user made from an account-creating event;
+// ok is false for any other event.
+func newRequester(e account.Event) (requester, bool) {
+	switch e := e.(type) {
+	case account.UserRegistered:
+		return requester{e.Email, e.FullName, e.JobTitle, e.Phone, e.Role, account.Pending}, true
+	case account.RegisteredManagerImported:
+		return requester{e.Email, e.FullName, "", e.Phone, account.Approver, account.Active}, true
+	case account.SupportUserCreated:
+		return requester{e.Email, e.FullName, "", "", account.Support, account.Active}, true
+	case account.GenericAccountCreated:
+		return requester{e.Email, e.DisplayName, "", "", account.Standard, account.Active}, true
+	}
+	return requester{}, false
+}
+
+// Personal implements Eraser: the projection's copy of each user, and the
+// copy in each of their requests.
+func (PendingApprovals) Personal() []PersonalColumns {
+	cols := []string{"email", "full_name", "job_title", "phone"}
+	return []PersonalColumns{
+		{Table: ApprovalRequestersTable, Subjects: []string{"user_id"}, Columns: cols},
+		{Table: AccessRequestsTable, Subjects: []string{"user_id"}, Columns: cols},
+	}
+}
+
+// Erase implements Eraser: the erased user's copies are written again
+// from the account's creating event, read from the log again (so erased).
+func (PendingApprovals) Erase(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event, e erasure.PersonErased) error {
+	userID, evs, ok, err := erasedUser(ctx, tx, ev, e)
+	if err != nil || !ok {
+		return err
+	}
+	var r requester
+	found := false
+	if err := userCreations(evs, markErased, func(d account.Event) { r, found = newRequester(d) }); err != nil || !found {
+		return err
+	}
+	for _, t := range []string{ApprovalRequestersTable, AccessRequestsTable} {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET email = ?, full_name = ?, job_title = ?, phone = ? WHERE user_id = ?`,
+			table(t)), r.email, r.fullName, r.jobTitle, r.phone, userID); err != nil {
+			return fmt.Errorf("requester %s: %w", userID, err)
+		}
 	}
 	return nil
 }

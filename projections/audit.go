@@ -7,9 +7,13 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/capacitytracker/capacity/domain/account"
+	"github.com/capacitytracker/capacity/domain/erasure"
 	"github.com/capacitytracker/capacity/domain/history"
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/domain/survey"
@@ -45,7 +49,8 @@ import (
 // positions in the index it needs, with the exact time as a condition.
 //
 // Personal fields whose subject was erased read as "[erased]" here as in
-// every view (markErased); an erasure rebuilds the view.
+// every view (markErased); an erasure folds the streams that held the
+// person's data again (Erase).
 type Audit struct{}
 
 var _ BatchApplier = Audit{}
@@ -59,6 +64,7 @@ const (
 	AuditUsersTable      = "audit_users"
 	AuditHoursTable      = "audit_hours"
 	AuditStateTable      = "audit_state"
+	AuditSubjectsTable   = "audit_subjects"
 )
 
 // AuditUploadKey is the metadata Extra key of a bulk upload's id.
@@ -67,12 +73,14 @@ const AuditUploadKey = "upload_id"
 func (Audit) Name() string { return "audit" }
 
 func (Audit) Tables() []string {
-	return []string{AuditEventsTable, AuditChangesTable, AuditEntityOrgsTable, AuditUsersTable, AuditHoursTable, AuditStateTable}
+	return []string{AuditEventsTable, AuditChangesTable, AuditEntityOrgsTable, AuditUsersTable, AuditHoursTable, AuditStateTable,
+		AuditSubjectsTable}
 }
 
 func (Audit) Schema(d Dialect, table func(string) string) []string {
 	e, c, o, u, h, s := table(AuditEventsTable), table(AuditChangesTable), table(AuditEntityOrgsTable),
 		table(AuditUsersTable), table(AuditHoursTable), table(AuditStateTable)
+	subjects := table(AuditSubjectsTable)
 	out := []string{
 		fmt.Sprintf(`CREATE TABLE %s (
     position           BIGINT  PRIMARY KEY,
@@ -124,6 +132,13 @@ func (Audit) Schema(d Dialect, table func(string) string) []string {
     stream_id TEXT PRIMARY KEY,
     snapshot  TEXT NOT NULL
 )`, s),
+		// The streams whose events hold each data subject's personal data:
+		// what an erasure folds again.
+		fmt.Sprintf(`CREATE TABLE %s (
+    subject   TEXT NOT NULL,
+    stream_id TEXT NOT NULL,
+    PRIMARY KEY (subject, stream_id)
+)`, subjects),
 	}
 	for _, col := range []string{"stream_id", "location_id", "actor_user_id", "session_id", "event_type", "entity_type",
 		"bulk_upload_id", "recorded_at"} {
@@ -140,17 +155,144 @@ func (a Audit) Apply(ctx context.Context, tx Tx, table func(string) string, ev e
 // ApplyBatch implements BatchApplier: it reads the snapshots of the
 // batch's streams once, folds every event in memory and writes the rows
 // many to a statement.
-func (Audit) ApplyBatch(ctx context.Context, tx Tx, table func(string) string, evs []eventstore.Event) error {
-	b := &auditBatch{tx: tx, table: table, folders: map[string]*auditStream{}, orgs: map[[2]string]bool{},
-		users: map[string][]any{}, hours: map[int64][2]int64{}}
-	if err := b.prefetch(ctx, evs); err != nil {
-		return err
+func (a Audit) ApplyBatch(ctx context.Context, tx Tx, table func(string) string, evs []eventstore.Event) error {
+	return applyAroundErasures(evs, true, func(evs []eventstore.Event) error {
+		b := newAuditBatch(tx, table)
+		if err := b.prefetch(ctx, evs); err != nil {
+			return err
+		}
+		for i := range evs {
+			if err := b.apply(evs[i]); err != nil {
+				return fmt.Errorf("audit of %s version %d: %w", evs[i].StreamID, evs[i].Version, err)
+			}
+		}
+		return b.write(ctx)
+	}, func(ev eventstore.Event, e erasure.PersonErased) error { return a.Erase(ctx, tx, table, ev, e) })
+}
+
+func newAuditBatch(tx Tx, table func(string) string) *auditBatch {
+	return &auditBatch{tx: tx, table: table, folders: map[string]*auditStream{}, orgs: map[[2]string]bool{},
+		users: map[string][]any{}, hours: map[int64][2]int64{}, subjects: map[[2]string]bool{}}
+}
+
+// Personal implements Eraser. The rows of a stream's events and its
+// snapshot hold the personal data of the subjects its events sealed
+// (personalSubjects), and audit_subjects lists those streams by subject.
+// A change names its event by position, and the event's row
+// (audit_events) its stream. (An event's summary lists the fields it
+// changed, never their values; a refold writes it again too.)
+func (Audit) Personal() []PersonalColumns {
+	return []PersonalColumns{
+		{Table: AuditChangesTable, Subjects: []string{"position"}, Columns: []string{"before_value", "after_value"}},
+		{Table: AuditStateTable, Subjects: []string{"stream_id"}, Columns: []string{"snapshot"}},
+		{Table: AuditUsersTable, Subjects: []string{"user_id"}, Columns: []string{"email", "full_name"}},
 	}
-	for i := range evs {
-		if err := b.apply(evs[i]); err != nil {
-			return fmt.Errorf("audit of %s version %d: %w", evs[i].StreamID, evs[i].Version, err)
+}
+
+// Erase implements Eraser: the streams whose events hold the erased
+// person's data (audit_subjects: their account's stream, and the location
+// streams of their notes; a contact's location stream) are folded again
+// from the log up to the erasure, where their personal fields now read as
+// erased, and their rows (events, changes, snapshot, the user's name)
+// written again in place of the old ones: exactly the rows a rebuild
+// writes for them. The work is the length of those streams, whatever the
+// length of the log.
+func (Audit) Erase(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event, e erasure.PersonErased) error {
+	if e.Subject == "" {
+		return nil
+	}
+	var streams []string
+	rows, err := tx.QueryContext(ctx, fmt.Sprintf(`SELECT stream_id FROM %s WHERE subject = ?`, table(AuditSubjectsTable)), e.Subject)
+	if err != nil {
+		return fmt.Errorf("streams of %s: %w", e.Subject, err)
+	}
+	if err := scanAll(rows, func() error {
+		var id string
+		err := rows.Scan(&id)
+		streams = append(streams, id)
+		return err
+	}); err != nil {
+		return fmt.Errorf("streams of %s: %w", e.Subject, err)
+	}
+	slices.Sort(streams)
+	for _, id := range slices.Compact(streams) {
+		if err := refoldAuditStream(ctx, tx, table, id, ev.Position); err != nil {
+			return fmt.Errorf("audit of %s: %w", id, err)
 		}
 	}
+	return nil
+}
+
+// personalSubjects are the data subjects whose personal data an event of a
+// folded stream holds, as the commands seal it: a user's own for the
+// events that create their account (account.PersonalData), a contact's
+// for the contact events (location.ContactSubject) and a note's author's
+// for NoteAdded. data is the event's data (an erased field reads
+// "[erased]"; the ids stay).
+func personalSubjects(category, streamID, eventType string, data []byte) []string {
+	switch category {
+	case "user":
+		d, err := account.Decode(eventType, data)
+		if _, personal := d.(account.PersonalData); err == nil && personal {
+			if id, err := uuid.Parse(streamEntity(streamID)); err == nil {
+				return []string{account.Subject(id)}
+			}
+		}
+	case "location":
+		// Decoded only when it may be one of those (versioned names
+		// included: ContactAdded.v2).
+		if !strings.HasPrefix(eventType, "Contact") && !strings.HasPrefix(eventType, location.TypeNoteAdded) {
+			return nil
+		}
+		d, err := location.Decode(eventType, data)
+		if err != nil {
+			return nil
+		}
+		switch e := d.(type) {
+		case location.ContactAdded:
+			return []string{location.ContactSubject(e.Contact.ContactID)}
+		case location.ContactUpdated:
+			return []string{location.ContactSubject(e.ContactID)}
+		case location.ContactRemoved:
+			return []string{location.ContactSubject(e.ContactID)}
+		case location.NoteAdded:
+			if id, err := uuid.Parse(e.Note.AddedBy); err == nil {
+				return []string{account.Subject(id)}
+			}
+		}
+	}
+	return nil
+}
+
+// refoldAuditStream writes a stream's audit rows again from its events up
+// to position upTo, read from the log again. audit_hours is left alone:
+// the events keep their positions and times.
+func refoldAuditStream(ctx context.Context, tx Tx, table func(string) string, streamID string, upTo int64) error {
+	evs, err := readStreamUpTo(ctx, tx, streamID, upTo)
+	if err != nil || len(evs) == 0 {
+		return err
+	}
+	// The rows go by their positions, each a primary key lookup, whatever
+	// the planner knows of the tables (a rebuilt one has no statistics yet).
+	positions := make([]any, len(evs))
+	for i, ev := range evs {
+		positions[i] = ev.Position
+	}
+	for chunk := range slices.Chunk(positions, prefetchChunk) {
+		for _, t := range []string{AuditChangesTable, AuditEventsTable} {
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE position IN (%s)`, table(t), marks(len(chunk))),
+				chunk...); err != nil {
+				return err
+			}
+		}
+	}
+	b := newAuditBatch(tx, table)
+	for i := range evs {
+		if err := b.apply(evs[i]); err != nil {
+			return fmt.Errorf("version %d: %w", evs[i].Version, err)
+		}
+	}
+	clear(b.hours)
 	return b.write(ctx)
 }
 
@@ -168,7 +310,10 @@ type auditBatch struct {
 	changes [][]any
 	orgs    map[[2]string]bool // (stream id, organisation id)
 	users   map[string][]any   // audit_users rows by user id
-	hours   map[int64][2]int64 // the batch's positions by hour (Unix seconds)
+	// subjects are (subject, stream id): the streams whose events hold a
+	// subject's personal data.
+	subjects map[[2]string]bool
+	hours    map[int64][2]int64 // the batch's positions by hour (Unix seconds)
 }
 
 // foldsCategory reports whether a stream category has a replay.
@@ -260,6 +405,9 @@ func (b *auditBatch) apply(ev eventstore.Event) error {
 		}
 		s.dirty = true
 		b.scope(ev, s, orgBefore)
+		for _, subject := range personalSubjects(cat, ev.StreamID, ev.Type, data) {
+			b.subjects[[2]string{subject, ev.StreamID}] = true
+		}
 	} else {
 		// No replay: the event's own fields, from nothing.
 		var v any
@@ -411,6 +559,15 @@ func (b *auditBatch) write(ctx context.Context) error {
 	userCols := []string{"user_id", "email", "full_name", "kind"}
 	if err := insertRows(ctx, b.tx, b.table(AuditUsersTable), userCols,
 		"ON CONFLICT (user_id) DO UPDATE SET "+replaceAll(userCols, 1), users); err != nil {
+		return err
+	}
+	subjects := make([][]any, 0, len(b.subjects))
+	for k := range b.subjects {
+		subjects = append(subjects, []any{k[0], k[1]})
+	}
+	sortRows(subjects)
+	if err := insertRows(ctx, b.tx, b.table(AuditSubjectsTable), []string{"subject", "stream_id"},
+		"ON CONFLICT (subject, stream_id) DO NOTHING", subjects); err != nil {
 		return err
 	}
 	if err := b.flushHours(ctx); err != nil {

@@ -132,7 +132,7 @@ FROM audit_changes ORDER BY position, seq`)
 		if slices.Contains(history.Categories(), eventstore.Category(id)) {
 			hevs := make([]history.Event, len(evs))
 			for i, ev := range evs {
-				hevs[i] = history.Event{Position: ev.Position, Version: ev.Version, Type: ev.Type, Data: ev.Data}
+				hevs[i] = history.Event{Position: ev.Position, Version: ev.Version, Type: ev.Type, Data: projections.MarkErased(ev)}
 			}
 			tl, err := history.Timeline(id, hevs)
 			if err != nil {
@@ -145,7 +145,7 @@ FROM audit_changes ORDER BY position, seq`)
 		}
 		for _, ev := range evs {
 			var data map[string]any
-			if err := json.Unmarshal(ev.Data, &data); err != nil {
+			if err := json.Unmarshal(projections.MarkErased(ev), &data); err != nil {
 				t.Fatalf("%s: %v", id, err)
 			}
 			changes, err := history.Diff(map[string]any{}, data)

@@ -22,6 +22,7 @@ import (
 	"github.com/capacitytracker/capacity/commands/mail"
 	"github.com/capacitytracker/capacity/commands/mail/smtptest"
 	"github.com/capacitytracker/capacity/domain/account"
+	"github.com/capacitytracker/capacity/domain/erasure"
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/eventstore/postgres"
@@ -865,6 +866,47 @@ func TestMailDispatcher_SkipsErasedOldAndOutOfDateMessages(t *testing.T) {
 		}
 		if got := srv.Messages(); len(got) != 1 {
 			t.Errorf("server got %d messages, want 1", len(got))
+		}
+	})
+}
+
+// TestMailDispatcher_SendsNothingToAPersonErasedAfterTheirMailWasQueued:
+// the outbox saw the user's address and queued a message; then the user is
+// erased (their key deleted, PersonErased appended). Once the projection
+// applied the erasure its directory holds no address of them, and the
+// queued message is never sent.
+func TestMailDispatcher_SendsNothingToAPersonErasedAfterTheirMailWasQueued(t *testing.T) {
+	eachBackend(t, func(t *testing.T, h *harness) {
+		w := newMailWorld(t, h)
+		w.start()
+		gone := w.support("gone.soon@example.nhs.uk", "Gone Soon")
+		ids := w.appendUser(gone, account.PasswordLinkIssued{LinkID: uuid.New(), Purpose: account.LinkResetPassword,
+			ExpiresAt: time.Now().Add(time.Hour)})
+		queued := projections.MailMessageID(ids[0], projections.MailResetPassword, gone.String(), "")
+		w.caughtUp()
+
+		if err := h.store.ForgetSubject(context.Background(), account.Subject(gone)); err != nil {
+			t.Fatal(err)
+		}
+		id := uuid.NewString()
+		ev, err := eventstore.NewEvent(erasure.TypePersonErased, erasure.PersonErased{ErasureID: id, Kind: erasure.KindUser,
+			Subject: account.Subject(gone), UserID: gone.String(), RequestedBy: "the user", Reason: "right to erasure"},
+			eventstore.Metadata{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.appendRaw(erasure.Stream(id), ev)
+		w.caughtUp()
+
+		srv := smtptest.Start(t)
+		if n := dispatch(t, w.dispatcher(smtpSender(t, srv))); n != 0 {
+			t.Fatalf("sent %d messages, want none", n)
+		}
+		if dl, _ := readDelivery(t, h, queued); dl.status != projections.DeliveryFailed || !strings.Contains(dl.lastError, "no address") {
+			t.Errorf("the queued message's delivery %+v, want failed: no address", dl)
+		}
+		if got := srv.Messages(); len(got) != 0 {
+			t.Errorf("the server got %d messages", len(got))
 		}
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/capacitytracker/capacity/domain/account"
+	"github.com/capacitytracker/capacity/domain/erasure"
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/eventstore"
 )
@@ -135,7 +136,10 @@ func (MailOutbox) Schema(_ Dialect, table func(string) string) []string {
 
 // Apply updates the directory from the user, login, location and
 // organisation events and records the messages they call for.
-func (MailOutbox) Apply(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event) error {
+func (p MailOutbox) Apply(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event) error {
+	if done, err := applyErasure(ctx, tx, table, ev, p); done {
+		return err
+	}
 	switch ev.Category() {
 	case "organisation":
 		return applyMailOrganisation(ctx, tx, table, ev)
@@ -157,20 +161,15 @@ func (MailOutbox) Apply(ctx context.Context, tx Tx, table func(string) string, e
 		}
 		return nil
 	}
+	if u, ok := newMailUser(e); ok {
+		if err := out.putUser(userID, u.email, u.fullName, u.jobTitle, u.role, u.status, u.kind); err != nil {
+			return err
+		}
+	}
 	switch e := e.(type) {
-	case account.UserRegistered:
-		return out.putUser(userID, e.Email, e.FullName, e.JobTitle, e.Role, account.Pending, account.Personal)
 	case account.RegisteredManagerImported:
-		if err := out.putUser(userID, e.Email, e.FullName, "", account.Approver, account.Active, account.Personal); err != nil {
-			return err
-		}
 		return out.addOrganisations(userID, e.OrganisationID)
-	case account.SupportUserCreated:
-		return out.putUser(userID, e.Email, e.FullName, "", account.Support, account.Active, account.Personal)
 	case account.GenericAccountCreated:
-		if err := out.putUser(userID, e.Email, e.DisplayName, "", account.Standard, account.Active, account.Generic); err != nil {
-			return err
-		}
 		orgs := make([]string, len(e.Locations))
 		for i, l := range e.Locations {
 			orgs[i] = l.OrganisationID
@@ -304,6 +303,60 @@ type mailWriter struct {
 	tx    Tx
 	table func(string) string
 	ev    eventstore.Event
+}
+
+// mailDirectoryUser is the directory's entry of a user, as an account-creating
+// event makes it.
+type mailDirectoryUser struct {
+	email, fullName, jobTitle string
+	role                      account.Role
+	status                    account.Status
+	kind                      account.Kind
+}
+
+// newMailUser is the entry of an account-creating event; ok is false for
+// any other event.
+func newMailUser(e account.Event) (mailDirectoryUser, bool) {
+	switch e := e.(type) {
+	case account.UserRegistered:
+		return mailDirectoryUser{e.Email, e.FullName, e.JobTitle, e.Role, account.Pending, account.Personal}, true
+	case account.RegisteredManagerImported:
+		return mailDirectoryUser{e.Email, e.FullName, "", account.Approver, account.Active, account.Personal}, true
+	case account.SupportUserCreated:
+		return mailDirectoryUser{e.Email, e.FullName, "", account.Support, account.Active, account.Personal}, true
+	case account.GenericAccountCreated:
+		return mailDirectoryUser{e.Email, e.DisplayName, "", account.Standard, account.Active, account.Generic}, true
+	}
+	return mailDirectoryUser{}, false
+}
+
+// Personal implements Eraser: the directory's copy of each user. The
+// outbox's rows hold ids only (the dispatcher reads the address from
+// mail_users when it sends).
+func (MailOutbox) Personal() []PersonalColumns {
+	return []PersonalColumns{{Table: MailUsersTable, Subjects: []string{"user_id"}, Columns: []string{"email", "full_name", "job_title"}}}
+}
+
+// Erase implements Eraser: the erased user's entry is written again from
+// the account's creating event, read from the log again: its erased
+// fields are empty here (the directory reads the events without
+// markErased), so the dispatcher finds no address and sends nothing more
+// to them, queued messages included.
+func (MailOutbox) Erase(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event, e erasure.PersonErased) error {
+	userID, evs, ok, err := erasedUser(ctx, tx, ev, e)
+	if err != nil || !ok {
+		return err
+	}
+	var u mailDirectoryUser
+	found := false
+	if err := userCreations(evs, rawData, func(d account.Event) { u, found = newMailUser(d) }); err != nil || !found {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET email = ?, full_name = ?, job_title = ? WHERE user_id = ?`,
+		table(MailUsersTable)), u.email, u.fullName, u.jobTitle, userID); err != nil {
+		return fmt.Errorf("user %s: %w", userID, err)
+	}
+	return nil
 }
 
 func (w mailWriter) putUser(userID, email, fullName, jobTitle string, role account.Role, status account.Status, kind account.Kind) error {

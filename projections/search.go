@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/capacitytracker/capacity/domain/dailyupdate"
+	"github.com/capacitytracker/capacity/domain/erasure"
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/eventstore"
 )
@@ -198,15 +199,95 @@ func (p LocationSearch) Apply(ctx context.Context, tx Tx, table func(string) str
 // rows of the locations they touch, in memory, and writes each row once.
 // Organisation events write at once (they touch every location of the
 // organisation) and update the rows held in memory too.
-func (LocationSearch) ApplyBatch(ctx context.Context, tx Tx, table func(string) string, evs []eventstore.Event) error {
-	b := &searchBatch{tx: tx, l: table(SearchLocationsTable), o: table(SearchOrganisationsTable),
+func (p LocationSearch) ApplyBatch(ctx context.Context, tx Tx, table func(string) string, evs []eventstore.Event) error {
+	return applyAroundErasures(evs, false, func(evs []eventstore.Event) error {
+		b := newSearchBatch(tx, table)
+		for _, ev := range evs {
+			if err := b.apply(ctx, ev); err != nil {
+				return err
+			}
+		}
+		return b.flush(ctx)
+	}, func(ev eventstore.Event, e erasure.PersonErased) error { return p.Erase(ctx, tx, table, ev, e) })
+}
+
+func newSearchBatch(tx Tx, table func(string) string) *searchBatch {
+	return &searchBatch{tx: tx, l: table(SearchLocationsTable), o: table(SearchOrganisationsTable),
 		rows: map[string]*searchRow{}, orgs: map[string]*searchOrg{}}
-	for _, ev := range evs {
-		if err := b.apply(ctx, ev); err != nil {
+}
+
+// Personal implements Eraser: the contacts of a location's directory (each
+// entry names its subject by its contact_id, location.ContactSubject), and
+// the name of each note's author (the user added_by).
+func (LocationSearch) Personal() []PersonalColumns {
+	return []PersonalColumns{
+		{Table: SearchLocationsTable, Subjects: []string{"contacts[].contact_id"}, Columns: []string{"contacts", "public_contacts"}},
+		{Table: SearchLocationsTable, Subjects: []string{"notes[].added_by"}, Columns: []string{"notes"}},
+	}
+}
+
+// Erase implements Eraser: the rows that hold the erased contact, or notes
+// of the erased user, are read, their entries redacted as the erased
+// events read (every personal field "[erased]", see markErased) and written
+// again, with what depends on them (public_contacts, has_email).
+func (LocationSearch) Erase(ctx context.Context, tx Tx, table func(string) string, _ eventstore.Event, e erasure.PersonErased) error {
+	b := newSearchBatch(tx, table)
+	var column, pattern string
+	var redact func(r *searchRow)
+	switch {
+	case e.Kind == erasure.KindContact && e.ContactID != "":
+		column, pattern = "contacts", `%"contact_id":"`+e.ContactID+`"%`
+		redact = func(r *searchRow) {
+			for i := range r.Contacts {
+				if r.Contacts[i].ContactID == e.ContactID {
+					eraseContact(&r.Contacts[i])
+				}
+			}
+		}
+	case e.Kind == erasure.KindUser && e.UserID != "":
+		column, pattern = "notes", `%"added_by":"`+e.UserID+`"%`
+		redact = func(r *searchRow) {
+			for i := range r.Notes {
+				if r.Notes[i].AddedBy == e.UserID {
+					r.Notes[i].AddedByName = ErasedText
+				}
+			}
+		}
+	default:
+		return nil
+	}
+	rows, err := tx.QueryContext(ctx, fmt.Sprintf(`SELECT location_id FROM %s WHERE %s LIKE ?`, b.l, column), pattern)
+	if err != nil {
+		return fmt.Errorf("rows of %s: %w", e.Subject, err)
+	}
+	var ids []string
+	if err := scanAll(rows, func() error {
+		var id string
+		err := rows.Scan(&id)
+		ids = append(ids, id)
+		return err
+	}); err != nil {
+		return fmt.Errorf("rows of %s: %w", e.Subject, err)
+	}
+	for _, id := range ids {
+		r, err := b.load(ctx, id)
+		if err != nil {
 			return err
 		}
+		redact(r)
 	}
 	return b.flush(ctx)
+}
+
+// eraseContact redacts a contact's personal fields as its erased events
+// read: each sealed field (location.ContactAdded's PersonalPaths) reads
+// "[erased]", a list of phones a list holding it; a field that was null
+// (no list of phones) was not sealed and stays null.
+func eraseContact(c *location.Contact) {
+	c.Name, c.Email, c.Address = ErasedText, ErasedText, ErasedText
+	if c.Phones != nil {
+		c.Phones = []string{ErasedText}
+	}
 }
 
 // searchRow is a row of search_locations.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/capacitytracker/capacity/domain/account"
+	"github.com/capacitytracker/capacity/domain/erasure"
 	"github.com/capacitytracker/capacity/eventstore"
 )
 
@@ -73,7 +74,10 @@ func (Users) Schema(d Dialect, table func(string) string) []string {
 }
 
 // Apply applies the events of the user-<id> and login-<id> streams.
-func (Users) Apply(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event) error {
+func (p Users) Apply(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event) error {
+	if done, err := applyErasure(ctx, tx, table, ev, p); done {
+		return err
+	}
 	cat := ev.Category()
 	if cat != "user" && cat != "login" {
 		return nil
@@ -97,30 +101,10 @@ func (Users) Apply(ctx context.Context, tx Tx, table func(string) string, ev eve
 		}
 		return nil
 	}
+	if r, ok := newUserRow(userID, e); ok {
+		return insertUser(ctx, tx, table, r, ev.RecordedAt)
+	}
 	switch e := e.(type) {
-	case account.UserRegistered:
-		return insertUser(ctx, tx, table, userRow{
-			id: userID, email: e.Email, fullName: e.FullName, phone: e.Phone, jobTitle: e.JobTitle,
-			role: e.Role, kind: account.Personal, status: account.Pending,
-			organisationType: e.OrganisationType, optIn: e.CommunicationsOptIn,
-		}, ev.RecordedAt)
-	case account.RegisteredManagerImported:
-		return insertUser(ctx, tx, table, userRow{
-			id: userID, email: e.Email, fullName: e.FullName, phone: e.Phone,
-			role: account.Approver, kind: account.Personal, status: account.Active,
-			locations: []account.LocationGrant{{LocationID: e.LocationID, OrganisationID: e.OrganisationID}},
-		}, ev.RecordedAt)
-	case account.SupportUserCreated:
-		return insertUser(ctx, tx, table, userRow{
-			id: userID, email: e.Email, fullName: e.FullName,
-			role: account.Support, kind: account.Personal, status: account.Active,
-		}, ev.RecordedAt)
-	case account.GenericAccountCreated:
-		return insertUser(ctx, tx, table, userRow{
-			id: userID, email: e.Email, fullName: e.DisplayName,
-			role: account.Standard, kind: account.Generic, status: account.Active,
-			homeOrganisation: e.OrganisationID, locations: e.Locations,
-		}, ev.RecordedAt)
 	case account.AccessApproved:
 		grants := make([]account.LocationGrant, len(e.LocationIDs))
 		for i, l := range e.LocationIDs {
@@ -155,6 +139,60 @@ func (Users) Apply(ctx context.Context, tx Tx, table func(string) string, ev eve
 			nullTime(d, e.ExpiresAt), e.MustChange, at)
 	}
 	return nil
+}
+
+// newUserRow is the row of an account-creating event; ok is false for
+// any other event.
+func newUserRow(userID string, e account.Event) (userRow, bool) {
+	switch e := e.(type) {
+	case account.UserRegistered:
+		return userRow{
+			id: userID, email: e.Email, fullName: e.FullName, phone: e.Phone, jobTitle: e.JobTitle,
+			role: e.Role, kind: account.Personal, status: account.Pending,
+			organisationType: e.OrganisationType, optIn: e.CommunicationsOptIn,
+		}, true
+	case account.RegisteredManagerImported:
+		return userRow{
+			id: userID, email: e.Email, fullName: e.FullName, phone: e.Phone,
+			role: account.Approver, kind: account.Personal, status: account.Active,
+			locations: []account.LocationGrant{{LocationID: e.LocationID, OrganisationID: e.OrganisationID}},
+		}, true
+	case account.SupportUserCreated:
+		return userRow{
+			id: userID, email: e.Email, fullName: e.FullName,
+			role: account.Support, kind: account.Personal, status: account.Active,
+		}, true
+	case account.GenericAccountCreated:
+		return userRow{
+			id: userID, email: e.Email, fullName: e.DisplayName,
+			role: account.Standard, kind: account.Generic, status: account.Active,
+			homeOrganisation: e.OrganisationID, locations: e.Locations,
+		}, true
+	}
+	return userRow{}, false
+}
+
+// Personal implements Eraser: a user's profile, copied from the event that
+// created the account.
+func (Users) Personal() []PersonalColumns {
+	return []PersonalColumns{{Table: UsersTable, Subjects: []string{"user_id"}, Columns: []string{"email", "full_name", "phone", "job_title"}}}
+}
+
+// Erase implements Eraser: the erased user's profile columns are written
+// again from the account's creating event, read from the log again (so
+// erased), as Apply wrote them.
+func (Users) Erase(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event, e erasure.PersonErased) error {
+	userID, evs, ok, err := erasedUser(ctx, tx, ev, e)
+	if err != nil || !ok {
+		return err
+	}
+	var r userRow
+	found := false
+	if err := userCreations(evs, markErased, func(d account.Event) { r, found = newUserRow(userID, d) }); err != nil || !found {
+		return err
+	}
+	return updateUser(ctx, tx, table(UsersTable), userID, `email = ?, full_name = ?, phone = ?, job_title = ?`,
+		r.email, r.fullName, r.phone, r.jobTitle)
 }
 
 // userRow is a new account.

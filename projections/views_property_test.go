@@ -18,6 +18,7 @@ import (
 	"github.com/capacitytracker/capacity/domain"
 	"github.com/capacitytracker/capacity/domain/account"
 	"github.com/capacitytracker/capacity/domain/dailyupdate"
+	"github.com/capacitytracker/capacity/domain/erasure"
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/domain/password"
 	"github.com/capacitytracker/capacity/domain/survey"
@@ -46,9 +47,11 @@ func commandsToRun() int {
 // TestViews_EqualRebuildAfterRandomCommands runs a random sequence of
 // commands across locations and accounts (CQC imports, every provider-details
 // edit, stale and invalid edits, registrations, approvals, role changes,
-// deactivations) through the real commands while the engine applies the
-// log live, then rebuilds every projection from scratch: each read model
-// must equal its rebuild row for row.
+// deactivations, erasures of contacts and users) through the real commands
+// while the engine applies the log live, then rebuilds every projection
+// from scratch: each read model must equal its rebuild row for row (so a
+// view's in-place redaction of an erased person equals what a rebuild
+// reads from the log).
 func TestViews_EqualRebuildAfterRandomCommands(t *testing.T) {
 	for _, backend := range projtest.Backends() {
 		t.Run(backend, func(t *testing.T) {
@@ -87,7 +90,7 @@ func TestViews_EqualRebuildAfterRandomCommands(t *testing.T) {
 			for _, want := range []string{"EditAddress ok", "AddContact ok", "UpdateContact ok", "RemoveContact ok", "LinkGP ok",
 				"UnlinkGP ok", "AddNote ok", "EditNote ok", "DeleteNote ok", "EditPAMMS ok", "Classification ok", "ImportCQC ok",
 				"Register ok", "DecideAccess ok", "EditAddress refused", "DailyUpdate ok", "DailyUpdate refused", "SurveyAnswer ok", "SurveyAnswer refused",
-				"GenericSession ok", "WrongPassword refused", "BulkUpload ok"} {
+				"GenericSession ok", "WrongPassword refused", "BulkUpload ok", "EraseContact ok", "EraseUser ok"} {
 				if counts[want] == 0 && n >= 2000 {
 					t.Errorf("the sequence never ran %q: the generator lost coverage", want)
 				}
@@ -493,6 +496,9 @@ func (w *worldGen) step(ctx context.Context) (string, error) {
 	if w.pick(60) == 0 {
 		return w.bulkUpload(ctx, i, id)
 	}
+	if w.pick(80) == 0 {
+		return w.erase(ctx, id)
+	}
 	switch k := w.pick(100); {
 	case k < 6:
 		rec := w.records[i]
@@ -657,6 +663,29 @@ func (w *worldGen) step(ctx context.Context) (string, error) {
 		_, err := w.acc.Reactivate(ctx, w.system, u)
 		return "Reactivate", err
 	}
+}
+
+// erase erases a contact of the location, or a user (deactivated first:
+// an active user cannot be erased), as support does: the views redact them
+// in place, and must still equal their rebuilds.
+func (w *worldGen) erase(ctx context.Context, id string) (string, error) {
+	if w.pick(2) == 0 {
+		p, _ := w.version(ctx, id)
+		if len(p.Contacts) == 0 {
+			return "EraseContact", domain.ErrNotFound
+		}
+		c := p.Contacts[w.pick(len(p.Contacts))]
+		_, err := w.acc.ErasePerson(ctx, w.system, erasure.Request{Kind: erasure.KindContact, LocationID: id, ContactID: c.ContactID,
+			RequestedBy: "the contact", Reason: "right to erasure"})
+		return "EraseContact", err
+	}
+	u := w.users[w.pick(len(w.users))]
+	if _, err := w.acc.Deactivate(ctx, w.system, u, "erasure requested"); err != nil && !expectedRefusal(err) {
+		return "EraseUser", err
+	}
+	_, err := w.acc.ErasePerson(ctx, w.system, erasure.Request{Kind: erasure.KindUser, UserID: u.String(),
+		RequestedBy: "the user", Reason: "right to erasure"})
+	return "EraseUser", err
 }
 
 // dailyUpdate submits a location's daily update: valid answers, a "no

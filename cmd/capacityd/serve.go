@@ -155,7 +155,9 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	})
 
 	background.Go(func() {
-		// Rebuild the views after an erasure (commands.ErasePerson).
+		// The projections redact erased people in place; this rebuilds the
+		// views once for erasures recorded before they did (an upgraded
+		// database), and then finds nothing to do.
 		scheduled(engineCtx, engine, "erasures", 10*time.Second, time.Minute, logger, func(ctx context.Context) error {
 			_, err := jobs.ApplyErasures(ctx, backend.CommandStore(), engine, time.Now(), logger)
 			return err

@@ -18,13 +18,15 @@ type erasureStore interface {
 	eventstore.Transactor
 }
 
-// ApplyErasures rebuilds every projection after erasures not yet applied
-// to the views (PersonErased events after the last position in
-// erasure_rebuilds): a rebuilt view reads the erased person's fields from
-// the log as erased, so nothing of them remains in any read model. Erasures
-// are rare and a rebuild of every view is the one way to reach every copy;
-// several erasures share one round of rebuilds. It returns how many
-// erasures it applied.
+// ApplyErasures rebuilds every projection after the erasures recorded
+// before the projections redacted erased people in place (migration 0012,
+// erasure_in_place: the log's head when it ran) that the views were not yet
+// rebuilt for (PersonErased events after the last position in
+// erasure_rebuilds). Projections that ignored PersonErased may have passed
+// those; a rebuilt view reads the erased person's fields from the log as
+// erased. Every later erasure is applied by the projections themselves
+// (projections.Eraser), so after its first round on an upgraded database
+// the job finds nothing to do. It returns how many erasures it applied.
 //
 // Every node runs the job; one at a time does the work. It holds the
 // "erasures" lock of the database (projections.Engine.TryLock) for the
@@ -42,20 +44,24 @@ func ApplyErasures(ctx context.Context, store erasureStore, engine *projections.
 		return 0, nil
 	}
 	defer unlock()
-	var last int64
+	var last, inPlace int64
 	err = store.InTx(ctx, func(tx eventstore.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT coalesce(max(position), 0) FROM erasure_rebuilds`)
+		rows, err := tx.Query(ctx, `SELECT coalesce(max(position), 0), (SELECT coalesce(max(position), 0) FROM erasure_in_place)
+FROM erasure_rebuilds`)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		if rows.Next() {
-			return rows.Scan(&last)
+			return rows.Scan(&last, &inPlace)
 		}
 		return rows.Err()
 	})
 	if err != nil {
 		return 0, fmt.Errorf("erasures applied so far: %w", err)
+	}
+	if last >= inPlace {
+		return 0, nil
 	}
 	evs, err := store.ReadCategory(ctx, "erasure", last, 1000)
 	if err != nil {
@@ -64,6 +70,9 @@ func ApplyErasures(ctx context.Context, store erasureStore, engine *projections.
 	var erased []erasure.PersonErased
 	var positions []int64
 	for _, ev := range evs {
+		if ev.Position > inPlace {
+			break // the projections redact it themselves
+		}
 		d, err := erasure.Decode(ev.Type, ev.Data)
 		if err != nil {
 			return 0, err

@@ -86,7 +86,76 @@ func countRows(t *testing.T, store projtest.Store, table string) int64 {
 	return n
 }
 
-// TestApplyErasures_OneNodeAtATimeAndResumesWhereADeadNodeStopped: every
+// setInPlace records the log's head when the projections started to
+// redact erasures in place (migration 0012) as position: a test's erasures
+// at or below it were recorded "before the upgrade".
+func setInPlace(t *testing.T, store projtest.Store, position int64) {
+	t.Helper()
+	err := store.InTx(context.Background(), func(tx eventstore.Tx) error {
+		_, err := tx.Exec(context.Background(), `UPDATE erasure_in_place SET position = ?`, position)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// appendErasure appends the erasure of an unknown user and waits until
+// the log's (gap-safe) head reaches it.
+func appendErasure(t *testing.T, store projtest.Store) int64 {
+	t.Helper()
+	ctx := context.Background()
+	id := uuid.NewString()
+	ev, err := eventstore.NewEvent(erasure.TypePersonErased, erasure.PersonErased{ErasureID: id, Kind: "user",
+		Subject: "user-" + uuid.NewString(), UserID: uuid.NewString(), RequestedBy: "the user, by letter",
+		Reason: "right to erasure", ErasedAt: time.Now().UTC()}, eventstore.Metadata{ActorAccountKind: eventstore.AccountSystem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := store.Append(ctx, erasure.Stream(id), eventstore.NoStream, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		head, err := store.HeadPosition(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if head >= res.LastPosition() || time.Now().After(deadline) {
+			break
+		}
+	}
+	return res.LastPosition()
+}
+
+// TestApplyErasures_LeavesErasuresAfterTheUpgradeToTheProjections: an
+// erasure recorded once the projections redact in place (after migration
+// 0012) rebuilds nothing: the job finds nothing to do.
+func TestApplyErasures_LeavesErasuresAfterTheUpgradeToTheProjections(t *testing.T) {
+	for _, backend := range projtest.Backends() {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			store, pb := projtest.Open(t, backend)
+			log := newRebuildLog(nil)
+			node, err := projections.NewEngine(pb, slog.New(log), projections.Default()...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			appendErasure(t, store)
+			if n, err := jobs.ApplyErasures(ctx, store, node, time.Now(), slog.New(slog.DiscardHandler)); err != nil || n != 0 {
+				t.Fatalf("the erasure job after the upgrade: %d, %v; want nothing to do", n, err)
+			}
+			if got := log.names(); len(got) != 0 || countRows(t, store, "erasure_rebuilds") != 0 {
+				t.Fatalf("the erasure job rebuilt %v for an erasure the projections apply themselves", got)
+			}
+		})
+	}
+}
+
+// TestApplyErasures_OneNodeAtATimeAndResumesWhereADeadNodeStopped: an
+// erasure recorded before the upgrade (which projections may have passed
+// without redacting it) still has every view rebuilt, once. Every
 // node runs the erasure job; while one holds the job, another does nothing;
 // a node that stops in the middle of its round (here: its context ends as
 // it starts the third rebuild) leaves the projections it rebuilt recorded,
@@ -114,26 +183,7 @@ func TestApplyErasures_OneNodeAtATimeAndResumesWhereADeadNodeStopped(t *testing.
 			if err != nil {
 				t.Fatal(err)
 			}
-			id := uuid.NewString()
-			ev, err := eventstore.NewEvent(erasure.TypePersonErased, erasure.PersonErased{ErasureID: id, Kind: "user",
-				Subject: "user-" + uuid.NewString(), UserID: uuid.NewString(), RequestedBy: "the user, by letter",
-				Reason: "right to erasure", ErasedAt: time.Now().UTC()}, eventstore.Metadata{ActorAccountKind: eventstore.AccountSystem})
-			if err != nil {
-				t.Fatal(err)
-			}
-			res, err := store.Append(ctx, erasure.Stream(id), eventstore.NoStream, ev)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
-				head, err := store.HeadPosition(ctx)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if head >= res.LastPosition() || time.Now().After(deadline) {
-					break
-				}
-			}
+			setInPlace(t, store, appendErasure(t, store))
 
 			// Node 2 holds the job: node 1 does nothing.
 			unlock, ok, err := node2.TryLock(ctx, "erasures")
