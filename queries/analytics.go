@@ -430,7 +430,7 @@ func (q Accounts) AnalyticsLocations(ctx context.Context, v Viewer, a AnalyticsL
 			total = len(entries)
 			return nil
 		}
-		total, err = queryCount(ctx, db, `SELECT count(*) FROM `+projections.AnalyticsDailyLocationTable+` d`+w.String(), w.args...)
+		total, err = countRows(ctx, db, `SELECT count(*) FROM `+projections.AnalyticsDailyLocationTable+` d`+w.String(), w.args...)
 		return err
 	})
 	if err != nil {
@@ -478,20 +478,6 @@ func (q Accounts) EachAnalyticsLocation(ctx context.Context, v Viewer, a Analyti
 		}
 		last = &batch[len(batch)-1]
 	}
-}
-
-// queryCount runs a query of one count.
-func queryCount(ctx context.Context, db projections.Querier, query string, args ...any) (int, error) {
-	rows, err := db.QueryContext(ctx, query, args...)
-	n, err := collect(rows, err, nil, func(rows projections.Rows) (int, error) {
-		var n int
-		err := rows.Scan(&n)
-		return n, err
-	})
-	if err != nil || len(n) == 0 {
-		return 0, err
-	}
-	return n[0], nil
 }
 
 // --- compliance ----------------------------------------------------------------
@@ -617,7 +603,7 @@ func (q Accounts) Compliance(ctx context.Context, v Viewer, c ComplianceQuery) (
 				total = len(entries)
 				return nil
 			}
-			total, err = queryCount(ctx, db, `SELECT count(*) FROM `+projections.AnalyticsLocationsTable+w.String(), w.args...)
+			total, err = countRows(ctx, db, `SELECT count(*) FROM `+projections.AnalyticsLocationsTable+w.String(), w.args...)
 			return err
 		})
 		if err != nil {

@@ -513,16 +513,7 @@ func readPage[T any](ctx context.Context, db projections.Querier, cols string, w
 
 // count counts the locations that match.
 func count(ctx context.Context, db projections.Querier, w where) (int, error) {
-	rows, err := db.QueryContext(ctx, `SELECT count(*) FROM `+projections.SearchLocationsTable+w.String(), w.args...)
-	n, err := collect(rows, err, nil, func(rows projections.Rows) (int, error) {
-		var n int
-		err := rows.Scan(&n)
-		return n, err
-	})
-	if err != nil || len(n) == 0 {
-		return 0, err
-	}
-	return n[0], nil
+	return countRows(ctx, db, `SELECT count(*) FROM `+projections.SearchLocationsTable+w.String(), w.args...)
 }
 
 // EachProvider calls fn with every location that matches the search, in
