@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -19,7 +18,6 @@ import (
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/eventstore/pgtest"
-	"github.com/capacitytracker/capacity/eventstore/postgres"
 	"github.com/capacitytracker/capacity/projections"
 )
 
@@ -34,28 +32,8 @@ import (
 func TestCapacityd_ThreeNodesApplyAnErasureOnceUnderLoad(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	// Without the race detector: TestCapacityd runs the server under it;
-	// three of them here would only make the test slower.
-	ctl := proctest.Build(t, "github.com/capacitytracker/capacity/cmd/capacityctl", false)
-	bin := proctest.Build(t, "github.com/capacitytracker/capacity/cmd/capacityd", false)
-	url := pgtest.NewDatabase(t)
-	env := proctest.Env("DATABASE_URL=" + url)
-	for _, args := range [][]string{{"migrate"}, {"seed", "-locations", "100", "-gp-practices", "20"}} {
-		p := proctest.Start(t, t.TempDir(), env, ctl, args...)
-		if code := p.Wait(t, 2*time.Minute); code != 0 {
-			t.Fatalf("capacityctl %v: exit %d", args, code)
-		}
-	}
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	store := postgres.New(pool)
-	acc, err := commands.NewAccounts(ctx, store, commands.DefaultConfig(), time.Now, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := newPostgresCluster(t, 100, 20)
+	ctl, bin, url, env, pool, store, acc := c.ctl, c.bin, c.url, c.env, c.pool, c.store, c.acc
 	locs, err := store.ListStreams(ctx, eventstore.ListStreamsOptions{Category: "location", Limit: 4})
 	if err != nil || len(locs) < 4 {
 		t.Fatalf("seeded locations: %v %v", locs, err)

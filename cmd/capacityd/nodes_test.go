@@ -14,14 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/capacitytracker/capacity/cmd/internal/proctest"
 	"github.com/capacitytracker/capacity/commands"
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/eventstore"
-	"github.com/capacitytracker/capacity/eventstore/pgtest"
-	"github.com/capacitytracker/capacity/eventstore/postgres"
 	"github.com/capacitytracker/capacity/projections"
 )
 
@@ -37,27 +33,8 @@ import (
 func TestCapacityd_ThreeNodesShareTheProjectionsAndTakeOverFromAKilledOne(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	// Without the race detector, as the erasure test on three nodes.
-	ctl := proctest.Build(t, "github.com/capacitytracker/capacity/cmd/capacityctl", false)
-	bin := proctest.Build(t, "github.com/capacitytracker/capacity/cmd/capacityd", false)
-	url := pgtest.NewDatabase(t)
-	env := proctest.Env("DATABASE_URL=" + url)
-	for _, args := range [][]string{{"migrate"}, {"seed", "-locations", "30", "-gp-practices", "5"}} {
-		p := proctest.Start(t, t.TempDir(), env, ctl, args...)
-		if code := p.Wait(t, 2*time.Minute); code != 0 {
-			t.Fatalf("capacityctl %v: exit %d", args, code)
-		}
-	}
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	store := postgres.New(pool)
-	acc, err := commands.NewAccounts(ctx, store, commands.DefaultConfig(), time.Now, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := newPostgresCluster(t, 30, 5)
+	ctl, bin, url, env, pool, store, acc := c.ctl, c.bin, c.url, c.env, c.pool, c.store, c.acc
 	// An engine that is not run: its Status reads who holds each lease.
 	observer, err := projections.NewEngine(projections.NewPostgresBackend(store), slog.New(slog.DiscardHandler), projections.Default()...)
 	if err != nil {
