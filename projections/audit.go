@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -393,6 +394,7 @@ func (b *auditBatch) apply(ev eventstore.Event) error {
 	cat := ev.Category()
 	data := markErased(ev)
 	var changes []history.Change
+	var values []any // the changes' after_value, when known already
 	var err error
 	if foldsCategory(cat) {
 		s, err := b.stream(ev.StreamID)
@@ -410,14 +412,7 @@ func (b *auditBatch) apply(ev eventstore.Event) error {
 		}
 	} else {
 		// No replay: the event's own fields, from nothing.
-		var v any
-		if err := json.Unmarshal(data, &v); err != nil {
-			return fmt.Errorf("data: %w", err)
-		}
-		if _, ok := v.(map[string]any); !ok {
-			v = map[string]any{"data": v}
-		}
-		if changes, err = history.Diff(map[string]any{}, v); err != nil {
+		if changes, values, err = changesFromNothing(data); err != nil {
 			return err
 		}
 	}
@@ -440,8 +435,10 @@ func (b *auditBatch) apply(ev eventstore.Event) error {
 		if err != nil {
 			return err
 		}
-		after, err := jsonValue(c.After)
-		if err != nil {
+		var after any
+		if values != nil {
+			after = values[i]
+		} else if after, err = jsonValue(c.After); err != nil {
 			return err
 		}
 		b.changes = append(b.changes, []any{ev.Position, i + 1, c.Field, before, after})
@@ -454,11 +451,109 @@ func jsonValue(v any) (any, error) {
 	if v == nil {
 		return nil, nil
 	}
-	data, err := json.Marshal(v)
+	data, err := leafJSON(v)
 	if err != nil {
 		return nil, err
 	}
-	return string(data), nil
+	return data, nil
+}
+
+// leafJSON is json.Marshal(v) as a string, without the encoder for the
+// common plain strings and booleans (most of a change's values).
+func leafJSON(v any) (string, error) {
+	switch x := v.(type) {
+	case bool:
+		return strconv.FormatBool(x), nil
+	case string:
+		if plainJSONString(x) {
+			return `"` + x + `"`, nil
+		}
+	}
+	data, err := json.Marshal(v)
+	return string(data), err
+}
+
+// plainJSONString reports whether json.Marshal writes s between quotes as
+// it is: printable ASCII, none of the characters it escapes.
+func plainJSONString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
+}
+
+// changesFromNothing is the changes of an event of a stream without a
+// replay: its data's fields from nothing, exactly as
+// history.Diff(map[string]any{}, data) lists them (data other than an
+// object as the field "data"), with each change's after_value (its JSON
+// text, or NULL). It decodes the data once, where Diff encodes and decodes
+// it again and then every field's value, and jsonValue each value again.
+func changesFromNothing(data []byte) ([]history.Change, []any, error) {
+	var root any
+	if err := json.Unmarshal(data, &root); err != nil {
+		return nil, nil, fmt.Errorf("data: %w", err)
+	}
+	if _, ok := root.(map[string]any); !ok {
+		root = map[string]any{"data": root}
+	}
+	type leaf struct {
+		value any
+		json  any // after_value
+	}
+	leaves := map[string]leaf{}
+	var walk func(path string, v any) error
+	walk = func(path string, v any) error {
+		switch x := v.(type) {
+		case map[string]any:
+			if len(x) == 0 && path != "" {
+				leaves[path] = leaf{value: x, json: "{}"}
+			}
+			for k, c := range x {
+				p := k
+				if path != "" {
+					p = path + "." + k
+				}
+				if err := walk(p, c); err != nil {
+					return err
+				}
+			}
+		case []any:
+			if len(x) == 0 {
+				leaves[path] = leaf{value: x, json: "[]"}
+			}
+			for i, c := range x {
+				if err := walk(path+"["+strconv.Itoa(i)+"]", c); err != nil {
+					return err
+				}
+			}
+		case nil:
+			leaves[path] = leaf{}
+		default:
+			j, err := leafJSON(x)
+			if err != nil {
+				return err
+			}
+			leaves[path] = leaf{value: x, json: j}
+		}
+		return nil
+	}
+	if err := walk("", root); err != nil {
+		return nil, nil, err
+	}
+	keys := slices.Sorted(maps.Keys(leaves))
+	changes := make([]history.Change, 0, len(keys))
+	values := make([]any, 0, len(keys))
+	for _, k := range keys {
+		// (Diff leaves out an empty list or object only where it replaces
+		// entries of the state before, and there is none here.)
+		l := leaves[k]
+		changes = append(changes, history.Change{Field: k, After: l.value})
+		values = append(values, l.json)
+	}
+	return changes, values, nil
 }
 
 // scope records the organisations whose Approvers see the stream, and a
