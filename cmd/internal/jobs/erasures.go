@@ -91,31 +91,19 @@ FROM erasure_rebuilds`)
 	if err != nil {
 		return 0, err
 	}
-	var todo []string
+	rebuilt := 0
 	for _, name := range engine.Names() {
-		if done[name] < target { // else rebuilt for these erasures by a node that stopped mid-way
-			todo = append(todo, name)
+		if done[name] >= target {
+			continue // rebuilt for these erasures by a node that stopped mid-way
 		}
-	}
-	// One pass over the log for all of them. Those swapped in are
-	// recorded even when another one fails, so that a retry rebuilds
-	// only the rest.
-	var swapped []string
-	var rebuildErr error
-	if len(todo) > 0 {
-		rebuildErr = engine.RebuildAll(ctx, todo, func(p projections.Progress) {
-			if p.Swapped {
-				swapped = append(swapped, p.Projection)
-			}
-		})
-	}
-	if errors.Is(rebuildErr, projections.ErrRebuildRunning) {
-		// An operator's rebuild; it may have read the log before these
-		// erasures, so this one still runs, next time. None was rebuilt.
-		logger.Info("erasure job waits for a rebuild that runs", "err", rebuildErr)
-		return 0, nil
-	}
-	for _, name := range swapped {
+		if err := engine.Rebuild(ctx, name, nil); errors.Is(err, projections.ErrRebuildRunning) {
+			// An operator's rebuild; it may have read the log before
+			// these erasures, so this one still runs, next time.
+			logger.Info("erasure job waits for a rebuild that runs", "projection", name, "err", err)
+			return 0, nil
+		} else if err != nil {
+			return 0, fmt.Errorf("rebuild %s after erasure: %w", name, err)
+		}
 		err := store.InTx(ctx, func(tx eventstore.Tx) error {
 			_, err := tx.Exec(ctx, `INSERT INTO erasure_rebuild_progress (projection, position, rebuilt_at) VALUES (?, ?, ?)
 ON CONFLICT (projection) DO UPDATE SET position = excluded.position, rebuilt_at = excluded.rebuilt_at
@@ -123,13 +111,10 @@ WHERE erasure_rebuild_progress.position < excluded.position`, name, target, now.
 			return err
 		})
 		if err != nil {
-			return 0, fmt.Errorf("record the rebuild of %s after erasure: %w", name, err)
+			return 0, fmt.Errorf("record the rebuild of %s after erasures: %w", name, err)
 		}
+		rebuilt++
 	}
-	if rebuildErr != nil {
-		return 0, fmt.Errorf("rebuild after erasure: %w", rebuildErr)
-	}
-	rebuilt := len(swapped)
 	err = store.InTx(ctx, func(tx eventstore.Tx) error {
 		for i, e := range erased {
 			if _, err := tx.Exec(ctx, `INSERT INTO erasure_rebuilds (position, erasure_id, rebuilt_at) VALUES (?, ?, ?)
