@@ -102,9 +102,13 @@ func (a advisoryLock) check(ctx context.Context) error {
 }
 
 func (a advisoryLock) release() {
-	// Ending the session releases its advisory locks.
+	// Ending the session releases its advisory locks, but the server ends
+	// it after Close returns: unlock first, so that the lock is free when
+	// release returns (a rebuild right after another of the same
+	// projection, as RebuildAll after Rebuild, must not be refused).
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	_, _ = a.conn.Exec(ctx, `SELECT pg_advisory_unlock_all()`)
 	_ = a.conn.Close(ctx)
 }
 

@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -42,26 +43,175 @@ func (e *Engine) Rebuild(ctx context.Context, name string, progress func(Progres
 	if !ok {
 		return fmt.Errorf("%w: %s", ErrUnknownProjection, name)
 	}
-	lock, ok, err := e.b.locks.tryLock(ctx, "rebuild-"+name)
-	if err != nil {
-		return fmt.Errorf("rebuild %s: %w", name, err)
+	return e.rebuildSet(ctx, []Projection{p}, progress)
+}
+
+// RebuildAll rebuilds the named projections (every projection when names
+// is empty) in one pass over the log: each batch of events is read once
+// and applied, in one transaction, to the fresh tables of every one of
+// them, each through its own batch code (a poison event of one projection
+// is found by splitting that projection's batch alone and does not stop
+// the others). Each projection is then swapped in, in a transaction of its
+// own, exactly as Rebuild swaps in one.
+//
+// RebuildAll takes every projection's rebuild lock before it starts. When
+// another process holds one of them, it rebuilds none and returns that
+// projection's *RebuildRunningError (it matches ErrRebuildRunning): a
+// rebuild of all is meant to leave every view rebuilt from the same log,
+// and the caller can wait and retry, or rebuild the others by name.
+//
+// progress, if not nil, is called for each projection after every batch
+// and once after its swap (Progress.Projection says which).
+func (e *Engine) RebuildAll(ctx context.Context, names []string, progress func(Progress)) error {
+	if len(names) == 0 {
+		names = e.Names()
 	}
-	if !ok {
-		return e.rebuildRunning(ctx, name)
+	seen := map[string]bool{}
+	var ps []Projection
+	for _, name := range names {
+		p, ok := e.byName[name]
+		if !ok {
+			return fmt.Errorf("%w: %s", ErrUnknownProjection, name)
+		}
+		if !seen[name] {
+			seen[name] = true
+			ps = append(ps, p)
+		}
 	}
-	defer lock.release()
+	return e.rebuildSet(ctx, ps, progress)
+}
+
+// rebuildSet rebuilds ps in one pass over the log (see Rebuild and
+// RebuildAll).
+func (e *Engine) rebuildSet(ctx context.Context, ps []Projection, progress func(Progress)) (err error) {
 	if progress == nil {
 		progress = func(Progress) {}
 	}
+	label := ps[0].Name()
+	if len(ps) > 1 {
+		label = fmt.Sprintf("of %d projections", len(ps))
+	}
+	var rs []*rebuild
+	defer func() {
+		// In reverse: drop what was not swapped in, then let the lock go.
+		for i := len(rs) - 1; i >= 0; i-- {
+			rs[i].finish(ctx)
+		}
+	}()
+	for _, p := range ps {
+		name := p.Name()
+		lock, ok, err := e.b.locks.tryLock(ctx, "rebuild-"+name)
+		if err != nil {
+			return fmt.Errorf("rebuild %s: %w", name, err)
+		}
+		if !ok {
+			return e.rebuildRunning(ctx, name)
+		}
+		rs = append(rs, &rebuild{e: e, p: p, lock: lock, progress: progress,
+			logger: e.logger.With("projection", name), batch: newBatchApply(p, rebuildTable)})
+	}
+	for _, r := range rs {
+		if err := r.begin(ctx); err != nil {
+			return err
+		}
+	}
+	head, err := e.b.store.HeadPosition(ctx)
+	if err != nil {
+		return err
+	}
+	total, err := e.b.queryInt64(ctx, e.b.db, `SELECT count(*) FROM events WHERE position <= ?`, head)
+	if err != nil {
+		return fmt.Errorf("rebuild %s: count events: %w", label, err)
+	}
+	size, maxSize := e.b.rebuildBatch, e.b.rebuildBatch
+	for _, r := range rs {
+		if r.batch.batch != nil {
+			// A batch costs about one transaction, whatever its size.
+			maxSize = max(maxSize, batchApplierSize)
+			if e.b.dialect == Postgres {
+				size = maxSize
+			}
+		}
+	}
+	start := time.Now()
+	for _, r := range rs {
+		r.start, r.total, r.size, r.maxSize = start, total, size, maxSize
+		r.logger.Info("rebuild started", "events", total, "projections_in_pass", len(rs))
+	}
+
+	// Replay in batches up to the head seen at the start. A short read
+	// before it only means an open transaction holds the gap-safe horizon
+	// back for a moment. Each batch is read once, outside the write
+	// transaction, which then only applies it to every projection's fresh
+	// tables: on SQLite the write lock is held for the writes alone, on
+	// PostgreSQL the transaction id (which holds back the gap-safe readers
+	// of the log) too.
+	lead := rs[0]           // all of rs are at the same position until the swaps
+	var notBefore time.Time // SQLite: when the next batch may take the write lock
+	for lead.position < head {
+		evs, err := lead.readAhead(ctx)
+		if err != nil {
+			return fmt.Errorf("rebuild %s at %d: %w", label, lead.position, err)
+		}
+		if len(evs) == 0 {
+			if err := sleepUntil(ctx, time.Now().Add(20*time.Millisecond)); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := sleepUntil(ctx, notBefore); err != nil {
+			return err
+		}
+		began, at := time.Now(), lead.position
+		err = e.b.inTx(ctx, func(tx wsql.Tx) error {
+			for _, r := range rs {
+				if err := r.apply(ctx, tx, evs); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("rebuild %s at %d: %w", label, at, err)
+		}
+		if e.b.dialect == SQLite {
+			// Hold the one write lock for about sqliteBatchTime, then let
+			// waiting appends have it. SQLite's busy handler polls rather
+			// than queueing: a writer that has waited for t sleeps at most
+			// t+5 ms (and at most 100 ms) before it tries again.
+			took := max(time.Since(began), time.Millisecond)
+			size = min(maxSize, max(100, int(float64(size)*float64(sqliteBatchTime)/float64(took))))
+			for _, r := range rs {
+				r.size = size
+			}
+			notBefore = time.Now().Add(min(110*time.Millisecond, took+10*time.Millisecond))
+		}
+	}
+
+	// Each in turn, in a transaction of its own: lock, apply the tail,
+	// rename, move the checkpoint. One that fails does not keep the
+	// others from being swapped in.
+	var errs []error
+	for _, r := range rs {
+		if err := r.swap(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("rebuild %s: swap: %w", r.p.Name(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// begin prepares a projection for its rebuild, holding its rebuild lock:
+// drops a killed rebuild's fresh tables, creates new ones and records
+// them.
+func (r *rebuild) begin(ctx context.Context) error {
+	e, p, name := r.e, r.p, r.p.Name()
 	// Tables of an older schema keep serving until the swap replaces them.
 	if err := e.prepare(ctx, p, true); err != nil {
 		return err
 	}
-	fingerprint := e.schemaFingerprint(p)
-	logger := e.logger.With("projection", name)
+	r.fingerprint = e.schemaFingerprint(p)
 	token := uuid.NewString()
-	var tableIDs map[string]int64
-	err = e.b.inTx(ctx, func(tx wsql.Tx) error {
+	err := e.b.inTx(ctx, func(tx wsql.Tx) error {
 		if err := e.dropShadow(ctx, tx, p, ""); err != nil {
 			return err
 		}
@@ -75,88 +225,42 @@ func (e *Engine) Rebuild(ctx context.Context, name string, progress func(Progres
 			return fmt.Errorf("record the rebuild: %w", err)
 		}
 		var err error
-		tableIDs, err = e.b.tableIDs(ctx, tx, p)
+		r.tableIDs, err = e.b.tableIDs(ctx, tx, p)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("rebuild %s: %w", name, err)
 	}
-	swapped := false
-	defer func() {
-		if swapped {
-			return
-		}
-		// Still holding the lock: leave no fresh tables behind (a killed
-		// process leaves them to the next rebuild).
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		if cerr := e.b.inTx(ctx, func(tx wsql.Tx) error { return e.dropShadow(ctx, tx, p, token) }); cerr != nil {
-			logger.Warn("could not drop the fresh tables of the failed rebuild", "err", cerr)
-		}
-	}()
-	head, err := e.b.store.HeadPosition(ctx)
-	if err != nil {
-		return err
-	}
-	total, err := e.b.queryInt64(ctx, e.b.db, `SELECT count(*) FROM events WHERE position <= ?`, head)
-	if err != nil {
-		return fmt.Errorf("rebuild %s: count events: %w", name, err)
-	}
-	r := rebuild{e: e, p: p, start: time.Now(), total: total, progress: progress, logger: logger,
-		size: e.b.rebuildBatch, maxSize: e.b.rebuildBatch, batch: newBatchApply(p, rebuildTable)}
-	if r.batch.batch != nil {
-		// A batch costs about one transaction, whatever its size.
-		r.maxSize = max(r.maxSize, batchApplierSize)
-		if e.b.dialect == Postgres {
-			r.size = r.maxSize
-		}
-	}
-	logger.Info("rebuild started", "events", total)
+	r.token = token
+	return nil
+}
 
-	// Replay in batches up to the head seen at the start. A short read
-	// before it only means an open transaction holds the gap-safe horizon
-	// back for a moment. Each batch is read outside the write transaction,
-	// which then only applies it: on SQLite the write lock is held for the
-	// writes alone, on PostgreSQL the transaction id (which holds back the
-	// gap-safe readers of the log) too.
-	var notBefore time.Time // SQLite: when the next batch may take the write lock
-	for r.position < head {
-		evs, err := r.readAhead(ctx)
-		if err != nil {
-			return fmt.Errorf("rebuild %s at %d: %w", name, r.position, err)
-		}
-		if len(evs) == 0 {
-			if err := sleepUntil(ctx, time.Now().Add(20*time.Millisecond)); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := sleepUntil(ctx, notBefore); err != nil {
-			return err
-		}
-		began := time.Now()
-		if err := e.b.inTx(ctx, func(tx wsql.Tx) error { return r.apply(ctx, tx, evs) }); err != nil {
-			return fmt.Errorf("rebuild %s at %d: %w", name, r.position, err)
-		}
-		if e.b.dialect == SQLite {
-			// Hold the one write lock for about sqliteBatchTime, then let
-			// waiting appends have it. SQLite's busy handler polls rather
-			// than queueing: a writer that has waited for t sleeps at most
-			// t+5 ms (and at most 100 ms) before it tries again.
-			took := max(time.Since(began), time.Millisecond)
-			r.size = min(r.maxSize, max(100, int(float64(r.size)*float64(sqliteBatchTime)/float64(took))))
-			notBefore = time.Now().Add(min(110*time.Millisecond, took+10*time.Millisecond))
-		}
+// finish ends a rebuild that holds its lock: unless it was swapped in, it
+// drops the fresh tables it made (a killed process leaves them to the
+// next rebuild); then it lets the lock go.
+func (r *rebuild) finish(ctx context.Context) {
+	defer r.lock.release()
+	if r.swapped || r.token == "" {
+		return
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if cerr := r.e.b.inTx(ctx, func(tx wsql.Tx) error { return r.e.dropShadow(ctx, tx, r.p, r.token) }); cerr != nil {
+		r.logger.Warn("could not drop the fresh tables of the failed rebuild", "err", cerr)
+	}
+}
 
-	// Swap: lock, apply the tail, rename, move the checkpoint.
+// swap applies the events after the rebuild's position and swaps the fresh
+// tables in, in one transaction that holds the projection's lock.
+func (r *rebuild) swap(ctx context.Context) error {
+	e, p, name := r.e, r.p, r.p.Name()
 	var prev int64
-	err = e.b.inTx(ctx, func(tx wsql.Tx) error {
+	err := e.b.inTx(ctx, func(tx wsql.Tx) error {
 		var err error
 		if prev, err = e.b.lockCheckpoint(ctx, tx, name); err != nil {
 			return fmt.Errorf("lock checkpoint: %w", err)
 		}
-		if err := e.checkOwnShadow(ctx, tx, lock, p, token, tableIDs); err != nil {
+		if err := e.checkOwnShadow(ctx, tx, r.lock, p, r.token, r.tableIDs); err != nil {
 			return err
 		}
 		for {
@@ -188,19 +292,19 @@ func (e *Engine) Rebuild(ctx context.Context, name string, progress func(Progres
 				return fmt.Errorf("record poison: %w", err)
 			}
 		}
-		if _, err := v.ExecContext(ctx, `DELETE FROM projection_rebuilds WHERE projection = ? AND token = ?`, name, token); err != nil {
+		if _, err := v.ExecContext(ctx, `DELETE FROM projection_rebuilds WHERE projection = ? AND token = ?`, name, r.token); err != nil {
 			return err
 		}
 		// The swapped-in tables have the current schema: a restart must
 		// not rebuild them again.
 		_, err = v.ExecContext(ctx, `UPDATE projection_checkpoints SET position = ?, schema_hash = ?, updated_at = ? WHERE name = ?`,
-			r.position, fingerprint, e.b.dialect.Time(time.Now()), name)
+			r.position, r.fingerprint, e.b.dialect.Time(time.Now()), name)
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("rebuild %s: swap: %w", name, err)
+		return err
 	}
-	swapped = true
+	r.swapped = true
 	if o := e.currentObserver(); o != nil {
 		for _, pr := range r.poisoned {
 			o.Poisoned(name, pr.ev.Position, pr.ev.Type, pr.err)
@@ -208,7 +312,7 @@ func (e *Engine) Rebuild(ctx context.Context, name string, progress func(Progres
 		o.Committed(name, r.position, int(r.done))
 	}
 	r.report(true)
-	logger.Info("rebuild swapped in", "position", r.position, "previous_position", prev,
+	r.logger.Info("rebuild swapped in", "position", r.position, "previous_position", prev,
 		"events", r.done, "poisoned", len(r.poisoned), "seconds", time.Since(r.start).Seconds())
 	return nil
 }
@@ -223,18 +327,23 @@ const sqliteBatchTime = 200 * time.Millisecond
 const batchApplierSize = 10_000
 
 type rebuild struct {
-	e        *Engine
-	logger   *slog.Logger
-	size     int // events per batch
-	maxSize  int
-	p        Projection
-	batch    batchApply
-	position int64
-	done     int64
-	total    int64
-	start    time.Time
-	poisoned []poisonedEvent
-	progress func(Progress)
+	e           *Engine
+	lock        exclusiveLock
+	token       string           // of the fresh tables this rebuild made
+	tableIDs    map[string]int64 // PostgreSQL: their identities
+	fingerprint string
+	swapped     bool
+	logger      *slog.Logger
+	size        int // events per batch
+	maxSize     int
+	p           Projection
+	batch       batchApply
+	position    int64
+	done        int64
+	total       int64
+	start       time.Time
+	poisoned    []poisonedEvent
+	progress    func(Progress)
 }
 
 // applyNext reads the next batch of events in tx, applies it to the fresh

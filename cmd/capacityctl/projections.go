@@ -66,7 +66,7 @@ func (c *cli) projectionsStatus(ctx context.Context, args []string) error {
 
 func (c *cli) projectionsRebuild(ctx context.Context, args []string) error {
 	fs := c.newFlagSet("projections rebuild", "projections rebuild NAME... | --all")
-	all := fs.Bool("all", false, "rebuild every projection, one after another")
+	all := fs.Bool("all", false, "rebuild every projection in one pass over the log")
 	names, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -84,7 +84,28 @@ func (c *cli) projectionsRebuild(ctx context.Context, args []string) error {
 		return err
 	}
 	if *all {
+		// One pass over the log feeding every projection.
 		names = engine.Names()
+		bar := newProgressBar(c.stderr, fmt.Sprintf("all %d", len(names)), time.Now)
+		var swapped []string
+		err := engine.RebuildAll(ctx, names, func(p projections.Progress) {
+			if p.Swapped {
+				swapped = append(swapped, p.Projection)
+				return
+			}
+			bar.update(p.Done, p.Total, p.Rate, p.ETA)
+		})
+		bar.finish(err)
+		for _, name := range swapped {
+			fmt.Fprintf(c.stdout, "rebuilt %s\n", name)
+		}
+		if errors.Is(err, projections.ErrRebuildRunning) {
+			return err // it names the projection and who rebuilds it; none was rebuilt
+		}
+		if err != nil {
+			return fmt.Errorf("rebuild --all: %w", err)
+		}
+		return nil
 	}
 	for _, name := range names {
 		bar := newProgressBar(c.stderr, name, time.Now)

@@ -138,10 +138,8 @@ func newSiteWith(t testing.TB, backend string, opts siteOptions) *site {
 		// starts at the head. The views hold the same rows either way
 		// (the projections' rebuild tests compare them).
 		started := time.Now()
-		for _, name := range engine.Names() {
-			if err := engine.Rebuild(ctx, name, nil); err != nil {
-				t.Fatalf("rebuild %s after the fill: %v", name, err)
-			}
+		if err := engine.RebuildAll(ctx, nil, nil); err != nil {
+			t.Fatalf("rebuild all after the fill: %v", err)
 		}
 		t.Logf("%s: rebuilt %d views over the fill in %s", backend, len(engine.Names()), time.Since(started).Round(time.Second))
 	}

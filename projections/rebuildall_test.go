@@ -1,0 +1,148 @@
+package projections_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/capacitytracker/capacity/projections"
+)
+
+// TestRebuildAll_GivesEachViewWhatItsOwnRebuildGives: a rebuild of all
+// projections in one pass over the log (what `projections rebuild --all`
+// runs) leaves every view, its poison records and its checkpoint exactly as
+// a Rebuild of that projection alone does, also when one projection has a
+// poison event (its batch is split; the other is not disturbed) and the
+// log holds erased personal data.
+func TestRebuildAll_GivesEachViewWhatItsOwnRebuildGives(t *testing.T) {
+	eachBackend(t, func(t *testing.T, h *harness) {
+		poison := map[string]bool{"Broken": true}
+		ts := &typeStats{poison: poison}
+		e, err := projections.NewEngine(h.backend, quietLogger(), projections.CategoryStats{}, ts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		appendPersonal(t, h.store, "Registered", "ann")
+		appendBulk(t, h.store, 6000, "A", "B")
+		broken := appendEvents(t, h.store, 1, "Broken")
+		appendPersonal(t, h.store, "Registered", "bob")
+		appendBulk(t, h.store, 6000, "C", "A")
+		if err := h.store.ForgetSubject(context.Background(), "bob"); err != nil {
+			t.Fatal(err)
+		}
+		pos := appendPersonal(t, h.store, "Renamed", "ann")
+		waitForHead(t, h, pos)
+
+		type views struct{ stats, types, poison, checkpoints string }
+		read := func() views {
+			positions, types := readPoison(t, h.db, "type_stats")
+			others, _ := readPoison(t, h.db, "category_stats")
+			rows, err := h.db.Query(`SELECT name, position FROM projection_checkpoints ORDER BY name`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var cps []string
+			for rows.Next() {
+				var name string
+				var p int64
+				if err := rows.Scan(&name, &p); err != nil {
+					t.Fatal(err)
+				}
+				cps = append(cps, fmt.Sprintf("%s@%d", name, p))
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			return views{fmt.Sprint(readStats(t, h.db)), fmt.Sprint(readTypeStats(t, h.db)),
+				fmt.Sprint(positions, types, others), fmt.Sprint(cps)}
+		}
+
+		for _, name := range e.Names() {
+			if err := e.Rebuild(context.Background(), name, nil); err != nil {
+				t.Fatalf("rebuild %s: %v", name, err)
+			}
+		}
+		single := read()
+		var swapped []string
+		if err := e.RebuildAll(context.Background(), nil, func(p projections.Progress) {
+			if p.Swapped {
+				swapped = append(swapped, p.Projection)
+			}
+		}); err != nil {
+			t.Fatalf("rebuild all: %v", err)
+		}
+		all := read()
+		if all != single {
+			t.Errorf("after rebuild all:\n%+v\nafter a rebuild of each:\n%+v", all, single)
+		}
+		if fmt.Sprint(swapped) != fmt.Sprint(e.Names()) {
+			t.Errorf("rebuild all reported %v swapped in, want %v", swapped, e.Names())
+		}
+		assertStatsMatchLog(t, h)
+		if want := scratchTypeStats(readAll(t, h), poison); fmt.Sprint(readTypeStats(t, h.db)) != fmt.Sprint(want) {
+			t.Errorf("type_stats after rebuild all = %v,\nfrom scratch %v", readTypeStats(t, h.db), want)
+		}
+		if positions, _ := readPoison(t, h.db, "type_stats"); fmt.Sprint(positions) != fmt.Sprint([]int64{broken}) {
+			t.Errorf("type_stats poison %v, want only %d", positions, broken)
+		}
+		assertNoShadowTables(t, h)
+	})
+}
+
+// TestRebuildAll_RefusedWhenOneProjectionsRebuildRuns: while another
+// engine rebuilds type_stats, a rebuild of all is refused at once with
+// the RebuildRunningError of type_stats and rebuilds none (category_stats
+// neither: a rebuild of all leaves every view rebuilt from the same log or
+// none); it leaves no lock held, so category_stats can be rebuilt alone
+// meanwhile, and once the other rebuild is done the rebuild of all runs.
+func TestRebuildAll_RefusedWhenOneProjectionsRebuildRuns(t *testing.T) {
+	eachBackend(t, func(t *testing.T, h *harness) {
+		pos := appendBulk(t, h.store, 2000, "A", "B", "C")
+		waitForHead(t, h, pos)
+		first, err := projections.NewEngine(h.backend, quietLogger(), projections.CategoryStats{}, &typeStats{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		second, err := projections.NewEngine(h.backend, quietLogger(), projections.CategoryStats{}, &typeStats{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var refused error
+		var statsRebuilt bool
+		tried := false
+		err = first.Rebuild(context.Background(), "type_stats", func(p projections.Progress) {
+			if !tried && !p.Swapped {
+				tried = true
+				refused = second.RebuildAll(context.Background(), nil, func(p projections.Progress) {
+					if p.Swapped {
+						statsRebuilt = true
+					}
+				})
+			}
+		})
+		if err != nil {
+			t.Fatalf("the rebuild of type_stats: %v", err)
+		}
+		var running *projections.RebuildRunningError
+		if !errors.As(refused, &running) || !errors.Is(refused, projections.ErrRebuildRunning) || running.Projection != "type_stats" {
+			t.Fatalf("rebuild all while type_stats is rebuilt: %v, want the RebuildRunningError of type_stats", refused)
+		}
+		if statsRebuilt {
+			t.Errorf("the refused rebuild of all swapped in a view")
+		}
+		// The refusal let category_stats's rebuild lock go.
+		if err := second.Rebuild(context.Background(), "category_stats", nil); err != nil {
+			t.Fatalf("rebuild category_stats after the refusal: %v", err)
+		}
+		if err := second.RebuildAll(context.Background(), nil, nil); err != nil {
+			t.Fatalf("rebuild all after the other rebuild ended: %v", err)
+		}
+		assertStatsMatchLog(t, h)
+		if want := scratchTypeStats(readAll(t, h), nil); fmt.Sprint(readTypeStats(t, h.db)) != fmt.Sprint(want) {
+			t.Errorf("type_stats after rebuild all = %v,\nfrom scratch %v", readTypeStats(t, h.db), want)
+		}
+		assertNoShadowTables(t, h)
+	})
+}
