@@ -22,7 +22,10 @@ func AccountProjections() []Projection {
 // (support's and an Approver's list of their organisation's users, a
 // user's own details, the password expiry reminders): table users, one row
 // per account with its profile, role, status and login state, and table
-// user_locations, the users with access per location.
+// user_locations, the users with access per location, each with a copy of
+// the user's name: an organisation's users page walks its index on
+// (organisation_id, full_name, user_id) in the page's order instead of
+// sorting all the organisation's users for every page.
 type Users struct{}
 
 // Tables of Users.
@@ -65,11 +68,12 @@ func (Users) Schema(d Dialect, table func(string) string) []string {
     user_id         TEXT NOT NULL,
     location_id     TEXT NOT NULL,
     organisation_id TEXT NOT NULL,
+    full_name       TEXT NOT NULL,
     granted_at      %s   NOT NULL,
     PRIMARY KEY (user_id, location_id)
 )`, l, ts),
 		fmt.Sprintf(`CREATE INDEX %s_location_id ON %s (location_id)`, l, l),
-		fmt.Sprintf(`CREATE INDEX %s_organisation_id ON %s (organisation_id)`, l, l),
+		fmt.Sprintf(`CREATE INDEX %s_organisation_name ON %s (organisation_id, full_name, user_id)`, l, l),
 	}
 }
 
@@ -110,7 +114,7 @@ func (p Users) Apply(ctx context.Context, tx Tx, table func(string) string, ev e
 		for i, l := range e.LocationIDs {
 			grants[i] = account.LocationGrant{LocationID: l, OrganisationID: e.OrganisationID}
 		}
-		if err := grantLocations(ctx, tx, table(UserLocationsTable), userID, grants, ev.RecordedAt); err != nil {
+		if err := grantLocations(ctx, tx, table, userID, grants, ev.RecordedAt); err != nil {
 			return err
 		}
 		return updateUser(ctx, tx, u, userID, `updated_at = ?`, at)
@@ -175,7 +179,10 @@ func newUserRow(userID string, e account.Event) (userRow, bool) {
 // Personal implements Eraser: a user's profile, copied from the event that
 // created the account.
 func (Users) Personal() []PersonalColumns {
-	return []PersonalColumns{{Table: UsersTable, Subjects: []string{"user_id"}, Columns: []string{"email", "full_name", "phone", "job_title"}}}
+	return []PersonalColumns{
+		{Table: UsersTable, Subjects: []string{"user_id"}, Columns: []string{"email", "full_name", "phone", "job_title"}},
+		{Table: UserLocationsTable, Subjects: []string{"user_id"}, Columns: []string{"full_name"}},
+	}
 }
 
 // Erase implements Eraser: the erased user's profile columns are written
@@ -191,8 +198,11 @@ func (Users) Erase(ctx context.Context, tx Tx, table func(string) string, ev eve
 	if err := userCreations(evs, markErased, func(d account.Event) { r, found = newUserRow(userID, d) }); err != nil || !found {
 		return err
 	}
-	return updateUser(ctx, tx, table(UsersTable), userID, `email = ?, full_name = ?, phone = ?, job_title = ?`,
-		r.email, r.fullName, r.phone, r.jobTitle)
+	if err := updateUser(ctx, tx, table(UsersTable), userID, `email = ?, full_name = ?, phone = ?, job_title = ?`,
+		r.email, r.fullName, r.phone, r.jobTitle); err != nil {
+		return err
+	}
+	return updateUser(ctx, tx, table(UserLocationsTable), userID, `full_name = ?`, r.fullName)
 }
 
 // userRow is a new account.
@@ -229,16 +239,23 @@ ON CONFLICT (user_id) DO UPDATE SET
 	if err != nil {
 		return fmt.Errorf("user %s: %w", r.id, err)
 	}
-	return grantLocations(ctx, tx, table(UserLocationsTable), r.id, r.locations, at)
+	// An account created again under its id (the upsert above) renames the
+	// copies of its name in the grants it already has.
+	if err := updateUser(ctx, tx, table(UserLocationsTable), r.id, `full_name = ?`, r.fullName); err != nil {
+		return err
+	}
+	return grantLocations(ctx, tx, table, r.id, r.locations, at)
 }
 
-// grantLocations records the user's access to locations; a location
-// granted before keeps its first grant time.
-func grantLocations(ctx context.Context, tx Tx, t, userID string, grants []account.LocationGrant, at time.Time) error {
+// grantLocations records the user's access to locations, with a copy of
+// the user's name from the users row (written before any grant); a
+// location granted before keeps its first grant time.
+func grantLocations(ctx context.Context, tx Tx, table func(string) string, userID string, grants []account.LocationGrant, at time.Time) error {
 	for _, g := range grants {
-		_, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s (user_id, location_id, organisation_id, granted_at)
-VALUES (?, ?, ?, ?) ON CONFLICT (user_id, location_id) DO NOTHING`, t),
-			userID, g.LocationID, g.OrganisationID, tx.Dialect().Time(at))
+		_, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s (user_id, location_id, organisation_id, full_name, granted_at)
+VALUES (?, ?, ?, COALESCE((SELECT full_name FROM %s WHERE user_id = ?), ''), ?) ON CONFLICT (user_id, location_id) DO NOTHING`,
+			table(UserLocationsTable), table(UsersTable)),
+			userID, g.LocationID, g.OrganisationID, userID, tx.Dialect().Time(at))
 		if err != nil {
 			return fmt.Errorf("user %s: location %s: %w", userID, g.LocationID, err)
 		}

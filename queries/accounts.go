@@ -394,7 +394,12 @@ type UsersQuery struct {
 
 // UsersPage is a page of Users, in the same order, with the count of them
 // all; only the page's users get their locations read. A page beyond the
-// last is empty, with the count.
+// last is empty, with the count. The page is read from user_locations'
+// copies of the users' names, in the order of its index on
+// (organisation_id, full_name, user_id), which the Users view keeps equal
+// to users.full_name: an index range walk of the organisation's grants up
+// to the page's end, not a sort of all its users; only the page's users
+// are then read from users.
 func (q Accounts) UsersPage(ctx context.Context, v Viewer, orgID string, u UsersQuery) (Page[UserSummary], error) {
 	var verr domain.ValidationError
 	page, size := paging(&verr, u.Page, u.PageSize)
@@ -410,7 +415,11 @@ func (q Accounts) UsersPage(ctx context.Context, v Viewer, orgID string, u Users
 	var entries []UserSummary
 	total := 0
 	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
-		rows, err := db.QueryContext(ctx, `SELECT `+userColumns+organisationUsersFrom+organisationUsersOrder+limitOffset(page, size), orgID)
+		rows, err := db.QueryContext(ctx, `SELECT `+userColumns+` FROM (
+    SELECT DISTINCT full_name, user_id FROM `+projections.UserLocationsTable+` WHERE organisation_id = ?
+    ORDER BY full_name, user_id`+limitOffset(page, size)+`) p
+JOIN `+projections.UsersTable+` u ON u.user_id = p.user_id
+ORDER BY p.full_name, p.user_id`, orgID)
 		if entries, err = collect(rows, err, entries, scanUser); err != nil {
 			return err
 		}

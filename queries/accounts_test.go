@@ -953,7 +953,7 @@ var accountTables = map[string]string{
 	"organisations":          "organisation_id, name, type",
 	"locations":              "location_id, organisation_id, organisation_name, name, address_line1, town, postcode, postcode_compact, local_authority, ccg",
 	"users":                  "user_id, email, full_name, phone, job_title, role, kind, status, organisation_type, communications_opt_in, home_organisation, registered_at, approved_at, deactivated_at, last_login_at, locked_until, password_expires_at, must_change_password, updated_at",
-	"user_locations":         "user_id, location_id, organisation_id, granted_at",
+	"user_locations":         "user_id, location_id, organisation_id, full_name, granted_at",
 	"access_requests":        "request_id, organisation_id, user_id, via, location_ids, status, reason, requested_at, decided_at, decided_by, email, full_name, job_title, phone, role, user_status",
 	"approval_requesters":    "user_id, email, full_name, job_title, phone, role, status",
 	"user_sessions":          "session_id, user_id, started_at, expires_at, remember_me, client_ip, user_agent, disclaimer_required, disclaimer_acknowledged_at, ended_at, end_reason",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -113,13 +114,20 @@ func TestUsersPage_PagesHoldTheUsersOnceWithTheirLocations(t *testing.T) {
 		ops := a.support("Sam")
 		managerA := a.importManager("a1", "Mary Manager")
 		managerB := a.importManager("b1", "Bob Boss")
-		// 22 users of A (some of B too) and Mary: three pages of 10.
+		// 22 users of A (some of B too, some with two locations of A, some
+		// with the same name) and Mary: three pages of 10.
 		for i := range 22 {
 			locations := []string{"a1"}
 			if i%3 == 0 {
 				locations = []string{"a2", "b1"}
+			} else if i%4 == 1 {
+				locations = []string{"a1", "a2"}
 			}
-			user, request := a.register(account.Standard, fmt.Sprintf("Acorn Person %02d", i), locations...)
+			name := fmt.Sprintf("Acorn Person %02d", i)
+			if i%5 == 2 {
+				name = "Acorn Person Twin"
+			}
+			user, request := a.register(account.Standard, name, locations...)
 			a.approve(managerA, user, request, "A")
 			if i%3 == 0 {
 				a.approve(managerB, user, request, "B")
@@ -140,8 +148,17 @@ func TestUsersPage_PagesHoldTheUsersOnceWithTheirLocations(t *testing.T) {
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("the pages hold %+v, want the whole list %+v", got, want)
 			}
+			if !slices.IsSortedFunc(got, func(x, y queries.UserSummary) int {
+				if x.FullName != y.FullName {
+					return strings.Compare(x.FullName, y.FullName)
+				}
+				return strings.Compare(x.UserID, y.UserID)
+			}) {
+				t.Errorf("the pages are not in the order of name, then id: %+v", got)
+			}
 			for _, u := range got {
-				if u.FullName != "Mary Manager" && !slices.Equal(u.Locations, []string{"a1"}) && !slices.Equal(u.Locations, []string{"a2"}) {
+				if u.FullName != "Mary Manager" && !slices.Equal(u.Locations, []string{"a1"}) && !slices.Equal(u.Locations, []string{"a2"}) &&
+					!slices.Equal(u.Locations, []string{"a1", "a2"}) {
 					t.Errorf("%s has locations %v, want theirs of A only", u.FullName, u.Locations)
 				}
 			}

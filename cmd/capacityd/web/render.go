@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 //go:embed templates
@@ -76,8 +77,9 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	if v.Form == nil {
 		v.Form = &form{}
 	}
-	var buf bytes.Buffer
-	if err := t.Execute(&buf, v); err != nil {
+	buf := renderBuffers.Get().(*bytes.Buffer)
+	defer putRenderBuffer(buf)
+	if err := t.Execute(buf, v); err != nil {
 		h.logger.ErrorContext(r.Context(), "render page", "name", name, "err", err)
 		h.fallbackError(w, http.StatusInternalServerError)
 		return
@@ -91,6 +93,21 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(buf.Bytes())
 	}
+}
+
+// renderBuffers are render's page buffers, reused: a page of a list is
+// about 100 KB, which a new buffer reaches by growing (and copying) eight
+// times.
+var renderBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// putRenderBuffer gives a buffer back, emptied, unless it grew past 1 MB
+// (an outsize page's buffer is left to the garbage collector).
+func putRenderBuffer(b *bytes.Buffer) {
+	if b.Cap() > 1<<20 {
+		return
+	}
+	b.Reset()
+	renderBuffers.Put(b)
 }
 
 // fallbackError is the answer when even a page cannot be rendered.

@@ -39,15 +39,22 @@ func usersPath(org string) string { return "/organisations/" + url.PathEscape(or
 
 // orgUser is a user as the page lists them, with the actions offered:
 // the commands refuse the others (yourself, a support or generic account's
-// fixed type), so the page does not offer them.
+// fixed type), so the page does not offer them. Its fields are the
+// template's, computed here: a page renders 50 of them, and an embedded
+// struct's field (reflect's slow FieldByName path) or a template function
+// (eq, join, called through reflect) costs per row and per use.
 type orgUser struct {
-	queries.UserSummary
-	Self           bool
-	MayChangeType  bool
-	MayDeactivate  bool
-	MayReactivate  bool
-	UserTypeLabel  string
-	StatusTagClass string
+	UserID, Email, FullName string
+	Locations               string // joined with ", "
+	Self                    bool
+	Generic                 bool // a generic account
+	Approver                bool // the user type is Approver
+	MayChangeType           bool
+	MayDeactivate           bool
+	MayReactivate           bool
+	UserTypeLabel           string
+	StatusLabel             string
+	StatusTagClass          string
 }
 
 func userTypeLabel(role string) string {
@@ -110,17 +117,18 @@ func (h *Handler) renderUsers(w http.ResponseWriter, r *http.Request, status int
 	}
 	list := make([]orgUser, 0, len(users.Entries))
 	for _, u := range users.Entries {
-		ou := orgUser{UserSummary: u, Self: u.UserID == v.UserID, UserTypeLabel: userTypeLabel(u.Role)}
+		ou := orgUser{UserID: u.UserID, Email: u.Email, FullName: u.FullName, Locations: strings.Join(u.Locations, ", "),
+			Self: u.UserID == v.UserID, Generic: u.Kind == "generic", Approver: u.Role == "approver", UserTypeLabel: userTypeLabel(u.Role)}
 		ou.MayChangeType = !ou.Self && u.Kind == "personal" && u.Role != "support" && u.Status == "active"
 		ou.MayDeactivate = !ou.Self && u.Status == "active"
 		ou.MayReactivate = u.Status == "deactivated"
 		switch u.Status {
 		case "active":
-			ou.StatusTagClass = "nhsuk-tag--green"
+			ou.StatusLabel, ou.StatusTagClass = "Active", "nhsuk-tag--green"
 		case "deactivated":
-			ou.StatusTagClass = "nhsuk-tag--grey"
+			ou.StatusLabel, ou.StatusTagClass = "Deactivated", "nhsuk-tag--grey"
 		default:
-			ou.StatusTagClass = "nhsuk-tag--yellow"
+			ou.StatusLabel, ou.StatusTagClass = u.Status, "nhsuk-tag--yellow"
 		}
 		list = append(list, ou)
 	}
