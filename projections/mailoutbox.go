@@ -17,7 +17,8 @@ import (
 )
 
 // MailProjections returns the projections that feed outgoing email: the
-// mail outbox. The MailDispatcher sends what it records.
+// mail outbox. The server's mail port (cmd/capacityd/mailer) sends what it
+// records, through MailDeliveries.
 func MailProjections() []Projection { return []Projection{MailOutbox{}} }
 
 // MailOutbox decides, from the events, which emails are to be sent: table
@@ -36,7 +37,7 @@ func MailProjections() []Projection { return []Projection{MailOutbox{}} }
 // never sends anything again.
 //
 // A row's params hold only ids and values that are no secret (never a
-// link's token: the dispatcher derives it from the link id when it sends).
+// link's token: the mail port derives it from the link id when it sends).
 type MailOutbox struct{}
 
 // Tables of MailOutbox.
@@ -71,8 +72,8 @@ const (
 	MailAccountLocked = "account_locked"
 )
 
-// mailParams is a mail_outbox row's params column.
-type mailParams struct {
+// MailParams is a mail_outbox row's params column.
+type MailParams struct {
 	RequestID       string    `json:"request_id,omitempty"`
 	RequesterUserID string    `json:"requester_user_id,omitempty"`
 	OrganisationID  string    `json:"organisation_id,omitempty"`
@@ -157,7 +158,7 @@ func (p MailOutbox) Apply(ctx context.Context, tx Tx, table func(string) string,
 	out := mailWriter{ctx: ctx, tx: tx, table: table, ev: ev}
 	if ev.Category() == "login" {
 		if e, ok := e.(account.AccountLocked); ok {
-			return out.enqueue(MailAccountLocked, "", mailParams{LockedUntil: e.Until.UTC()}, userID)
+			return out.enqueue(MailAccountLocked, "", MailParams{LockedUntil: e.Until.UTC()}, userID)
 		}
 		return nil
 	}
@@ -201,7 +202,7 @@ func (p MailOutbox) Apply(ctx context.Context, tx Tx, table func(string) string,
 			return err
 		}
 		if status == account.Active {
-			err = out.enqueue(MailAccessGranted, "", mailParams{RequestID: e.RequestID.String(),
+			err = out.enqueue(MailAccessGranted, "", MailParams{RequestID: e.RequestID.String(),
 				OrganisationID: e.OrganisationID, LocationIDs: e.LocationIDs}, userID)
 			if err != nil {
 				return err
@@ -209,7 +210,7 @@ func (p MailOutbox) Apply(ctx context.Context, tx Tx, table func(string) string,
 		}
 		return out.addOrganisations(userID, e.OrganisationID)
 	case account.AccessRejected:
-		return out.enqueue(MailAccessRejected, "", mailParams{RequestID: e.RequestID.String(),
+		return out.enqueue(MailAccessRejected, "", MailParams{RequestID: e.RequestID.String(),
 			OrganisationID: e.OrganisationID, LocationIDs: e.LocationIDs, Reason: e.Reason}, userID)
 	case account.PasswordLinkIssued:
 		template := MailSetPassword
@@ -220,9 +221,9 @@ func (p MailOutbox) Apply(ctx context.Context, tx Tx, table func(string) string,
 		default:
 			return nil
 		}
-		return out.enqueue(template, "", mailParams{LinkID: e.LinkID.String(), ExpiresAt: e.ExpiresAt.UTC()}, userID)
+		return out.enqueue(template, "", MailParams{LinkID: e.LinkID.String(), ExpiresAt: e.ExpiresAt.UTC()}, userID)
 	case account.PasswordExpiryReminderDue:
-		return out.enqueue(MailPasswordExpiry, "", mailParams{DaysBefore: e.DaysBefore, ExpiresAt: e.ExpiresAt.UTC()}, userID)
+		return out.enqueue(MailPasswordExpiry, "", MailParams{DaysBefore: e.DaysBefore, ExpiresAt: e.ExpiresAt.UTC()}, userID)
 	}
 	return nil
 }
@@ -442,7 +443,7 @@ ORDER BY user_id`, u), string(account.Support), string(account.Active), requeste
 				return fmt.Errorf("support users: %w", err)
 			}
 		}
-		p := mailParams{RequestID: e.RequestID.String(), RequesterUserID: requester, OrganisationID: org, LocationIDs: parts[org]}
+		p := MailParams{RequestID: e.RequestID.String(), RequesterUserID: requester, OrganisationID: org, LocationIDs: parts[org]}
 		if err := w.enqueue(MailAccessRequest, org, p, to...); err != nil {
 			return err
 		}
@@ -470,7 +471,7 @@ func (w mailWriter) userIDs(q string, args ...any) ([]string, error) {
 // enqueue records one message per recipient. part tells apart the messages
 // one event sends one recipient with the same template (the organisations
 // of an access request).
-func (w mailWriter) enqueue(template, part string, p mailParams, recipients ...string) error {
+func (w mailWriter) enqueue(template, part string, p MailParams, recipients ...string) error {
 	if len(recipients) == 0 {
 		return nil
 	}

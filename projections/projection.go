@@ -32,9 +32,10 @@
 //
 // The package must not write events or read anything but the event log, its
 // checkpoints and the read models it owns. One exception has its own file:
-// the MailDispatcher (maildispatch.go) sends the messages of the mail_outbox
-// read model and records their delivery in mail_deliveries, a table outside
-// every projection so that a rebuild sends nothing twice.
+// MailDeliveries (maildeliveries.go), through which the server's mail port
+// (cmd/capacityd/mailer) claims the messages of the mail_outbox read model
+// and records their delivery in mail_deliveries, a table outside every
+// projection so that a rebuild sends nothing twice.
 package projections
 
 import (

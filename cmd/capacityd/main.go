@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/capacitytracker/capacity/cmd/capacityd/mailer"
 	"github.com/capacitytracker/capacity/cmd/internal/app"
 	"github.com/capacitytracker/capacity/commands"
 )
@@ -36,7 +37,7 @@ type config struct {
 	// in emails.
 	publicURL     string
 	secureCookies bool
-	mail          app.MailConfig
+	mail          mailer.Settings
 	// accounts are the account rules, with the lockout from flags.
 	accounts commands.Config
 	limits   limitConfig

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/capacitytracker/capacity/cmd/capacityd/httpapi"
+	"github.com/capacitytracker/capacity/cmd/capacityd/mailer"
 	"github.com/capacitytracker/capacity/cmd/capacityd/web"
 	"github.com/capacitytracker/capacity/cmd/internal/app"
 	"github.com/capacitytracker/capacity/cmd/internal/jobs"
@@ -65,7 +66,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	dispatcher, err := projections.NewMailDispatcher(backend.ProjectionBackend(), projections.MailDispatchConfig{
+	dispatcher, err := mailer.New(projections.NewMailDeliveries(backend.ProjectionBackend()), mailer.Config{
 		Sender: sender, From: from, PublicURL: cfg.publicURL, LinkKey: accounts.LinkKey(),
 	}, logger)
 	if err != nil {

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/capacitytracker/capacity/commands/mail"
-	"github.com/capacitytracker/capacity/commands/mail/smtptest"
+	"github.com/capacitytracker/capacity/cmd/capacityd/mailer"
+	"github.com/capacitytracker/capacity/cmd/capacityd/mailer/smtptest"
 	"github.com/capacitytracker/capacity/projections"
 )
 
@@ -24,7 +24,7 @@ const mailPublicURL = "https://capacitytracker.example.nhs.uk"
 type mailbox struct {
 	a          *api
 	srv        *smtptest.Server
-	dispatcher *projections.MailDispatcher
+	dispatcher *mailer.Dispatcher
 }
 
 // startMailbox starts the SMTP server and the dispatcher of a server's
@@ -32,13 +32,13 @@ type mailbox struct {
 func startMailbox(t *testing.T, a *api, pb projections.Backend, logger *slog.Logger) *mailbox {
 	t.Helper()
 	srv := smtptest.Start(t)
-	sender, err := mail.NewSMTPSender(mail.SMTPConfig{Host: srv.Host(), Port: srv.Port(), TLS: mail.TLSNone})
+	sender, err := mailer.NewSMTPSender(mailer.SMTPConfig{Host: srv.Host(), Port: srv.Port(), TLS: mailer.TLSNone})
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := projections.NewMailDispatcher(pb, projections.MailDispatchConfig{
+	d, err := mailer.New(projections.NewMailDeliveries(pb), mailer.Config{
 		Sender:    sender,
-		From:      mail.Address{Name: "Capacity Tracker", Email: "noreply@capacitytracker.example.nhs.uk"},
+		From:      mailer.Address{Name: "Capacity Tracker", Email: "noreply@capacitytracker.example.nhs.uk"},
 		PublicURL: mailPublicURL,
 		LinkKey:   a.accounts.LinkKey(),
 		// Real time, not the commands' fake clock: a message's age is

@@ -25,10 +25,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/capacitytracker/capacity/cmd/capacityd/httpapi"
+	"github.com/capacitytracker/capacity/cmd/capacityd/mailer"
+	"github.com/capacitytracker/capacity/cmd/capacityd/mailer/smtptest"
 	"github.com/capacitytracker/capacity/cmd/capacityd/web"
 	"github.com/capacitytracker/capacity/commands"
-	"github.com/capacitytracker/capacity/commands/mail"
-	"github.com/capacitytracker/capacity/commands/mail/smtptest"
 	"github.com/capacitytracker/capacity/commands/ratelimit"
 	"github.com/capacitytracker/capacity/domain/account"
 	"github.com/capacitytracker/capacity/domain/location"
@@ -52,7 +52,7 @@ type site struct {
 	accounts *commands.Accounts
 	engine   *projections.Engine
 	smtp     *smtptest.Server
-	mailer   *projections.MailDispatcher
+	mailer   *mailer.Dispatcher
 	logs     *logBuffer
 	server   *httpapi.Server
 	// settleWithin bounds settle: the projections' catch-up.
@@ -160,12 +160,12 @@ func newSiteWith(t testing.TB, backend string, opts siteOptions) *site {
 		settleWithin: cmp.Or(opts.settleWithin, 2*time.Minute)}
 
 	s.smtp = smtptest.Start(t)
-	sender, err := mail.NewSMTPSender(mail.SMTPConfig{Host: s.smtp.Host(), Port: s.smtp.Port(), TLS: mail.TLSNone})
+	sender, err := mailer.NewSMTPSender(mailer.SMTPConfig{Host: s.smtp.Host(), Port: s.smtp.Port(), TLS: mailer.TLSNone})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.mailer, err = projections.NewMailDispatcher(pb, projections.MailDispatchConfig{
-		Sender: sender, From: mail.Address{Name: "Capacity Tracker", Email: "noreply@capacitytracker.example.nhs.uk"},
+	s.mailer, err = mailer.New(projections.NewMailDeliveries(pb), mailer.Config{
+		Sender: sender, From: mailer.Address{Name: "Capacity Tracker", Email: "noreply@capacitytracker.example.nhs.uk"},
 		PublicURL: s.url, LinkKey: accounts.LinkKey(), Clock: time.Now, TimeZone: time.UTC,
 	}, logger)
 	if err != nil {

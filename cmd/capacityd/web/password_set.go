@@ -10,7 +10,7 @@ import (
 )
 
 // The page of the emailed set-password and reset links
-// (PublicURL/set-password?token=..., projections/maildispatch.go): the
+// (PublicURL/set-password?token=..., cmd/capacityd/mailer/texts.go): the
 // link of the approval email and of a forgotten password alike.
 
 func (h *Handler) showSetPassword(w http.ResponseWriter, r *http.Request) {

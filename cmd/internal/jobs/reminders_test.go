@@ -14,10 +14,10 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/capacitytracker/capacity/cmd/capacityd/mailer"
+	"github.com/capacitytracker/capacity/cmd/capacityd/mailer/smtptest"
 	"github.com/capacitytracker/capacity/cmd/internal/jobs"
 	"github.com/capacitytracker/capacity/commands"
-	"github.com/capacitytracker/capacity/commands/mail"
-	"github.com/capacitytracker/capacity/commands/mail/smtptest"
 	"github.com/capacitytracker/capacity/domain/account"
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/domain/password"
@@ -309,13 +309,13 @@ func TestPasswordReminders_RemindOncePerWindowAndMailTheReminders(t *testing.T) 
 
 			step("TheRemindersAreEmailed", func(t *testing.T) {
 				srv := smtptest.Start(t)
-				sender, err := mail.NewSMTPSender(mail.SMTPConfig{Host: srv.Host(), Port: srv.Port(), TLS: mail.TLSNone})
+				sender, err := mailer.NewSMTPSender(mailer.SMTPConfig{Host: srv.Host(), Port: srv.Port(), TLS: mailer.TLSNone})
 				if err != nil {
 					t.Fatal(err)
 				}
-				d, err := projections.NewMailDispatcher(w.pb, projections.MailDispatchConfig{
+				d, err := mailer.New(projections.NewMailDeliveries(w.pb), mailer.Config{
 					Sender:    sender,
-					From:      mail.Address{Name: "Capacity Tracker", Email: "noreply@capacitytracker.example.nhs.uk"},
+					From:      mailer.Address{Name: "Capacity Tracker", Email: "noreply@capacitytracker.example.nhs.uk"},
 					PublicURL: "https://capacitytracker.example.nhs.uk",
 					LinkKey:   w.accounts.LinkKey(),
 					Clock:     w.clock.Now,

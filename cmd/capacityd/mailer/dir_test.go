@@ -1,4 +1,4 @@
-package mail_test
+package mailer_test
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/capacitytracker/capacity/commands/mail"
+	"github.com/capacitytracker/capacity/cmd/capacityd/mailer"
 )
 
 // dirEntries lists the names in dir, failing the test on error.
@@ -33,7 +33,7 @@ func TestDirSender_WritesEMLThatNetMailParses(t *testing.T) {
 	dir := t.TempDir()
 	m := testMessage()
 
-	if err := (mail.DirSender{Dir: dir}).Send(context.Background(), m); err != nil {
+	if err := (mailer.DirSender{Dir: dir}).Send(context.Background(), m); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
 
@@ -82,7 +82,7 @@ func TestDirSender_WritesEMLThatNetMailParses(t *testing.T) {
 func TestDirSender_OverwritesSameIDAndLeavesNoTempFiles(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	sender := mail.DirSender{Dir: dir}
+	sender := mailer.DirSender{Dir: dir}
 	m := testMessage()
 
 	if err := sender.Send(context.Background(), m); err != nil {
@@ -114,7 +114,7 @@ func TestDirSender_KeepsDistinctIDsApartAndInsideDir(t *testing.T) {
 	t.Parallel()
 	parent := t.TempDir()
 	dir := filepath.Join(parent, "outbox", "mail") // created by Send
-	sender := mail.DirSender{Dir: dir}
+	sender := mailer.DirSender{Dir: dir}
 	// "/" is legal in a Message-ID; "a_2fb" is what a lossy escape of
 	// "a/b" might collide with.
 	ids := []string{"a/b", "a_2fb", "a_b", "a-b", "a/.b", "~{}"}
@@ -146,8 +146,8 @@ func TestDirSender_InvalidMessageIsPermanent(t *testing.T) {
 	m := testMessage()
 	m.To[0].Name = "Zoë\r\nBcc: victim@example.com"
 
-	err := (mail.DirSender{Dir: dir}).Send(context.Background(), m)
-	if !mail.IsPermanent(err) || !errors.Is(err, mail.ErrInvalidMessage) {
+	err := (mailer.DirSender{Dir: dir}).Send(context.Background(), m)
+	if !mailer.IsPermanent(err) || !errors.Is(err, mailer.ErrInvalidMessage) {
 		t.Fatalf("Send = %v, want a permanent ErrInvalidMessage", err)
 	}
 	if names := dirEntries(t, dir); len(names) != 0 {
@@ -161,8 +161,8 @@ func TestDirSender_HonoursCancelledContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 
-	err := (mail.DirSender{Dir: dir}).Send(ctx, testMessage())
-	if !errors.Is(err, context.Canceled) || mail.IsPermanent(err) {
+	err := (mailer.DirSender{Dir: dir}).Send(ctx, testMessage())
+	if !errors.Is(err, context.Canceled) || mailer.IsPermanent(err) {
 		t.Fatalf("Send = %v, want a temporary context.Canceled", err)
 	}
 	if names := dirEntries(t, dir); len(names) != 0 {
@@ -172,7 +172,7 @@ func TestDirSender_HonoursCancelledContext(t *testing.T) {
 
 func TestDirSender_RequiresDir(t *testing.T) {
 	t.Parallel()
-	if err := (mail.DirSender{}).Send(context.Background(), testMessage()); err == nil {
+	if err := (mailer.DirSender{}).Send(context.Background(), testMessage()); err == nil {
 		t.Fatalf("Send with no Dir succeeded")
 	}
 }

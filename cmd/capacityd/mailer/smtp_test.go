@@ -1,4 +1,4 @@
-package mail_test
+package mailer_test
 
 import (
 	"bytes"
@@ -11,17 +11,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/capacitytracker/capacity/commands/mail"
-	"github.com/capacitytracker/capacity/commands/mail/smtptest"
+	"github.com/capacitytracker/capacity/cmd/capacityd/mailer"
+	"github.com/capacitytracker/capacity/cmd/capacityd/mailer/smtptest"
 )
 
 // waitBound bounds waits for the in-process server; it is not a speed
 // assertion.
 const waitBound = 10 * time.Second
 
-func newSender(t *testing.T, cfg mail.SMTPConfig) *mail.SMTPSender {
+func newSender(t *testing.T, cfg mailer.SMTPConfig) *mailer.SMTPSender {
 	t.Helper()
-	s, err := mail.NewSMTPSender(cfg)
+	s, err := mailer.NewSMTPSender(cfg)
 	if err != nil {
 		t.Fatalf("NewSMTPSender: %v", err)
 	}
@@ -31,7 +31,7 @@ func newSender(t *testing.T, cfg mail.SMTPConfig) *mail.SMTPSender {
 func TestSMTPSender_DeliversToRealServer(t *testing.T) {
 	t.Parallel()
 	srv := smtptest.Start(t)
-	sender := newSender(t, mail.SMTPConfig{Host: srv.Host(), Port: srv.Port(), LocalName: "capacityd.test"})
+	sender := newSender(t, mailer.SMTPConfig{Host: srv.Host(), Port: srv.Port(), LocalName: "capacityd.test"})
 	m := testMessage()
 
 	if err := sender.Send(context.Background(), m); err != nil {
@@ -83,7 +83,7 @@ func TestSMTPSender_DeliversToRealServer(t *testing.T) {
 func TestSMTPSender_ResendCarriesSameMessageID(t *testing.T) {
 	t.Parallel()
 	srv := smtptest.Start(t)
-	sender := newSender(t, mail.SMTPConfig{Host: srv.Host(), Port: srv.Port()})
+	sender := newSender(t, mailer.SMTPConfig{Host: srv.Host(), Port: srv.Port()})
 	m := testMessage()
 	for range 2 {
 		if err := sender.Send(context.Background(), m); err != nil {
@@ -107,16 +107,16 @@ func TestSMTPSender_TLSModes(t *testing.T) {
 	}{
 		{name: "opportunistic without server STARTTLS stays plain", server: smtptest.Options{}, tls: "", wantTLS: false},
 		{name: "opportunistic upgrades when offered", server: smtptest.Options{TLS: true}, tls: "", wantTLS: true},
-		{name: "none ignores offered STARTTLS", server: smtptest.Options{TLS: true}, tls: mail.TLSNone, wantTLS: false},
-		{name: "starttls with auth", server: smtptest.Options{TLS: true, Username: "tracker", Password: "s3cret"}, tls: mail.TLSStartTLS, username: "tracker", wantTLS: true},
+		{name: "none ignores offered STARTTLS", server: smtptest.Options{TLS: true}, tls: mailer.TLSNone, wantTLS: false},
+		{name: "starttls with auth", server: smtptest.Options{TLS: true, Username: "tracker", Password: "s3cret"}, tls: mailer.TLSStartTLS, username: "tracker", wantTLS: true},
 		{name: "opportunistic with auth", server: smtptest.Options{TLS: true, Username: "tracker", Password: "s3cret"}, tls: "", username: "tracker", wantTLS: true},
-		{name: "implicit tls with auth", server: smtptest.Options{ImplicitTLS: true, Username: "tracker", Password: "s3cret"}, tls: mail.TLSImplicit, username: "tracker", wantTLS: true},
+		{name: "implicit tls with auth", server: smtptest.Options{ImplicitTLS: true, Username: "tracker", Password: "s3cret"}, tls: mailer.TLSImplicit, username: "tracker", wantTLS: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			srv := smtptest.StartWithOptions(t, tt.server)
-			cfg := mail.SMTPConfig{Host: srv.Host(), Port: srv.Port(), TLS: tt.tls, InsecureSkipVerify: true}
+			cfg := mailer.SMTPConfig{Host: srv.Host(), Port: srv.Port(), TLS: tt.tls, InsecureSkipVerify: true}
 			if tt.username != "" {
 				cfg.Username, cfg.Password = tt.username, tt.server.Password
 			}
@@ -141,13 +141,13 @@ func TestSMTPSender_RefusesAuthOverPlainConnection(t *testing.T) {
 	t.Parallel()
 	// The server requires AUTH but offers no STARTTLS.
 	srv := smtptest.StartWithOptions(t, smtptest.Options{Username: "tracker", Password: "s3cret"})
-	sender := newSender(t, mail.SMTPConfig{Host: srv.Host(), Port: srv.Port(), Username: "tracker", Password: "s3cret"})
+	sender := newSender(t, mailer.SMTPConfig{Host: srv.Host(), Port: srv.Port(), Username: "tracker", Password: "s3cret"})
 
 	err := sender.Send(context.Background(), testMessage())
 	if err == nil {
 		t.Fatalf("Send succeeded, want a refusal to authenticate in clear")
 	}
-	if mail.IsPermanent(err) {
+	if mailer.IsPermanent(err) {
 		t.Errorf("refusal is permanent (%v); a configuration problem must not drop the message", err)
 	}
 	transcript := srv.Transcript()
@@ -162,10 +162,10 @@ func TestSMTPSender_RefusesAuthOverPlainConnection(t *testing.T) {
 func TestSMTPSender_RequiresSTARTTLSWhenConfigured(t *testing.T) {
 	t.Parallel()
 	srv := smtptest.Start(t) // no STARTTLS
-	sender := newSender(t, mail.SMTPConfig{Host: srv.Host(), Port: srv.Port(), TLS: mail.TLSStartTLS})
+	sender := newSender(t, mailer.SMTPConfig{Host: srv.Host(), Port: srv.Port(), TLS: mailer.TLSStartTLS})
 
 	err := sender.Send(context.Background(), testMessage())
-	if err == nil || mail.IsPermanent(err) {
+	if err == nil || mailer.IsPermanent(err) {
 		t.Fatalf("Send = %v, want a temporary error", err)
 	}
 	if n := len(srv.Messages()); n != 0 {
@@ -176,10 +176,10 @@ func TestSMTPSender_RequiresSTARTTLSWhenConfigured(t *testing.T) {
 func TestSMTPSender_RejectsUntrustedCertificate(t *testing.T) {
 	t.Parallel()
 	srv := smtptest.StartWithOptions(t, smtptest.Options{TLS: true}) // self-signed
-	sender := newSender(t, mail.SMTPConfig{Host: srv.Host(), Port: srv.Port(), TLS: mail.TLSStartTLS})
+	sender := newSender(t, mailer.SMTPConfig{Host: srv.Host(), Port: srv.Port(), TLS: mailer.TLSStartTLS})
 
 	err := sender.Send(context.Background(), testMessage())
-	if err == nil || mail.IsPermanent(err) {
+	if err == nil || mailer.IsPermanent(err) {
 		t.Fatalf("Send = %v, want a temporary certificate error", err)
 	}
 	if n := len(srv.Messages()); n != 0 {
@@ -190,8 +190,8 @@ func TestSMTPSender_RejectsUntrustedCertificate(t *testing.T) {
 func TestSMTPSender_WrongPasswordIsTemporary(t *testing.T) {
 	t.Parallel()
 	srv := smtptest.StartWithOptions(t, smtptest.Options{TLS: true, Username: "tracker", Password: "s3cret"})
-	sender := newSender(t, mail.SMTPConfig{
-		Host: srv.Host(), Port: srv.Port(), TLS: mail.TLSStartTLS, InsecureSkipVerify: true,
+	sender := newSender(t, mailer.SMTPConfig{
+		Host: srv.Host(), Port: srv.Port(), TLS: mailer.TLSStartTLS, InsecureSkipVerify: true,
 		Username: "tracker", Password: "wrong",
 	})
 
@@ -204,7 +204,7 @@ func TestSMTPSender_WrongPasswordIsTemporary(t *testing.T) {
 	}
 	// 535 is a 5xx reply, but it fails every message until the
 	// configuration is fixed, so the message must be kept for a retry.
-	if mail.IsPermanent(err) {
+	if mailer.IsPermanent(err) {
 		t.Errorf("IsPermanent = true for an authentication failure")
 	}
 }
@@ -226,13 +226,13 @@ func TestSMTPSender_ClassifiesRecipientRejections(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			srv := smtptest.StartWithOptions(t, smtptest.Options{RejectRcpt: tt.reject})
-			sender := newSender(t, mail.SMTPConfig{Host: srv.Host(), Port: srv.Port()})
+			sender := newSender(t, mailer.SMTPConfig{Host: srv.Host(), Port: srv.Port()})
 
 			err := sender.Send(context.Background(), testMessage())
 			if err == nil {
 				t.Fatalf("Send succeeded, want a rejection")
 			}
-			if got := mail.IsPermanent(err); got != tt.wantPermanent {
+			if got := mailer.IsPermanent(err); got != tt.wantPermanent {
 				t.Errorf("IsPermanent(%v) = %v, want %v", err, got, tt.wantPermanent)
 			}
 			// All or nothing: the accepted recipient gets nothing either.
@@ -252,9 +252,9 @@ func TestSMTPSender_ConnectionRefusedIsTemporary(t *testing.T) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close() // nothing listens on port now
 
-	sender := newSender(t, mail.SMTPConfig{Host: "127.0.0.1", Port: port})
+	sender := newSender(t, mailer.SMTPConfig{Host: "127.0.0.1", Port: port})
 	err = sender.Send(context.Background(), testMessage())
-	if err == nil || mail.IsPermanent(err) {
+	if err == nil || mailer.IsPermanent(err) {
 		t.Fatalf("Send = %v, want a temporary error", err)
 	}
 }
@@ -262,12 +262,12 @@ func TestSMTPSender_ConnectionRefusedIsTemporary(t *testing.T) {
 func TestSMTPSender_InvalidMessageIsPermanent(t *testing.T) {
 	t.Parallel()
 	srv := smtptest.Start(t)
-	sender := newSender(t, mail.SMTPConfig{Host: srv.Host(), Port: srv.Port()})
+	sender := newSender(t, mailer.SMTPConfig{Host: srv.Host(), Port: srv.Port()})
 	m := testMessage()
 	m.Subject = "Hi\r\nBcc: victim@example.com"
 
 	err := sender.Send(context.Background(), m)
-	if !mail.IsPermanent(err) || !errors.Is(err, mail.ErrInvalidMessage) {
+	if !mailer.IsPermanent(err) || !errors.Is(err, mailer.ErrInvalidMessage) {
 		t.Fatalf("Send = %v, want a permanent ErrInvalidMessage", err)
 	}
 	if transcript := srv.Transcript(); transcript != "" {
@@ -317,14 +317,14 @@ func TestSMTPSender_HonoursContext(t *testing.T) {
 	tests := []struct {
 		name string
 		// send calls Send against a server that never answers.
-		send func(s *mail.SMTPSender, accepted <-chan struct{}) error
+		send func(s *mailer.SMTPSender, accepted <-chan struct{}) error
 		// timeout is SMTPConfig.Timeout.
 		timeout time.Duration
 		want    error
 	}{
 		{
 			name: "context deadline",
-			send: func(s *mail.SMTPSender, _ <-chan struct{}) error {
+			send: func(s *mailer.SMTPSender, _ <-chan struct{}) error {
 				ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 				defer cancel()
 				return s.Send(ctx, testMessage())
@@ -333,7 +333,7 @@ func TestSMTPSender_HonoursContext(t *testing.T) {
 		},
 		{
 			name: "cancellation mid-session",
-			send: func(s *mail.SMTPSender, accepted <-chan struct{}) error {
+			send: func(s *mailer.SMTPSender, accepted <-chan struct{}) error {
 				ctx, cancel := context.WithCancel(context.Background())
 				go func() {
 					<-accepted
@@ -345,7 +345,7 @@ func TestSMTPSender_HonoursContext(t *testing.T) {
 		},
 		{
 			name: "configured timeout",
-			send: func(s *mail.SMTPSender, _ <-chan struct{}) error {
+			send: func(s *mailer.SMTPSender, _ <-chan struct{}) error {
 				return s.Send(context.Background(), testMessage())
 			},
 			timeout: 100 * time.Millisecond,
@@ -353,7 +353,7 @@ func TestSMTPSender_HonoursContext(t *testing.T) {
 		},
 		{
 			name: "already cancelled",
-			send: func(s *mail.SMTPSender, _ <-chan struct{}) error {
+			send: func(s *mailer.SMTPSender, _ <-chan struct{}) error {
 				ctx, cancel := context.WithCancel(context.Background())
 				cancel()
 				return s.Send(ctx, testMessage())
@@ -365,13 +365,13 @@ func TestSMTPSender_HonoursContext(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			addr, accepted := stallingListener(t)
-			sender := newSender(t, mail.SMTPConfig{Host: addr.IP.String(), Port: addr.Port, Timeout: tt.timeout})
+			sender := newSender(t, mailer.SMTPConfig{Host: addr.IP.String(), Port: addr.Port, Timeout: tt.timeout})
 
 			err := tt.send(sender, accepted)
 			if !errors.Is(err, tt.want) {
 				t.Errorf("Send = %v, want %v", err, tt.want)
 			}
-			if mail.IsPermanent(err) {
+			if mailer.IsPermanent(err) {
 				t.Errorf("IsPermanent = true for %v", err)
 			}
 		})
@@ -382,20 +382,20 @@ func TestNewSMTPSender_RejectsInvalidConfig(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
-		cfg  mail.SMTPConfig
+		cfg  mailer.SMTPConfig
 	}{
-		{"no host", mail.SMTPConfig{}},
-		{"host with space", mail.SMTPConfig{Host: "mail example"}},
-		{"unknown tls mode", mail.SMTPConfig{Host: "mail.example", TLS: "ssl"}},
-		{"port out of range", mail.SMTPConfig{Host: "mail.example", Port: 70000}},
-		{"negative timeout", mail.SMTPConfig{Host: "mail.example", Timeout: -time.Second}},
-		{"password without username", mail.SMTPConfig{Host: "mail.example", Password: "x"}},
-		{"username without tls", mail.SMTPConfig{Host: "mail.example", TLS: mail.TLSNone, Username: "u", Password: "p"}},
-		{"local name with CRLF", mail.SMTPConfig{Host: "mail.example", LocalName: "a\r\nMAIL FROM:<x@y>"}},
+		{"no host", mailer.SMTPConfig{}},
+		{"host with space", mailer.SMTPConfig{Host: "mail example"}},
+		{"unknown tls mode", mailer.SMTPConfig{Host: "mail.example", TLS: "ssl"}},
+		{"port out of range", mailer.SMTPConfig{Host: "mail.example", Port: 70000}},
+		{"negative timeout", mailer.SMTPConfig{Host: "mail.example", Timeout: -time.Second}},
+		{"password without username", mailer.SMTPConfig{Host: "mail.example", Password: "x"}},
+		{"username without tls", mailer.SMTPConfig{Host: "mail.example", TLS: mailer.TLSNone, Username: "u", Password: "p"}},
+		{"local name with CRLF", mailer.SMTPConfig{Host: "mail.example", LocalName: "a\r\nMAIL FROM:<x@y>"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := mail.NewSMTPSender(tt.cfg); err == nil {
+			if _, err := mailer.NewSMTPSender(tt.cfg); err == nil {
 				t.Errorf("NewSMTPSender(%+v) succeeded, want an error", tt.cfg)
 			}
 		})

@@ -1,17 +1,15 @@
-package app
+package mailer
 
 import (
 	"errors"
 	"fmt"
-	"net/mail"
-
-	ctmail "github.com/capacitytracker/capacity/commands/mail"
+	netmail "net/mail"
 )
 
-// MailConfig says how email leaves the server: through an SMTP relay, or,
+// Settings say how email leaves the server: through an SMTP relay, or,
 // with no SMTP host (the embedded default), as .eml files in the mail
-// directory.
-type MailConfig struct {
+// directory. They are capacityd's mail flags.
+type Settings struct {
 	From         string
 	SMTPHost     string
 	SMTPPort     int
@@ -21,7 +19,7 @@ type MailConfig struct {
 }
 
 // Validate checks the sender address and the SMTP settings.
-func (c MailConfig) Validate() error {
+func (c Settings) Validate() error {
 	if _, err := c.FromAddress(); err != nil {
 		return err
 	}
@@ -36,28 +34,28 @@ func (c MailConfig) Validate() error {
 }
 
 // FromAddress is the parsed sender address.
-func (c MailConfig) FromAddress() (ctmail.Address, error) {
-	a, err := mail.ParseAddress(c.From)
+func (c Settings) FromAddress() (Address, error) {
+	a, err := netmail.ParseAddress(c.From)
 	if err != nil {
-		return ctmail.Address{}, fmt.Errorf("mail sender %q: %w", c.From, err)
+		return Address{}, fmt.Errorf("mail sender %q: %w", c.From, err)
 	}
-	return ctmail.Address{Name: a.Name, Email: a.Address}, nil
+	return Address{Name: a.Name, Email: a.Address}, nil
 }
 
-func (c MailConfig) smtp() (*ctmail.SMTPSender, error) {
-	return ctmail.NewSMTPSender(ctmail.SMTPConfig{
+func (c Settings) smtp() (*SMTPSender, error) {
+	return NewSMTPSender(SMTPConfig{
 		Host: c.SMTPHost, Port: c.SMTPPort, Username: c.SMTPUsername, Password: c.SMTPPassword, TLS: c.SMTPTLS,
 	})
 }
 
 // Sender returns the configured transport; dir is the mail directory of
 // the embedded default.
-func (c MailConfig) Sender(dir string) (ctmail.Sender, error) {
+func (c Settings) Sender(dir string) (Sender, error) {
 	if c.SMTPHost == "" {
 		if dir == "" {
 			return nil, errors.New("no SMTP host and no mail directory")
 		}
-		return ctmail.DirSender{Dir: dir}, nil
+		return DirSender{Dir: dir}, nil
 	}
 	return c.smtp()
 }

@@ -1,25 +1,4 @@
-// Package mail is the mail transport the server's outbox uses: it turns an
-// outbox row into an RFC 5322 message and hands it to a Sender, either an
-// SMTP relay (SMTPSender) or a directory of .eml files (DirSender, the
-// embedded default).
-//
-// A Sender delivers one message and reports whether a failure is worth
-// retrying (IsPermanent). It must not retry, queue or remember anything
-// itself: retries, backoff and the record of what was sent belong to the
-// outbox. Because the outbox delivers at least once, a message carries a
-// stable ID that becomes its Message-ID, so a resend after a crash is
-// recognisably the same message.
-//
-// The SMTP client is the standard library's net/smtp rather than
-// github.com/emersion/go-smtp's client. net/smtp is frozen but complete for
-// submission (EHLO, STARTTLS, AUTH PLAIN, MAIL, RCPT, DATA), and it never
-// touches the connection's deadlines, so one deadline taken from the context
-// bounds the whole exchange. go-smtp's client sets and clears a deadline
-// around every command, which would override that. Using a different
-// implementation from the test server (commands/mail/smtptest, built on
-// go-smtp) also means the tests exercise two independent implementations
-// talking to each other, not one library talking to itself.
-package mail
+package mailer
 
 import (
 	"bytes"

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/capacitytracker/capacity/commands/mail/smtptest"
+	"github.com/capacitytracker/capacity/cmd/capacityd/mailer/smtptest"
 )
 
 const message = "From: a@example.com\r\n" +

@@ -1,4 +1,4 @@
-package projections_test
+package mailer_test
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"mime/quotedprintable"
 	netmail "net/mail"
@@ -18,22 +19,49 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/capacitytracker/capacity/commands/mail"
-	"github.com/capacitytracker/capacity/commands/mail/smtptest"
+	"github.com/capacitytracker/capacity/cmd/capacityd/mailer"
+	"github.com/capacitytracker/capacity/cmd/capacityd/mailer/smtptest"
 	"github.com/capacitytracker/capacity/domain/account"
 	"github.com/capacitytracker/capacity/domain/erasure"
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/eventstore"
+	"github.com/capacitytracker/capacity/eventstore/pgtest"
 	"github.com/capacitytracker/capacity/eventstore/postgres"
 	"github.com/capacitytracker/capacity/eventstore/sqlite"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/projtest"
 )
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 const (
 	testPublicURL = "http://127.0.0.1:8080"
 	waitForMail   = 10 * time.Second // a hang guard for messages already sent
 )
+
+// harness is one backend with a fresh database.
+type harness struct {
+	store   projtest.Store
+	backend projections.Backend
+}
+
+// eachBackend runs the same test against every backend.
+func eachBackend(t *testing.T, fn func(t *testing.T, h *harness)) {
+	t.Parallel()
+	for _, name := range projtest.Backends() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			store, backend := projtest.Open(t, name)
+			fn(t, &harness{store: store, backend: backend})
+		})
+	}
+}
+
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError + 4}))
+}
 
 // mailWorld is an event log with the mail_outbox projection running on it,
 // and what a test needs to write events and send the outbox.
@@ -43,6 +71,7 @@ type mailWorld struct {
 	e     *projections.Engine
 	key   []byte
 	clock *testClock
+	head  int64 // the position of the last event appended
 }
 
 func newMailWorld(t *testing.T, h *harness) *mailWorld {
@@ -54,8 +83,34 @@ func newMailWorld(t *testing.T, h *harness) *mailWorld {
 	return &mailWorld{t: t, h: h, e: e, key: bytes.Repeat([]byte("k"), 32), clock: newTestClock(time.Now())}
 }
 
-func (w *mailWorld) start()    { run(w.t, w.e) }
-func (w *mailWorld) caughtUp() { catchUp(w.t, w.h, w.e, "mail_outbox") }
+// start runs the engine until the test ends.
+func (w *mailWorld) start() {
+	w.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.e.Run(ctx) }()
+	w.t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			w.t.Errorf("engine run: %v", err)
+		}
+	})
+}
+
+// caughtUp waits until the outbox has applied every event appended.
+func (w *mailWorld) caughtUp() {
+	w.t.Helper()
+	deadline := time.Now().Add(2 * time.Minute) // a hang guard, not a speed check
+	for {
+		err := w.e.WaitFor(context.Background(), []string{"mail_outbox"}, w.head)
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, projections.ErrNotCaughtUp) || time.Now().After(deadline) {
+			w.t.Fatalf("the outbox never reached %d: %v", w.head, err)
+		}
+	}
+}
 
 // appendRaw appends events of the given types and data to a stream and
 // returns their ids.
@@ -67,9 +122,11 @@ func (w *mailWorld) appendRaw(stream string, evs ...eventstore.EventData) []uuid
 		evs[i].Metadata = eventstore.Metadata{Command: "test", CorrelationID: uuid.NewString(), ActorAccountKind: eventstore.AccountSystem}
 		ids[i] = evs[i].ID
 	}
-	if _, err := w.h.store.Append(context.Background(), stream, eventstore.Any, evs...); err != nil {
+	res, err := w.h.store.Append(context.Background(), stream, eventstore.Any, evs...)
+	if err != nil {
 		w.t.Fatalf("append to %s: %v", stream, err)
 	}
+	w.head = max(w.head, res.LastPosition())
 	return ids
 }
 
@@ -163,15 +220,15 @@ func grant(loc, org string) account.LocationGrant {
 }
 
 // dispatcher sends w's outbox through sender at w's clock.
-func (w *mailWorld) dispatcher(sender mail.Sender, opts ...func(*projections.MailDispatchConfig)) *projections.MailDispatcher {
+func (w *mailWorld) dispatcher(sender mailer.Sender, opts ...func(*mailer.Config)) *mailer.Dispatcher {
 	return w.dispatcherOn(w.h.backend, sender, opts...)
 }
 
-func (w *mailWorld) dispatcherOn(b projections.Backend, sender mail.Sender, opts ...func(*projections.MailDispatchConfig)) *projections.MailDispatcher {
+func (w *mailWorld) dispatcherOn(b projections.Backend, sender mailer.Sender, opts ...func(*mailer.Config)) *mailer.Dispatcher {
 	w.t.Helper()
-	cfg := projections.MailDispatchConfig{
+	cfg := mailer.Config{
 		Sender:    sender,
-		From:      mail.Address{Name: "Capacity Tracker", Email: "no-reply@capacitytracker.example.nhs.uk"},
+		From:      mailer.Address{Name: "Capacity Tracker", Email: "no-reply@capacitytracker.example.nhs.uk"},
 		PublicURL: testPublicURL,
 		LinkKey:   w.key,
 		Clock:     w.clock.Now,
@@ -180,14 +237,14 @@ func (w *mailWorld) dispatcherOn(b projections.Backend, sender mail.Sender, opts
 	for _, o := range opts {
 		o(&cfg)
 	}
-	d, err := projections.NewMailDispatcher(b, cfg, quietLogger())
+	d, err := mailer.New(projections.NewMailDeliveries(b), cfg, quietLogger())
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	return d
 }
 
-func dispatch(t *testing.T, d *projections.MailDispatcher) int {
+func dispatch(t *testing.T, d *mailer.Dispatcher) int {
 	t.Helper()
 	n, err := d.DispatchOnce(context.Background())
 	if err != nil {
@@ -205,9 +262,9 @@ func london(t *testing.T) *time.Location {
 	return loc
 }
 
-func smtpSender(t *testing.T, srv *smtptest.Server) *mail.SMTPSender {
+func smtpSender(t *testing.T, srv *smtptest.Server) *mailer.SMTPSender {
 	t.Helper()
-	s, err := mail.NewSMTPSender(mail.SMTPConfig{Host: srv.Host(), Port: srv.Port(), TLS: mail.TLSNone})
+	s, err := mailer.NewSMTPSender(mailer.SMTPConfig{Host: srv.Host(), Port: srv.Port(), TLS: mailer.TLSNone})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,17 +394,17 @@ func (c *testClock) Add(d time.Duration) {
 // (a relay that recovers), and counts the attempts per recipient.
 type switchSender struct {
 	mu       sync.Mutex
-	sender   *mail.SMTPSender
+	sender   *mailer.SMTPSender
 	attempts map[string]int
 }
 
-func (s *switchSender) set(sender *mail.SMTPSender) {
+func (s *switchSender) set(sender *mailer.SMTPSender) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sender = sender
 }
 
-func (s *switchSender) Send(ctx context.Context, m mail.Message) error {
+func (s *switchSender) Send(ctx context.Context, m mailer.Message) error {
 	s.mu.Lock()
 	if s.attempts == nil {
 		s.attempts = map[string]int{}
@@ -611,7 +668,7 @@ func TestMailDispatcher_RetriesTemporaryFailureAfterBackoffButNotPermanentOne(t 
 			"busy@example.nhs.uk": 451, "unknown@example.nhs.uk": 550}})
 		sender := &switchSender{}
 		sender.set(smtpSender(t, refusing))
-		d := w.dispatcher(sender, func(c *projections.MailDispatchConfig) {
+		d := w.dispatcher(sender, func(c *mailer.Config) {
 			c.Backoff = func(attempt int) time.Duration { return time.Duration(attempt) * time.Minute }
 		})
 		start := w.clock.Now()
@@ -683,7 +740,7 @@ func TestMailDispatcher_GivesUpAfterMaxAttempts(t *testing.T) {
 		srv := smtptest.StartWithOptions(t, smtptest.Options{RejectRcpt: map[string]int{"busy@example.nhs.uk": 421}})
 		sender := &switchSender{}
 		sender.set(smtpSender(t, srv))
-		d := w.dispatcher(sender, func(c *projections.MailDispatchConfig) {
+		d := w.dispatcher(sender, func(c *mailer.Config) {
 			c.MaxAttempts = 3
 			c.Backoff = func(int) time.Duration { return time.Second }
 		})
@@ -716,14 +773,19 @@ func TestMailDispatcher_ConcurrentDispatchersSendEachMessageOnce(t *testing.T) {
 		var second projections.Backend
 		switch s := h.store.(type) {
 		case *postgres.Store:
-			second = projections.NewPostgresBackend(s)
+			pool, err := pgxpool.New(context.Background(), s.Pool().Config().ConnString())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(pool.Close)
+			second = projections.NewPostgresBackend(postgres.New(pool))
 		case *sqlite.Store:
 			second = projections.NewSQLiteBackend(s.DB(), s)
 		default:
 			t.Fatalf("store %T", h.store)
 		}
-		small := func(c *projections.MailDispatchConfig) { c.Batch = 4 }
-		ds := []*projections.MailDispatcher{
+		small := func(c *mailer.Config) { c.Batch = 4 }
+		ds := []*mailer.Dispatcher{
 			w.dispatcher(smtpSender(t, srv), small),
 			w.dispatcherOn(second, smtpSender(t, srv), small),
 		}
@@ -785,7 +847,7 @@ func TestMailDispatcher_DirSenderWritesMessagesAsEmlFiles(t *testing.T) {
 			ExpiresAt: time.Now().Add(72 * time.Hour)})
 		w.caughtUp()
 		dir := filepath.Join(t.TempDir(), "data", "mail")
-		d := w.dispatcher(mail.DirSender{Dir: dir})
+		d := w.dispatcher(mailer.DirSender{Dir: dir})
 		if n := dispatch(t, d); n != 1 {
 			t.Fatalf("sent %d, want 1", n)
 		}
@@ -841,7 +903,7 @@ func TestMailDispatcher_SkipsErasedOldAndOutOfDateMessages(t *testing.T) {
 		w.caughtUp()
 
 		srv := smtptest.Start(t)
-		d := w.dispatcher(smtpSender(t, srv), func(c *projections.MailDispatchConfig) { c.MaxAge = 3 * time.Hour })
+		d := w.dispatcher(smtpSender(t, srv), func(c *mailer.Config) { c.MaxAge = 3 * time.Hour })
 		w.clock.Add(2 * time.Hour) // the reset links have run out
 		if n := dispatch(t, d); n != 1 {
 			t.Fatalf("sent %d, want 1 (the lock)", n)
@@ -915,7 +977,7 @@ func TestMailDispatcher_RunSendsUntilCancelled(t *testing.T) {
 	eachBackend(t, func(t *testing.T, h *harness) {
 		w := newMailWorld(t, h)
 		srv := smtptest.Start(t)
-		d := w.dispatcher(smtpSender(t, srv), func(c *projections.MailDispatchConfig) {
+		d := w.dispatcher(smtpSender(t, srv), func(c *mailer.Config) {
 			c.Clock = time.Now
 			c.PollInterval = 20 * time.Millisecond
 		})
@@ -946,7 +1008,7 @@ func TestDefaultMailBackoff_DoublesFromThirtySecondsUpToAnHour(t *testing.T) {
 	}{{1, 30 * time.Second}, {2, time.Minute}, {3, 2 * time.Minute}, {7, 32 * time.Minute}, {8, time.Hour}, {9, time.Hour}, {50, time.Hour}} {
 		base := min(c.base, time.Hour)
 		for range 100 {
-			d := projections.DefaultMailBackoff(c.attempt)
+			d := mailer.DefaultBackoff(c.attempt)
 			if d < base*8/10 || d > base*12/10 {
 				t.Fatalf("attempt %d: backoff %v, want %v give or take a fifth", c.attempt, d, base)
 			}

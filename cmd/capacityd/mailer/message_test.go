@@ -1,4 +1,4 @@
-package mail_test
+package mailer_test
 
 import (
 	"bytes"
@@ -11,16 +11,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/capacitytracker/capacity/commands/mail"
+	"github.com/capacitytracker/capacity/cmd/capacityd/mailer"
 )
 
 var testDate = time.Date(2026, 3, 14, 9, 26, 53, 0, time.FixedZone("BST", 3600))
 
-func testMessage() mail.Message {
-	return mail.Message{
+func testMessage() mailer.Message {
+	return mailer.Message{
 		ID:      "0190f2a4-7c1e-7b3a-9d2e-4f5a6b7c8d9e",
-		From:    mail.Address{Name: "Capacity Tracker", Email: "noreply@capacity-tracker.example"},
-		To:      []mail.Address{{Name: "Zoë Ørsted", Email: "zoe@care-home.example"}, {Email: "manager@care-home.example"}},
+		From:    mailer.Address{Name: "Capacity Tracker", Email: "noreply@capacity-tracker.example"},
+		To:      []mailer.Address{{Name: "Zoë Ørsted", Email: "zoe@care-home.example"}, {Email: "manager@care-home.example"}},
 		Subject: "Bed update needed — Säint Mary's",
 		Text:    "Dear Zoë,\n\nPlease submit today's update: 3 beds free.\nA line with a trailing space \n.\nThanks\n",
 		Date:    testDate,
@@ -135,22 +135,22 @@ func TestMessageBytes_IsDeterministic(t *testing.T) {
 func TestMessageValidate_RejectsHeaderInjection(t *testing.T) {
 	tests := []struct {
 		name   string
-		modify func(*mail.Message)
+		modify func(*mailer.Message)
 	}{
-		{"subject CRLF", func(m *mail.Message) { m.Subject = "Hello\r\nBcc: victim@example.com" }},
-		{"subject LF", func(m *mail.Message) { m.Subject = "Hello\nBcc: victim@example.com" }},
-		{"subject CR", func(m *mail.Message) { m.Subject = "Hello\rBcc: victim@example.com" }},
-		{"from name", func(m *mail.Message) { m.From.Name = "Tracker\r\nBcc: victim@example.com" }},
-		{"to name", func(m *mail.Message) { m.To[0].Name = "Zoë\nBcc: victim@example.com" }},
-		{"to email", func(m *mail.Message) { m.To[0].Email = "zoe@example.com\r\nBcc: victim@example.com" }},
-		{"from email", func(m *mail.Message) { m.From.Email = "a@example.com\nX: y" }},
-		{"id", func(m *mail.Message) { m.ID = "abc\r\nBcc: victim@example.com" }},
+		{"subject CRLF", func(m *mailer.Message) { m.Subject = "Hello\r\nBcc: victim@example.com" }},
+		{"subject LF", func(m *mailer.Message) { m.Subject = "Hello\nBcc: victim@example.com" }},
+		{"subject CR", func(m *mailer.Message) { m.Subject = "Hello\rBcc: victim@example.com" }},
+		{"from name", func(m *mailer.Message) { m.From.Name = "Tracker\r\nBcc: victim@example.com" }},
+		{"to name", func(m *mailer.Message) { m.To[0].Name = "Zoë\nBcc: victim@example.com" }},
+		{"to email", func(m *mailer.Message) { m.To[0].Email = "zoe@example.com\r\nBcc: victim@example.com" }},
+		{"from email", func(m *mailer.Message) { m.From.Email = "a@example.com\nX: y" }},
+		{"id", func(m *mailer.Message) { m.ID = "abc\r\nBcc: victim@example.com" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := testMessage()
 			tt.modify(&m)
-			if err := m.Validate(); !errors.Is(err, mail.ErrInvalidMessage) {
+			if err := m.Validate(); !errors.Is(err, mailer.ErrInvalidMessage) {
 				t.Errorf("Validate = %v, want ErrInvalidMessage", err)
 			}
 			if raw, err := m.Bytes(); err == nil {
@@ -163,39 +163,39 @@ func TestMessageValidate_RejectsHeaderInjection(t *testing.T) {
 func TestMessageValidate_RejectsInvalidMessages(t *testing.T) {
 	tests := []struct {
 		name   string
-		modify func(*mail.Message)
+		modify func(*mailer.Message)
 	}{
-		{"empty id", func(m *mail.Message) { m.ID = "" }},
-		{"id with space", func(m *mail.Message) { m.ID = "a b" }},
-		{"id with angle bracket", func(m *mail.Message) { m.ID = "a>b" }},
-		{"id with leading dot", func(m *mail.Message) { m.ID = ".abc" }},
-		{"id with double dot", func(m *mail.Message) { m.ID = "a..b" }},
-		{"id too long", func(m *mail.Message) { m.ID = strings.Repeat("a", 65) }},
-		{"no from", func(m *mail.Message) { m.From = mail.Address{} }},
-		{"no recipients", func(m *mail.Message) { m.To = nil }},
-		{"too many recipients", func(m *mail.Message) {
-			m.To = make([]mail.Address, 101)
+		{"empty id", func(m *mailer.Message) { m.ID = "" }},
+		{"id with space", func(m *mailer.Message) { m.ID = "a b" }},
+		{"id with angle bracket", func(m *mailer.Message) { m.ID = "a>b" }},
+		{"id with leading dot", func(m *mailer.Message) { m.ID = ".abc" }},
+		{"id with double dot", func(m *mailer.Message) { m.ID = "a..b" }},
+		{"id too long", func(m *mailer.Message) { m.ID = strings.Repeat("a", 65) }},
+		{"no from", func(m *mailer.Message) { m.From = mailer.Address{} }},
+		{"no recipients", func(m *mailer.Message) { m.To = nil }},
+		{"too many recipients", func(m *mailer.Message) {
+			m.To = make([]mailer.Address, 101)
 			for i := range m.To {
-				m.To[i] = mail.Address{Email: "a@example.com"}
+				m.To[i] = mailer.Address{Email: "a@example.com"}
 			}
 		}},
-		{"email without at", func(m *mail.Message) { m.To[0].Email = "zoe.example.com" }},
-		{"email with name", func(m *mail.Message) { m.To[0].Email = "Zoe <zoe@example.com>" }},
-		{"email in brackets", func(m *mail.Message) { m.To[0].Email = "<zoe@example.com>" }},
-		{"email with spaces", func(m *mail.Message) { m.To[0].Email = " zoe@example.com" }},
-		{"non-ASCII email", func(m *mail.Message) { m.To[0].Email = "zoë@example.com" }},
-		{"name with control character", func(m *mail.Message) { m.From.Name = "a\x00b" }},
-		{"subject invalid UTF-8", func(m *mail.Message) { m.Subject = "a\xffb" }},
-		{"subject too long", func(m *mail.Message) { m.Subject = strings.Repeat("a", 901) }},
-		{"text invalid UTF-8", func(m *mail.Message) { m.Text = "a\xffb" }},
-		{"zero date", func(m *mail.Message) { m.Date = time.Time{} }},
-		{"five-digit year", func(m *mail.Message) { m.Date = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }},
+		{"email without at", func(m *mailer.Message) { m.To[0].Email = "zoe.example.com" }},
+		{"email with name", func(m *mailer.Message) { m.To[0].Email = "Zoe <zoe@example.com>" }},
+		{"email in brackets", func(m *mailer.Message) { m.To[0].Email = "<zoe@example.com>" }},
+		{"email with spaces", func(m *mailer.Message) { m.To[0].Email = " zoe@example.com" }},
+		{"non-ASCII email", func(m *mailer.Message) { m.To[0].Email = "zoë@example.com" }},
+		{"name with control character", func(m *mailer.Message) { m.From.Name = "a\x00b" }},
+		{"subject invalid UTF-8", func(m *mailer.Message) { m.Subject = "a\xffb" }},
+		{"subject too long", func(m *mailer.Message) { m.Subject = strings.Repeat("a", 901) }},
+		{"text invalid UTF-8", func(m *mailer.Message) { m.Text = "a\xffb" }},
+		{"zero date", func(m *mailer.Message) { m.Date = time.Time{} }},
+		{"five-digit year", func(m *mailer.Message) { m.Date = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := testMessage()
 			tt.modify(&m)
-			if err := m.Validate(); !errors.Is(err, mail.ErrInvalidMessage) {
+			if err := m.Validate(); !errors.Is(err, mailer.ErrInvalidMessage) {
 				t.Errorf("Validate = %v, want ErrInvalidMessage", err)
 			}
 		})
@@ -205,15 +205,15 @@ func TestMessageValidate_RejectsInvalidMessages(t *testing.T) {
 func TestMessageValidate_AcceptsOrdinaryMessages(t *testing.T) {
 	tests := []struct {
 		name   string
-		modify func(*mail.Message)
+		modify func(*mailer.Message)
 	}{
-		{"as built", func(*mail.Message) {}},
-		{"integer id", func(m *mail.Message) { m.ID = "42" }},
-		{"dotted id with atext", func(m *mail.Message) { m.ID = "outbox.42/retry=1" }},
-		{"empty subject and text", func(m *mail.Message) { m.Subject, m.Text = "", "" }},
-		{"tab in subject", func(m *mail.Message) { m.Subject = "a\tb" }},
-		{"name with quotes", func(m *mail.Message) { m.From.Name = `O'Brien, "Pat"` }},
-		{"plus address", func(m *mail.Message) { m.To[0].Email = "zoe+beds@example.co.uk" }},
+		{"as built", func(*mailer.Message) {}},
+		{"integer id", func(m *mailer.Message) { m.ID = "42" }},
+		{"dotted id with atext", func(m *mailer.Message) { m.ID = "outbox.42/retry=1" }},
+		{"empty subject and text", func(m *mailer.Message) { m.Subject, m.Text = "", "" }},
+		{"tab in subject", func(m *mailer.Message) { m.Subject = "a\tb" }},
+		{"name with quotes", func(m *mailer.Message) { m.From.Name = `O'Brien, "Pat"` }},
+		{"plus address", func(m *mailer.Message) { m.To[0].Email = "zoe+beds@example.co.uk" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -228,12 +228,12 @@ func TestMessageValidate_AcceptsOrdinaryMessages(t *testing.T) {
 
 func TestAddressString_FormatsForHeaders(t *testing.T) {
 	tests := []struct {
-		addr mail.Address
+		addr mailer.Address
 		want string
 	}{
-		{mail.Address{Email: "a@example.com"}, "<a@example.com>"},
-		{mail.Address{Name: "Pat Smith", Email: "a@example.com"}, `"Pat Smith" <a@example.com>`},
-		{mail.Address{Name: "Zoë", Email: "a@example.com"}, "=?utf-8?q?Zo=C3=AB?= <a@example.com>"},
+		{mailer.Address{Email: "a@example.com"}, "<a@example.com>"},
+		{mailer.Address{Name: "Pat Smith", Email: "a@example.com"}, `"Pat Smith" <a@example.com>`},
+		{mailer.Address{Name: "Zoë", Email: "a@example.com"}, "=?utf-8?q?Zo=C3=AB?= <a@example.com>"},
 	}
 	for _, tt := range tests {
 		if got := tt.addr.String(); got != tt.want {
@@ -244,15 +244,15 @@ func TestAddressString_FormatsForHeaders(t *testing.T) {
 
 func TestIsPermanent_SeesThroughWrapping(t *testing.T) {
 	base := errors.New("550 no such user")
-	perm := &mail.PermanentError{Err: base}
+	perm := &mailer.PermanentError{Err: base}
 	wrapped := errors.Join(errors.New("context"), perm)
-	if !mail.IsPermanent(perm) || !mail.IsPermanent(wrapped) {
+	if !mailer.IsPermanent(perm) || !mailer.IsPermanent(wrapped) {
 		t.Errorf("IsPermanent is false for a (wrapped) PermanentError")
 	}
 	if !errors.Is(wrapped, base) {
 		t.Errorf("PermanentError does not unwrap to its cause")
 	}
-	if mail.IsPermanent(base) || mail.IsPermanent(nil) {
+	if mailer.IsPermanent(base) || mailer.IsPermanent(nil) {
 		t.Errorf("IsPermanent is true for an ordinary error or nil")
 	}
 }
@@ -281,10 +281,10 @@ func FuzzMessageBytes(f *testing.F) {
 	f.Add("x", "a\r\nb", "a@b", "\"", "c@d", "=?utf-8?q?x?=", "\r.\r\n.\n", int64(-1))
 	f.Add("id.1", "Ünïcødé, (Name)", "x.y@example.com", "", "z@example.com", strings.Repeat("é", 400), strings.Repeat("long line ", 100), int64(1e10))
 	f.Fuzz(func(t *testing.T, id, fromName, fromEmail, toName, toEmail, subject, text string, unix int64) {
-		m := mail.Message{
+		m := mailer.Message{
 			ID:      id,
-			From:    mail.Address{Name: fromName, Email: fromEmail},
-			To:      []mail.Address{{Name: toName, Email: toEmail}, {Email: "second@example.com"}},
+			From:    mailer.Address{Name: fromName, Email: fromEmail},
+			To:      []mailer.Address{{Name: toName, Email: toEmail}, {Email: "second@example.com"}},
 			Subject: subject,
 			Text:    text,
 			Date:    time.Unix(unix, 0).UTC(),
