@@ -7,16 +7,6 @@ import (
 	"github.com/capacitytracker/capacity/eventstore"
 )
 
-// Default returns the projections the server runs.
-func Default() []Projection {
-	out := append([]Projection{CategoryStats{}}, AccountProjections()...)
-	out = append(out, LocationSearch{})
-	out = append(out, SurveyProjections()...)
-	out = append(out, AnalyticsProjections()...)
-	out = append(out, Audit{})
-	return append(out, MailProjections()...)
-}
-
 // CategoryStats counts the events of every stream category: table
 // category_stats (category, event_count, last_event_at, last_position).
 // It is the engine's smallest real read model (admin dashboard, smoke
