@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/gorilla/mux"
 
 	"github.com/capacitytracker/capacity/commands"
@@ -73,29 +72,6 @@ func (s *Server) accountRoutes(api *mux.Router) {
 	s.historyRoutes(api)
 	s.auditorRoutes(api)
 	s.auditRoutes(api)
-}
-
-// minPosition reads ?min_position=, the position a client's own write
-// returned, for read-your-writes.
-func minPosition(r *http.Request) (int64, error) {
-	v := r.URL.Query().Get("min_position")
-	if v == "" {
-		return 0, nil
-	}
-	p, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || p < 0 {
-		return 0, domain.Invalid("min_position", "invalid_number", "min_position must be a non-negative integer")
-	}
-	return p, nil
-}
-
-func pathUUID(r *http.Request, name string) (uuid.UUID, error) {
-	id, err := uuid.Parse(mux.Vars(r)[name])
-	if err != nil {
-		// An id that cannot exist names nothing.
-		return uuid.Nil, domain.ErrNotFound
-	}
-	return id, nil
 }
 
 // --- public -----------------------------------------------------------------

@@ -3,8 +3,6 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -54,44 +52,6 @@ func auditFilter(r *http.Request) (queries.AuditFilter, error) {
 	}
 	f.MinPosition = pos
 	return f, v.Err()
-}
-
-// timeParam reads an instant: RFC 3339, or a London day (YYYY-MM-DD),
-// which means its start, or with dayEnd its end (the next day's start).
-// Zero when absent.
-func timeParam(q url.Values, name string, dayEnd bool, v *domain.ValidationError) time.Time {
-	s := strings.TrimSpace(q.Get(name))
-	if s == "" {
-		return time.Time{}
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t
-	}
-	// A "+" of an offset not escaped in the URL arrives as a space.
-	if t, err := time.Parse(time.RFC3339, strings.Replace(s, " ", "+", 1)); err == nil {
-		return t
-	}
-	if d, err := time.ParseInLocation(time.DateOnly, s, london); err == nil {
-		if dayEnd {
-			d = d.AddDate(0, 0, 1)
-		}
-		return d
-	}
-	v.Add(name, "invalid_time", "Enter a date as YYYY-MM-DD or a time as RFC 3339 (2026-06-01T09:30:00Z)")
-	return time.Time{}
-}
-
-// int64Param reads an optional whole number.
-func int64Param(q url.Values, name string, v *domain.ValidationError) int64 {
-	s := strings.TrimSpace(q.Get(name))
-	if s == "" {
-		return 0
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		v.Add(name, "invalid_number", name+" must be a whole number")
-	}
-	return n
 }
 
 func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request, a commands.Actor) {

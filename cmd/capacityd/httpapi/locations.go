@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/gorilla/mux"
@@ -47,66 +46,6 @@ func (s *Server) locationRoutes(api *mux.Router) {
 }
 
 // --- versions ---------------------------------------------------------------
-
-// etag is the strong entity tag of a location's version.
-func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
-
-// parseIfMatch reads the version of an If-Match header: "7", W/"7" or 7.
-// ok is false when there is no header.
-func parseIfMatch(h http.Header) (version int64, ok bool, err error) {
-	raw := strings.TrimSpace(h.Get("If-Match"))
-	if raw == "" {
-		return 0, false, nil
-	}
-	v, weak := strings.CutPrefix(raw, "W/")
-	quoted := len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"'
-	if quoted {
-		v = v[1 : len(v)-1]
-	}
-	n, perr := strconv.ParseInt(v, 10, 64)
-	if perr != nil || n < 0 || strings.HasPrefix(v, "+") || (weak && !quoted) || len(h.Values("If-Match")) > 1 {
-		return 0, false, &errBody{http.StatusBadRequest, "invalid_if_match",
-			`If-Match must be the one ETag of GET /api/v1/locations/{id}, like "7"`}
-	}
-	return n, true, nil
-}
-
-// expectedVersion is the version an edit was made on: If-Match, or the
-// request's own expected_version (body or query), which must agree when
-// both are sent.
-func expectedVersion(r *http.Request, own *int64) (int64, error) {
-	header, inHeader, err := parseIfMatch(r.Header)
-	if err != nil {
-		return 0, err
-	}
-	if own != nil && *own < 0 {
-		return 0, &errBody{http.StatusBadRequest, "invalid_expected_version", "expected_version must be a non-negative integer"}
-	}
-	switch {
-	case inHeader && own != nil && header != *own:
-		return 0, &errBody{http.StatusBadRequest, "version_mismatch",
-			"If-Match and expected_version name different versions: send one of them"}
-	case inHeader:
-		return header, nil
-	case own != nil:
-		return *own, nil
-	}
-	return 0, &errBody{http.StatusPreconditionRequired, "version_required",
-		"say which version you edited: send If-Match with the ETag of GET /api/v1/locations/{id}, or expected_version"}
-}
-
-// queryVersion reads ?expected_version= of a DELETE (nil when absent).
-func queryVersion(r *http.Request) (*int64, error) {
-	q := r.URL.Query()
-	if !q.Has("expected_version") {
-		return nil, nil
-	}
-	n, err := strconv.ParseInt(q.Get("expected_version"), 10, 64)
-	if err != nil || n < 0 {
-		return nil, &errBody{http.StatusBadRequest, "invalid_expected_version", "expected_version must be a non-negative integer"}
-	}
-	return &n, nil
-}
 
 // StaleVersionBody is the answer to an edit of a version that is no
 // longer current (409): the error, with the current version, and the
@@ -301,8 +240,6 @@ func (s *Server) edited(w http.ResponseWriter, r *http.Request, status int, res 
 	writeJSON(w, status, res)
 }
 
-func locationID(r *http.Request) string { return mux.Vars(r)["location_id"] }
-
 func (s *Server) handleEditAddress(w http.ResponseWriter, r *http.Request, a commands.Actor) {
 	var req AddressRequest
 	v, err := decodeVersioned(r, &req, &req.ExpectedVersion)
@@ -350,16 +287,6 @@ func decodeVersioned(r *http.Request, req any, bodyVersion **int64) (int64, erro
 		return 0, err
 	}
 	return expectedVersion(r, *bodyVersion)
-}
-
-// deleteVersion is the version a DELETE was made on: If-Match or
-// ?expected_version=.
-func deleteVersion(r *http.Request) (int64, error) {
-	q, err := queryVersion(r)
-	if err != nil {
-		return 0, err
-	}
-	return expectedVersion(r, q)
 }
 
 func (s *Server) handleRemoveContact(w http.ResponseWriter, r *http.Request, a commands.Actor) {

@@ -25,8 +25,6 @@ func (s *Server) surveyRoutes(api *mux.Router) {
 		Methods(http.MethodPost)
 }
 
-func surveyID(r *http.Request) string { return mux.Vars(r)["survey_id"] }
-
 // AmendSurveyRequest is the body of PUT /surveys/{id}: the whole
 // definition, and the version it amends (the version of the survey in
 // GET /surveys).

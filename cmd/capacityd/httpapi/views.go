@@ -2,8 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -48,19 +46,6 @@ func (s *Server) maybeAuthed(h func(w http.ResponseWriter, r *http.Request, v *q
 			h(w, r, &v)
 		})(w, r)
 	}
-}
-
-// intParam reads an optional integer query parameter (0 when absent).
-func intParam(q url.Values, name string, v *domain.ValidationError) int {
-	s := strings.TrimSpace(q.Get(name))
-	if s == "" {
-		return 0
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		v.Add(name, "invalid_number", name+" must be a whole number")
-	}
-	return n
 }
 
 // providerSearch reads a provider search from the query parameters.
