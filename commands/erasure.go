@@ -80,7 +80,7 @@ func (a *Accounts) ErasePerson(ctx context.Context, actor Actor, req erasure.Req
 		return out, err
 	}
 	err = a.store.InTx(ctx, func(tx eventstore.Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM subject_keys WHERE subject = ?`, ev.Subject); err != nil {
+		if err := tx.ForgetSubject(ctx, ev.Subject); err != nil {
 			return err
 		}
 		res, err := tx.Append(ctx, eventstore.AppendRequest{StreamID: erasure.Stream(ev.ErasureID), Expected: eventstore.NoStream, Events: data})

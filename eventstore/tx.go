@@ -18,6 +18,10 @@ type Tx interface {
 	// Append appends to one or more streams atomically with the rest of the
 	// transaction.
 	Append(ctx context.Context, reqs ...AppendRequest) ([]AppendResult, error)
+	// ForgetSubject deletes a data subject's key, as Store.ForgetSubject,
+	// atomically with the rest of the transaction: an erasure forgets the
+	// key and records its event together.
+	ForgetSubject(ctx context.Context, subject string) error
 }
 
 // TxRows is the result of Tx.Query.

@@ -864,9 +864,12 @@ func (s *Store) ListStreams(ctx context.Context, opts eventstore.ListStreamsOpti
 	return out, nil
 }
 
+// forgetSubjectQuery deletes a data subject's key.
+const forgetSubjectQuery = "DELETE FROM subject_keys WHERE subject = $1"
+
 // ForgetSubject implements eventstore.Store.
 func (s *Store) ForgetSubject(ctx context.Context, subject string) error {
-	if _, err := s.pool.Exec(ctx, "DELETE FROM subject_keys WHERE subject = $1", subject); err != nil {
+	if _, err := s.pool.Exec(ctx, forgetSubjectQuery, subject); err != nil {
 		return fmt.Errorf("forget subject %s: %w", subject, err)
 	}
 	return nil

@@ -95,6 +95,13 @@ func (t *pgTx) Append(ctx context.Context, reqs ...eventstore.AppendRequest) ([]
 	return res, err
 }
 
+func (t *pgTx) ForgetSubject(ctx context.Context, subject string) error {
+	if _, err := t.tx.Exec(ctx, forgetSubjectQuery, subject); err != nil {
+		return fmt.Errorf("forget subject %s: %w", subject, err)
+	}
+	return nil
+}
+
 type pgRows struct{ pgx.Rows }
 
 func (r pgRows) Close() error {

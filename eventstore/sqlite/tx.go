@@ -53,6 +53,13 @@ func (t *sqliteTx) Query(ctx context.Context, query string, args ...any) (events
 	return t.tx.QueryContext(ctx, query, args...)
 }
 
+func (t *sqliteTx) ForgetSubject(ctx context.Context, subject string) error {
+	if _, err := t.tx.ExecContext(ctx, forgetSubjectQuery, subject); err != nil {
+		return fmt.Errorf("forget subject %s: %w", subject, err)
+	}
+	return nil
+}
+
 func (t *sqliteTx) Append(ctx context.Context, reqs ...eventstore.AppendRequest) ([]eventstore.AppendResult, error) {
 	res, err := t.s.AppendTx(ctx, t.tx, reqs)
 	if err == nil {

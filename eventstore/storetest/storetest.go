@@ -62,6 +62,7 @@ func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store, opts Option
 		{"InTx_RowsAndEventsCommitTogether", testInTxCommits},
 		{"InTx_FailureRollsBackRowsAndEvents", testInTxRollsBack},
 		{"InTx_VersionConflictIsWrongExpectedVersion", testInTxVersionConflict},
+		{"InTx_ForgetSubjectCommitsOrRollsBackWithTheTransaction", testInTxForgetSubject},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -2,8 +2,11 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
+
+	"github.com/google/uuid"
 
 	"github.com/capacitytracker/capacity/eventstore"
 )
@@ -119,5 +122,60 @@ func testInTxVersionConflict(t *testing.T, s eventstore.Store, _ Options) {
 	wantWrongVersion(t, err, "txd-1", 2)
 	if got := countRows(t, tr, "d"); got != 0 {
 		t.Errorf("row of the conflicting transaction is there (%d)", got)
+	}
+}
+
+// testInTxForgetSubject: a subject's key forgotten in a transaction that
+// fails is still there (the personal data reads as written); forgotten in
+// one that commits, it is gone with the events the transaction appended.
+func testInTxForgetSubject(t *testing.T, s eventstore.Store, _ Options) {
+	ctx := context.Background()
+	tr := transactor(t, s)
+	subject := "user-tx-" + uuid.NewString()[:8]
+	personal := eventstore.EventData{ID: uuid.New(), Type: "ContactAdded", Data: json.RawMessage(`{"name": "Tess Txname"}`),
+		Personal: []eventstore.PersonalField{{Path: "name", Subject: subject}}}
+	mustAppend(t, s, "txe-1", eventstore.NoStream, personal)
+	name := func() any {
+		t.Helper()
+		evs := readStream(t, s, "txe-1", eventstore.ReadStreamOptions{})
+		if len(evs) != 1 {
+			t.Fatalf("txe-1 holds %d events, want 1", len(evs))
+		}
+		var d map[string]any
+		if err := json.Unmarshal(evs[0].Data, &d); err != nil {
+			t.Fatal(err)
+		}
+		return d["name"]
+	}
+
+	boom := errors.New("boom")
+	err := tr.InTx(ctx, func(tx eventstore.Tx) error {
+		if err := tx.ForgetSubject(ctx, subject); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("InTx error = %v, want boom", err)
+	}
+	if got := name(); got != "Tess Txname" {
+		t.Fatalf("after a rolled-back ForgetSubject the name reads %v, want it as written", got)
+	}
+
+	err = tr.InTx(ctx, func(tx eventstore.Tx) error {
+		if err := tx.ForgetSubject(ctx, subject); err != nil {
+			return err
+		}
+		_, err := tx.Append(ctx, eventstore.AppendRequest{StreamID: "txf-1", Expected: eventstore.NoStream, Events: numbered(1)})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("InTx: %v", err)
+	}
+	if got := name(); got != nil {
+		t.Errorf("after a committed ForgetSubject the name reads %v, want null", got)
+	}
+	if evs := readStream(t, s, "txf-1", eventstore.ReadStreamOptions{}); len(evs) != 1 {
+		t.Errorf("the event appended with the ForgetSubject: %d events, want 1", len(evs))
 	}
 }
