@@ -276,9 +276,7 @@ func (a *Accounts) CreateAPIToken(ctx context.Context, actor Actor, name string)
 	}, func(tx eventstore.Tx, u account.User, evs []account.Event) error {
 		created := evs[0].(account.APITokenCreated)
 		out = TokenCreated{TokenID: tokenID, Token: token, Name: created.Name, ExpiresAt: created.ExpiresAt}
-		_, err := tx.Exec(ctx, `INSERT INTO account_api_tokens (token_id, token_hash, user_id, name, created_at, expires_at)
-VALUES (?, ?, ?, ?, ?, ?)`, tokenID.String(), th, u.ID.String(), created.Name, millis(a.now()), millis(created.ExpiresAt))
-		return err
+		return insertAPIToken(ctx, tx, tokenID, th, u.ID, created.Name, a.now(), created.ExpiresAt)
 	}, func(p int64) { out.Position = p })
 	return out, err
 }
@@ -292,9 +290,7 @@ func (a *Accounts) RevokeAPIToken(ctx context.Context, actor Actor, tokenID uuid
 	err := a.changeUser(ctx, actor, actor.User.ID, "RevokeAPIToken", func(u account.User) ([]account.Event, error) {
 		return account.DecideRevokeToken(u, tokenID)
 	}, func(tx eventstore.Tx, u account.User, _ []account.Event) error {
-		_, err := tx.Exec(ctx, `UPDATE account_api_tokens SET revoked_at = ? WHERE token_id = ? AND user_id = ?`,
-			millis(a.now()), tokenID.String(), u.ID.String())
-		return err
+		return revokeAPIToken(ctx, tx, tokenID, u.ID, a.now())
 	}, func(p int64) { out.Position = p })
 	return out, err
 }

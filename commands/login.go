@@ -2,7 +2,6 @@ package commands
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -105,14 +104,8 @@ func (a *Accounts) Login(ctx context.Context, r Request, emailIn, pw string, rem
 					return err
 				}
 				change := s.MustChangePassword || s.PasswordExpired
-				if _, err := tx.Exec(ctx, `INSERT INTO account_sessions (session_id, token_hash, user_id, created_at, expires_at,
-    idle_timeout_ms, last_seen_at, disclaimer_pending, password_change) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-					sessionID.String(), th, userID.String(), millis(now), millis(s.ExpiresAt), idle.Milliseconds(), millis(now),
-					boolInt(s.DisclaimerRequired), boolInt(change)); err != nil {
-					return err
-				}
-				// Sessions that ran out are of no use to anyone: drop them.
-				if _, err := tx.Exec(ctx, `DELETE FROM account_sessions WHERE user_id = ? AND expires_at < ?`, userID.String(), millis(now)); err != nil {
+				if err := insertSession(ctx, tx, newSession{id: sessionID, tokenHash: th, userID: userID, now: now,
+					expires: s.ExpiresAt, idle: idle, disclaimer: s.DisclaimerRequired, passwordChange: change}); err != nil {
 					return err
 				}
 				out = LoginResult{Token: token, SessionID: sessionID, UserID: userID, ExpiresAt: s.ExpiresAt, IdleTimeout: idle,
@@ -162,32 +155,6 @@ func (a *Accounts) currentHash(ctx context.Context, userID uuid.UUID) (string, e
 	return hash, err
 }
 
-func currentHashTx(ctx context.Context, tx eventstore.Tx, userID uuid.UUID) (string, error) {
-	hashes, err := recentHashes(ctx, tx, userID, 1)
-	if err != nil || len(hashes) == 0 {
-		return "", err
-	}
-	return hashes[0], nil
-}
-
-// recentHashes are the user's last n password hashes, newest first.
-func recentHashes(ctx context.Context, tx eventstore.Tx, userID uuid.UUID, n int) ([]string, error) {
-	rows, err := tx.Query(ctx, `SELECT hash FROM account_passwords WHERE user_id = ? ORDER BY seq DESC LIMIT ?`, userID.String(), n)
-	if err != nil {
-		return nil, fmt.Errorf("read password hashes: %w", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var h string
-		if err := rows.Scan(&h); err != nil {
-			return nil, err
-		}
-		out = append(out, h)
-	}
-	return out, rows.Err()
-}
-
 // Authenticate turns a session or API token into the actor it stands for,
 // with the user's current state. It fails with domain.ErrUnauthenticated
 // for an unknown, revoked, expired or idle token and for a user who is no
@@ -206,15 +173,12 @@ func (a *Accounts) Authenticate(ctx context.Context, token string, r Request) (A
 	err := a.store.InTx(ctx, func(tx eventstore.Tx) error {
 		switch {
 		case strings.HasPrefix(token, APITokenPrefix):
-			var id, uid string
-			var lastUsed *int64
-			ok, err := scanOne(ctx, tx, []any{&id, &uid, &lastUsed}, `SELECT token_id, user_id, last_used_at FROM account_api_tokens
-WHERE token_hash = ? AND revoked_at IS NULL AND expires_at > ?`, tokenHash(token), millis(now))
+			id, uid, lastUsed, ok, err := findAPIToken(ctx, tx, tokenHash(token), now)
 			if err != nil || !ok {
 				return err
 			}
 			if lastUsed == nil || millis(now)-*lastUsed > time.Minute.Milliseconds() {
-				if _, err := tx.Exec(ctx, `UPDATE account_api_tokens SET last_used_at = ? WHERE token_id = ?`, millis(now), id); err != nil {
+				if err := touchAPIToken(ctx, tx, id, now); err != nil {
 					return err
 				}
 			}
@@ -222,29 +186,24 @@ WHERE token_hash = ? AND revoked_at IS NULL AND expires_at > ?`, tokenHash(token
 			userID, err = uuid.Parse(uid)
 			return err
 		case strings.HasPrefix(token, SessionTokenPrefix):
-			var id, uid string
-			var expires, idle, lastSeen int64
-			var disc, change int
-			ok, err := scanOne(ctx, tx, []any{&id, &uid, &expires, &idle, &lastSeen, &disc, &change},
-				`SELECT session_id, user_id, expires_at, idle_timeout_ms, last_seen_at, disclaimer_pending, password_change
-FROM account_sessions WHERE token_hash = ? AND revoked_at IS NULL`, tokenHash(token))
+			s, ok, err := findSession(ctx, tx, tokenHash(token))
 			if err != nil || !ok {
 				return err
 			}
 			nowMs := millis(now)
-			if nowMs >= expires || (idle > 0 && nowMs-lastSeen > idle) {
+			if nowMs >= s.expires || (s.idle > 0 && nowMs-s.lastSeen > s.idle) {
 				return nil
 			}
 			// Seen-at is bookkeeping for the idle timeout, not a change
 			// of anyone's state: no event, and written at most every
 			// 30 seconds.
-			if nowMs-lastSeen > 30_000 {
-				if _, err := tx.Exec(ctx, `UPDATE account_sessions SET last_seen_at = ? WHERE session_id = ?`, nowMs, id); err != nil {
+			if nowMs-s.lastSeen > 30_000 {
+				if err := touchSession(ctx, tx, s.id, now); err != nil {
 					return err
 				}
 			}
-			found, sessionID, disclaimer, mustChangePw = true, id, disc == 1, change == 1
-			userID, err = uuid.Parse(uid)
+			found, sessionID, disclaimer, mustChangePw = true, s.id, s.disclaimer, s.passwordChange
+			userID, err = uuid.Parse(s.userID)
 			return err
 		}
 		return nil
@@ -268,20 +227,6 @@ FROM account_sessions WHERE token_hash = ? AND revoked_at IS NULL`, tokenHash(to
 		mustChangePw = true
 	}
 	return Actor{User: u, SessionID: sessionID, Request: r, DisclaimerPending: disclaimer, PasswordChangeRequired: mustChangePw}, nil
-}
-
-// scanOne scans the first row of a query into dest; ok is false when there
-// is none.
-func scanOne(ctx context.Context, tx eventstore.Tx, dest []any, query string, args ...any) (ok bool, err error) {
-	rows, err := tx.Query(ctx, query, args...)
-	if err != nil {
-		return false, err
-	}
-	defer func() { err = errors.Join(err, rows.Close()) }()
-	if !rows.Next() {
-		return false, rows.Err()
-	}
-	return true, rows.Scan(dest...)
 }
 
 // ErrNotASession is returned for session commands called with an API token.
@@ -332,8 +277,7 @@ func (a *Accounts) endSession(ctx context.Context, actor Actor, userID, sessionI
 			return err
 		}
 		return a.store.InTx(ctx, func(tx eventstore.Tx) error {
-			n, err := tx.Exec(ctx, `UPDATE account_sessions SET revoked_at = ? WHERE session_id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ?`,
-				millis(a.now()), sessionID.String(), userID.String(), millis(a.now()))
+			n, err := revokeOpenSession(ctx, tx, sessionID, userID, a.now())
 			if err != nil {
 				return err
 			}
@@ -372,7 +316,7 @@ func (a *Accounts) AcknowledgeDisclaimer(ctx context.Context, actor Actor) (Resu
 			return err
 		}
 		return a.store.InTx(ctx, func(tx eventstore.Tx) error {
-			n, err := tx.Exec(ctx, `UPDATE account_sessions SET disclaimer_pending = 0 WHERE session_id = ? AND disclaimer_pending = 1`, sid.String())
+			n, err := clearDisclaimer(ctx, tx, sid)
 			if err != nil || n == 0 {
 				return err
 			}

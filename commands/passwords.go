@@ -3,7 +3,6 @@ package commands
 import (
 	"context"
 	"crypto/rand"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -58,19 +57,7 @@ func (a *Accounts) checkPassword(ctx context.Context, u account.User, field, can
 
 // storePassword writes a new hash and keeps only the last HistorySize.
 func (a *Accounts) storePassword(ctx context.Context, tx eventstore.Tx, userID uuid.UUID, hash string, now time.Time) error {
-	var seq int64
-	if _, err := scanOne(ctx, tx, []any{&seq}, `SELECT COALESCE(MAX(seq), 0) FROM account_passwords WHERE user_id = ?`, userID.String()); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO account_passwords (user_id, seq, hash, set_at) VALUES (?, ?, ?, ?)`,
-		userID.String(), seq+1, hash, millis(now)); err != nil {
-		return fmt.Errorf("store password hash: %w", err)
-	}
-	keep := int64(max(a.cfg.Policy.HistorySize, 1))
-	if _, err := tx.Exec(ctx, `DELETE FROM account_passwords WHERE user_id = ? AND seq <= ?`, userID.String(), seq+1-keep); err != nil {
-		return err
-	}
-	return nil
+	return storePasswordHash(ctx, tx, userID, hash, now, max(a.cfg.Policy.HistorySize, 1))
 }
 
 // ChangePassword: the logged-in user replaces their password (the only
@@ -195,23 +182,21 @@ func (a *Accounts) writePassword(ctx context.Context, tx eventstore.Tx, p passwo
 	}
 	for _, e := range loginEvents {
 		if r, ok := e.(account.SessionRevoked); ok {
-			if _, err := tx.Exec(ctx, `UPDATE account_sessions SET revoked_at = ? WHERE session_id = ? AND revoked_at IS NULL`,
-				millis(p.now), r.SessionID.String()); err != nil {
+			if err := endSession(ctx, tx, r.SessionID, p.now); err != nil {
 				return 0, err
 			}
 		}
 	}
 	for _, e := range userEnded {
 		if r, ok := e.(account.APITokenRevoked); ok {
-			if _, err := tx.Exec(ctx, `UPDATE account_api_tokens SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL`,
-				millis(p.now), r.TokenID.String()); err != nil {
+			if err := endAPIToken(ctx, tx, r.TokenID, p.now); err != nil {
 				return 0, err
 			}
 		}
 	}
 	// The new password is the change a session that had to change it
 	// was waiting for.
-	if _, err := tx.Exec(ctx, `UPDATE account_sessions SET password_change = 0 WHERE user_id = ?`, userID.String()); err != nil {
+	if err := clearPasswordChange(ctx, tx, userID); err != nil {
 		return 0, err
 	}
 	return lastPosition(res), nil
@@ -310,28 +295,6 @@ func (a *Accounts) SetPasswordWithLink(ctx context.Context, r Request, token, ne
 		})
 	})
 	return out, err
-}
-
-func openSessions(ctx context.Context, tx eventstore.Tx, userID uuid.UUID, now time.Time) ([]uuid.UUID, error) {
-	rows, err := tx.Query(ctx, `SELECT session_id FROM account_sessions WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? ORDER BY session_id`,
-		userID.String(), millis(now))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []uuid.UUID
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		id, err := uuid.Parse(s)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
 }
 
 // newIssuedPassword is a random first password: 26 characters of base32,

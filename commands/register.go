@@ -227,12 +227,7 @@ func (a *Accounts) Deactivate(ctx context.Context, actor Actor, userID uuid.UUID
 		if _, whole := evs[0].(account.UserDeactivated); !whole {
 			return nil // access to some organisations removed: the account stays
 		}
-		now := millis(a.now())
-		if _, err := tx.Exec(ctx, `UPDATE account_sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL`, now, u.ID.String()); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `UPDATE account_api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL`, now, u.ID.String())
-		return err
+		return endEverySessionAndToken(ctx, tx, u.ID, a.now())
 	}, func(p int64) { out.Position = p })
 	return out, err
 }
