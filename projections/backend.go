@@ -9,9 +9,9 @@ import (
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/capacitytracker/capacity/eventstore"
-	"github.com/capacitytracker/capacity/eventstore/postgres"
-	"github.com/capacitytracker/capacity/eventstore/sqlite"
 )
 
 // Backend is the database the engine runs on: the event store and the
@@ -23,6 +23,9 @@ type Backend interface {
 type backend struct {
 	dialect Dialect
 	store   eventstore.Store
+	// log is the driver's way to query the events table (its columns,
+	// scanner and gap-safe condition).
+	log eventstore.SQLLog
 	// db begins the engine's transactions; on SQLite every one is
 	// BEGIN IMMEDIATE.
 	db      wsql.Beginner
@@ -52,20 +55,40 @@ type backend struct {
 
 func (b *backend) backend() *backend { return b }
 
+// PostgresStore is what the engine needs of the PostgreSQL event store
+// (eventstore/postgres's Store).
+type PostgresStore interface {
+	eventstore.Store
+	eventstore.SQLLog
+	// Pool is the store's connection pool: the engine's transactions share
+	// the database with the log.
+	Pool() *pgxpool.Pool
+	// NotifyChannel is the channel each append's commit notifies.
+	NotifyChannel() string
+}
+
+// SQLiteStore is what the engine needs of the SQLite event store
+// (eventstore/sqlite's Store).
+type SQLiteStore interface {
+	eventstore.Store
+	eventstore.SQLLog
+}
+
 // NewPostgresBackend runs the projections in the store's database, over its
 // pool.
-func NewPostgresBackend(store *postgres.Store) Backend {
+func NewPostgresBackend(store PostgresStore) Backend {
 	return &backend{
 		dialect: Postgres,
 		store:   store,
+		log:     store,
 		db:      wsql.BeginnerFromPgx(store.Pool()),
 		schema: func(batch int) eventsSchema {
 			return eventsSchema{
 				dialect:    Postgres,
 				batch:      batch,
-				selectFrom: postgres.EventColumns,
-				gapSafe:    postgres.GapSafeCondition,
-				scan:       func(s wsql.Scanner) (eventstore.Event, error) { return postgres.ScanEvent(s) },
+				selectFrom: store.EventColumns(),
+				gapSafe:    store.GapSafeCondition(),
+				scan:       func(s wsql.Scanner) (eventstore.Event, error) { return store.ScanEvent(s) },
 			}
 		},
 		offsets:      checkpointOffsets{dialect: Postgres},
@@ -73,9 +96,9 @@ func NewPostgresBackend(store *postgres.Store) Backend {
 		liveBatch:    5000,
 		rebuildBatch: 5000,
 		events:       newEventCache(eventCacheSize),
-		flagAt:       personalFlagAt(postgres.EventColumns),
+		flagAt:       personalFlagAt(store.EventColumns()),
 		locks:        &lockers{pool: store.Pool()},
-		wakeups:      pgWakeups(store.Pool().Config().ConnConfig),
+		wakeups:      pgWakeups(store.Pool().Config().ConnConfig, store.NotifyChannel()),
 	}
 }
 
@@ -84,17 +107,19 @@ func NewPostgresBackend(store *postgres.Store) Backend {
 // (the store's DB()). Each batch then holds SQLite's write lock from its
 // first statement, so writing read models after reading the log cannot fail
 // with SQLITE_BUSY; appends wait for the batch (busy timeout).
-func NewSQLiteBackend(db *sql.DB, store eventstore.Store) Backend {
+func NewSQLiteBackend(db *sql.DB, store SQLiteStore) Backend {
 	b := &backend{
 		dialect: SQLite,
 		store:   store,
+		log:     store,
 		db:      wsql.BeginnerFromStdSQL(db),
 		schema: func(batch int) eventsSchema {
 			return eventsSchema{
 				dialect:    SQLite,
 				batch:      batch,
-				selectFrom: sqlite.EventColumns,
-				scan:       func(s wsql.Scanner) (eventstore.Event, error) { return sqlite.ScanEvent(s) },
+				selectFrom: store.EventColumns(),
+				gapSafe:    store.GapSafeCondition(),
+				scan:       func(s wsql.Scanner) (eventstore.Event, error) { return store.ScanEvent(s) },
 			}
 		},
 		offsets: checkpointOffsets{dialect: SQLite},
@@ -106,7 +131,7 @@ func NewSQLiteBackend(db *sql.DB, store eventstore.Store) Backend {
 		rebuildBatch: 1000,
 		turn:         newWriteTurn(),
 		events:       newEventCache(eventCacheSize),
-		flagAt:       personalFlagAt(sqlite.EventColumns),
+		flagAt:       personalFlagAt(store.EventColumns()),
 		locks:        &lockers{sqlitePath: func(ctx context.Context) (string, error) { return sqliteFile(ctx, db) }},
 	}
 	// The store and the engine share the process: the store's commits
@@ -174,7 +199,9 @@ func (b *backend) inTx(ctx context.Context, fn func(tx wsql.Tx) error) error {
 	return tx.Commit()
 }
 
-func (b *backend) view(ex wsql.ContextExecutor) txView { return txView{ex: ex, dialect: b.dialect} }
+func (b *backend) view(ex wsql.ContextExecutor) txView {
+	return txView{ex: ex, dialect: b.dialect, log: b.log}
+}
 
 // queryInt64 runs a query returning one integer.
 func (b *backend) queryInt64(ctx context.Context, ex wsql.ContextExecutor, q string, args ...any) (int64, error) {

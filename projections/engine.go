@@ -229,7 +229,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			quickMax: min(quickMax, e.pollEvery), errors: wsql.NewDefaultBackoffManager(e.pollEvery, retryInterval)}
 		poll.woken()
 		sub, err := wsql.NewSubscriber(
-			guardedBeginner{Beginner: gatedBeginner{Beginner: e.b.db, gate: e.gates[name]}, dialect: e.b.dialect, projection: name, observer: e.currentObserver, size: size,
+			guardedBeginner{Beginner: gatedBeginner{Beginner: e.b.db, gate: e.gates[name]}, dialect: e.b.dialect, log: e.b.log, projection: name, observer: e.currentObserver, size: size,
 				poll: poll, committed: &e.committed, turn: e.b.turn},
 			wsql.SubscriberConfig{
 				ConsumerGroup:  name,

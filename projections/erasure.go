@@ -7,8 +7,6 @@ import (
 	"github.com/capacitytracker/capacity/domain/account"
 	"github.com/capacitytracker/capacity/domain/erasure"
 	"github.com/capacitytracker/capacity/eventstore"
-	"github.com/capacitytracker/capacity/eventstore/postgres"
-	"github.com/capacitytracker/capacity/eventstore/sqlite"
 )
 
 // An erasure (erasure.PersonErased) deletes the person's data-subject key
@@ -113,18 +111,15 @@ func applyAroundErasures(evs []eventstore.Event, withErasures bool, batch func([
 // their personal fields opened as the store opens them: those of erased
 // subjects read as null (Event.Erased).
 func readStreamUpTo(ctx context.Context, tx Tx, streamID string, upTo int64) ([]eventstore.Event, error) {
-	columns, scan := sqlite.EventColumns, func(r Rows) (eventstore.Event, error) { return sqlite.ScanEvent(r) }
-	if tx.Dialect() == Postgres {
-		columns, scan = postgres.EventColumns, func(r Rows) (eventstore.Event, error) { return postgres.ScanEvent(r) }
-	}
-	rows, err := tx.QueryContext(ctx, columns+`WHERE e.stream_id = ? AND e.position <= ? ORDER BY e.stream_version`, streamID, upTo)
+	log := tx.events()
+	rows, err := tx.QueryContext(ctx, log.EventColumns()+`WHERE e.stream_id = ? AND e.position <= ? ORDER BY e.stream_version`, streamID, upTo)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", streamID, err)
 	}
 	defer rows.Close()
 	var out []eventstore.Event
 	for rows.Next() {
-		ev, err := scan(rows)
+		ev, err := log.ScanEvent(rows)
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", streamID, err)
 		}

@@ -102,6 +102,9 @@ type Tx interface {
 	Dialect() Dialect
 	ExecContext(ctx context.Context, query string, args ...any) (wsql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (Rows, error)
+	// events is the driver's way to query the log in this transaction
+	// (an erasure folds a stream again from it).
+	events() eventstore.SQLLog
 }
 
 // Rows is the result of Tx.QueryContext.

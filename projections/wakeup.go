@@ -15,7 +15,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/capacitytracker/capacity/eventstore"
-	"github.com/capacitytracker/capacity/eventstore/postgres"
 )
 
 // Waiting for new events. A subscriber whose read found nothing waits for a
@@ -142,10 +141,10 @@ func (p *poller) HandleError(logger watermill.LoggerAdapter, noMsg bool, err err
 
 // pgWakeups LISTENs for the store's notifications on one connection of
 // its own, for the whole engine, and wakes every subscriber at each one.
-func pgWakeups(cfg *pgx.ConnConfig) func(ctx context.Context, logger *slog.Logger, wake *eventstore.Signal, announce func(int64)) {
+func pgWakeups(cfg *pgx.ConnConfig, channel string) func(ctx context.Context, logger *slog.Logger, wake *eventstore.Signal, announce func(int64)) {
 	return func(ctx context.Context, logger *slog.Logger, wake *eventstore.Signal, announce func(int64)) {
 		for {
-			err := listen(ctx, cfg, wake, announce)
+			err := listen(ctx, cfg, channel, wake, announce)
 			if ctx.Err() != nil {
 				return
 			}
@@ -229,7 +228,7 @@ func (b *backend) headAndCheckpoint(ctx context.Context, q string, args []any) (
 }
 
 // listen runs one LISTEN connection until it fails or ctx ends.
-func listen(ctx context.Context, cfg *pgx.ConnConfig, sig *eventstore.Signal, announce func(int64)) error {
+func listen(ctx context.Context, cfg *pgx.ConnConfig, channel string, sig *eventstore.Signal, announce func(int64)) error {
 	cfg = cfg.Copy()
 	if cfg.RuntimeParams == nil {
 		cfg.RuntimeParams = map[string]string{}
@@ -240,7 +239,7 @@ func listen(ctx context.Context, cfg *pgx.ConnConfig, sig *eventstore.Signal, an
 		return err
 	}
 	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{postgres.AppendedChannel}.Sanitize()); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize()); err != nil {
 		return err
 	}
 	// Appends may have committed while nobody listened.

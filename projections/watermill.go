@@ -183,6 +183,7 @@ func insertCheckpoint(d Dialect) string {
 type guardedBeginner struct {
 	wsql.Beginner
 	dialect    Dialect
+	log        eventstore.SQLLog
 	projection string
 	observer   func() Observer
 	size       *liveBatchSize // learns how long the batches take
@@ -221,7 +222,7 @@ func (g guardedBeginner) BeginTx(ctx context.Context, opts *sql.TxOptions) (wsql
 	}
 	// The clock starts once the lock is held: waiting for another server's
 	// batch or a rebuild's swap says nothing about this batch's events.
-	return &guardedTx{inner: tx, ctx: ctx, dialect: g.dialect, projection: g.projection, observer: g.observer(),
+	return &guardedTx{inner: tx, ctx: ctx, dialect: g.dialect, log: g.log, projection: g.projection, observer: g.observer(),
 		size: g.size, committed: g.committed, poll: g.poll, turn: g.turn, began: time.Now()}, nil
 }
 
@@ -244,6 +245,7 @@ type guardedTx struct {
 	inner      wsql.Tx
 	ctx        context.Context
 	dialect    Dialect
+	log        eventstore.SQLLog
 	projection string
 	observer   Observer
 	size       *liveBatchSize
@@ -383,7 +385,7 @@ func (t *guardedTx) attempt(ctx context.Context, position int64, events int, fn 
 		}
 		t.savepoint = true
 	}
-	if err := fn(txView{ex: t.inner, dialect: t.dialect}); err != nil {
+	if err := fn(txView{ex: t.inner, dialect: t.dialect, log: t.log}); err != nil {
 		if _, rbErr := t.inner.ExecContext(context.WithoutCancel(ctx), "ROLLBACK TO SAVEPOINT projection_attempt"); rbErr != nil {
 			t.broken = true
 			return errors.Join(err, errSavepointBroken, rbErr)
@@ -409,6 +411,16 @@ var errSavepointBroken = errors.New("savepoint could not be rolled back")
 type txView struct {
 	ex      wsql.ContextExecutor
 	dialect Dialect
+	log     eventstore.SQLLog
+}
+
+func (v txView) events() eventstore.SQLLog { return v.log }
+
+// NewTx is a projection's view of a transaction of the store's database,
+// for tools and tests that write a projection's tables without the engine
+// (projtest.Direct): placeholders are ?, as for the engine's.
+func NewTx(ex wsql.ContextExecutor, dialect Dialect, log eventstore.SQLLog) Tx {
+	return txView{ex: ex, dialect: dialect, log: log}
 }
 
 func (v txView) Dialect() Dialect { return v.dialect }

@@ -742,7 +742,22 @@ const EventColumns = selectEvents
 const GapSafeCondition = belowXmin
 
 // Scanner is satisfied by pgx.Row, pgx.Rows and database/sql rows.
-type Scanner interface{ Scan(dest ...any) error }
+type Scanner = eventstore.Scanner
+
+var _ eventstore.SQLLog = (*Store)(nil)
+
+// EventColumns implements eventstore.SQLLog.
+func (*Store) EventColumns() string { return EventColumns }
+
+// GapSafeCondition implements eventstore.SQLLog: an open transaction may
+// still commit a position below a committed one.
+func (*Store) GapSafeCondition() string { return GapSafeCondition }
+
+// ScanEvent implements eventstore.SQLLog.
+func (*Store) ScanEvent(row eventstore.Scanner) (eventstore.Event, error) { return ScanEvent(row) }
+
+// NotifyChannel is the channel that each append's commit notifies.
+func (*Store) NotifyChannel() string { return AppendedChannel }
 
 // ScanEvent reads one row selected with EventColumns and decrypts it.
 func ScanEvent(row Scanner) (eventstore.Event, error) {

@@ -655,7 +655,19 @@ const EventColumns = `SELECT e.position, e.stream_id, e.stream_version, e.event_
 	FROM events e `
 
 // Scanner is satisfied by *sql.Row and *sql.Rows.
-type Scanner interface{ Scan(dest ...any) error }
+type Scanner = eventstore.Scanner
+
+var _ eventstore.SQLLog = (*Store)(nil)
+
+// EventColumns implements eventstore.SQLLog.
+func (*Store) EventColumns() string { return EventColumns }
+
+// GapSafeCondition implements eventstore.SQLLog: none, the one writer
+// commits positions in order.
+func (*Store) GapSafeCondition() string { return "" }
+
+// ScanEvent implements eventstore.SQLLog.
+func (*Store) ScanEvent(row eventstore.Scanner) (eventstore.Event, error) { return ScanEvent(row) }
 
 // ScanEvent reads one row selected with EventColumns and decrypts it.
 func ScanEvent(row Scanner) (eventstore.Event, error) {

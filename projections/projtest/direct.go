@@ -20,6 +20,7 @@ type Direct struct {
 	tb      testing.TB
 	Dialect projections.Dialect
 	db      wsql.Beginner
+	log     eventstore.SQLLog
 }
 
 // OpenDirect creates the projections' tables (their Schema, under their
@@ -27,6 +28,11 @@ type Direct struct {
 func OpenDirect(tb testing.TB, store eventstore.Store, projs ...projections.Projection) *Direct {
 	tb.Helper()
 	d := &Direct{tb: tb}
+	log, ok := store.(eventstore.SQLLog)
+	if !ok {
+		tb.Fatalf("store %T cannot be queried by SQL", store)
+	}
+	d.log = log
 	switch s := store.(type) {
 	case interface{ Pool() *pgxpool.Pool }:
 		d.Dialect, d.db = projections.Postgres, wsql.BeginnerFromPgx(s.Pool())
@@ -66,38 +72,11 @@ func (d *Direct) InTx(fn func(tx projections.Tx) error) {
 	if err != nil {
 		d.tb.Fatal(err)
 	}
-	if err := fn(directTx{tx: tx, dialect: d.Dialect}); err != nil {
+	if err := fn(projections.NewTx(tx, d.Dialect, d.log)); err != nil {
 		_ = tx.Rollback()
 		d.tb.Fatal(err)
 	}
 	if err := tx.Commit(); err != nil {
 		d.tb.Fatal(err)
 	}
-}
-
-// directTx is a projections.Tx over a transaction of the database.
-type directTx struct {
-	tx      wsql.Tx
-	dialect projections.Dialect
-}
-
-func (d directTx) Dialect() projections.Dialect { return d.dialect }
-
-func (d directTx) rebind(q string) string {
-	if d.dialect == projections.Postgres {
-		return eventstore.DollarPlaceholders(q)
-	}
-	return q
-}
-
-func (d directTx) ExecContext(ctx context.Context, q string, args ...any) (wsql.Result, error) {
-	return d.tx.ExecContext(ctx, d.rebind(q), args...)
-}
-
-func (d directTx) QueryContext(ctx context.Context, q string, args ...any) (projections.Rows, error) {
-	rows, err := d.tx.QueryContext(ctx, d.rebind(q), args...)
-	if err != nil {
-		return nil, err
-	}
-	return rows.(projections.Rows), nil
 }

@@ -98,7 +98,7 @@ func (s *scratch) projectionBackend() projections.Backend {
 	if s.pool != nil {
 		return projections.NewPostgresBackend(s.store.(*postgres.Store))
 	}
-	return projections.NewSQLiteBackend(s.sqlite.DB(), s.store)
+	return projections.NewSQLiteBackend(s.sqlite.DB(), s.sqlite)
 }
 
 func runProjections(ctx context.Context, s *scratch, opts Options, w io.Writer) error {
