@@ -29,13 +29,6 @@ type ImportSummary struct {
 // organisations) created, changed, unchanged and refused.
 type CQCImportSummary = ImportSummary
 
-// Outcomes of one CQC record.
-const (
-	cqcCreated   = "created"
-	cqcChanged   = "changed"
-	cqcUnchanged = "unchanged"
-)
-
 // ImportCQC brings each record's location, and the organisation of its
 // provider, up to date with CQC's data (support or an operator). The
 // records go in chunks of importChunkSize: the chunk's streams are read in
@@ -166,11 +159,11 @@ func (a *Accounts) importCQCChunk(ctx context.Context, meta eventstore.Metadata,
 		}
 		switch {
 		case len(orgData)+len(locData) == 0:
-			outcomes[i] = cqcUnchanged
+			outcomes[i] = importUnchanged
 		case l.Version == 0:
-			outcomes[i] = cqcCreated
+			outcomes[i] = importCreated
 		default:
-			outcomes[i] = cqcChanged
+			outcomes[i] = importChanged
 		}
 	}
 	var pos int64
@@ -211,6 +204,8 @@ func (a *Accounts) importCQCAlone(ctx context.Context, meta eventstore.Metadata,
 	return sum, nil
 }
 
+// importCQCRecord reads, decides and appends one record on its own,
+// deciding again when it loses a race (importCQCAlone).
 func (a *Accounts) importCQCRecord(ctx context.Context, meta eventstore.Metadata, rec location.CQCRecord) (string, int64, error) {
 	// The decision checks the ids before any stream is named after them.
 	if err := rec.Validate(); err != nil {
@@ -252,16 +247,16 @@ func (a *Accounts) importCQCRecord(ctx context.Context, meta eventstore.Metadata
 			reqs = append(reqs, eventstore.AppendRequest{StreamID: part.stream, Expected: expect(part.version), Events: data})
 		}
 		if len(reqs) == 0 {
-			outcome = cqcUnchanged
+			outcome = importUnchanged
 			return nil
 		}
 		res, err := a.store.AppendMany(ctx, reqs)
 		if err != nil {
 			return err
 		}
-		outcome, pos = cqcChanged, lastPosition(res)
+		outcome, pos = importChanged, lastPosition(res)
 		if l.Version == 0 {
-			outcome = cqcCreated
+			outcome = importCreated
 		}
 		return nil
 	})

@@ -121,11 +121,11 @@ func (a *Accounts) importGPChunk(ctx context.Context, meta eventstore.Metadata, 
 		}
 		switch {
 		case len(data) == 0:
-			outcomes[i] = gpUnchanged
+			outcomes[i] = importUnchanged
 		case o.Version == 0:
-			outcomes[i] = gpCreated
+			outcomes[i] = importCreated
 		default:
-			outcomes[i] = gpChanged
+			outcomes[i] = importChanged
 		}
 	}
 	var pos int64
@@ -167,13 +167,8 @@ func (a *Accounts) importGPAlone(ctx context.Context, meta eventstore.Metadata, 
 	return sum, nil
 }
 
-// Outcomes of one GP practice row.
-const (
-	gpCreated   = "created"
-	gpChanged   = "changed"
-	gpUnchanged = "unchanged"
-)
-
+// importGPPractice reads, decides and appends one row on its own, deciding
+// again when it loses a race (importGPAlone).
 func (a *Accounts) importGPPractice(ctx context.Context, meta eventstore.Metadata, row GPPracticeRow) (string, int64, error) {
 	// The row is checked before a stream is named after its code.
 	p, err := row.Cleaned()
@@ -191,7 +186,7 @@ func (a *Accounts) importGPPractice(ctx context.Context, meta eventstore.Metadat
 			return err
 		}
 		if len(evs) == 0 {
-			outcome = gpUnchanged
+			outcome = importUnchanged
 			return nil
 		}
 		data, err := encode(meta, "", evs...)
@@ -202,9 +197,9 @@ func (a *Accounts) importGPPractice(ctx context.Context, meta eventstore.Metadat
 		if err != nil {
 			return err
 		}
-		outcome, pos = gpChanged, res.LastPosition()
+		outcome, pos = importChanged, res.LastPosition()
 		if o.Version == 0 {
-			outcome = gpCreated
+			outcome = importCreated
 		}
 		return nil
 	})

@@ -16,6 +16,13 @@ import (
 // two streams per record, well under eventstore.MaxStreamsPerRequest.
 const importChunkSize = 500
 
+// Outcomes of one record of an import.
+const (
+	importCreated   = "created"
+	importChanged   = "changed"
+	importUnchanged = "unchanged"
+)
+
 // chunkAppend gathers the events a chunk of import records decided: one
 // request per stream, expecting the version the chunk read, in the order
 // the chunk first touched the streams (an organisation before the first
@@ -101,9 +108,9 @@ func pending(data []eventstore.EventData) []eventstore.Event {
 // tally counts one record's outcome.
 func (s *ImportSummary) tally(outcome string, pos int64) {
 	switch outcome {
-	case cqcCreated:
+	case importCreated:
 		s.Created++
-	case cqcChanged:
+	case importChanged:
 		s.Changed++
 	default:
 		s.Unchanged++
