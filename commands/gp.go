@@ -20,11 +20,15 @@ type GPPracticeRow = location.GPPractice
 type GPImportSummary = ImportSummary
 
 // ImportGPPractices brings each row's GP practice (an organisation of type
-// GP named by its practice code) up to date (support or an operator). Each
-// row is decided and appended on its own, at the version of the
-// organisation read: a refused row is counted and the import goes on. It
-// stops at the first failure of the store or the context, returning what
-// it did until then. An identical import appends nothing.
+// GP named by its practice code) up to date (support or an operator). The
+// rows go in chunks of importChunkSize, as CQC's records do (ImportCQC):
+// the chunk's organisations are read in one go, each row is decided on the
+// state the rows before it left, and the chunk's events are appended in one
+// atomic AppendMany at the versions read; when an organisation changed under
+// the chunk, the chunk is imported again row by row, each row on its own
+// with retries. A refused row is counted and the import goes on. It stops
+// at the first failure of the store or the context, returning what the
+// chunks before it did. An identical import appends nothing.
 func (a *Accounts) ImportGPPractices(ctx context.Context, actor Actor, rows []GPPracticeRow) (GPImportSummary, error) {
 	var sum GPImportSummary
 	if err := a.supportOnly(actor); err != nil {
@@ -35,43 +39,136 @@ func (a *Accounts) ImportGPPractices(ctx context.Context, actor Actor, rows []GP
 	if meta.CorrelationID == "" {
 		meta.CorrelationID = uuid.NewString()
 	}
+	for start := 0; start < len(rows); start += importChunkSize {
+		if err := ctx.Err(); err != nil {
+			return sum, err
+		}
+		chunk := rows[start:min(start+importChunkSize, len(rows))]
+		part, err := a.importGPChunk(ctx, meta, start, chunk)
+		if redoAlone(err) {
+			part, err = a.importGPAlone(ctx, meta, start, chunk)
+		}
+		sum.add(part)
+		if err != nil {
+			return sum, err
+		}
+	}
+	return sum, nil
+}
+
+// gpWhere names row i of a file (counting from 0) in errors: its line, or
+// its number.
+func gpWhere(i int, row GPPracticeRow) string {
+	if where := row.Where(); where != "" {
+		return where
+	}
+	return "row " + strconv.Itoa(i+1)
+}
+
+// importGPChunk decides a chunk of rows, the first of them row first of the
+// file, on the state of their organisations, read in one go, and appends
+// what they decided in one AppendMany. On an error nothing of the chunk was
+// written and its summary is empty; after one that redoAlone accepts the
+// chunk can go again row by row.
+func (a *Accounts) importGPChunk(ctx context.Context, meta eventstore.Metadata, first int, rows []GPPracticeRow) (GPImportSummary, error) {
+	var sum GPImportSummary
+	// A row is checked before a stream is named after its code.
+	cleaned := make([]location.GPPractice, len(rows))
+	invalid := make([]error, len(rows))
+	var streams []string
+	for i, row := range rows {
+		if cleaned[i], invalid[i] = row.Cleaned(); invalid[i] == nil {
+			streams = append(streams, location.OrganisationStream(cleaned[i].Code))
+		}
+	}
+	read, err := a.readStreams(ctx, streams)
+	if err != nil {
+		return ImportSummary{}, err
+	}
+	orgs := map[string]location.Organisation{}
+	version := map[string]int64{} // as read
+	var out chunkAppend
+	outcomes := make([]string, len(rows))
+	for i, p := range cleaned {
+		where := gpWhere(first+i, rows[i])
+		if invalid[i] != nil {
+			sum.reject(where, invalid[i])
+			continue
+		}
+		stream := location.OrganisationStream(p.Code)
+		o, ok := orgs[stream]
+		if !ok {
+			if o, err = foldOrganisation(o, stream, read[stream]); err != nil {
+				return ImportSummary{}, fmt.Errorf("%s: read %s: %w", where, stream, err)
+			}
+			version[stream] = o.Version
+		}
+		evs, err := location.DecideGPPractice(o, p)
+		if err != nil {
+			if !refusedRecord(err) {
+				return ImportSummary{}, fmt.Errorf("%s: %w", where, err)
+			}
+			sum.reject(where, err)
+			continue
+		}
+		data, err := encode(meta, "", evs...)
+		if err != nil {
+			return ImportSummary{}, fmt.Errorf("%s: %w", where, err)
+		}
+		out.add(stream, version[stream], data)
+		if orgs[stream], err = foldOrganisation(o, stream, pending(data)); err != nil {
+			return ImportSummary{}, fmt.Errorf("%s: %w", where, err)
+		}
+		switch {
+		case len(data) == 0:
+			outcomes[i] = importUnchanged
+		case o.Version == 0:
+			outcomes[i] = importCreated
+		default:
+			outcomes[i] = importChanged
+		}
+	}
+	var pos int64
+	if len(out.reqs) > 0 {
+		res, err := a.store.AppendMany(ctx, out.reqs)
+		if err != nil {
+			return ImportSummary{}, fmt.Errorf("%s to %s: %w", gpWhere(first, rows[0]), gpWhere(first+len(rows)-1, rows[len(rows)-1]), err)
+		}
+		pos = lastPosition(res)
+	}
+	for _, o := range outcomes {
+		if o != "" {
+			sum.tally(o, 0)
+		}
+	}
+	sum.Position = pos
+	return sum, nil
+}
+
+// importGPAlone imports a chunk of rows one by one, each decided and
+// appended on its own at the version it reads, with retries.
+func (a *Accounts) importGPAlone(ctx context.Context, meta eventstore.Metadata, first int, rows []GPPracticeRow) (GPImportSummary, error) {
+	var sum GPImportSummary
 	for i, row := range rows {
 		if err := ctx.Err(); err != nil {
 			return sum, err
 		}
-		where := row.Where()
-		if where == "" {
-			where = "row " + strconv.Itoa(i+1)
-		}
+		where := gpWhere(first+i, row)
 		outcome, pos, err := a.importGPPractice(ctx, meta, row)
 		if err != nil {
 			if !refusedRecord(err) {
 				return sum, fmt.Errorf("%s: %w", where, err)
 			}
-			sum.Rejected++
-			sum.Errors = append(sum.Errors, where+": "+reason(err))
+			sum.reject(where, err)
 			continue
 		}
-		switch outcome {
-		case gpCreated:
-			sum.Created++
-		case gpChanged:
-			sum.Changed++
-		default:
-			sum.Unchanged++
-		}
-		sum.Position = max(sum.Position, pos)
+		sum.tally(outcome, pos)
 	}
 	return sum, nil
 }
 
-// Outcomes of one GP practice row.
-const (
-	gpCreated   = "created"
-	gpChanged   = "changed"
-	gpUnchanged = "unchanged"
-)
-
+// importGPPractice reads, decides and appends one row on its own, deciding
+// again when it loses a race (importGPAlone).
 func (a *Accounts) importGPPractice(ctx context.Context, meta eventstore.Metadata, row GPPracticeRow) (string, int64, error) {
 	// The row is checked before a stream is named after its code.
 	p, err := row.Cleaned()
@@ -89,7 +186,7 @@ func (a *Accounts) importGPPractice(ctx context.Context, meta eventstore.Metadat
 			return err
 		}
 		if len(evs) == 0 {
-			outcome = gpUnchanged
+			outcome = importUnchanged
 			return nil
 		}
 		data, err := encode(meta, "", evs...)
@@ -100,9 +197,9 @@ func (a *Accounts) importGPPractice(ctx context.Context, meta eventstore.Metadat
 		if err != nil {
 			return err
 		}
-		outcome, pos = gpChanged, res.LastPosition()
+		outcome, pos = importChanged, res.LastPosition()
 		if o.Version == 0 {
-			outcome = gpCreated
+			outcome = importCreated
 		}
 		return nil
 	})

@@ -40,6 +40,7 @@ var (
 	ErrTooManyEvents          = errors.New("too many events in one append")
 	ErrNoEvents               = errors.New("no events to append")
 	ErrInvalidEvent           = errors.New("invalid event")
+	ErrTooManyStreams         = errors.New("too many streams in one read")
 	// ErrDuplicateEventID means some (not all) of the event ids of an append
 	// are already stored, or they are stored in another stream: it is not a
 	// retry of an earlier append, so nothing was written.
@@ -228,6 +229,11 @@ type Store interface {
 	AppendMany(ctx context.Context, reqs []AppendRequest) ([]AppendResult, error)
 	// ReadStream returns a stream's events in version order.
 	ReadStream(ctx context.Context, streamID string, opts ReadStreamOptions) ([]Event, error)
+	// ReadStreams returns the events of several streams in one read, each
+	// stream's in version order, keyed by stream id; a stream without
+	// events has no key. A stream id may be named more than once; at most
+	// MaxStreamsPerRequest distinct streams.
+	ReadStreams(ctx context.Context, streamIDs []string) (map[string][]Event, error)
 	// ReadAll returns up to limit events with position > from in global order.
 	// It never returns an event while an event with a lower position may
 	// still be committed (gap safety).
@@ -339,6 +345,36 @@ func ValidateAppend(streamID string, expected ExpectedVersion, events []EventDat
 		}
 	}
 	return nil
+}
+
+// ValidateReadStreams checks the stream ids of a ReadStreams call and
+// returns them without repeats, in their first order.
+func ValidateReadStreams(streamIDs []string) ([]string, error) {
+	seen := make(map[string]struct{}, len(streamIDs))
+	out := make([]string, 0, len(streamIDs))
+	for _, id := range streamIDs {
+		if err := ValidateStreamID(id); err != nil {
+			return nil, err
+		}
+		if _, dup := seen[id]; dup {
+			continue
+		}
+		seen[id] = struct{}{}
+		out = append(out, id)
+	}
+	if len(out) > MaxStreamsPerRequest {
+		return nil, fmt.Errorf("%w: %d streams in one read, at most %d", ErrTooManyStreams, len(out), MaxStreamsPerRequest)
+	}
+	return out, nil
+}
+
+// GroupByStream keys events by their stream, keeping their order.
+func GroupByStream(evs []Event) map[string][]Event {
+	out := make(map[string][]Event)
+	for _, ev := range evs {
+		out[ev.StreamID] = append(out[ev.StreamID], ev)
+	}
+	return out
 }
 
 // ValidateAppendMany checks a multi-stream append: each part, and that no

@@ -816,6 +816,22 @@ func (s *Store) ReadStream(ctx context.Context, streamID string, opts eventstore
 	return evs, nil
 }
 
+// ReadStreams implements eventstore.Store: one query for every stream.
+func (s *Store) ReadStreams(ctx context.Context, streamIDs []string) (map[string][]eventstore.Event, error) {
+	ids, err := eventstore.ValidateReadStreams(streamIDs)
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) == 0 {
+		return map[string][]eventstore.Event{}, nil
+	}
+	evs, err := s.query(ctx, selectEvents+`WHERE e.stream_id = ANY($1::text[]) ORDER BY e.stream_id, e.stream_version`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read %d streams: %w", len(ids), err)
+	}
+	return eventstore.GroupByStream(evs), nil
+}
+
 func clampLimit(limit int) int {
 	if limit <= 0 || limit > 10000 {
 		return 10000

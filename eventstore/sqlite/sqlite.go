@@ -733,6 +733,28 @@ func (s *Store) ReadStream(ctx context.Context, streamID string, opts eventstore
 	return evs, nil
 }
 
+// ReadStreams implements eventstore.Store: one query for every stream, the
+// ids passed as one JSON array.
+func (s *Store) ReadStreams(ctx context.Context, streamIDs []string) (map[string][]eventstore.Event, error) {
+	ids, err := eventstore.ValidateReadStreams(streamIDs)
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) == 0 {
+		return map[string][]eventstore.Event{}, nil
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, err
+	}
+	evs, err := s.query(ctx, EventColumns+`WHERE e.stream_id IN (SELECT value FROM json_each(?1))
+		ORDER BY e.stream_id, e.stream_version`, string(list))
+	if err != nil {
+		return nil, fmt.Errorf("read %d streams: %w", len(ids), err)
+	}
+	return eventstore.GroupByStream(evs), nil
+}
+
 func clampLimit(limit int) int {
 	if limit <= 0 || limit > 10000 {
 		return 10000

@@ -13,7 +13,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +54,7 @@ func Run(t *testing.T, newStore func(t *testing.T) eventstore.Store, opts Option
 		{"AppendMany_AppendsToEveryStream", testAppendMany},
 		{"ReadAll_IsInPositionOrderAndPages", testOrdering},
 		{"ReadStream_Bounds", testReadStreamBounds},
+		{"ReadStreams_ReadsEachStreamAsReadStream", testReadStreams},
 		{"ReadCategory", testReadCategory},
 		{"ListStreams", testListStreams},
 		{"HeadPosition", testHeadPosition},
@@ -650,6 +653,60 @@ func testReadStreamBounds(t *testing.T, s eventstore.Store, _ Options) {
 	}
 	if _, err := s.ReadStream(ctx, "not a stream", eventstore.ReadStreamOptions{}); !errors.Is(err, eventstore.ErrInvalidStreamID) {
 		t.Fatalf("ReadStream of a malformed id: %v, want ErrInvalidStreamID", err)
+	}
+}
+
+func testReadStreams(t *testing.T, s eventstore.Store, _ Options) {
+	ctx := context.Background()
+	mustAppend(t, s, "many-1", eventstore.NoStream, numbered(3)...)
+	mustAppend(t, s, "many-10", eventstore.NoStream, numbered(2)...)
+	mustAppend(t, s, "other-1", eventstore.NoStream, numbered(1)...)
+	mustAppend(t, s, "many-1", eventstore.Exact(3), numbered(2)...)
+	sealed := newEvent("Sealed", `{"email": "ann@example.org", "n": 1}`)
+	sealed.Personal = []eventstore.PersonalField{{Path: "email", Subject: "user-ann"}}
+	mustAppend(t, s, "many-2", eventstore.NoStream, sealed)
+
+	got, err := s.ReadStreams(ctx, []string{"many-2", "many-1", "many-missing", "other-1", "many-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 {
+		t.Errorf("read %d streams, want many-1, many-2 and other-1: %v", len(got), slices.Sorted(maps.Keys(got)))
+	}
+	if _, ok := got["many-missing"]; ok {
+		t.Error("a stream without events has a key")
+	}
+	if _, ok := got["many-10"]; ok {
+		t.Error("read many-10, which was not asked for")
+	}
+	for _, stream := range []string{"many-1", "many-2", "other-1"} {
+		want := readStream(t, s, stream, eventstore.ReadStreamOptions{})
+		if !reflect.DeepEqual(got[stream], want) {
+			t.Errorf("ReadStreams of %s:\n%+v\nReadStream:\n%+v", stream, got[stream], want)
+		}
+	}
+	if !sameInts(versions(got["many-1"]), seq(1, 5)) {
+		t.Errorf("many-1 versions %v, want 1..5", versions(got["many-1"]))
+	}
+	if len(got["many-2"]) == 1 && !jsonEqual(t, got["many-2"][0].Data, []byte(`{"email": "ann@example.org", "n": 1}`)) {
+		t.Errorf("the sealed event reads %s", got["many-2"][0].Data)
+	}
+
+	if none, err := s.ReadStreams(ctx, nil); err != nil || len(none) != 0 {
+		t.Errorf("ReadStreams of no stream: %v, %v", none, err)
+	}
+	if _, err := s.ReadStreams(ctx, []string{"many-1", "not a stream"}); !errors.Is(err, eventstore.ErrInvalidStreamID) {
+		t.Errorf("ReadStreams with a malformed id: %v, want ErrInvalidStreamID", err)
+	}
+	ids := make([]string, eventstore.MaxStreamsPerRequest+1)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("many-%d", i)
+	}
+	if _, err := s.ReadStreams(ctx, ids); !errors.Is(err, eventstore.ErrTooManyStreams) {
+		t.Errorf("ReadStreams of %d streams: %v, want ErrTooManyStreams", len(ids), err)
+	}
+	if got, err := s.ReadStreams(ctx, ids[:eventstore.MaxStreamsPerRequest]); err != nil || len(got) != 3 {
+		t.Errorf("ReadStreams of %d streams: %d streams, %v", eventstore.MaxStreamsPerRequest, len(got), err)
 	}
 }
 
