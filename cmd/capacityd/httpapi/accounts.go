@@ -444,27 +444,6 @@ func (s *Server) handleRevokeSession(w http.ResponseWriter, r *http.Request, a c
 	s.answer(w, r, res, err)
 }
 
-// readFunc answers a read of the read models for a logged-in viewer, with
-// the min_position of read-your-writes.
-type readFunc func(r *http.Request, v queries.Viewer, minPosition int64) (any, error)
-
-// read serves a readFunc: 200 with its result, or its error.
-func (s *Server) read(fn readFunc) http.HandlerFunc {
-	return s.authed(func(w http.ResponseWriter, r *http.Request, a commands.Actor) {
-		minPos, err := minPosition(r)
-		if err != nil {
-			s.writeErr(w, r, err)
-			return
-		}
-		out, err := fn(r, viewer(a), minPos)
-		if err != nil {
-			s.writeErr(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, out)
-	})
-}
-
 func (s *Server) pendingApprovals(r *http.Request, v queries.Viewer, minPos int64) (any, error) {
 	list, err := s.queries.PendingApprovals(r.Context(), v, minPos)
 	return map[string]any{"approvals": nonNil(list)}, err

@@ -12,7 +12,6 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"github.com/capacitytracker/capacity/commands"
 	"github.com/capacitytracker/capacity/domain"
 	"github.com/capacitytracker/capacity/domain/dailyupdate"
 	"github.com/capacitytracker/capacity/queries"
@@ -33,34 +32,17 @@ import (
 // Days are Europe/London calendar days (YYYY-MM-DD); "today" is the
 // server's. Every route takes min_position for read-your-writes.
 func (s *Server) analyticsRoutes(api *mux.Router) {
-	api.HandleFunc("/analytics/daily", s.authed(s.handleAnalyticsDaily)).Methods(http.MethodGet)
-	api.HandleFunc("/analytics/daily.xlsx", s.authed(s.handleAnalyticsDailyFile(xlsxFile))).Methods(http.MethodGet)
-	api.HandleFunc("/analytics/daily.csv", s.authed(s.handleAnalyticsDailyFile(csvFile))).Methods(http.MethodGet)
-	api.HandleFunc("/analytics/locations", s.authed(s.handleAnalyticsLocations)).Methods(http.MethodGet)
-	api.HandleFunc("/analytics/locations.xlsx", s.authed(s.handleAnalyticsLocationsFile(xlsxFile))).Methods(http.MethodGet)
-	api.HandleFunc("/analytics/locations.csv", s.authed(s.handleAnalyticsLocationsFile(csvFile))).Methods(http.MethodGet)
-	api.HandleFunc("/analytics/compliance", s.authed(s.handleCompliance)).Methods(http.MethodGet)
-	api.HandleFunc("/analytics/compliance.xlsx", s.authed(s.handleComplianceFile(xlsxFile))).Methods(http.MethodGet)
-	api.HandleFunc("/analytics/compliance.csv", s.authed(s.handleComplianceFile(csvFile))).Methods(http.MethodGet)
-	api.HandleFunc("/analytics/areas", s.authed(s.handleAnalyticsAreas)).Methods(http.MethodGet)
-}
-
-// fileFormat is the format of a download.
-type fileFormat int
-
-const (
-	xlsxFile fileFormat = iota
-	csvFile
-)
-
-// writeFile answers with a download of the format.
-func writeFile[T any](s *Server, w http.ResponseWriter, r *http.Request, format fileFormat, sheet, prefix string,
-	cols []column[T], each func(fn func(T) error) error) {
-	if format == csvFile {
-		writeCSV(s, w, r, prefix, cols, each)
-		return
-	}
-	writeXLSX(s, w, r, sheet, prefix, cols, each)
+	api.HandleFunc("/analytics/daily", s.viewed(jsonRead(s, s.analyticsDailyQuery, s.queries.AnalyticsDaily))).Methods(http.MethodGet)
+	api.HandleFunc("/analytics/daily.xlsx", s.viewed(s.analyticsDailyFile(xlsxFile))).Methods(http.MethodGet)
+	api.HandleFunc("/analytics/daily.csv", s.viewed(s.analyticsDailyFile(csvFile))).Methods(http.MethodGet)
+	api.HandleFunc("/analytics/locations", s.viewed(jsonRead(s, s.analyticsLocationsQuery, s.queries.AnalyticsLocations))).
+		Methods(http.MethodGet)
+	api.HandleFunc("/analytics/locations.xlsx", s.viewed(s.analyticsLocationsFile(xlsxFile))).Methods(http.MethodGet)
+	api.HandleFunc("/analytics/locations.csv", s.viewed(s.analyticsLocationsFile(csvFile))).Methods(http.MethodGet)
+	api.HandleFunc("/analytics/compliance", s.viewed(jsonRead(s, s.complianceQuery, s.queries.Compliance))).Methods(http.MethodGet)
+	api.HandleFunc("/analytics/compliance.xlsx", s.viewed(s.complianceFile(xlsxFile))).Methods(http.MethodGet)
+	api.HandleFunc("/analytics/compliance.csv", s.viewed(s.complianceFile(csvFile))).Methods(http.MethodGet)
+	api.HandleFunc("/analytics/areas", s.read(s.analyticsAreas)).Methods(http.MethodGet)
 }
 
 // today is the server's calendar day in Europe/London.
@@ -76,30 +58,18 @@ func (s *Server) analyticsDailyQuery(r *http.Request) (queries.AnalyticsDailyQue
 	return d, err
 }
 
-func (s *Server) handleAnalyticsDaily(w http.ResponseWriter, r *http.Request, a commands.Actor) {
-	d, err := s.analyticsDailyQuery(r)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	out, err := s.queries.AnalyticsDaily(r.Context(), viewer(a), d)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-func (s *Server) handleAnalyticsDailyFile(format fileFormat) func(http.ResponseWriter, *http.Request, commands.Actor) {
-	return func(w http.ResponseWriter, r *http.Request, a commands.Actor) {
+// analyticsDailyFile is the totals download. It stays by hand: its
+// columns name the area the query resolved, so it reads the days (at most
+// MaxAnalyticsDays) before it writes, and an error is still answered as
+// JSON.
+func (s *Server) analyticsDailyFile(format fileFormat) func(http.ResponseWriter, *http.Request, queries.Viewer) {
+	return func(w http.ResponseWriter, r *http.Request, v queries.Viewer) {
 		d, err := s.analyticsDailyQuery(r)
 		if err != nil {
 			s.writeErr(w, r, err)
 			return
 		}
-		// At most MaxAnalyticsDays rows: read them all, so that an error
-		// is still answered as JSON.
-		out, err := s.queries.AnalyticsDaily(r.Context(), viewer(a), d)
+		out, err := s.queries.AnalyticsDaily(r.Context(), v, d)
 		if err != nil {
 			s.writeErr(w, r, err)
 			return
@@ -129,40 +99,14 @@ func (s *Server) analyticsLocationsQuery(r *http.Request) (queries.AnalyticsLoca
 		}
 		a.From, a.To = day, day
 	}
-	pos, err := minPosition(r)
-	if err != nil {
-		v.Merge("", err)
-	}
-	a.MinPosition = pos
+	a.MinPosition = minPositionParam(r, &v)
 	return a, v.Err()
 }
 
-func (s *Server) handleAnalyticsLocations(w http.ResponseWriter, r *http.Request, a commands.Actor) {
-	aq, err := s.analyticsLocationsQuery(r)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	page, err := s.queries.AnalyticsLocations(r.Context(), viewer(a), aq)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, page)
-}
-
-func (s *Server) handleAnalyticsLocationsFile(format fileFormat) func(http.ResponseWriter, *http.Request, commands.Actor) {
-	return func(w http.ResponseWriter, r *http.Request, a commands.Actor) {
-		aq, err := s.analyticsLocationsQuery(r)
-		if err != nil {
-			s.writeErr(w, r, err)
-			return
-		}
-		writeFile(s, w, r, format, "Daily updates", "analytics-locations", analyticsLocationColumns,
-			func(fn func(queries.AnalyticsLocationDay) error) error {
-				return s.queries.EachAnalyticsLocation(r.Context(), viewer(a), aq, fn)
-			})
-	}
+// analyticsLocationsFile is the per-location download.
+func (s *Server) analyticsLocationsFile(format fileFormat) func(http.ResponseWriter, *http.Request, queries.Viewer) {
+	return fileRead(s, format, "Daily updates", "analytics-locations", analyticsLocationColumns,
+		s.analyticsLocationsQuery, s.queries.EachAnalyticsLocation)
 }
 
 // complianceQuery reads a compliance query: days (default 1, today).
@@ -174,55 +118,20 @@ func (s *Server) complianceQuery(r *http.Request) (queries.ComplianceQuery, erro
 	if strings.TrimSpace(q.Get("days")) == "0" {
 		v.Add("days", "out_of_range", fmt.Sprintf("days is from 1 to %d", queries.MaxComplianceDays))
 	}
-	pos, err := minPosition(r)
-	if err != nil {
-		v.Merge("", err)
-	}
-	c.MinPosition = pos
+	c.MinPosition = minPositionParam(r, &v)
 	return c, v.Err()
 }
 
-func (s *Server) handleCompliance(w http.ResponseWriter, r *http.Request, a commands.Actor) {
-	c, err := s.complianceQuery(r)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	out, err := s.queries.Compliance(r.Context(), viewer(a), c)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+// complianceFile is the compliance download.
+func (s *Server) complianceFile(format fileFormat) func(http.ResponseWriter, *http.Request, queries.Viewer) {
+	return fileRead(s, format, "Not submitted", "analytics-compliance", complianceColumns,
+		s.complianceQuery, s.queries.EachCompliance)
 }
 
-func (s *Server) handleComplianceFile(format fileFormat) func(http.ResponseWriter, *http.Request, commands.Actor) {
-	return func(w http.ResponseWriter, r *http.Request, a commands.Actor) {
-		c, err := s.complianceQuery(r)
-		if err != nil {
-			s.writeErr(w, r, err)
-			return
-		}
-		writeFile(s, w, r, format, "Not submitted", "analytics-compliance", complianceColumns,
-			func(fn func(queries.ComplianceEntry) error) error {
-				return s.queries.EachCompliance(r.Context(), viewer(a), c, fn)
-			})
-	}
-}
-
-func (s *Server) handleAnalyticsAreas(w http.ResponseWriter, r *http.Request, a commands.Actor) {
-	pos, err := minPosition(r)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
+func (s *Server) analyticsAreas(r *http.Request, v queries.Viewer, minPos int64) (any, error) {
 	areaType := r.URL.Query().Get("area_type")
-	list, err := s.queries.AnalyticsAreas(r.Context(), viewer(a), areaType, pos)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"area_type": strings.ToLower(strings.TrimSpace(areaType)), "areas": list})
+	list, err := s.queries.AnalyticsAreas(r.Context(), v, areaType, minPos)
+	return map[string]any{"area_type": strings.ToLower(strings.TrimSpace(areaType)), "areas": list}, err
 }
 
 // --- the downloads' columns -------------------------------------------------------

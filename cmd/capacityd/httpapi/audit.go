@@ -8,7 +8,6 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"github.com/capacitytracker/capacity/commands"
 	"github.com/capacitytracker/capacity/domain"
 	"github.com/capacitytracker/capacity/queries"
 )
@@ -29,9 +28,9 @@ import (
 // the before of the next. Every route takes min_position for
 // read-your-writes.
 func (s *Server) auditRoutes(api *mux.Router) {
-	api.HandleFunc("/audit", s.authed(s.handleAudit)).Methods(http.MethodGet)
-	api.HandleFunc("/audit.csv", s.authed(s.handleAuditFile(csvFile))).Methods(http.MethodGet)
-	api.HandleFunc("/audit.xlsx", s.authed(s.handleAuditFile(xlsxFile))).Methods(http.MethodGet)
+	api.HandleFunc("/audit", s.viewed(jsonRead(s, auditFilter, s.queries.Audit))).Methods(http.MethodGet)
+	api.HandleFunc("/audit.csv", s.viewed(s.auditFile(csvFile))).Methods(http.MethodGet)
+	api.HandleFunc("/audit.xlsx", s.viewed(s.auditFile(xlsxFile))).Methods(http.MethodGet)
 	api.HandleFunc("/users/{user_id}/activity", s.read(s.accountActivity)).Methods(http.MethodGet)
 }
 
@@ -46,39 +45,13 @@ func auditFilter(r *http.Request) (queries.AuditFilter, error) {
 		From: timeParam(q, "from", false, &v), To: timeParam(q, "to", true, &v),
 		Before: int64Param(q, "before", &v), Limit: intParam(q, "limit", &v),
 	}
-	pos, err := minPosition(r)
-	if err != nil {
-		v.Merge("", err)
-	}
-	f.MinPosition = pos
+	f.MinPosition = minPositionParam(r, &v)
 	return f, v.Err()
 }
 
-func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request, a commands.Actor) {
-	f, err := auditFilter(r)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	page, err := s.queries.Audit(r.Context(), viewer(a), f)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, page)
-}
-
-func (s *Server) handleAuditFile(format fileFormat) func(http.ResponseWriter, *http.Request, commands.Actor) {
-	return func(w http.ResponseWriter, r *http.Request, a commands.Actor) {
-		f, err := auditFilter(r)
-		if err != nil {
-			s.writeErr(w, r, err)
-			return
-		}
-		writeFile(s, w, r, format, "Audit", "audit", auditColumns, func(fn func(queries.AuditLine) error) error {
-			return s.queries.EachAuditChange(r.Context(), viewer(a), f, fn)
-		})
-	}
+// auditFile is the audit download: every matching change, streamed.
+func (s *Server) auditFile(format fileFormat) func(http.ResponseWriter, *http.Request, queries.Viewer) {
+	return fileRead(s, format, "Audit", "audit", auditColumns, auditFilter, s.queries.EachAuditChange)
 }
 
 func (s *Server) accountActivity(r *http.Request, v queries.Viewer, minPos int64) (any, error) {

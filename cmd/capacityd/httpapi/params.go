@@ -31,6 +31,16 @@ func minPosition(r *http.Request) (int64, error) {
 	return p, nil
 }
 
+// minPositionParam is minPosition for a query parsed into v: a bad
+// min_position is one more of v's invalid fields.
+func minPositionParam(r *http.Request, v *domain.ValidationError) int64 {
+	pos, err := minPosition(r)
+	if err != nil {
+		v.Merge("", err)
+	}
+	return pos
+}
+
 func pathUUID(r *http.Request, name string) (uuid.UUID, error) {
 	id, err := uuid.Parse(mux.Vars(r)[name])
 	if err != nil {

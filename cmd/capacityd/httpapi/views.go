@@ -3,7 +3,6 @@ package httpapi
 import (
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/gorilla/mux"
 
@@ -16,16 +15,19 @@ import (
 // viewRoutes is the /api/v1 surface of the views over locations: search,
 // the home care list, the provider dashboard, and their XLSX downloads.
 func (s *Server) viewRoutes(api *mux.Router) {
-	// Public, or the caller's view when logged in.
-	api.HandleFunc("/providers", s.maybeAuthed(s.handleProviders)).Methods(http.MethodGet)
-	api.HandleFunc("/providers.xlsx", s.maybeAuthed(s.handleProvidersXLSX)).Methods(http.MethodGet)
+	// Public, or the caller's view when logged in: the viewer is nil for the public.
+	api.HandleFunc("/providers", s.maybeAuthed(jsonRead(s, providerSearch, s.queries.SearchProviders))).Methods(http.MethodGet)
+	api.HandleFunc("/providers.xlsx", s.maybeAuthed(fileRead(s, xlsxFile, "Providers", "providers", providerColumns,
+		providerSearch, s.queries.EachProvider))).Methods(http.MethodGet)
 
 	// Logged in.
-	api.HandleFunc("/home-care", s.authed(s.handleHomeCare)).Methods(http.MethodGet)
-	api.HandleFunc("/home-care.xlsx", s.authed(s.handleHomeCareXLSX)).Methods(http.MethodGet)
-	api.HandleFunc("/dashboard", s.authed(s.handleDashboard)).Methods(http.MethodGet)
-	api.HandleFunc("/dashboard.xlsx", s.authed(s.handleDashboardXLSX)).Methods(http.MethodGet)
-	api.HandleFunc("/locations/{location_id}/dashboard", s.authed(s.handleLocationDashboard)).Methods(http.MethodGet)
+	api.HandleFunc("/home-care", s.viewed(jsonRead(s, homeCareQuery, s.queries.HomeCareList))).Methods(http.MethodGet)
+	api.HandleFunc("/home-care.xlsx", s.viewed(fileRead(s, xlsxFile, "Home care", "home-care", homeCareColumns,
+		homeCareQuery, s.queries.EachHomeCare))).Methods(http.MethodGet)
+	api.HandleFunc("/dashboard", s.viewed(jsonRead(s, s.dashboardQuery, s.queries.ProviderDashboard))).Methods(http.MethodGet)
+	api.HandleFunc("/dashboard.xlsx", s.viewed(fileRead(s, xlsxFile, "Dashboard", "dashboard", dashboardColumns,
+		s.dashboardQuery, s.queries.EachDashboard))).Methods(http.MethodGet)
+	api.HandleFunc("/locations/{location_id}/dashboard", s.read(s.locationDashboard)).Methods(http.MethodGet)
 	api.HandleFunc("/gp-practices", s.authed(s.handleGPPractices)).Methods(http.MethodGet)
 }
 
@@ -60,37 +62,8 @@ func providerSearch(r *http.Request) (queries.ProviderSearch, error) {
 		Sort: q.Get("sort"), Dir: q.Get("dir"),
 		Page: intParam(q, "page", &v), PageSize: intParam(q, "page_size", &v),
 	}
-	pos, err := minPosition(r)
-	if err != nil {
-		v.Merge("", err)
-	}
-	p.MinPosition = pos
+	p.MinPosition = minPositionParam(r, &v)
 	return p, v.Err()
-}
-
-func (s *Server) handleProviders(w http.ResponseWriter, r *http.Request, v *queries.Viewer) {
-	p, err := providerSearch(r)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	page, err := s.queries.SearchProviders(r.Context(), v, p)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, page)
-}
-
-func (s *Server) handleProvidersXLSX(w http.ResponseWriter, r *http.Request, v *queries.Viewer) {
-	p, err := providerSearch(r)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	writeXLSX(s, w, r, "Providers", "providers", providerColumns, func(fn func(queries.ProviderRow) error) error {
-		return s.queries.EachProvider(r.Context(), v, p, fn)
-	})
 }
 
 // homeCareQuery reads a home care query from the query parameters.
@@ -101,45 +74,16 @@ func homeCareQuery(r *http.Request) (queries.HomeCareQuery, error) {
 		Text: q.Get("q"), OrganisationID: q.Get("organisation_id"), OwnershipType: q.Get("ownership_type"),
 		NHSRegion: q.Get("nhs_region"), Page: intParam(q, "page", &v), PageSize: intParam(q, "page_size", &v),
 	}
-	pos, err := minPosition(r)
-	if err != nil {
-		v.Merge("", err)
-	}
-	h.MinPosition = pos
+	h.MinPosition = minPositionParam(r, &v)
 	return h, v.Err()
-}
-
-func (s *Server) handleHomeCare(w http.ResponseWriter, r *http.Request, a commands.Actor) {
-	h, err := homeCareQuery(r)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	page, err := s.queries.HomeCareList(r.Context(), viewer(a), h)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, page)
-}
-
-func (s *Server) handleHomeCareXLSX(w http.ResponseWriter, r *http.Request, a commands.Actor) {
-	h, err := homeCareQuery(r)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	writeXLSX(s, w, r, "Home care", "home-care", homeCareColumns, func(fn func(queries.HomeCareEntry) error) error {
-		return s.queries.EachHomeCare(r.Context(), viewer(a), h, fn)
-	})
 }
 
 // dashboardQuery reads a dashboard query: location_id (repeated, or
 // comma-separated) names the locations, none the caller's own.
-func dashboardQuery(r *http.Request, now time.Time) (queries.DashboardQuery, error) {
+func (s *Server) dashboardQuery(r *http.Request) (queries.DashboardQuery, error) {
 	q := r.URL.Query()
 	var v domain.ValidationError
-	d := queries.DashboardQuery{Now: now, Page: intParam(q, "page", &v), PageSize: intParam(q, "page_size", &v)}
+	d := queries.DashboardQuery{Now: s.accounts.Now(), Page: intParam(q, "page", &v), PageSize: intParam(q, "page_size", &v)}
 	for _, ids := range q["location_id"] {
 		for id := range strings.SplitSeq(ids, ",") {
 			if id = strings.TrimSpace(id); id != "" {
@@ -147,53 +91,16 @@ func dashboardQuery(r *http.Request, now time.Time) (queries.DashboardQuery, err
 			}
 		}
 	}
-	pos, err := minPosition(r)
-	if err != nil {
-		v.Merge("", err)
-	}
-	d.MinPosition = pos
+	d.MinPosition = minPositionParam(r, &v)
 	return d, v.Err()
 }
 
-func (s *Server) handleDashboard(w http.ResponseWriter, r *http.Request, a commands.Actor) {
-	d, err := dashboardQuery(r, s.accounts.Now())
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	page, err := s.queries.ProviderDashboard(r.Context(), viewer(a), d)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, page)
+func (s *Server) locationDashboard(r *http.Request, v queries.Viewer, minPos int64) (any, error) {
+	return s.queries.LocationDashboard(r.Context(), v, mux.Vars(r)["location_id"], s.accounts.Now(), minPos)
 }
 
-func (s *Server) handleDashboardXLSX(w http.ResponseWriter, r *http.Request, a commands.Actor) {
-	d, err := dashboardQuery(r, s.accounts.Now())
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	writeXLSX(s, w, r, "Dashboard", "dashboard", dashboardColumns, func(fn func(queries.DashboardEntry) error) error {
-		return s.queries.EachDashboard(r.Context(), viewer(a), d, fn)
-	})
-}
-
-func (s *Server) handleLocationDashboard(w http.ResponseWriter, r *http.Request, a commands.Actor) {
-	pos, err := minPosition(r)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	e, err := s.queries.LocationDashboard(r.Context(), viewer(a), mux.Vars(r)["location_id"], s.accounts.Now(), pos)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, e)
-}
-
+// handleGPPractices stays by hand: the GP register is the same for every
+// caller, so it has no viewer and no min_position.
 func (s *Server) handleGPPractices(w http.ResponseWriter, r *http.Request, a commands.Actor) {
 	q := r.URL.Query()
 	var v domain.ValidationError
