@@ -10,16 +10,11 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"log/slog"
-	mathrand "math/rand/v2"
 	"time"
 
 	"github.com/google/uuid"
 
-	"github.com/capacitytracker/capacity/domain"
 	"github.com/capacitytracker/capacity/domain/account"
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/domain/password"
@@ -119,136 +114,7 @@ func serverKey(ctx context.Context, store eventstore.Transactor, name string) ([
 	return eventstore.ServerKey(ctx, store, name)
 }
 
-// Request describes where a command came from: the fields of every event's
-// metadata that do not depend on who acted.
-type Request struct {
-	CorrelationID string
-	ClientIP      string
-	UserAgent     string
-}
-
-// Actor is an authenticated caller: the user as loaded at the start of the
-// request, and the login it acts through.
-type Actor struct {
-	User      account.User
-	SessionID string // the login session, or "token:<id>" for an API token
-	Request
-	// DisclaimerPending: a generic account's session that has not
-	// acknowledged the disclaimer may not change anything.
-	DisclaimerPending bool
-	// PasswordChangeRequired: the password expired or was issued by
-	// support; the caller may read, but the only change it may make is
-	// the password (ChangePassword; Logout ends the session).
-	PasswordChangeRequired bool
-}
-
-// System is the actor of operator commands (capacityctl).
-func System(command string) Actor {
-	return Actor{User: account.User{ID: uuid.Nil, Version: 1, Status: account.Active, Role: account.Support}, SessionID: "system:" + command}
-}
-
-func (a Actor) isSystem() bool { return a.User.ID == uuid.Nil && a.User.Role == account.Support }
-
-// Errors of the session gate.
-var (
-	ErrDisclaimerRequired     = &domain.RuleError{Code: "disclaimer_required", Message: "acknowledge the generic account disclaimer before making changes"}
-	ErrPasswordChangeRequired = &domain.RuleError{Code: "password_change_required", Message: "change your password before doing anything else"}
-)
-
-// mayChange is the gate of every command that changes something.
-func (a Actor) mayChange() error {
-	switch {
-	case a.DisclaimerPending:
-		return ErrDisclaimerRequired
-	case a.PasswordChangeRequired:
-		return ErrPasswordChangeRequired
-	}
-	return nil
-}
-
-func (a Actor) metadata(command string) eventstore.Metadata {
-	kind := eventstore.AccountPersonal
-	switch {
-	case a.isSystem():
-		kind = eventstore.AccountSystem
-	case a.User.Kind == account.Generic:
-		kind = eventstore.AccountGeneric
-	}
-	actorID := ""
-	if a.User.ID != uuid.Nil {
-		actorID = a.User.ID.String()
-	}
-	return eventstore.Metadata{
-		CorrelationID:    a.CorrelationID,
-		ActorUserID:      actorID,
-		ActorAccountKind: kind,
-		SessionID:        a.SessionID,
-		ClientIP:         a.ClientIP,
-		UserAgent:        a.UserAgent,
-		Command:          command,
-	}
-}
-
-// anonymous is the metadata of a command without a login (registration,
-// login, password reset).
-func anonymous(r Request, command string, userID uuid.UUID) eventstore.Metadata {
-	m := eventstore.Metadata{CorrelationID: r.CorrelationID, ClientIP: r.ClientIP, UserAgent: r.UserAgent,
-		Command: command, ActorAccountKind: eventstore.AccountPersonal}
-	if userID != uuid.Nil {
-		m.ActorUserID = userID.String()
-	}
-	return m
-}
-
-// encode turns domain events into events to append, sealing their personal
-// fields under subject.
-func encode(meta eventstore.Metadata, subject string, evs ...any) ([]eventstore.EventData, error) {
-	out := make([]eventstore.EventData, 0, len(evs))
-	if meta.CorrelationID == "" {
-		meta.CorrelationID = uuid.NewString()
-	}
-	for _, ev := range evs {
-		typed, ok := ev.(interface{ EventType() string })
-		if !ok {
-			return nil, fmt.Errorf("encode %T: no event type", ev)
-		}
-		data, err := json.Marshal(ev)
-		if err != nil {
-			return nil, fmt.Errorf("encode %s: %w", typed.EventType(), err)
-		}
-		ed := eventstore.EventData{ID: uuid.New(), Type: typed.EventType(), Data: data, Metadata: meta}
-		if p, ok := ev.(account.PersonalData); ok && subject != "" {
-			for _, path := range p.PersonalPaths() {
-				ed.Personal = append(ed.Personal, eventstore.PersonalField{Path: path, Subject: subject})
-			}
-		}
-		out = append(out, ed)
-	}
-	return out, nil
-}
-
-func encodeAccount(meta eventstore.Metadata, subject string, evs []account.Event) ([]eventstore.EventData, error) {
-	anys := make([]any, len(evs))
-	for i, e := range evs {
-		anys[i] = e
-	}
-	return encode(meta, subject, anys...)
-}
-
 // --- loading aggregates -----------------------------------------------------
-
-func (a *Accounts) readStream(ctx context.Context, stream string, apply func(ev eventstore.Event) error) error {
-	evs, err := a.store.ReadStream(ctx, stream, eventstore.ReadStreamOptions{})
-	if err != nil {
-		return fmt.Errorf("read %s: %w", stream, err)
-	}
-	for _, ev := range evs {
-		if err := apply(ev); err != nil {
-			return fmt.Errorf("%s version %d: %w", stream, ev.Version, err)
-		}
-	}
-	return nil
-}
 
 // LoadUser folds a user's stream.
 func (a *Accounts) LoadUser(ctx context.Context, id uuid.UUID) (account.User, error) {
@@ -343,45 +209,6 @@ func (a *Accounts) loadLocations(ctx context.Context, ids []string) (func(string
 		l, ok := found[id]
 		return l, ok && l.Exists()
 	}, nil
-}
-
-// retry runs a decide-and-append step again when a stream it read changed
-// before its append (another request won the race): the step reloads and
-// decides on the new state.
-func retry(ctx context.Context, step func() error) error {
-	var err error
-	for attempt := range retryAttempts {
-		err = step()
-		if !errors.Is(err, eventstore.ErrWrongExpectedVersion) || ctx.Err() != nil {
-			return err
-		}
-		// A short random pause spreads out requests that keep colliding
-		// on one stream (a burst of logins to one account, say).
-		pause := time.Duration(mathrand.Int64N(int64(time.Millisecond) << min(attempt, 5)))
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(pause):
-		}
-	}
-	return err
-}
-
-// retryAttempts bounds how often a command decides again after losing a race.
-const retryAttempts = 10
-
-// Result is what a command appended: the position of its last event, for
-// read-your-writes queries.
-type Result struct {
-	Position int64 `json:"position"`
-}
-
-func lastPosition(rs []eventstore.AppendResult) int64 {
-	var p int64
-	for _, r := range rs {
-		p = max(p, r.LastPosition())
-	}
-	return p
 }
 
 // randomToken returns a new secret token with a prefix, and its SHA-256 as

@@ -29,31 +29,6 @@ type Edited struct {
 	ID string `json:"id,omitempty"`
 }
 
-// mayEditLocation is the gate of every provider-details command: the
-// caller may change things, and has access to the location or is support.
-func (a Actor) mayEditLocation(locationID string) error {
-	if err := a.mayChange(); err != nil {
-		return err
-	}
-	if a.mayReadLocation(locationID) {
-		return nil
-	}
-	return domain.ErrForbidden
-}
-
-// mayReadLocation: support, or an active user with access to the location.
-func (a Actor) mayReadLocation(locationID string) bool {
-	u := a.User
-	if a.isSystem() || u.IsSupport() {
-		return true
-	}
-	if !u.Exists() || u.Status != account.Active {
-		return false
-	}
-	_, ok := u.Locations[locationID]
-	return ok
-}
-
 // LocationProfile is a location's Edit Provider page, folded from its
 // stream: exactly the version an edit must name. Callers without access
 // get domain.ErrForbidden; an unknown location is domain.ErrNotFound.

@@ -229,17 +229,6 @@ func (a *Accounts) Authenticate(ctx context.Context, token string, r Request) (A
 	return Actor{User: u, SessionID: sessionID, Request: r, DisclaimerPending: disclaimer, PasswordChangeRequired: mustChangePw}, nil
 }
 
-// ErrNotASession is returned for session commands called with an API token.
-var ErrNotASession = &domain.RuleError{Code: "not_a_session", Message: "this needs a login session, not an API token"}
-
-func (a Actor) session() (uuid.UUID, error) {
-	id, err := uuid.Parse(a.SessionID)
-	if err != nil {
-		return uuid.Nil, ErrNotASession
-	}
-	return id, nil
-}
-
 // Logout ends the caller's session.
 func (a *Accounts) Logout(ctx context.Context, actor Actor) (Result, error) {
 	sid, err := actor.session()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -114,16 +113,6 @@ func (a *Accounts) ChangePassword(ctx context.Context, actor Actor, current, nex
 		})
 	})
 	return out, err
-}
-
-// credential is the session or API token the actor came with.
-func (a Actor) credential() (session, token uuid.UUID) {
-	if id, ok := strings.CutPrefix(a.SessionID, "token:"); ok {
-		token, _ = uuid.Parse(id)
-		return uuid.Nil, token
-	}
-	session, _ = uuid.Parse(a.SessionID)
-	return session, uuid.Nil
 }
 
 // passwordWrite is a password being set: its PasswordSet event, decided on

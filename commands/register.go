@@ -76,14 +76,6 @@ func newAccountStreams(meta eventstore.Metadata, email account.Email, owner acco
 	}, nil
 }
 
-// expect is the expected version of a stream read at version v.
-func expect(v int64) eventstore.ExpectedVersion {
-	if v == 0 {
-		return eventstore.NoStream
-	}
-	return eventstore.Exact(v)
-}
-
 // DecideAccess approves or rejects one organisation's part of an access
 // request. Approving a pending registration activates the account and
 // issues its set-password link; rejecting the last open part of one
