@@ -779,11 +779,6 @@ func scanString(rows projections.Rows) (string, error) {
 	return s, err
 }
 
-// placeholders is "?, ?, ..." for n values.
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
-}
-
 func timePtr(t projections.Timestamp) *time.Time {
 	if t.IsZero() {
 		return nil

@@ -22,64 +22,6 @@ import (
 // streaming variant for its download that walks every matching row in
 // keyset order, a page at a time, without holding them all.
 
-// PageSizes are the page sizes a list offers ("Show 10/25/50/100
-// entries"); DefaultPageSize is the first.
-func PageSizes() []int { return []int{10, 25, 50, 100} }
-
-// DefaultPageSize is the page size of a list that names none.
-const DefaultPageSize = 10
-
-// maxPage bounds a page number, far beyond the last page of any list.
-const maxPage = 1_000_000
-
-// streamBatch is the number of rows a streaming variant reads at a time.
-const streamBatch = 500
-
-// Page is one page of a list.
-type Page[T any] struct {
-	Entries  []T `json:"entries"`
-	Total    int `json:"total"`
-	From     int `json:"from"` // 1-based index of the first entry, 0 when none
-	To       int `json:"to"`
-	Page     int `json:"page"`
-	PageSize int `json:"page_size"`
-	Pages    int `json:"pages"`
-	// Showing is the list's footer: "Showing 1 to 10 of 57 entries".
-	Showing string `json:"showing"`
-}
-
-// newPage builds a page's counts around its entries.
-func newPage[T any](entries []T, total, page, size int) Page[T] {
-	if entries == nil {
-		entries = []T{}
-	}
-	p := Page[T]{Entries: entries, Total: total, Page: page, PageSize: size, Pages: (total + size - 1) / size}
-	if len(entries) > 0 {
-		p.From = (page-1)*size + 1
-		p.To = p.From + len(entries) - 1
-	}
-	p.Showing = fmt.Sprintf("Showing %d to %d of %d entries", p.From, p.To, total)
-	return p
-}
-
-// paging checks a page and page size (0 means the first page, the default
-// size).
-func paging(v *domain.ValidationError, page, size int) (int, int) {
-	if page == 0 {
-		page = 1
-	}
-	if page < 1 || page > maxPage {
-		v.Add("page", "out_of_range", fmt.Sprintf("page is from 1 to %d", maxPage))
-	}
-	if size == 0 {
-		size = DefaultPageSize
-	}
-	if !slices.Contains(PageSizes(), size) {
-		v.Add("page_size", "invalid_choice", "Show 10, 25, 50 or 100 entries")
-	}
-	return page, size
-}
-
 // ProviderSearch is a search of providers (Find Capacity). Every filter is
 // optional; text filters compare case-insensitively.
 type ProviderSearch struct {
@@ -175,24 +117,6 @@ type ProviderRow struct {
 
 // ProviderPage is a page of a provider search.
 type ProviderPage = Page[ProviderRow]
-
-// where is the WHERE clause of a list, built from its parts.
-type where struct {
-	conds []string
-	args  []any
-}
-
-func (w *where) add(cond string, args ...any) {
-	w.conds = append(w.conds, cond)
-	w.args = append(w.args, args...)
-}
-
-func (w where) String() string {
-	if len(w.conds) == 0 {
-		return ""
-	}
-	return " WHERE " + strings.Join(w.conds, " AND ")
-}
 
 // likeEscaper escapes LIKE's wildcards (with the ESCAPE '\' of every
 // LIKE here).
@@ -541,61 +465,6 @@ func (q Accounts) EachProvider(ctx context.Context, viewer *Viewer, p ProviderSe
 		})
 		return batch, last.values(), err
 	}, fn)
-}
-
-// eachKeyset walks a list in batches of streamBatch rows: read gets the
-// conditions of the next batch and returns its rows and the sort keys of
-// its last row.
-func eachKeyset[T any](ctx context.Context, rm projections.ReadModels, w where, o order,
-	read func(db projections.Querier, cond where) ([]T, []any, error), fn func(T) error) error {
-	var last []any
-	for {
-		cond := where{conds: slices.Clone(w.conds), args: slices.Clone(w.args)}
-		if last != nil {
-			c, args := o.after(last)
-			cond.add(c, args...)
-		}
-		var batch []T
-		err := rm.Query(ctx, func(db projections.Querier) error {
-			var err error
-			batch, last, err = read(db, cond)
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		for _, row := range batch {
-			if err := fn(row); err != nil {
-				return err
-			}
-		}
-		if len(batch) < streamBatch {
-			return nil
-		}
-	}
-}
-
-// keysetRow reads the sort keys of a keyset (as the driver gives them,
-// so that they go back as they came) after the row's own columns.
-type keysetRow struct{ keys []any }
-
-func newKeysetRow(n int) *keysetRow { return &keysetRow{keys: make([]any, n)} }
-
-// values are the keys read (nil without a row).
-func (k *keysetRow) values() []any {
-	if k == nil {
-		return nil
-	}
-	return k.keys
-}
-
-// dest are the scan destinations of the keys.
-func (k *keysetRow) dest() []any {
-	ptrs := make([]any, len(k.keys))
-	for i := range k.keys {
-		ptrs[i] = &k.keys[i]
-	}
-	return ptrs
 }
 
 // --- the home care list ---------------------------------------------------

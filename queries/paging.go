@@ -3,13 +3,17 @@ package queries
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
+	"github.com/capacitytracker/capacity/domain"
 	"github.com/capacitytracker/capacity/projections"
 )
 
-// The SQL of a page of a list: the rows after the pages before it, and the
-// count of them all. Page[T], newPage and paging (the page and size
-// checks) are in locations.go, with the lists that paged first.
+// Paging, for every list: Page[T] and its sizes, the page and size checks
+// (paging), the SQL of a page (the rows after the pages before it, and the
+// count of them all), and the keyset walk of a streaming download
+// (eachKeyset) with the WHERE clause builder it extends.
 
 // limitOffset is the LIMIT and OFFSET of a page (from 1) of size rows.
 // Both are numbers this package checked (paging), never a caller's text.
@@ -32,4 +36,140 @@ func countRows(ctx context.Context, db projections.Querier, query string, args .
 		return 0, err
 	}
 	return n[0], nil
+}
+
+// where is the WHERE clause of a list, built from its parts.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, args...)
+}
+
+func (w where) String() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+// eachKeyset walks a list in batches of streamBatch rows: read gets the
+// conditions of the next batch and returns its rows and the sort keys of
+// its last row.
+func eachKeyset[T any](ctx context.Context, rm projections.ReadModels, w where, o order,
+	read func(db projections.Querier, cond where) ([]T, []any, error), fn func(T) error) error {
+	var last []any
+	for {
+		cond := where{conds: slices.Clone(w.conds), args: slices.Clone(w.args)}
+		if last != nil {
+			c, args := o.after(last)
+			cond.add(c, args...)
+		}
+		var batch []T
+		err := rm.Query(ctx, func(db projections.Querier) error {
+			var err error
+			batch, last, err = read(db, cond)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		for _, row := range batch {
+			if err := fn(row); err != nil {
+				return err
+			}
+		}
+		if len(batch) < streamBatch {
+			return nil
+		}
+	}
+}
+
+// keysetRow reads the sort keys of a keyset (as the driver gives them,
+// so that they go back as they came) after the row's own columns.
+type keysetRow struct{ keys []any }
+
+func newKeysetRow(n int) *keysetRow { return &keysetRow{keys: make([]any, n)} }
+
+// values are the keys read (nil without a row).
+func (k *keysetRow) values() []any {
+	if k == nil {
+		return nil
+	}
+	return k.keys
+}
+
+// dest are the scan destinations of the keys.
+func (k *keysetRow) dest() []any {
+	ptrs := make([]any, len(k.keys))
+	for i := range k.keys {
+		ptrs[i] = &k.keys[i]
+	}
+	return ptrs
+}
+
+// placeholders is "?, ?, ..." for n values.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// PageSizes are the page sizes a list offers ("Show 10/25/50/100
+// entries"); DefaultPageSize is the first.
+func PageSizes() []int { return []int{10, 25, 50, 100} }
+
+// DefaultPageSize is the page size of a list that names none.
+const DefaultPageSize = 10
+
+// maxPage bounds a page number, far beyond the last page of any list.
+const maxPage = 1_000_000
+
+// streamBatch is the number of rows a streaming variant reads at a time.
+const streamBatch = 500
+
+// Page is one page of a list.
+type Page[T any] struct {
+	Entries  []T `json:"entries"`
+	Total    int `json:"total"`
+	From     int `json:"from"` // 1-based index of the first entry, 0 when none
+	To       int `json:"to"`
+	Page     int `json:"page"`
+	PageSize int `json:"page_size"`
+	Pages    int `json:"pages"`
+	// Showing is the list's footer: "Showing 1 to 10 of 57 entries".
+	Showing string `json:"showing"`
+}
+
+// newPage builds a page's counts around its entries.
+func newPage[T any](entries []T, total, page, size int) Page[T] {
+	if entries == nil {
+		entries = []T{}
+	}
+	p := Page[T]{Entries: entries, Total: total, Page: page, PageSize: size, Pages: (total + size - 1) / size}
+	if len(entries) > 0 {
+		p.From = (page-1)*size + 1
+		p.To = p.From + len(entries) - 1
+	}
+	p.Showing = fmt.Sprintf("Showing %d to %d of %d entries", p.From, p.To, total)
+	return p
+}
+
+// paging checks a page and page size (0 means the first page, the default
+// size).
+func paging(v *domain.ValidationError, page, size int) (int, int) {
+	if page == 0 {
+		page = 1
+	}
+	if page < 1 || page > maxPage {
+		v.Add("page", "out_of_range", fmt.Sprintf("page is from 1 to %d", maxPage))
+	}
+	if size == 0 {
+		size = DefaultPageSize
+	}
+	if !slices.Contains(PageSizes(), size) {
+		v.Add("page_size", "invalid_choice", "Show 10, 25, 50 or 100 entries")
+	}
+	return page, size
 }
