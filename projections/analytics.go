@@ -695,11 +695,7 @@ func (b *analyticsBatch) applyLocation(ctx context.Context, ev eventstore.Event,
 	id := streamEntity(ev.StreamID)
 	l := b.locs[id]
 	if l == nil {
-		// A location's stream starts with its registration or its
-		// first CQC import; anything else names no location yet.
-		switch d.(type) {
-		case location.LocationRegistered, location.CQCLocationImported:
-		default:
+		if !location.StartsLocation(d) {
 			return nil
 		}
 		l = &analyticsLocation{Directory: location.Directory{LocationID: id}, fresh: true, RegisteredOn: dailyupdate.Day(ev.RecordedAt)}

@@ -127,7 +127,7 @@ func renameOrganisationLocations(ctx context.Context, tx Tx, l, organisationID, 
 }
 
 // directoryColumns are the columns of a location's row that hold its
-// directory entry, in the order of directoryValues and scanDirectory.
+// directory entry, in the order applyDirectoryEvent scans them.
 var directoryColumns = []string{"location_id", "organisation_id", "organisation_name", "name", "address_line1", "town",
 	"postcode", "local_authority", "ccg", "nhs_region", "cqc_region", "registration_status", "address_edited"}
 
@@ -155,12 +155,10 @@ func applyDirectoryEvent(ctx context.Context, tx Tx, o, l, id string, ev any) er
 		return fmt.Errorf("location %s: %w", id, err)
 	}
 	if !found {
-		switch ev.(type) {
-		case location.LocationRegistered, location.CQCLocationImported:
-			cur = location.Directory{LocationID: id}
-		default:
+		if !location.StartsLocation(ev) {
 			return nil
 		}
+		cur = location.Directory{LocationID: id}
 	}
 	next := cur.Apply(ev)
 	if found && next == cur {

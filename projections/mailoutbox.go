@@ -287,12 +287,9 @@ func applyMailLocation(ctx context.Context, tx Tx, table func(string) string, ev
 	}); err != nil {
 		return fmt.Errorf("location %s: %w", id, err)
 	}
-	_, starts := d.(location.LocationRegistered)
-	if _, ok := d.(location.CQCLocationImported); ok {
-		starts = true
-	}
+	starts := location.StartsLocation(d)
 	if !found && !starts {
-		return nil // a location's stream starts with one of those
+		return nil
 	}
 	next := cur.Apply(d)
 	if found && next == cur {

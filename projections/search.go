@@ -578,11 +578,7 @@ func (b *searchBatch) applyLocation(ctx context.Context, ev eventstore.Event) er
 		return err
 	}
 	if r == nil {
-		// A location's stream starts with its registration or its
-		// first CQC import; anything else names no location yet.
-		switch d.(type) {
-		case location.LocationRegistered, location.CQCLocationImported:
-		default:
+		if !location.StartsLocation(d) {
 			return nil
 		}
 		r = &searchRow{Directory: location.Directory{LocationID: id}}

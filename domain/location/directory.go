@@ -41,6 +41,18 @@ var DirectoryEventTypes = []string{
 	TypeLocationReregistered, TypeAddressChanged,
 }
 
+// StartsLocation reports whether an event starts a location's stream: its
+// registration by support or CQC's first import of it. A view that does
+// not know a location yet makes its entry on one of these only; any other
+// event names no location yet.
+func StartsLocation(ev any) bool {
+	switch ev.(type) {
+	case LocationRegistered, CQCLocationImported:
+		return true
+	}
+	return false
+}
+
 // Status is the registration status a view shows: CQC's, or Registered
 // for a location support registered that CQC has said nothing of.
 func (d Directory) Status() string {

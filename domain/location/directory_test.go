@@ -97,3 +97,17 @@ func TestDirectoryStatus_IsRegisteredUntilCQCSays(t *testing.T) {
 		}
 	}
 }
+
+func TestStartsLocation_OnlyRegistrationAndCQCsFirstImport(t *testing.T) {
+	for _, tc := range []struct {
+		ev   any
+		want bool
+	}{
+		{location.LocationRegistered{}, true}, {location.CQCLocationImported{}, true}, {location.CQCDetailsChanged{}, false},
+		{location.AddressChanged{}, false}, {location.LocationDeregistered{}, false}, {location.OrganisationRegistered{}, false},
+	} {
+		if got := location.StartsLocation(tc.ev); got != tc.want {
+			t.Errorf("StartsLocation(%T) = %v, want %v", tc.ev, got, tc.want)
+		}
+	}
+}
