@@ -19,15 +19,7 @@ import (
 // directoryCommands is the length of the random command sequence of
 // TestViews_DirectoryAgreesWithDomainAfterRandomEdits: 600, or 200 under
 // the race detector (-property-commands overrides both).
-func directoryCommands() int {
-	switch {
-	case *propertyCommands > 0:
-		return *propertyCommands
-	case raceDetector:
-		return 200
-	}
-	return 600
-}
+func directoryCommands() int { return propertyLength(600, 200) }
 
 // TestViews_DirectoryAgreesWithDomainAfterRandomEdits runs a random sequence
 // of the commands that touch a location's directory entry through the real
