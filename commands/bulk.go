@@ -190,7 +190,7 @@ func (a *Accounts) BulkTemplate(ctx context.Context, actor Actor, ids []string) 
 		if !l.Exists() || l.Deregistered() {
 			continue
 		}
-		row := BulkTemplateRow{LocationID: id, Name: l.Address().Name, OrganisationName: l.OrganisationName}
+		row := BulkTemplateRow{LocationID: id, Name: l.Name, OrganisationName: l.OrganisationName}
 		if l.CQCImported() {
 			row.CQCLocationID = l.CQC.LocationID
 		}

@@ -278,13 +278,13 @@ func (p analyticsPeriod) covers(day string) bool {
 // analyticsOrg is a row of analytics_organisations.
 type analyticsOrg struct{ ID, Name, Type string }
 
-// analyticsLocation is a row of analytics_locations with its periods.
+// analyticsLocation is a row of analytics_locations with its periods: the
+// parts of the location's directory entry the view keeps (folded by
+// location.Directory.Apply, with the organisation's current name joined
+// in), and the days of its registration and updates.
 type analyticsLocation struct {
-	ID, Name                   string
-	NameEdited                 bool
-	OrgID, OrgName, OrgType    string
-	Area                       analyticsArea
-	Status                     string // "" until CQC says: registered
+	location.Directory
+	OrgType                    string
 	RegisteredOn               string
 	DeregisteredOn             string // "" when registered
 	LastSubmittedDay           string // "" before the first update
@@ -292,9 +292,16 @@ type analyticsLocation struct {
 	dirty, periodsDirty, fresh bool
 }
 
+// area is where the location is now.
+func (l *analyticsLocation) area() analyticsArea {
+	return analyticsArea{Region: l.NHSRegion, LocalAuthority: l.LocalAuthority, CCG: l.CCG}
+}
+
 // expected reports whether the location is expected to submit: the
 // commands refuse the updates of a deregistered location only.
-func (l *analyticsLocation) expected() bool { return l.Status != location.StatusDeregistered }
+func (l *analyticsLocation) expected() bool {
+	return l.RegistrationStatus != location.StatusDeregistered
+}
 
 // last is the location's latest period, nil when it has none.
 func (l *analyticsLocation) last() *analyticsPeriod {
@@ -312,7 +319,7 @@ func (l *analyticsLocation) areaOn(day string) analyticsArea {
 			return l.Periods[i].Area
 		}
 	}
-	return l.Area
+	return l.area()
 }
 
 // analyticsDaily is a row of analytics_daily_location.
@@ -492,11 +499,12 @@ FROM %s WHERE location_id IN (%s)`, b.l, marks(len(chunk))), anyList(chunk)...)
 		}
 		err = scanAll(rows, func() error {
 			l := &analyticsLocation{}
-			if err := rows.Scan(&l.ID, &l.Name, &l.NameEdited, &l.OrgID, &l.OrgName, &l.OrgType, &l.Area.Region,
-				&l.Area.LocalAuthority, &l.Area.CCG, &l.Status, &l.RegisteredOn, &l.DeregisteredOn, &l.LastSubmittedDay); err != nil {
+			if err := rows.Scan(&l.LocationID, &l.Name, &l.AddressEdited, &l.OrganisationID, &l.OrganisationName, &l.OrgType,
+				&l.NHSRegion, &l.LocalAuthority, &l.CCG, &l.RegistrationStatus, &l.RegisteredOn, &l.DeregisteredOn,
+				&l.LastSubmittedDay); err != nil {
 				return err
 			}
-			b.locs[l.ID] = l
+			b.locs[l.LocationID] = l
 			return nil
 		})
 		if err != nil {
@@ -656,7 +664,7 @@ func (b *analyticsBatch) applyUpdate(ev eventstore.Event, e dailyupdate.DailyUpd
 func (b *analyticsBatch) touch(l *analyticsLocation) {
 	if !l.dirty {
 		l.dirty = true
-		b.dirtyLocs = append(b.dirtyLocs, l.ID)
+		b.dirtyLocs = append(b.dirtyLocs, l.LocationID)
 	}
 }
 
@@ -673,8 +681,8 @@ WHERE organisation_id = ?`, b.l), o.Name, o.Type, o.ID); err != nil {
 		return fmt.Errorf("organisation %s: locations: %w", o.ID, err)
 	}
 	for _, l := range b.locs {
-		if l != nil && l.OrgID == o.ID {
-			l.OrgName, l.OrgType = o.Name, o.Type
+		if l != nil && l.OrganisationID == o.ID {
+			l.OrganisationName, l.OrgType = o.Name, o.Type
 		}
 	}
 	return nil
@@ -687,21 +695,17 @@ func (b *analyticsBatch) applyLocation(ctx context.Context, ev eventstore.Event,
 	id := streamEntity(ev.StreamID)
 	l := b.locs[id]
 	if l == nil {
-		// A location's stream starts with its registration or its
-		// first CQC import; anything else names no location yet.
-		switch d.(type) {
-		case location.LocationRegistered, location.CQCLocationImported:
-		default:
+		if !location.StartsLocation(d) {
 			return nil
 		}
-		l = &analyticsLocation{ID: id, fresh: true, RegisteredOn: dailyupdate.Day(ev.RecordedAt)}
+		l = &analyticsLocation{Directory: location.Directory{LocationID: id}, fresh: true, RegisteredOn: dailyupdate.Day(ev.RecordedAt)}
 		b.locs[id] = l
 	}
-	wasArea, wasExpected := l.Area, !l.fresh && l.expected()
+	wasArea, wasExpected := l.area(), !l.fresh && l.expected()
 	b.fold(l, d)
 	b.touch(l)
 	day := l.changeDay(ev.RecordedAt)
-	if l.Area != wasArea && !l.fresh {
+	if l.area() != wasArea && !l.fresh {
 		l.moveArea(day)
 		if err := b.moveUpdates(ctx, l, day); err != nil {
 			return err
@@ -713,7 +717,7 @@ func (b *analyticsBatch) applyLocation(ctx context.Context, ev eventstore.Event,
 		if last := l.last(); last != nil && last.To >= day {
 			last.To = "" // registered again on the day it was deregistered
 		} else {
-			l.Periods = append(l.Periods, analyticsPeriod{From: day, Area: l.Area})
+			l.Periods = append(l.Periods, analyticsPeriod{From: day, Area: l.area()})
 		}
 		l.periodsDirty = true
 	case !now && wasExpected:
@@ -750,12 +754,12 @@ func (l *analyticsLocation) moveArea(day string) {
 	}
 	l.periodsDirty = true
 	if last.From == day {
-		last.Area = l.Area
+		last.Area = l.area()
 		return
 	}
 	to := last.To
 	last.To = dayBefore(day)
-	l.Periods = append(l.Periods, analyticsPeriod{From: day, To: to, Area: l.Area})
+	l.Periods = append(l.Periods, analyticsPeriod{From: day, To: to, Area: l.area()})
 }
 
 // dayBefore is the calendar day before day.
@@ -771,9 +775,9 @@ func dayBefore(day string) string {
 // current area.
 func (b *analyticsBatch) moveUpdates(ctx context.Context, l *analyticsLocation, day string) error {
 	rows, err := b.tx.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE location_id = ? AND day >= ?`,
-		strings.Join(dailyColumns, ", "), b.dl), l.ID, day)
+		strings.Join(dailyColumns, ", "), b.dl), l.LocationID, day)
 	if err != nil {
-		return fmt.Errorf("location %s: daily updates: %w", l.ID, err)
+		return fmt.Errorf("location %s: daily updates: %w", l.LocationID, err)
 	}
 	if err := scanAll(rows, func() error {
 		r, err := scanDaily(rows)
@@ -782,95 +786,35 @@ func (b *analyticsBatch) moveUpdates(ctx context.Context, l *analyticsLocation, 
 		}
 		return err
 	}); err != nil {
-		return fmt.Errorf("location %s: daily updates: %w", l.ID, err)
+		return fmt.Errorf("location %s: daily updates: %w", l.LocationID, err)
 	}
-	for _, d := range b.rowsOf[l.ID] {
-		r := b.rows[dayKey{l.ID, d}]
-		if d < day || r.Area == l.Area {
+	area := l.area()
+	for _, d := range b.rowsOf[l.LocationID] {
+		r := b.rows[dayKey{l.LocationID, d}]
+		if d < day || r.Area == area {
 			continue
 		}
 		c := contribution(r.Answers)
 		b.addDelta(r.Area, d, c, -1)
-		b.addDelta(l.Area, d, c, 1)
-		r.Area, r.dirty = l.Area, true
+		b.addDelta(area, d, c, 1)
+		r.Area, r.dirty = area, true
 	}
 	return nil
 }
 
-// fold applies a location event to the fields the view keeps, with the
-// rules of LocationSearch (search.go): CQC's name replaces the location's
-// until its users save their own, CQC's known local authority, CCG and
-// status replace the registered ones, its NHS region is always CQC's.
+// fold applies a location event to the location's directory entry, as
+// location.EvolveLocation folds it, and joins in its organisation's type
+// (and name, when the location's events named none).
 func (b *analyticsBatch) fold(l *analyticsLocation, ev any) {
-	setNonEmpty := func(dst *string, v string) {
-		if v != "" {
-			*dst = v
-		}
-	}
-	switch e := ev.(type) {
-	case location.LocationRegistered:
-		l.OrgID, l.OrgName = e.OrganisationID, e.OrganisationName
-		if o := b.orgs[e.OrganisationID]; o != nil {
+	l.Directory = l.Directory.Apply(ev)
+	switch ev.(type) {
+	case location.LocationRegistered, location.CQCLocationImported:
+		if o := b.orgs[l.OrganisationID]; o != nil {
 			l.OrgType = o.Type
-			if l.OrgName == "" {
-				l.OrgName = o.Name
+			if l.OrganisationName == "" {
+				l.OrganisationName = o.Name
 			}
 		}
-		if !l.NameEdited {
-			l.Name = e.Name
-		}
-		l.Area.LocalAuthority, l.Area.CCG = e.LocalAuthority, e.CCG
-	case location.CQCLocationImported:
-		rec := e.Record
-		l.OrgID = rec.ProviderID
-		o := b.orgs[rec.ProviderID]
-		if o != nil {
-			l.OrgType = o.Type
-		}
-		switch {
-		case rec.ProviderName != "":
-			l.OrgName = rec.ProviderName
-		case o != nil:
-			l.OrgName = o.Name
-		}
-		if !l.NameEdited {
-			setNonEmpty(&l.Name, rec.Name)
-		}
-		setNonEmpty(&l.Area.LocalAuthority, rec.LocalAuthority)
-		setNonEmpty(&l.Area.CCG, rec.CCGName)
-		setNonEmpty(&l.Status, rec.RegistrationStatus)
-		l.Area.Region = rec.NHSRegion
-	case location.CQCDetailsChanged:
-		for _, c := range e.Changes {
-			v, _ := c.After.(string)
-			switch c.Field {
-			case "name":
-				if !l.NameEdited {
-					setNonEmpty(&l.Name, v)
-				}
-			case "provider_name":
-				setNonEmpty(&l.OrgName, v)
-			case "local_authority":
-				setNonEmpty(&l.Area.LocalAuthority, v)
-			case "ccg_name":
-				setNonEmpty(&l.Area.CCG, v)
-			case "registration_status":
-				setNonEmpty(&l.Status, v)
-			case "nhs_region":
-				l.Area.Region = v
-			}
-		}
-	case location.LocationDeregistered:
-		l.Status = location.StatusDeregistered
-	case location.LocationReregistered:
-		l.Status = location.StatusRegistered
-	case location.AddressChanged:
-		for _, c := range e.Changes {
-			if v, _ := c.After.(string); c.Field == "name" {
-				l.Name = v
-			}
-		}
-		l.NameEdited = true
 	}
 }
 
@@ -921,12 +865,8 @@ var locationColumns = []string{"location_id", "name", "name_key", "name_edited",
 	"deregistered_on", "last_submitted_day"}
 
 func (l *analyticsLocation) values() []any {
-	status := l.Status
-	if status == "" {
-		status = location.StatusRegistered // support registered it and CQC has not said otherwise
-	}
-	return []any{l.ID, l.Name, SearchKey(l.Name), l.NameEdited, l.OrgID, l.OrgName, l.OrgType, l.Area.Region,
-		l.Area.LocalAuthority, l.Area.CCG, status, l.expected(), l.RegisteredOn, nullDay(l.DeregisteredOn),
+	return []any{l.LocationID, l.Name, SearchKey(l.Name), l.AddressEdited, l.OrganisationID, l.OrganisationName, l.OrgType,
+		l.NHSRegion, l.LocalAuthority, l.CCG, l.Status(), l.expected(), l.RegisteredOn, nullDay(l.DeregisteredOn),
 		l.LastSubmittedDay}
 }
 

@@ -21,15 +21,7 @@ import (
 // analyticsCommands is the length of the random command sequence of
 // TestViews_AnalyticsEqualsRebuildAfterRandomSubmissions: 3,000, or 400 under
 // the race detector (-property-commands overrides both).
-func analyticsCommands() int {
-	switch {
-	case *propertyCommands > 0:
-		return *propertyCommands
-	case raceDetector:
-		return 400
-	}
-	return 3_000
-}
+func analyticsCommands() int { return propertyLength(3_000, 400) }
 
 // TestViews_AnalyticsEqualsRebuildAfterRandomSubmissions runs a random
 // sequence of commands through the real commands, with the engine applying

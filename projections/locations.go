@@ -19,9 +19,10 @@ import (
 // of postcode searches; from the CQC import, its NHS and CQC regions and
 // registration status).
 //
-// A location's name and address follow its users' edits (AddressChanged):
-// once they have saved it (address_edited), CQC's later changes of the name
-// and address no longer replace theirs, as in the location's own state.
+// A location's columns are its directory entry, folded in Go by
+// location.Directory.Apply as the location's own state folds it: once its
+// users have saved its name and address (address_edited), CQC's later
+// changes of them no longer replace theirs.
 type LocationDirectory struct{}
 
 // Tables of LocationDirectory.
@@ -54,7 +55,8 @@ func (LocationDirectory) Schema(d Dialect, table func(string) string) []string {
     postcode_compact  TEXT NOT NULL,
     local_authority   TEXT NOT NULL,
     ccg               TEXT NOT NULL,
-    -- From the CQC import: empty for a location it has not seen.
+    -- From the CQC import (the regions are CQC's whatever they are, as
+    -- location.Directory folds them): empty for a location it has not seen.
     nhs_region          TEXT NOT NULL DEFAULT '',
     cqc_region          TEXT NOT NULL DEFAULT '',
     registration_status TEXT NOT NULL DEFAULT '',
@@ -77,205 +79,112 @@ func CompactPostcode(s string) string {
 }
 
 // Apply records a registered organisation or location, and keeps them
-// current with the CQC import.
+// current with the CQC import and the location's users' edits.
 func (LocationDirectory) Apply(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event) error {
-	switch ev.Type {
-	case location.TypeCQCLocationImported, location.TypeCQCDetailsChanged, location.TypeLocationDeregistered,
-		location.TypeLocationReregistered, location.TypeOrganisationRenamed, location.TypeOrganisationPostcodeChanged,
-		location.TypeAddressChanged:
-		d, err := location.Decode(ev.Type, ev.Data)
-		if err != nil {
-			return err
-		}
-		return applyCQC(ctx, tx, table, d)
-	case location.TypeOrganisationRegistered, location.TypeLocationRegistered:
-		d, err := location.Decode(ev.Type, ev.Data)
-		if err != nil {
-			return fmt.Errorf("decode %s: %w", ev.Type, err)
-		}
-		switch e := d.(type) {
-		case location.OrganisationRegistered:
-			return applyOrganisation(ctx, tx, table, e)
-		case location.LocationRegistered:
-			return applyLocation(ctx, tx, table, e)
-		}
+	switch {
+	case slices.Contains(location.DirectoryEventTypes, ev.Type):
+	case ev.Type == location.TypeOrganisationRegistered, ev.Type == location.TypeOrganisationRenamed,
+		ev.Type == location.TypeOrganisationPostcodeChanged:
+	default:
+		return nil
 	}
-	return nil
-}
-
-func applyOrganisation(ctx context.Context, tx Tx, table func(string) string, e location.OrganisationRegistered) error {
-	o, l := table(OrganisationsTable), table(LocationsTable)
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s (organisation_id, name, type, postcode) VALUES (?, ?, ?, ?)
-ON CONFLICT (organisation_id) DO UPDATE SET name = excluded.name, type = excluded.type, postcode = excluded.postcode`, o),
-		e.OrganisationID, e.Name, string(e.Type), e.Postcode); err != nil {
-		return fmt.Errorf("organisation %s: %w", e.OrganisationID, err)
-	}
-	// Locations carry a copy of the name, so that they are listed without
-	// a join.
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET organisation_name = ? WHERE organisation_id = ?`, l),
-		e.Name, e.OrganisationID); err != nil {
-		return fmt.Errorf("organisation %s: locations: %w", e.OrganisationID, err)
-	}
-	return nil
-}
-
-func applyLocation(ctx context.Context, tx Tx, table func(string) string, e location.LocationRegistered) error {
-	o, l := table(OrganisationsTable), table(LocationsTable)
-	// The event names the organisation; if it does not, the directory's
-	// own copy of the organisation does.
-	_, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %[1]s (location_id, organisation_id, organisation_name, name,
-    address_line1, town, postcode, postcode_compact, local_authority, ccg)
-VALUES (?, ?, COALESCE(NULLIF(?, ''), (SELECT name FROM %[2]s WHERE organisation_id = ?), ''), ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (location_id) DO UPDATE SET
-    organisation_id = excluded.organisation_id,
-    organisation_name = excluded.organisation_name,
-    name = CASE WHEN %[1]s.address_edited THEN %[1]s.name ELSE excluded.name END,
-    address_line1 = CASE WHEN %[1]s.address_edited THEN %[1]s.address_line1 ELSE excluded.address_line1 END,
-    town = CASE WHEN %[1]s.address_edited THEN %[1]s.town ELSE excluded.town END,
-    postcode = CASE WHEN %[1]s.address_edited THEN %[1]s.postcode ELSE excluded.postcode END,
-    postcode_compact = CASE WHEN %[1]s.address_edited THEN %[1]s.postcode_compact ELSE excluded.postcode_compact END,
-    local_authority = excluded.local_authority,
-    ccg = excluded.ccg`, l, o),
-		e.LocationID, e.OrganisationID, e.OrganisationName, e.OrganisationID, e.Name,
-		e.AddressLine1, e.Town, e.Postcode, CompactPostcode(e.Postcode), e.LocalAuthority, e.CCG)
+	d, err := location.Decode(ev.Type, ev.Data)
 	if err != nil {
-		return fmt.Errorf("location %s: %w", e.LocationID, err)
+		return err
 	}
-	return nil
-}
-
-// cqcColumns are the directory's columns that the CQC record's fields
-// (named as in its JSON) keep current.
-var cqcColumns = map[string]string{
-	"name": "name", "address_line1": "address_line1", "town": "town", "postcode": "postcode",
-	"local_authority": "local_authority", "ccg_name": "ccg", "nhs_region": "nhs_region", "cqc_region": "cqc_region",
-	"registration_status": "registration_status",
-}
-
-// applyCQC applies an event of the CQC import. As in the location's state,
-// CQC's known values replace the directory's; an unknown (empty) one
-// leaves it as it is.
-func applyCQC(ctx context.Context, tx Tx, table func(string) string, ev any) error {
 	o, l := table(OrganisationsTable), table(LocationsTable)
-	switch e := ev.(type) {
+	switch e := d.(type) {
+	case location.OrganisationRegistered:
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s (organisation_id, name, type, postcode) VALUES (?, ?, ?, ?)
+ON CONFLICT (organisation_id) DO UPDATE SET name = excluded.name, type = excluded.type, postcode = excluded.postcode`, o),
+			e.OrganisationID, e.Name, string(e.Type), e.Postcode); err != nil {
+			return fmt.Errorf("organisation %s: %w", e.OrganisationID, err)
+		}
+		return renameOrganisationLocations(ctx, tx, l, e.OrganisationID, e.Name)
+	case location.OrganisationRenamed:
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET name = ? WHERE organisation_id = ?`, o), e.After, e.OrganisationID); err != nil {
+			return fmt.Errorf("organisation %s: %w", e.OrganisationID, err)
+		}
+		return renameOrganisationLocations(ctx, tx, l, e.OrganisationID, e.After)
 	case location.OrganisationPostcodeChanged:
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET postcode = ? WHERE organisation_id = ?`, o), e.After, e.OrganisationID); err != nil {
 			return fmt.Errorf("organisation %s: %w", e.OrganisationID, err)
 		}
 		return nil
-	case location.AddressChanged:
-		return applyAddressChanged(ctx, tx, l, e)
-	case location.OrganisationRenamed:
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET name = ? WHERE organisation_id = ?`, o), e.After, e.OrganisationID); err != nil {
-			return fmt.Errorf("organisation %s: %w", e.OrganisationID, err)
-		}
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET organisation_name = ? WHERE organisation_id = ?`, l), e.After, e.OrganisationID); err != nil {
-			return fmt.Errorf("organisation %s: locations: %w", e.OrganisationID, err)
-		}
-		return nil
-	case location.CQCLocationImported:
-		r := e.Record
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s (location_id, organisation_id, organisation_name, name,
-    address_line1, town, postcode, postcode_compact, local_authority, ccg)
-VALUES (?, ?, '', '', '', '', '', '', '', '') ON CONFLICT (location_id) DO NOTHING`, l), e.LocationID, r.ProviderID); err != nil {
-			return fmt.Errorf("location %s: %w", e.LocationID, err)
-		}
-		// The provider's name when the record has it, else the
-		// directory's copy of the organisation.
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET organisation_id = ?,
-    organisation_name = COALESCE(NULLIF(?, ''), (SELECT name FROM %s WHERE organisation_id = ?), organisation_name)
-WHERE location_id = ?`, l, o), r.ProviderID, r.ProviderName, r.ProviderID, e.LocationID); err != nil {
-			return fmt.Errorf("location %s: %w", e.LocationID, err)
-		}
-		return setLocationColumns(ctx, tx, l, e.LocationID, map[string]string{
-			"name": r.Name, "address_line1": r.AddressLine1, "town": r.Town, "postcode": r.Postcode,
-			"local_authority": r.LocalAuthority, "ccg": r.CCGName, "nhs_region": r.NHSRegion, "cqc_region": r.CQCRegion,
-			"registration_status": r.RegistrationStatus,
-		})
-	case location.CQCDetailsChanged:
-		set := map[string]string{}
-		for _, c := range e.Changes {
-			if col, ok := cqcColumns[c.Field]; ok {
-				if v, ok := c.After.(string); ok {
-					set[col] = v
-				}
-			}
-		}
-		return setLocationColumns(ctx, tx, l, e.LocationID, set)
-	case location.LocationDeregistered:
-		return setLocationColumns(ctx, tx, l, e.LocationID, map[string]string{"registration_status": location.StatusDeregistered})
-	case location.LocationReregistered:
-		return setLocationColumns(ctx, tx, l, e.LocationID, map[string]string{"registration_status": location.StatusRegistered})
+	}
+	return applyDirectoryEvent(ctx, tx, o, l, streamEntity(ev.StreamID), d)
+}
+
+// renameOrganisationLocations writes an organisation's name onto its
+// locations: they carry a copy of it, so that they are listed without a
+// join.
+func renameOrganisationLocations(ctx context.Context, tx Tx, l, organisationID, name string) error {
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET organisation_name = ? WHERE organisation_id = ?`, l),
+		name, organisationID); err != nil {
+		return fmt.Errorf("organisation %s: locations: %w", organisationID, err)
 	}
 	return nil
 }
 
-// directoryAddressFields maps the fields of an AddressChanged (named as in
-// location.Address's JSON) to the directory's columns; the other lines
-// and the short name are not in the directory.
-var directoryAddressFields = map[string]string{
-	"name": "name", "address_line1": "address_line1", "address_line3": "town", "postcode": "postcode",
-}
+// directoryColumns are the columns of a location's row that hold its
+// directory entry, in the order applyDirectoryEvent scans them.
+var directoryColumns = []string{"location_id", "organisation_id", "organisation_name", "name", "address_line1", "town",
+	"postcode", "local_authority", "ccg", "nhs_region", "cqc_region", "registration_status", "address_edited"}
 
-// applyAddressChanged applies the users' edit of the address: from now on
-// it is theirs (address_edited).
-func applyAddressChanged(ctx context.Context, tx Tx, l string, e location.AddressChanged) error {
-	sets, args := []string{"address_edited = TRUE"}, []any{}
-	for _, c := range e.Changes {
-		col, ok := directoryAddressFields[c.Field]
-		if !ok {
-			continue
-		}
-		v, _ := c.After.(string)
-		sets, args = append(sets, col+" = ?"), append(args, v)
-		if col == "postcode" {
-			sets, args = append(sets, "postcode_compact = ?"), append(args, CompactPostcode(v))
-		}
-	}
-	_, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET %s WHERE location_id = ?`, l, strings.Join(sets, ", ")),
-		append(args, e.LocationID)...)
+// applyDirectoryEvent folds an event of a location's stream into its
+// directory entry (location.Directory.Apply, as the location's state folds
+// it), in Go, and writes the row's columns from the result. A location
+// the directory does not know yet starts with its registration or its
+// first CQC import; its organisation's name, when its events name none,
+// is the directory's copy of the organisation's.
+func applyDirectoryEvent(ctx context.Context, tx Tx, o, l, id string, ev any) error {
+	rows, err := tx.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE location_id = ?`,
+		strings.Join(directoryColumns, ", "), l), id)
 	if err != nil {
-		return fmt.Errorf("location %s: %w", e.LocationID, err)
+		return fmt.Errorf("location %s: %w", id, err)
 	}
-	return nil
-}
-
-// userAddressColumns are the directory's columns that a location's users
-// own once they have saved its address.
-var userAddressColumns = []string{"name", "address_line1", "town", "postcode"}
-
-// setLocationColumns sets a location's columns, those of the list below
-// that values names with a non-empty value; the postcode keeps its search
-// key. The name and address change only while the location's users have
-// not saved theirs (address_edited). Column names never come from the
-// events.
-func setLocationColumns(ctx context.Context, tx Tx, l, locationID string, values map[string]string) error {
-	var (
-		sets []string
-		args []any
-	)
-	for _, col := range []string{"name", "address_line1", "town", "postcode", "local_authority", "ccg", "nhs_region", "cqc_region", "registration_status"} {
-		v, ok := values[col]
-		if !ok || v == "" {
-			continue
-		}
-		set := col + " = ?"
-		if slices.Contains(userAddressColumns, col) {
-			set = fmt.Sprintf("%s = CASE WHEN address_edited THEN %s ELSE ? END", col, col)
-		}
-		sets, args = append(sets, set), append(args, v)
-		if col == "postcode" {
-			sets, args = append(sets, "postcode_compact = CASE WHEN address_edited THEN postcode_compact ELSE ? END"),
-				append(args, CompactPostcode(v))
-		}
+	var cur location.Directory
+	found := false
+	err = scanAll(rows, func() error {
+		found = true
+		return rows.Scan(&cur.LocationID, &cur.OrganisationID, &cur.OrganisationName, &cur.Name, &cur.Line1, &cur.Line3,
+			&cur.Postcode, &cur.LocalAuthority, &cur.CCG, &cur.NHSRegion, &cur.CQCRegion, &cur.RegistrationStatus,
+			&cur.AddressEdited)
+	})
+	if err != nil {
+		return fmt.Errorf("location %s: %w", id, err)
 	}
-	if len(sets) == 0 {
+	if !found {
+		if !location.StartsLocation(ev) {
+			return nil
+		}
+		cur = location.Directory{LocationID: id}
+	}
+	next := cur.Apply(ev)
+	if found && next == cur {
 		return nil
 	}
-	_, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET %s WHERE location_id = ?`, l, strings.Join(sets, ", ")),
-		append(args, locationID)...)
+	if next.OrganisationName == "" {
+		rows, err := tx.QueryContext(ctx, fmt.Sprintf(`SELECT name FROM %s WHERE organisation_id = ?`, o), next.OrganisationID)
+		if err != nil {
+			return fmt.Errorf("location %s: organisation %s: %w", id, next.OrganisationID, err)
+		}
+		if err := scanAll(rows, func() error { return rows.Scan(&next.OrganisationName) }); err != nil {
+			return fmt.Errorf("location %s: organisation %s: %w", id, next.OrganisationID, err)
+		}
+	}
+	cols := append(slices.Clone(directoryColumns), "postcode_compact")
+	sets := make([]string, 0, len(cols)-1)
+	for _, c := range cols[1:] {
+		sets = append(sets, c+" = excluded."+c)
+	}
+	_, err = tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s (%s) VALUES (%s)
+ON CONFLICT (location_id) DO UPDATE SET %s`, l, strings.Join(cols, ", "), marks(len(cols)), strings.Join(sets, ", ")),
+		id, next.OrganisationID, next.OrganisationName, next.Name, next.Line1, next.Line3, next.Postcode,
+		next.LocalAuthority, next.CCG, next.NHSRegion, next.CQCRegion, next.RegistrationStatus, next.AddressEdited,
+		CompactPostcode(next.Postcode))
 	if err != nil {
-		return fmt.Errorf("location %s: %w", locationID, err)
+		return fmt.Errorf("location %s: %w", id, err)
 	}
 	return nil
 }

@@ -125,8 +125,11 @@ func (MailOutbox) Schema(_ Dialect, table func(string) string) []string {
 		fmt.Sprintf(`CREATE INDEX %s_organisation_id ON %s (organisation_id)`, uo, uo),
 		fmt.Sprintf(`CREATE TABLE %s (
     location_id     TEXT PRIMARY KEY,
+    -- The location's name as its directory entry has it
+    -- (location.Directory): its users' once they saved theirs.
     name            TEXT NOT NULL,
-    organisation_id TEXT NOT NULL
+    organisation_id TEXT NOT NULL,
+    name_edited     BOOLEAN NOT NULL
 )`, l),
 		fmt.Sprintf(`CREATE TABLE %s (
     organisation_id TEXT PRIMARY KEY,
@@ -260,42 +263,53 @@ ON CONFLICT (organisation_id) %s`, table(MailOrganisationsTable), onConflict), i
 	return nil
 }
 
+// applyMailLocation keeps a location's name and organisation for the
+// emails: those of its directory entry, folded by location.Directory.Apply
+// as the location's state folds it, so that the name its users saved is
+// the one emails use.
 func applyMailLocation(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event) error {
+	if !slices.Contains(location.DirectoryEventTypes, ev.Type) {
+		return nil
+	}
 	d, err := location.Decode(ev.Type, ev.Data)
 	if err != nil {
 		return err
 	}
-	var id, name, org, orgName string
-	switch e := d.(type) {
-	case location.LocationRegistered:
-		id, name, org, orgName = e.LocationID, e.Name, e.OrganisationID, e.OrganisationName
-	case location.CQCLocationImported:
-		id, name, org, orgName = e.LocationID, e.Record.Name, e.Record.ProviderID, e.Record.ProviderName
-	case location.CQCDetailsChanged:
-		for _, c := range e.Changes {
-			if n, ok := c.After.(string); ok && c.Field == "name" && n != "" {
-				_, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET name = ? WHERE location_id = ?`, table(MailLocationsTable)), n, e.LocationID)
-				return err
-			}
-		}
-		return nil
-	default:
-		return nil
-	}
-	if name == "" {
-		name = id
-	}
-	_, err = tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s (location_id, name, organisation_id) VALUES (?, ?, ?)
-ON CONFLICT (location_id) DO UPDATE SET name = excluded.name, organisation_id = excluded.organisation_id`,
-		table(MailLocationsTable)), id, name, org)
+	id, l := streamEntity(ev.StreamID), table(MailLocationsTable)
+	rows, err := tx.QueryContext(ctx, fmt.Sprintf(`SELECT name, organisation_id, name_edited FROM %s WHERE location_id = ?`, l), id)
 	if err != nil {
 		return fmt.Errorf("location %s: %w", id, err)
 	}
+	cur, found := location.Directory{LocationID: id}, false
+	if err := scanAll(rows, func() error {
+		found = true
+		return rows.Scan(&cur.Name, &cur.OrganisationID, &cur.AddressEdited)
+	}); err != nil {
+		return fmt.Errorf("location %s: %w", id, err)
+	}
+	starts := location.StartsLocation(d)
+	if !found && !starts {
+		return nil
+	}
+	next := cur.Apply(d)
+	if found && next == cur {
+		return nil
+	}
+	_, err = tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s (location_id, name, organisation_id, name_edited) VALUES (?, ?, ?, ?)
+ON CONFLICT (location_id) DO UPDATE SET name = excluded.name, organisation_id = excluded.organisation_id,
+    name_edited = excluded.name_edited`, l), id, next.Name, next.OrganisationID, next.AddressEdited)
+	if err != nil {
+		return fmt.Errorf("location %s: %w", id, err)
+	}
+	if !starts {
+		return nil
+	}
+	orgName := next.OrganisationName
 	if orgName == "" {
-		orgName = org
+		orgName = next.OrganisationID
 	}
 	// The organisation's name, should its own event be missing.
-	return putMailOrganisation(ctx, tx, table, org, orgName, false)
+	return putMailOrganisation(ctx, tx, table, next.OrganisationID, orgName, false)
 }
 
 // mailWriter writes one event's changes.

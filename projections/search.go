@@ -290,23 +290,24 @@ func eraseContact(c *location.Contact) {
 	}
 }
 
-// searchRow is a row of search_locations.
+// searchRow is a row of search_locations: the location's directory entry
+// (folded by location.Directory.Apply, with the organisation's current name
+// joined in) and what the views show besides.
 type searchRow struct {
-	LocationID, Name, ShortName                                   string
-	OrganisationID, OrganisationName, OrganisationType            string
-	OwnershipType                                                 string
-	Line1, Line2, Line3, Line4, Line5, Postcode                   string
-	NHSRegion, CQCRegion, LocalAuthority, CCG, RegistrationStatus string
-	Dormant, AddressEdited                                        bool
-	Contacts                                                      []location.Contact
-	Notes                                                         []location.Note
-	GPPractices                                                   []location.GPLink
-	Ratings                                                       location.CQCRatings
-	ReportURL, PublicURL                                          string
-	PAMMS                                                         location.PAMMS
-	Version                                                       int64
-	LastUpdateAt                                                  time.Time
-	LastDailyUpdateAt                                             *time.Time
+	location.Directory
+	OrganisationType  string
+	OwnershipType     string
+	Dormant           bool
+	Contacts          []location.Contact
+	Notes             []location.Note
+	GPPractices       []location.GPLink
+	Ratings           location.CQCRatings
+	ReportURL         string
+	PublicURL         string
+	PAMMS             location.PAMMS
+	Version           int64
+	LastUpdateAt      time.Time
+	LastDailyUpdateAt *time.Time
 }
 
 // searchOrg is a row of search_organisations.
@@ -371,11 +372,6 @@ func (r *searchRow) values(d Dialect) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	status := r.RegistrationStatus
-	if status == "" {
-		// Support registered it and CQC has not said otherwise.
-		status = location.StatusRegistered
-	}
 	rt := r.Ratings
 	var lastDaily any
 	if r.LastDailyUpdateAt != nil {
@@ -384,7 +380,7 @@ func (r *searchRow) values(d Dialect) ([]any, error) {
 	return []any{
 		r.LocationID, r.Name, r.ShortName, r.OrganisationID, r.OrganisationName, r.OrganisationType, r.OwnershipType,
 		r.Line1, r.Line2, r.Line3, r.Line4, r.Line5, r.Postcode, CompactPostcode(r.Postcode),
-		r.NHSRegion, r.CQCRegion, r.LocalAuthority, r.CCG, status, r.Dormant,
+		r.NHSRegion, r.CQCRegion, r.LocalAuthority, r.CCG, r.Status(), r.Dormant,
 		contacts, publicContacts, notes, gps,
 		string(rt.Overall), string(rt.Safe), string(rt.Effective), string(rt.Caring), string(rt.Responsive), string(rt.WellLed),
 		RatingRank(rt.Overall),
@@ -415,7 +411,7 @@ FROM %s WHERE location_id = ?`, b.l), id)
 	if !rows.Next() {
 		return nil, rows.Err()
 	}
-	r := &searchRow{LocationID: id}
+	r := &searchRow{Directory: location.Directory{LocationID: id}}
 	var contacts, notes, gps string
 	var overall, safe, effective, caring, responsive, wellLed string
 	var last, lastDaily Timestamp
@@ -582,14 +578,10 @@ func (b *searchBatch) applyLocation(ctx context.Context, ev eventstore.Event) er
 		return err
 	}
 	if r == nil {
-		// A location's stream starts with its registration or its
-		// first CQC import; anything else names no location yet.
-		switch d.(type) {
-		case location.LocationRegistered, location.CQCLocationImported:
-		default:
+		if !location.StartsLocation(d) {
 			return nil
 		}
-		r = &searchRow{LocationID: id}
+		r = &searchRow{Directory: location.Directory{LocationID: id}}
 		b.keep(r)
 	}
 	if err := b.fold(ctx, r, d); err != nil {
@@ -601,93 +593,32 @@ func (b *searchBatch) applyLocation(ctx context.Context, ev eventstore.Event) er
 	return nil
 }
 
-// fold applies a location event to its row, as location.EvolveLocation
-// applies it to the location: the name and address are CQC's (or
-// support's) until the location's users save theirs.
+// fold applies a location event to its row: its directory entry as
+// location.EvolveLocation folds it (location.Directory.Apply), and the
+// rest of what the views show.
 func (b *searchBatch) fold(ctx context.Context, r *searchRow, ev any) error {
+	r.Directory = r.Directory.Apply(ev)
 	switch e := ev.(type) {
 	case location.LocationRegistered:
-		r.OrganisationID, r.OrganisationName = e.OrganisationID, e.OrganisationName
-		o, err := b.org(ctx, e.OrganisationID)
-		if err != nil {
-			return err
-		}
-		if o != nil {
-			r.OrganisationType = o.Type
-			if r.OrganisationName == "" {
-				r.OrganisationName = o.Name
-			}
-		}
-		if !r.AddressEdited {
-			r.Name, r.Line1, r.Line3, r.Postcode = e.Name, e.AddressLine1, e.Town, e.Postcode
-		}
-		r.LocalAuthority, r.CCG = e.LocalAuthority, e.CCG
+		return b.joinOrg(ctx, r)
 	case location.CQCLocationImported:
 		rec := e.Record
-		r.OrganisationID = rec.ProviderID
-		o, err := b.org(ctx, rec.ProviderID)
-		if err != nil {
-			return err
-		}
-		if o != nil {
-			r.OrganisationType = o.Type
-		}
-		switch {
-		case rec.ProviderName != "":
-			r.OrganisationName = rec.ProviderName
-		case o != nil:
-			r.OrganisationName = o.Name
-		}
-		r.setCQCAddress(map[string]any{"name": rec.Name, "address_line1": rec.AddressLine1, "town": rec.Town,
-			"postcode": rec.Postcode, "address_line2": rec.AddressLine2, "county": rec.County})
-		r.setNonEmpty(&r.LocalAuthority, rec.LocalAuthority)
-		r.setNonEmpty(&r.CCG, rec.CCGName)
-		r.setNonEmpty(&r.RegistrationStatus, rec.RegistrationStatus)
-		r.NHSRegion, r.CQCRegion, r.Dormant = rec.NHSRegion, rec.CQCRegion, rec.Dormant
+		r.Dormant = rec.Dormant
 		r.Ratings, r.ReportURL, r.PublicURL = rec.Ratings, rec.ReportURL, rec.PublicURL
+		return b.joinOrg(ctx, r)
 	case location.CQCDetailsChanged:
-		address := map[string]any{}
 		for _, c := range e.Changes {
-			v, _ := c.After.(string)
-			switch c.Field {
-			case "name", "address_line1", "town", "postcode", "address_line2", "county":
-				address[c.Field] = v
-			case "provider_name":
-				r.setNonEmpty(&r.OrganisationName, v)
-			case "local_authority":
-				r.setNonEmpty(&r.LocalAuthority, v)
-			case "ccg_name":
-				r.setNonEmpty(&r.CCG, v)
-			case "registration_status":
-				r.setNonEmpty(&r.RegistrationStatus, v)
-			case "nhs_region":
-				r.NHSRegion = v
-			case "cqc_region":
-				r.CQCRegion = v
-			case "public_url":
+			if v, ok := c.After.(string); ok && c.Field == "public_url" {
 				r.PublicURL = v
 			}
 		}
-		r.setCQCAddress(address)
 	case location.CQCRatingsChanged:
 		// The report's URL is built from CQC's ids, as the location's
 		// own state builds it.
 		l := location.EvolveLocation(location.Location{CQC: location.CQCRecord{LocationID: r.LocationID}}, e)
 		r.Ratings, r.ReportURL = e.After, l.CQC.ReportURL
-	case location.LocationDeregistered:
-		r.RegistrationStatus = location.StatusDeregistered
-	case location.LocationReregistered:
-		r.RegistrationStatus = location.StatusRegistered
 	case location.LocationDormancyChanged:
 		r.Dormant = e.Dormant
-	case location.AddressChanged:
-		for _, c := range e.Changes {
-			v, _ := c.After.(string)
-			if p := r.addressField(c.Field); p != nil {
-				*p = v
-			}
-		}
-		r.AddressEdited = true
 	case location.ContactAdded:
 		r.Contacts = append(r.Contacts, e.Contact)
 	case location.ContactUpdated:
@@ -725,62 +656,18 @@ func (b *searchBatch) fold(ctx context.Context, r *searchRow, ev any) error {
 	return nil
 }
 
-func (r *searchRow) setNonEmpty(dst *string, v string) {
-	if v != "" {
-		*dst = v
+// joinOrg copies the type of the row's organisation onto it, and its name
+// when the location's events named none.
+func (b *searchBatch) joinOrg(ctx context.Context, r *searchRow) error {
+	o, err := b.org(ctx, r.OrganisationID)
+	if err != nil || o == nil {
+		return err
 	}
-}
-
-// addressField is the row's field of an address field named as in
-// location.Address's JSON.
-func (r *searchRow) addressField(name string) *string {
-	switch name {
-	case "name":
-		return &r.Name
-	case "short_name":
-		return &r.ShortName
-	case "address_line1":
-		return &r.Line1
-	case "address_line2":
-		return &r.Line2
-	case "address_line3":
-		return &r.Line3
-	case "address_line4":
-		return &r.Line4
-	case "address_line5":
-		return &r.Line5
-	case "postcode":
-		return &r.Postcode
+	r.OrganisationType = o.Type
+	if r.OrganisationName == "" {
+		r.OrganisationName = o.Name
 	}
 	return nil
-}
-
-// setCQCAddress applies CQC's name and address fields (named as in its
-// record) while the location's users have not saved theirs: as
-// location.Location.Address reads them, CQC's known name, first line, town
-// and postcode replace the registered ones, and its second line and
-// county are the address's second and fourth lines whatever they are.
-func (r *searchRow) setCQCAddress(fields map[string]any) {
-	if r.AddressEdited {
-		return
-	}
-	for name, value := range fields {
-		v, _ := value.(string)
-		switch name {
-		case "name":
-			r.setNonEmpty(&r.Name, v)
-		case "address_line1":
-			r.setNonEmpty(&r.Line1, v)
-		case "town":
-			r.setNonEmpty(&r.Line3, v)
-		case "postcode":
-			r.setNonEmpty(&r.Postcode, v)
-		case "address_line2":
-			r.Line2 = v
-		case "county":
-			r.Line4 = v
-		}
-	}
 }
 
 // flush writes the rows the batch touched.

@@ -34,14 +34,18 @@ import (
 // length; see the README's test command).
 var propertyCommands = flag.Int("property-commands", 0, "random commands of the views' property tests (0: 10,000, or 500 with -race; the analytics one: 3,000, or 400)")
 
-func commandsToRun() int {
+func commandsToRun() int { return propertyLength(10_000, 500) }
+
+// propertyLength is the length of a property test's random sequence: full,
+// or underRace under the race detector; -property-commands overrides both.
+func propertyLength(full, underRace int) int {
 	switch {
 	case *propertyCommands > 0:
 		return *propertyCommands
 	case raceDetector:
-		return 500
+		return underRace
 	}
-	return 10_000
+	return full
 }
 
 // TestViews_EqualRebuildAfterRandomCommands runs a random sequence of

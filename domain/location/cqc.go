@@ -591,25 +591,6 @@ func (r CQCRecord) withField(name string, value any) CQCRecord {
 	return r
 }
 
-// syncDirectory keeps the location's directory fields (those of a
-// location registered by support) current with its CQC record: CQC's
-// known values override.
-func (l *Location) syncDirectory() {
-	r := l.CQC
-	l.LocationID, l.OrganisationID = r.LocationID, r.ProviderID
-	for _, f := range []struct {
-		dst *string
-		v   string
-	}{
-		{&l.OrganisationName, r.ProviderName}, {&l.Name, r.Name}, {&l.AddressLine1, r.AddressLine1}, {&l.Town, r.Town},
-		{&l.Postcode, r.Postcode}, {&l.LocalAuthority, r.LocalAuthority}, {&l.CCG, r.CCGName},
-	} {
-		if f.v != "" {
-			*f.dst = f.v
-		}
-	}
-}
-
 // DecideCQCImport returns the events that bring the location's stream up
 // to date with CQC's record: CQCLocationImported the first time (on top
 // of a location support registered, too), then only what changed, and

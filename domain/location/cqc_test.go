@@ -537,7 +537,7 @@ func TestDecideCQCImport_FirstImport(t *testing.T) {
 	l := fold(t, location.Location{}, evs)
 	if !l.Exists() || !l.CQCImported() || l.Version != 1 || l.LocationID != rec.LocationID || l.OrganisationID != rec.ProviderID ||
 		l.Name != rec.Name || l.Postcode != "TA21 9PH" || l.CCG != rec.CCGName || l.Deregistered() {
-		t.Errorf("location = %+v", l.LocationRegistered)
+		t.Errorf("location = %+v", l.Directory)
 	}
 	if !imported(t, sampleRecord(t, "1-112787350")).Deregistered() {
 		t.Error("a deregistered location does not say so")
@@ -553,7 +553,7 @@ func TestDecideCQCImport_OnALocationSupportRegistered(t *testing.T) {
 	l = fold(t, l, evs)
 	if l.Version != 2 || !l.CQCImported() || l.LocationID != rec.LocationID || l.OrganisationID != rec.ProviderID ||
 		l.Name != rec.Name || l.OrganisationName != "Support's Name" {
-		t.Errorf("location = %+v", l.LocationRegistered)
+		t.Errorf("location = %+v", l.Directory)
 	}
 	if again := decide(t, l, rec); len(again) != 0 {
 		t.Errorf("deciding again: %+v", again)

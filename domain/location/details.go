@@ -185,27 +185,11 @@ func OwnershipTypes() []string { return slices.Clone(ownershipTypes) }
 
 // Details are the fields a location's users keep current.
 type Details struct {
-	// Address is set by the first AddressChanged: until then the address
-	// is the registered one, kept current by CQC's import.
-	Address       Address
-	AddressEdited bool
 	OwnershipType string
 	Contacts      []Contact
 	GPPractices   []GPLink
 	Notes         []Note
 	PAMMS         PAMMS
-}
-
-// Address is the location's current address: the one its users saved, or
-// else the registered one as CQC's import keeps it.
-func (l Location) Address() Address {
-	if l.Details.AddressEdited {
-		return l.Details.Address
-	}
-	return Address{
-		Name: l.Name, Line1: l.AddressLine1, Line2: l.CQC.AddressLine2, Line3: l.Town, Line4: l.CQC.County,
-		Postcode: l.Postcode,
-	}
 }
 
 // Contact returns a contact of the directory.
@@ -382,17 +366,7 @@ func (NoteAdded) PersonalPaths() []string { return []string{"note.added_by_name"
 func (l *Location) evolveDetails(ev any) bool {
 	d := &l.Details
 	switch e := ev.(type) {
-	case AddressChanged:
-		a := l.Address()
-		for _, c := range e.Changes {
-			for _, f := range addressFields {
-				if f.name == c.Field {
-					s, _ := c.After.(string)
-					*f.ptr(&a) = s
-				}
-			}
-		}
-		d.Address, d.AddressEdited = a, true
+	case AddressChanged: // the directory's (Directory.Apply)
 	case ContactAdded:
 		d.Contacts = append(slices.Clone(d.Contacts), e.Contact)
 	case ContactUpdated:
@@ -496,7 +470,7 @@ func DecideEditAddress(l Location, c EditAddress) ([]any, error) {
 	if err := checkVersion(l, c.ExpectedVersion); err != nil {
 		return nil, err
 	}
-	cur := l.Address()
+	cur := l.Address
 	var changes []FieldChange
 	for _, f := range addressFields {
 		if b, a := *f.ptr(&cur), *f.ptr(&next); b != a {
@@ -1016,7 +990,7 @@ func (l Location) Profile() Profile {
 	}
 	p := Profile{
 		LocationID: l.LocationID, OrganisationID: l.OrganisationID, OrganisationName: l.OrganisationName, Version: l.Version,
-		Address: l.Address(), Contacts: slices.Clone(l.Details.Contacts), GPPractices: slices.Clone(l.Details.GPPractices),
+		Address: l.Address, Contacts: slices.Clone(l.Details.Contacts), GPPractices: slices.Clone(l.Details.GPPractices),
 		OwnershipType: l.Details.OwnershipType, Notes: slices.Clone(l.Details.Notes), PAMMS: l.Details.PAMMS,
 		CQC: CQCProfile{
 			Imported: l.CQCImported(), RegistrationStatus: l.CQC.RegistrationStatus, RegistrationDate: l.CQC.RegistrationDate,

@@ -136,7 +136,7 @@ func TestDecideEditAddress(t *testing.T) {
 	l := registeredAt(t)
 	v := l.Version
 	registered := location.Address{Name: "Cranberry Home Care", Line1: "1 Abington Street", Line3: "Northampton", Postcode: "NN1 2AJ"}
-	if got := l.Address(); got != registered {
+	if got := l.Address; got != registered {
 		t.Fatalf("registered address = %+v, want %+v", got, registered)
 	}
 	long := func(n int) string { return strings.Repeat("é", n) }
@@ -215,7 +215,7 @@ func TestDecideEditAddress(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			evs, err := location.DecideEditAddress(tc.l, location.EditAddress{LocationID: locID, ExpectedVersion: tc.version, Address: tc.address})
 			next := tc.want.check(t, tc.l, evs, err)
-			if got := next.Address(); got != tc.after {
+			if got := next.Address; got != tc.after {
 				t.Errorf("address after = %+v, want %+v", got, tc.after)
 			}
 			if got := next.Profile().Address; got != tc.after {
@@ -232,13 +232,18 @@ func TestAddress_OnceEditedIsTheUsersNotTheRegisteredOne(t *testing.T) {
 	// The first edit starts from the registered address: the fields it did
 	// not change keep their registered values.
 	want := location.Address{Name: "Cranberry Home Care", ShortName: "Cranberry", Line1: "1 Abington Street", Line3: "Northampton", Postcode: "NN1 2AJ"}
-	if got := l.Address(); got != want || !l.Details.AddressEdited {
-		t.Fatalf("address = %+v (edited %v), want %+v", got, l.Details.AddressEdited, want)
+	if got := l.Address; got != want || !l.AddressEdited {
+		t.Fatalf("address = %+v (edited %v), want %+v", got, l.AddressEdited, want)
 	}
-	// A later re-registration of the directory fields (CQC's import keeps
-	// them current) no longer moves what the users saved.
-	l.LocationRegistered.Name, l.LocationRegistered.Postcode = "Renamed By CQC", "NN1 1AA"
-	if got := l.Address(); got != want {
+	// CQC's later changes of the name and address no longer move what the
+	// users saved; its other directory fields still apply.
+	l = location.EvolveLocation(l, location.CQCDetailsChanged{LocationID: locID, Changes: []location.FieldChange{
+		{Field: "name", Before: "Cranberry Home Care", After: "Renamed By CQC"},
+		{Field: "postcode", Before: "NN1 2AJ", After: "NN1 1AA"},
+		{Field: "address_line2", Before: "", After: "CQC's second line"},
+		{Field: "local_authority", Before: "", After: "West Northamptonshire"},
+	}})
+	if got := l.Address; got != want || l.LocalAuthority != "West Northamptonshire" {
 		t.Errorf("address = %+v, want the users' %+v", got, want)
 	}
 }
@@ -881,12 +886,9 @@ func TestEvolveLocation_FoldsEveryDetailsEvent(t *testing.T) {
 		want  func(d *location.Details)
 	}{
 		{location.AddressChanged{LocationID: locID, Changes: []location.FieldChange{{Field: "address_line2", Before: "", After: "Suite 4"}}},
-			func(d *location.Details) {
-				d.Address = location.Address{Name: "Cranberry Home Care", Line1: "1 Abington Street", Line2: "Suite 4", Line3: "Northampton", Postcode: "NN1 2AJ"}
-				d.AddressEdited = true
-			}},
+			func(d *location.Details) {}}, // the directory's: see the profile below
 		{location.AddressChanged{LocationID: locID, Changes: []location.FieldChange{{Field: "postcode", Before: "NN1 2AJ", After: "NN1 1RS"}}},
-			func(d *location.Details) { d.Address.Postcode = "NN1 1RS" }},
+			func(d *location.Details) {}},
 		{location.ContactAdded{LocationID: locID, Contact: manager}, func(d *location.Details) { d.Contacts = []location.Contact{manager} }},
 		{location.ContactAdded{LocationID: locID, Contact: other}, func(d *location.Details) { d.Contacts = []location.Contact{manager, other} }},
 		{location.ContactUpdated{LocationID: locID, ContactID: contactID, Fields: []string{"public"}, Before: manager, After: updated},
@@ -921,8 +923,8 @@ func TestEvolveLocation_FoldsEveryDetailsEvent(t *testing.T) {
 		if !detailsEqual(before.Details, prevDetails) {
 			t.Fatalf("step %d (%T) changed the state before it", i, s.event)
 		}
-		if l.LocationRegistered != before.LocationRegistered || !reflect.DeepEqual(l.CQC, before.CQC) {
-			t.Errorf("step %d (%T) changed the registration or CQC's record", i, s.event)
+		if _, address := s.event.(location.AddressChanged); !address && l.Directory != before.Directory || !reflect.DeepEqual(l.CQC, before.CQC) {
+			t.Errorf("step %d (%T) changed the directory or CQC's record", i, s.event)
 		}
 	}
 

@@ -235,12 +235,12 @@ type Organisation struct {
 	Version  int64
 }
 
-// Location is the state of a location stream: its directory fields (as
-// support registered them, kept current by the CQC import) and CQC's
-// record of it, empty until the first import; and the details its users
-// keep (details.go).
+// Location is the state of a location stream: its directory entry (as
+// support registered it, kept current by CQC's import until its users
+// save their own name and address: Directory), CQC's record of it, empty
+// until the first import, and the details its users keep (details.go).
 type Location struct {
-	LocationRegistered
+	Directory
 	CQC     CQCRecord
 	Details Details
 	Version int64
@@ -268,11 +268,9 @@ func EvolveOrganisation(o Organisation, ev any) Organisation {
 
 // EvolveLocation applies an event.
 func EvolveLocation(l Location, ev any) Location {
-	if e, ok := ev.(LocationRegistered); ok {
-		l.LocationRegistered = e
-	} else if rec, ok := evolveCQC(l.CQC, ev); ok {
+	l.Directory = l.Directory.Apply(ev)
+	if rec, ok := evolveCQC(l.CQC, ev); ok {
 		l.CQC = rec
-		l.syncDirectory()
 	} else {
 		l.evolveDetails(ev)
 	}

@@ -486,6 +486,38 @@ func TestMailOutbox_AccessRequestGoesToActiveApproversOrElseSupport(t *testing.T
 	})
 }
 
+// TestMailOutbox_NamesALocationAsItsUsersRenamedIt: once a location's
+// users save its name (AddressChanged), emails use theirs, and CQC's later
+// renames no longer replace it, as on every other view of the location.
+func TestMailOutbox_NamesALocationAsItsUsersRenamedIt(t *testing.T) {
+	eachBackend(t, func(t *testing.T, h *harness) {
+		w := newMailWorld(t, h)
+		w.start()
+		w.organisation("ORG-1", "Sunrise Care Ltd")
+		w.location("LOC-1", "ORG-1", "Sunrise Care Ltd", "Rose House")
+		cqc := func(name string) eventstore.EventData {
+			data, _ := json.Marshal(location.CQCDetailsChanged{LocationID: "LOC-1", Changes: []location.FieldChange{
+				{Field: "name", Before: "", After: name}}})
+			return eventstore.EventData{Type: location.TypeCQCDetailsChanged, Data: data}
+		}
+		edit, _ := json.Marshal(location.AddressChanged{LocationID: "LOC-1", Changes: []location.FieldChange{
+			{Field: "name", Before: "CQC's Rose House", After: "Rose Court"}}})
+		w.appendRaw(location.LocationStream("LOC-1"), cqc("CQC's Rose House"),
+			eventstore.EventData{Type: location.TypeAddressChanged, Data: edit}, cqc("CQC's Later Name"))
+		w.approver("ORG-1", "LOC-1", "ann.approver@example.nhs.uk", "Ann Approver")
+		w.register("rita.requester@example.com", "Rita Requester", "Care Manager", grant("LOC-1", "ORG-1"))
+		w.caughtUp()
+
+		srv := smtptest.Start(t)
+		if n := dispatch(t, w.dispatcher(smtpSender(t, srv))); n != 1 {
+			t.Fatalf("sent %d messages, want 1", n)
+		}
+		m := srv.WaitFor(t, 1, waitForMail)[0]
+		assertContains(t, "request", m.Text, "Rose Court (LOC-1)")
+		assertLacks(t, "request", m.Text, "Rose House", "CQC's Later Name")
+	})
+}
+
 func TestMailOutbox_PasswordLinksCarryTheTokenAndExpiry(t *testing.T) {
 	eachBackend(t, func(t *testing.T, h *harness) {
 		w := newMailWorld(t, h)

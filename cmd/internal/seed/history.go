@@ -337,7 +337,7 @@ func (h *history) classification() {
 
 func (h *history) editAddress(change func(*location.Address)) func(time.Time) error {
 	return func(time.Time) error {
-		a := h.s.l.Address()
+		a := h.s.l.Address
 		change(&a)
 		return h.s.apply("")(location.DecideEditAddress(h.s.l, location.EditAddress{
 			LocationID: h.s.l.LocationID, ExpectedVersion: h.s.l.Version, Address: a}))
