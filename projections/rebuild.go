@@ -193,6 +193,10 @@ func (e *Engine) rebuildSet(ctx context.Context, ps []Projection, progress func(
 	// others from being swapped in.
 	var errs []error
 	for _, r := range rs {
+		if err := r.createQueryIndexes(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("rebuild %s: %w", r.p.Name(), err))
+			continue
+		}
 		if err := r.swap(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("rebuild %s: swap: %w", r.p.Name(), err))
 		}
@@ -215,7 +219,7 @@ func (r *rebuild) begin(ctx context.Context) error {
 		if err := e.dropShadow(ctx, tx, p, ""); err != nil {
 			return err
 		}
-		for _, stmt := range p.Schema(e.b.dialect, rebuildTable) {
+		for _, stmt := range loadSchema(p, e.b.dialect, e.eagerIndexes) {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				return fmt.Errorf("create rebuild schema: %w", err)
 			}
@@ -232,6 +236,9 @@ func (r *rebuild) begin(ctx context.Context) error {
 		return fmt.Errorf("rebuild %s: %w", name, err)
 	}
 	r.token = token
+	if qi, ok := p.(QueryIndexer); ok && !e.eagerIndexes {
+		r.deferred = qi.QueryIndexes(e.b.dialect, rebuildTable)
+	}
 	return nil
 }
 
@@ -283,6 +290,9 @@ func (r *rebuild) swap(ctx context.Context) error {
 				return err
 			}
 		}
+		if err := r.createQueryIndexesLive(ctx, tx); err != nil {
+			return err
+		}
 		v := e.b.view(tx)
 		if _, err := v.ExecContext(ctx, `DELETE FROM projection_poison WHERE projection = ?`, name); err != nil {
 			return err
@@ -332,18 +342,21 @@ type rebuild struct {
 	token       string           // of the fresh tables this rebuild made
 	tableIDs    map[string]int64 // PostgreSQL: their identities
 	fingerprint string
-	swapped     bool
-	logger      *slog.Logger
-	size        int // events per batch
-	maxSize     int
-	p           Projection
-	batch       batchApply
-	position    int64
-	done        int64
-	total       int64
-	start       time.Time
-	poisoned    []poisonedEvent
-	progress    func(Progress)
+	// deferred are the query indexes left out of the fresh tables, to be
+	// created before the swap (see QueryIndexer).
+	deferred []string
+	swapped  bool
+	logger   *slog.Logger
+	size     int // events per batch
+	maxSize  int
+	p        Projection
+	batch    batchApply
+	position int64
+	done     int64
+	total    int64
+	start    time.Time
+	poisoned []poisonedEvent
+	progress func(Progress)
 }
 
 // applyNext reads the next batch of events in tx, applies it to the fresh
