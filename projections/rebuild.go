@@ -164,8 +164,9 @@ func (e *Engine) rebuildSet(ctx context.Context, ps []Projection, progress func(
 		}
 		began, at := time.Now(), lead.position
 		err = e.b.inTx(ctx, func(tx wsql.Tx) error {
+			v := e.b.preparingView(tx)
 			for _, r := range rs {
-				if err := r.apply(ctx, tx, evs); err != nil {
+				if err := r.apply(ctx, v, evs); err != nil {
 					return err
 				}
 			}
@@ -366,7 +367,7 @@ func (r *rebuild) applyNext(ctx context.Context, tx wsql.Tx) (int, error) {
 	if err != nil || len(evs) == 0 {
 		return 0, err
 	}
-	return len(evs), r.apply(ctx, tx, evs)
+	return len(evs), r.apply(ctx, r.e.b.view(tx), evs)
 }
 
 // apply applies a batch of events (the ones after r.position) to the fresh
@@ -374,8 +375,8 @@ func (r *rebuild) applyNext(ctx context.Context, tx wsql.Tx) (int, error) {
 // whole batch in one savepoint, through ApplyBatch when the projection has
 // it; a batch that fails is split until its poison events are found, and
 // the rest is applied.
-func (r *rebuild) apply(ctx context.Context, tx wsql.Tx, evs []eventstore.Event) error {
-	poisoned, err := r.batch.apply(ctx, r.e.b.view(tx), evs)
+func (r *rebuild) apply(ctx context.Context, v txView, evs []eventstore.Event) error {
+	poisoned, err := r.batch.apply(ctx, v, evs)
 	if err != nil {
 		return err
 	}

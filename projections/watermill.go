@@ -409,11 +409,16 @@ var errSavepointBroken = errors.New("savepoint could not be rolled back")
 type txView struct {
 	ex      wsql.ContextExecutor
 	dialect Dialect
+	// stmts, when set, prepares the long statements (preparingView).
+	stmts *stmtCache
 }
 
 func (v txView) Dialect() Dialect { return v.dialect }
 
 func (v txView) ExecContext(ctx context.Context, query string, args ...any) (wsql.Result, error) {
+	if v.stmts != nil && len(query) >= preparedMinLen {
+		return v.stmts.exec(ctx, query, args)
+	}
 	return v.ex.ExecContext(ctx, rebind(v.dialect, query), args...)
 }
 
