@@ -2,7 +2,7 @@ package eventstore
 
 import (
 	"context"
-	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -47,9 +47,10 @@ func DollarPlaceholders(q string) string {
 	if !strings.Contains(q, "?") {
 		return q
 	}
-	var b strings.Builder
-	b.Grow(len(q) + 8)
-	n := 0
+	// A long multi-row INSERT has thousands of placeholders: the number is
+	// appended in place, without fmt.
+	b := make([]byte, 0, len(q)+len(q)/4+8)
+	n := int64(0)
 	var quote byte
 	for i := 0; i < len(q); i++ {
 		c := q[i]
@@ -62,10 +63,10 @@ func DollarPlaceholders(q string) string {
 			quote = c
 		case c == '?':
 			n++
-			fmt.Fprintf(&b, "$%d", n)
+			b = strconv.AppendInt(append(b, '$'), n, 10)
 			continue
 		}
-		b.WriteByte(c)
+		b = append(b, c)
 	}
-	return b.String()
+	return string(b)
 }

@@ -202,6 +202,18 @@ func (Analytics) Schema(d Dialect, table func(string) string) []string {
 	}
 }
 
+// QueryIndexes implements QueryIndexer: the indexes of the lists and
+// denominators. Not analytics_locations_organisation (the UPDATE of an
+// organisation's locations goes through it) nor analytics_daily_location_day
+// (the batch reads a day's rows of a range of locations through it); the
+// other reads and writes go by primary key.
+func (a Analytics) QueryIndexes(d Dialect, table func(string) string) []string {
+	l, p, dl := table(AnalyticsLocationsTable), table(AnalyticsPeriodsTable), table(AnalyticsDailyLocationTable)
+	return indexesNamed(a.Schema(d, table), l+"_registered_last",
+		p+"_days", p+"_nhs_region", p+"_local_authority", p+"_ccg",
+		dl+"_nhs_region", dl+"_local_authority", dl+"_ccg")
+}
+
 // Apply applies one event of a location, organisation or daily update
 // stream.
 func (p Analytics) Apply(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event) error {

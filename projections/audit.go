@@ -117,7 +117,7 @@ func (Audit) Schema(d Dialect, table func(string) string) []string {
     organisation_id TEXT NOT NULL,
     PRIMARY KEY (organisation_id, stream_id)
 )`, o),
-		fmt.Sprintf(`CREATE INDEX %s_stream ON %s (stream_id)`, o, o),
+		auditQueryIndexes(table)[0],
 		fmt.Sprintf(`CREATE TABLE %s (
     user_id   TEXT PRIMARY KEY,
     email     TEXT NOT NULL,
@@ -141,6 +141,22 @@ func (Audit) Schema(d Dialect, table func(string) string) []string {
     PRIMARY KEY (subject, stream_id)
 )`, subjects),
 	}
+	return append(out, auditQueryIndexes(table)[1:]...)
+}
+
+// QueryIndexes implements QueryIndexer: every secondary index. Apply,
+// ApplyBatch and Erase read audit_state and audit_subjects by primary key,
+// and write or delete audit_events and audit_changes by position (their
+// primary key) and the other tables by ON CONFLICT on their primary keys.
+func (Audit) QueryIndexes(_ Dialect, table func(string) string) []string {
+	return auditQueryIndexes(table)
+}
+
+// auditQueryIndexes are the audit's secondary indexes: audit_entity_orgs'
+// first, then audit_events'.
+func auditQueryIndexes(table func(string) string) []string {
+	e, o := table(AuditEventsTable), table(AuditEntityOrgsTable)
+	out := []string{fmt.Sprintf(`CREATE INDEX %s_stream ON %s (stream_id)`, o, o)}
 	for _, col := range []string{"stream_id", "location_id", "actor_user_id", "session_id", "event_type", "entity_type",
 		"bulk_upload_id", "recorded_at"} {
 		out = append(out, fmt.Sprintf(`CREATE INDEX %s_%s ON %s (%s, position)`, e, col, e, col))

@@ -81,6 +81,10 @@ type Engine struct {
 	pollEvery time.Duration
 	// committed is broadcast when a batch moves a checkpoint.
 	committed eventstore.Signal
+	// eagerIndexes makes a rebuild create every index of its fresh tables
+	// before it fills them, query indexes too (see QueryIndexer): for the
+	// benchmark's comparison.
+	eagerIndexes bool
 }
 
 // NewEngine checks the projections and returns an engine for them.
@@ -122,6 +126,9 @@ func NewEngine(b Backend, logger *slog.Logger, projs ...Projection) (*Engine, er
 				return nil, fmt.Errorf("table %s owned by both %s and %s", t, owner, name)
 			}
 			tables[t] = name
+		}
+		if err := checkQueryIndexes(p); err != nil {
+			return nil, err
 		}
 		e.byName[name] = p
 		e.live[name] = &atomic.Bool{}

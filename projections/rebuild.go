@@ -164,8 +164,9 @@ func (e *Engine) rebuildSet(ctx context.Context, ps []Projection, progress func(
 		}
 		began, at := time.Now(), lead.position
 		err = e.b.inTx(ctx, func(tx wsql.Tx) error {
+			v := e.b.preparingView(tx)
 			for _, r := range rs {
-				if err := r.apply(ctx, tx, evs); err != nil {
+				if err := r.apply(ctx, v, evs); err != nil {
 					return err
 				}
 			}
@@ -193,6 +194,10 @@ func (e *Engine) rebuildSet(ctx context.Context, ps []Projection, progress func(
 	// others from being swapped in.
 	var errs []error
 	for _, r := range rs {
+		if err := r.createQueryIndexes(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("rebuild %s: %w", r.p.Name(), err))
+			continue
+		}
 		if err := r.swap(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("rebuild %s: swap: %w", r.p.Name(), err))
 		}
@@ -215,7 +220,7 @@ func (r *rebuild) begin(ctx context.Context) error {
 		if err := e.dropShadow(ctx, tx, p, ""); err != nil {
 			return err
 		}
-		for _, stmt := range p.Schema(e.b.dialect, rebuildTable) {
+		for _, stmt := range loadSchema(p, e.b.dialect, e.eagerIndexes) {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				return fmt.Errorf("create rebuild schema: %w", err)
 			}
@@ -232,6 +237,9 @@ func (r *rebuild) begin(ctx context.Context) error {
 		return fmt.Errorf("rebuild %s: %w", name, err)
 	}
 	r.token = token
+	if qi, ok := p.(QueryIndexer); ok && !e.eagerIndexes {
+		r.deferred = qi.QueryIndexes(e.b.dialect, rebuildTable)
+	}
 	return nil
 }
 
@@ -283,6 +291,9 @@ func (r *rebuild) swap(ctx context.Context) error {
 				return err
 			}
 		}
+		if err := r.createQueryIndexesLive(ctx, tx); err != nil {
+			return err
+		}
 		v := e.b.view(tx)
 		if _, err := v.ExecContext(ctx, `DELETE FROM projection_poison WHERE projection = ?`, name); err != nil {
 			return err
@@ -332,18 +343,21 @@ type rebuild struct {
 	token       string           // of the fresh tables this rebuild made
 	tableIDs    map[string]int64 // PostgreSQL: their identities
 	fingerprint string
-	swapped     bool
-	logger      *slog.Logger
-	size        int // events per batch
-	maxSize     int
-	p           Projection
-	batch       batchApply
-	position    int64
-	done        int64
-	total       int64
-	start       time.Time
-	poisoned    []poisonedEvent
-	progress    func(Progress)
+	// deferred are the query indexes left out of the fresh tables, to be
+	// created before the swap (see QueryIndexer).
+	deferred []string
+	swapped  bool
+	logger   *slog.Logger
+	size     int // events per batch
+	maxSize  int
+	p        Projection
+	batch    batchApply
+	position int64
+	done     int64
+	total    int64
+	start    time.Time
+	poisoned []poisonedEvent
+	progress func(Progress)
 }
 
 // applyNext reads the next batch of events in tx, applies it to the fresh
@@ -353,7 +367,7 @@ func (r *rebuild) applyNext(ctx context.Context, tx wsql.Tx) (int, error) {
 	if err != nil || len(evs) == 0 {
 		return 0, err
 	}
-	return len(evs), r.apply(ctx, tx, evs)
+	return len(evs), r.apply(ctx, r.e.b.view(tx), evs)
 }
 
 // apply applies a batch of events (the ones after r.position) to the fresh
@@ -361,8 +375,8 @@ func (r *rebuild) applyNext(ctx context.Context, tx wsql.Tx) (int, error) {
 // whole batch in one savepoint, through ApplyBatch when the projection has
 // it; a batch that fails is split until its poison events are found, and
 // the rest is applied.
-func (r *rebuild) apply(ctx context.Context, tx wsql.Tx, evs []eventstore.Event) error {
-	poisoned, err := r.batch.apply(ctx, r.e.b.view(tx), evs)
+func (r *rebuild) apply(ctx context.Context, v txView, evs []eventstore.Event) error {
+	poisoned, err := r.batch.apply(ctx, v, evs)
 	if err != nil {
 		return err
 	}

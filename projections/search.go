@@ -156,6 +156,22 @@ func (LocationSearch) Schema(d Dialect, table func(string) string) []string {
 	}
 }
 
+// QueryIndexes implements QueryIndexer: every secondary index but
+// search_locations_organisation_id, which the UPDATE of an organisation's
+// locations goes through. Everything else the batch reads or writes goes
+// by primary key (an erasure's LIKE over contacts or notes scans the table
+// with or without them).
+func (s LocationSearch) QueryIndexes(d Dialect, table func(string) string) []string {
+	l, o := table(SearchLocationsTable), table(SearchOrganisationsTable)
+	var names []string
+	for _, suffix := range []string{"status_name", "status_organisation", "status_postcode", "status_nhs_region",
+		"status_local_authority", "status_rating", "status_last_update", "status_text", "status_organisation_type",
+		"status_ownership_type", "status_cqc_region", "status_ccg", "status_rating_overall", "name"} {
+		names = append(names, l+"_"+suffix)
+	}
+	return indexesNamed(s.Schema(d, table), append(names, o+"_type_name")...)
+}
+
 // SearchKey is the form of text that searches and sorts compare: lower
 // case, its white space collapsed to single spaces. Queries put their
 // input in this form too.

@@ -77,6 +77,14 @@ func (Users) Schema(d Dialect, table func(string) string) []string {
 	}
 }
 
+// QueryIndexes implements QueryIndexer: every secondary index. Apply and
+// Erase read and write users and user_locations by user id, the first
+// column of both primary keys.
+func (u Users) QueryIndexes(d Dialect, table func(string) string) []string {
+	us, l := table(UsersTable), table(UserLocationsTable)
+	return indexesNamed(u.Schema(d, table), us+"_password_expires_at", l+"_location_id", l+"_organisation_name")
+}
+
 // Apply applies the events of the user-<id> and login-<id> streams.
 func (p Users) Apply(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event) error {
 	if done, err := applyErasure(ctx, tx, table, ev, p); done {

@@ -412,6 +412,8 @@ type txView struct {
 	ex      wsql.ContextExecutor
 	dialect Dialect
 	log     eventstore.SQLLog
+	// stmts, when set, prepares the long statements (preparingView).
+	stmts *stmtCache
 }
 
 func (v txView) events() eventstore.SQLLog { return v.log }
@@ -426,6 +428,9 @@ func NewTx(ex wsql.ContextExecutor, dialect Dialect, log eventstore.SQLLog) Tx {
 func (v txView) Dialect() Dialect { return v.dialect }
 
 func (v txView) ExecContext(ctx context.Context, query string, args ...any) (wsql.Result, error) {
+	if v.stmts != nil && len(query) >= preparedMinLen {
+		return v.stmts.exec(ctx, query, args)
+	}
 	return v.ex.ExecContext(ctx, rebind(v.dialect, query), args...)
 }
 
