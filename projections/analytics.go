@@ -424,9 +424,6 @@ func newAnalyticsBatch(tx Tx, table func(string) string) *analyticsBatch {
 		rowsOf: map[string][]string{}, deltas: map[areaKey]*analyticsTotals{}}
 }
 
-// prefetchChunk bounds the ids of one IN list.
-const prefetchChunk = 500
-
 // prefetch reads, in a few queries, the organisations, locations and
 // daily rows the batch's events name.
 func (b *analyticsBatch) prefetch(ctx context.Context, evs []eventstore.Event, decoded []any) error {
@@ -832,35 +829,10 @@ func (b *analyticsBatch) fold(l *analyticsLocation, ev any) {
 
 // --- writing ---------------------------------------------------------------
 
-// maxParams bounds the parameters of one statement (SQLite allows 32,766,
-// PostgreSQL 65,535).
-const maxParams = 4000
-
 // upsert writes rows of cols, many per statement: on a conflict on the
 // key columns, set is the UPDATE's SET clause.
 func (b *analyticsBatch) upsert(ctx context.Context, table string, cols []string, key, set string, rows [][]any) error {
 	return insertRows(ctx, b.tx, table, cols, fmt.Sprintf("ON CONFLICT (%s) DO UPDATE SET %s", key, set), rows)
-}
-
-// insertRows writes rows of cols, as many per statement as maxParams
-// allows; onConflict ("ON CONFLICT ...", or "") ends each statement.
-func insertRows(ctx context.Context, tx Tx, table string, cols []string, onConflict string, rows [][]any) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	row := "(" + marks(len(cols)) + ")"
-	for chunk := range slices.Chunk(rows, max(1, maxParams/len(cols))) {
-		args := make([]any, 0, len(chunk)*len(cols))
-		for _, r := range chunk {
-			args = append(args, r...)
-		}
-		q := fmt.Sprintf(`INSERT INTO %s (%s) VALUES %s %s`, table, strings.Join(cols, ", "),
-			strings.TrimSuffix(strings.Repeat(row+", ", len(chunk)), ", "), onConflict)
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-			return fmt.Errorf("write %s: %w", table, err)
-		}
-	}
-	return nil
 }
 
 // replaceAll is the SET clause that replaces every column but the key's.
@@ -971,28 +943,3 @@ func (b *analyticsBatch) flushTotals(ctx context.Context) error {
 }
 
 // --- SQL helpers -------------------------------------------------------------
-
-// marks is "?, ?, ..." for n values.
-func marks(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
-
-func anyList(ss []string) []any {
-	out := make([]any, len(ss))
-	for i, s := range ss {
-		out[i] = s
-	}
-	return out
-}
-
-// scanAll calls scan for every row, and closes the rows.
-func scanAll(rows Rows, scan func() error) error {
-	defer rows.Close()
-	for rows.Next() {
-		if err := scan(); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	return rows.Close()
-}

@@ -187,14 +187,6 @@ func (t *Timestamp) parse(s string) error {
 // Value implements driver.Valuer with the SQLite text form.
 func (t Timestamp) Value() (driver.Value, error) { return t.UTC().Format(sqliteTime), nil }
 
-// rebind rewrites ? placeholders to $1, $2, ... on PostgreSQL.
-func rebind(d Dialect, q string) string {
-	if d != Postgres {
-		return q
-	}
-	return eventstore.DollarPlaceholders(q)
-}
-
 // Progress reports a rebuild.
 type Progress struct {
 	Projection string

@@ -3,7 +3,6 @@ package projections
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/capacitytracker/capacity/domain/account"
@@ -278,19 +277,4 @@ func updateUser(ctx context.Context, tx Tx, t, userID, set string, args ...any) 
 		return fmt.Errorf("user %s: %w", userID, err)
 	}
 	return nil
-}
-
-// streamEntity is the id part of a stream id: what follows the first dash
-// (the user id of user-<id> and login-<id>).
-func streamEntity(streamID string) string {
-	_, id, _ := strings.Cut(streamID, "-")
-	return id
-}
-
-// nullTime binds an instant, or NULL for the zero time.
-func nullTime(d Dialect, t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return d.Time(t)
 }

@@ -1,0 +1,92 @@
+package projections
+
+// The SQL helpers every view shares: rows written many to a statement
+// (insertRows), IN lists (marks, anyList, prefetchChunk), rows scanned to
+// the end (scanAll), ? placeholders rebound for PostgreSQL, and the values
+// a view keys and stores (streamEntity, nullTime).
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/capacitytracker/capacity/eventstore"
+)
+
+// prefetchChunk bounds the ids of one IN list.
+const prefetchChunk = 500
+
+// maxParams bounds the parameters of one statement (SQLite allows 32,766,
+// PostgreSQL 65,535).
+const maxParams = 4000
+
+// insertRows writes rows of cols, as many per statement as maxParams
+// allows; onConflict ("ON CONFLICT ...", or "") ends each statement.
+func insertRows(ctx context.Context, tx Tx, table string, cols []string, onConflict string, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	row := "(" + marks(len(cols)) + ")"
+	for chunk := range slices.Chunk(rows, max(1, maxParams/len(cols))) {
+		args := make([]any, 0, len(chunk)*len(cols))
+		for _, r := range chunk {
+			args = append(args, r...)
+		}
+		q := fmt.Sprintf(`INSERT INTO %s (%s) VALUES %s %s`, table, strings.Join(cols, ", "),
+			strings.TrimSuffix(strings.Repeat(row+", ", len(chunk)), ", "), onConflict)
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("write %s: %w", table, err)
+		}
+	}
+	return nil
+}
+
+// marks is "?, ?, ..." for n values.
+func marks(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
+
+func anyList(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+// scanAll calls scan for every row, and closes the rows.
+func scanAll(rows Rows, scan func() error) error {
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return rows.Close()
+}
+
+// rebind rewrites ? placeholders to $1, $2, ... on PostgreSQL.
+func rebind(d Dialect, q string) string {
+	if d != Postgres {
+		return q
+	}
+	return eventstore.DollarPlaceholders(q)
+}
+
+// streamEntity is the id part of a stream id: what follows the first dash
+// (the user id of user-<id> and login-<id>).
+func streamEntity(streamID string) string {
+	_, id, _ := strings.Cut(streamID, "-")
+	return id
+}
+
+// nullTime binds an instant, or NULL for the zero time.
+func nullTime(d Dialect, t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return d.Time(t)
+}
