@@ -77,19 +77,15 @@ func TestProjections_EveryPersonalColumnIsDeclared(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			store, pb := projtest.Open(t, backend)
+			projs := projections.Default()
+			pw := projtest.NewWorld(t, backend, projs...)
+			store, pb, e := pw.Store, pw.Backend, pw.Engine
 			cfg := commands.DefaultConfig()
 			cfg.Hash = password.FastParams()
 			acc, err := commands.NewAccounts(ctx, store, cfg, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			projs := projections.Default()
-			e, err := projections.NewEngine(pb, quietLogger(), projs...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			run(t, e)
 			system := commands.System("erasure-test")
 			rec := location.CQCRecord{LocationID: "1-200000001", ProviderID: "1-100000001", ProviderName: "Quill Care Ltd",
 				Name: "Quill Care Northampton", AddressLine1: "1 High Street", Town: "Northampton", Postcode: "NN1 1NN",

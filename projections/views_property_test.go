@@ -58,19 +58,15 @@ func TestViews_EqualRebuildAfterRandomCommands(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			store, pb := projtest.Open(t, backend)
+			projs := projections.Default()
+			pw := projtest.NewWorld(t, backend, projs...)
+			store, pb, e := pw.Store, pw.Backend, pw.Engine
 			cfg := commands.DefaultConfig()
 			cfg.Hash = password.FastParams()
 			acc, err := commands.NewAccounts(ctx, store, cfg, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			projs := projections.Default()
-			e, err := projections.NewEngine(pb, quietLogger(), projs...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			run(t, e)
 
 			w := newWorldGen(t, acc, store, rand.New(rand.NewPCG(uint64(len(backend)), 2026)))
 			w.setup(ctx)

@@ -53,7 +53,8 @@ func NewWorld(tb testing.TB, backend string, projs ...projections.Projection) *W
 }
 
 // RunEngine runs e until the test ends; the returned stop ends it sooner
-// (once, whichever comes first) and reports an error of its Run.
+// (once, whichever comes first) and fails the test if Run returned an
+// error (it returns nil after a cancellation).
 func RunEngine(tb testing.TB, e *projections.Engine) (stop func()) {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -63,7 +64,7 @@ func RunEngine(tb testing.TB, e *projections.Engine) (stop func()) {
 	stop = func() {
 		once.Do(func() {
 			cancel()
-			if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			if err := <-done; err != nil {
 				tb.Errorf("projection engine: %v", err)
 			}
 		})
