@@ -135,18 +135,7 @@ func (w *World) SyncTo(pos int64) {
 	// A liveness bound, not a speed check: 11 projections folding a
 	// thousand imports on SQLite under the race detector, on a loaded
 	// 2-core machine, took over a minute once.
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		err := w.Engine.WaitFor(context.Background(), nil, pos)
-		if err == nil {
-			break
-		}
-		// A busy shared server can hold the gap-safe head back for longer
-		// than one wait; only ErrNotCaughtUp is worth asking again.
-		if !errors.Is(err, projections.ErrNotCaughtUp) || time.Now().After(deadline) {
-			w.tb.Fatalf("projections did not reach %d: %v", pos, err)
-		}
-	}
+	WaitFor(w.tb, w.Engine, pos, 2*time.Minute)
 	st, err := w.Engine.Status(context.Background())
 	if err != nil {
 		w.tb.Fatal(err)
@@ -154,6 +143,25 @@ func (w *World) SyncTo(pos int64) {
 	for _, s := range st {
 		if s.PoisonCount > 0 {
 			w.tb.Fatalf("projection %s skipped %d events: %s", s.Name, s.PoisonCount, s.LastPoison)
+		}
+	}
+}
+
+// WaitFor waits until every projection of e has applied the log up to
+// pos, and fails the test if they have not within the liveness bound
+// (not a speed check). A busy shared server can hold the gap-safe head
+// back for longer than one Engine.WaitFor: only ErrNotCaughtUp is worth
+// asking again.
+func WaitFor(tb testing.TB, e *projections.Engine, pos int64, within time.Duration) {
+	tb.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		err := e.WaitFor(context.Background(), nil, pos)
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, projections.ErrNotCaughtUp) || time.Now().After(deadline) {
+			tb.Fatalf("projections did not reach position %d: %v", pos, err)
 		}
 	}
 }
@@ -182,8 +190,8 @@ func (c *Clock) Set(t time.Time) {
 	c.now = t
 }
 
-// Add moves the clock on by d.
-func (c *Clock) Add(d time.Duration) {
+// Advance moves the clock on by d.
+func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
