@@ -20,7 +20,6 @@ import (
 	"github.com/capacitytracker/capacity/domain/dailyupdate"
 	"github.com/capacitytracker/capacity/domain/erasure"
 	"github.com/capacitytracker/capacity/domain/location"
-	"github.com/capacitytracker/capacity/domain/password"
 	"github.com/capacitytracker/capacity/domain/survey"
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
@@ -59,14 +58,8 @@ func TestViews_EqualRebuildAfterRandomCommands(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			projs := projections.Default()
-			pw := projtest.NewWorld(t, backend, projs...)
+			pw, acc := commandsWorld(t, backend, projs...)
 			store, pb, e := pw.Store, pw.Backend, pw.Engine
-			cfg := commands.DefaultConfig()
-			cfg.Hash = password.FastParams()
-			acc, err := commands.NewAccounts(ctx, store, cfg, nil, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
 
 			w := newWorldGen(t, acc, store, rand.New(rand.NewPCG(uint64(len(backend)), 2026)))
 			w.setup(ctx)
