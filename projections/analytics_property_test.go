@@ -43,7 +43,7 @@ func TestViews_AnalyticsEqualsRebuildAfterRandomSubmissions(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			store, pb := projtest.Open(t, backend)
-			clock := newTestClock(time.Now().UTC().Truncate(time.Second))
+			clock := projtest.NewClock(time.Now().UTC().Truncate(time.Second))
 			cfg := commands.DefaultConfig()
 			cfg.Hash = password.FastParams()
 			acc, err := commands.NewAccounts(ctx, store, cfg, clock.Now, nil)
@@ -69,9 +69,9 @@ func TestViews_AnalyticsEqualsRebuildAfterRandomSubmissions(t *testing.T) {
 			days := map[string]bool{}
 			for i := range n {
 				if to, ok := jumps[i]; ok && to.After(clock.Now()) {
-					clock.Add(to.Sub(clock.Now()))
+					clock.Advance(to.Sub(clock.Now()))
 				}
-				clock.Add(time.Duration(w.rnd.IntN(90)) * time.Minute)
+				clock.Advance(time.Duration(w.rnd.IntN(90)) * time.Minute)
 				name, err := w.step(ctx)
 				outcome := "ok"
 				if err != nil {
@@ -159,7 +159,7 @@ func lastPosition(t *testing.T, rm projections.ReadModels) int64 {
 type analyticsWorld struct {
 	t       *testing.T
 	acc     *commands.Accounts
-	clock   *testClock
+	clock   *projtest.Clock
 	rnd     *rand.Rand
 	sys     commands.Actor
 	records []location.CQCRecord // CQC's locations, as last imported

@@ -443,7 +443,7 @@ func TestAnalytics_DayIsLondonsAcrossClockChanges(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			store, pb := projtest.Open(t, backend)
-			clock := newTestClock(time.Now())
+			clock := projtest.NewClock(time.Now())
 			cfg := commands.DefaultConfig()
 			cfg.Hash = password.FastParams()
 			acc, err := commands.NewAccounts(ctx, store, cfg, clock.Now, nil)
@@ -462,7 +462,7 @@ func TestAnalytics_DayIsLondonsAcrossClockChanges(t *testing.T) {
 			}
 			march, october := nextClockChange(time.Now(), time.March), nextClockChange(time.Now(), time.October)
 			submit := func(when time.Time, users int) int64 {
-				clock.Add(when.Sub(clock.Now()))
+				clock.Advance(when.Sub(clock.Now()))
 				form := answers(users, dailyupdate.PPEMoreThanWeek).Form()
 				res, err := acc.SubmitDailyUpdate(ctx, sys, dailyupdate.Submit{LocationID: rec.LocationID, Form: form})
 				if err != nil {

@@ -63,6 +63,20 @@ func columnsHolding(t testing.TB, rm projections.ReadModels, projs []projections
 	return found
 }
 
+// commandsWorld is a world of projs with the real commands over its
+// store (with cheap password hashing: its cost is not what is tested).
+func commandsWorld(t *testing.T, backend string, projs ...projections.Projection) (*projtest.World, *commands.Accounts) {
+	t.Helper()
+	w := projtest.NewWorld(t, backend, projs...)
+	cfg := commands.DefaultConfig()
+	cfg.Hash = password.FastParams()
+	acc, err := commands.NewAccounts(context.Background(), w.Store, cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w, acc
+}
+
 // TestProjections_EveryPersonalColumnIsDeclared: a user (registered,
 // approved, the author of a note) and a contact, all through the real
 // commands, reach every view; every column in which their name, email,
@@ -77,19 +91,9 @@ func TestProjections_EveryPersonalColumnIsDeclared(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			store, pb := projtest.Open(t, backend)
-			cfg := commands.DefaultConfig()
-			cfg.Hash = password.FastParams()
-			acc, err := commands.NewAccounts(ctx, store, cfg, nil, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
 			projs := projections.Default()
-			e, err := projections.NewEngine(pb, quietLogger(), projs...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			run(t, e)
+			pw, acc := commandsWorld(t, backend, projs...)
+			store, pb, e := pw.Store, pw.Backend, pw.Engine
 			system := commands.System("erasure-test")
 			rec := location.CQCRecord{LocationID: "1-200000001", ProviderID: "1-100000001", ProviderName: "Quill Care Ltd",
 				Name: "Quill Care Northampton", AddressLine1: "1 High Street", Town: "Northampton", Postcode: "NN1 1NN",

@@ -28,6 +28,7 @@ import (
 	"github.com/capacitytracker/capacity/eventstore/sqlite"
 	"github.com/capacitytracker/capacity/migrations"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/projtest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -254,20 +255,7 @@ func assertStatsMatchLog(t *testing.T, h *harness) {
 // run starts the engine and returns a function that stops it and waits.
 func run(t *testing.T, e *projections.Engine) (stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("engine run: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	return projtest.RunEngine(t, e)
 }
 
 // catchUp waits until the projections have applied the whole log.

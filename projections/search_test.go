@@ -3,7 +3,6 @@ package projections_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -20,66 +19,19 @@ import (
 // running, and a helper that appends location and organisation events as
 // the commands append them.
 type searchWorld struct {
-	t      *testing.T
-	store  projtest.Store
-	engine *projections.Engine
-	rm     projections.ReadModels
-	last   int64
+	*projtest.World
+	t *testing.T
 }
 
 func newSearchWorld(t *testing.T, backend string) *searchWorld {
 	t.Helper()
-	store, pb := projtest.Open(t, backend)
-	e, err := projections.NewEngine(pb, quietLogger(), projections.LocationSearch{}, projections.LocationDirectory{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, e)
-	return &searchWorld{t: t, store: store, engine: e, rm: projections.NewReadModels(pb)}
+	return &searchWorld{World: projtest.NewWorld(t, backend, projections.LocationSearch{}, projections.LocationDirectory{}), t: t}
 }
-
-type searchTestEvent interface{ EventType() string }
 
 // emit appends events to a stream in one append.
-func (w *searchWorld) emit(stream string, evs ...searchTestEvent) {
+func (w *searchWorld) emit(stream string, evs ...projtest.Event) {
 	w.t.Helper()
-	data := make([]eventstore.EventData, len(evs))
-	for i, ev := range evs {
-		d, err := eventstore.NewEvent(ev.EventType(), ev, eventstore.Metadata{Command: "test"})
-		if err != nil {
-			w.t.Fatal(err)
-		}
-		data[i] = d
-	}
-	res, err := w.store.Append(context.Background(), stream, eventstore.Any, data...)
-	if err != nil {
-		w.t.Fatalf("append to %s: %v", stream, err)
-	}
-	w.last = res.LastPosition()
-}
-
-// sync waits until both projections applied the last append.
-func (w *searchWorld) sync() {
-	w.t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		err := w.engine.WaitFor(context.Background(), nil, w.last)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, projections.ErrNotCaughtUp) || time.Now().After(deadline) {
-			w.t.Fatal(err)
-		}
-	}
-	st, err := w.engine.Status(context.Background())
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	for _, s := range st {
-		if s.PoisonCount > 0 {
-			w.t.Fatalf("projection %s skipped %d events: %s", s.Name, s.PoisonCount, s.LastPoison)
-		}
-	}
+	w.Emit(stream, eventstore.Metadata{}, evs...)
 }
 
 // row reads the columns of a table's row as text (booleans as 0 or 1,
@@ -91,7 +43,7 @@ func (w *searchWorld) row(table, keyColumn, key string, cols ...string) map[stri
 		exprs[i] = fmt.Sprintf(`COALESCE(CAST(%s AS TEXT), '<null>')`, c)
 	}
 	out := map[string]string{}
-	err := w.rm.Query(context.Background(), func(q projections.Querier) error {
+	err := w.ReadModels.Query(context.Background(), func(q projections.Querier) error {
 		rows, err := q.QueryContext(context.Background(),
 			fmt.Sprintf(`SELECT %s FROM %s WHERE %s = ?`, strings.Join(exprs, ", "), table, keyColumn), key)
 		if err != nil {
@@ -140,7 +92,7 @@ func (w *searchWorld) want(what string, got map[string]string, want map[string]s
 func (w *searchWorld) snapshot(tables []string) map[string][]string {
 	w.t.Helper()
 	out := map[string][]string{}
-	err := w.rm.Query(context.Background(), func(q projections.Querier) error {
+	err := w.ReadModels.Query(context.Background(), func(q projections.Querier) error {
 		for _, table := range tables {
 			colQuery := `SELECT name FROM pragma_table_info(?) ORDER BY cid`
 			if q.Dialect() == projections.Postgres {
@@ -285,7 +237,7 @@ func (w *searchWorld) applyEveryEventType() {
 	w.emit(location.LocationStream(locBrambleB), location.LocationReregistered{LocationID: locBrambleB, RegistrationDate: "2025-07-01"})
 	w.emit(location.OrganisationStream(orgBramble),
 		location.OrganisationRenamed{OrganisationID: orgBramble, Before: orgBramble, After: "Bramble Care Ltd"})
-	w.sync()
+	w.Sync()
 }
 
 func TestLocationSearch_AppliesEveryEventTypeAndEqualsItsRebuild(t *testing.T) {
@@ -345,12 +297,12 @@ func TestLocationSearch_AppliesEveryEventTypeAndEqualsItsRebuild(t *testing.T) {
 			}
 
 			// last_update_at is the time of the stream's latest event.
-			evs, err := w.store.ReadStream(context.Background(), location.LocationStream(locCranberry), eventstore.ReadStreamOptions{})
+			evs, err := w.Store.ReadStream(context.Background(), location.LocationStream(locCranberry), eventstore.ReadStreamOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			var last projections.Timestamp
-			err = w.rm.Query(context.Background(), func(q projections.Querier) error {
+			err = w.ReadModels.Query(context.Background(), func(q projections.Querier) error {
 				rows, err := q.QueryContext(context.Background(), `SELECT last_update_at FROM search_locations WHERE location_id = ?`, locCranberry)
 				if err != nil {
 					return err
@@ -395,10 +347,10 @@ func TestLocationSearch_AppliesEveryEventTypeAndEqualsItsRebuild(t *testing.T) {
 			// appended).
 			for _, p := range []projections.Projection{projections.LocationSearch{}, projections.LocationDirectory{}} {
 				live := w.snapshot(p.Tables())
-				if err := w.engine.Rebuild(context.Background(), p.Name(), nil); err != nil {
+				if err := w.Engine.Rebuild(context.Background(), p.Name(), nil); err != nil {
 					t.Fatalf("rebuild %s: %v", p.Name(), err)
 				}
-				w.sync()
+				w.Sync()
 				rebuilt := w.snapshot(p.Tables())
 				for _, table := range p.Tables() {
 					if len(live[table]) == 0 {
@@ -428,14 +380,14 @@ func TestLocationSearch_IgnoresEventsOfUnknownLocationsAndCountsUnknownTypesAsUp
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := w.store.Append(context.Background(), location.LocationStream(locCranberry), eventstore.Any, d)
+			res, err := w.Store.Append(context.Background(), location.LocationStream(locCranberry), eventstore.Any, d)
 			if err != nil {
 				t.Fatal(err)
 			}
-			w.last = res.LastPosition()
-			w.sync()
+			w.Saw(res.LastPosition())
+			w.Sync()
 			n := 0
-			err = w.rm.Query(context.Background(), func(q projections.Querier) error {
+			err = w.ReadModels.Query(context.Background(), func(q projections.Querier) error {
 				rows, err := q.QueryContext(context.Background(), `SELECT count(*) FROM search_locations`)
 				if err != nil {
 					return err

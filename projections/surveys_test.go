@@ -3,7 +3,6 @@ package projections_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -21,63 +20,19 @@ import (
 
 // surveyWorld is one backend with the survey projection running.
 type surveyWorld struct {
-	t      *testing.T
-	store  projtest.Store
-	engine *projections.Engine
-	rm     projections.ReadModels
-	last   int64
+	*projtest.World
+	t *testing.T
 }
 
 func newSurveyWorld(t *testing.T, backend string) *surveyWorld {
 	t.Helper()
-	store, pb := projtest.Open(t, backend)
-	e, err := projections.NewEngine(pb, quietLogger(), projections.SurveyProjections()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, e)
-	return &surveyWorld{t: t, store: store, engine: e, rm: projections.NewReadModels(pb)}
+	return &surveyWorld{World: projtest.NewWorld(t, backend, projections.SurveyProjections()...), t: t}
 }
 
 // emit appends events to a stream in one append, as the commands would.
-func (w *surveyWorld) emit(stream string, evs ...interface{ EventType() string }) {
+func (w *surveyWorld) emit(stream string, evs ...projtest.Event) {
 	w.t.Helper()
-	data := make([]eventstore.EventData, len(evs))
-	for i, ev := range evs {
-		d, err := eventstore.NewEvent(ev.EventType(), ev, eventstore.Metadata{Command: "test"})
-		if err != nil {
-			w.t.Fatal(err)
-		}
-		data[i] = d
-	}
-	res, err := w.store.Append(context.Background(), stream, eventstore.Any, data...)
-	if err != nil {
-		w.t.Fatalf("append to %s: %v", stream, err)
-	}
-	w.last = res.LastPosition()
-}
-
-func (w *surveyWorld) sync() {
-	w.t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		err := w.engine.WaitFor(context.Background(), nil, w.last)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, projections.ErrNotCaughtUp) || time.Now().After(deadline) {
-			w.t.Fatal(err)
-		}
-	}
-	st, err := w.engine.Status(context.Background())
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	for _, s := range st {
-		if s.PoisonCount > 0 {
-			w.t.Fatalf("projection %s skipped %d events: %s", s.Name, s.PoisonCount, s.LastPoison)
-		}
-	}
+	w.Emit(stream, eventstore.Metadata{}, evs...)
 }
 
 // surveyRow is a row of survey_surveys.
@@ -91,7 +46,7 @@ func (w *surveyWorld) survey(id string) (surveyRow, bool) {
 	w.t.Helper()
 	var r surveyRow
 	found := false
-	err := w.rm.Query(context.Background(), func(q projections.Querier) error {
+	err := w.ReadModels.Query(context.Background(), func(q projections.Querier) error {
 		rows, err := q.QueryContext(context.Background(), `SELECT title, status, questions, organisation_types, nhs_regions,
     opens_at, closes_at, published_at, closed_at, version FROM `+projections.SurveysTable+` WHERE survey_id = ?`, id)
 		if err != nil {
@@ -126,7 +81,7 @@ func (w *surveyWorld) dump() map[string][]string {
 		projections.SurveyResponsesTable: `survey_id, location_id, answers, survey_version, submissions, first_submitted_at, submitted_at`,
 	}
 	out := map[string][]string{}
-	err := w.rm.Query(context.Background(), func(q projections.Querier) error {
+	err := w.ReadModels.Query(context.Background(), func(q projections.Querier) error {
 		for table, columns := range tables {
 			rows, err := q.QueryContext(context.Background(), "SELECT "+columns+" FROM "+table)
 			if err != nil {
@@ -189,7 +144,7 @@ func (w *surveyWorld) response(surveyID, locationID string) (responseRow, bool) 
 	w.t.Helper()
 	var r responseRow
 	found := false
-	err := w.rm.Query(context.Background(), func(q projections.Querier) error {
+	err := w.ReadModels.Query(context.Background(), func(q projections.Querier) error {
 		rows, err := q.QueryContext(context.Background(), `SELECT answers, survey_version, submissions, first_submitted_at, submitted_at
 FROM `+projections.SurveyResponsesTable+` WHERE survey_id = ? AND location_id = ?`, surveyID, locationID)
 		if err != nil {
@@ -241,7 +196,7 @@ func TestSurveys_FollowASurveyFromDraftToCloseAndItsResponses(t *testing.T) {
 			id := uuid.NewString()
 			def := testDefinition(t)
 			w.emit(survey.Stream(id), survey.SurveyDefined{SurveyID: id, Definition: def})
-			w.sync()
+			w.Sync()
 			r, ok := w.survey(id)
 			if !ok || r.title != "Proxy online ordering" || r.status != "draft" || r.version != 1 ||
 				!r.opensAt.Equal(def.OpensAt) || !r.closesAt.Equal(def.ClosesAt) || !r.publishedAt.IsZero() ||
@@ -262,7 +217,7 @@ func TestSurveys_FollowASurveyFromDraftToCloseAndItsResponses(t *testing.T) {
 			w.emit(survey.Stream(id), survey.SurveyAmended{SurveyID: id, Fields: []string{"title", "nhs_regions", "closes_at"},
 				Before: survey.Change{Title: &def.Title, NHSRegions: &def.NHSRegions, ClosesAt: &def.ClosesAt},
 				After:  survey.Change{Title: &title, NHSRegions: &regions, ClosesAt: &closes}})
-			w.sync()
+			w.Sync()
 			r, _ = w.survey(id)
 			if r.title != title || r.status != "published" || r.version != 3 || !r.publishedAt.Equal(published) ||
 				!r.closesAt.Equal(closes) || !r.opensAt.Equal(def.OpensAt) || r.regions != `[]` || r.orgTypes != `["home_care"]` {
@@ -282,7 +237,7 @@ func TestSurveys_FollowASurveyFromDraftToCloseAndItsResponses(t *testing.T) {
 				SurveyVersion: 3, SubmittedAt: at, Answers: survey.Answers{"uses": json.RawMessage(`true`)}})
 			closed := at.Add(2 * time.Hour)
 			w.emit(survey.Stream(id), survey.SurveyClosed{SurveyID: id, ClosedAt: closed})
-			w.sync()
+			w.Sync()
 
 			resp, ok := w.response(id, "1-112721881")
 			if !ok || resp.answers != `{"uses":false}` || resp.submissions != 2 || resp.version != 3 ||
@@ -304,7 +259,7 @@ func TestSurveys_FollowASurveyFromDraftToCloseAndItsResponses(t *testing.T) {
 					t.Fatalf("table %s is empty", table)
 				}
 			}
-			if err := w.engine.Rebuild(context.Background(), projections.Surveys{}.Name(), nil); err != nil {
+			if err := w.Engine.Rebuild(context.Background(), projections.Surveys{}.Name(), nil); err != nil {
 				t.Fatal(err)
 			}
 			after := w.dump()
@@ -332,12 +287,12 @@ func TestSurveys_IgnoresOtherStreamsAndUnknownEvents(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := w.store.Append(context.Background(), survey.Stream(id), eventstore.Any, ev)
+			res, err := w.Store.Append(context.Background(), survey.Stream(id), eventstore.Any, ev)
 			if err != nil {
 				t.Fatal(err)
 			}
-			w.last = res.LastPosition()
-			w.sync()
+			w.Saw(res.LastPosition())
+			w.Sync()
 			for table, rows := range w.dump() {
 				if len(rows) != 0 {
 					t.Errorf("table %s: %v", table, rows)

@@ -20,7 +20,6 @@ import (
 	"github.com/capacitytracker/capacity/domain/dailyupdate"
 	"github.com/capacitytracker/capacity/domain/erasure"
 	"github.com/capacitytracker/capacity/domain/location"
-	"github.com/capacitytracker/capacity/domain/password"
 	"github.com/capacitytracker/capacity/domain/survey"
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
@@ -62,19 +61,9 @@ func TestViews_EqualRebuildAfterRandomCommands(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			store, pb := projtest.Open(t, backend)
-			cfg := commands.DefaultConfig()
-			cfg.Hash = password.FastParams()
-			acc, err := commands.NewAccounts(ctx, store, cfg, nil, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
 			projs := projections.Default()
-			e, err := projections.NewEngine(pb, quietLogger(), projs...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			run(t, e)
+			pw, acc := commandsWorld(t, backend, projs...)
+			store, pb, e := pw.Store, pw.Backend, pw.Engine
 
 			w := newWorldGen(t, acc, store, rand.New(rand.NewPCG(uint64(len(backend)), 2026)))
 			w.setup(ctx)

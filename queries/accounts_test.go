@@ -20,6 +20,7 @@ import (
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/projtest"
 	"github.com/capacitytracker/capacity/queries"
 )
 
@@ -27,12 +28,9 @@ import (
 // events of a small world of organisations, locations and users appended
 // to its log as the commands would append them.
 type accounts struct {
-	t      *testing.T
-	store  eventstore.Store
-	engine *projections.Engine
-	rm     projections.ReadModels
-	q      queries.Accounts
-	last   int64 // position of the last append
+	*projtest.World
+	t *testing.T
+	q queries.Accounts
 
 	orgOf    map[string]string                    // location -> organisation
 	requests map[uuid.UUID]map[string][]string    // request -> organisation -> locations
@@ -40,26 +38,15 @@ type accounts struct {
 	sessions map[uuid.UUID]map[uuid.UUID]struct{} // user -> sessions
 }
 
-func newAccounts(t *testing.T, bc backendCase) *accounts {
+func newAccounts(t *testing.T, bc backendCase, projs ...projections.Projection) *accounts {
 	t.Helper()
-	store, backend := bc.open(t)
-	engine, err := projections.NewEngine(backend, slog.New(slog.NewTextHandler(io.Discard, nil)), projections.AccountProjections()...)
-	if err != nil {
-		t.Fatal(err)
+	if len(projs) == 0 {
+		projs = projections.AccountProjections()
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- engine.Run(ctx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("engine: %v", err)
-		}
-	})
-	rm := projections.NewReadModels(backend)
+	w := projtest.NewWorld(t, bc.name, projs...)
 	return &accounts{
-		t: t, store: store, engine: engine, rm: rm,
-		q:        queries.Accounts{ReadModels: rm, Waiter: engine},
+		World: w, t: t,
+		q:        queries.Accounts{ReadModels: w.ReadModels, Waiter: w.Engine},
 		orgOf:    map[string]string{},
 		requests: map[uuid.UUID]map[string][]string{},
 		status:   map[uuid.UUID]account.Status{},
@@ -110,41 +97,7 @@ func (a *accounts) emit(stream string, md eventstore.Metadata, evs ...any) {
 		}
 		data[i] = d
 	}
-	res, err := a.store.Append(context.Background(), stream, eventstore.Any, data...)
-	if err != nil {
-		a.t.Fatalf("append to %s: %v", stream, err)
-	}
-	a.last = res.LastPosition()
-}
-
-// sync waits until every account projection has applied the last append,
-// and checks that none of them skipped an event as poison.
-func (a *accounts) sync() {
-	a.t.Helper()
-	// A liveness bound, not a speed check: 11 projections folding a
-	// thousand imports on SQLite under the race detector, on a loaded
-	// 2-core machine, took over a minute once.
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		err := a.engine.WaitFor(context.Background(), nil, a.last)
-		if err == nil {
-			break
-		}
-		// A busy shared server can hold the gap-safe head back for longer
-		// than one wait; only ErrNotCaughtUp is worth asking again.
-		if !errors.Is(err, projections.ErrNotCaughtUp) || time.Now().After(deadline) {
-			a.t.Fatal(err)
-		}
-	}
-	st, err := a.engine.Status(context.Background())
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	for _, s := range st {
-		if s.PoisonCount > 0 {
-			a.t.Fatalf("projection %s skipped %d events: %s", s.Name, s.PoisonCount, s.LastPoison)
-		}
-	}
+	a.Append(stream, data...)
 }
 
 func (a *accounts) organisation(id, name string) {
@@ -280,7 +233,7 @@ func (a *accounts) login(user uuid.UUID, ip string) uuid.UUID {
 func (a *accounts) scan(query string, args []any, dest ...any) bool {
 	a.t.Helper()
 	found := false
-	err := a.rm.Query(context.Background(), func(db projections.Querier) error {
+	err := a.ReadModels.Query(context.Background(), func(db projections.Querier) error {
 		rows, err := db.QueryContext(context.Background(), query, args...)
 		if err != nil {
 			return err
@@ -341,7 +294,7 @@ FROM access_requests WHERE request_id = ? AND organisation_id = ?`, []any{reques
 func (a *accounts) userLocations(user uuid.UUID) []string {
 	a.t.Helper()
 	var out []string
-	err := a.rm.Query(context.Background(), func(db projections.Querier) error {
+	err := a.ReadModels.Query(context.Background(), func(db projections.Querier) error {
 		rows, err := db.QueryContext(context.Background(),
 			`SELECT location_id, organisation_id FROM user_locations WHERE user_id = ? ORDER BY location_id`, user.String())
 		if err != nil {
@@ -365,7 +318,7 @@ func (a *accounts) userLocations(user uuid.UUID) []string {
 
 func (a *accounts) approvers(org string) int {
 	a.t.Helper()
-	d, err := a.q.OrganisationDashboard(context.Background(), queries.Viewer{Support: true}, org, a.last)
+	d, err := a.q.OrganisationDashboard(context.Background(), queries.Viewer{Support: true}, org, a.Last())
 	if err != nil {
 		a.t.Fatalf("dashboard of %s: %v", org, err)
 	}
@@ -390,7 +343,7 @@ func TestAccountProjections_FollowARegistrationFromRequestToRoleChange(t *testin
 		manager := a.importManager("a1", "Mary Manager")
 		ops := a.support("Sam")
 		user, request := a.register(account.Approver, "Uma User", "a1", "b1")
-		a.sync()
+		a.Sync()
 
 		r := a.userRow(user)
 		if r.status != "pending" || r.role != "approver" || r.kind != "personal" || r.email != "uma.user@example.nhs.uk" ||
@@ -415,7 +368,7 @@ func TestAccountProjections_FollowARegistrationFromRequestToRoleChange(t *testin
 		a.approve(manager, user, request, "A")
 		expires := time.Now().Add(90 * 24 * time.Hour).UTC().Truncate(time.Second)
 		a.setPassword(user, expires)
-		a.sync()
+		a.Sync()
 		r = a.userRow(user)
 		if r.status != "active" || r.approved.IsZero() || !r.passwordExpiresAt.Equal(expires) {
 			t.Fatalf("approved user row %+v: want active, approved, password expiring at %v", r, expires)
@@ -438,7 +391,7 @@ func TestAccountProjections_FollowARegistrationFromRequestToRoleChange(t *testin
 		a.emit(account.LoginStream(user), eventstore.Metadata{},
 			account.LoginFailed{Reason: account.FailWrongPassword, Consecutive: 5},
 			account.AccountLocked{Until: until, Failures: 5})
-		a.sync()
+		a.Sync()
 		r = a.userRow(user)
 		if r.lastLogin.IsZero() || !r.lockedUntil.Equal(until) {
 			t.Fatalf("after a login and a lockout: %+v, want last login and locked until %v", r, until)
@@ -446,12 +399,12 @@ func TestAccountProjections_FollowARegistrationFromRequestToRoleChange(t *testin
 		a.emit(account.LoginStream(user), eventstore.Metadata{}, account.AccountUnlocked{Reason: "password_reset"})
 		second := a.login(user, "192.0.2.2")
 		a.emit(account.LoginStream(user), eventstore.Metadata{}, account.LoggedOut{SessionID: first})
-		a.sync()
+		a.Sync()
 		if r = a.userRow(user); !r.lockedUntil.IsZero() {
 			t.Fatalf("unlocked user is locked until %v", r.lockedUntil)
 		}
 		self := queries.Viewer{UserID: user.String(), ApproverOf: []string{"A"}, Locations: []string{"a1"}}
-		sessions, err := a.q.Sessions(ctx, self, user.String(), a.last)
+		sessions, err := a.q.Sessions(ctx, self, user.String(), a.Last())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -461,12 +414,12 @@ func TestAccountProjections_FollowARegistrationFromRequestToRoleChange(t *testin
 		}
 
 		a.deactivate(manager, user)
-		a.sync()
+		a.Sync()
 		r = a.userRow(user)
 		if r.status != "deactivated" || r.deactivated.IsZero() {
 			t.Fatalf("deactivated user row %+v", r)
 		}
-		sessions, err = a.q.Sessions(ctx, queries.Viewer{UserID: ops.String(), Support: true}, user.String(), a.last)
+		sessions, err = a.q.Sessions(ctx, queries.Viewer{UserID: ops.String(), Support: true}, user.String(), a.Last())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -481,7 +434,7 @@ func TestAccountProjections_FollowARegistrationFromRequestToRoleChange(t *testin
 		}
 
 		a.reactivate(manager, user)
-		a.sync()
+		a.Sync()
 		if r = a.userRow(user); r.status != "active" || !r.deactivated.IsZero() {
 			t.Fatalf("reactivated user row %+v: want active, no deactivation time", r)
 		}
@@ -490,7 +443,7 @@ func TestAccountProjections_FollowARegistrationFromRequestToRoleChange(t *testin
 		}
 
 		a.changeRole(manager, user, account.Approver, account.Standard)
-		a.sync()
+		a.Sync()
 		if r = a.userRow(user); r.role != "standard" {
 			t.Fatalf("role after the change: %s, want standard", r.role)
 		}
@@ -552,14 +505,14 @@ func TestApproverCounts_FollowEveryTransition(t *testing.T) {
 		}
 		for _, s := range steps {
 			s.do()
-			a.sync()
+			a.Sync()
 			for org, want := range s.want {
 				if got := a.approvers(org); got != want {
 					t.Errorf("%s: organisation %s has %d active approvers, want %d", s.name, org, got, want)
 				}
 			}
 		}
-		d, err := a.q.OrganisationDashboard(context.Background(), queries.Viewer{Support: true}, "B", a.last)
+		d, err := a.q.OrganisationDashboard(context.Background(), queries.Viewer{Support: true}, "B", a.Last())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -579,11 +532,11 @@ func TestPendingApprovals_SupportSeesAllApproversTheirOrganisationsOthersNothing
 		user, request := a.register(account.Standard, "Uma User", "a1", "a2", "b1", "c1")
 		staff, staffRequest := a.register(account.Standard, "Stan Dard", "a1")
 		a.approve(managerA, staff, staffRequest, "A")
-		a.sync()
+		a.Sync()
 
 		parts := func(v queries.Viewer) []string {
 			t.Helper()
-			got, err := a.q.PendingApprovals(ctx, v, a.last)
+			got, err := a.q.PendingApprovals(ctx, v, a.Last())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -620,7 +573,7 @@ func TestPendingApprovals_SupportSeesAllApproversTheirOrganisationsOthersNothing
 
 		a.approve(managerA, user, request, "A")
 		a.reject(managerB, user, request, "B", false)
-		a.sync()
+		a.Sync()
 		if got, want := parts(support), []string{"C:Cedar Group:[c1]:true"}; !slices.Equal(got, want) {
 			t.Errorf("after A approved and B rejected, support sees %v, want %v", got, want)
 		}
@@ -630,12 +583,12 @@ func TestPendingApprovals_SupportSeesAllApproversTheirOrganisationsOthersNothing
 		// A deactivated user's request cannot be decided: it is not listed
 		// until the user is reactivated.
 		a.deactivate(ops, user)
-		a.sync()
+		a.Sync()
 		if got := parts(support); len(got) != 0 {
 			t.Errorf("support sees %v of a deactivated user, want nothing", got)
 		}
 		a.reactivate(ops, user)
-		a.sync()
+		a.Sync()
 		if got := parts(support); len(got) != 1 {
 			t.Errorf("support sees %v after the reactivation, want C's part", got)
 		}
@@ -653,7 +606,7 @@ func TestUsers_ListedForSupportAndTheOrganisationsApproversOnly(t *testing.T) {
 		a.approve(managerA, user, request, "A")
 		a.approve(managerB, user, request, "B")
 		a.login(user, "192.0.2.9")
-		a.sync()
+		a.Sync()
 
 		support := queries.Viewer{UserID: ops.String(), Support: true}
 		approverA := queries.Viewer{UserID: managerA.String(), ApproverOf: []string{"A"}, Locations: []string{"a1"}}
@@ -661,7 +614,7 @@ func TestUsers_ListedForSupportAndTheOrganisationsApproversOnly(t *testing.T) {
 		standard := queries.Viewer{UserID: user.String(), Locations: []string{"a2", "b1"}}
 
 		for _, v := range []queries.Viewer{support, approverA} {
-			got, err := a.q.Users(ctx, v, "A", a.last)
+			got, err := a.q.Users(ctx, v, "A", a.Last())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -675,34 +628,34 @@ func TestUsers_ListedForSupportAndTheOrganisationsApproversOnly(t *testing.T) {
 			}
 		}
 		for _, v := range []queries.Viewer{approverB, standard, {}} {
-			if _, err := a.q.Users(ctx, v, "A", a.last); !errors.Is(err, domain.ErrForbidden) {
+			if _, err := a.q.Users(ctx, v, "A", a.Last()); !errors.Is(err, domain.ErrForbidden) {
 				t.Errorf("users of A for %+v: %v, want ErrForbidden", v, err)
 			}
 		}
 
 		// Users with Access: details for approvers, names and roles for
 		// the location's users.
-		full, err := a.q.LocationUsers(ctx, approverA, "a1", a.last)
+		full, err := a.q.LocationUsers(ctx, approverA, "a1", a.Last())
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(full) != 1 || full[0].UserID != managerA.String() || full[0].Email == "" || full[0].Role != "approver" {
 			t.Errorf("users of a1 for A's approver: %+v, want Mary with her details", full)
 		}
-		names, err := a.q.LocationUsers(ctx, standard, "a2", a.last)
+		names, err := a.q.LocationUsers(ctx, standard, "a2", a.Last())
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(names) != 1 || !reflect.DeepEqual(names[0], queries.UserSummary{FullName: "Uma User", Role: "standard"}) {
 			t.Errorf("users of a2 for its standard user: %+v, want names and roles only", names)
 		}
-		if _, err := a.q.LocationUsers(ctx, standard, "a1", a.last); !errors.Is(err, domain.ErrForbidden) {
+		if _, err := a.q.LocationUsers(ctx, standard, "a1", a.Last()); !errors.Is(err, domain.ErrForbidden) {
 			t.Errorf("users of a1 for a user without access: %v, want ErrForbidden", err)
 		}
-		if _, err := a.q.LocationUsers(ctx, approverB, "a1", a.last); !errors.Is(err, domain.ErrForbidden) {
+		if _, err := a.q.LocationUsers(ctx, approverB, "a1", a.Last()); !errors.Is(err, domain.ErrForbidden) {
 			t.Errorf("users of a1 for B's approver: %v, want ErrForbidden", err)
 		}
-		if _, err := a.q.LocationUsers(ctx, support, "nowhere", a.last); !errors.Is(err, domain.ErrNotFound) {
+		if _, err := a.q.LocationUsers(ctx, support, "nowhere", a.Last()); !errors.Is(err, domain.ErrNotFound) {
 			t.Errorf("users of an unknown location: %v, want ErrNotFound", err)
 		}
 
@@ -710,7 +663,7 @@ func TestUsers_ListedForSupportAndTheOrganisationsApproversOnly(t *testing.T) {
 		// locations of their organisations.
 		want := map[string][]string{"self": {"a2", "b1"}, "support": {"a2", "b1"}, "approver of A": {"a2"}, "approver of B": {"b1"}}
 		for name, v := range map[string]queries.Viewer{"self": standard, "support": support, "approver of A": approverA, "approver of B": approverB} {
-			got, err := a.q.User(ctx, v, user.String(), a.last)
+			got, err := a.q.User(ctx, v, user.String(), a.Last())
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
@@ -719,17 +672,17 @@ func TestUsers_ListedForSupportAndTheOrganisationsApproversOnly(t *testing.T) {
 			}
 		}
 		approverC := queries.Viewer{UserID: uuid.NewString(), ApproverOf: []string{"C"}}
-		if _, err := a.q.User(ctx, approverC, user.String(), a.last); !errors.Is(err, domain.ErrNotFound) {
+		if _, err := a.q.User(ctx, approverC, user.String(), a.Last()); !errors.Is(err, domain.ErrNotFound) {
 			t.Errorf("an Approver of another organisation reads the user: %v, want ErrNotFound", err)
 		}
-		if _, err := a.q.User(ctx, support, uuid.NewString(), a.last); !errors.Is(err, domain.ErrNotFound) {
+		if _, err := a.q.User(ctx, support, uuid.NewString(), a.Last()); !errors.Is(err, domain.ErrNotFound) {
 			t.Errorf("an unknown user: %v, want ErrNotFound", err)
 		}
 		// An Approver of an organisation the user asked to join may read
 		// them before deciding.
 		a.requestAccess(user, "c1")
-		a.sync()
-		if got, err := a.q.User(ctx, approverC, user.String(), a.last); err != nil || len(got.Locations) != 0 {
+		a.Sync()
+		if got, err := a.q.User(ctx, approverC, user.String(), a.Last()); err != nil || len(got.Locations) != 0 {
 			t.Errorf("C's approver reads a user who asked to join C: %+v, %v; want the user without locations", got, err)
 		}
 	})
@@ -747,13 +700,13 @@ func TestSessions_ShownToTheUserAndSupportOnly(t *testing.T) {
 		revoked := a.login(generic, "198.51.100.8")
 		a.emit(account.LoginStream(generic), eventstore.Metadata{ActorUserID: ops.String()},
 			account.SessionRevoked{SessionID: revoked, Reason: "support"})
-		a.sync()
+		a.Sync()
 
 		for name, v := range map[string]queries.Viewer{
 			"self":    {UserID: generic.String(), Locations: []string{"a1"}},
 			"support": {UserID: ops.String(), Support: true},
 		} {
-			got, err := a.q.Sessions(ctx, v, generic.String(), a.last)
+			got, err := a.q.Sessions(ctx, v, generic.String(), a.Last())
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
@@ -772,7 +725,7 @@ func TestSessions_ShownToTheUserAndSupportOnly(t *testing.T) {
 			"the organisation's approver": {UserID: manager.String(), ApproverOf: []string{"A"}, Locations: []string{"a1"}},
 			"nobody":                      {},
 		} {
-			if _, err := a.q.Sessions(ctx, v, generic.String(), a.last); !errors.Is(err, domain.ErrNotFound) {
+			if _, err := a.q.Sessions(ctx, v, generic.String(), a.Last()); !errors.Is(err, domain.ErrNotFound) {
 				t.Errorf("%s reads the sessions: %v, want ErrNotFound", name, err)
 			}
 		}
@@ -785,18 +738,18 @@ func TestUserByEmail_FindsAUserForSupportOnly(t *testing.T) {
 		a.world()
 		ops := a.support("Sam")
 		manager := a.importManager("a1", "Mary Manager")
-		a.sync()
+		a.Sync()
 
 		support := queries.Viewer{UserID: ops.String(), Support: true}
-		got, err := a.q.UserByEmail(ctx, support, "mary.manager@example.org", a.last)
+		got, err := a.q.UserByEmail(ctx, support, "mary.manager@example.org", a.Last())
 		if err != nil || got.UserID != manager.String() || got.FullName != "Mary Manager" {
 			t.Fatalf("support finds %+v, %v; want Mary Manager", got, err)
 		}
-		if _, err := a.q.UserByEmail(ctx, support, "nobody@example.org", a.last); !errors.Is(err, domain.ErrNotFound) {
+		if _, err := a.q.UserByEmail(ctx, support, "nobody@example.org", a.Last()); !errors.Is(err, domain.ErrNotFound) {
 			t.Errorf("an unknown address: %v, want ErrNotFound", err)
 		}
 		approver := queries.Viewer{UserID: manager.String(), ApproverOf: []string{"A"}, Locations: []string{"a1"}}
-		if _, err := a.q.UserByEmail(ctx, approver, "mary.manager@example.org", a.last); !errors.Is(err, domain.ErrForbidden) {
+		if _, err := a.q.UserByEmail(ctx, approver, "mary.manager@example.org", a.Last()); !errors.Is(err, domain.ErrForbidden) {
 			t.Errorf("an Approver looks up an address: %v, want ErrForbidden", err)
 		}
 	})
@@ -807,19 +760,19 @@ func TestOrganisationDashboard_ForSupportAndTheOrganisationsUsers(t *testing.T) 
 		ctx := context.Background()
 		a.world()
 		a.importManager("a1", "Mary Manager")
-		a.sync()
+		a.Sync()
 		member := queries.Viewer{UserID: uuid.NewString(), Locations: []string{"b1", "a2"}}
-		d, err := a.q.OrganisationDashboard(ctx, member, "A", a.last)
+		d, err := a.q.OrganisationDashboard(ctx, member, "A", a.Last())
 		if err != nil {
 			t.Fatal(err)
 		}
 		if d != (queries.Dashboard{OrganisationID: "A", Name: "Acorn Care Ltd", ActiveApprovers: 1, NeedsMoreApprovers: true}) {
 			t.Errorf("dashboard %+v", d)
 		}
-		if _, err := a.q.OrganisationDashboard(ctx, member, "C", a.last); !errors.Is(err, domain.ErrForbidden) {
+		if _, err := a.q.OrganisationDashboard(ctx, member, "C", a.Last()); !errors.Is(err, domain.ErrForbidden) {
 			t.Errorf("dashboard of another organisation: %v, want ErrForbidden", err)
 		}
-		if _, err := a.q.OrganisationDashboard(ctx, queries.Viewer{Support: true}, "Z", a.last); !errors.Is(err, domain.ErrNotFound) {
+		if _, err := a.q.OrganisationDashboard(ctx, queries.Viewer{Support: true}, "Z", a.Last()); !errors.Is(err, domain.ErrNotFound) {
 			t.Errorf("dashboard of an unknown organisation: %v, want ErrNotFound", err)
 		}
 	})
@@ -829,7 +782,7 @@ func TestLocationsByPostcode_MatchesAnyCaseAndSpacing(t *testing.T) {
 	eachAccountsBackend(t, func(t *testing.T, a *accounts) {
 		ctx := context.Background()
 		a.world()
-		a.sync()
+		a.Sync()
 		for _, in := range []string{"SW1A 1AA", "sw1a1aa", "  Sw1A   1aA ", "SW1A\t1AA"} {
 			got, err := a.q.LocationsByPostcode(ctx, in)
 			if err != nil {
@@ -866,7 +819,7 @@ func TestSearchLocations_ByOneCriterionCaseInsensitivelyWithinTheLimit(t *testin
 	eachAccountsBackend(t, func(t *testing.T, a *accounts) {
 		ctx := context.Background()
 		a.world()
-		a.sync()
+		a.Sync()
 		ids := func(s queries.LocationSearch) []string {
 			t.Helper()
 			got, err := a.q.SearchLocations(ctx, s)
@@ -916,7 +869,7 @@ func TestPasswordsExpiringBefore_ListsActiveUsersWhosePasswordRunsOut(t *testing
 		a.setPassword(leaver, now.Add(2*24*time.Hour))
 		a.deactivate(soon, leaver)
 		a.importManager("c1", "No Password")
-		a.sync()
+		a.Sync()
 		got, err := a.q.PasswordsExpiringBefore(context.Background(), now.Add(14*24*time.Hour))
 		if err != nil {
 			t.Fatal(err)
@@ -966,7 +919,7 @@ var accountTables = map[string]string{
 func (a *accounts) dump() map[string][]string {
 	a.t.Helper()
 	out := map[string][]string{}
-	err := a.rm.Query(context.Background(), func(db projections.Querier) error {
+	err := a.ReadModels.Query(context.Background(), func(db projections.Querier) error {
 		for table, columns := range accountTables {
 			rows, err := db.QueryContext(context.Background(), "SELECT "+columns+" FROM "+table)
 			if err != nil {
@@ -1016,7 +969,7 @@ func TestAccountProjections_RebuildGivesTheSameRows(t *testing.T) {
 		a.reactivate(ops, user)
 		a.changeRole(manager, user, account.Approver, account.Standard)
 		a.generic("A", "Acorn office", "a1", "a2")
-		a.sync()
+		a.Sync()
 		before := a.dump()
 		for table, rows := range before {
 			if len(rows) == 0 {
@@ -1024,7 +977,7 @@ func TestAccountProjections_RebuildGivesTheSameRows(t *testing.T) {
 			}
 		}
 		for _, p := range projections.AccountProjections() {
-			if err := a.engine.Rebuild(context.Background(), p.Name(), nil); err != nil {
+			if err := a.Engine.Rebuild(context.Background(), p.Name(), nil); err != nil {
 				t.Fatalf("rebuild %s: %v", p.Name(), err)
 			}
 		}

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -40,12 +38,10 @@ import (
 //     acknowledges the disclaimer, changes its password and edits a2's
 //     address; in its second (10.2.2.2, "night-shift") adds a note at a1.
 type auditWorld struct {
+	*projtest.World
 	t        *testing.T
-	store    projtest.Store
-	engine   *projections.Engine
 	accounts *commands.Accounts
 	q        queries.Accounts
-	last     int64
 
 	approverA, approverB, generic auditPerson
 	// genericSessions are the generic account's logins, in order.
@@ -68,29 +64,15 @@ const (
 func newAuditWorld(t *testing.T, backend string) *auditWorld {
 	t.Helper()
 	ctx := context.Background()
-	store, pb := projtest.Open(t, backend)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	pw := projtest.NewWorld(t, backend, projections.Audit{}, projections.Sessions{})
 	cfg := commands.DefaultConfig()
 	cfg.Hash = password.FastParams()
-	accounts, err := commands.NewAccounts(ctx, store, cfg, time.Now, logger)
+	accounts, err := commands.NewAccounts(ctx, pw.Store, cfg, time.Now, pw.Logger)
 	if err != nil {
 		t.Fatal(err)
 	}
-	engine, err := projections.NewEngine(pb, logger, projections.Audit{}, projections.Sessions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- engine.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("engine: %v", err)
-		}
-	})
-	w := &auditWorld{t: t, store: store, engine: engine, accounts: accounts,
-		q: queries.Accounts{ReadModels: projections.NewReadModels(pb), Waiter: engine}}
+	w := &auditWorld{World: pw, t: t, accounts: accounts,
+		q: queries.Accounts{ReadModels: pw.ReadModels, Waiter: pw.Engine}}
 
 	sys := commands.System("test")
 	for _, o := range []struct {
@@ -149,7 +131,7 @@ func newAuditWorld(t *testing.T, backend string) *auditWorld {
 	w.at(accounts.AddNote(ctx, w.reauth(token2, second), location.AddNote{LocationID: auditA1,
 		ExpectedVersion: w.version(auditA1), Text: "Night shift: all quiet"}))
 	w.genericSessions = []string{g.SessionID, g2.SessionID}
-	w.sync()
+	w.Sync()
 	return w
 }
 
@@ -169,7 +151,7 @@ func (w *auditWorld) at(res any, err error) {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	w.last = max(w.last, p.Position)
+	w.Saw(p.Position)
 }
 
 // version is a location's current version.
@@ -248,26 +230,11 @@ func (w *auditWorld) linkToken(userID uuid.UUID) string {
 
 func (w *auditWorld) stream(id string) []eventstore.Event {
 	w.t.Helper()
-	evs, err := w.store.ReadStream(context.Background(), id, eventstore.ReadStreamOptions{})
+	evs, err := w.Store.ReadStream(context.Background(), id, eventstore.ReadStreamOptions{})
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	return evs
-}
-
-// sync waits until the projections have applied the last command.
-func (w *auditWorld) sync() {
-	w.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		err := w.engine.WaitFor(context.Background(), nil, w.last)
-		if err == nil {
-			return
-		}
-		if !errors.Is(err, projections.ErrNotCaughtUp) || time.Now().After(deadline) {
-			w.t.Fatalf("projections did not reach %d: %v", w.last, err)
-		}
-	}
 }
 
 // log is every event up to the last command's, oldest first.
@@ -278,16 +245,16 @@ func (w *auditWorld) log() []eventstore.Event {
 		after int64
 	)
 	for {
-		evs, err := w.store.ReadAll(context.Background(), after, 1000)
+		evs, err := w.Store.ReadAll(context.Background(), after, 1000)
 		if err != nil {
 			w.t.Fatal(err)
 		}
 		for _, ev := range evs {
-			if ev.Position <= w.last {
+			if ev.Position <= w.Last() {
 				out = append(out, ev)
 			}
 		}
-		if len(evs) == 0 || evs[len(evs)-1].Position >= w.last {
+		if len(evs) == 0 || evs[len(evs)-1].Position >= w.Last() {
 			return out
 		}
 		after = evs[len(evs)-1].Position
@@ -299,7 +266,7 @@ func (w *auditWorld) log() []eventstore.Event {
 // the world's last command are left out.
 func (w *auditWorld) pages(v queries.Viewer, f queries.AuditFilter) ([]int64, error) {
 	w.t.Helper()
-	f.Before = w.last + 1
+	f.Before = w.Last() + 1
 	var out []int64
 	for range 1000 {
 		page, err := w.q.Audit(context.Background(), v, f)
@@ -427,7 +394,7 @@ func TestAudit_EachFilterNarrowsToItsEventsAndPagesGiveEachOnce(t *testing.T) {
 func TestAudit_EntriesSayWhoChangedWhatHowAndWhere(t *testing.T) {
 	eachAuditWorld(t, func(t *testing.T, w *auditWorld) {
 		ctx := context.Background()
-		page, err := w.q.Audit(ctx, auditor, queries.AuditFilter{EventType: location.TypeContactUpdated, Before: w.last + 1})
+		page, err := w.q.Audit(ctx, auditor, queries.AuditFilter{EventType: location.TypeContactUpdated, Before: w.Last() + 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -460,7 +427,7 @@ func TestAudit_EntriesSayWhoChangedWhatHowAndWhere(t *testing.T) {
 			t.Errorf("London time %q (%v) is not %v", edit.RecordedAtLondon, err, edit.RecordedAt)
 		}
 
-		page, err = w.q.Audit(ctx, auditor, queries.AuditFilter{EventType: location.TypeNoteAdded, Before: w.last + 1})
+		page, err = w.q.Audit(ctx, auditor, queries.AuditFilter{EventType: location.TypeNoteAdded, Before: w.Last() + 1})
 		if err != nil || len(page.Entries) != 1 {
 			t.Fatalf("notes: %+v, %v", page, err)
 		}
@@ -507,7 +474,7 @@ func TestAudit_WhoMaySeeWhat(t *testing.T) {
 		approverB := queries.Viewer{UserID: w.approverB.id.String(), ApproverOf: []string{auditOrgB}}
 		streamsOf := func(v queries.Viewer, f queries.AuditFilter) []string {
 			t.Helper()
-			f.Before, f.Limit = w.last+1, queries.MaxAuditLimit
+			f.Before, f.Limit = w.Last()+1, queries.MaxAuditLimit
 			page, err := w.q.Audit(ctx, v, f)
 			if err != nil {
 				t.Fatal(err)
@@ -581,7 +548,7 @@ func sorted(s []string) []string { return slices.Sorted(slices.Values(s)) }
 func TestEachAuditChange_OneLinePerChangeInPositionOrder(t *testing.T) {
 	eachAuditWorld(t, func(t *testing.T, w *auditWorld) {
 		ctx := context.Background()
-		page, err := w.q.Audit(ctx, auditor, queries.AuditFilter{Limit: queries.MaxAuditLimit, Before: w.last + 1})
+		page, err := w.q.Audit(ctx, auditor, queries.AuditFilter{Limit: queries.MaxAuditLimit, Before: w.Last() + 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -596,7 +563,7 @@ func TestEachAuditChange_OneLinePerChangeInPositionOrder(t *testing.T) {
 			}
 		}
 		var got []string
-		err = w.q.EachAuditChange(ctx, auditor, queries.AuditFilter{Before: w.last + 1}, func(l queries.AuditLine) error {
+		err = w.q.EachAuditChange(ctx, auditor, queries.AuditFilter{Before: w.Last() + 1}, func(l queries.AuditLine) error {
 			if l.Changes != nil {
 				t.Errorf("line %d carries changes", l.Position)
 			}
@@ -634,7 +601,7 @@ func TestAccountActivity_AGenericAccountLoginByLogin(t *testing.T) {
 		ctx := context.Background()
 		approverA := queries.Viewer{UserID: w.approverA.id.String(), ApproverOf: []string{auditOrgA}}
 		for _, v := range []queries.Viewer{auditor, approverA} {
-			act, err := w.q.AccountActivity(ctx, v, queries.ActivityQuery{UserID: w.generic.id.String(), MinPosition: w.last})
+			act, err := w.q.AccountActivity(ctx, v, queries.ActivityQuery{UserID: w.generic.id.String(), MinPosition: w.Last()})
 			if err != nil {
 				t.Fatal(err)
 			}

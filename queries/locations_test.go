@@ -4,49 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/capacitytracker/capacity/domain"
 	"github.com/capacitytracker/capacity/domain/account"
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/projtest"
 	"github.com/capacitytracker/capacity/queries"
 )
 
 // newViewsAccounts is newAccounts with the location search running too.
 func newViewsAccounts(t *testing.T, bc backendCase) *accounts {
 	t.Helper()
-	store, backend := bc.open(t)
-	projs := append(projections.AccountProjections(), projections.LocationSearch{})
-	engine, err := projections.NewEngine(backend, slog.New(slog.NewTextHandler(io.Discard, nil)), projs...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- engine.Run(ctx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("engine: %v", err)
-		}
-	})
-	rm := projections.NewReadModels(backend)
-	return &accounts{
-		t: t, store: store, engine: engine, rm: rm,
-		q:        queries.Accounts{ReadModels: rm, Waiter: engine},
-		orgOf:    map[string]string{},
-		requests: map[uuid.UUID]map[string][]string{},
-		status:   map[uuid.UUID]account.Status{},
-		sessions: map[uuid.UUID]map[uuid.UUID]struct{}{},
-	}
+	return newAccounts(t, bc, append(projections.AccountProjections(), projections.LocationSearch{})...)
 }
 
 // eachViewsBackend runs fn on a fresh world of views on every backend.
@@ -61,21 +35,9 @@ func eachViewsBackend(t *testing.T, fn func(t *testing.T, a *accounts)) {
 }
 
 // emitLocation appends organisation or location events to a stream.
-func (a *accounts) emitLocation(stream string, evs ...interface{ EventType() string }) {
+func (a *accounts) emitLocation(stream string, evs ...projtest.Event) {
 	a.t.Helper()
-	data := make([]eventstore.EventData, len(evs))
-	for i, ev := range evs {
-		d, err := eventstore.NewEvent(ev.EventType(), ev, eventstore.Metadata{Command: "test"})
-		if err != nil {
-			a.t.Fatal(err)
-		}
-		data[i] = d
-	}
-	res, err := a.store.Append(context.Background(), stream, eventstore.Any, data...)
-	if err != nil {
-		a.t.Fatalf("append to %s: %v", stream, err)
-	}
-	a.last = res.LastPosition()
+	a.Emit(stream, eventstore.Metadata{}, evs...)
 }
 
 // site is a location of the views' world.
@@ -168,7 +130,7 @@ func (a *accounts) viewsWorld() {
 	// Not a practice, though its name matches.
 	a.emitLocation(location.OrganisationStream("1-5"),
 		location.OrganisationRegistered{OrganisationID: "1-5", Name: "Acklam Care Home", Type: location.CareHome})
-	a.sync()
+	a.Sync()
 }
 
 // search runs a provider search that must succeed.
@@ -420,7 +382,7 @@ func TestSearchProviders(t *testing.T) {
 
 		t.Run("ReadYourWrites", func(t *testing.T) {
 			a.addSite(site{id: "1-99", org: acorn.id, name: "Acorn Fresh", postcode: "NN3 3AA", cqcRegion: "East Midlands"})
-			got := a.search(nil, queries.ProviderSearch{Text: "acorn fresh", MinPosition: a.last})
+			got := a.search(nil, queries.ProviderSearch{Text: "acorn fresh", MinPosition: a.Last()})
 			if !slices.Equal(providerIDs(got.Entries), []string{"1-99"}) {
 				t.Errorf("right after the append: %v", providerIDs(got.Entries))
 			}
@@ -456,13 +418,13 @@ func TestEachProvider_WalksMoreRowsThanABatchInKeysetOrder(t *testing.T) {
 			reqs = append(reqs, eventstore.AppendRequest{StreamID: location.LocationStream(id), Expected: eventstore.NoStream, Events: []eventstore.EventData{d}})
 		}
 		for chunk := range slices.Chunk(reqs, 500) {
-			res, err := a.store.AppendMany(context.Background(), chunk)
+			res, err := a.Store.AppendMany(context.Background(), chunk)
 			if err != nil {
 				t.Fatal(err)
 			}
-			a.last = res[len(res)-1].LastPosition()
+			a.Saw(res[len(res)-1].LastPosition())
 		}
-		a.sync()
+		a.Sync()
 		for _, sort := range queries.ProviderSorts() {
 			for _, dir := range []string{"asc", "desc"} {
 				p := queries.ProviderSearch{Sort: sort, Dir: dir, PageSize: 100}
@@ -569,7 +531,7 @@ func TestProviderDashboard(t *testing.T) {
 		gone, req := a.register(account.Standard, "Lea Ver", north.id)
 		a.approve(rosa, gone, req, acorn.id)
 		a.deactivate(rosa, gone)
-		a.sync()
+		a.Sync()
 
 		now := time.Now()
 		approver := queries.Viewer{UserID: rosa.String(), ApproverOf: []string{acorn.id}, Locations: []string{north.id}}

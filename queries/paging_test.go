@@ -58,7 +58,7 @@ func TestPendingApprovalsPage_PagesHoldTheListOnceInOrderForEachViewer(t *testin
 				a.register(account.Standard, fmt.Sprintf("Acorn Person %02d", i), "a1")
 			}
 		}
-		a.sync()
+		a.Sync()
 		support := queries.Viewer{UserID: ops.String(), Support: true}
 		approverA := queries.Viewer{UserID: managerA.String(), ApproverOf: []string{"A"}, Locations: []string{"a1"}}
 		for _, c := range []struct {
@@ -75,9 +75,9 @@ func TestPendingApprovalsPage_PagesHoldTheListOnceInOrderForEachViewer(t *testin
 			{"nobody", queries.Viewer{}, false, 0, nil},
 		} {
 			got := pagesOf(t, c.name, c.total, func(page int) (queries.Page[queries.PendingApproval], error) {
-				return a.q.PendingApprovalsPage(ctx, c.v, queries.ApprovalsQuery{Page: page, PageSize: 10, WithoutApprover: c.withoutApprover, MinPosition: a.last})
+				return a.q.PendingApprovalsPage(ctx, c.v, queries.ApprovalsQuery{Page: page, PageSize: 10, WithoutApprover: c.withoutApprover, MinPosition: a.Last()})
 			})
-			all, err := a.q.PendingApprovals(ctx, c.v, a.last)
+			all, err := a.q.PendingApprovals(ctx, c.v, a.Last())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -134,14 +134,14 @@ func TestUsersPage_PagesHoldTheUsersOnceWithTheirLocations(t *testing.T) {
 			}
 		}
 		a.register(account.Standard, "Waiting Person", "a1") // pending: has no access yet
-		a.sync()
+		a.Sync()
 		support := queries.Viewer{UserID: ops.String(), Support: true}
 		approverA := queries.Viewer{UserID: managerA.String(), ApproverOf: []string{"A"}, Locations: []string{"a1"}}
 		for _, v := range []queries.Viewer{support, approverA} {
 			got := pagesOf(t, "users of A", 23, func(page int) (queries.Page[queries.UserSummary], error) {
-				return a.q.UsersPage(ctx, v, "A", queries.UsersQuery{Page: page, PageSize: 10, MinPosition: a.last})
+				return a.q.UsersPage(ctx, v, "A", queries.UsersQuery{Page: page, PageSize: 10, MinPosition: a.Last()})
 			})
-			want, err := a.q.Users(ctx, v, "A", a.last)
+			want, err := a.q.Users(ctx, v, "A", a.Last())
 			if err != nil {
 				t.Fatal(err)
 			}

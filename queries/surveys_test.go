@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"slices"
 	"testing"
 	"time"
@@ -17,6 +15,7 @@ import (
 	"github.com/capacitytracker/capacity/domain/survey"
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/projtest"
 	"github.com/capacitytracker/capacity/queries"
 )
 
@@ -24,65 +23,23 @@ import (
 // projection running, and the events of organisations, locations,
 // surveys and responses appended as the commands append them.
 type surveyViews struct {
-	t      *testing.T
-	store  eventstore.Store
-	engine *projections.Engine
-	q      queries.Accounts
-	last   int64
-	now    time.Time
+	*projtest.World
+	t   *testing.T
+	q   queries.Accounts
+	now time.Time
 }
 
 func newSurveyViews(t *testing.T, bc backendCase) *surveyViews {
 	t.Helper()
-	store, backend := bc.open(t)
-	engine, err := projections.NewEngine(backend, slog.New(slog.NewTextHandler(io.Discard, nil)),
-		projections.LocationSearch{}, projections.Surveys{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- engine.Run(ctx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("engine: %v", err)
-		}
-	})
-	return &surveyViews{t: t, store: store, engine: engine,
-		q:   queries.Accounts{ReadModels: projections.NewReadModels(backend), Waiter: engine},
+	w := projtest.NewWorld(t, bc.name, projections.LocationSearch{}, projections.Surveys{})
+	return &surveyViews{World: w, t: t,
+		q:   queries.Accounts{ReadModels: w.ReadModels, Waiter: w.Engine},
 		now: time.Date(2025, 3, 5, 12, 0, 0, 0, time.UTC)}
 }
 
-func (w *surveyViews) emit(stream string, evs ...interface{ EventType() string }) {
+func (w *surveyViews) emit(stream string, evs ...projtest.Event) {
 	w.t.Helper()
-	data := make([]eventstore.EventData, len(evs))
-	for i, ev := range evs {
-		d, err := eventstore.NewEvent(ev.EventType(), ev, eventstore.Metadata{Command: "test"})
-		if err != nil {
-			w.t.Fatal(err)
-		}
-		data[i] = d
-	}
-	res, err := w.store.Append(context.Background(), stream, eventstore.Any, data...)
-	if err != nil {
-		w.t.Fatalf("append to %s: %v", stream, err)
-	}
-	w.last = res.LastPosition()
-}
-
-func (w *surveyViews) sync() {
-	w.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		err := w.engine.WaitFor(context.Background(), nil, w.last)
-		if err == nil {
-			return
-		}
-		if !errors.Is(err, projections.ErrNotCaughtUp) || time.Now().After(deadline) {
-			w.t.Fatal(err)
-		}
-	}
+	w.Emit(stream, eventstore.Metadata{}, evs...)
 }
 
 // site registers an organisation's location as CQC's import does.
@@ -159,7 +116,7 @@ func TestOpenSurveys_TargetedOpenSurveysWithTheLocationsLastAnswers(t *testing.T
 			first := w.now.Add(-2 * time.Hour)
 			w.answer(everyone, "1-11", `true`, first)
 			w.answer(everyone, "1-11", `false`, first.Add(time.Hour))
-			w.sync()
+			w.Sync()
 
 			support := queries.Viewer{Support: true}
 			for _, c := range []struct {
@@ -170,7 +127,7 @@ func TestOpenSurveys_TargetedOpenSurveysWithTheLocationsLastAnswers(t *testing.T
 				{"1-12", []string{"Closes in a second", "Everyone", "Home care", "London", "Opens now"}},
 				{"1-21", []string{"Closes in a second", "Everyone", "Opens now", "Care homes in the North East and Yorkshire"}},
 			} {
-				got, err := w.q.OpenSurveys(context.Background(), support, c.location, w.now, w.last)
+				got, err := w.q.OpenSurveys(context.Background(), support, c.location, w.now, w.Last())
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -214,7 +171,7 @@ func TestOpenSurveys_OnlyForThoseWhoMaySeeTheLocation(t *testing.T) {
 			w.site("1-1", location.HomeCare, "1-12", "North West")
 			w.site("1-2", location.CareHome, "1-21", "London")
 			w.survey("Everyone", nil, nil, -time.Hour, time.Hour, "publish")
-			w.sync()
+			w.Sync()
 			ctx := context.Background()
 			for _, c := range []struct {
 				name     string
@@ -267,13 +224,13 @@ func TestSurveys_SupportListsEverySurveyWithItsState(t *testing.T) {
 			w.answer(ids["open"], "1-11", `true`, w.now)
 			w.answer(ids["open"], "1-11", `true`, w.now)
 			w.answer(ids["open"], "1-12", `false`, w.now)
-			w.sync()
+			w.Sync()
 
 			if _, err := w.q.Surveys(context.Background(), queries.Viewer{UserID: "a", ApproverOf: []string{"1-1"}, Locations: []string{"1-11"}},
 				w.now, 0); !errors.Is(err, domain.ErrForbidden) {
 				t.Errorf("an Approver lists surveys: %v", err)
 			}
-			list, err := w.q.Surveys(context.Background(), queries.Viewer{Support: true}, w.now, w.last)
+			list, err := w.q.Surveys(context.Background(), queries.Viewer{Support: true}, w.now, w.Last())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -310,9 +310,9 @@ func TestAnalyticsAPI_TodayIsLondonsAcrossTheMarchClockChange(t *testing.T) {
 			change = lastSundayOfMarch(w.clock.Now().Year() + 1)
 		}
 		saturday, sunday, monday := change.AddDate(0, 0, -1), change, change.AddDate(0, 0, 1)
-		w.clock.set(saturday.Add(23*time.Hour + 30*time.Minute))
+		w.clock.Set(saturday.Add(23*time.Hour + 30*time.Minute))
 		submitUpdate(w.loginAs(w.approverA), orgA.loc(0), 6, dailyupdate.PPEMoreThanWeek)
-		w.clock.set(sunday.Add(23*time.Hour + 30*time.Minute))
+		w.clock.Set(sunday.Add(23*time.Hour + 30*time.Minute))
 		pos := submitUpdate(w.loginAs(w.approverA), orgA.loc(0), 8, dailyupdate.PPEMoreThanWeek)
 
 		support := w.loginAs(w.support)

@@ -40,7 +40,7 @@ type bulkFixture struct {
 	server http.Handler
 	token  string
 	orgID  string
-	logs   *logBuffer
+	logs   *projtest.LogBuffer
 }
 
 func newBulkFixture(b *testing.B, backend string) *bulkFixture {
@@ -48,7 +48,7 @@ func newBulkFixture(b *testing.B, backend string) *bulkFixture {
 	ctx := context.Background()
 	store, pb := projtest.Open(b, backend)
 	// Kept for the message of a failed request.
-	logs := &logBuffer{}
+	logs := &projtest.LogBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	fx := &bulkFixture{store: store, orgID: "1-900000000", logs: logs}
 

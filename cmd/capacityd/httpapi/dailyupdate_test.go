@@ -21,13 +21,6 @@ func dailyUpdateBody() map[string]any {
 	}}
 }
 
-// set moves the fake clock to t.
-func (c *fakeClock) set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
 func mustUTC(t *testing.T, s string) time.Time {
 	t.Helper()
 	at, err := time.Parse(time.RFC3339, s)
@@ -50,7 +43,7 @@ func TestDailyUpdate_SupersedesWithinTheLondonDayAcrossTheClockChange(t *testing
 		// session may stay idle.
 		submitAt := func(at string, body map[string]any) commands.Submitted {
 			t.Helper()
-			w.clock.set(mustUTC(t, at))
+			w.clock.Set(mustUTC(t, at))
 			var res commands.Submitted
 			w.loginAs(w.standardA).post(path, body).want(http.StatusCreated).decode(&res)
 			return res
@@ -113,7 +106,7 @@ func TestDailyUpdate_SupersedesWithinTheLondonDayAcrossTheClockChange(t *testing
 			t.Fatalf("dashboard after today's update = %+v", e)
 		}
 		// The next London day, it is missing again.
-		w.clock.set(mustUTC(t, "2026-10-27T00:00:00Z"))
+		w.clock.Set(mustUTC(t, "2026-10-27T00:00:00Z"))
 		c = w.loginAs(w.standardA)
 		c.getAt(locPath(loc, "dashboard"), last.Position).want(http.StatusOK).decode(&e)
 		if !e.DailyUpdateMissingToday || !slices.Contains(e.Needs, queries.NeedDailyUpdate) {

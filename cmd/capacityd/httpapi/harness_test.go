@@ -57,30 +57,11 @@ func eachBackend(t *testing.T, fn func(t *testing.T, w *world)) {
 	}
 }
 
-// --- clock ------------------------------------------------------------------
-
-// fakeClock is the commands' clock: tests move it forward to expire
-// sessions, links, locks and passwords. The store's own recorded-at times
-// stay real.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Now().UTC().Truncate(time.Second)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+// newClock is the commands' clock: tests move it forward to expire
+// sessions, links, locks and passwords. The store's own recorded-at
+// times stay real.
+func newClock() *projtest.Clock {
+	return projtest.NewClock(time.Now().UTC().Truncate(time.Second))
 }
 
 // --- the server -------------------------------------------------------------
@@ -91,7 +72,7 @@ type api struct {
 	store    commands.Store
 	engine   *projections.Engine
 	accounts *commands.Accounts
-	clock    *fakeClock
+	clock    *projtest.Clock
 	url      string
 	server   *httpapi.Server
 	secrets  *secretSet
@@ -119,7 +100,7 @@ func newAPI(t *testing.T, backend string) *api {
 	t.Helper()
 	ctx := context.Background()
 	store, pb := openStore(t, backend)
-	logs := &logBuffer{}
+	logs := &projtest.LogBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -127,7 +108,7 @@ func newAPI(t *testing.T, backend string) *api {
 		}
 	})
 
-	a := &api{t: t, store: store, clock: newFakeClock(), secrets: &secretSet{}}
+	a := &api{t: t, store: store, clock: newClock(), secrets: &secretSet{}}
 	// Whatever a test did, no secret it handled may be in the log. (This
 	// runs after the server and the engine have stopped, before the store
 	// closes.)
@@ -150,15 +131,7 @@ func newAPI(t *testing.T, backend string) *api {
 		t.Fatal(err)
 	}
 	a.engine = engine
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- engine.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("projection engine: %v", err)
-		}
-	})
+	projtest.RunEngine(t, engine)
 	a.mail = startMailbox(t, a, pb, logger)
 
 	srv, err := httpapi.New(httpapi.Options{
@@ -196,24 +169,6 @@ func (a *api) run(t *testing.T, name string, fn func(t *testing.T)) bool {
 	})
 }
 
-// logBuffer collects the server's log for a failing test's output.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // sync waits, bounded, until every projection has applied the log up to
 // pos. A busy shared PostgreSQL server can hold the gap-safe head back for
 // longer than one WaitFor (2 s): only ErrNotCaughtUp is worth asking again.
@@ -221,16 +176,7 @@ func (a *api) sync(pos int64) {
 	a.t.Helper()
 	// A liveness bound, not a speed check: under -race on two busy cores the
 	// eight SQLite projections took over 30 s to fold 600 imports once.
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		err := a.engine.WaitFor(context.Background(), nil, pos)
-		if err == nil {
-			return
-		}
-		if !errors.Is(err, projections.ErrNotCaughtUp) || time.Now().After(deadline) {
-			a.t.Fatalf("projections did not reach position %d: %v", pos, err)
-		}
-	}
+	projtest.WaitFor(a.t, a.engine, pos, 2*time.Minute)
 }
 
 // logState counts the events of the log and finds the highest position,

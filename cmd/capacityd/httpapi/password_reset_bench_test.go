@@ -38,9 +38,9 @@ func BenchmarkForgottenPassword(b *testing.B) {
 		b.Run(backend, func(b *testing.B) {
 			ctx := context.Background()
 			store, pb := projtest.Open(b, backend)
-			logs := &logBuffer{}
+			logs := &projtest.LogBuffer{}
 			logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
-			clock := newFakeClock()
+			clock := newClock()
 			accounts, err := commands.NewAccounts(ctx, store, testConfig(), clock.Now, logger)
 			if err != nil {
 				b.Fatal(err)

@@ -21,6 +21,7 @@ import (
 	"github.com/capacitytracker/capacity/eventstore/postgres"
 	"github.com/capacitytracker/capacity/eventstore/sqlite"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/projtest"
 	"github.com/capacitytracker/capacity/queries"
 )
 
@@ -47,7 +48,7 @@ func (a *api) limitedNode(limits ratelimit.Limits, trusted ...netip.Prefix) *api
 		t.Fatalf("unknown store %T", a.store)
 	}
 	limiter.SetClock(a.clock.Now)
-	logs := &logBuffer{}
+	logs := &projtest.LogBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	t.Cleanup(func() {
 		if t.Failed() {

@@ -70,7 +70,7 @@ type mailWorld struct {
 	h     *harness
 	e     *projections.Engine
 	key   []byte
-	clock *testClock
+	clock *projtest.Clock
 	head  int64 // the position of the last event appended
 }
 
@@ -80,7 +80,7 @@ func newMailWorld(t *testing.T, h *harness) *mailWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &mailWorld{t: t, h: h, e: e, key: bytes.Repeat([]byte("k"), 32), clock: newTestClock(time.Now())}
+	return &mailWorld{t: t, h: h, e: e, key: bytes.Repeat([]byte("k"), 32), clock: projtest.NewClock(time.Now())}
 }
 
 // start runs the engine until the test ends.
@@ -368,26 +368,6 @@ func outboxParams(t *testing.T, h *harness) []string {
 		t.Fatal(err)
 	}
 	return out
-}
-
-// testClock is a clock the test moves by hand.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newTestClock(t time.Time) *testClock { return &testClock{now: t} }
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
 }
 
 // switchSender sends through a real SMTPSender that the test can swap
@@ -718,12 +698,12 @@ func TestMailDispatcher_RetriesTemporaryFailureAfterBackoffButNotPermanentOne(t 
 		}
 
 		// Nothing is due before the backoff has passed.
-		w.clock.Add(59 * time.Second)
+		w.clock.Advance(59 * time.Second)
 		if n := dispatch(t, d); n != 0 || sender.tries("busy@example.nhs.uk") != 1 {
 			t.Fatalf("before the backoff: sent %d, busy@ tried %d times, want 0 and 1", n, sender.tries("busy@example.nhs.uk"))
 		}
 		// The second try fails too and waits twice as long.
-		w.clock.Add(time.Second)
+		w.clock.Advance(time.Second)
 		if n := dispatch(t, d); n != 0 || sender.tries("busy@example.nhs.uk") != 2 {
 			t.Fatalf("after the backoff: sent %d, busy@ tried %d times, want 0 and 2", n, sender.tries("busy@example.nhs.uk"))
 		}
@@ -734,7 +714,7 @@ func TestMailDispatcher_RetriesTemporaryFailureAfterBackoffButNotPermanentOne(t 
 		// The relay recovers.
 		accepting := smtptest.Start(t)
 		sender.set(smtpSender(t, accepting))
-		w.clock.Add(2 * time.Minute)
+		w.clock.Advance(2 * time.Minute)
 		if n := dispatch(t, d); n != 1 {
 			t.Fatalf("after the relay recovered: sent %d, want 1", n)
 		}
@@ -750,7 +730,7 @@ func TestMailDispatcher_RetriesTemporaryFailureAfterBackoffButNotPermanentOne(t 
 			t.Errorf("busy@ after the retry: %+v, want sent after 3 attempts", busy)
 		}
 		// The permanent refusal is never tried again.
-		w.clock.Add(30 * time.Minute)
+		w.clock.Advance(30 * time.Minute)
 		if n := dispatch(t, d); n != 0 || sender.tries("unknown@example.nhs.uk") != 1 {
 			t.Fatalf("sent %d, unknown@ tried %d times, want 0 and 1", n, sender.tries("unknown@example.nhs.uk"))
 		}
@@ -778,7 +758,7 @@ func TestMailDispatcher_GivesUpAfterMaxAttempts(t *testing.T) {
 		})
 		for range 5 {
 			dispatch(t, d)
-			w.clock.Add(time.Second)
+			w.clock.Advance(time.Second)
 		}
 		if n := sender.tries("busy@example.nhs.uk"); n != 3 {
 			t.Errorf("tried %d times, want 3", n)
@@ -936,7 +916,7 @@ func TestMailDispatcher_SkipsErasedOldAndOutOfDateMessages(t *testing.T) {
 
 		srv := smtptest.Start(t)
 		d := w.dispatcher(smtpSender(t, srv), func(c *mailer.Config) { c.MaxAge = 3 * time.Hour })
-		w.clock.Add(2 * time.Hour) // the reset links have run out
+		w.clock.Advance(2 * time.Hour) // the reset links have run out
 		if n := dispatch(t, d); n != 1 {
 			t.Fatalf("sent %d, want 1 (the lock)", n)
 		}
@@ -949,7 +929,7 @@ func TestMailDispatcher_SkipsErasedOldAndOutOfDateMessages(t *testing.T) {
 			t.Errorf("lock's delivery %+v, want sent", dl)
 		}
 		// An event older than MaxAge is not sent.
-		w.clock.Add(2 * time.Hour)
+		w.clock.Advance(2 * time.Hour)
 		ids = w.appendLogin(sam, account.AccountLocked{Until: time.Now().Add(24 * time.Hour), Failures: 5})
 		w.caughtUp()
 		if n := dispatch(t, d); n != 0 {

@@ -18,7 +18,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -53,7 +52,7 @@ type site struct {
 	engine   *projections.Engine
 	smtp     *smtptest.Server
 	mailer   *mailer.Dispatcher
-	logs     *logBuffer
+	logs     *projtest.LogBuffer
 	server   *httpapi.Server
 	// settleWithin bounds settle: the projections' catch-up.
 	settleWithin time.Duration
@@ -113,7 +112,7 @@ func newSiteWith(t testing.TB, backend string, opts siteOptions) *site {
 	if opts.fill != nil {
 		opts.fill(ctx, store)
 	}
-	logs := &logBuffer{}
+	logs := &projtest.LogBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -143,15 +142,7 @@ func newSiteWith(t testing.TB, backend string, opts siteOptions) *site {
 		}
 		t.Logf("%s: rebuilt %d views over the fill in %s", backend, len(engine.Names()), time.Since(started).Round(time.Second))
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- engine.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("projection engine: %v", err)
-		}
-	})
+	projtest.RunEngine(t, engine)
 
 	// The address is known before the server starts, so that the emails'
 	// links lead to it.
@@ -510,24 +501,6 @@ func (p page) summary() [][2]string {
 		out = append(out, [2]string{m[1], m[2]})
 	}
 	return out
-}
-
-// logBuffer collects the server's log for a failing test's output.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 // approver is the registered manager of location 1-200, imported from

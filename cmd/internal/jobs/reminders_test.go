@@ -1,14 +1,11 @@
 package jobs_test
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"log/slog"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,43 +32,6 @@ func openStore(t *testing.T, backend string) (commands.Store, projections.Backen
 	return projtest.Open(t, backend)
 }
 
-// fakeClock is the commands' (and the mail dispatcher's) clock; the
-// store's recorded-at times stay real.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
-// logBuffer collects the log for a failing test's output.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // reminderWorld is one backend with the projections running, a location
 // with two imported managers whose passwords were set at the same moment
 // (so they expire together), one of them deactivated since.
@@ -82,7 +42,7 @@ type reminderWorld struct {
 	engine   *projections.Engine
 	accounts *commands.Accounts
 	queries  queries.Accounts
-	clock    *fakeClock
+	clock    *projtest.Clock
 	logger   *slog.Logger
 
 	active, deactivated uuid.UUID
@@ -93,14 +53,8 @@ func newReminderWorld(t *testing.T, backend string) *reminderWorld {
 	t.Helper()
 	ctx := context.Background()
 	store, pb := openStore(t, backend)
-	logs := &logBuffer{}
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("log:\n%s", logs.String())
-		}
-	})
-	clock := &fakeClock{now: time.Now().UTC().Truncate(time.Second)}
+	logger := projtest.CaptureLog(t, slog.LevelInfo)
+	clock := projtest.NewClock(time.Now().UTC().Truncate(time.Second))
 	cfg := commands.DefaultConfig()
 	cfg.Hash = password.FastParams()
 	a, err := commands.NewAccounts(ctx, store, cfg, clock.Now, logger)
@@ -111,15 +65,7 @@ func newReminderWorld(t *testing.T, backend string) *reminderWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- engine.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("projection engine: %v", err)
-		}
-	})
+	projtest.RunEngine(t, engine)
 	w := &reminderWorld{
 		t: t, store: store, pb: pb, engine: engine, accounts: a, clock: clock, logger: logger,
 		queries: queries.Accounts{ReadModels: projections.NewReadModels(pb), Waiter: engine},
@@ -198,16 +144,7 @@ func (w *reminderWorld) stream(id string) []eventstore.Event {
 // head back for longer than one WaitFor: only ErrNotCaughtUp is retried.
 func (w *reminderWorld) sync(pos int64) {
 	w.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := w.engine.WaitFor(context.Background(), w.engine.Names(), pos)
-		if err == nil {
-			return
-		}
-		if !errors.Is(err, projections.ErrNotCaughtUp) || time.Now().After(deadline) {
-			w.t.Fatalf("projections did not reach position %d: %v", pos, err)
-		}
-	}
+	projtest.WaitFor(w.t, w.engine, pos, 30*time.Second)
 }
 
 // remind runs the job at the clock's time and returns how many reminders
