@@ -72,26 +72,25 @@ func (a *Accounts) readStreams(ctx context.Context, streams []string) (map[strin
 // foldOrganisation is an organisation's state after evs, as
 // loadOrganisation reads it.
 func foldOrganisation(o location.Organisation, stream string, evs []eventstore.Event) (location.Organisation, error) {
-	for _, ev := range evs {
-		d, err := location.Decode(ev.Type, ev.Data)
-		if err != nil {
-			return o, fmt.Errorf("%s version %d: %w", stream, ev.Version, err)
-		}
-		o = location.EvolveOrganisation(o, d)
-	}
-	return o, nil
+	return foldStream(o, location.EvolveOrganisation, stream, evs)
 }
 
 // foldLocation is a location's state after evs, as loadLocation reads it.
 func foldLocation(l location.Location, stream string, evs []eventstore.Event) (location.Location, error) {
+	return foldStream(l, location.EvolveLocation, stream, evs)
+}
+
+// foldStream is a state after the events evs of stream, each decoded as
+// the organisation and location streams' events are, folded by evolve.
+func foldStream[S any](s S, evolve func(S, any) S, stream string, evs []eventstore.Event) (S, error) {
 	for _, ev := range evs {
 		d, err := location.Decode(ev.Type, ev.Data)
 		if err != nil {
-			return l, fmt.Errorf("%s version %d: %w", stream, ev.Version, err)
+			return s, fmt.Errorf("%s version %d: %w", stream, ev.Version, err)
 		}
-		l = location.EvolveLocation(l, d)
+		s = evolve(s, d)
 	}
-	return l, nil
+	return s, nil
 }
 
 // pending turns events about to be appended into the stored shape that a

@@ -29,7 +29,6 @@ type backend struct {
 	// db begins the engine's transactions; on SQLite every one is
 	// BEGIN IMMEDIATE.
 	db      wsql.Beginner
-	schema  func(batch int) eventsSchema
 	offsets checkpointOffsets
 	// lockKey serializes table creation across servers (PostgreSQL).
 	lockKey int64
@@ -78,19 +77,10 @@ type SQLiteStore interface {
 // pool.
 func NewPostgresBackend(store PostgresStore) Backend {
 	return &backend{
-		dialect: Postgres,
-		store:   store,
-		log:     store,
-		db:      wsql.BeginnerFromPgx(store.Pool()),
-		schema: func(batch int) eventsSchema {
-			return eventsSchema{
-				dialect:    Postgres,
-				batch:      batch,
-				selectFrom: store.EventColumns(),
-				gapSafe:    store.GapSafeCondition(),
-				scan:       func(s wsql.Scanner) (eventstore.Event, error) { return store.ScanEvent(s) },
-			}
-		},
+		dialect:      Postgres,
+		store:        store,
+		log:          store,
+		db:           wsql.BeginnerFromPgx(store.Pool()),
 		offsets:      checkpointOffsets{dialect: Postgres},
 		lockKey:      0x50726f6a656374, // "Project"
 		liveBatch:    5000,
@@ -113,15 +103,6 @@ func NewSQLiteBackend(db *sql.DB, store SQLiteStore) Backend {
 		store:   store,
 		log:     store,
 		db:      wsql.BeginnerFromStdSQL(db),
-		schema: func(batch int) eventsSchema {
-			return eventsSchema{
-				dialect:    SQLite,
-				batch:      batch,
-				selectFrom: store.EventColumns(),
-				gapSafe:    store.GapSafeCondition(),
-				scan:       func(s wsql.Scanner) (eventstore.Event, error) { return store.ScanEvent(s) },
-			}
-		},
 		offsets: checkpointOffsets{dialect: SQLite},
 		// A live batch holds SQLite's one write lock while it applies:
 		// its time budget (liveBatchTime) keeps appends from waiting near
@@ -197,6 +178,18 @@ func (b *backend) inTx(ctx context.Context, fn func(tx wsql.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// schema is the Watermill schema adapter over the events table, reading
+// pages of up to batch events through the driver's SQLLog.
+func (b *backend) schema(batch int) eventsSchema {
+	return eventsSchema{
+		dialect:    b.dialect,
+		batch:      batch,
+		selectFrom: b.log.EventColumns(),
+		gapSafe:    b.log.GapSafeCondition(),
+		scan:       func(s wsql.Scanner) (eventstore.Event, error) { return b.log.ScanEvent(s) },
+	}
 }
 
 func (b *backend) view(ex wsql.ContextExecutor) txView {
