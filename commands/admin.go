@@ -14,7 +14,7 @@ import (
 )
 
 // RegisterOrganisation creates an organisation (support or an operator).
-func (a *Accounts) RegisterOrganisation(ctx context.Context, actor Actor, c location.RegisterOrganisation) (Result, error) {
+func (a *Service) RegisterOrganisation(ctx context.Context, actor Actor, c location.RegisterOrganisation) (Result, error) {
 	return a.create(ctx, actor, "RegisterOrganisation", location.OrganisationStream(c.OrganisationID),
 		&domain.ConflictError{Code: "organisation_exists", Message: "organisation " + c.OrganisationID + " exists already"},
 		func() (any, error) {
@@ -29,7 +29,7 @@ func (a *Accounts) RegisterOrganisation(ctx context.Context, actor Actor, c loca
 
 // RegisterLocation creates a location of an organisation (support or an
 // operator; the CQC import builds on the same events).
-func (a *Accounts) RegisterLocation(ctx context.Context, actor Actor, c location.RegisterLocation) (Result, error) {
+func (a *Service) RegisterLocation(ctx context.Context, actor Actor, c location.RegisterLocation) (Result, error) {
 	return a.create(ctx, actor, "RegisterLocation", location.LocationStream(c.LocationID),
 		&domain.ConflictError{Code: "location_exists", Message: "location " + c.LocationID + " exists already"},
 		func() (any, error) {
@@ -48,7 +48,7 @@ func (a *Accounts) RegisterLocation(ctx context.Context, actor Actor, c location
 
 // create is a support command that starts a stream with the one event
 // decide returns; a stream that exists already (a race lost) is exists.
-func (a *Accounts) create(ctx context.Context, actor Actor, command, stream string, exists error, decide func() (any, error)) (Result, error) {
+func (a *Service) create(ctx context.Context, actor Actor, command, stream string, exists error, decide func() (any, error)) (Result, error) {
 	if err := a.supportOnly(actor); err != nil {
 		return Result{}, err
 	}
@@ -82,7 +82,7 @@ type locEvent struct {
 
 func (locEvent) EventType() string { return location.TypeLocationRegistered }
 
-func (a *Accounts) supportOnly(actor Actor) error {
+func (a *Service) supportOnly(actor Actor) error {
 	if err := actor.mayChange(); err != nil {
 		return err
 	}
@@ -101,7 +101,7 @@ type GenericCreated struct {
 }
 
 // CreateGenericAccount creates a shared account for an organisation.
-func (a *Accounts) CreateGenericAccount(ctx context.Context, actor Actor, c account.CreateGeneric) (GenericCreated, error) {
+func (a *Service) CreateGenericAccount(ctx context.Context, actor Actor, c account.CreateGeneric) (GenericCreated, error) {
 	if err := a.supportOnly(actor); err != nil {
 		return GenericCreated{}, err
 	}
@@ -155,7 +155,7 @@ func (a *Accounts) CreateGenericAccount(ctx context.Context, actor Actor, c acco
 
 // CreateSupportUser gives a member of the central support team an account
 // and emails a set-password link (an operator's command).
-func (a *Accounts) CreateSupportUser(ctx context.Context, actor Actor, email, fullName string) (Registered, error) {
+func (a *Service) CreateSupportUser(ctx context.Context, actor Actor, email, fullName string) (Registered, error) {
 	if !actor.isSystem() {
 		return Registered{}, domain.ErrForbidden
 	}
@@ -197,7 +197,7 @@ const (
 // ImportManager registers a location's registered manager as an active
 // Approver with a set-password link (automatic registration). A row
 // imported before is "unchanged".
-func (a *Accounts) ImportManager(ctx context.Context, actor Actor, row account.ImportManager) (string, Result, error) {
+func (a *Service) ImportManager(ctx context.Context, actor Actor, row account.ImportManager) (string, Result, error) {
 	if err := a.supportOnly(actor); err != nil {
 		return "", Result{}, err
 	}
@@ -255,7 +255,7 @@ type TokenCreated struct {
 
 // CreateAPIToken creates a personal API token for machine clients. Only a
 // personal account's login session may create one.
-func (a *Accounts) CreateAPIToken(ctx context.Context, actor Actor, name string) (TokenCreated, error) {
+func (a *Service) CreateAPIToken(ctx context.Context, actor Actor, name string) (TokenCreated, error) {
 	if err := actor.mayChange(); err != nil {
 		return TokenCreated{}, err
 	}
@@ -282,7 +282,7 @@ func (a *Accounts) CreateAPIToken(ctx context.Context, actor Actor, name string)
 }
 
 // RevokeAPIToken revokes one of the caller's tokens.
-func (a *Accounts) RevokeAPIToken(ctx context.Context, actor Actor, tokenID uuid.UUID) (Result, error) {
+func (a *Service) RevokeAPIToken(ctx context.Context, actor Actor, tokenID uuid.UUID) (Result, error) {
 	if err := actor.mayChange(); err != nil {
 		return Result{}, err
 	}
@@ -298,7 +298,7 @@ func (a *Accounts) RevokeAPIToken(ctx context.Context, actor Actor, tokenID uuid
 // RemindPasswordExpiry records the password-expiry reminder due now for a
 // user, if any and not sent before for this password; the mail outbox
 // sends it. It reports whether a reminder was recorded.
-func (a *Accounts) RemindPasswordExpiry(ctx context.Context, actor Actor, userID uuid.UUID) (bool, error) {
+func (a *Service) RemindPasswordExpiry(ctx context.Context, actor Actor, userID uuid.UUID) (bool, error) {
 	if !actor.isSystem() {
 		return false, domain.ErrForbidden
 	}

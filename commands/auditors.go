@@ -25,16 +25,16 @@ type AuditorChanged struct {
 }
 
 // GrantAuditorRole makes an active user an auditor (support only).
-func (a *Accounts) GrantAuditorRole(ctx context.Context, actor Actor, userID uuid.UUID) (AuditorChanged, error) {
+func (a *Service) GrantAuditorRole(ctx context.Context, actor Actor, userID uuid.UUID) (AuditorChanged, error) {
 	return a.changeAuditorRole(ctx, actor, userID, "GrantAuditorRole", true, account.DecideGrantAuditor)
 }
 
 // RevokeAuditorRole takes the auditor role back (support only).
-func (a *Accounts) RevokeAuditorRole(ctx context.Context, actor Actor, userID uuid.UUID) (AuditorChanged, error) {
+func (a *Service) RevokeAuditorRole(ctx context.Context, actor Actor, userID uuid.UUID) (AuditorChanged, error) {
 	return a.changeAuditorRole(ctx, actor, userID, "RevokeAuditorRole", false, account.DecideRevokeAuditor)
 }
 
-func (a *Accounts) changeAuditorRole(ctx context.Context, actor Actor, userID uuid.UUID, command string, auditor bool,
+func (a *Service) changeAuditorRole(ctx context.Context, actor Actor, userID uuid.UUID, command string, auditor bool,
 	decide func(u, actor account.User) ([]account.Event, error)) (AuditorChanged, error) {
 	if err := a.supportOnly(actor); err != nil {
 		return AuditorChanged{}, err

@@ -165,7 +165,7 @@ type BulkTemplateRow struct {
 // by name, for the bulk template: unknown and deregistered locations and
 // those of others are left out. Locations are read from the log, as the
 // forms that edit them are.
-func (a *Accounts) BulkTemplate(ctx context.Context, actor Actor, ids []string) ([]BulkTemplateRow, error) {
+func (a *Service) BulkTemplate(ctx context.Context, actor Actor, ids []string) ([]BulkTemplateRow, error) {
 	if err := actor.mayChange(); err != nil {
 		return nil, err
 	}
@@ -223,7 +223,7 @@ func manager(l location.Location) (location.Contact, bool) {
 // atomic step. Any invalid row rejects the whole upload with a
 // *BulkRejectedError listing every error; a row for a location the caller
 // may not update is one of them. Nothing is appended then.
-func (a *Accounts) ApplyBulkUpload(ctx context.Context, actor Actor, up BulkUpload) (BulkApplied, error) {
+func (a *Service) ApplyBulkUpload(ctx context.Context, actor Actor, up BulkUpload) (BulkApplied, error) {
 	var out BulkApplied
 	if err := actor.mayChange(); err != nil {
 		return out, err

@@ -42,7 +42,7 @@ var backends = []backend{{projtest.Postgres}, {projtest.SQLite}}
 // password is set.
 type fixture struct {
 	store    commands.Store
-	accounts *commands.Accounts
+	accounts *commands.Service
 	approver uuid.UUID
 	locID    string
 }
@@ -55,7 +55,7 @@ func newFixture(tb testing.TB, b backend, params password.Params) fixture {
 	store := b.open(tb)
 	cfg := commands.DefaultConfig()
 	cfg.Hash = params
-	a, err := commands.NewAccounts(ctx, store, cfg, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a, err := commands.New(ctx, store, cfg, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func newFixture(tb testing.TB, b backend, params password.Params) fixture {
 }
 
 // userByEmail finds the user holding an address through the email stream.
-func userByEmail(tb testing.TB, a *commands.Accounts, store commands.Store, email string) uuid.UUID {
+func userByEmail(tb testing.TB, a *commands.Service, store commands.Store, email string) uuid.UUID {
 	tb.Helper()
 	evs, err := store.ReadStream(context.Background(), account.EmailStream(account.MustEmail(email)), eventstore.ReadStreamOptions{})
 	if err != nil || len(evs) == 0 {
@@ -89,7 +89,7 @@ func userByEmail(tb testing.TB, a *commands.Accounts, store commands.Store, emai
 }
 
 // setPassword uses the user's latest link, as the emailed link would.
-func setPassword(tb testing.TB, a *commands.Accounts, store commands.Store, id uuid.UUID, pw string) {
+func setPassword(tb testing.TB, a *commands.Service, store commands.Store, id uuid.UUID, pw string) {
 	tb.Helper()
 	ctx := context.Background()
 	evs, err := store.ReadStream(ctx, account.UserStream(id), eventstore.ReadStreamOptions{})
@@ -216,7 +216,7 @@ func TestAuthenticate_IdleAndAbsoluteExpiry(t *testing.T) {
 	store := b.open(t)
 	cfg := commands.DefaultConfig()
 	cfg.Hash = password.FastParams()
-	a, err := commands.NewAccounts(context.Background(), store, cfg, clock, nil)
+	a, err := commands.New(context.Background(), store, cfg, clock, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

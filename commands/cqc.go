@@ -41,7 +41,7 @@ type CQCImportSummary = ImportSummary
 // appended on its own with retries. It stops at the first failure of the
 // store or the context, returning what the chunks before it did. An
 // identical import appends nothing.
-func (a *Accounts) ImportCQC(ctx context.Context, actor Actor, recs []location.CQCRecord) (CQCImportSummary, error) {
+func (a *Service) ImportCQC(ctx context.Context, actor Actor, recs []location.CQCRecord) (CQCImportSummary, error) {
 	var sum CQCImportSummary
 	if err := a.supportOnly(actor); err != nil {
 		return sum, err
@@ -87,7 +87,7 @@ func cqcWhere(rec location.CQCRecord) string {
 // AppendMany. On an error nothing of the chunk was written and its summary
 // is empty; after one that redoAlone accepts the chunk can go again record
 // by record.
-func (a *Accounts) importCQCChunk(ctx context.Context, meta eventstore.Metadata, recs []location.CQCRecord) (CQCImportSummary, error) {
+func (a *Service) importCQCChunk(ctx context.Context, meta eventstore.Metadata, recs []location.CQCRecord) (CQCImportSummary, error) {
 	var sum CQCImportSummary
 	// The decision checks the ids before any stream is named after them.
 	invalid := make([]error, len(recs))
@@ -185,7 +185,7 @@ func (a *Accounts) importCQCChunk(ctx context.Context, meta eventstore.Metadata,
 
 // importCQCAlone imports a chunk of normalised records one by one, each
 // decided and appended on its own at the versions it reads, with retries.
-func (a *Accounts) importCQCAlone(ctx context.Context, meta eventstore.Metadata, recs []location.CQCRecord) (CQCImportSummary, error) {
+func (a *Service) importCQCAlone(ctx context.Context, meta eventstore.Metadata, recs []location.CQCRecord) (CQCImportSummary, error) {
 	var sum CQCImportSummary
 	for _, rec := range recs {
 		if err := ctx.Err(); err != nil {
@@ -206,7 +206,7 @@ func (a *Accounts) importCQCAlone(ctx context.Context, meta eventstore.Metadata,
 
 // importCQCRecord reads, decides and appends one record on its own,
 // deciding again when it loses a race (importCQCAlone).
-func (a *Accounts) importCQCRecord(ctx context.Context, meta eventstore.Metadata, rec location.CQCRecord) (string, int64, error) {
+func (a *Service) importCQCRecord(ctx context.Context, meta eventstore.Metadata, rec location.CQCRecord) (string, int64, error) {
 	// The decision checks the ids before any stream is named after them.
 	if err := rec.Validate(); err != nil {
 		return "", 0, err

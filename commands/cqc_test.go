@@ -20,11 +20,11 @@ import (
 	"github.com/capacitytracker/capacity/eventstore"
 )
 
-func newAccounts(t *testing.T, store commands.Store) *commands.Accounts {
+func newAccounts(t *testing.T, store commands.Store) *commands.Service {
 	t.Helper()
 	cfg := commands.DefaultConfig()
 	cfg.Hash = password.FastParams()
-	a, err := commands.NewAccounts(context.Background(), store, cfg, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a, err := commands.New(context.Background(), store, cfg, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

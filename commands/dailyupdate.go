@@ -28,7 +28,7 @@ var ErrLocationDeregistered = &domain.RuleError{Code: "location_deregistered",
 	Message: "This location is deregistered with CQC: it has no daily update"}
 
 // loadDailyUpdates folds a location's daily update stream.
-func (a *Accounts) loadDailyUpdates(ctx context.Context, locationID string) (dailyupdate.State, error) {
+func (a *Service) loadDailyUpdates(ctx context.Context, locationID string) (dailyupdate.State, error) {
 	var s dailyupdate.State
 	err := a.readStream(ctx, dailyupdate.Stream(locationID), func(ev eventstore.Event) error {
 		d, err := dailyupdate.Decode(ev.Type, ev.Data)
@@ -57,7 +57,7 @@ func decideDailyUpdate(l location.Location, s dailyupdate.State, c dailyupdate.S
 // calendar day in Europe/London): the form's answers, or with NoChange a
 // copy of the last ones. Users with access to the location and support
 // may submit; a second submission on one day supersedes the first.
-func (a *Accounts) SubmitDailyUpdate(ctx context.Context, actor Actor, c dailyupdate.Submit) (Submitted, error) {
+func (a *Service) SubmitDailyUpdate(ctx context.Context, actor Actor, c dailyupdate.Submit) (Submitted, error) {
 	var out Submitted
 	if !location.ValidID(c.LocationID) {
 		return out, domain.ErrNotFound
@@ -102,7 +102,7 @@ func (a *Accounts) SubmitDailyUpdate(ctx context.Context, actor Actor, c dailyup
 // LastDailyUpdate is the latest daily update of a location, folded from
 // its stream, for the form's "your last update" and its "no change"
 // button. ok is false when the location never submitted.
-func (a *Accounts) LastDailyUpdate(ctx context.Context, actor Actor, locationID string) (dailyupdate.DailyUpdateSubmitted, bool, error) {
+func (a *Service) LastDailyUpdate(ctx context.Context, actor Actor, locationID string) (dailyupdate.DailyUpdateSubmitted, bool, error) {
 	l, err := a.loadLocation(ctx, locationID)
 	if err != nil {
 		return dailyupdate.DailyUpdateSubmitted{}, false, err

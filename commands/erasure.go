@@ -35,7 +35,7 @@ var (
 // reaches them: each projection then redacts the person's rows in place
 // (projections.Eraser), so a client that waits for Position (min_position)
 // reads nothing of them in any view.
-func (a *Accounts) ErasePerson(ctx context.Context, actor Actor, req erasure.Request) (Erased, error) {
+func (a *Service) ErasePerson(ctx context.Context, actor Actor, req erasure.Request) (Erased, error) {
 	var out Erased
 	if err := actor.mayChange(); err != nil {
 		return out, err
@@ -96,7 +96,7 @@ func (a *Accounts) ErasePerson(ctx context.Context, actor Actor, req erasure.Req
 // contactEverListed reports whether a contact of that id was ever added to
 // the location's directory (it may have been removed since: its data is
 // still in the history).
-func (a *Accounts) contactEverListed(ctx context.Context, locationID, contactID string) (bool, error) {
+func (a *Service) contactEverListed(ctx context.Context, locationID, contactID string) (bool, error) {
 	if !location.ValidID(locationID) {
 		return false, nil
 	}

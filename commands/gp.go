@@ -29,7 +29,7 @@ type GPImportSummary = ImportSummary
 // with retries. A refused row is counted and the import goes on. It stops
 // at the first failure of the store or the context, returning what the
 // chunks before it did. An identical import appends nothing.
-func (a *Accounts) ImportGPPractices(ctx context.Context, actor Actor, rows []GPPracticeRow) (GPImportSummary, error) {
+func (a *Service) ImportGPPractices(ctx context.Context, actor Actor, rows []GPPracticeRow) (GPImportSummary, error) {
 	var sum GPImportSummary
 	if err := a.supportOnly(actor); err != nil {
 		return sum, err
@@ -70,7 +70,7 @@ func gpWhere(i int, row GPPracticeRow) string {
 // what they decided in one AppendMany. On an error nothing of the chunk was
 // written and its summary is empty; after one that redoAlone accepts the
 // chunk can go again row by row.
-func (a *Accounts) importGPChunk(ctx context.Context, meta eventstore.Metadata, first int, rows []GPPracticeRow) (GPImportSummary, error) {
+func (a *Service) importGPChunk(ctx context.Context, meta eventstore.Metadata, first int, rows []GPPracticeRow) (GPImportSummary, error) {
 	var sum GPImportSummary
 	// A row is checked before a stream is named after its code.
 	cleaned := make([]location.GPPractice, len(rows))
@@ -147,7 +147,7 @@ func (a *Accounts) importGPChunk(ctx context.Context, meta eventstore.Metadata, 
 
 // importGPAlone imports a chunk of rows one by one, each decided and
 // appended on its own at the version it reads, with retries.
-func (a *Accounts) importGPAlone(ctx context.Context, meta eventstore.Metadata, first int, rows []GPPracticeRow) (GPImportSummary, error) {
+func (a *Service) importGPAlone(ctx context.Context, meta eventstore.Metadata, first int, rows []GPPracticeRow) (GPImportSummary, error) {
 	var sum GPImportSummary
 	for i, row := range rows {
 		if err := ctx.Err(); err != nil {
@@ -169,7 +169,7 @@ func (a *Accounts) importGPAlone(ctx context.Context, meta eventstore.Metadata, 
 
 // importGPPractice reads, decides and appends one row on its own, deciding
 // again when it loses a race (importGPAlone).
-func (a *Accounts) importGPPractice(ctx context.Context, meta eventstore.Metadata, row GPPracticeRow) (string, int64, error) {
+func (a *Service) importGPPractice(ctx context.Context, meta eventstore.Metadata, row GPPracticeRow) (string, int64, error) {
 	// The row is checked before a stream is named after its code.
 	p, err := row.Cleaned()
 	if err != nil {

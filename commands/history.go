@@ -22,7 +22,7 @@ import (
 // StreamHistory reads a stream's events for a replay, after checking that
 // the actor may see them. An unknown or empty stream is domain.ErrNotFound;
 // a category without a replay is a *domain.ValidationError.
-func (a *Accounts) StreamHistory(ctx context.Context, actor Actor, streamID string) ([]history.Event, error) {
+func (a *Service) StreamHistory(ctx context.Context, actor Actor, streamID string) ([]history.Event, error) {
 	if err := eventstore.ValidateStreamID(streamID); err != nil {
 		return nil, domain.Invalid("stream_id", "invalid_stream", "Name a stream like location-1-101641286")
 	}
@@ -61,7 +61,7 @@ func supportedCategory(c string) bool {
 
 // mayReplay: support and auditors always; an Approver for the streams of
 // their organisations' locations and users.
-func (a *Accounts) mayReplay(ctx context.Context, actor Actor, streamID string) error {
+func (a *Service) mayReplay(ctx context.Context, actor Actor, streamID string) error {
 	u := actor.User
 	if actor.isSystem() || u.IsSupport() || u.IsAuditor() {
 		return nil

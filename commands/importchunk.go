@@ -61,7 +61,7 @@ func redoAlone(err error) bool {
 }
 
 // readStreams reads the streams of a chunk in one round trip.
-func (a *Accounts) readStreams(ctx context.Context, streams []string) (map[string][]eventstore.Event, error) {
+func (a *Service) readStreams(ctx context.Context, streams []string) (map[string][]eventstore.Event, error) {
 	evs, err := a.store.ReadStreams(ctx, streams)
 	if err != nil {
 		return nil, fmt.Errorf("read %d streams: %w", len(streams), err)

@@ -275,7 +275,7 @@ func BenchmarkImportCQC(b *testing.B) {
 				store := be.open(b)
 				cfg := commands.DefaultConfig()
 				cfg.Hash = password.FastParams()
-				a, err := commands.NewAccounts(ctx, store, cfg, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+				a, err := commands.New(ctx, store, cfg, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 				if err != nil {
 					b.Fatal(err)
 				}

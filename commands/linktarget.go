@@ -10,7 +10,7 @@ import (
 // signature holds: the account a request with the link is about, which
 // the HTTP port's rate limit counts by. It reads nothing, so a forged
 // token costs nothing and names nobody.
-func (a *Accounts) LinkUser(token string) (uuid.UUID, bool) {
+func (a *Service) LinkUser(token string) (uuid.UUID, bool) {
 	userID, _, ok := account.ParseLinkToken(a.linkKey, token)
 	return userID, ok
 }

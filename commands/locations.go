@@ -32,7 +32,7 @@ type Edited struct {
 // LocationProfile is a location's Edit Provider page, folded from its
 // stream: exactly the version an edit must name. Callers without access
 // get domain.ErrForbidden; an unknown location is domain.ErrNotFound.
-func (a *Accounts) LocationProfile(ctx context.Context, actor Actor, locationID string) (location.Profile, error) {
+func (a *Service) LocationProfile(ctx context.Context, actor Actor, locationID string) (location.Profile, error) {
 	l, err := a.loadLocation(ctx, locationID)
 	if err != nil {
 		return location.Profile{}, err
@@ -49,7 +49,7 @@ func (a *Accounts) LocationProfile(ctx context.Context, actor Actor, locationID 
 // editLocation authorises, loads the location, decides and appends at the
 // version decided on. subject names the data subject of the events'
 // personal fields ("" when they have none).
-func (a *Accounts) editLocation(ctx context.Context, actor Actor, command, locationID, subject string,
+func (a *Service) editLocation(ctx context.Context, actor Actor, command, locationID, subject string,
 	decide func(l location.Location) ([]any, error)) (Edited, error) {
 	var out Edited
 	if !location.ValidID(locationID) {
@@ -99,14 +99,14 @@ func (a *Accounts) editLocation(ctx context.Context, actor Actor, command, locat
 }
 
 // EditAddress saves the Address Details section.
-func (a *Accounts) EditAddress(ctx context.Context, actor Actor, c location.EditAddress) (Edited, error) {
+func (a *Service) EditAddress(ctx context.Context, actor Actor, c location.EditAddress) (Edited, error) {
 	return a.editLocation(ctx, actor, "EditAddress", c.LocationID, "", func(l location.Location) ([]any, error) {
 		return location.DecideEditAddress(l, c)
 	})
 }
 
 // AddContact adds a contact to the directory.
-func (a *Accounts) AddContact(ctx context.Context, actor Actor, c location.AddContact) (Edited, error) {
+func (a *Service) AddContact(ctx context.Context, actor Actor, c location.AddContact) (Edited, error) {
 	c.ContactID = uuid.NewString()
 	out, err := a.editLocation(ctx, actor, "AddContact", c.LocationID, location.ContactSubject(c.ContactID),
 		func(l location.Location) ([]any, error) { return location.DecideAddContact(l, c) })
@@ -117,19 +117,19 @@ func (a *Accounts) AddContact(ctx context.Context, actor Actor, c location.AddCo
 }
 
 // UpdateContact saves one contact.
-func (a *Accounts) UpdateContact(ctx context.Context, actor Actor, c location.UpdateContact) (Edited, error) {
+func (a *Service) UpdateContact(ctx context.Context, actor Actor, c location.UpdateContact) (Edited, error) {
 	return a.editLocation(ctx, actor, "UpdateContact", c.LocationID, location.ContactSubject(c.ContactID),
 		func(l location.Location) ([]any, error) { return location.DecideUpdateContact(l, c) })
 }
 
 // RemoveContact removes a contact from the directory.
-func (a *Accounts) RemoveContact(ctx context.Context, actor Actor, c location.RemoveContact) (Edited, error) {
+func (a *Service) RemoveContact(ctx context.Context, actor Actor, c location.RemoveContact) (Edited, error) {
 	return a.editLocation(ctx, actor, "RemoveContact", c.LocationID, location.ContactSubject(c.ContactID),
 		func(l location.Location) ([]any, error) { return location.DecideRemoveContact(l, c) })
 }
 
 // LinkGPPractice links a GP practice.
-func (a *Accounts) LinkGPPractice(ctx context.Context, actor Actor, c location.LinkGPPractice) (Edited, error) {
+func (a *Service) LinkGPPractice(ctx context.Context, actor Actor, c location.LinkGPPractice) (Edited, error) {
 	return a.editLocation(ctx, actor, "LinkGPPractice", c.LocationID, "", func(l location.Location) ([]any, error) {
 		practice, err := a.loadOrganisation(ctx, c.PracticeCode)
 		if err != nil {
@@ -140,21 +140,21 @@ func (a *Accounts) LinkGPPractice(ctx context.Context, actor Actor, c location.L
 }
 
 // UnlinkGPPractice unlinks a GP practice.
-func (a *Accounts) UnlinkGPPractice(ctx context.Context, actor Actor, c location.UnlinkGPPractice) (Edited, error) {
+func (a *Service) UnlinkGPPractice(ctx context.Context, actor Actor, c location.UnlinkGPPractice) (Edited, error) {
 	return a.editLocation(ctx, actor, "UnlinkGPPractice", c.LocationID, "", func(l location.Location) ([]any, error) {
 		return location.DecideUnlinkGPPractice(l, c)
 	})
 }
 
 // EditClassification saves the ownership type.
-func (a *Accounts) EditClassification(ctx context.Context, actor Actor, c location.EditClassification) (Edited, error) {
+func (a *Service) EditClassification(ctx context.Context, actor Actor, c location.EditClassification) (Edited, error) {
 	return a.editLocation(ctx, actor, "EditClassification", c.LocationID, "", func(l location.Location) ([]any, error) {
 		return location.DecideEditClassification(l, c)
 	})
 }
 
 // AddNote adds a note to the log, dated now and signed by the caller.
-func (a *Accounts) AddNote(ctx context.Context, actor Actor, c location.AddNote) (Edited, error) {
+func (a *Service) AddNote(ctx context.Context, actor Actor, c location.AddNote) (Edited, error) {
 	c.NoteID, c.At = uuid.NewString(), a.now()
 	c.AuthorID, c.AuthorName = "", "System"
 	subject := ""
@@ -172,7 +172,7 @@ func (a *Accounts) AddNote(ctx context.Context, actor Actor, c location.AddNote)
 }
 
 // EditNote changes a note's text.
-func (a *Accounts) EditNote(ctx context.Context, actor Actor, c location.EditNote) (Edited, error) {
+func (a *Service) EditNote(ctx context.Context, actor Actor, c location.EditNote) (Edited, error) {
 	c.At = a.now()
 	return a.editLocation(ctx, actor, "EditNote", c.LocationID, "", func(l location.Location) ([]any, error) {
 		return location.DecideEditNote(l, c)
@@ -180,14 +180,14 @@ func (a *Accounts) EditNote(ctx context.Context, actor Actor, c location.EditNot
 }
 
 // DeleteNote deletes a note.
-func (a *Accounts) DeleteNote(ctx context.Context, actor Actor, c location.DeleteNote) (Edited, error) {
+func (a *Service) DeleteNote(ctx context.Context, actor Actor, c location.DeleteNote) (Edited, error) {
 	return a.editLocation(ctx, actor, "DeleteNote", c.LocationID, "", func(l location.Location) ([]any, error) {
 		return location.DecideDeleteNote(l, c)
 	})
 }
 
 // EditPAMMS saves the PAMMS fields of Care Quality.
-func (a *Accounts) EditPAMMS(ctx context.Context, actor Actor, c location.EditPAMMS) (Edited, error) {
+func (a *Service) EditPAMMS(ctx context.Context, actor Actor, c location.EditPAMMS) (Edited, error) {
 	today := a.now()
 	return a.editLocation(ctx, actor, "EditPAMMS", c.LocationID, "", func(l location.Location) ([]any, error) {
 		return location.DecideEditPAMMS(l, c, today)

@@ -39,7 +39,7 @@ type LoginResult struct {
 // password, locked, not active), and costs one password verification, so
 // that neither the answer nor its timing tells whether the address is
 // registered or the account locked.
-func (a *Accounts) Login(ctx context.Context, r Request, emailIn, pw string, remember bool) (LoginResult, error) {
+func (a *Service) Login(ctx context.Context, r Request, emailIn, pw string, remember bool) (LoginResult, error) {
 	email, err := account.ParseEmail(emailIn)
 	if err != nil {
 		a.burnVerify(ctx, pw)
@@ -133,7 +133,7 @@ func (a *Accounts) Login(ctx context.Context, r Request, emailIn, pw string, rem
 // burnVerify spends the time of one password verification (in its turn:
 // hashgate.go). The caller answers the same whether or not it ran, so a
 // context that ended while waiting needs no mention.
-func (a *Accounts) burnVerify(ctx context.Context, pw string) {
+func (a *Service) burnVerify(ctx context.Context, pw string) {
 	_, _ = a.hashGate.verify(ctx, pw, a.dummyHash)
 }
 
@@ -145,7 +145,7 @@ func boolInt(b bool) int {
 }
 
 // currentHash is the user's current password hash, "" when none is set.
-func (a *Accounts) currentHash(ctx context.Context, userID uuid.UUID) (string, error) {
+func (a *Service) currentHash(ctx context.Context, userID uuid.UUID) (string, error) {
 	var hash string
 	err := a.store.InTx(ctx, func(tx eventstore.Tx) error {
 		var err error
@@ -159,7 +159,7 @@ func (a *Accounts) currentHash(ctx context.Context, userID uuid.UUID) (string, e
 // with the user's current state. It fails with domain.ErrUnauthenticated
 // for an unknown, revoked, expired or idle token and for a user who is no
 // longer active.
-func (a *Accounts) Authenticate(ctx context.Context, token string, r Request) (Actor, error) {
+func (a *Service) Authenticate(ctx context.Context, token string, r Request) (Actor, error) {
 	if len(token) > 200 {
 		return Actor{}, domain.ErrUnauthenticated
 	}
@@ -230,7 +230,7 @@ func (a *Accounts) Authenticate(ctx context.Context, token string, r Request) (A
 }
 
 // Logout ends the caller's session.
-func (a *Accounts) Logout(ctx context.Context, actor Actor) (Result, error) {
+func (a *Service) Logout(ctx context.Context, actor Actor) (Result, error) {
 	sid, err := actor.session()
 	if err != nil {
 		return Result{}, err
@@ -240,7 +240,7 @@ func (a *Accounts) Logout(ctx context.Context, actor Actor) (Result, error) {
 
 // RevokeSession ends one session of a user: the user's own (from another
 // session) or, for support, anyone's.
-func (a *Accounts) RevokeSession(ctx context.Context, actor Actor, userID, sessionID uuid.UUID) (Result, error) {
+func (a *Service) RevokeSession(ctx context.Context, actor Actor, userID, sessionID uuid.UUID) (Result, error) {
 	if err := actor.mayChange(); err != nil {
 		return Result{}, err
 	}
@@ -254,7 +254,7 @@ func (a *Accounts) RevokeSession(ctx context.Context, actor Actor, userID, sessi
 	return a.endSession(ctx, actor, userID, sessionID, account.SessionRevoked{SessionID: sessionID, Reason: reason}, "RevokeSession")
 }
 
-func (a *Accounts) endSession(ctx context.Context, actor Actor, userID, sessionID uuid.UUID, ev account.Event, command string) (Result, error) {
+func (a *Service) endSession(ctx context.Context, actor Actor, userID, sessionID uuid.UUID, ev account.Event, command string) (Result, error) {
 	var out Result
 	err := retry(ctx, func() error {
 		l, err := a.loadLogin(ctx, userID)
@@ -286,7 +286,7 @@ func (a *Accounts) endSession(ctx context.Context, actor Actor, userID, sessionI
 
 // AcknowledgeDisclaimer records that a generic account's login read the
 // disclaimer: the session may now change things.
-func (a *Accounts) AcknowledgeDisclaimer(ctx context.Context, actor Actor) (Result, error) {
+func (a *Service) AcknowledgeDisclaimer(ctx context.Context, actor Actor) (Result, error) {
 	sid, err := actor.session()
 	if err != nil {
 		return Result{}, err

@@ -15,11 +15,11 @@ import (
 )
 
 // PasswordRules are the rules a new password must meet, for forms.
-func (a *Accounts) PasswordRules() []password.Rule { return a.cfg.Policy.Rules() }
+func (a *Service) PasswordRules() []password.Rule { return a.cfg.Policy.Rules() }
 
 // checkPassword applies the password policy; violations are field errors of
 // field.
-func (a *Accounts) checkPassword(ctx context.Context, u account.User, field, candidate string) error {
+func (a *Service) checkPassword(ctx context.Context, u account.User, field, candidate string) error {
 	var recent []string
 	err := a.store.InTx(ctx, func(tx eventstore.Tx) error {
 		var err error
@@ -55,7 +55,7 @@ func (a *Accounts) checkPassword(ctx context.Context, u account.User, field, can
 }
 
 // storePassword writes a new hash and keeps only the last HistorySize.
-func (a *Accounts) storePassword(ctx context.Context, tx eventstore.Tx, userID uuid.UUID, hash string, now time.Time) error {
+func (a *Service) storePassword(ctx context.Context, tx eventstore.Tx, userID uuid.UUID, hash string, now time.Time) error {
 	return storePasswordHash(ctx, tx, userID, hash, now, max(a.cfg.Policy.HistorySize, 1))
 }
 
@@ -63,7 +63,7 @@ func (a *Accounts) storePassword(ctx context.Context, tx eventstore.Tx, userID u
 // thing a session that must change its password may do). It ends every
 // other session and API token of the user; the one the change was made
 // with goes on.
-func (a *Accounts) ChangePassword(ctx context.Context, actor Actor, current, next string) (Result, error) {
+func (a *Service) ChangePassword(ctx context.Context, actor Actor, current, next string) (Result, error) {
 	if actor.DisclaimerPending {
 		return Result{}, ErrDisclaimerRequired
 	}
@@ -140,7 +140,7 @@ type passwordWrite struct {
 // caller's retry decides again and finds the link used. The hash's
 // sequence number is then this transaction's alone (every password
 // written appends to the user stream).
-func (a *Accounts) writePassword(ctx context.Context, tx eventstore.Tx, p passwordWrite) (int64, error) {
+func (a *Service) writePassword(ctx context.Context, tx eventstore.Tx, p passwordWrite) (int64, error) {
 	userID := p.user.ID
 	open, err := openSessions(ctx, tx, userID, p.now)
 	if err != nil {
@@ -194,7 +194,7 @@ func (a *Accounts) writePassword(ctx context.Context, tx eventstore.Tx, p passwo
 // RequestPasswordReset issues a reset link when the address belongs to an
 // active account, and does nothing otherwise: the caller answers the same
 // either way.
-func (a *Accounts) RequestPasswordReset(ctx context.Context, r Request, emailIn string) error {
+func (a *Service) RequestPasswordReset(ctx context.Context, r Request, emailIn string) error {
 	email, err := account.ParseEmail(emailIn)
 	if err != nil {
 		return nil
@@ -224,7 +224,7 @@ func (a *Accounts) RequestPasswordReset(ctx context.Context, r Request, emailIn 
 // CheckPasswordLink tells whether a set-password or reset link can still
 // be used (account.ErrLinkInvalid if not), so that the page it opens can
 // say so before the person chooses a password. It changes nothing.
-func (a *Accounts) CheckPasswordLink(ctx context.Context, token string) error {
+func (a *Service) CheckPasswordLink(ctx context.Context, token string) error {
 	userID, linkID, ok := account.ParseLinkToken(a.linkKey, token)
 	if !ok {
 		return account.ErrLinkInvalid
@@ -241,7 +241,7 @@ func (a *Accounts) CheckPasswordLink(ctx context.Context, token string) error {
 // link. It lifts a lockout and ends every open session and API token of
 // the user. Of concurrent uses of one link exactly one sets the password;
 // the others get ErrLinkInvalid, as a used link does.
-func (a *Accounts) SetPasswordWithLink(ctx context.Context, r Request, token, next string) (Result, error) {
+func (a *Service) SetPasswordWithLink(ctx context.Context, r Request, token, next string) (Result, error) {
 	userID, linkID, ok := account.ParseLinkToken(a.linkKey, token)
 	if !ok {
 		return Result{}, account.ErrLinkInvalid

@@ -20,7 +20,7 @@ type Registered struct {
 
 // Register records a self-registration: the user (pending) and the access
 // request, and claims the email address, all in one atomic append.
-func (a *Accounts) Register(ctx context.Context, r Request, c account.Register) (Registered, error) {
+func (a *Service) Register(ctx context.Context, r Request, c account.Register) (Registered, error) {
 	lookup, err := a.loadLocations(ctx, c.LocationIDs)
 	if err != nil {
 		return Registered{}, err
@@ -80,7 +80,7 @@ func newAccountStreams(meta eventstore.Metadata, email account.Email, owner acco
 // request. Approving a pending registration activates the account and
 // issues its set-password link; rejecting the last open part of one
 // rejects the registration and frees the email address.
-func (a *Accounts) DecideAccess(ctx context.Context, actor Actor, userID, requestID uuid.UUID, org string, approve bool, reason string) (Result, error) {
+func (a *Service) DecideAccess(ctx context.Context, actor Actor, userID, requestID uuid.UUID, org string, approve bool, reason string) (Result, error) {
 	if err := actor.mayChange(); err != nil {
 		return Result{}, err
 	}
@@ -134,7 +134,7 @@ func (a *Accounts) DecideAccess(ctx context.Context, actor Actor, userID, reques
 }
 
 // RequestAccess is My Access: the logged-in user asks for more locations.
-func (a *Accounts) RequestAccess(ctx context.Context, actor Actor, locationIDs []string, declaration bool) (Registered, error) {
+func (a *Service) RequestAccess(ctx context.Context, actor Actor, locationIDs []string, declaration bool) (Registered, error) {
 	if err := actor.mayChange(); err != nil {
 		return Registered{}, err
 	}
@@ -153,14 +153,14 @@ func (a *Accounts) RequestAccess(ctx context.Context, actor Actor, locationIDs [
 // appendToUser is the common shape of a command on one user stream: load,
 // decide, append at the version read, retry on a race. done gets the
 // position of the last event (0 when nothing was decided).
-func (a *Accounts) appendToUser(ctx context.Context, actor Actor, userID uuid.UUID, command string,
+func (a *Service) appendToUser(ctx context.Context, actor Actor, userID uuid.UUID, command string,
 	decide func(u account.User) ([]account.Event, error), done func(position int64)) error {
 	return a.changeUser(ctx, actor, userID, command, decide, nil, done)
 }
 
 // changeUser is appendToUser with secrets: when secrets is set, it writes
 // the secret tables in the transaction that appends the decided events.
-func (a *Accounts) changeUser(ctx context.Context, actor Actor, userID uuid.UUID, command string,
+func (a *Service) changeUser(ctx context.Context, actor Actor, userID uuid.UUID, command string,
 	decide func(u account.User) ([]account.Event, error),
 	secrets func(tx eventstore.Tx, u account.User, evs []account.Event) error,
 	done func(position int64)) error {
@@ -208,7 +208,7 @@ func (a *Accounts) changeUser(ctx context.Context, actor Actor, userID uuid.UUID
 // API token revoked in the same transaction. An Approver of only some of the
 // user's organisations removes the access to those (see
 // account.DecideDeactivate).
-func (a *Accounts) Deactivate(ctx context.Context, actor Actor, userID uuid.UUID, reason string) (Result, error) {
+func (a *Service) Deactivate(ctx context.Context, actor Actor, userID uuid.UUID, reason string) (Result, error) {
 	if err := actor.mayChange(); err != nil {
 		return Result{}, err
 	}
@@ -225,7 +225,7 @@ func (a *Accounts) Deactivate(ctx context.Context, actor Actor, userID uuid.UUID
 }
 
 // Reactivate lets a deactivated user log in again.
-func (a *Accounts) Reactivate(ctx context.Context, actor Actor, userID uuid.UUID) (Result, error) {
+func (a *Service) Reactivate(ctx context.Context, actor Actor, userID uuid.UUID) (Result, error) {
 	if err := actor.mayChange(); err != nil {
 		return Result{}, err
 	}
@@ -237,7 +237,7 @@ func (a *Accounts) Reactivate(ctx context.Context, actor Actor, userID uuid.UUID
 }
 
 // ChangeRole moves a user between Standard and Approver.
-func (a *Accounts) ChangeRole(ctx context.Context, actor Actor, userID uuid.UUID, to string) (Result, error) {
+func (a *Service) ChangeRole(ctx context.Context, actor Actor, userID uuid.UUID, to string) (Result, error) {
 	if err := actor.mayChange(); err != nil {
 		return Result{}, err
 	}
@@ -249,7 +249,7 @@ func (a *Accounts) ChangeRole(ctx context.Context, actor Actor, userID uuid.UUID
 }
 
 // SetCommunications records the caller's communications preference.
-func (a *Accounts) SetCommunications(ctx context.Context, actor Actor, optIn bool) (Result, error) {
+func (a *Service) SetCommunications(ctx context.Context, actor Actor, optIn bool) (Result, error) {
 	if err := actor.mayChange(); err != nil {
 		return Result{}, err
 	}

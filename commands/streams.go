@@ -54,7 +54,7 @@ func encodeAccount(meta eventstore.Metadata, subject string, evs []account.Event
 	return encode(meta, subject, anys...)
 }
 
-func (a *Accounts) readStream(ctx context.Context, stream string, apply func(ev eventstore.Event) error) error {
+func (a *Service) readStream(ctx context.Context, stream string, apply func(ev eventstore.Event) error) error {
 	evs, err := a.store.ReadStream(ctx, stream, eventstore.ReadStreamOptions{})
 	if err != nil {
 		return fmt.Errorf("read %s: %w", stream, err)

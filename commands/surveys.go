@@ -46,7 +46,7 @@ type SurveyAnswered struct {
 
 // loadSurvey folds a survey's stream; an id that is not a UUID names no
 // survey.
-func (a *Accounts) loadSurvey(ctx context.Context, id string) (survey.Survey, error) {
+func (a *Service) loadSurvey(ctx context.Context, id string) (survey.Survey, error) {
 	var s survey.Survey
 	u, err := uuid.Parse(id)
 	if err != nil {
@@ -63,7 +63,7 @@ func (a *Accounts) loadSurvey(ctx context.Context, id string) (survey.Survey, er
 	return s, err
 }
 
-func (a *Accounts) loadSurveyResponse(ctx context.Context, surveyID, locationID string) (survey.Response, error) {
+func (a *Service) loadSurveyResponse(ctx context.Context, surveyID, locationID string) (survey.Response, error) {
 	var r survey.Response
 	err := a.readStream(ctx, survey.ResponseStream(surveyID, locationID), func(ev eventstore.Event) error {
 		d, err := survey.Decode(ev.Type, ev.Data)
@@ -77,7 +77,7 @@ func (a *Accounts) loadSurveyResponse(ctx context.Context, surveyID, locationID 
 }
 
 // DefineSurvey drafts a survey (support or an operator).
-func (a *Accounts) DefineSurvey(ctx context.Context, actor Actor, form survey.Form) (SurveyChanged, error) {
+func (a *Service) DefineSurvey(ctx context.Context, actor Actor, form survey.Form) (SurveyChanged, error) {
 	if err := a.supportOnly(actor); err != nil {
 		return SurveyChanged{}, err
 	}
@@ -100,7 +100,7 @@ func (a *Accounts) DefineSurvey(ctx context.Context, actor Actor, form survey.Fo
 // changeSurvey is a support command on an existing survey: load, decide,
 // append at the version decided on. A lost race decides again on the new
 // state (an amendment then finds its expected version stale).
-func (a *Accounts) changeSurvey(ctx context.Context, actor Actor, command, surveyID string,
+func (a *Service) changeSurvey(ctx context.Context, actor Actor, command, surveyID string,
 	decide func(s survey.Survey) ([]any, error)) (SurveyChanged, error) {
 	out := SurveyChanged{SurveyID: surveyID}
 	if err := a.supportOnly(actor); err != nil {
@@ -140,7 +140,7 @@ func (a *Accounts) changeSurvey(ctx context.Context, actor Actor, command, surve
 // AmendSurvey replaces a survey's definition, decided on the version the
 // caller last saw (support or an operator). An amendment that changes
 // nothing appends nothing.
-func (a *Accounts) AmendSurvey(ctx context.Context, actor Actor, c survey.Amend) (SurveyChanged, error) {
+func (a *Service) AmendSurvey(ctx context.Context, actor Actor, c survey.Amend) (SurveyChanged, error) {
 	return a.changeSurvey(ctx, actor, "AmendSurvey", c.SurveyID, func(s survey.Survey) ([]any, error) {
 		c.Now = a.now()
 		return survey.DecideAmend(s, c)
@@ -149,7 +149,7 @@ func (a *Accounts) AmendSurvey(ctx context.Context, actor Actor, c survey.Amend)
 
 // PublishSurvey opens a draft to the locations it targets, from its
 // opening date (support or an operator).
-func (a *Accounts) PublishSurvey(ctx context.Context, actor Actor, surveyID string) (SurveyChanged, error) {
+func (a *Service) PublishSurvey(ctx context.Context, actor Actor, surveyID string) (SurveyChanged, error) {
 	return a.changeSurvey(ctx, actor, "PublishSurvey", surveyID, func(s survey.Survey) ([]any, error) {
 		ev, err := survey.DecidePublish(s, a.now())
 		return []any{ev}, err
@@ -157,7 +157,7 @@ func (a *Accounts) PublishSurvey(ctx context.Context, actor Actor, surveyID stri
 }
 
 // CloseSurvey closes a survey at once (support or an operator).
-func (a *Accounts) CloseSurvey(ctx context.Context, actor Actor, surveyID string) (SurveyChanged, error) {
+func (a *Service) CloseSurvey(ctx context.Context, actor Actor, surveyID string) (SurveyChanged, error) {
 	return a.changeSurvey(ctx, actor, "CloseSurvey", surveyID, func(s survey.Survey) ([]any, error) {
 		ev, err := survey.DecideClose(s, a.now())
 		return []any{ev}, err
@@ -168,7 +168,7 @@ func (a *Accounts) CloseSurvey(ctx context.Context, actor Actor, surveyID string
 // with access to the location, and support, may answer a published survey
 // that targets the location's organisation type and NHS region while it
 // is open. Every submission holds all the answers; the latest counts.
-func (a *Accounts) SubmitSurveyResponse(ctx context.Context, actor Actor, surveyID, locationID string,
+func (a *Service) SubmitSurveyResponse(ctx context.Context, actor Actor, surveyID, locationID string,
 	answers map[string]json.RawMessage) (SurveyAnswered, error) {
 	var out SurveyAnswered
 	if !location.ValidID(locationID) {

@@ -45,7 +45,7 @@ func (c *surveyClock) Set(t time.Time) {
 // home care location support registered (no CQC record, so no region).
 type surveyFixture struct {
 	store commands.Store
-	a     *commands.Accounts
+	a     *commands.Service
 	clock *surveyClock
 	sys   commands.Actor
 	start time.Time
@@ -67,7 +67,7 @@ func newSurveyFixture(t *testing.T, b backend) surveyFixture {
 	clock := &surveyClock{now: start}
 	cfg := commands.DefaultConfig()
 	cfg.Hash = password.FastParams()
-	a, err := commands.NewAccounts(ctx, store, cfg, clock.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a, err := commands.New(ctx, store, cfg, clock.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,7 +46,7 @@ func TestViews_AnalyticsEqualsRebuildAfterRandomSubmissions(t *testing.T) {
 			clock := projtest.NewClock(time.Now().UTC().Truncate(time.Second))
 			cfg := commands.DefaultConfig()
 			cfg.Hash = password.FastParams()
-			acc, err := commands.NewAccounts(ctx, store, cfg, clock.Now, nil)
+			acc, err := commands.New(ctx, store, cfg, clock.Now, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -158,7 +158,7 @@ func lastPosition(t *testing.T, rm projections.ReadModels) int64 {
 // analyticsWorld is the random world of the analytics property test.
 type analyticsWorld struct {
 	t       *testing.T
-	acc     *commands.Accounts
+	acc     *commands.Service
 	clock   *projtest.Clock
 	rnd     *rand.Rand
 	sys     commands.Actor

@@ -446,7 +446,7 @@ func TestAnalytics_DayIsLondonsAcrossClockChanges(t *testing.T) {
 			clock := projtest.NewClock(time.Now())
 			cfg := commands.DefaultConfig()
 			cfg.Hash = password.FastParams()
-			acc, err := commands.NewAccounts(ctx, store, cfg, clock.Now, nil)
+			acc, err := commands.New(ctx, store, cfg, clock.Now, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

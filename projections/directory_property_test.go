@@ -44,7 +44,7 @@ func TestViews_DirectoryAgreesWithDomainAfterRandomEdits(t *testing.T) {
 			store, pb := projtest.Open(t, backend)
 			cfg := commands.DefaultConfig()
 			cfg.Hash = password.FastParams()
-			acc, err := commands.NewAccounts(ctx, store, cfg, nil, nil)
+			acc, err := commands.New(ctx, store, cfg, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -95,7 +95,7 @@ func TestViews_DirectoryAgreesWithDomainAfterRandomEdits(t *testing.T) {
 // directoryWorld generates the commands of the directory's property test.
 type directoryWorld struct {
 	t       *testing.T
-	acc     *commands.Accounts
+	acc     *commands.Service
 	store   eventstore.Store
 	rnd     *rand.Rand
 	sys     commands.Actor

@@ -58,7 +58,7 @@ func benchmarkErasure(b *testing.B, backend string, events int) {
 	store, pb := projtest.Open(b, backend)
 	cfg := commands.DefaultConfig()
 	cfg.Hash = password.FastParams()
-	acc, err := commands.NewAccounts(ctx, store, cfg, nil, nil)
+	acc, err := commands.New(ctx, store, cfg, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

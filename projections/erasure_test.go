@@ -65,12 +65,12 @@ func columnsHolding(t testing.TB, rm projections.ReadModels, projs []projections
 
 // commandsWorld is a world of projs with the real commands over its
 // store (with cheap password hashing: its cost is not what is tested).
-func commandsWorld(t *testing.T, backend string, projs ...projections.Projection) (*projtest.World, *commands.Accounts) {
+func commandsWorld(t *testing.T, backend string, projs ...projections.Projection) (*projtest.World, *commands.Service) {
 	t.Helper()
 	w := projtest.NewWorld(t, backend, projs...)
 	cfg := commands.DefaultConfig()
 	cfg.Hash = password.FastParams()
-	acc, err := commands.NewAccounts(context.Background(), w.Store, cfg, nil, nil)
+	acc, err := commands.New(context.Background(), w.Store, cfg, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -274,7 +274,7 @@ func diffRows(t *testing.T, what string, live, rebuilt []string) {
 
 type worldGen struct {
 	t         *testing.T
-	acc       *commands.Accounts
+	acc       *commands.Service
 	rnd       *rand.Rand
 	system    commands.Actor
 	records   []location.CQCRecord // the CQC record of each location, as last imported
@@ -295,7 +295,7 @@ type genericAccount struct {
 	locations       []int
 }
 
-func newWorldGen(t *testing.T, acc *commands.Accounts, store eventstore.Store, rnd *rand.Rand) *worldGen {
+func newWorldGen(t *testing.T, acc *commands.Service, store eventstore.Store, rnd *rand.Rand) *worldGen {
 	return &worldGen{t: t, acc: acc, store: store, rnd: rnd, system: commands.System("property-test"), cache: map[string]location.Location{}}
 }
 

@@ -12,37 +12,6 @@ import (
 	"github.com/capacitytracker/capacity/projections"
 )
 
-// Viewer is the caller of an account query, as the HTTP layer knows it from
-// the caller's own (authenticated, active) account: the queries decide what
-// it may see from this alone.
-type Viewer struct {
-	UserID  string
-	Support bool
-	// Commissioner: an active user of a commissioning organisation (see
-	// account.User.IsCommissioner).
-	Commissioner bool
-	// Auditor: an active user support made an auditor (see
-	// account.User.IsAuditor).
-	Auditor bool
-	// ApproverOf lists the organisations the viewer is an active Approver
-	// of.
-	ApproverOf []string
-	// Locations lists the locations the viewer has access to.
-	Locations []string
-}
-
-// approves reports whether the viewer manages the users of an organisation.
-func (v Viewer) approves(org string) bool { return v.Support || slices.Contains(v.ApproverOf, org) }
-
-// Accounts answers the questions of the account pages: the location
-// directory, users, approvals, sessions and organisation dashboards.
-// Authorisation happens here: every query that is not public takes the
-// Viewer and returns only what it may see.
-type Accounts struct {
-	ReadModels projections.ReadModels
-	Waiter     Waiter
-}
-
 // LocationSummary is a location of the directory.
 type LocationSummary struct {
 	LocationID       string `json:"location_id"`
@@ -132,19 +101,6 @@ type Dashboard struct {
 // have, so that requests are decided while one of them is away.
 const MinApprovers = 2
 
-// wait gives read-your-writes: with minPosition > 0 it waits until the
-// projections have applied the log up to it.
-func (q Accounts) wait(ctx context.Context, minPosition int64, projs ...projections.Projection) error {
-	if minPosition <= 0 {
-		return nil
-	}
-	names := make([]string, len(projs))
-	for i, p := range projs {
-		names[i] = p.Name()
-	}
-	return q.Waiter.WaitFor(ctx, names, minPosition)
-}
-
 const locationColumns = `location_id, name, organisation_id, organisation_name, postcode, local_authority, ccg`
 
 func scanLocation(rows projections.Rows) (LocationSummary, error) {
@@ -155,7 +111,7 @@ func scanLocation(rows projections.Rows) (LocationSummary, error) {
 
 // LocationsByPostcode returns the locations at a postcode, written in any
 // case and spacing. It is public: the registration form uses it.
-func (q Accounts) LocationsByPostcode(ctx context.Context, postcode string) ([]LocationSummary, error) {
+func (q Service) LocationsByPostcode(ctx context.Context, postcode string) ([]LocationSummary, error) {
 	if projections.CompactPostcode(postcode) == "" {
 		return nil, domain.Invalid("postcode", "required", "Enter a postcode")
 	}
@@ -165,7 +121,7 @@ func (q Accounts) LocationsByPostcode(ctx context.Context, postcode string) ([]L
 // SearchLocations is My Access's search, by postcode (any case and
 // spacing) or by the exact name, in any case, of a local authority or CCG.
 // Exactly one criterion is required.
-func (q Accounts) SearchLocations(ctx context.Context, s LocationSearch) ([]LocationSummary, error) {
+func (q Service) SearchLocations(ctx context.Context, s LocationSearch) ([]LocationSummary, error) {
 	var where, arg string
 	n := 0
 	if c := projections.CompactPostcode(s.Postcode); c != "" {
@@ -204,7 +160,7 @@ func (q Accounts) SearchLocations(ctx context.Context, s LocationSearch) ([]Loca
 }
 
 // Location returns one location of the directory, and whether it exists.
-func (q Accounts) Location(ctx context.Context, id string) (LocationSummary, bool, error) {
+func (q Service) Location(ctx context.Context, id string) (LocationSummary, bool, error) {
 	var found []LocationSummary
 	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
 		rows, err := db.QueryContext(ctx, `SELECT `+locationColumns+` FROM `+projections.LocationsTable+` WHERE location_id = ?`, id)
@@ -226,7 +182,7 @@ func (q Accounts) Location(ctx context.Context, id string) (LocationSummary, boo
 // decide), none for anybody else. Requests of users who were deactivated
 // meanwhile wait, unlisted, until they are reactivated (they cannot be
 // decided before).
-func (q Accounts) PendingApprovals(ctx context.Context, v Viewer, minPosition int64) ([]PendingApproval, error) {
+func (q Service) PendingApprovals(ctx context.Context, v Viewer, minPosition int64) ([]PendingApproval, error) {
 	out := []PendingApproval{}
 	if !v.Support && len(v.ApproverOf) == 0 {
 		return out, nil
@@ -260,7 +216,7 @@ type ApprovalsQuery struct {
 // with the count of them all: the pages show a bounded part of a list that
 // grows with the country (a page beyond the last is empty, with the
 // count).
-func (q Accounts) PendingApprovalsPage(ctx context.Context, v Viewer, a ApprovalsQuery) (Page[PendingApproval], error) {
+func (q Service) PendingApprovalsPage(ctx context.Context, v Viewer, a ApprovalsQuery) (Page[PendingApproval], error) {
 	var verr domain.ValidationError
 	page, size := paging(&verr, a.Page, a.PageSize)
 	if err := verr.Err(); err != nil {
@@ -364,7 +320,7 @@ func scanUser(rows projections.Rows) (UserSummary, error) {
 // Users lists the users with access to a location of an organisation,
 // each with their locations of that organisation: for support and the
 // organisation's Approvers only (else domain.ErrForbidden).
-func (q Accounts) Users(ctx context.Context, v Viewer, orgID string, minPosition int64) ([]UserSummary, error) {
+func (q Service) Users(ctx context.Context, v Viewer, orgID string, minPosition int64) ([]UserSummary, error) {
 	if !v.approves(orgID) {
 		return nil, domain.ErrForbidden
 	}
@@ -400,7 +356,7 @@ type UsersQuery struct {
 // to users.full_name: an index range walk of the organisation's grants up
 // to the page's end, not a sort of all its users; only the page's users
 // are then read from users.
-func (q Accounts) UsersPage(ctx context.Context, v Viewer, orgID string, u UsersQuery) (Page[UserSummary], error) {
+func (q Service) UsersPage(ctx context.Context, v Viewer, orgID string, u UsersQuery) (Page[UserSummary], error) {
 	var verr domain.ValidationError
 	page, size := paging(&verr, u.Page, u.PageSize)
 	if err := verr.Err(); err != nil {
@@ -486,7 +442,7 @@ func addOrganisationLocations(ctx context.Context, db projections.Querier, users
 // has access to the location sees the names and roles of its active users
 // only. Anybody else gets domain.ErrForbidden, and an unknown location is
 // domain.ErrNotFound.
-func (q Accounts) LocationUsers(ctx context.Context, v Viewer, locationID string, minPosition int64) ([]UserSummary, error) {
+func (q Service) LocationUsers(ctx context.Context, v Viewer, locationID string, minPosition int64) ([]UserSummary, error) {
 	if err := q.wait(ctx, minPosition, projections.Users{}, projections.LocationDirectory{}); err != nil {
 		return nil, err
 	}
@@ -535,7 +491,7 @@ ORDER BY u.full_name, u.user_id`, userColumns, projections.UsersTable, projectio
 // approves for an Approver of one of the user's organisations (or of one
 // the user asked to join). To anybody else the user does not exist
 // (domain.ErrNotFound).
-func (q Accounts) User(ctx context.Context, v Viewer, userID string, minPosition int64) (UserSummary, error) {
+func (q Service) User(ctx context.Context, v Viewer, userID string, minPosition int64) (UserSummary, error) {
 	if err := q.wait(ctx, minPosition, projections.Users{}, projections.PendingApprovals{}); err != nil {
 		return UserSummary{}, err
 	}
@@ -583,7 +539,7 @@ UNION SELECT organisation_id FROM %s WHERE user_id = ?`, projections.UserLocatio
 // UserByEmail finds a user by their (normalised) email address, for
 // support only (else domain.ErrForbidden): support's pages name a person
 // by address, as people ask. No user there is domain.ErrNotFound.
-func (q Accounts) UserByEmail(ctx context.Context, v Viewer, email string, minPosition int64) (UserSummary, error) {
+func (q Service) UserByEmail(ctx context.Context, v Viewer, email string, minPosition int64) (UserSummary, error) {
 	if !v.Support {
 		return UserSummary{}, domain.ErrForbidden
 	}
@@ -607,7 +563,7 @@ func (q Accounts) UserByEmail(ctx context.Context, v Viewer, email string, minPo
 
 // Sessions lists a user's sessions, the latest first, for the user and
 // support; to anybody else the user does not exist (domain.ErrNotFound).
-func (q Accounts) Sessions(ctx context.Context, v Viewer, userID string, minPosition int64) ([]SessionSummary, error) {
+func (q Service) Sessions(ctx context.Context, v Viewer, userID string, minPosition int64) ([]SessionSummary, error) {
 	if !v.Support && (v.UserID == "" || v.UserID != userID) {
 		return nil, domain.ErrNotFound
 	}
@@ -642,7 +598,7 @@ FROM `+projections.SessionsTable+` WHERE user_id = ? ORDER BY started_at DESC, s
 // Approvers, for support and for the users with access to one of its
 // locations (else domain.ErrForbidden); an unknown organisation is
 // domain.ErrNotFound.
-func (q Accounts) OrganisationDashboard(ctx context.Context, v Viewer, orgID string, minPosition int64) (Dashboard, error) {
+func (q Service) OrganisationDashboard(ctx context.Context, v Viewer, orgID string, minPosition int64) (Dashboard, error) {
 	if err := q.wait(ctx, minPosition, projections.LocationDirectory{}, projections.ApproverCounts{}); err != nil {
 		return Dashboard{}, err
 	}
@@ -693,7 +649,7 @@ WHERE o.organisation_id = ?`, orgID)
 // PasswordsExpiringBefore lists the active users whose password expires
 // before t, the soonest first: the password expiry reminder job's work.
 // It is internal: no viewer.
-func (q Accounts) PasswordsExpiringBefore(ctx context.Context, t time.Time) ([]string, error) {
+func (q Service) PasswordsExpiringBefore(ctx context.Context, t time.Time) ([]string, error) {
 	var out []string
 	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
 		rows, err := db.QueryContext(ctx, `SELECT user_id FROM `+projections.UsersTable+`

@@ -30,7 +30,7 @@ import (
 type accounts struct {
 	*projtest.World
 	t *testing.T
-	q queries.Accounts
+	q queries.Service
 
 	orgOf    map[string]string                    // location -> organisation
 	requests map[uuid.UUID]map[string][]string    // request -> organisation -> locations
@@ -46,7 +46,7 @@ func newAccounts(t *testing.T, bc backendCase, projs ...projections.Projection) 
 	w := projtest.NewWorld(t, bc.name, projs...)
 	return &accounts{
 		World: w, t: t,
-		q:        queries.Accounts{ReadModels: w.ReadModels, Waiter: w.Engine},
+		q:        queries.Service{ReadModels: w.ReadModels, Waiter: w.Engine},
 		orgOf:    map[string]string{},
 		requests: map[uuid.UUID]map[string][]string{},
 		status:   map[uuid.UUID]account.Status{},
@@ -892,7 +892,7 @@ func TestAccounts_MinPositionBeyondTheViewsFailsWithNotCaughtUp(t *testing.T) {
 			}
 			// The engine is not running: the views never reach the write.
 			pos := appendN(t, store, "user-1", 1)
-			q := queries.Accounts{ReadModels: projections.NewReadModels(backend), Waiter: engine}
+			q := queries.Service{ReadModels: projections.NewReadModels(backend), Waiter: engine}
 			if _, err := q.PendingApprovals(context.Background(), queries.Viewer{Support: true}, pos); !errors.Is(err, projections.ErrNotCaughtUp) {
 				t.Fatalf("got %v, want ErrNotCaughtUp", err)
 			}

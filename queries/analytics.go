@@ -191,7 +191,7 @@ type AnalyticsDaily struct {
 // expected from analytics_location_periods. Support and commissioners
 // only (domain.ErrForbidden); an invalid query is a
 // *domain.ValidationError.
-func (q Accounts) AnalyticsDaily(ctx context.Context, v Viewer, d AnalyticsDailyQuery) (AnalyticsDaily, error) {
+func (q Service) AnalyticsDaily(ctx context.Context, v Viewer, d AnalyticsDailyQuery) (AnalyticsDaily, error) {
 	if !mayReadAnalytics(v) {
 		return AnalyticsDaily{}, domain.ErrForbidden
 	}
@@ -407,7 +407,7 @@ ORDER BY d.day, d.location_id LIMIT %d%s`, analyticsLocationColumns, projections
 // AnalyticsLocations is a page of the effective updates of the locations
 // of an area on the days of a range, by day then location id, with their
 // count. Support and commissioners only.
-func (q Accounts) AnalyticsLocations(ctx context.Context, v Viewer, a AnalyticsLocationsQuery) (AnalyticsLocationPage, error) {
+func (q Service) AnalyticsLocations(ctx context.Context, v Viewer, a AnalyticsLocationsQuery) (AnalyticsLocationPage, error) {
 	w, page, size, err := a.prepare(v)
 	if err != nil {
 		return AnalyticsLocationPage{}, err
@@ -443,7 +443,7 @@ func (q Accounts) AnalyticsLocations(ctx context.Context, v Viewer, a AnalyticsL
 // order, as EachProvider walks the search: a batch at a time, each in its
 // own short transaction, continuing after the last (day, location_id).
 // The page and page size are checked but not applied.
-func (q Accounts) EachAnalyticsLocation(ctx context.Context, v Viewer, a AnalyticsLocationsQuery, fn func(AnalyticsLocationDay) error) error {
+func (q Service) EachAnalyticsLocation(ctx context.Context, v Viewer, a AnalyticsLocationsQuery, fn func(AnalyticsLocationDay) error) error {
 	w, _, _, err := a.prepare(v)
 	if err != nil {
 		return err
@@ -578,7 +578,7 @@ func complianceSQL(cols string, w where, limit, offset int) string {
 // Compliance is the page of the registered locations, by name, that have
 // not submitted a daily update in the window: support and commissioners
 // see every location, any other user only those they have access to.
-func (q Accounts) Compliance(ctx context.Context, v Viewer, c ComplianceQuery) (Compliance, error) {
+func (q Service) Compliance(ctx context.Context, v Viewer, c ComplianceQuery) (Compliance, error) {
 	out, w, none, err := c.prepare(v)
 	if err != nil {
 		return Compliance{}, err
@@ -616,7 +616,7 @@ func (q Accounts) Compliance(ctx context.Context, v Viewer, c ComplianceQuery) (
 
 // EachCompliance calls fn with every location of the compliance query, in
 // its order, a batch at a time (see EachAnalyticsLocation).
-func (q Accounts) EachCompliance(ctx context.Context, v Viewer, c ComplianceQuery, fn func(ComplianceEntry) error) error {
+func (q Service) EachCompliance(ctx context.Context, v Viewer, c ComplianceQuery, fn func(ComplianceEntry) error) error {
 	_, w, none, err := c.prepare(v)
 	if err != nil || none {
 		return err
@@ -669,7 +669,7 @@ type AnalyticsArea struct {
 // AnalyticsAreas lists the areas of a type (nhs_region, local_authority
 // or ccg) that registered locations are in, by name, as the queries name
 // them. Support and commissioners only.
-func (q Accounts) AnalyticsAreas(ctx context.Context, v Viewer, areaType string, minPosition int64) ([]AnalyticsArea, error) {
+func (q Service) AnalyticsAreas(ctx context.Context, v Viewer, areaType string, minPosition int64) ([]AnalyticsArea, error) {
 	if !mayReadAnalytics(v) {
 		return nil, domain.ErrForbidden
 	}

@@ -28,7 +28,7 @@ import (
 type analyticsView struct {
 	*projtest.Direct
 	tb       testing.TB
-	q        queries.Accounts
+	q        queries.Service
 	position int64
 	versions map[string]int64
 	pending  []eventstore.Event
@@ -43,7 +43,7 @@ func newAnalyticsView(tb testing.TB, bc backendCase) *analyticsView {
 func openAnalyticsView(tb testing.TB, store eventstore.Store, backend projections.Backend) *analyticsView {
 	tb.Helper()
 	return &analyticsView{Direct: projtest.OpenDirect(tb, store, projections.Analytics{}), tb: tb, versions: map[string]int64{},
-		q: queries.Accounts{ReadModels: projections.NewReadModels(backend)}}
+		q: queries.Service{ReadModels: projections.NewReadModels(backend)}}
 }
 
 // add queues an event of a stream, recorded at `at`.

@@ -411,7 +411,7 @@ func scanAuditEntry(rows projections.Rows) (AuditEntry, error) {
 
 // Audit is a page of the events the viewer may read that match the
 // filter, newest first. An invalid filter is a *domain.ValidationError.
-func (q Accounts) Audit(ctx context.Context, v Viewer, f AuditFilter) (AuditPage, error) {
+func (q Service) Audit(ctx context.Context, v Viewer, f AuditFilter) (AuditPage, error) {
 	a, err := f.prepare(v, q.ReadModels.Dialect())
 	if err != nil {
 		return AuditPage{}, err
@@ -518,7 +518,7 @@ func addAuditChanges(ctx context.Context, db projections.Querier, entries []Audi
 // stays bounded however many match, and no transaction stays open while fn
 // writes. Before bounds the positions as in Audit; the limit is checked but
 // not applied. An error of fn stops it and is returned.
-func (q Accounts) EachAuditChange(ctx context.Context, v Viewer, f AuditFilter, fn func(AuditLine) error) error {
+func (q Service) EachAuditChange(ctx context.Context, v Viewer, f AuditFilter, fn func(AuditLine) error) error {
 	a, err := f.prepare(v, q.ReadModels.Dialect())
 	if err != nil {
 		return err
@@ -569,7 +569,7 @@ func positionsOf(entries []AuditEntry) []int64 {
 // auditLines calls fn with the lines of events, whose changes start with
 // changes (a first batch, in order): it reads the next batches as it
 // needs them.
-func (q Accounts) auditLines(ctx context.Context, events []AuditEntry, changes []auditChangeRow, fn func(AuditLine) error) error {
+func (q Service) auditLines(ctx context.Context, events []AuditEntry, changes []auditChangeRow, fn func(AuditLine) error) error {
 	more := len(changes) == auditChangeBatch
 	i := 0
 	for k, e := range events {
@@ -665,7 +665,7 @@ func parseActivityCursor(s string) (activityCursor, bool) {
 // domain.ErrNotFound); an Approver reads those of the users of their
 // organisations, with the events they may read; anybody else gets
 // domain.ErrForbidden.
-func (q Accounts) AccountActivity(ctx context.Context, v Viewer, a ActivityQuery) (AccountActivity, error) {
+func (q Service) AccountActivity(ctx context.Context, v Viewer, a ActivityQuery) (AccountActivity, error) {
 	if !mayAudit(v) {
 		return AccountActivity{}, domain.ErrForbidden
 	}

@@ -137,7 +137,7 @@ var errEnough = errors.New("enough lines")
 // to n lines, sampling the heap every 10 ms, and returns the lines
 // written, the peak heap in use and the time it took. It is what GET
 // /audit.csv does, less the network.
-func exportAudit(b *testing.B, q queries.Accounts, n int) (int, uint64, time.Duration) {
+func exportAudit(b *testing.B, q queries.Service, n int) (int, uint64, time.Duration) {
 	runtime.GC()
 	var peak atomic.Uint64
 	done, sampled := make(chan struct{}), make(chan struct{})
@@ -180,7 +180,7 @@ func exportAudit(b *testing.B, q queries.Accounts, n int) (int, uint64, time.Dur
 
 // auditFixture fills the audit view's tables with n events over 2029
 // (see BenchmarkAudit) and returns the queries over them.
-func auditFixture(b *testing.B, bc backendCase, n int64) queries.Accounts {
+func auditFixture(b *testing.B, bc backendCase, n int64) queries.Service {
 	b.Helper()
 	began := time.Now()
 	store, backend := projtest.Open(b, bc.name)
@@ -258,7 +258,7 @@ SELECT 'u' || l, 'u' || l || '@example.org', 'User ' || l, 'personal' FROM (SELE
 	}
 	b.Logf("%s: %d events written in %s, analysed in %s", bc.name, n, filled.Round(time.Second),
 		(time.Since(began) - filled).Round(time.Second))
-	return queries.Accounts{ReadModels: projections.NewReadModels(backend)}
+	return queries.Service{ReadModels: projections.NewReadModels(backend)}
 }
 
 // numbers is a table of the numbers 0 to n-1 in column col.

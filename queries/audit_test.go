@@ -40,8 +40,8 @@ import (
 type auditWorld struct {
 	*projtest.World
 	t        *testing.T
-	accounts *commands.Accounts
-	q        queries.Accounts
+	accounts *commands.Service
+	q        queries.Service
 
 	approverA, approverB, generic auditPerson
 	// genericSessions are the generic account's logins, in order.
@@ -67,12 +67,12 @@ func newAuditWorld(t *testing.T, backend string) *auditWorld {
 	pw := projtest.NewWorld(t, backend, projections.Audit{}, projections.Sessions{})
 	cfg := commands.DefaultConfig()
 	cfg.Hash = password.FastParams()
-	accounts, err := commands.NewAccounts(ctx, pw.Store, cfg, time.Now, pw.Logger)
+	accounts, err := commands.New(ctx, pw.Store, cfg, time.Now, pw.Logger)
 	if err != nil {
 		t.Fatal(err)
 	}
 	w := &auditWorld{World: pw, t: t, accounts: accounts,
-		q: queries.Accounts{ReadModels: pw.ReadModels, Waiter: pw.Engine}}
+		q: queries.Service{ReadModels: pw.ReadModels, Waiter: pw.Engine}}
 
 	sys := commands.System("test")
 	for _, o := range []struct {
@@ -669,7 +669,7 @@ func TestAudit_InvalidFiltersNameTheirFields(t *testing.T) {
 	t.Parallel()
 	store, pb := projtest.Open(t, projtest.SQLite)
 	_ = store
-	q := queries.Accounts{ReadModels: projections.NewReadModels(pb)}
+	q := queries.Service{ReadModels: projections.NewReadModels(pb)}
 	now := time.Now()
 	for _, c := range []struct {
 		f      queries.AuditFilter
@@ -705,7 +705,7 @@ func TestAudit_InvalidFiltersNameTheirFields(t *testing.T) {
 // handing the projection made-up events (at the times a test needs).
 type auditDirect struct {
 	*projtest.Direct
-	q        queries.Accounts
+	q        queries.Service
 	position int64
 	versions map[string]int64
 }
@@ -714,7 +714,7 @@ func newAuditDirect(t *testing.T, backend string) *auditDirect {
 	t.Helper()
 	store, pb := projtest.Open(t, backend)
 	return &auditDirect{Direct: projtest.OpenDirect(t, store, projections.Audit{}), versions: map[string]int64{},
-		q: queries.Accounts{ReadModels: projections.NewReadModels(pb)}}
+		q: queries.Service{ReadModels: projections.NewReadModels(pb)}}
 }
 
 // add applies events of a stream that has no replay, whose data's fields

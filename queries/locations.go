@@ -383,7 +383,7 @@ func (p ProviderSearch) prepare() (where, order, int, int, error) {
 // public contacts only, except support and the users with access to a
 // location, who see all of its contacts (and the authors of its notes).
 // Invalid filters, sorts or paging are a *domain.ValidationError.
-func (q Accounts) SearchProviders(ctx context.Context, viewer *Viewer, p ProviderSearch) (ProviderPage, error) {
+func (q Service) SearchProviders(ctx context.Context, viewer *Viewer, p ProviderSearch) (ProviderPage, error) {
 	w, o, page, size, err := p.prepare()
 	if err != nil {
 		return ProviderPage{}, err
@@ -447,7 +447,7 @@ func count(ctx context.Context, db projections.Querier, w where) (int, error) {
 // after the last row's sort keys (a keyset), so that it never holds them
 // all nor a transaction open while fn writes. An error of fn stops it and
 // is returned.
-func (q Accounts) EachProvider(ctx context.Context, viewer *Viewer, p ProviderSearch, fn func(ProviderRow) error) error {
+func (q Service) EachProvider(ctx context.Context, viewer *Viewer, p ProviderSearch, fn func(ProviderRow) error) error {
 	w, o, _, _, err := p.prepare()
 	if err != nil {
 		return err
@@ -550,7 +550,7 @@ func (h HomeCareQuery) prepare(v Viewer) (w where, o order, page, size int, none
 // HomeCareList is "Manage your home care providers": the viewer's
 // locations (every location for support) by name, with the links of
 // their pages.
-func (q Accounts) HomeCareList(ctx context.Context, v Viewer, h HomeCareQuery) (HomeCarePage, error) {
+func (q Service) HomeCareList(ctx context.Context, v Viewer, h HomeCareQuery) (HomeCarePage, error) {
 	w, o, page, size, none, err := h.prepare(v)
 	if err != nil {
 		return HomeCarePage{}, err
@@ -580,7 +580,7 @@ func (q Accounts) HomeCareList(ctx context.Context, v Viewer, h HomeCareQuery) (
 
 // EachHomeCare calls fn with every entry of the viewer's home care list
 // that matches, as EachProvider walks the search.
-func (q Accounts) EachHomeCare(ctx context.Context, v Viewer, h HomeCareQuery, fn func(HomeCareEntry) error) error {
+func (q Service) EachHomeCare(ctx context.Context, v Viewer, h HomeCareQuery, fn func(HomeCareEntry) error) error {
 	w, o, _, _, none, err := h.prepare(v)
 	if err != nil || none {
 		return err
@@ -769,7 +769,7 @@ func (d DashboardQuery) check() (page, size int, err error) {
 // name, what needs doing (a Manager contact, an email, a second Approver,
 // pending approvals, today's daily update), its CQC ratings and the users
 // with access to it.
-func (q Accounts) ProviderDashboard(ctx context.Context, v Viewer, d DashboardQuery) (DashboardPage, error) {
+func (q Service) ProviderDashboard(ctx context.Context, v Viewer, d DashboardQuery) (DashboardPage, error) {
 	page, size, err := d.check()
 	if err != nil {
 		return DashboardPage{}, err
@@ -802,7 +802,7 @@ func (q Accounts) ProviderDashboard(ctx context.Context, v Viewer, d DashboardQu
 
 // LocationDashboard is one location's dashboard; an unknown location is
 // domain.ErrNotFound, one the viewer may not see domain.ErrForbidden.
-func (q Accounts) LocationDashboard(ctx context.Context, v Viewer, locationID string, now time.Time, minPosition int64) (DashboardEntry, error) {
+func (q Service) LocationDashboard(ctx context.Context, v Viewer, locationID string, now time.Time, minPosition int64) (DashboardEntry, error) {
 	p, err := q.ProviderDashboard(ctx, v, DashboardQuery{LocationIDs: []string{locationID}, Now: now, MinPosition: minPosition})
 	if err != nil {
 		return DashboardEntry{}, err
@@ -815,7 +815,7 @@ func (q Accounts) LocationDashboard(ctx context.Context, v Viewer, locationID st
 
 // EachDashboard calls fn with the dashboard of every location of the
 // query, as EachProvider walks the search.
-func (q Accounts) EachDashboard(ctx context.Context, v Viewer, d DashboardQuery, fn func(DashboardEntry) error) error {
+func (q Service) EachDashboard(ctx context.Context, v Viewer, d DashboardQuery, fn func(DashboardEntry) error) error {
 	if _, _, err := d.check(); err != nil {
 		return err
 	}
@@ -968,7 +968,7 @@ const (
 // SearchGPPractices finds GP practices whose name holds every word of text
 // (in any case), or whose practice code starts with it, by name. It needs
 // at least 2 characters.
-func (q Accounts) SearchGPPractices(ctx context.Context, text string, limit int) ([]GPPractice, error) {
+func (q Service) SearchGPPractices(ctx context.Context, text string, limit int) ([]GPPractice, error) {
 	key := projections.SearchKey(text)
 	if len([]rune(key)) < 2 {
 		return nil, domain.Invalid("q", "too_short", "Type at least 2 characters of the practice's name or code")

@@ -61,7 +61,7 @@ func BenchmarkSearchProviders(b *testing.B) {
 // searchFixture appends n locations spread over 7 regions, 50 local
 // authorities, 5 ratings and 500 organisations, and rebuilds the search
 // from them (in batches: far quicker than live delivery).
-func searchFixture(b testing.TB, bc backendCase, n int) queries.Accounts {
+func searchFixture(b testing.TB, bc backendCase, n int) queries.Service {
 	b.Helper()
 	ctx := context.Background()
 	store, backend := projtest.Open(b, bc.name)
@@ -107,5 +107,5 @@ func searchFixture(b testing.TB, bc backendCase, n int) queries.Accounts {
 			b.Fatal(err)
 		}
 	}
-	return queries.Accounts{ReadModels: projections.NewReadModels(backend), Waiter: engine}
+	return queries.Service{ReadModels: projections.NewReadModels(backend), Waiter: engine}
 }

@@ -81,7 +81,7 @@ type SurveySummary struct {
 // organisation type and NHS region (as search_locations holds them), by
 // closing date. Support, the location's users and its organisation's
 // Approvers may see them; an unknown location is domain.ErrNotFound.
-func (q Accounts) OpenSurveys(ctx context.Context, v Viewer, locationID string, now time.Time, minPosition int64) (LocationSurveys, error) {
+func (q Service) OpenSurveys(ctx context.Context, v Viewer, locationID string, now time.Time, minPosition int64) (LocationSurveys, error) {
 	out := LocationSurveys{LocationID: locationID, Surveys: []OpenSurvey{}}
 	if err := q.wait(ctx, minPosition, surveyProjections...); err != nil {
 		return out, err
@@ -164,7 +164,7 @@ func scanOpenSurvey(rows projections.Rows) (OpenSurvey, error) {
 // Surveys is support's list of every survey, the newest first, with its
 // state at now and the number of locations that answered it. Others get
 // domain.ErrForbidden.
-func (q Accounts) Surveys(ctx context.Context, v Viewer, now time.Time, minPosition int64) ([]SurveySummary, error) {
+func (q Service) Surveys(ctx context.Context, v Viewer, now time.Time, minPosition int64) ([]SurveySummary, error) {
 	if !v.Support {
 		return nil, domain.ErrForbidden
 	}

@@ -25,7 +25,7 @@ import (
 type surveyViews struct {
 	*projtest.World
 	t   *testing.T
-	q   queries.Accounts
+	q   queries.Service
 	now time.Time
 }
 
@@ -33,7 +33,7 @@ func newSurveyViews(t *testing.T, bc backendCase) *surveyViews {
 	t.Helper()
 	w := projtest.NewWorld(t, bc.name, projections.LocationSearch{}, projections.Surveys{})
 	return &surveyViews{World: w, t: t,
-		q:   queries.Accounts{ReadModels: w.ReadModels, Waiter: w.Engine},
+		q:   queries.Service{ReadModels: w.ReadModels, Waiter: w.Engine},
 		now: time.Date(2025, 3, 5, 12, 0, 0, 0, time.UTC)}
 }
 

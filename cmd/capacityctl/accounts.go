@@ -22,12 +22,12 @@ import (
 )
 
 // openAccounts opens the database and the account commands over it.
-func (c *cli) openAccounts(ctx context.Context) (*app.Backend, *commands.Accounts, error) {
+func (c *cli) openAccounts(ctx context.Context) (*app.Backend, *commands.Service, error) {
 	b, err := c.open(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	a, err := b.NewAccounts(ctx, commands.DefaultConfig(), c.logger)
+	a, err := b.NewCommands(ctx, commands.DefaultConfig(), c.logger)
 	if err != nil {
 		b.Close()
 		return nil, nil, err
@@ -278,7 +278,7 @@ func (c *cli) accountsReminders(ctx context.Context, args []string) error {
 	if err := catchUp(ctx, b, engine, projections.Users{}.Name()); err != nil {
 		return err
 	}
-	q := queries.Accounts{ReadModels: projections.NewReadModels(b.ProjectionBackend()), Waiter: engine}
+	q := queries.Service{ReadModels: projections.NewReadModels(b.ProjectionBackend()), Waiter: engine}
 	n, err := jobs.PasswordReminders(ctx, q, a, time.Now(), c.logger)
 	if err != nil {
 		return err

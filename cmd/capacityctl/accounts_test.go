@@ -153,7 +153,7 @@ func (db *ctlDB) user(email string) (u account.User, ok bool) {
 	}
 	cfg := commands.DefaultConfig()
 	cfg.Hash = password.FastParams()
-	a, err := b.NewAccounts(ctx, cfg, nil)
+	a, err := b.NewCommands(ctx, cfg, nil)
 	if err != nil {
 		db.t.Fatal(err)
 	}

@@ -131,7 +131,7 @@ func TestCQCImport(t *testing.T) {
 			rm := projections.NewReadModels(b.ProjectionBackend())
 			// Mosaic at PR2 1JR is deregistered: kept in the directory, not
 			// offered to register for.
-			found, err := queries.Accounts{ReadModels: rm, Waiter: engine}.LocationsByPostcode(ctx, "pr21jr")
+			found, err := queries.Service{ReadModels: rm, Waiter: engine}.LocationsByPostcode(ctx, "pr21jr")
 			if err != nil || len(found) != 0 {
 				t.Errorf("locations offered at PR2 1JR: %+v, %v; want none", found, err)
 			}

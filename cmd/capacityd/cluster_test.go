@@ -24,7 +24,7 @@ type postgresCluster struct {
 	env           []string // DATABASE_URL for the processes
 	pool          *pgxpool.Pool
 	store         *postgres.Store
-	acc           *commands.Accounts
+	acc           *commands.Service
 }
 
 // newPostgresCluster builds the binaries and migrates and seeds a new
@@ -50,7 +50,7 @@ func newPostgresCluster(t *testing.T, locations, gpPractices int) postgresCluste
 	}
 	t.Cleanup(pool.Close)
 	c.pool, c.store = pool, postgres.New(pool)
-	if c.acc, err = commands.NewAccounts(ctx, c.store, commands.DefaultConfig(), time.Now, slog.New(slog.DiscardHandler)); err != nil {
+	if c.acc, err = commands.New(ctx, c.store, commands.DefaultConfig(), time.Now, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	return c

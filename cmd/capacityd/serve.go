@@ -52,11 +52,11 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	}
 	reg.MustRegister(app.NewProjectionCollector(engine, logger))
 
-	accounts, err := backend.NewAccounts(ctx, cfg.accounts, logger)
+	accounts, err := backend.NewCommands(ctx, cfg.accounts, logger)
 	if err != nil {
 		return err
 	}
-	accountQueries := &queries.Accounts{ReadModels: projections.NewReadModels(backend.ProjectionBackend()), Waiter: engine}
+	accountQueries := &queries.Service{ReadModels: projections.NewReadModels(backend.ProjectionBackend()), Waiter: engine}
 
 	sender, err := cfg.mail.Sender(backend.MailDir)
 	if err != nil {
@@ -82,13 +82,13 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	afterAnswer := httpapi.NewAfterAnswer(logger)
 
 	pages, err := web.New(web.Options{
-		Logger:         logger,
-		Accounts:       accounts,
-		AccountQueries: accountQueries,
-		SecureCookies:  cfg.secureCookies,
-		Limiter:        limiter,
-		Limits:         cfg.limits.limits,
-		AfterAnswer:    afterAnswer,
+		Logger:        logger,
+		Commands:      accounts,
+		Queries:       accountQueries,
+		SecureCookies: cfg.secureCookies,
+		Limiter:       limiter,
+		Limits:        cfg.limits.limits,
+		AfterAnswer:   afterAnswer,
 	})
 	if err != nil {
 		return err
@@ -97,8 +97,8 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	api, err := httpapi.New(httpapi.Options{
 		Logger:         logger,
 		Registry:       reg,
-		Accounts:       accounts,
-		AccountQueries: accountQueries,
+		Commands:       accounts,
+		Queries:        accountQueries,
 		SecureCookies:  cfg.secureCookies,
 		Limiter:        limiter,
 		Limits:         cfg.limits.limits,

@@ -81,7 +81,7 @@ func (s *Server) handleOrganisationTypes(w http.ResponseWriter, r *http.Request)
 }
 
 func (s *Server) handlePasswordRules(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"rules": s.accounts.PasswordRules()})
+	writeJSON(w, http.StatusOK, map[string]any{"rules": s.commands.PasswordRules()})
 }
 
 func (s *Server) handleLocationsByPostcode(w http.ResponseWriter, r *http.Request) {
@@ -124,7 +124,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, r, err)
 		return
 	}
-	res, err := s.accounts.Register(r.Context(), requestInfo(r), account.Register(req))
+	res, err := s.commands.Register(r.Context(), requestInfo(r), account.Register(req))
 	if err != nil {
 		s.writeErr(w, r, err)
 		return
@@ -155,7 +155,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, r, err)
 		return
 	}
-	res, err := s.accounts.Login(r.Context(), requestInfo(r), req.Email, req.Password, req.RememberMe)
+	res, err := s.commands.Login(r.Context(), requestInfo(r), req.Email, req.Password, req.RememberMe)
 	if errors.Is(err, domain.ErrUnauthenticated) {
 		writeError(w, http.StatusUnauthorized, "login_failed", loginFailed)
 		return
@@ -192,7 +192,7 @@ func (s *Server) handlePasswordReset(w http.ResponseWriter, r *http.Request) {
 	err := s.afterAnswer.doJSON(w, r, "password reset", http.StatusAccepted, map[string]string{
 		"message": "If the address belongs to an active account, we have emailed it a link to reset the password. The link is valid for 1 hour.",
 	}, func(ctx context.Context) error {
-		return s.accounts.RequestPasswordReset(ctx, info, req.Email)
+		return s.commands.RequestPasswordReset(ctx, info, req.Email)
 	})
 	if err != nil {
 		s.writeErr(w, r, err)
@@ -208,7 +208,7 @@ func (s *Server) handlePasswordLink(w http.ResponseWriter, r *http.Request) {
 		s.writeErr(w, r, err)
 		return
 	}
-	res, err := s.accounts.SetPasswordWithLink(r.Context(), requestInfo(r), req.Token, req.Password)
+	res, err := s.commands.SetPasswordWithLink(r.Context(), requestInfo(r), req.Token, req.Password)
 	if err != nil {
 		s.writeErr(w, r, err)
 		return
@@ -219,7 +219,7 @@ func (s *Server) handlePasswordLink(w http.ResponseWriter, r *http.Request) {
 // --- the caller's own account ---------------------------------------------
 
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request, a commands.Actor) {
-	if _, err := s.accounts.Logout(r.Context(), a); err != nil {
+	if _, err := s.commands.Logout(r.Context(), a); err != nil {
 		s.writeErr(w, r, err)
 		return
 	}
@@ -228,7 +228,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request, a commands
 }
 
 func (s *Server) handleDisclaimer(w http.ResponseWriter, r *http.Request, a commands.Actor) {
-	res, err := s.accounts.AcknowledgeDisclaimer(r.Context(), a)
+	res, err := s.commands.AcknowledgeDisclaimer(r.Context(), a)
 	if err != nil {
 		s.writeErr(w, r, err)
 		return
@@ -267,7 +267,7 @@ func (s *Server) handleCommunications(w http.ResponseWriter, r *http.Request, a 
 		s.writeErr(w, r, domain.Invalid("opt_in", "required", "Say true or false"))
 		return
 	}
-	res, err := s.accounts.SetCommunications(r.Context(), a, *req.OptIn)
+	res, err := s.commands.SetCommunications(r.Context(), a, *req.OptIn)
 	s.answer(w, r, res, err)
 }
 
@@ -280,7 +280,7 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request, a 
 		s.writeErr(w, r, err)
 		return
 	}
-	res, err := s.accounts.ChangePassword(r.Context(), a, req.Current, req.New)
+	res, err := s.commands.ChangePassword(r.Context(), a, req.Current, req.New)
 	s.answer(w, r, res, err)
 }
 
@@ -292,7 +292,7 @@ func (s *Server) handleCreateToken(w http.ResponseWriter, r *http.Request, a com
 		s.writeErr(w, r, err)
 		return
 	}
-	res, err := s.accounts.CreateAPIToken(r.Context(), a, req.Name)
+	res, err := s.commands.CreateAPIToken(r.Context(), a, req.Name)
 	if err != nil {
 		s.writeErr(w, r, err)
 		return
@@ -306,7 +306,7 @@ func (s *Server) handleRevokeToken(w http.ResponseWriter, r *http.Request, a com
 		s.writeErr(w, r, err)
 		return
 	}
-	res, err := s.accounts.RevokeAPIToken(r.Context(), a, id)
+	res, err := s.commands.RevokeAPIToken(r.Context(), a, id)
 	s.answer(w, r, res, err)
 }
 
@@ -319,7 +319,7 @@ func (s *Server) handleRequestAccess(w http.ResponseWriter, r *http.Request, a c
 		s.writeErr(w, r, err)
 		return
 	}
-	res, err := s.accounts.RequestAccess(r.Context(), a, req.LocationIDs, req.DeclarationAccepted)
+	res, err := s.commands.RequestAccess(r.Context(), a, req.LocationIDs, req.DeclarationAccepted)
 	if err != nil {
 		s.writeErr(w, r, err)
 		return
@@ -379,7 +379,7 @@ func (s *Server) handleDecideAccess(w http.ResponseWriter, r *http.Request, a co
 		s.writeErr(w, r, domain.Invalid("decision", "invalid_choice", `decision must be "approve" or "reject"`))
 		return
 	}
-	res, err := s.accounts.DecideAccess(r.Context(), a, userID, requestID, mux.Vars(r)["organisation_id"], req.Decision == "approve", req.Reason)
+	res, err := s.commands.DecideAccess(r.Context(), a, userID, requestID, mux.Vars(r)["organisation_id"], req.Decision == "approve", req.Reason)
 	s.answer(w, r, res, err)
 }
 
@@ -398,7 +398,7 @@ func (s *Server) handleDeactivate(w http.ResponseWriter, r *http.Request, a comm
 			return
 		}
 	}
-	res, err := s.accounts.Deactivate(r.Context(), a, id, req.Reason)
+	res, err := s.commands.Deactivate(r.Context(), a, id, req.Reason)
 	s.answer(w, r, res, err)
 }
 
@@ -408,7 +408,7 @@ func (s *Server) handleReactivate(w http.ResponseWriter, r *http.Request, a comm
 		s.writeErr(w, r, err)
 		return
 	}
-	res, err := s.accounts.Reactivate(r.Context(), a, id)
+	res, err := s.commands.Reactivate(r.Context(), a, id)
 	s.answer(w, r, res, err)
 }
 
@@ -425,7 +425,7 @@ func (s *Server) handleChangeRole(w http.ResponseWriter, r *http.Request, a comm
 		s.writeErr(w, r, err)
 		return
 	}
-	res, err := s.accounts.ChangeRole(r.Context(), a, id, req.UserType)
+	res, err := s.commands.ChangeRole(r.Context(), a, id, req.UserType)
 	s.answer(w, r, res, err)
 }
 
@@ -440,7 +440,7 @@ func (s *Server) handleRevokeSession(w http.ResponseWriter, r *http.Request, a c
 		s.writeErr(w, r, err)
 		return
 	}
-	res, err := s.accounts.RevokeSession(r.Context(), a, userID, sid)
+	res, err := s.commands.RevokeSession(r.Context(), a, userID, sid)
 	s.answer(w, r, res, err)
 }
 
@@ -492,7 +492,7 @@ func (s *Server) handleRegisterOrganisation(w http.ResponseWriter, r *http.Reque
 		s.writeErr(w, r, err)
 		return
 	}
-	res, err := s.accounts.RegisterOrganisation(r.Context(), a, location.RegisterOrganisation(req))
+	res, err := s.commands.RegisterOrganisation(r.Context(), a, location.RegisterOrganisation(req))
 	s.created(w, r, res, err)
 }
 
@@ -511,7 +511,7 @@ func (s *Server) handleRegisterLocation(w http.ResponseWriter, r *http.Request, 
 		s.writeErr(w, r, err)
 		return
 	}
-	res, err := s.accounts.RegisterLocation(r.Context(), a, location.RegisterLocation(req))
+	res, err := s.commands.RegisterLocation(r.Context(), a, location.RegisterLocation(req))
 	s.created(w, r, res, err)
 }
 
@@ -526,7 +526,7 @@ func (s *Server) handleCreateGeneric(w http.ResponseWriter, r *http.Request, a c
 		s.writeErr(w, r, err)
 		return
 	}
-	res, err := s.accounts.CreateGenericAccount(r.Context(), a, account.CreateGeneric(req))
+	res, err := s.commands.CreateGenericAccount(r.Context(), a, account.CreateGeneric(req))
 	if err != nil {
 		s.writeErr(w, r, err)
 		return

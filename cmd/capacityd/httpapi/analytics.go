@@ -46,7 +46,7 @@ func (s *Server) analyticsRoutes(api *mux.Router) {
 }
 
 // today is the server's calendar day in Europe/London.
-func (s *Server) today() string { return dailyupdate.Day(s.accounts.Now()) }
+func (s *Server) today() string { return dailyupdate.Day(s.commands.Now()) }
 
 // analyticsDailyQuery reads a totals query from the query parameters.
 func (s *Server) analyticsDailyQuery(r *http.Request) (queries.AnalyticsDailyQuery, error) {

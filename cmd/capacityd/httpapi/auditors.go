@@ -14,8 +14,8 @@ import (
 // role, which lets a user replay every stream (historyRoutes).
 func (s *Server) auditorRoutes(api *mux.Router) {
 	const path = "/users/{user_id}/auditor"
-	api.HandleFunc(path, s.authed(s.auditorRole(s.accounts.GrantAuditorRole))).Methods(http.MethodPost)
-	api.HandleFunc(path, s.authed(s.auditorRole(s.accounts.RevokeAuditorRole))).Methods(http.MethodDelete)
+	api.HandleFunc(path, s.authed(s.auditorRole(s.commands.GrantAuditorRole))).Methods(http.MethodPost)
+	api.HandleFunc(path, s.authed(s.auditorRole(s.commands.RevokeAuditorRole))).Methods(http.MethodDelete)
 }
 
 // auditorRole serves a grant or a revocation: 200 with the user's id, the

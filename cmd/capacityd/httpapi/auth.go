@@ -75,7 +75,7 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, a command
 				return
 			}
 		}
-		actor, err := s.accounts.Authenticate(r.Context(), token, requestInfo(r))
+		actor, err := s.commands.Authenticate(r.Context(), token, requestInfo(r))
 		if err != nil {
 			if errors.Is(err, domain.ErrUnauthenticated) && viaCookie {
 				clearSessionCookies(w, r, s.secureCookies)

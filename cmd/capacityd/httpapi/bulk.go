@@ -109,7 +109,7 @@ func (s *Server) handleBulkTemplate(w http.ResponseWriter, r *http.Request, a co
 		s.writeErr(w, r, err)
 		return
 	}
-	rows, err := s.accounts.BulkTemplate(r.Context(), a, ids)
+	rows, err := s.commands.BulkTemplate(r.Context(), a, ids)
 	if err != nil {
 		s.writeErr(w, r, err)
 		return
@@ -271,7 +271,7 @@ func (s *Server) handleBulkUpload(w http.ResponseWriter, r *http.Request, a comm
 		return
 	}
 	sum := sha256.Sum256(data)
-	res, err := s.accounts.ApplyBulkUpload(r.Context(), a, commands.BulkUpload{
+	res, err := s.commands.ApplyBulkUpload(r.Context(), a, commands.BulkUpload{
 		FileName: name, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(data)),
 		DailyUpdates: file.DailyUpdates, Managers: file.Managers,
 	})

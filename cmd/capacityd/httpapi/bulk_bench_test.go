@@ -75,7 +75,7 @@ func newBulkFixture(b *testing.B, backend string) *bulkFixture {
 		}
 	}
 
-	accounts, err := commands.NewAccounts(ctx, store, testConfig(), time.Now, logger)
+	accounts, err := commands.New(ctx, store, testConfig(), time.Now, logger)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func newBulkFixture(b *testing.B, backend string) *bulkFixture {
 	}
 	srv, err := httpapi.New(httpapi.Options{
 		Logger: logger, Registry: prometheus.NewRegistry(), MaxBodyBytes: maxBody,
-		Accounts: accounts, AccountQueries: &queries.Accounts{ReadModels: projections.NewReadModels(pb), Waiter: engine},
+		Commands: accounts, Queries: &queries.Service{ReadModels: projections.NewReadModels(pb), Waiter: engine},
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -120,7 +120,7 @@ func newBulkFixture(b *testing.B, backend string) *bulkFixture {
 
 // benchSupportSession creates a support user, sets their password
 // through the emailed link and logs in: the session token.
-func benchSupportSession(b *testing.B, accounts *commands.Accounts, store commands.Store) string {
+func benchSupportSession(b *testing.B, accounts *commands.Service, store commands.Store) string {
 	b.Helper()
 	ctx := context.Background()
 	email, pw := "bulk.bench@necsu.example.nhs.uk", newPassword()

@@ -62,13 +62,13 @@ func dailyUpdateQuestions() []DailyUpdateQuestion {
 }
 
 func (s *Server) handleDailyUpdateForm(w http.ResponseWriter, r *http.Request, a commands.Actor) {
-	last, ok, err := s.accounts.LastDailyUpdate(r.Context(), a, locationID(r))
+	last, ok, err := s.commands.LastDailyUpdate(r.Context(), a, locationID(r))
 	if err != nil {
 		s.writeErr(w, r, err)
 		return
 	}
 	form := DailyUpdateForm{
-		LocationID: locationID(r), Today: dailyupdate.Day(s.accounts.Now()), Questions: dailyUpdateQuestions(),
+		LocationID: locationID(r), Today: dailyupdate.Day(s.commands.Now()), Questions: dailyUpdateQuestions(),
 		Rules: []string{dailyupdate.MsgUsersWithCovid, dailyupdate.MsgStaffAbsent, dailyupdate.MsgNoExtraHours},
 	}
 	if ok {
@@ -95,7 +95,7 @@ func (s *Server) handleSubmitDailyUpdate(w http.ResponseWriter, r *http.Request,
 		s.writeErr(w, r, err)
 		return
 	}
-	res, err := s.accounts.SubmitDailyUpdate(r.Context(), a, dailyupdate.Submit{LocationID: locationID(r), Form: form, NoChange: req.NoChange})
+	res, err := s.commands.SubmitDailyUpdate(r.Context(), a, dailyupdate.Submit{LocationID: locationID(r), Form: form, NoChange: req.NoChange})
 	if err != nil {
 		s.writeErr(w, r, err)
 		return

@@ -31,7 +31,7 @@ func (s *Server) handleErase(w http.ResponseWriter, r *http.Request, a commands.
 		s.writeErr(w, r, err)
 		return
 	}
-	res, err := s.accounts.ErasePerson(r.Context(), a, erasure.Request{Kind: req.Kind, UserID: req.UserID,
+	res, err := s.commands.ErasePerson(r.Context(), a, erasure.Request{Kind: req.Kind, UserID: req.UserID,
 		LocationID: req.LocationID, ContactID: req.ContactID, RequestedBy: req.RequestedBy, Reason: req.Reason})
 	if err != nil {
 		s.writeErr(w, r, err)

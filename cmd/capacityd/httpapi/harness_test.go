@@ -71,7 +71,7 @@ type api struct {
 	t        *testing.T
 	store    commands.Store
 	engine   *projections.Engine
-	accounts *commands.Accounts
+	accounts *commands.Service
 	clock    *projtest.Clock
 	url      string
 	server   *httpapi.Server
@@ -120,7 +120,7 @@ func newAPI(t *testing.T, backend string) *api {
 			t.Error(leak)
 		}
 	})
-	accounts, err := commands.NewAccounts(ctx, store, testConfig(), a.clock.Now, logger)
+	accounts, err := commands.New(ctx, store, testConfig(), a.clock.Now, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,8 +138,8 @@ func newAPI(t *testing.T, backend string) *api {
 		Logger:       logger,
 		Registry:     prometheus.NewRegistry(),
 		MaxBodyBytes: maxBody,
-		Accounts:     accounts,
-		AccountQueries: &queries.Accounts{
+		Commands:     accounts,
+		Queries: &queries.Service{
 			ReadModels: projections.NewReadModels(pb),
 			Waiter:     engine,
 		},

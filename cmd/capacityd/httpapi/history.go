@@ -42,7 +42,7 @@ func parsePoint(v *domain.ValidationError, field, s string) history.Point {
 
 func (s *Server) streamHistory(w http.ResponseWriter, r *http.Request, a commands.Actor) (string, []history.Event, bool) {
 	id := mux.Vars(r)["stream_id"]
-	evs, err := s.accounts.StreamHistory(r.Context(), a, id)
+	evs, err := s.commands.StreamHistory(r.Context(), a, id)
 	if err != nil {
 		s.writeErr(w, r, err)
 		return "", nil, false

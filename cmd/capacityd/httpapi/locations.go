@@ -177,7 +177,7 @@ func (c ContactRequest) input() location.ContactInput {
 // profile answers a read of a location: its profile, or the error; with
 // the ETag of its version. An If-None-Match of that ETag answers 304.
 func (s *Server) profile(w http.ResponseWriter, r *http.Request, a commands.Actor) (location.Profile, bool) {
-	p, err := s.accounts.LocationProfile(r.Context(), a, mux.Vars(r)["location_id"])
+	p, err := s.commands.LocationProfile(r.Context(), a, mux.Vars(r)["location_id"])
 	if err != nil {
 		s.writeErr(w, r, err)
 		return p, false
@@ -247,7 +247,7 @@ func (s *Server) handleEditAddress(w http.ResponseWriter, r *http.Request, a com
 		s.writeErr(w, r, err)
 		return
 	}
-	res, err := s.accounts.EditAddress(r.Context(), a, location.EditAddress{LocationID: locationID(r), ExpectedVersion: v,
+	res, err := s.commands.EditAddress(r.Context(), a, location.EditAddress{LocationID: locationID(r), ExpectedVersion: v,
 		Address: location.Address{Name: req.Name, ShortName: req.ShortName, Line1: req.AddressLine1, Line2: req.AddressLine2,
 			Line3: req.AddressLine3, Line4: req.AddressLine4, Line5: req.AddressLine5, Postcode: req.Postcode}})
 	s.edited(w, r, http.StatusOK, res, err)
@@ -260,7 +260,7 @@ func (s *Server) handleAddContact(w http.ResponseWriter, r *http.Request, a comm
 		s.writeErr(w, r, err)
 		return
 	}
-	res, err := s.accounts.AddContact(r.Context(), a, location.AddContact{LocationID: locationID(r), ExpectedVersion: v, Contact: req.input()})
+	res, err := s.commands.AddContact(r.Context(), a, location.AddContact{LocationID: locationID(r), ExpectedVersion: v, Contact: req.input()})
 	if err == nil {
 		w.Header().Set("Location", "/api/v1/locations/"+locationID(r)+"/contacts/"+res.ID)
 	}
@@ -274,7 +274,7 @@ func (s *Server) handleUpdateContact(w http.ResponseWriter, r *http.Request, a c
 		s.writeErr(w, r, err)
 		return
 	}
-	res, err := s.accounts.UpdateContact(r.Context(), a, location.UpdateContact{LocationID: locationID(r), ExpectedVersion: v,
+	res, err := s.commands.UpdateContact(r.Context(), a, location.UpdateContact{LocationID: locationID(r), ExpectedVersion: v,
 		ContactID: mux.Vars(r)["contact_id"], Contact: req.input()})
 	s.edited(w, r, http.StatusOK, res, err)
 }
@@ -295,7 +295,7 @@ func (s *Server) handleRemoveContact(w http.ResponseWriter, r *http.Request, a c
 		s.writeErr(w, r, err)
 		return
 	}
-	res, err := s.accounts.RemoveContact(r.Context(), a, location.RemoveContact{LocationID: locationID(r), ExpectedVersion: v,
+	res, err := s.commands.RemoveContact(r.Context(), a, location.RemoveContact{LocationID: locationID(r), ExpectedVersion: v,
 		ContactID: mux.Vars(r)["contact_id"]})
 	s.edited(w, r, http.StatusOK, res, err)
 }
@@ -310,7 +310,7 @@ func (s *Server) handleLinkGPPractice(w http.ResponseWriter, r *http.Request, a 
 		s.writeErr(w, r, err)
 		return
 	}
-	res, err := s.accounts.LinkGPPractice(r.Context(), a, location.LinkGPPractice{LocationID: locationID(r), ExpectedVersion: v,
+	res, err := s.commands.LinkGPPractice(r.Context(), a, location.LinkGPPractice{LocationID: locationID(r), ExpectedVersion: v,
 		PracticeCode: strings.TrimSpace(req.PracticeCode)})
 	s.edited(w, r, http.StatusCreated, res, err)
 }
@@ -321,7 +321,7 @@ func (s *Server) handleUnlinkGPPractice(w http.ResponseWriter, r *http.Request, 
 		s.writeErr(w, r, err)
 		return
 	}
-	res, err := s.accounts.UnlinkGPPractice(r.Context(), a, location.UnlinkGPPractice{LocationID: locationID(r), ExpectedVersion: v,
+	res, err := s.commands.UnlinkGPPractice(r.Context(), a, location.UnlinkGPPractice{LocationID: locationID(r), ExpectedVersion: v,
 		PracticeCode: mux.Vars(r)["practice_code"]})
 	s.edited(w, r, http.StatusOK, res, err)
 }
@@ -336,7 +336,7 @@ func (s *Server) handleEditClassification(w http.ResponseWriter, r *http.Request
 		s.writeErr(w, r, err)
 		return
 	}
-	res, err := s.accounts.EditClassification(r.Context(), a, location.EditClassification{LocationID: locationID(r), ExpectedVersion: v,
+	res, err := s.commands.EditClassification(r.Context(), a, location.EditClassification{LocationID: locationID(r), ExpectedVersion: v,
 		OwnershipType: req.OwnershipType})
 	s.edited(w, r, http.StatusOK, res, err)
 }
@@ -355,7 +355,7 @@ func (s *Server) handleAddNote(w http.ResponseWriter, r *http.Request, a command
 		s.writeErr(w, r, err)
 		return
 	}
-	res, err := s.accounts.AddNote(r.Context(), a, location.AddNote{LocationID: locationID(r), ExpectedVersion: v, Text: req.Text})
+	res, err := s.commands.AddNote(r.Context(), a, location.AddNote{LocationID: locationID(r), ExpectedVersion: v, Text: req.Text})
 	if err == nil {
 		w.Header().Set("Location", "/api/v1/locations/"+locationID(r)+"/notes/"+res.ID)
 	}
@@ -369,7 +369,7 @@ func (s *Server) handleEditNote(w http.ResponseWriter, r *http.Request, a comman
 		s.writeErr(w, r, err)
 		return
 	}
-	res, err := s.accounts.EditNote(r.Context(), a, location.EditNote{LocationID: locationID(r), ExpectedVersion: v,
+	res, err := s.commands.EditNote(r.Context(), a, location.EditNote{LocationID: locationID(r), ExpectedVersion: v,
 		NoteID: mux.Vars(r)["note_id"], Text: req.Text})
 	s.edited(w, r, http.StatusOK, res, err)
 }
@@ -380,7 +380,7 @@ func (s *Server) handleDeleteNote(w http.ResponseWriter, r *http.Request, a comm
 		s.writeErr(w, r, err)
 		return
 	}
-	res, err := s.accounts.DeleteNote(r.Context(), a, location.DeleteNote{LocationID: locationID(r), ExpectedVersion: v,
+	res, err := s.commands.DeleteNote(r.Context(), a, location.DeleteNote{LocationID: locationID(r), ExpectedVersion: v,
 		NoteID: mux.Vars(r)["note_id"]})
 	s.edited(w, r, http.StatusOK, res, err)
 }
@@ -397,7 +397,7 @@ func (s *Server) handleEditPAMMS(w http.ResponseWriter, r *http.Request, a comma
 		s.writeErr(w, r, err)
 		return
 	}
-	res, err := s.accounts.EditPAMMS(r.Context(), a, location.EditPAMMS{LocationID: locationID(r), ExpectedVersion: v,
+	res, err := s.commands.EditPAMMS(r.Context(), a, location.EditPAMMS{LocationID: locationID(r), ExpectedVersion: v,
 		PAMMS: location.PAMMS{ReportURL: req.ReportURL, Rating: req.Rating, ReportDate: req.ReportDate}})
 	s.edited(w, r, http.StatusOK, res, err)
 }

@@ -41,7 +41,7 @@ func BenchmarkForgottenPassword(b *testing.B) {
 			logs := &projtest.LogBuffer{}
 			logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			clock := newClock()
-			accounts, err := commands.NewAccounts(ctx, store, testConfig(), clock.Now, logger)
+			accounts, err := commands.New(ctx, store, testConfig(), clock.Now, logger)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -50,8 +50,8 @@ func BenchmarkForgottenPassword(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			srv, err := httpapi.New(httpapi.Options{Logger: logger, Registry: prometheus.NewRegistry(), Accounts: accounts,
-				AccountQueries: &queries.Accounts{ReadModels: projections.NewReadModels(pb), Waiter: engine}})
+			srv, err := httpapi.New(httpapi.Options{Logger: logger, Registry: prometheus.NewRegistry(), Commands: accounts,
+				Queries: &queries.Service{ReadModels: projections.NewReadModels(pb), Waiter: engine}})
 			if err != nil {
 				b.Fatal(err)
 			}

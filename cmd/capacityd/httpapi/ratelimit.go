@@ -180,12 +180,12 @@ func linkTarget(s *Server, body []byte) string {
 	if json.Unmarshal(body, &b) != nil {
 		return ""
 	}
-	return LinkAccount(s.accounts, b.Token)
+	return LinkAccount(s.commands, b.Token)
 }
 
 // LinkAccount is the rate limits' account key of a set-password link: the
 // user it was issued to; a token that is not a link names nobody.
-func LinkAccount(accounts *commands.Accounts, token string) string {
+func LinkAccount(accounts *commands.Service, token string) string {
 	if id, ok := accounts.LinkUser(token); ok {
 		return id.String()
 	}

@@ -77,13 +77,13 @@ func benchMeDuringSignInBurst(b *testing.B, backend string, limited bool, hashBo
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg := commands.DefaultConfig()
 	cfg.HashConcurrency = hashBound
-	accounts, err := commands.NewAccounts(ctx, store, cfg, nil, logger)
+	accounts, err := commands.New(ctx, store, cfg, nil, logger)
 	if err != nil {
 		b.Fatal(err)
 	}
 	opts := httpapi.Options{
-		Logger: logger, Registry: prometheus.NewRegistry(), Accounts: accounts,
-		AccountQueries: &queries.Accounts{ReadModels: projections.NewReadModels(pb)},
+		Logger: logger, Registry: prometheus.NewRegistry(), Commands: accounts,
+		Queries: &queries.Service{ReadModels: projections.NewReadModels(pb)},
 	}
 	if limited {
 		switch s := store.(type) {

@@ -55,15 +55,15 @@ func (a *api) limitedNode(limits ratelimit.Limits, trusted ...netip.Prefix) *api
 			t.Logf("limited node's log (warnings and errors):\n%s", logs.String())
 		}
 	})
-	accounts, err := commands.NewAccounts(context.Background(), a.store, testConfig(), a.clock.Now, logger)
+	accounts, err := commands.New(context.Background(), a.store, testConfig(), a.clock.Now, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv, err := httpapi.New(httpapi.Options{
 		Logger: logger, Registry: prometheus.NewRegistry(), MaxBodyBytes: maxBody,
-		Accounts:       accounts,
-		AccountQueries: &queries.Accounts{ReadModels: projections.NewReadModels(pb), Waiter: a.engine},
-		Limiter:        limiter, Limits: limits, TrustedProxies: trusted,
+		Commands: accounts,
+		Queries:  &queries.Service{ReadModels: projections.NewReadModels(pb), Waiter: a.engine},
+		Limiter:  limiter, Limits: limits, TrustedProxies: trusted,
 	})
 	if err != nil {
 		t.Fatal(err)

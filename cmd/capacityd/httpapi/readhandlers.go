@@ -13,7 +13,7 @@ import (
 // rows into a download. A failure of the parse or the query is answered by
 // writeErr. The viewer V is a queries.Viewer on a logged-in route
 // (viewed), or a *queries.Viewer on a public one (maybeAuthed, nil for the
-// public); the queries are methods of queries.Accounts, bound to s.queries
+// public); the queries are methods of queries.Service, bound to s.queries
 // when the routes are registered.
 
 // viewed serves a handler of a logged-in caller's viewer: authed, then the
@@ -40,7 +40,7 @@ func serveRead[Q, T any](s *Server, w http.ResponseWriter, r *http.Request, pars
 }
 
 // jsonRead serves a read answered as JSON: the parsed query, run by query
-// (such as queries.Accounts.Compliance) for the viewer.
+// (such as queries.Service.Compliance) for the viewer.
 func jsonRead[V, Q, T any](s *Server, parse func(*http.Request) (Q, error),
 	query func(context.Context, V, Q) (T, error)) func(http.ResponseWriter, *http.Request, V) {
 	return func(w http.ResponseWriter, r *http.Request, v V) {
@@ -50,7 +50,7 @@ func jsonRead[V, Q, T any](s *Server, parse func(*http.Request) (Q, error),
 
 // fileRead serves a read answered as a download of the format (writeFile):
 // the rows of the parsed query, streamed by each (such as
-// queries.Accounts.EachCompliance) for the viewer into the columns. A
+// queries.Service.EachCompliance) for the viewer into the columns. A
 // failure before the first row is answered as JSON (writeFile).
 func fileRead[V, Q, T any](s *Server, format fileFormat, sheet, prefix string, cols []column[T],
 	parse func(*http.Request) (Q, error),

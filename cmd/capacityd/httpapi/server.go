@@ -48,10 +48,10 @@ type Options struct {
 	MaxBodyBytes int64
 	// ReadyTimeout bounds all readiness checks together. 0 means 5s.
 	ReadyTimeout time.Duration
-	// Accounts and AccountQueries serve /api/v1; without them the server
+	// Commands and Queries serve /api/v1; without them the server
 	// has only its operational endpoints.
-	Accounts       *commands.Accounts
-	AccountQueries *queries.Accounts
+	Commands *commands.Service
+	Queries  *queries.Service
 	// SecureCookies marks cookies Secure even when the request did not
 	// arrive over TLS (behind a TLS-terminating proxy).
 	SecureCookies bool
@@ -83,8 +83,8 @@ type Server struct {
 	router       *mux.Router
 	handler      http.Handler
 
-	accounts      *commands.Accounts
-	queries       *queries.Accounts
+	commands      *commands.Service
+	queries       *queries.Service
 	secureCookies bool
 
 	limiter        *ratelimit.Limiter
@@ -109,8 +109,8 @@ func New(opts Options) (*Server, error) {
 		maxBody:      opts.MaxBodyBytes,
 		router:       mux.NewRouter(),
 
-		accounts:      opts.Accounts,
-		queries:       opts.AccountQueries,
+		commands:      opts.Commands,
+		queries:       opts.Queries,
 		secureCookies: opts.SecureCookies,
 
 		limiter:        opts.Limiter,
@@ -121,8 +121,8 @@ func New(opts Options) (*Server, error) {
 	if s.afterAnswer == nil {
 		s.afterAnswer = NewAfterAnswer(opts.Logger)
 	}
-	if (s.accounts == nil) != (s.queries == nil) {
-		return nil, errors.New("httpapi: Accounts and AccountQueries go together")
+	if (s.commands == nil) != (s.queries == nil) {
+		return nil, errors.New("httpapi: Commands and Queries go together")
 	}
 	if s.readyTimeout <= 0 {
 		s.readyTimeout = 5 * time.Second
@@ -183,7 +183,7 @@ func (s *Server) routes() {
 		ErrorHandling: promhttp.ContinueOnError,
 	})).Methods(http.MethodGet)
 
-	if s.accounts != nil {
+	if s.commands != nil {
 		s.accountRoutes(r.PathPrefix("/api/v1").Subrouter())
 	}
 

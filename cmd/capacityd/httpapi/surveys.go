@@ -56,12 +56,12 @@ func DecodeSurveyResponse(body []byte) (SurveyResponseRequest, error) {
 }
 
 func (s *Server) surveys(r *http.Request, v queries.Viewer, minPos int64) (any, error) {
-	list, err := s.queries.Surveys(r.Context(), v, s.accounts.Now(), minPos)
+	list, err := s.queries.Surveys(r.Context(), v, s.commands.Now(), minPos)
 	return map[string]any{"surveys": list}, err
 }
 
 func (s *Server) locationSurveys(r *http.Request, v queries.Viewer, minPos int64) (any, error) {
-	return s.queries.OpenSurveys(r.Context(), v, locationID(r), s.accounts.Now(), minPos)
+	return s.queries.OpenSurveys(r.Context(), v, locationID(r), s.commands.Now(), minPos)
 }
 
 func (s *Server) handleDefineSurvey(w http.ResponseWriter, r *http.Request, a commands.Actor) {
@@ -75,7 +75,7 @@ func (s *Server) handleDefineSurvey(w http.ResponseWriter, r *http.Request, a co
 		s.writeErr(w, r, err)
 		return
 	}
-	res, err := s.accounts.DefineSurvey(r.Context(), a, form)
+	res, err := s.commands.DefineSurvey(r.Context(), a, form)
 	if err != nil {
 		s.writeErr(w, r, err)
 		return
@@ -94,18 +94,18 @@ func (s *Server) handleAmendSurvey(w http.ResponseWriter, r *http.Request, a com
 			"say which version you amended: send expected_version, the version of the survey in GET /api/v1/surveys"})
 		return
 	}
-	res, err := s.accounts.AmendSurvey(r.Context(), a, survey.Amend{SurveyID: surveyID(r), ExpectedVersion: *req.ExpectedVersion,
+	res, err := s.commands.AmendSurvey(r.Context(), a, survey.Amend{SurveyID: surveyID(r), ExpectedVersion: *req.ExpectedVersion,
 		Form: req.Form})
 	s.surveyChanged(w, r, res, err)
 }
 
 func (s *Server) handlePublishSurvey(w http.ResponseWriter, r *http.Request, a commands.Actor) {
-	res, err := s.accounts.PublishSurvey(r.Context(), a, surveyID(r))
+	res, err := s.commands.PublishSurvey(r.Context(), a, surveyID(r))
 	s.surveyChanged(w, r, res, err)
 }
 
 func (s *Server) handleCloseSurvey(w http.ResponseWriter, r *http.Request, a commands.Actor) {
-	res, err := s.accounts.CloseSurvey(r.Context(), a, surveyID(r))
+	res, err := s.commands.CloseSurvey(r.Context(), a, surveyID(r))
 	s.surveyChanged(w, r, res, err)
 }
 
@@ -128,7 +128,7 @@ func (s *Server) handleSubmitSurveyResponse(w http.ResponseWriter, r *http.Reque
 		s.writeErr(w, r, err)
 		return
 	}
-	res, err := s.accounts.SubmitSurveyResponse(r.Context(), a, surveyID(r), locationID(r), req.Answers)
+	res, err := s.commands.SubmitSurveyResponse(r.Context(), a, surveyID(r), locationID(r), req.Answers)
 	if err != nil {
 		s.writeErr(w, r, err)
 		return

@@ -83,7 +83,7 @@ func homeCareQuery(r *http.Request) (queries.HomeCareQuery, error) {
 func (s *Server) dashboardQuery(r *http.Request) (queries.DashboardQuery, error) {
 	q := r.URL.Query()
 	var v domain.ValidationError
-	d := queries.DashboardQuery{Now: s.accounts.Now(), Page: intParam(q, "page", &v), PageSize: intParam(q, "page_size", &v)}
+	d := queries.DashboardQuery{Now: s.commands.Now(), Page: intParam(q, "page", &v), PageSize: intParam(q, "page_size", &v)}
 	for _, ids := range q["location_id"] {
 		for id := range strings.SplitSeq(ids, ",") {
 			if id = strings.TrimSpace(id); id != "" {
@@ -96,7 +96,7 @@ func (s *Server) dashboardQuery(r *http.Request) (queries.DashboardQuery, error)
 }
 
 func (s *Server) locationDashboard(r *http.Request, v queries.Viewer, minPos int64) (any, error) {
-	return s.queries.LocationDashboard(r.Context(), v, mux.Vars(r)["location_id"], s.accounts.Now(), minPos)
+	return s.queries.LocationDashboard(r.Context(), v, mux.Vars(r)["location_id"], s.commands.Now(), minPos)
 }
 
 // handleGPPractices stays by hand: the GP register is the same for every

@@ -33,7 +33,7 @@ type viewsFixture struct {
 	engine *projections.Engine
 	server http.Handler
 	events int64
-	q      queries.Accounts
+	q      queries.Service
 }
 
 // newViewsFixture seeds *viewsLocations locations (capacityctl seed's
@@ -83,14 +83,14 @@ func newViewsFixture(b *testing.B, backend string) *viewsFixture {
 		}
 	}
 	b.Logf("%s: projections caught up in %s", backend, time.Since(start).Round(time.Millisecond))
-	accounts, err := commands.NewAccounts(ctx, store, testConfig(), time.Now, logger)
+	accounts, err := commands.New(ctx, store, testConfig(), time.Now, logger)
 	if err != nil {
 		b.Fatal(err)
 	}
-	q := queries.Accounts{ReadModels: projections.NewReadModels(pb), Waiter: engine}
+	q := queries.Service{ReadModels: projections.NewReadModels(pb), Waiter: engine}
 	srv, err := httpapi.New(httpapi.Options{
 		Logger: logger, Registry: prometheus.NewRegistry(), MaxBodyBytes: maxBody,
-		Accounts: accounts, AccountQueries: &q,
+		Commands: accounts, Queries: &q,
 	})
 	if err != nil {
 		b.Fatal(err)

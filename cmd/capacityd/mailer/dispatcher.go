@@ -48,7 +48,7 @@ type Config struct {
 	// PublicURL/set-password?token=... Required.
 	PublicURL string
 	// LinkKey is the server's key of password links
-	// (commands.Accounts.LinkKey). Required.
+	// (commands.Service.LinkKey). Required.
 	LinkKey []byte
 	// Clock is the time source of leases, backoff and ages (time.Now).
 	Clock func() time.Time

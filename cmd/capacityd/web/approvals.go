@@ -105,7 +105,7 @@ func (h *Handler) submitApproval(w http.ResponseWriter, r *http.Request, s *sess
 	field := "reason-" + requestID.String() + "-" + org
 	f := newForm()
 	f.Values[field] = r.PostForm.Get("reason")
-	res, err := h.accounts.DecideAccess(r.Context(), s.actor, userID, requestID, org, decision == "approve", r.PostForm.Get("reason"))
+	res, err := h.commands.DecideAccess(r.Context(), s.actor, userID, requestID, org, decision == "approve", r.PostForm.Get("reason"))
 	var rule *domain.RuleError
 	switch {
 	case f.addValidation(err, map[string]string{"reason": field}):

@@ -20,7 +20,7 @@ func (h *Handler) showDisclaimer(w http.ResponseWriter, r *http.Request, s *sess
 }
 
 func (h *Handler) submitDisclaimer(w http.ResponseWriter, r *http.Request, s *session) {
-	if _, err := h.accounts.AcknowledgeDisclaimer(r.Context(), s.actor); err != nil {
+	if _, err := h.commands.AcknowledgeDisclaimer(r.Context(), s.actor); err != nil {
 		h.fail(w, r, err)
 		return
 	}

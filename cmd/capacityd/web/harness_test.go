@@ -48,7 +48,7 @@ type site struct {
 	t        testing.TB
 	url      string
 	store    commands.Store
-	accounts *commands.Accounts
+	accounts *commands.Service
 	engine   *projections.Engine
 	smtp     *smtptest.Server
 	mailer   *mailer.Dispatcher
@@ -122,7 +122,7 @@ func newSiteWith(t testing.TB, backend string, opts siteOptions) *site {
 	cfg := commands.DefaultConfig()
 	// Cheap hashing: the parameters are not what these tests test.
 	cfg.Hash = password.FastParams()
-	accounts, err := commands.NewAccounts(ctx, store, cfg, time.Now, logger)
+	accounts, err := commands.New(ctx, store, cfg, time.Now, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func newSiteWith(t testing.TB, backend string, opts siteOptions) *site {
 		t.Fatal(err)
 	}
 
-	aq := &queries.Accounts{ReadModels: projections.NewReadModels(pb), Waiter: engine}
+	aq := &queries.Service{ReadModels: projections.NewReadModels(pb), Waiter: engine}
 	var limiter *ratelimit.Limiter
 	switch st := store.(type) {
 	case *postgres.Store:
@@ -174,13 +174,13 @@ func newSiteWith(t testing.TB, backend string, opts siteOptions) *site {
 		t.Fatalf("unknown store %T", store)
 	}
 	after := httpapi.NewAfterAnswer(logger)
-	pages, err := web.New(web.Options{Logger: logger, Accounts: accounts, AccountQueries: aq, MaxBodyBytes: maxBody,
+	pages, err := web.New(web.Options{Logger: logger, Commands: accounts, Queries: aq, MaxBodyBytes: maxBody,
 		SecureCookies: opts.secureCookies, Limiter: limiter, Limits: opts.limits, AfterAnswer: after})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := httpapi.New(httpapi.Options{Logger: logger, Registry: prometheus.NewRegistry(), Accounts: accounts,
-		AccountQueries: aq, SecureCookies: opts.secureCookies, Limiter: limiter, Limits: opts.limits,
+	srv, err := httpapi.New(httpapi.Options{Logger: logger, Registry: prometheus.NewRegistry(), Commands: accounts,
+		Queries: aq, SecureCookies: opts.secureCookies, Limiter: limiter, Limits: opts.limits,
 		AfterAnswer: after, Web: pages})
 	if err != nil {
 		t.Fatal(err)

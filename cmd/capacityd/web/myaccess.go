@@ -194,7 +194,7 @@ func (h *Handler) submitMyAccess(w http.ResponseWriter, r *http.Request, s *sess
 		h.renderMyAccess(w, r, http.StatusUnprocessableEntity, s, f, found, ids, "")
 		return
 	}
-	_, err = h.accounts.RequestAccess(r.Context(), s.actor, ids, f.Values["declaration"] == "yes")
+	_, err = h.commands.RequestAccess(r.Context(), s.actor, ids, f.Values["declaration"] == "yes")
 	rename := map[string]string{"location_ids": "locations", "declaration_accepted": "declaration"}
 	for i, id := range ids {
 		field := "locations"

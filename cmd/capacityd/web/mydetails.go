@@ -46,7 +46,7 @@ func (h *Handler) renderMyDetails(w http.ResponseWriter, r *http.Request, status
 	}
 	slices.Sort(locations)
 	var tokens []apiToken
-	now := h.accounts.Now()
+	now := h.commands.Now()
 	for id, t := range u.Tokens {
 		if !t.Revoked && now.Before(t.ExpiresAt) {
 			tokens = append(tokens, apiToken{ID: id.String(), Name: t.Name, ExpiresAt: t.ExpiresAt})
@@ -88,7 +88,7 @@ func (h *Handler) submitCommunications(w http.ResponseWriter, r *http.Request, s
 		h.renderMyDetails(w, r, http.StatusUnprocessableEntity, s, f, "", nil)
 		return
 	}
-	if _, err := h.accounts.SetCommunications(r.Context(), s.actor, choice == "yes"); err != nil {
+	if _, err := h.commands.SetCommunications(r.Context(), s.actor, choice == "yes"); err != nil {
 		h.fail(w, r, err)
 		return
 	}
@@ -100,7 +100,7 @@ func (h *Handler) submitCommunications(w http.ResponseWriter, r *http.Request, s
 func (h *Handler) submitCreateToken(w http.ResponseWriter, r *http.Request, s *session) {
 	f := newForm()
 	f.Values["token_name"] = r.PostForm.Get("token_name")
-	res, err := h.accounts.CreateAPIToken(r.Context(), s.actor, f.Values["token_name"])
+	res, err := h.commands.CreateAPIToken(r.Context(), s.actor, f.Values["token_name"])
 	var rule *domain.RuleError
 	if errors.As(err, &rule) && rule.Code != commands.ErrDisclaimerRequired.Code && rule.Code != commands.ErrPasswordChangeRequired.Code {
 		// Too many tokens already: said on the field.
@@ -134,7 +134,7 @@ func (h *Handler) submitRevokeToken(w http.ResponseWriter, r *http.Request, s *s
 		h.errorPage(w, r, http.StatusBadRequest)
 		return
 	}
-	if _, err := h.accounts.RevokeAPIToken(r.Context(), s.actor, id); err != nil {
+	if _, err := h.commands.RevokeAPIToken(r.Context(), s.actor, id); err != nil {
 		h.fail(w, r, err)
 		return
 	}

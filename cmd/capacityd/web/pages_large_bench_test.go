@@ -231,7 +231,7 @@ func keepFirst(first, err error) error {
 
 // registerUser registers user i and, unless it is one left pending,
 // approves its request as support.
-func registerUser(ctx context.Context, accounts *commands.Accounts, i int, large *seededOrg, orgs []*seededOrg) error {
+func registerUser(ctx context.Context, accounts *commands.Service, i int, large *seededOrg, orgs []*seededOrg) error {
 	org := large
 	if i%largeOrgShare != 0 {
 		org = orgs[i%len(orgs)]

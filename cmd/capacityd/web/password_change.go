@@ -15,7 +15,7 @@ func (h *Handler) showChangePassword(w http.ResponseWriter, r *http.Request, s *
 func (h *Handler) renderChangePassword(w http.ResponseWriter, r *http.Request, status int, s *session, f *form) {
 	h.render(w, r, status, "change-password", view{Title: "Change your password", User: s.user(), CSRF: s.csrf(), Form: f,
 		Data: map[string]any{
-			"Rules":  h.accounts.PasswordRules(),
+			"Rules":  h.commands.PasswordRules(),
 			"Forced": s.actor.PasswordChangeRequired,
 		}})
 }
@@ -30,7 +30,7 @@ func (h *Handler) submitChangePassword(w http.ResponseWriter, r *http.Request, s
 		h.renderChangePassword(w, r, http.StatusUnprocessableEntity, s, f)
 		return
 	}
-	_, err := h.accounts.ChangePassword(r.Context(), s.actor, current, next)
+	_, err := h.commands.ChangePassword(r.Context(), s.actor, current, next)
 	if f.addValidation(err, nil) {
 		f.order("current_password", "new_password")
 		h.renderChangePassword(w, r, http.StatusUnprocessableEntity, s, f)

@@ -41,7 +41,7 @@ func (h *Handler) submitForgottenPassword(w http.ResponseWriter, r *http.Request
 		w.Header().Set("Content-Length", "0")
 		w.WriteHeader(http.StatusSeeOther)
 	}, func(ctx context.Context) error {
-		return h.accounts.RequestPasswordReset(ctx, info, email)
+		return h.commands.RequestPasswordReset(ctx, info, email)
 	})
 	if err != nil {
 		h.fail(w, r, err)

@@ -15,7 +15,7 @@ import (
 
 func (h *Handler) showSetPassword(w http.ResponseWriter, r *http.Request) {
 	token := r.URL.Query().Get("token")
-	if err := h.accounts.CheckPasswordLink(r.Context(), token); err != nil {
+	if err := h.commands.CheckPasswordLink(r.Context(), token); err != nil {
 		h.linkProblem(w, r, err)
 		return
 	}
@@ -26,7 +26,7 @@ func (h *Handler) showSetPassword(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) renderSetPassword(w http.ResponseWriter, r *http.Request, status int, f *form) {
 	h.render(w, r, status, "set-password", view{Title: "Choose a password", Form: f,
-		Data: map[string]any{"Rules": h.accounts.PasswordRules()}})
+		Data: map[string]any{"Rules": h.commands.PasswordRules()}})
 }
 
 // linkProblem is the page of a link that cannot be used.
@@ -46,10 +46,10 @@ func (h *Handler) submitSetPassword(w http.ResponseWriter, r *http.Request) {
 	}
 	f := newForm()
 	f.Values["token"] = r.PostForm.Get("token")
-	if !h.allow(w, r, ratelimit.PasswordLink, h.limits.PasswordLink, httpapi.LinkAccount(h.accounts, f.Values["token"])) {
+	if !h.allow(w, r, ratelimit.PasswordLink, h.limits.PasswordLink, httpapi.LinkAccount(h.commands, f.Values["token"])) {
 		return
 	}
-	_, err := h.accounts.SetPasswordWithLink(r.Context(), httpapi.RequestInfo(r), f.Values["token"], r.PostForm.Get("password"))
+	_, err := h.commands.SetPasswordWithLink(r.Context(), httpapi.RequestInfo(r), f.Values["token"], r.PostForm.Get("password"))
 	if f.addValidation(err, nil) {
 		h.renderSetPassword(w, r, http.StatusUnprocessableEntity, f)
 		return

@@ -162,7 +162,7 @@ func (h *Handler) submitRegister(w http.ResponseWriter, r *http.Request) {
 			h.renderRegister(w, r, http.StatusOK, "terms", g, nil)
 			return
 		}
-		_, err := h.accounts.Register(r.Context(), httpapi.RequestInfo(r), g.command())
+		_, err := h.commands.Register(r.Context(), httpapi.RequestInfo(r), g.command())
 		var conflict *domain.ConflictError
 		switch {
 		case errors.As(err, &conflict):

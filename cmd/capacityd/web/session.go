@@ -36,7 +36,7 @@ func (h *Handler) currentSession(w http.ResponseWriter, r *http.Request) (*sessi
 	if err != nil || c.Value == "" {
 		return nil, nil
 	}
-	actor, err := h.accounts.Authenticate(r.Context(), c.Value, httpapi.RequestInfo(r))
+	actor, err := h.commands.Authenticate(r.Context(), c.Value, httpapi.RequestInfo(r))
 	if errors.Is(err, domain.ErrUnauthenticated) {
 		httpapi.ClearSessionCookies(w, r, h.secureCookies)
 		return nil, nil

@@ -26,7 +26,7 @@ func signInNotice(key string) string {
 
 // lockoutRule is the guide's rule, from the server's configuration.
 func (h *Handler) lockoutRule() string {
-	cfg := h.accounts.Config()
+	cfg := h.commands.Config()
 	return fmt.Sprintf("If the wrong password is entered %d times in a row, the account is locked for %s. "+
 		"Resetting your password with the forgotten password link unlocks it.", cfg.MaxFailedLogins, duration(cfg.LockFor))
 }
@@ -86,7 +86,7 @@ func (h *Handler) submitSignIn(w http.ResponseWriter, r *http.Request) {
 		h.renderSignIn(w, r, http.StatusUnprocessableEntity, f, "")
 		return
 	}
-	res, err := h.accounts.Login(r.Context(), httpapi.RequestInfo(r), f.Values["email"], pw, remember)
+	res, err := h.commands.Login(r.Context(), httpapi.RequestInfo(r), f.Values["email"], pw, remember)
 	if errors.Is(err, domain.ErrUnauthenticated) {
 		f.add("email", "login_failed", httpapi.LoginFailed)
 		h.renderSignIn(w, r, http.StatusUnauthorized, f, "")

@@ -11,7 +11,7 @@ import (
 // session there is nothing to end.
 func (h *Handler) submitSignOut(w http.ResponseWriter, r *http.Request) {
 	h.signedInUngated(func(w http.ResponseWriter, r *http.Request, s *session) {
-		if _, err := h.accounts.Logout(r.Context(), s.actor); err != nil {
+		if _, err := h.commands.Logout(r.Context(), s.actor); err != nil {
 			h.fail(w, r, err)
 			return
 		}

@@ -82,7 +82,7 @@ func (h *Handler) submitGenericAccount(w http.ResponseWriter, r *http.Request, s
 	}
 	// Location IDs are typed as a list: commas, spaces or lines apart.
 	ids := strings.FieldsFunc(f.Values["location_ids"], func(c rune) bool { return c == ',' || c == ' ' || c == '\n' || c == '\r' || c == '\t' })
-	res, err := h.accounts.CreateGenericAccount(r.Context(), s.actor, account.CreateGeneric{
+	res, err := h.commands.CreateGenericAccount(r.Context(), s.actor, account.CreateGeneric{
 		Email: f.Values["generic_email"], DisplayName: f.Values["display_name"], OrganisationID: f.Values["organisation_id"], LocationIDs: ids})
 	rename := map[string]string{"email": "generic_email"}
 	for i := range ids {
@@ -113,9 +113,9 @@ func (h *Handler) submitAuditorRole(w http.ResponseWriter, r *http.Request, s *s
 	var change func(context.Context, commands.Actor, uuid.UUID) (commands.AuditorChanged, error)
 	switch r.PostForm.Get("action") {
 	case "grant":
-		change = h.accounts.GrantAuditorRole
+		change = h.commands.GrantAuditorRole
 	case "revoke":
-		change = h.accounts.RevokeAuditorRole
+		change = h.commands.RevokeAuditorRole
 	default:
 		// Only a made-up form names no action.
 		h.errorPage(w, r, http.StatusBadRequest)

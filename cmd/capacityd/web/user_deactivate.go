@@ -52,7 +52,7 @@ func (h *Handler) submitDeactivate(w http.ResponseWriter, r *http.Request, s *se
 	}
 	f := newForm()
 	f.Values["reason"] = r.PostForm.Get("reason")
-	res, err := h.accounts.Deactivate(r.Context(), s.actor, id, f.Values["reason"])
+	res, err := h.commands.Deactivate(r.Context(), s.actor, id, f.Values["reason"])
 	var rule *domain.RuleError
 	switch {
 	case f.addValidation(err, nil):

@@ -180,7 +180,7 @@ func (h *Handler) submitUserType(w http.ResponseWriter, r *http.Request, s *sess
 	if !ok {
 		return
 	}
-	res, err := h.accounts.ChangeRole(r.Context(), s.actor, id, r.PostForm.Get("user_type"))
+	res, err := h.commands.ChangeRole(r.Context(), s.actor, id, r.PostForm.Get("user_type"))
 	h.afterUserCommand(w, r, s, "user-type", res.Position, err)
 }
 
@@ -189,7 +189,7 @@ func (h *Handler) submitReactivate(w http.ResponseWriter, r *http.Request, s *se
 	if !ok {
 		return
 	}
-	res, err := h.accounts.Reactivate(r.Context(), s.actor, id)
+	res, err := h.commands.Reactivate(r.Context(), s.actor, id)
 	h.afterUserCommand(w, r, s, "reactivated", res.Position, err)
 }
 

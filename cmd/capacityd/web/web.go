@@ -27,9 +27,9 @@ const DefaultMaxBodyBytes = 64 << 10
 
 // Options are the dependencies of the web port.
 type Options struct {
-	Logger         *slog.Logger
-	Accounts       *commands.Accounts
-	AccountQueries *queries.Accounts
+	Logger   *slog.Logger
+	Commands *commands.Service
+	Queries  *queries.Service
 	// SecureCookies marks cookies Secure and sends Strict-Transport-Security
 	// even when the request did not arrive over TLS (behind a
 	// TLS-terminating proxy).
@@ -49,8 +49,8 @@ type Options struct {
 // Handler serves the web pages.
 type Handler struct {
 	logger        *slog.Logger
-	accounts      *commands.Accounts
-	queries       *queries.Accounts
+	commands      *commands.Service
+	queries       *queries.Service
 	secureCookies bool
 	maxBody       int64
 	limiter       *ratelimit.Limiter
@@ -66,13 +66,13 @@ type Handler struct {
 
 // New builds the web port.
 func New(opts Options) (*Handler, error) {
-	if opts.Logger == nil || opts.Accounts == nil || opts.AccountQueries == nil || opts.AfterAnswer == nil {
-		return nil, errors.New("web: Logger, Accounts, AccountQueries and AfterAnswer are required")
+	if opts.Logger == nil || opts.Commands == nil || opts.Queries == nil || opts.AfterAnswer == nil {
+		return nil, errors.New("web: Logger, Commands, Queries and AfterAnswer are required")
 	}
 	h := &Handler{
 		logger:        opts.Logger,
-		accounts:      opts.Accounts,
-		queries:       opts.AccountQueries,
+		commands:      opts.Commands,
+		queries:       opts.Queries,
 		secureCookies: opts.SecureCookies,
 		maxBody:       opts.MaxBodyBytes,
 		limiter:       opts.Limiter,

@@ -314,7 +314,7 @@ func (b *Backend) ChainKey(ctx context.Context) ([]byte, error) {
 	return eventstore.ServerKey(ctx, tr, eventstore.ChainKeyName)
 }
 
-// NewAccounts builds the account commands over the backend.
-func (b *Backend) NewAccounts(ctx context.Context, cfg commands.Config, logger *slog.Logger) (*commands.Accounts, error) {
-	return commands.NewAccounts(ctx, b.CommandStore(), cfg, nil, logger)
+// NewCommands builds the account commands over the backend.
+func (b *Backend) NewCommands(ctx context.Context, cfg commands.Config, logger *slog.Logger) (*commands.Service, error) {
+	return commands.New(ctx, b.CommandStore(), cfg, nil, logger)
 }

@@ -25,7 +25,7 @@ const reminderHorizon = 14 * 24 * time.Hour
 // and 1 days before expiry); the mail outbox sends them. A reminder is
 // recorded once per password and day count, so running the job again, or
 // on two servers, sends nothing twice. It returns how many it recorded.
-func PasswordReminders(ctx context.Context, q queries.Accounts, a *commands.Accounts, now time.Time, logger *slog.Logger) (int, error) {
+func PasswordReminders(ctx context.Context, q queries.Service, a *commands.Service, now time.Time, logger *slog.Logger) (int, error) {
 	// A minute more than the horizon: the query is strict, the reminder
 	// rule is not, and the command decides again for each candidate.
 	ids, err := q.PasswordsExpiringBefore(ctx, now.Add(reminderHorizon+time.Minute))

@@ -40,8 +40,8 @@ type reminderWorld struct {
 	store    commands.Store
 	pb       projections.Backend
 	engine   *projections.Engine
-	accounts *commands.Accounts
-	queries  queries.Accounts
+	accounts *commands.Service
+	queries  queries.Service
 	clock    *projtest.Clock
 	logger   *slog.Logger
 
@@ -57,7 +57,7 @@ func newReminderWorld(t *testing.T, backend string) *reminderWorld {
 	clock := projtest.NewClock(time.Now().UTC().Truncate(time.Second))
 	cfg := commands.DefaultConfig()
 	cfg.Hash = password.FastParams()
-	a, err := commands.NewAccounts(ctx, store, cfg, clock.Now, logger)
+	a, err := commands.New(ctx, store, cfg, clock.Now, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func newReminderWorld(t *testing.T, backend string) *reminderWorld {
 	projtest.RunEngine(t, engine)
 	w := &reminderWorld{
 		t: t, store: store, pb: pb, engine: engine, accounts: a, clock: clock, logger: logger,
-		queries: queries.Accounts{ReadModels: projections.NewReadModels(pb), Waiter: engine},
+		queries: queries.Service{ReadModels: projections.NewReadModels(pb), Waiter: engine},
 	}
 
 	sys := commands.System("test")
