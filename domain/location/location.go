@@ -8,8 +8,6 @@
 package location
 
 import (
-	"encoding/json"
-	"fmt"
 	"regexp"
 	"strings"
 	"unicode/utf8"
@@ -142,88 +140,54 @@ const (
 func (OrganisationRegistered) EventType() string { return TypeOrganisationRegistered }
 func (LocationRegistered) EventType() string     { return TypeLocationRegistered }
 
-// Decode reads an event of the organisation and location streams from its
-// type name and JSON, bringing older shapes to the current one first
-// (Upcast). Unknown types return (nil, nil): newer events are skipped by
-// older code.
-func Decode(eventType string, data []byte) (any, error) {
-	eventType, data, err := Upcast(eventType, data)
-	if err != nil {
-		return nil, err
-	}
-	var ev any
-	switch eventType {
-	case TypeOrganisationRegistered:
-		ev, err = decode[OrganisationRegistered](data)
+// events is the registry of the organisation and location streams'
+// events, bringing older shapes to the current one first (Upcast).
+var events = domain.NewRegistry(
+	domain.EventOf(func(e OrganisationRegistered) OrganisationRegistered {
 		// Imports once named a provider whose name the source lacked
 		// after its id: a placeholder, not a name.
-		if e, ok := ev.(OrganisationRegistered); ok && e.Name == e.OrganisationID {
+		if e.Name == e.OrganisationID {
 			e.Name = ""
-			ev = e
 		}
-	case TypeOrganisationRenamed:
-		ev, err = decode[OrganisationRenamed](data)
-		if e, ok := ev.(OrganisationRenamed); ok && e.Before == e.OrganisationID {
+		return e
+	}),
+	domain.EventOf(func(e OrganisationRenamed) OrganisationRenamed {
+		if e.Before == e.OrganisationID {
 			e.Before = ""
-			ev = e
 		}
-	case TypeLocationRegistered:
-		ev, err = decode[LocationRegistered](data)
-	case TypeCQCLocationImported:
-		ev, err = decode[CQCLocationImported](data)
-	case TypeCQCDetailsChanged:
-		ev, err = decode[CQCDetailsChanged](data)
-	case TypeCQCRatingsChanged:
-		ev, err = decode[CQCRatingsChanged](data)
-	case TypeLocationDeregistered:
-		ev, err = decode[LocationDeregistered](data)
-	case TypeLocationReregistered:
-		ev, err = decode[LocationReregistered](data)
-	case TypeLocationDormancyChanged:
-		ev, err = decode[LocationDormancyChanged](data)
-	case TypeOrganisationPostcodeChanged:
-		ev, err = decode[OrganisationPostcodeChanged](data)
-	case TypeAddressChanged:
-		ev, err = decode[AddressChanged](data)
-	case TypeContactAdded:
-		ev, err = decode[ContactAdded](data)
-	case TypeContactUpdated:
-		ev, err = decode[ContactUpdated](data)
-	case TypeContactRemoved:
-		ev, err = decode[ContactRemoved](data)
-	case TypeGPPracticeLinked:
-		ev, err = decode[GPPracticeLinked](data)
-	case TypeGPPracticeUnlinked:
-		ev, err = decode[GPPracticeUnlinked](data)
-	case TypeOwnershipTypeChanged:
-		ev, err = decode[OwnershipTypeChanged](data)
-	case TypeNoteAdded:
-		ev, err = decode[NoteAdded](data)
-	case TypeNoteEdited:
-		ev, err = decode[NoteEdited](data)
-	case TypeNoteDeleted:
-		ev, err = decode[NoteDeleted](data)
-	case TypePAMMSChanged:
-		ev, err = decode[PAMMSChanged](data)
-	case TypeDetailsConfirmed:
-		ev, err = decode[DetailsConfirmed](data)
-	default:
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("decode %s: %w", eventType, err)
-	}
-	return ev, nil
-}
+		return e
+	}),
+	domain.EventOf[LocationRegistered](),
+	domain.EventOf[CQCLocationImported](),
+	domain.EventOf[CQCDetailsChanged](),
+	domain.EventOf[CQCRatingsChanged](),
+	domain.EventOf[LocationDeregistered](),
+	domain.EventOf[LocationReregistered](),
+	domain.EventOf[LocationDormancyChanged](),
+	domain.EventOf[OrganisationPostcodeChanged](),
+	domain.EventOf[AddressChanged](),
+	domain.EventOf[ContactAdded](),
+	domain.EventOf[ContactUpdated](),
+	domain.EventOf[ContactRemoved](),
+	domain.EventOf[GPPracticeLinked](),
+	domain.EventOf[GPPracticeUnlinked](),
+	domain.EventOf[OwnershipTypeChanged](),
+	domain.EventOf[NoteAdded](),
+	domain.EventOf[NoteEdited](),
+	domain.EventOf[NoteDeleted](),
+	domain.EventOf[PAMMSChanged](),
+	domain.EventOf[DetailsConfirmed](),
+).Upcasting(Upcast)
 
-func decode[T any](data []byte) (any, error) {
-	var v T
-	if len(data) > 0 && string(data) != "null" {
-		if err := json.Unmarshal(data, &v); err != nil {
-			return nil, err
-		}
-	}
-	return v, nil
+// Events is the package's event registry: its type names and decoders.
+func Events() domain.Registry { return events }
+
+// Decode reads an event of the organisation and location streams from its
+// type name and JSON, by the rules of domain.Registry.Decode, bringing
+// older shapes to the current one first (Upcast). Unknown types return
+// (nil, nil): newer events are skipped by older code.
+func Decode(eventType string, data []byte) (domain.Event, error) {
+	return events.Decode(eventType, data)
 }
 
 // Organisation is the state of an organisation stream.
