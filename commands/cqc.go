@@ -211,9 +211,17 @@ func (a *Service) importCQCRecord(ctx context.Context, meta eventstore.Metadata,
 	if err := rec.Validate(); err != nil {
 		return "", 0, err
 	}
+	locID, err := location.ParseID(rec.LocationID)
+	if err != nil {
+		return "", 0, err
+	}
+	provID, err := location.ParseID(rec.ProviderID)
+	if err != nil {
+		return "", 0, err
+	}
 	outcome, pos := "", int64(0)
-	err := retry(ctx, func() error {
-		l, err := a.loadLocation(ctx, rec.LocationID)
+	err = retry(ctx, func() error {
+		l, err := a.loadLocation(ctx, locID)
 		if err != nil {
 			return err
 		}
@@ -221,7 +229,7 @@ func (a *Service) importCQCRecord(ctx context.Context, meta eventstore.Metadata,
 		if err != nil {
 			return err
 		}
-		o, err := a.loadOrganisation(ctx, rec.ProviderID)
+		o, err := a.loadOrganisation(ctx, provID)
 		if err != nil {
 			return err
 		}
@@ -234,8 +242,8 @@ func (a *Service) importCQCRecord(ctx context.Context, meta eventstore.Metadata,
 			version int64
 			evs     []any
 		}{
-			{location.OrganisationStream(rec.ProviderID), o.Version, orgEvs},
-			{location.LocationStream(rec.LocationID), l.Version, locEvs},
+			{provID.OrganisationStream(), o.Version, orgEvs},
+			{locID.LocationStream(), l.Version, locEvs},
 		} {
 			if len(part.evs) == 0 {
 				continue

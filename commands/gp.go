@@ -175,9 +175,13 @@ func (a *Service) importGPPractice(ctx context.Context, meta eventstore.Metadata
 	if err != nil {
 		return "", 0, err
 	}
+	code, err := location.ParseID(p.Code)
+	if err != nil {
+		return "", 0, err
+	}
 	outcome, pos := "", int64(0)
 	err = retry(ctx, func() error {
-		o, err := a.loadOrganisation(ctx, p.Code)
+		o, err := a.loadOrganisation(ctx, code)
 		if err != nil {
 			return err
 		}
@@ -193,7 +197,7 @@ func (a *Service) importGPPractice(ctx context.Context, meta eventstore.Metadata
 		if err != nil {
 			return err
 		}
-		res, err := a.store.Append(ctx, location.OrganisationStream(p.Code), expect(o.Version), data...)
+		res, err := a.store.Append(ctx, code.OrganisationStream(), expect(o.Version), data...)
 		if err != nil {
 			return err
 		}

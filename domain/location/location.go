@@ -8,6 +8,8 @@
 package location
 
 import (
+	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"unicode/utf8"
@@ -20,11 +22,38 @@ func OrganisationStream(id string) string { return "organisation-" + id }
 func LocationStream(id string) string     { return "location-" + id }
 
 // idPattern is a CQC-style id ("1-101641286") or any short id of letters,
-// digits and - . _ that can be part of a stream id.
+// digits and - . _ that can be part of a stream id: organisation and
+// location ids (ParseID), contact and note ids, GP practice codes.
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
-// ValidID checks an organisation or location id.
-func ValidID(id string) bool { return idPattern.MatchString(id) }
+// ID is an organisation or location id, checked once where it comes in
+// (ParseID): a function that holds an ID never checks it again. The zero
+// ID is no id.
+type ID struct{ s string }
+
+// ErrInvalidID is the error of ParseID: the text cannot be an organisation
+// or location id, so no stream is named after it.
+var ErrInvalidID = errors.New("not an organisation or location id")
+
+// ParseID checks an organisation or location id: 1 to 64 letters, digits,
+// dots, dashes or underscores, starting with a letter or digit.
+func ParseID(s string) (ID, error) {
+	if !idPattern.MatchString(s) {
+		return ID{}, fmt.Errorf("%q: %w", s, ErrInvalidID)
+	}
+	return ID{s: s}, nil
+}
+
+func (id ID) String() string { return id.s }
+
+// IsZero reports whether id is no id.
+func (id ID) IsZero() bool { return id.s == "" }
+
+// LocationStream is the stream of the location of this id.
+func (id ID) LocationStream() string { return LocationStream(id.s) }
+
+// OrganisationStream is the stream of the organisation of this id.
+func (id ID) OrganisationStream() string { return OrganisationStream(id.s) }
 
 // Postcode is a UK postcode in its canonical form: upper case, one space
 // before the inward code ("NN1 1NN").
@@ -213,6 +242,10 @@ type Location struct {
 // Exists reports whether the location was registered.
 func (l Location) Exists() bool { return l.Version > 0 }
 
+// OrganisationRef is the id of the location's organisation, as an ID: it
+// was checked when the event that set it was decided.
+func (l Location) OrganisationRef() ID { return ID{s: l.OrganisationID} }
+
 // Exists reports whether the organisation was registered.
 func (o Organisation) Exists() bool { return o.Version > 0 }
 
@@ -252,7 +285,7 @@ type RegisterOrganisation struct {
 // DecideRegisterOrganisation validates the command against the state.
 func DecideRegisterOrganisation(o Organisation, c RegisterOrganisation) (OrganisationRegistered, error) {
 	var v domain.ValidationError
-	if !ValidID(c.OrganisationID) {
+	if _, err := ParseID(c.OrganisationID); err != nil {
 		v.Add("organisation_id", "invalid_id", "Use 1 to 64 letters, digits, dots, dashes or underscores")
 	}
 	name := domain.CleanText(c.Name)
@@ -288,7 +321,7 @@ type RegisterLocation struct {
 // organisation.
 func DecideRegisterLocation(l Location, org Organisation, c RegisterLocation) (LocationRegistered, error) {
 	var v domain.ValidationError
-	if !ValidID(c.LocationID) {
+	if _, err := ParseID(c.LocationID); err != nil {
 		v.Add("location_id", "invalid_id", "Use 1 to 64 letters, digits, dots, dashes or underscores")
 	}
 	if !org.Exists() {
