@@ -18,9 +18,12 @@ func (a *Service) RegisterOrganisation(ctx context.Context, actor Actor, c locat
 	return a.create(ctx, actor, "RegisterOrganisation", location.OrganisationStream(c.OrganisationID),
 		&domain.ConflictError{Code: "organisation_exists", Message: "organisation " + c.OrganisationID + " exists already"},
 		func() (any, error) {
-			o, err := a.loadOrganisation(ctx, c.OrganisationID)
-			if err != nil {
-				return nil, err
+			// An id that is none names no stream: the decision says so.
+			var o location.Organisation
+			if id, err := location.ParseID(c.OrganisationID); err == nil {
+				if o, err = a.loadOrganisation(ctx, id); err != nil {
+					return nil, err
+				}
 			}
 			ev, err := location.DecideRegisterOrganisation(o, c)
 			return orgEvent{ev}, err
@@ -33,13 +36,20 @@ func (a *Service) RegisterLocation(ctx context.Context, actor Actor, c location.
 	return a.create(ctx, actor, "RegisterLocation", location.LocationStream(c.LocationID),
 		&domain.ConflictError{Code: "location_exists", Message: "location " + c.LocationID + " exists already"},
 		func() (any, error) {
-			l, err := a.loadLocation(ctx, c.LocationID)
-			if err != nil {
-				return nil, err
+			// An id that is none names no stream: the decision says so.
+			var (
+				l location.Location
+				o location.Organisation
+			)
+			if id, err := location.ParseID(c.LocationID); err == nil {
+				if l, err = a.loadLocation(ctx, id); err != nil {
+					return nil, err
+				}
 			}
-			o, err := a.loadOrganisation(ctx, c.OrganisationID)
-			if err != nil {
-				return nil, err
+			if id, err := location.ParseID(c.OrganisationID); err == nil {
+				if o, err = a.loadOrganisation(ctx, id); err != nil {
+					return nil, err
+				}
 			}
 			ev, err := location.DecideRegisterLocation(l, o, c)
 			return locEvent{ev}, err
@@ -205,12 +215,16 @@ func (a *Service) ImportManager(ctx context.Context, actor Actor, row account.Im
 	if err != nil {
 		return "", Result{}, err
 	}
+	// A location id that is none names no location: the decision says so.
+	locID, badID := location.ParseID(row.LocationID)
 	userID := uuid.New()
 	outcome, out := "", Result{}
 	err = retry(ctx, func() error {
-		l, err := a.loadLocation(ctx, row.LocationID)
-		if err != nil {
-			return err
+		var l location.Location
+		if badID == nil {
+			if l, err = a.loadLocation(ctx, locID); err != nil {
+				return err
+			}
 		}
 		owner, err := a.loadEmail(ctx, email)
 		if err != nil {

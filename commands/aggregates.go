@@ -57,12 +57,9 @@ func (a *Service) loadEmail(ctx context.Context, e account.Email) (account.Email
 	return o, err
 }
 
-func (a *Service) loadLocation(ctx context.Context, id string) (location.Location, error) {
+func (a *Service) loadLocation(ctx context.Context, id location.ID) (location.Location, error) {
 	var l location.Location
-	if !location.ValidID(id) {
-		return l, nil
-	}
-	err := a.readStream(ctx, location.LocationStream(id), func(ev eventstore.Event) error {
+	err := a.readStream(ctx, id.LocationStream(), func(ev eventstore.Event) error {
 		d, err := location.Decode(ev.Type, ev.Data)
 		if err != nil {
 			return err
@@ -73,12 +70,9 @@ func (a *Service) loadLocation(ctx context.Context, id string) (location.Locatio
 	return l, err
 }
 
-func (a *Service) loadOrganisation(ctx context.Context, id string) (location.Organisation, error) {
+func (a *Service) loadOrganisation(ctx context.Context, id location.ID) (location.Organisation, error) {
 	var o location.Organisation
-	if !location.ValidID(id) {
-		return o, nil
-	}
-	err := a.readStream(ctx, location.OrganisationStream(id), func(ev eventstore.Event) error {
+	err := a.readStream(ctx, id.OrganisationStream(), func(ev eventstore.Event) error {
 		d, err := location.Decode(ev.Type, ev.Data)
 		if err != nil {
 			return err
@@ -100,7 +94,12 @@ func (a *Service) loadLocations(ctx context.Context, ids []string) (func(string)
 		if _, done := found[id]; done {
 			continue
 		}
-		l, err := a.loadLocation(ctx, id)
+		lid, err := location.ParseID(id)
+		if err != nil {
+			found[id] = location.Location{} // no location has it
+			continue
+		}
+		l, err := a.loadLocation(ctx, lid)
 		if err != nil {
 			return nil, err
 		}

@@ -169,13 +169,13 @@ func (a *Service) BulkTemplate(ctx context.Context, actor Actor, ids []string) (
 	if err := actor.mayChange(); err != nil {
 		return nil, err
 	}
-	var mine []string
-	for _, id := range ids {
-		if location.ValidID(id) && actor.mayEditLocation(id) == nil {
+	var mine []location.ID
+	for _, s := range ids {
+		if id, err := location.ParseID(s); err == nil && actor.mayEditLocation(s) == nil {
 			mine = append(mine, id)
 		}
 	}
-	mine = slices.Compact(slices.Sorted(slices.Values(mine)))
+	mine = sortedIDs(mine)
 	if len(mine) > MaxBulkRows {
 		return nil, domain.Rule("too_many_locations",
 			"A template lists at most %d locations and these are %d: ask support to split them", MaxBulkRows, len(mine))
@@ -186,11 +186,11 @@ func (a *Service) BulkTemplate(ctx context.Context, actor Actor, ids []string) (
 	}
 	out := make([]BulkTemplateRow, 0, len(mine))
 	for _, id := range mine {
-		l := locs[id]
+		l := locs[id.String()]
 		if !l.Exists() || l.Deregistered() {
 			continue
 		}
-		row := BulkTemplateRow{LocationID: id, Name: l.Name, OrganisationName: l.OrganisationName}
+		row := BulkTemplateRow{LocationID: id.String(), Name: l.Name, OrganisationName: l.OrganisationName}
 		if l.CQCImported() {
 			row.CQCLocationID = l.CQC.LocationID
 		}
@@ -247,15 +247,17 @@ func (a *Service) ApplyBulkUpload(ctx context.Context, actor Actor, up BulkUploa
 	reject := func(r BulkRow, field, code, message string) {
 		rejected.Errors = append(rejected.Errors, BulkRowError{Sheet: r.Sheet, Row: r.Row, Field: field, Code: code, Message: message})
 	}
-	var ids []string
-	usable := func(rows []BulkRow) []bool {
-		ok := make([]bool, len(rows))
+	var ids []location.ID
+	// usable is each row's location id, the zero ID for a row rejected.
+	usable := func(rows []BulkRow) []location.ID {
+		ok := make([]location.ID, len(rows))
 		first := map[string]int{}
 		for i, r := range rows {
+			id, err := location.ParseID(r.LocationID)
 			switch {
 			case strings.TrimSpace(r.LocationID) == "":
 				reject(r, FieldLocationID, "required", "Give the location's Id: this row has answers but no Id")
-			case !location.ValidID(r.LocationID):
+			case err != nil:
 				reject(r, FieldLocationID, "not_found", "No location has this Id")
 			default:
 				if prev, dup := first[r.LocationID]; dup {
@@ -264,8 +266,8 @@ func (a *Service) ApplyBulkUpload(ctx context.Context, actor Actor, up BulkUploa
 					continue
 				}
 				first[r.LocationID] = r.Row
-				ok[i] = true
-				ids = append(ids, r.LocationID)
+				ok[i] = id
+				ids = append(ids, id)
 			}
 		}
 		return ok
@@ -279,11 +281,11 @@ func (a *Service) ApplyBulkUpload(ctx context.Context, actor Actor, up BulkUploa
 		managerRows[i] = m.BulkRow
 	}
 	dailyOK, managerOK := usable(dailyRows), usable(managerRows)
-	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
-	dailyIDs := make([]string, 0, len(up.DailyUpdates))
-	for i, d := range up.DailyUpdates {
-		if dailyOK[i] {
-			dailyIDs = append(dailyIDs, d.LocationID)
+	ids = sortedIDs(ids)
+	dailyIDs := make([]location.ID, 0, len(up.DailyUpdates))
+	for i := range up.DailyUpdates {
+		if !dailyOK[i].IsZero() {
+			dailyIDs = append(dailyIDs, dailyOK[i])
 		}
 	}
 	checked := len(rejected.Errors)
@@ -318,7 +320,7 @@ func (a *Service) ApplyBulkUpload(ctx context.Context, actor Actor, up BulkUploa
 		changed := map[string]bool{}
 
 		for i, d := range up.DailyUpdates {
-			if !dailyOK[i] || !mayUpdate(d.BulkRow) {
+			if dailyOK[i].IsZero() || !mayUpdate(d.BulkRow) {
 				continue
 			}
 			s := states[d.LocationID]
@@ -340,7 +342,7 @@ func (a *Service) ApplyBulkUpload(ctx context.Context, actor Actor, up BulkUploa
 		}
 
 		for i, m := range up.Managers {
-			if !managerOK[i] || !mayUpdate(m.BulkRow) {
+			if managerOK[i].IsZero() || !mayUpdate(m.BulkRow) {
 				continue
 			}
 			l := locs[m.LocationID]
@@ -463,7 +465,7 @@ const bulkLoaders = 4
 
 // loadEach folds the aggregate of each id, a few reads at a time, so that
 // a thousand streams do not wait for each other's round trips.
-func loadEach[T any](ctx context.Context, ids []string, load func(context.Context, string) (T, error)) (map[string]T, error) {
+func loadEach[T any](ctx context.Context, ids []location.ID, load func(context.Context, location.ID) (T, error)) (map[string]T, error) {
 	out := make(map[string]T, len(ids))
 	if len(ids) == 0 {
 		return out, nil
@@ -474,7 +476,7 @@ func loadEach[T any](ctx context.Context, ids []string, load func(context.Contex
 		mu       sync.Mutex
 		firstErr error
 		wg       sync.WaitGroup
-		next     = make(chan string)
+		next     = make(chan location.ID)
 	)
 	for range min(bulkLoaders, len(ids)) {
 		wg.Go(func() {
@@ -485,7 +487,7 @@ func loadEach[T any](ctx context.Context, ids []string, load func(context.Contex
 					firstErr = err
 					cancel()
 				}
-				out[id] = v
+				out[id.String()] = v
 				mu.Unlock()
 			}
 		})
@@ -507,4 +509,10 @@ feed:
 		return nil, err
 	}
 	return out, nil
+}
+
+// sortedIDs sorts ids by their text and drops repeats.
+func sortedIDs(ids []location.ID) []location.ID {
+	slices.SortFunc(ids, func(a, b location.ID) int { return strings.Compare(a.String(), b.String()) })
+	return slices.Compact(ids)
 }

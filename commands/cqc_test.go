@@ -90,93 +90,87 @@ func wantSummary(t *testing.T, got commands.CQCImportSummary, created, changed, 
 }
 
 func TestImportCQC_TheSampleOnceThenOnlyWhatChanged(t *testing.T) {
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			store := b.open(t)
-			a := newAccounts(t, store)
-			sys := commands.System("test")
-			recs := cqcSample(t)
+	eachImportWorld(t, func(t *testing.T, w importWorld) {
+		ctx, store, a, sys := w.ctx, w.store, w.a, w.sys
+		recs := cqcSample(t)
 
-			sum, err := a.ImportCQC(ctx, sys, recs)
-			if err != nil {
-				t.Fatal(err)
+		sum, err := a.ImportCQC(ctx, sys, recs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantSummary(t, sum, 20, 0, 0, 0)
+		if sum.Position == 0 {
+			t.Error("no position")
+		}
+		versions := streamVersions(t, store)
+		providers := map[string]bool{}
+		for _, r := range recs {
+			providers[r.ProviderID] = true
+			if got := eventTypes(t, store, location.LocationStream(r.LocationID)); len(got) != 1 || got[0] != location.TypeCQCLocationImported {
+				t.Errorf("location %s: %v", r.LocationID, got)
 			}
-			wantSummary(t, sum, 20, 0, 0, 0)
-			if sum.Position == 0 {
-				t.Error("no position")
+		}
+		// Two providers have two locations each in the sample.
+		if len(providers) != 18 || len(versions) != 20+18 {
+			t.Errorf("%d providers, %d streams", len(providers), len(versions))
+		}
+		homecare := 0
+		for id := range providers {
+			evs, err := store.ReadStream(ctx, location.OrganisationStream(id), eventstore.ReadStreamOptions{})
+			if err != nil || len(evs) != 1 || evs[0].Type != location.TypeOrganisationRegistered {
+				t.Fatalf("organisation %s: %v, %v", id, evs, err)
 			}
-			versions := streamVersions(t, store)
-			providers := map[string]bool{}
-			for _, r := range recs {
-				providers[r.ProviderID] = true
-				if got := eventTypes(t, store, location.LocationStream(r.LocationID)); len(got) != 1 || got[0] != location.TypeCQCLocationImported {
-					t.Errorf("location %s: %v", r.LocationID, got)
-				}
+			d, _ := location.Decode(evs[0].Type, evs[0].Data)
+			o := d.(location.OrganisationRegistered)
+			if o.OrganisationID != id || o.Name != "" { // the API names no provider
+				t.Errorf("organisation %+v", o)
 			}
-			// Two providers have two locations each in the sample.
-			if len(providers) != 18 || len(versions) != 20+18 {
-				t.Errorf("%d providers, %d streams", len(providers), len(versions))
+			if o.Type == location.HomeCare {
+				homecare++
 			}
-			homecare := 0
-			for id := range providers {
-				evs, err := store.ReadStream(ctx, location.OrganisationStream(id), eventstore.ReadStreamOptions{})
-				if err != nil || len(evs) != 1 || evs[0].Type != location.TypeOrganisationRegistered {
-					t.Fatalf("organisation %s: %v, %v", id, evs, err)
-				}
-				d, _ := location.Decode(evs[0].Type, evs[0].Data)
-				o := d.(location.OrganisationRegistered)
-				if o.OrganisationID != id || o.Name != "" { // the API names no provider
-					t.Errorf("organisation %+v", o)
-				}
-				if o.Type == location.HomeCare {
-					homecare++
-				}
-			}
-			if homecare != 6 {
-				t.Errorf("%d home care organisations, want 6", homecare)
-			}
+		}
+		if homecare != 6 {
+			t.Errorf("%d home care organisations, want 6", homecare)
+		}
 
-			// The same data again appends nothing.
-			sum, err = a.ImportCQC(ctx, sys, recs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantSummary(t, sum, 0, 0, 20, 0)
-			if again := streamVersions(t, store); !maps.Equal(again, versions) {
-				t.Fatalf("a second identical import changed the log")
-			}
+		// The same data again appends nothing.
+		sum, err = a.ImportCQC(ctx, sys, recs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantSummary(t, sum, 0, 0, 20, 0)
+		if again := streamVersions(t, store); !maps.Equal(again, versions) {
+			t.Fatalf("a second identical import changed the log")
+		}
 
-			// A changed rating is one event.
-			const rated = "1-112767279"
-			changed := make([]location.CQCRecord, len(recs))
-			copy(changed, recs)
-			for i := range changed {
-				if changed[i].LocationID == rated {
-					changed[i].Ratings.Overall = location.RatingRequiresImprovement
-				}
+		// A changed rating is one event.
+		const rated = "1-112767279"
+		changed := make([]location.CQCRecord, len(recs))
+		copy(changed, recs)
+		for i := range changed {
+			if changed[i].LocationID == rated {
+				changed[i].Ratings.Overall = location.RatingRequiresImprovement
 			}
-			sum, err = a.ImportCQC(ctx, sys, changed)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantSummary(t, sum, 0, 1, 19, 0)
-			after := streamVersions(t, store)
-			if total(after)-total(versions) != 1 || after[location.LocationStream(rated)] != 2 {
-				t.Errorf("the changed rating appended %d events", total(after)-total(versions))
-			}
-			types := eventTypes(t, store, location.LocationStream(rated))
-			if types[len(types)-1] != location.TypeCQCRatingsChanged {
-				t.Errorf("location %s: %v", rated, types)
-			}
-			sum, err = a.ImportCQC(ctx, sys, changed)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantSummary(t, sum, 0, 0, 20, 0)
-		})
-	}
+		}
+		sum, err = a.ImportCQC(ctx, sys, changed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantSummary(t, sum, 0, 1, 19, 0)
+		after := streamVersions(t, store)
+		if total(after)-total(versions) != 1 || after[location.LocationStream(rated)] != 2 {
+			t.Errorf("the changed rating appended %d events", total(after)-total(versions))
+		}
+		types := eventTypes(t, store, location.LocationStream(rated))
+		if types[len(types)-1] != location.TypeCQCRatingsChanged {
+			t.Errorf("location %s: %v", rated, types)
+		}
+		sum, err = a.ImportCQC(ctx, sys, changed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantSummary(t, sum, 0, 0, 20, 0)
+	})
 }
 
 func total(versions map[string]int64) int64 {
@@ -188,71 +182,65 @@ func total(versions map[string]int64) int64 {
 }
 
 func TestImportCQC_ALocationSupportRegisteredFirst(t *testing.T) {
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			store := b.open(t)
-			a := newAccounts(t, store)
-			sys := commands.System("test")
-			recs := cqcSample(t)
-			first := recs[9] // 1-112767279 of provider 1-101610514
-			if _, err := a.RegisterOrganisation(ctx, sys, location.RegisterOrganisation{OrganisationID: first.ProviderID, Name: "Support's Name", Type: "care_home"}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := a.RegisterLocation(ctx, sys, location.RegisterLocation{LocationID: first.LocationID, OrganisationID: first.ProviderID,
-				Name: "Support's Home", Postcode: "SE22 0JR"}); err != nil {
-				t.Fatal(err)
-			}
-			// Another location support put under an organisation CQC
-			// does not know: the import refuses to move it.
-			if _, err := a.RegisterOrganisation(ctx, sys, location.RegisterOrganisation{OrganisationID: "acme", Name: "Acme Care", Type: "care_home"}); err != nil {
-				t.Fatal(err)
-			}
-			second := recs[10]
-			if _, err := a.RegisterLocation(ctx, sys, location.RegisterLocation{LocationID: second.LocationID, OrganisationID: "acme",
-				Name: "Acme House", Postcode: "CR8 3EH"}); err != nil {
-				t.Fatal(err)
-			}
-			before := streamVersions(t, store)
+	eachImportWorld(t, func(t *testing.T, w importWorld) {
+		ctx, store, a, sys := w.ctx, w.store, w.a, w.sys
+		recs := cqcSample(t)
+		first := recs[9] // 1-112767279 of provider 1-101610514
+		if _, err := a.RegisterOrganisation(ctx, sys, location.RegisterOrganisation{OrganisationID: first.ProviderID, Name: "Support's Name", Type: "care_home"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.RegisterLocation(ctx, sys, location.RegisterLocation{LocationID: first.LocationID, OrganisationID: first.ProviderID,
+			Name: "Support's Home", Postcode: "SE22 0JR"}); err != nil {
+			t.Fatal(err)
+		}
+		// Another location support put under an organisation CQC
+		// does not know: the import refuses to move it.
+		if _, err := a.RegisterOrganisation(ctx, sys, location.RegisterOrganisation{OrganisationID: "acme", Name: "Acme Care", Type: "care_home"}); err != nil {
+			t.Fatal(err)
+		}
+		second := recs[10]
+		if _, err := a.RegisterLocation(ctx, sys, location.RegisterLocation{LocationID: second.LocationID, OrganisationID: "acme",
+			Name: "Acme House", Postcode: "CR8 3EH"}); err != nil {
+			t.Fatal(err)
+		}
+		before := streamVersions(t, store)
 
-			sum, err := a.ImportCQC(ctx, sys, recs)
-			if err != nil {
-				t.Fatal(err)
+		sum, err := a.ImportCQC(ctx, sys, recs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantSummary(t, sum, 18, 1, 0, 1)
+		if !strings.HasPrefix(sum.Errors[0], "index 10: location 1-112747080: ") || !strings.Contains(sum.Errors[0], "belongs to organisation acme") {
+			t.Errorf("error %q", sum.Errors[0])
+		}
+		if got := eventTypes(t, store, location.LocationStream(first.LocationID)); strings.Join(got, ",") != "LocationRegistered,CQCLocationImported" {
+			t.Errorf("location %s: %v", first.LocationID, got)
+		}
+		after := streamVersions(t, store)
+		// The API has no provider name: support's stays.
+		for _, s := range []string{location.OrganisationStream(first.ProviderID), location.LocationStream(second.LocationID), location.OrganisationStream("acme")} {
+			if after[s] != before[s] {
+				t.Errorf("%s went from version %d to %d", s, before[s], after[s])
 			}
-			wantSummary(t, sum, 18, 1, 0, 1)
-			if !strings.HasPrefix(sum.Errors[0], "index 10: location 1-112747080: ") || !strings.Contains(sum.Errors[0], "belongs to organisation acme") {
-				t.Errorf("error %q", sum.Errors[0])
-			}
-			if got := eventTypes(t, store, location.LocationStream(first.LocationID)); strings.Join(got, ",") != "LocationRegistered,CQCLocationImported" {
-				t.Errorf("location %s: %v", first.LocationID, got)
-			}
-			after := streamVersions(t, store)
-			// The API has no provider name: support's stays.
-			for _, s := range []string{location.OrganisationStream(first.ProviderID), location.LocationStream(second.LocationID), location.OrganisationStream("acme")} {
-				if after[s] != before[s] {
-					t.Errorf("%s went from version %d to %d", s, before[s], after[s])
-				}
-			}
+		}
 
-			// The imported location is one that accounts can be granted:
-			// its organisation is CQC's provider.
-			if outcome, _, err := a.ImportManager(ctx, sys, account.ImportManager{LocationID: recs[0].LocationID, FullName: "Mo Manager",
-				Email: "mo@mosaic.example"}); err != nil || outcome != commands.ImportRegistered {
-				t.Fatalf("ImportManager: %q, %v", outcome, err)
-			}
-			u, err := a.LoadUser(ctx, userByEmail(t, a, store, "mo@mosaic.example"))
-			if err != nil || u.Locations[recs[0].LocationID] != recs[0].ProviderID {
-				t.Errorf("the manager's locations %v, %v", u.Locations, err)
-			}
+		// The imported location is one that accounts can be granted:
+		// its organisation is CQC's provider.
+		if outcome, _, err := a.ImportManager(ctx, sys, account.ImportManager{LocationID: recs[0].LocationID, FullName: "Mo Manager",
+			Email: "mo@mosaic.example"}); err != nil || outcome != commands.ImportRegistered {
+			t.Fatalf("ImportManager: %q, %v", outcome, err)
+		}
+		u, err := a.LoadUser(ctx, userByEmail(t, a, store, "mo@mosaic.example"))
+		if err != nil || u.Locations[recs[0].LocationID] != recs[0].ProviderID {
+			t.Errorf("the manager's locations %v, %v", u.Locations, err)
+		}
 
-			sum, err = a.ImportCQC(ctx, sys, recs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantSummary(t, sum, 0, 0, 19, 1)
-		})
-	}
+		sum, err = a.ImportCQC(ctx, sys, recs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantSummary(t, sum, 0, 0, 19, 1)
+	})
 }
 
 func TestImportCQC_RejectsBadRecordsAndKeepsGoing(t *testing.T) {

@@ -28,9 +28,9 @@ var ErrLocationDeregistered = &domain.RuleError{Code: "location_deregistered",
 	Message: "This location is deregistered with CQC: it has no daily update"}
 
 // loadDailyUpdates folds a location's daily update stream.
-func (a *Service) loadDailyUpdates(ctx context.Context, locationID string) (dailyupdate.State, error) {
+func (a *Service) loadDailyUpdates(ctx context.Context, locationID location.ID) (dailyupdate.State, error) {
 	var s dailyupdate.State
-	err := a.readStream(ctx, dailyupdate.Stream(locationID), func(ev eventstore.Event) error {
+	err := a.readStream(ctx, dailyupdate.Stream(locationID.String()), func(ev eventstore.Event) error {
 		d, err := dailyupdate.Decode(ev.Type, ev.Data)
 		if err != nil {
 			return err
@@ -59,23 +59,24 @@ func decideDailyUpdate(l location.Location, s dailyupdate.State, c dailyupdate.S
 // may submit; a second submission on one day supersedes the first.
 func (a *Service) SubmitDailyUpdate(ctx context.Context, actor Actor, c dailyupdate.Submit) (Submitted, error) {
 	var out Submitted
-	if !location.ValidID(c.LocationID) {
+	id, err := location.ParseID(c.LocationID)
+	if err != nil {
 		return out, domain.ErrNotFound
 	}
 	if err := actor.mayEditLocation(c.LocationID); err != nil {
-		if l, lerr := a.loadLocation(ctx, c.LocationID); lerr == nil && !l.Exists() {
+		if l, lerr := a.loadLocation(ctx, id); lerr == nil && !l.Exists() {
 			return out, domain.ErrNotFound
 		}
 		return out, err
 	}
 	c.UploadID = "" // only the bulk upload tags its updates
 	meta := actor.metadata("SubmitDailyUpdate")
-	err := retry(ctx, func() error {
-		l, err := a.loadLocation(ctx, c.LocationID)
+	err = retry(ctx, func() error {
+		l, err := a.loadLocation(ctx, id)
 		if err != nil {
 			return err
 		}
-		s, err := a.loadDailyUpdates(ctx, c.LocationID)
+		s, err := a.loadDailyUpdates(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -88,7 +89,7 @@ func (a *Service) SubmitDailyUpdate(ctx context.Context, actor Actor, c dailyupd
 		if err != nil {
 			return err
 		}
-		res, err := a.store.Append(ctx, dailyupdate.Stream(c.LocationID), expect(s.Version), data...)
+		res, err := a.store.Append(ctx, dailyupdate.Stream(id.String()), expect(s.Version), data...)
 		if err != nil {
 			return err
 		}
@@ -103,7 +104,11 @@ func (a *Service) SubmitDailyUpdate(ctx context.Context, actor Actor, c dailyupd
 // its stream, for the form's "your last update" and its "no change"
 // button. ok is false when the location never submitted.
 func (a *Service) LastDailyUpdate(ctx context.Context, actor Actor, locationID string) (dailyupdate.DailyUpdateSubmitted, bool, error) {
-	l, err := a.loadLocation(ctx, locationID)
+	id, err := location.ParseID(locationID)
+	if err != nil {
+		return dailyupdate.DailyUpdateSubmitted{}, false, domain.ErrNotFound
+	}
+	l, err := a.loadLocation(ctx, id)
 	if err != nil {
 		return dailyupdate.DailyUpdateSubmitted{}, false, err
 	}
@@ -113,7 +118,7 @@ func (a *Service) LastDailyUpdate(ctx context.Context, actor Actor, locationID s
 	if !actor.mayReadLocation(locationID) {
 		return dailyupdate.DailyUpdateSubmitted{}, false, domain.ErrForbidden
 	}
-	s, err := a.loadDailyUpdates(ctx, locationID)
+	s, err := a.loadDailyUpdates(ctx, id)
 	if err != nil || s.Last == nil {
 		return dailyupdate.DailyUpdateSubmitted{}, false, err
 	}

@@ -66,7 +66,11 @@ func (a *Service) ErasePerson(ctx context.Context, actor Actor, req erasure.Requ
 		}
 		ev.Subject, ev.UserID = account.Subject(id), id.String()
 	case erasure.KindContact:
-		found, err := a.contactEverListed(ctx, req.LocationID, req.ContactID)
+		locID, err := location.ParseID(req.LocationID)
+		if err != nil {
+			return out, domain.ErrNotFound
+		}
+		found, err := a.contactEverListed(ctx, locID, req.ContactID)
 		if err != nil {
 			return out, err
 		}
@@ -96,12 +100,9 @@ func (a *Service) ErasePerson(ctx context.Context, actor Actor, req erasure.Requ
 // contactEverListed reports whether a contact of that id was ever added to
 // the location's directory (it may have been removed since: its data is
 // still in the history).
-func (a *Service) contactEverListed(ctx context.Context, locationID, contactID string) (bool, error) {
-	if !location.ValidID(locationID) {
-		return false, nil
-	}
+func (a *Service) contactEverListed(ctx context.Context, locationID location.ID, contactID string) (bool, error) {
 	found := false
-	err := a.readStream(ctx, location.LocationStream(locationID), func(ev eventstore.Event) error {
+	err := a.readStream(ctx, locationID.LocationStream(), func(ev eventstore.Event) error {
 		d, err := location.Decode(ev.Type, ev.Data)
 		if err != nil {
 			return err

@@ -29,13 +29,6 @@ func gpRows() []commands.GPPracticeRow {
 	}
 }
 
-func wantGPSummary(t *testing.T, got commands.GPImportSummary, created, changed, unchanged, rejected int) {
-	t.Helper()
-	if got.Created != created || got.Changed != changed || got.Unchanged != unchanged || got.Rejected != rejected || len(got.Errors) != rejected {
-		t.Fatalf("summary %+v, want %d created, %d changed, %d unchanged, %d rejected", got, created, changed, unchanged, rejected)
-	}
-}
-
 // organisationEvents decodes an organisation stream.
 func organisationEvents(t *testing.T, store commands.Store, id string) []any {
 	t.Helper()
@@ -58,80 +51,74 @@ func organisationEvents(t *testing.T, store commands.Store, id string) []any {
 }
 
 func TestImportGPPractices_OnceThenOnlyWhatChanged(t *testing.T) {
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			store := b.open(t)
-			a := newAccounts(t, store)
-			sys := commands.System("test")
-			if _, err := a.RegisterOrganisation(ctx, sys, location.RegisterOrganisation{OrganisationID: "C99001", Name: "Queens Park Care Home", Type: "care_home"}); err != nil {
-				t.Fatal(err)
-			}
+	eachImportWorld(t, func(t *testing.T, w importWorld) {
+		ctx, store, a, sys := w.ctx, w.store, w.a, w.sys
+		if _, err := a.RegisterOrganisation(ctx, sys, location.RegisterOrganisation{OrganisationID: "C99001", Name: "Queens Park Care Home", Type: "care_home"}); err != nil {
+			t.Fatal(err)
+		}
 
-			sum, err := a.ImportGPPractices(ctx, sys, gpRows())
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantGPSummary(t, sum, 3, 0, 0, 2)
-			if !strings.HasPrefix(sum.Errors[0], "line 5: postcode: ") || !strings.HasPrefix(sum.Errors[1], "line 6: organisation C99001 exists and is of type Care Home") {
-				t.Errorf("errors %q", sum.Errors)
-			}
-			if sum.Position == 0 {
-				t.Error("no position")
-			}
-			got := organisationEvents(t, store, "A81002")
-			want := []any{location.OrganisationRegistered{OrganisationID: "A81002", Name: "Queens Park Medical Centre", Type: location.GP, Postcode: "TS18 2AW"}}
-			if !slices.EqualFunc(got, want, func(a, b any) bool { return a == b }) {
-				t.Errorf("A81002: %+v", got)
-			}
-			if n := len(organisationEvents(t, store, "C99001")); n != 1 {
-				t.Errorf("the care home has %d events", n)
-			}
-			versions := streamVersions(t, store)
-			if len(versions) != 4 {
-				t.Errorf("%d streams: %v", len(versions), versions)
-			}
+		sum, err := a.ImportGPPractices(ctx, sys, gpRows())
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantSummary(t, sum, 3, 0, 0, 2)
+		if !strings.HasPrefix(sum.Errors[0], "line 5: postcode: ") || !strings.HasPrefix(sum.Errors[1], "line 6: organisation C99001 exists and is of type Care Home") {
+			t.Errorf("errors %q", sum.Errors)
+		}
+		if sum.Position == 0 {
+			t.Error("no position")
+		}
+		got := organisationEvents(t, store, "A81002")
+		want := []any{location.OrganisationRegistered{OrganisationID: "A81002", Name: "Queens Park Medical Centre", Type: location.GP, Postcode: "TS18 2AW"}}
+		if !slices.EqualFunc(got, want, func(a, b any) bool { return a == b }) {
+			t.Errorf("A81002: %+v", got)
+		}
+		if n := len(organisationEvents(t, store, "C99001")); n != 1 {
+			t.Errorf("the care home has %d events", n)
+		}
+		versions := streamVersions(t, store)
+		if len(versions) != 4 {
+			t.Errorf("%d streams: %v", len(versions), versions)
+		}
 
-			// The same rows again append nothing.
-			sum, err = a.ImportGPPractices(ctx, sys, gpRows())
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantGPSummary(t, sum, 0, 0, 3, 2)
-			if sum.Position != 0 {
-				t.Errorf("position %d after an import that appended nothing", sum.Position)
-			}
-			if again := streamVersions(t, store); !maps.Equal(again, versions) {
-				t.Fatalf("a second identical import changed the log")
-			}
+		// The same rows again append nothing.
+		sum, err = a.ImportGPPractices(ctx, sys, gpRows())
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantSummary(t, sum, 0, 0, 3, 2)
+		if sum.Position != 0 {
+			t.Errorf("position %d after an import that appended nothing", sum.Position)
+		}
+		if again := streamVersions(t, store); !maps.Equal(again, versions) {
+			t.Fatalf("a second identical import changed the log")
+		}
 
-			// A renamed practice, a moved one, and the bad postcode
-			// corrected.
-			rows := gpRows()
-			rows[0].Name = "Densham Surgery"
-			rows[2].Postcode = "TS5 8SD"
-			rows[3].Postcode = "TS14 7DJ"
-			sum, err = a.ImportGPPractices(ctx, sys, rows)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantGPSummary(t, sum, 1, 2, 1, 1)
-			got = organisationEvents(t, store, "A81001")
-			if len(got) != 2 || got[1] != (location.OrganisationRenamed{OrganisationID: "A81001", Before: "The Densham Surgery", After: "Densham Surgery"}) {
-				t.Errorf("A81001: %+v", got)
-			}
-			got = organisationEvents(t, store, "A81004")
-			if len(got) != 2 || got[1] != (location.OrganisationPostcodeChanged{OrganisationID: "A81004", Before: "TS5 8SB", After: "TS5 8SD"}) {
-				t.Errorf("A81004: %+v", got)
-			}
-			sum, err = a.ImportGPPractices(ctx, sys, rows)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantGPSummary(t, sum, 0, 0, 4, 1)
-		})
-	}
+		// A renamed practice, a moved one, and the bad postcode
+		// corrected.
+		rows := gpRows()
+		rows[0].Name = "Densham Surgery"
+		rows[2].Postcode = "TS5 8SD"
+		rows[3].Postcode = "TS14 7DJ"
+		sum, err = a.ImportGPPractices(ctx, sys, rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantSummary(t, sum, 1, 2, 1, 1)
+		got = organisationEvents(t, store, "A81001")
+		if len(got) != 2 || got[1] != (location.OrganisationRenamed{OrganisationID: "A81001", Before: "The Densham Surgery", After: "Densham Surgery"}) {
+			t.Errorf("A81001: %+v", got)
+		}
+		got = organisationEvents(t, store, "A81004")
+		if len(got) != 2 || got[1] != (location.OrganisationPostcodeChanged{OrganisationID: "A81004", Before: "TS5 8SB", After: "TS5 8SD"}) {
+			t.Errorf("A81004: %+v", got)
+		}
+		sum, err = a.ImportGPPractices(ctx, sys, rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantSummary(t, sum, 0, 0, 4, 1)
+	})
 }
 
 func TestImportGPPractices_RowsWithoutLinesAreNumbered(t *testing.T) {
@@ -143,7 +130,7 @@ func TestImportGPPractices_RowsWithoutLinesAreNumbered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantGPSummary(t, sum, 1, 0, 0, 1)
+	wantSummary(t, sum, 1, 0, 0, 1)
 	if want := "row 2: code: "; !strings.HasPrefix(sum.Errors[0], want) || !strings.Contains(sum.Errors[0], "; name: ") {
 		t.Errorf("error %q, want %q...", sum.Errors[0], want)
 	}

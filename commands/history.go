@@ -8,6 +8,7 @@ import (
 
 	"github.com/capacitytracker/capacity/domain"
 	"github.com/capacitytracker/capacity/domain/history"
+	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/domain/survey"
 	"github.com/capacitytracker/capacity/eventstore"
 )
@@ -78,7 +79,11 @@ func (a *Service) mayReplay(ctx context.Context, actor Actor, streamID string) e
 			}
 			locID = loc
 		}
-		l, err := a.loadLocation(ctx, locID)
+		lid, err := location.ParseID(locID)
+		if err != nil {
+			return domain.ErrNotFound
+		}
+		l, err := a.loadLocation(ctx, lid)
 		if err != nil {
 			return err
 		}

@@ -43,104 +43,90 @@ func (s *raceOnRead) ReadStreams(ctx context.Context, streams []string) (map[str
 }
 
 func TestImportCQC_AChunkThatLosesARaceGoesAgainRecordByRecord(t *testing.T) {
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			raw := b.open(t)
-			store := &raceOnRead{Store: raw}
-			a := newAccounts(t, store)
-			other := newAccounts(t, raw)
-			sys := commands.System("test")
-			recs := cqcSample(t)
-			first := recs[9]
-			// Support registers the provider of one record between the
-			// chunk's read and its append.
-			store.race = func() {
-				if _, err := other.RegisterOrganisation(ctx, sys, location.RegisterOrganisation{OrganisationID: first.ProviderID,
-					Name: "Support's Name", Type: "care_home"}); err != nil {
-					t.Error(err)
-				}
+	eachImportWorld(t, func(t *testing.T, w importWorld) {
+		store, other := w.racing()
+		ctx, a, sys := w.ctx, newAccounts(t, store), w.sys
+		recs := cqcSample(t)
+		first := recs[9]
+		// Support registers the provider of one record between the
+		// chunk's read and its append.
+		store.race = func() {
+			if _, err := other.RegisterOrganisation(ctx, sys, location.RegisterOrganisation{OrganisationID: first.ProviderID,
+				Name: "Support's Name", Type: "care_home"}); err != nil {
+				t.Error(err)
 			}
+		}
 
-			sum, err := a.ImportCQC(ctx, sys, recs)
-			if err != nil {
-				t.Fatal(err)
+		sum, err := a.ImportCQC(ctx, sys, recs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !store.raced {
+			t.Fatal("the import read no chunk")
+		}
+		wantSummary(t, sum, 20, 0, 0, 0)
+		versions := streamVersions(t, store)
+		if len(versions) != 20+18 || total(versions) != 38 {
+			t.Errorf("%d streams, %d events: %v", len(versions), total(versions), versions)
+		}
+		// Support's organisation stays as support registered it; the
+		// record's location is imported under it.
+		got := organisationEvents(t, store, first.ProviderID)
+		if len(got) != 1 || got[0].(location.OrganisationRegistered).Name != "Support's Name" {
+			t.Errorf("organisation %s: %+v", first.ProviderID, got)
+		}
+		for _, r := range recs {
+			if types := eventTypes(t, store, location.LocationStream(r.LocationID)); len(types) != 1 || types[0] != location.TypeCQCLocationImported {
+				t.Errorf("location %s: %v", r.LocationID, types)
 			}
-			if !store.raced {
-				t.Fatal("the import read no chunk")
-			}
-			wantSummary(t, sum, 20, 0, 0, 0)
-			versions := streamVersions(t, store)
-			if len(versions) != 20+18 || total(versions) != 38 {
-				t.Errorf("%d streams, %d events: %v", len(versions), total(versions), versions)
-			}
-			// Support's organisation stays as support registered it; the
-			// record's location is imported under it.
-			got := organisationEvents(t, store, first.ProviderID)
-			if len(got) != 1 || got[0].(location.OrganisationRegistered).Name != "Support's Name" {
-				t.Errorf("organisation %s: %+v", first.ProviderID, got)
-			}
-			for _, r := range recs {
-				if types := eventTypes(t, store, location.LocationStream(r.LocationID)); len(types) != 1 || types[0] != location.TypeCQCLocationImported {
-					t.Errorf("location %s: %v", r.LocationID, types)
-				}
-			}
-			if head := lastPosition(t, store); sum.Position != head {
-				t.Errorf("position %d, the log's last is %d", sum.Position, head)
-			}
+		}
+		if head := lastPosition(t, store); sum.Position != head {
+			t.Errorf("position %d, the log's last is %d", sum.Position, head)
+		}
 
-			sum, err = a.ImportCQC(ctx, sys, recs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantSummary(t, sum, 0, 0, 20, 0)
-			if again := streamVersions(t, store); !maps.Equal(again, versions) {
-				t.Fatal("a second identical import changed the log")
-			}
-		})
-	}
+		sum, err = a.ImportCQC(ctx, sys, recs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantSummary(t, sum, 0, 0, 20, 0)
+		if again := streamVersions(t, store); !maps.Equal(again, versions) {
+			t.Fatal("a second identical import changed the log")
+		}
+	})
 }
 
 func TestImportGPPractices_AChunkThatLosesARaceGoesAgainRowByRow(t *testing.T) {
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			raw := b.open(t)
-			store := &raceOnRead{Store: raw}
-			a := newAccounts(t, store)
-			other := newAccounts(t, raw)
-			sys := commands.System("test")
-			// A care home takes a practice's code between the chunk's
-			// read and its append: row by row, that row is refused as
-			// it would have been had the care home come first.
-			store.race = func() {
-				if _, err := other.RegisterOrganisation(ctx, sys, location.RegisterOrganisation{OrganisationID: "A81004",
-					Name: "Acklam Care Home", Type: "care_home"}); err != nil {
-					t.Error(err)
-				}
+	eachImportWorld(t, func(t *testing.T, w importWorld) {
+		store, other := w.racing()
+		ctx, a, sys := w.ctx, newAccounts(t, store), w.sys
+		// A care home takes a practice's code between the chunk's
+		// read and its append: row by row, that row is refused as
+		// it would have been had the care home come first.
+		store.race = func() {
+			if _, err := other.RegisterOrganisation(ctx, sys, location.RegisterOrganisation{OrganisationID: "A81004",
+				Name: "Acklam Care Home", Type: "care_home"}); err != nil {
+				t.Error(err)
 			}
-			sum, err := a.ImportGPPractices(ctx, sys, gpRows())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !store.raced {
-				t.Fatal("the import read no chunk")
-			}
-			wantGPSummary(t, sum, 3, 0, 0, 2)
-			if !strings.HasPrefix(sum.Errors[0], "line 4: organisation A81004 exists and is of type Care Home") ||
-				!strings.HasPrefix(sum.Errors[1], "line 5: postcode: ") {
-				t.Errorf("errors %q", sum.Errors)
-			}
-			if n := len(organisationEvents(t, store, "A81004")); n != 1 {
-				t.Errorf("the care home has %d events", n)
-			}
-			if got := streamVersions(t, store); len(got) != 4 || total(got) != 4 {
-				t.Errorf("streams %v", got)
-			}
-		})
-	}
+		}
+		sum, err := a.ImportGPPractices(ctx, sys, gpRows())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !store.raced {
+			t.Fatal("the import read no chunk")
+		}
+		wantSummary(t, sum, 3, 0, 0, 2)
+		if !strings.HasPrefix(sum.Errors[0], "line 4: organisation A81004 exists and is of type Care Home") ||
+			!strings.HasPrefix(sum.Errors[1], "line 5: postcode: ") {
+			t.Errorf("errors %q", sum.Errors)
+		}
+		if n := len(organisationEvents(t, store, "A81004")); n != 1 {
+			t.Errorf("the care home has %d events", n)
+		}
+		if got := streamVersions(t, store); len(got) != 4 || total(got) != 4 {
+			t.Errorf("streams %v", got)
+		}
+	})
 }
 
 func TestImportCQC_ALocationTwiceInOneChunk(t *testing.T) {
@@ -168,38 +154,32 @@ func TestImportCQC_ALocationTwiceInOneChunk(t *testing.T) {
 }
 
 func TestImportCQC_ManyChunks(t *testing.T) {
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			store := b.open(t)
-			a := newAccounts(t, store)
-			sys := commands.System("test")
-			recs := syntheticCQC(t, 1100) // three chunks
-			recs[700].ProviderID = "1-12" // refused in the middle chunk
-			sum, err := a.ImportCQC(ctx, sys, recs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantSummary(t, sum, 1099, 0, 0, 1)
-			if !strings.HasPrefix(sum.Errors[0], "index 700: location 1-2000000700: provider_id: ") {
-				t.Errorf("error %q", sum.Errors[0])
-			}
-			versions := streamVersions(t, store)
-			if len(versions) != 1099+550 || total(versions) != 1099+550 {
-				t.Errorf("%d streams, %d events", len(versions), total(versions))
-			}
-			if head := lastPosition(t, store); sum.Position != head {
-				t.Errorf("position %d, the log's last is %d", sum.Position, head)
-			}
-			recs[700].ProviderID = recs[701].ProviderID
-			sum, err = a.ImportCQC(ctx, sys, recs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantSummary(t, sum, 1, 0, 1099, 0)
-		})
-	}
+	eachImportWorld(t, func(t *testing.T, w importWorld) {
+		ctx, store, a, sys := w.ctx, w.store, w.a, w.sys
+		recs := syntheticCQC(t, 1100) // three chunks
+		recs[700].ProviderID = "1-12" // refused in the middle chunk
+		sum, err := a.ImportCQC(ctx, sys, recs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantSummary(t, sum, 1099, 0, 0, 1)
+		if !strings.HasPrefix(sum.Errors[0], "index 700: location 1-2000000700: provider_id: ") {
+			t.Errorf("error %q", sum.Errors[0])
+		}
+		versions := streamVersions(t, store)
+		if len(versions) != 1099+550 || total(versions) != 1099+550 {
+			t.Errorf("%d streams, %d events", len(versions), total(versions))
+		}
+		if head := lastPosition(t, store); sum.Position != head {
+			t.Errorf("position %d, the log's last is %d", sum.Position, head)
+		}
+		recs[700].ProviderID = recs[701].ProviderID
+		sum, err = a.ImportCQC(ctx, sys, recs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantSummary(t, sum, 1, 0, 1099, 0)
+	})
 }
 
 // lastPosition is the position of the log's last event.

@@ -33,7 +33,11 @@ type Edited struct {
 // stream: exactly the version an edit must name. Callers without access
 // get domain.ErrForbidden; an unknown location is domain.ErrNotFound.
 func (a *Service) LocationProfile(ctx context.Context, actor Actor, locationID string) (location.Profile, error) {
-	l, err := a.loadLocation(ctx, locationID)
+	id, err := location.ParseID(locationID)
+	if err != nil {
+		return location.Profile{}, domain.ErrNotFound
+	}
+	l, err := a.loadLocation(ctx, id)
 	if err != nil {
 		return location.Profile{}, err
 	}
@@ -52,12 +56,13 @@ func (a *Service) LocationProfile(ctx context.Context, actor Actor, locationID s
 func (a *Service) editLocation(ctx context.Context, actor Actor, command, locationID, subject string,
 	decide func(l location.Location) ([]any, error)) (Edited, error) {
 	var out Edited
-	if !location.ValidID(locationID) {
+	id, err := location.ParseID(locationID)
+	if err != nil {
 		return out, domain.ErrNotFound
 	}
 	if err := actor.mayEditLocation(locationID); err != nil {
 		// An unknown location is 404 to everyone, not 403.
-		if l, lerr := a.loadLocation(ctx, locationID); lerr == nil && !l.Exists() {
+		if l, lerr := a.loadLocation(ctx, id); lerr == nil && !l.Exists() {
 			return out, domain.ErrNotFound
 		}
 		return out, err
@@ -65,8 +70,8 @@ func (a *Service) editLocation(ctx context.Context, actor Actor, command, locati
 	meta := actor.metadata(command)
 	// A lost race reloads: the caller's version is then stale, and the
 	// decision says so with the state that won.
-	err := retry(ctx, func() error {
-		l, err := a.loadLocation(ctx, locationID)
+	err = retry(ctx, func() error {
+		l, err := a.loadLocation(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -78,7 +83,7 @@ func (a *Service) editLocation(ctx context.Context, actor Actor, command, locati
 		if err != nil {
 			return err
 		}
-		res, err := a.store.Append(ctx, location.LocationStream(locationID), expect(l.Version), data...)
+		res, err := a.store.Append(ctx, id.LocationStream(), expect(l.Version), data...)
 		if err != nil {
 			return err
 		}
@@ -131,9 +136,12 @@ func (a *Service) RemoveContact(ctx context.Context, actor Actor, c location.Rem
 // LinkGPPractice links a GP practice.
 func (a *Service) LinkGPPractice(ctx context.Context, actor Actor, c location.LinkGPPractice) (Edited, error) {
 	return a.editLocation(ctx, actor, "LinkGPPractice", c.LocationID, "", func(l location.Location) ([]any, error) {
-		practice, err := a.loadOrganisation(ctx, c.PracticeCode)
-		if err != nil {
-			return nil, err
+		// A code that is no id names no practice: the decision says so.
+		var practice location.Organisation
+		if code, err := location.ParseID(c.PracticeCode); err == nil {
+			if practice, err = a.loadOrganisation(ctx, code); err != nil {
+				return nil, err
+			}
 		}
 		return location.DecideLinkGPPractice(l, practice, c)
 	})

@@ -171,26 +171,27 @@ func (a *Service) CloseSurvey(ctx context.Context, actor Actor, surveyID string)
 func (a *Service) SubmitSurveyResponse(ctx context.Context, actor Actor, surveyID, locationID string,
 	answers map[string]json.RawMessage) (SurveyAnswered, error) {
 	var out SurveyAnswered
-	if !location.ValidID(locationID) {
+	id, err := location.ParseID(locationID)
+	if err != nil {
 		return out, domain.ErrNotFound
 	}
 	if err := actor.mayEditLocation(locationID); err != nil {
 		// An unknown location is 404 to everyone, not 403.
-		if l, lerr := a.loadLocation(ctx, locationID); lerr == nil && !l.Exists() {
+		if l, lerr := a.loadLocation(ctx, id); lerr == nil && !l.Exists() {
 			return out, domain.ErrNotFound
 		}
 		return out, err
 	}
 	meta := actor.metadata("SubmitSurveyResponse")
-	err := retry(ctx, func() error {
-		l, err := a.loadLocation(ctx, locationID)
+	err = retry(ctx, func() error {
+		l, err := a.loadLocation(ctx, id)
 		if err != nil {
 			return err
 		}
 		if !l.Exists() {
 			return domain.ErrNotFound
 		}
-		org, err := a.loadOrganisation(ctx, l.OrganisationID)
+		org, err := a.loadOrganisation(ctx, l.OrganisationRef())
 		if err != nil {
 			return err
 		}

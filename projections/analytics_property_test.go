@@ -2,7 +2,6 @@ package projections_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -12,7 +11,6 @@ import (
 	"github.com/capacitytracker/capacity/commands"
 	"github.com/capacitytracker/capacity/domain/dailyupdate"
 	"github.com/capacitytracker/capacity/domain/location"
-	"github.com/capacitytracker/capacity/domain/password"
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/projections/projtest"
@@ -38,121 +36,54 @@ func analyticsCommands() int { return propertyLength(3_000, 400) }
 // and each total the sum of the rows it counts.
 func TestViews_AnalyticsEqualsRebuildAfterRandomSubmissions(t *testing.T) {
 	t.Parallel()
-	for _, backend := range projtest.Backends() {
-		t.Run(backend, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			store, pb := projtest.Open(t, backend)
-			clock := projtest.NewClock(time.Now().UTC().Truncate(time.Second))
-			cfg := commands.DefaultConfig()
-			cfg.Hash = password.FastParams()
-			acc, err := commands.New(ctx, store, cfg, clock.Now, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p := projections.Analytics{}
-			e, err := projections.NewEngine(pb, quietLogger(), p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			run(t, e)
+	p := projections.Analytics{}
+	eachClockedCommandsWorld(t, []projections.Projection{p}, func(t *testing.T, backend string, pw *projtest.World, acc *commands.Service) {
+		ctx := context.Background()
+		store, pb, e, clock := pw.Store, pw.Backend, pw.Engine, pw.Clock
 
-			w := &analyticsWorld{t: t, acc: acc, clock: clock, rnd: rand.New(rand.NewPCG(uint64(len(backend)), 2027)),
-				sys: commands.System("property-test")}
-			w.setup(ctx)
-			n := analyticsCommands()
-			jumps := map[int]time.Time{
-				n / 3:     nextClockChange(clock.Now(), time.March).Add(-36 * time.Hour),
-				2 * n / 3: nextClockChange(clock.Now(), time.October).Add(-36 * time.Hour),
+		w := &analyticsWorld{t: t, acc: acc, clock: clock, rnd: rand.New(rand.NewPCG(uint64(len(backend)), 2027)),
+			sys: commands.System("property-test")}
+		w.setup(ctx)
+		n := analyticsCommands()
+		jumps := map[int]time.Time{
+			n / 3:     nextClockChange(clock.Now(), time.March).Add(-36 * time.Hour),
+			2 * n / 3: nextClockChange(clock.Now(), time.October).Add(-36 * time.Hour),
+		}
+		days := map[string]bool{}
+		counts := runCommands(t, n, func(i int) (string, error) {
+			if to, ok := jumps[i]; ok && to.After(clock.Now()) {
+				clock.Advance(to.Sub(clock.Now()))
 			}
-			counts := map[string]int{}
-			days := map[string]bool{}
-			for i := range n {
-				if to, ok := jumps[i]; ok && to.After(clock.Now()) {
-					clock.Advance(to.Sub(clock.Now()))
-				}
-				clock.Advance(time.Duration(w.rnd.IntN(90)) * time.Minute)
-				name, err := w.step(ctx)
-				outcome := "ok"
-				if err != nil {
-					outcome = "refused"
-					if !expectedRefusal(err) {
-						t.Fatalf("%s: unexpected error: %v", name, err)
-					}
-				} else if name == "Submit" {
-					days[dailyupdate.Day(clock.Now())] = true
-				}
-				counts[name+" "+outcome]++
+			clock.Advance(time.Duration(w.rnd.IntN(90)) * time.Minute)
+			name, err := w.step(ctx)
+			if err == nil && name == "Submit" {
+				days[dailyupdate.Day(clock.Now())] = true
 			}
-			t.Logf("commands: %v", counts)
-			if n >= 800 {
-				for _, want := range []string{"Submit ok", "Submit refused", "Supersede ok", "NoChange ok", "Move ok",
-					"Deregister ok", "Reregister ok", "Rename ok", "RegisterLocation ok"} {
-					if counts[want] == 0 {
-						t.Errorf("the sequence never ran %q: the generator lost coverage", want)
-					}
-				}
-				for _, change := range []time.Time{nextClockChange(time.Now(), time.March), nextClockChange(time.Now(), time.October)} {
-					before, after := change.AddDate(0, 0, -1).Format(time.DateOnly), change.AddDate(0, 0, 1).Format(time.DateOnly)
-					if !days[before] || !days[change.Format(time.DateOnly)] || !days[after] {
-						t.Errorf("no updates on %s, %s and %s: the clock change is not covered", before, change.Format(time.DateOnly), after)
-					}
+			return name, err
+		})
+		wantCoverage(t, counts, n >= 800, "Submit ok", "Submit refused", "Supersede ok", "NoChange ok", "Move ok",
+			"Deregister ok", "Reregister ok", "Rename ok", "RegisterLocation ok")
+		if n >= 800 {
+			for _, change := range []time.Time{nextClockChange(time.Now(), time.March), nextClockChange(time.Now(), time.October)} {
+				before, after := change.AddDate(0, 0, -1).Format(time.DateOnly), change.AddDate(0, 0, 1).Format(time.DateOnly)
+				if !days[before] || !days[change.Format(time.DateOnly)] || !days[after] {
+					t.Errorf("no updates on %s, %s and %s: the clock change is not covered", before, change.Format(time.DateOnly), after)
 				}
 			}
+		}
 
-			rm := projections.NewReadModels(pb)
-			head := lastPosition(t, rm)
-			waitAll(t, e, head)
-			sts, err := e.Status(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, st := range sts {
-				if st.PoisonCount > 0 {
-					t.Errorf("%s: %d events could not be applied live; the last: %s", st.Name, st.PoisonCount, st.LastPoison)
-				}
-			}
-			live := dumpTables(t, rm, p.Tables())
-			checkTotalsAreSums(t, rm)
-			diffRows(t, "analytics_daily_location against the log", w.effectiveRows(ctx, store),
-				scanStrings(t, pb, `SELECT location_id || '|' || day || '|' || service_users || '|' || ppe || '|' ||
+		rm := pw.ReadModels
+		head := lastPosition(t, rm)
+		waitAll(t, e, head)
+		checkNoPoison(t, e)
+		checkTotalsAreSums(t, rm)
+		diffRows(t, "analytics_daily_location against the log", w.effectiveRows(ctx, store),
+			scanStrings(t, pb, `SELECT location_id || '|' || day || '|' || service_users || '|' || ppe || '|' ||
     submissions || '|' || position FROM analytics_daily_location ORDER BY location_id, day`))
 
-			if err := e.Rebuild(ctx, p.Name(), nil); err != nil {
-				t.Fatalf("rebuild: %v", err)
-			}
-			waitAll(t, e, head)
-			rebuilt := dumpTables(t, rm, p.Tables())
-			for _, table := range p.Tables() {
-				if len(live[table]) == 0 {
-					t.Errorf("table %s is empty after %d commands: the test proves nothing about it", table, n)
-				}
-				diffRows(t, table, live[table], rebuilt[table])
-			}
-		})
-	}
-}
-
-// lastPosition is the last position appended (HeadPosition on PostgreSQL
-// is the gap-safe head, which trails while any transaction of the cluster
-// is open).
-func lastPosition(t *testing.T, rm projections.ReadModels) int64 {
-	t.Helper()
-	var head int64
-	if err := rm.Query(context.Background(), func(q projections.Querier) error {
-		rows, err := q.QueryContext(context.Background(), `SELECT COALESCE(MAX(position), 0) FROM events`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		if !rows.Next() {
-			return errors.New("no row")
-		}
-		return rows.Scan(&head)
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return head
+		checkEqualsRebuild(t, e, rm, []projections.Projection{p}, head,
+			func(projections.Projection, string) bool { return true })
+	})
 }
 
 // analyticsWorld is the random world of the analytics property test.

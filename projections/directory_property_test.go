@@ -10,7 +10,6 @@ import (
 
 	"github.com/capacitytracker/capacity/commands"
 	"github.com/capacitytracker/capacity/domain/location"
-	"github.com/capacitytracker/capacity/domain/password"
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/projections/projtest"
@@ -37,59 +36,30 @@ func directoryCommands() int { return propertyLength(600, 200) }
 // holds after a rebuild of all of them from the log.
 func TestViews_DirectoryAgreesWithDomainAfterRandomEdits(t *testing.T) {
 	t.Parallel()
-	for _, backend := range projtest.Backends() {
-		t.Run(backend, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			store, pb := projtest.Open(t, backend)
-			cfg := commands.DefaultConfig()
-			cfg.Hash = password.FastParams()
-			acc, err := commands.New(ctx, store, cfg, nil, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			e, err := projections.NewEngine(pb, quietLogger(), projections.LocationSearch{}, projections.Analytics{},
-				projections.LocationDirectory{}, projections.MailOutbox{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			run(t, e)
+	projs := []projections.Projection{projections.LocationSearch{}, projections.Analytics{}, projections.LocationDirectory{},
+		projections.MailOutbox{}}
+	eachCommandsWorld(t, projs, func(t *testing.T, backend string, pw *projtest.World, acc *commands.Service) {
+		ctx := context.Background()
+		e := pw.Engine
 
-			w := &directoryWorld{t: t, acc: acc, store: store, rnd: rand.New(rand.NewPCG(uint64(len(backend)), 2028)),
-				sys: commands.System("property-test"), records: map[string]location.CQCRecord{}}
-			w.setup(ctx)
-			n := directoryCommands()
-			counts := map[string]int{}
-			for range n {
-				name, err := w.step(ctx)
-				outcome := "ok"
-				if err != nil {
-					outcome = "refused"
-					if !expectedRefusal(err) {
-						t.Fatalf("%s: unexpected error: %v", name, err)
-					}
-				}
-				counts[name+" "+outcome]++
-			}
-			t.Logf("commands: %v", counts)
-			for _, want := range []string{"ImportName ok", "ImportAddress ok", "ImportAreas ok", "ImportProvider ok",
-				"ImportStatus ok", "ImportSupportRegistered ok", "Move ok", "EditAddress ok", "RegisterLocation ok"} {
-				if counts[want] == 0 && n >= 300 {
-					t.Errorf("the sequence never ran %q: the generator lost coverage", want)
-				}
-			}
+		w := &directoryWorld{t: t, acc: acc, store: pw.Store, rnd: rand.New(rand.NewPCG(uint64(len(backend)), 2028)),
+			sys: commands.System("property-test"), records: map[string]location.CQCRecord{}}
+		w.setup(ctx)
+		n := directoryCommands()
+		counts := runCommands(t, n, func(int) (string, error) { return w.step(ctx) })
+		wantCoverage(t, counts, n >= 300, "ImportName ok", "ImportAddress ok", "ImportAreas ok", "ImportProvider ok",
+			"ImportStatus ok", "ImportSupportRegistered ok", "Move ok", "EditAddress ok", "RegisterLocation ok")
 
-			rm := projections.NewReadModels(pb)
-			waitAll(t, e, lastPosition(t, rm))
-			want := w.domainViews(ctx)
-			checkDirectoryViews(t, "live", rm, want)
-			if err := e.RebuildAll(ctx, nil, nil); err != nil {
-				t.Fatalf("rebuild all: %v", err)
-			}
-			waitAll(t, e, lastPosition(t, rm))
-			checkDirectoryViews(t, "rebuilt", rm, want)
-		})
-	}
+		rm := pw.ReadModels
+		waitAll(t, e, lastPosition(t, rm))
+		want := w.domainViews(ctx)
+		checkDirectoryViews(t, "live", rm, want)
+		if err := e.RebuildAll(ctx, nil, nil); err != nil {
+			t.Fatalf("rebuild all: %v", err)
+		}
+		waitAll(t, e, lastPosition(t, rm))
+		checkDirectoryViews(t, "rebuilt", rm, want)
+	})
 }
 
 // directoryWorld generates the commands of the directory's property test.

@@ -2,19 +2,14 @@ package projections_test
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"fmt"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/capacitytracker/capacity/commands"
-	"github.com/capacitytracker/capacity/domain/account"
 	"github.com/capacitytracker/capacity/domain/erasure"
-	"github.com/capacitytracker/capacity/domain/location"
-	"github.com/capacitytracker/capacity/domain/password"
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/projections/projtest"
@@ -56,44 +51,9 @@ func benchmarkErasure(b *testing.B, backend string, events int) {
 	b.StopTimer()
 	ctx := context.Background()
 	store, pb := projtest.Open(b, backend)
-	cfg := commands.DefaultConfig()
-	cfg.Hash = password.FastParams()
-	acc, err := commands.New(ctx, store, cfg, nil, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	acc := newCommands(b, store, nil)
 	system := commands.System("erasure-bench")
-	rec := location.CQCRecord{LocationID: "1-200000001", ProviderID: "1-100000001", ProviderName: "Quill Care Ltd",
-		Name: "Quill Care Northampton", AddressLine1: "1 High Street", Town: "Northampton", Postcode: "NN1 1NN",
-		CQCRegion: "East", LocalAuthority: "West Northamptonshire", CCGName: "ICB 1",
-		RegistrationStatus: location.StatusRegistered, ServiceTypes: []string{"Homecare agencies"}}
-	if _, err := acc.ImportCQC(ctx, system, []location.CQCRecord{rec}); err != nil {
-		b.Fatal(err)
-	}
-	reg, err := acc.Register(ctx, commands.Request{}, account.Register{
-		Email: "zebedee.quillfeather@quill.example.org", FullName: "Zebedee Quillfeather", Phone: "01632 960417",
-		JobTitle: "Chief Quillwright", UserType: "approver", OrganisationType: "home_care",
-		LocationIDs: []string{rec.LocationID}, TermsAccepted: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := acc.DecideAccess(ctx, system, reg.UserID, reg.RequestID, rec.ProviderID, true, ""); err != nil {
-		b.Fatal(err)
-	}
-	u, err := acc.LoadUser(ctx, reg.UserID)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := acc.AddNote(ctx, commands.Actor{User: u, SessionID: "s-1"}, location.AddNote{LocationID: rec.LocationID,
-		ExpectedVersion: 1, Text: "Night visits"}); err != nil {
-		b.Fatal(err)
-	}
-	added, err := acc.AddContact(ctx, system, location.AddContact{LocationID: rec.LocationID, ExpectedVersion: 2,
-		Contact: location.ContactInput{Role: location.RoleManager, Name: "Ottoline Vexworth", Phones: "01632 960733",
-			Email: "ottoline.vexworth@quill.example.org", Address: "7 Vexworth Lane, Northampton", Public: true}})
-	if err != nil {
-		b.Fatal(err)
-	}
+	person := newErasurePerson(b, acc, system)
 
 	// The filler, 10,000 events a transaction.
 	start := time.Now()
@@ -129,7 +89,7 @@ func benchmarkErasure(b *testing.B, backend string, events int) {
 		b.Fatal(err)
 	}
 	rm := projections.NewReadModels(pb)
-	last := head(b, rm)
+	last := lastPosition(b, rm)
 	start = time.Now()
 	for _, p := range projs {
 		t0 := time.Now()
@@ -140,24 +100,25 @@ func benchmarkErasure(b *testing.B, backend string, events int) {
 	}
 	rebuildAll := time.Since(start)
 	b.Logf("%s: every projection rebuilt from %d events in %s", backend, eventCount(b, rm), rebuildAll.Round(time.Millisecond))
-	runEngine(b, e)
-	waitAllTB(b, e, last)
+	projtest.RunEngine(b, e)
+	waitAll(b, e, last)
 	for _, needle := range erasureNeedles {
 		if len(columnsHolding(b, rm, projs, needle)) == 0 {
 			b.Fatalf("before the erasure no view holds %q", needle)
 		}
 	}
 
-	if _, err := acc.Deactivate(ctx, system, reg.UserID, "left"); err != nil {
+	if _, err := acc.Deactivate(ctx, system, person.reg.UserID, "left"); err != nil {
 		b.Fatal(err)
 	}
-	waitAllTB(b, e, head(b, rm))
+	waitAll(b, e, lastPosition(b, rm))
 	b.StartTimer()
 	start = time.Now()
 	var pos int64
 	for _, req := range []erasure.Request{
-		{Kind: erasure.KindContact, LocationID: rec.LocationID, ContactID: added.ID, RequestedBy: "the contact", Reason: "right to erasure"},
-		{Kind: erasure.KindUser, UserID: reg.UserID.String(), RequestedBy: "the user", Reason: "right to erasure"},
+		{Kind: erasure.KindContact, LocationID: person.rec.LocationID, ContactID: person.contactID, RequestedBy: "the contact",
+			Reason: "right to erasure"},
+		{Kind: erasure.KindUser, UserID: person.reg.UserID.String(), RequestedBy: "the user", Reason: "right to erasure"},
 	} {
 		out, err := acc.ErasePerson(ctx, system, req)
 		if err != nil {
@@ -169,7 +130,7 @@ func benchmarkErasure(b *testing.B, backend string, events int) {
 	reached := reachTimes(b, rm, pos)
 	applied := time.Since(responded)
 	b.StopTimer()
-	waitAllTB(b, e, pos)
+	waitAll(b, e, pos)
 	b.Logf("%s: two erasures answered in %s, in every view %s later", backend, responded.Sub(start).Round(time.Microsecond),
 		applied.Round(time.Microsecond))
 	for _, p := range projs {
@@ -240,32 +201,4 @@ func eventCount(tb testing.TB, rm projections.ReadModels) int64 {
 		tb.Fatal(err)
 	}
 	return n
-}
-
-// runEngine runs the engine until the benchmark ends.
-func runEngine(b *testing.B, e *projections.Engine) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx) }()
-	b.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			b.Errorf("engine run: %v", err)
-		}
-	})
-}
-
-// waitAllTB waits until every projection has reached pos (a liveness
-// bound).
-func waitAllTB(tb testing.TB, e *projections.Engine, pos int64) {
-	tb.Helper()
-	for deadline := time.Now().Add(10 * time.Minute); ; {
-		err := e.WaitFor(context.Background(), nil, pos)
-		if err == nil {
-			return
-		}
-		if !errors.Is(err, projections.ErrNotCaughtUp) || time.Now().After(deadline) {
-			tb.Fatal(fmt.Errorf("projections did not reach %d: %w", pos, err))
-		}
-	}
 }

@@ -57,116 +57,49 @@ func propertyLength(full, underRace int) int {
 // reads from the log), and a rebuild of all of them in one pass
 // (RebuildAll) must equal the rebuild of each alone.
 func TestViews_EqualRebuildAfterRandomCommands(t *testing.T) {
-	for _, backend := range projtest.Backends() {
-		t.Run(backend, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			projs := projections.Default()
-			pw, acc := commandsWorld(t, backend, projs...)
-			store, pb, e := pw.Store, pw.Backend, pw.Engine
+	projs := projections.Default()
+	eachCommandsWorld(t, projs, func(t *testing.T, backend string, pw *projtest.World, acc *commands.Service) {
+		ctx := context.Background()
+		store, e := pw.Store, pw.Engine
 
-			w := newWorldGen(t, acc, store, rand.New(rand.NewPCG(uint64(len(backend)), 2026)))
-			w.setup(ctx)
-			counts := map[string]int{}
-			n := commandsToRun()
-			for range n {
-				name, err := w.step(ctx)
-				outcome := "ok"
-				if err != nil {
-					outcome = "refused"
-					if !expectedRefusal(err) {
-						t.Fatalf("%s: unexpected error: %v", name, err)
-					}
-				}
-				counts[name+" "+outcome]++
-			}
-			t.Logf("commands: %v", counts)
-			for _, want := range []string{"EditAddress ok", "AddContact ok", "UpdateContact ok", "RemoveContact ok", "LinkGP ok",
-				"UnlinkGP ok", "AddNote ok", "EditNote ok", "DeleteNote ok", "EditPAMMS ok", "Classification ok", "ImportCQC ok",
-				"Register ok", "DecideAccess ok", "EditAddress refused", "DailyUpdate ok", "DailyUpdate refused", "SurveyAnswer ok", "SurveyAnswer refused",
-				"GenericSession ok", "WrongPassword refused", "BulkUpload ok", "EraseContact ok", "EraseUser ok"} {
-				if counts[want] == 0 && n >= 2000 {
-					t.Errorf("the sequence never ran %q: the generator lost coverage", want)
-				}
-			}
+		w := newWorldGen(t, acc, store, rand.New(rand.NewPCG(uint64(len(backend)), 2026)))
+		w.setup(ctx)
+		n := commandsToRun()
+		counts := runCommands(t, n, func(int) (string, error) { return w.step(ctx) })
+		wantCoverage(t, counts, n >= 2000, "EditAddress ok", "AddContact ok", "UpdateContact ok", "RemoveContact ok", "LinkGP ok",
+			"UnlinkGP ok", "AddNote ok", "EditNote ok", "DeleteNote ok", "EditPAMMS ok", "Classification ok", "ImportCQC ok",
+			"Register ok", "DecideAccess ok", "EditAddress refused", "DailyUpdate ok", "DailyUpdate refused", "SurveyAnswer ok", "SurveyAnswer refused",
+			"GenericSession ok", "WrongPassword refused", "BulkUpload ok", "EraseContact ok", "EraseUser ok")
 
-			// The last position appended: HeadPosition on PostgreSQL is
-			// the gap-safe head, which trails while any transaction of
-			// the cluster is open.
-			rm := projections.NewReadModels(pb)
-			var head int64
-			if err := rm.Query(ctx, func(q projections.Querier) error {
-				rows, err := q.QueryContext(ctx, `SELECT COALESCE(MAX(position), 0) FROM events`)
-				if err != nil {
-					return err
-				}
-				defer rows.Close()
-				rows.Next()
-				return rows.Scan(&head)
-			}); err != nil {
-				t.Fatal(err)
-			}
-			waitAll(t, e, head)
-			sts, err := e.Status(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, st := range sts {
-				if st.PoisonCount > 0 {
-					t.Errorf("%s: %d events could not be applied live; the last: %s", st.Name, st.PoisonCount, st.LastPoison)
-				}
-			}
-			checkAuditComplete(t, ctx, store, rm)
-			for _, p := range projs {
-				live := dumpTables(t, rm, p.Tables())
-				if err := e.Rebuild(ctx, p.Name(), nil); err != nil {
-					t.Fatalf("rebuild %s: %v", p.Name(), err)
-				}
-				waitAll(t, e, head)
-				rebuilt := dumpTables(t, rm, p.Tables())
-				for _, table := range p.Tables() {
-					if len(live[table]) == 0 && p.Name() != "category_stats" && !slices.Contains(allowedEmpty, table) {
-						t.Errorf("%s: table %s is empty after %d commands: the test proves nothing about it", p.Name(), table, n)
-					}
-					diffRows(t, p.Name()+"."+table, live[table], rebuilt[table])
-				}
-			}
-			// One pass over the log for all of them (rebuild --all) gives
-			// each view exactly what its own rebuild gave.
-			single := map[string]map[string][]string{}
-			for _, p := range projs {
-				single[p.Name()] = dumpTables(t, rm, p.Tables())
-			}
-			if err := e.RebuildAll(ctx, nil, nil); err != nil {
-				t.Fatalf("rebuild all: %v", err)
-			}
-			waitAll(t, e, head)
-			for _, p := range projs {
-				all := dumpTables(t, rm, p.Tables())
-				for _, table := range p.Tables() {
-					diffRows(t, p.Name()+"."+table+" (rebuild all)", single[p.Name()][table], all[table])
-				}
-			}
+		rm := pw.ReadModels
+		head := lastPosition(t, rm)
+		waitAll(t, e, head)
+		checkNoPoison(t, e)
+		checkAuditComplete(t, ctx, store, rm)
+		checkEqualsRebuild(t, e, rm, projs, head, func(p projections.Projection, table string) bool {
+			return p.Name() != "category_stats" && !slices.Contains(allowedEmpty, table)
 		})
-	}
+		// One pass over the log for all of them (rebuild --all) gives
+		// each view exactly what its own rebuild gave.
+		single := map[string]map[string][]string{}
+		for _, p := range projs {
+			single[p.Name()] = dumpTables(t, rm, p.Tables())
+		}
+		if err := e.RebuildAll(ctx, nil, nil); err != nil {
+			t.Fatalf("rebuild all: %v", err)
+		}
+		waitAll(t, e, head)
+		for _, p := range projs {
+			all := dumpTables(t, rm, p.Tables())
+			for _, table := range p.Tables() {
+				diffRows(t, p.Name()+"."+table+" (rebuild all)", single[p.Name()][table], all[table])
+			}
+		}
+	})
 }
 
 // allowedEmpty are read-model tables the random commands do not fill.
 var allowedEmpty = []string{"mail_recipients", "mail_outbox"}
-
-func waitAll(t *testing.T, e *projections.Engine, pos int64) {
-	t.Helper()
-	for range 60 {
-		err := e.WaitFor(context.Background(), nil, pos)
-		if err == nil {
-			return
-		}
-		if !errors.Is(err, projections.ErrNotCaughtUp) {
-			t.Fatal(err)
-		}
-	}
-	t.Fatalf("projections never caught up to %d", pos)
-}
 
 // expectedRefusal: the errors a random command may meet by design (stale
 // versions, invalid input, rules); anything else fails the test.

@@ -988,9 +988,9 @@ func (q Service) SearchGPPractices(ctx context.Context, text string, limit int) 
 		args = append(args, "%"+likeEscaper.Replace(word)+"%")
 	}
 	cond := "(" + strings.Join(conds, " AND ")
-	if code := strings.ToUpper(strings.TrimSpace(text)); location.ValidID(code) {
+	if code, err := location.ParseID(strings.ToUpper(strings.TrimSpace(text))); err == nil {
 		cond += ` OR organisation_id LIKE ? ESCAPE '\'`
-		args = append(args, likeEscaper.Replace(code)+"%")
+		args = append(args, likeEscaper.Replace(code.String())+"%")
 	}
 	w.add(cond+")", args...)
 	out := []GPPractice{}

@@ -4,19 +4,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/capacitytracker/capacity/cmd/internal/proctest"
-	"github.com/capacitytracker/capacity/commands"
-	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
 )
@@ -34,7 +30,7 @@ func TestCapacityd_ThreeNodesShareTheProjectionsAndTakeOverFromAKilledOne(t *tes
 	t.Parallel()
 	ctx := context.Background()
 	c := newPostgresCluster(t, 30, 5)
-	ctl, bin, url, env, pool, store, acc := c.ctl, c.bin, c.url, c.env, c.pool, c.store, c.acc
+	ctl, env, store := c.ctl, c.env, c.store
 	// An engine that is not run: its Status reads who holds each lease.
 	observer, err := projections.NewEngine(projections.NewPostgresBackend(store), slog.New(slog.DiscardHandler), projections.Default()...)
 	if err != nil {
@@ -42,13 +38,7 @@ func TestCapacityd_ThreeNodesShareTheProjectionsAndTakeOverFromAKilledOne(t *tes
 	}
 	names := observer.Names()
 
-	var nodes []*server
-	for range 3 {
-		nodes = append(nodes, startListening(t, bin, "DATABASE_URL="+url))
-	}
-	for _, n := range nodes {
-		n.WaitHTTP(t, n.base+"/readyz", http.StatusOK, readyTimeout)
-	}
+	nodes := c.startNodes(t, 3)
 	pids := map[int]int{} // process id -> index in nodes
 	for i, n := range nodes {
 		pids[n.Cmd.Process.Pid] = i
@@ -107,33 +97,7 @@ func TestCapacityd_ThreeNodesShareTheProjectionsAndTakeOverFromAKilledOne(t *tes
 	if err != nil || len(locs) < 3 {
 		t.Fatalf("seeded locations: %v %v", locs, err)
 	}
-	system := commands.System("test")
-	stop := make(chan struct{})
-	var load sync.WaitGroup
-	for i, l := range locs {
-		load.Go(func() {
-			id := strings.TrimPrefix(l.StreamID, "location-")
-			version := l.Version
-			for n := 0; ; n++ {
-				select {
-				case <-stop:
-					return
-				case <-time.After(10 * time.Millisecond):
-				}
-				ed, err := acc.AddContact(ctx, system, location.AddContact{LocationID: id, ExpectedVersion: version,
-					Contact: location.ContactInput{Role: "Manager", Name: fmt.Sprintf("Load Contact %d-%d", i, n)}})
-				if err == nil {
-					version = ed.Version
-					ed, err = acc.RemoveContact(ctx, system, location.RemoveContact{LocationID: id, ExpectedVersion: version, ContactID: ed.ID})
-				}
-				if err != nil {
-					t.Errorf("load on %s: %v", l.StreamID, err)
-					return
-				}
-				version = ed.Version
-			}
-		})
-	}
+	stopLoad := c.contactLoad(t, locs, 10*time.Millisecond)
 	time.Sleep(2 * time.Second)
 
 	// Kill the node with the most projections, mid-load.
@@ -167,13 +131,9 @@ func TestCapacityd_ThreeNodesShareTheProjectionsAndTakeOverFromAKilledOne(t *tes
 	t.Logf("takeover of the killed node's %d projections: %v after SIGKILL", most, takeover.Round(10*time.Millisecond))
 
 	time.Sleep(time.Second) // more load on the survivors
-	close(stop)
-	load.Wait()
-	last := count(t, pool, `SELECT max(position) FROM events`)
-	t.Logf("%d events in the log", count(t, pool, `SELECT count(*) FROM events`))
-	waitFor(t, "the views to catch up", func() bool {
-		return count(t, pool, `SELECT min(position) FROM projection_checkpoints`) >= last
-	})
+	stopLoad()
+	t.Logf("%d events in the log", count(t, c.pool, `SELECT count(*) FROM events`))
+	c.waitCaughtUp(t)
 
 	// Every projection runs on exactly one live node, by the nodes' own
 	// account (the gates of their subscribers), as the leases say.
@@ -219,25 +179,9 @@ func TestCapacityd_ThreeNodesShareTheProjectionsAndTakeOverFromAKilledOne(t *tes
 	for _, i := range survivors {
 		stopCleanly(t, nodes[i])
 	}
-	if n := count(t, pool, `SELECT count(*) FROM projection_poison`); n != 0 {
-		t.Errorf("%d poison events", n)
-	}
+	c.checkNoPoison(t)
 
-	// Every view equals a fresh rebuild.
-	var tables []string
-	for _, p := range projections.Default() {
-		tables = append(tables, p.Tables()...)
-	}
-	live := dumpTables(t, pool, tables)
-	if p := proctest.Start(t, t.TempDir(), env, ctl, "projections", "rebuild", "--all"); p.Wait(t, 2*time.Minute) != 0 {
-		t.Fatalf("capacityctl projections rebuild --all failed")
-	}
-	fresh := dumpTables(t, pool, tables)
-	for _, table := range tables {
-		if !slices.Equal(live[table], fresh[table]) {
-			t.Errorf("%s: %d live rows, %d in a fresh rebuild: the view differs from its rebuild", table, len(live[table]), len(fresh[table]))
-		}
-	}
+	c.checkViewsEqualRebuild(t)
 }
 
 var (

@@ -94,7 +94,7 @@ func resolveLocations(v *domain.ValidationError, field string, ids []string, loo
 			continue
 		}
 		seen[id] = true
-		if !location.ValidID(id) {
+		if _, err := location.ParseID(id); err != nil {
 			v.Add(field+"["+strconv.Itoa(i)+"]", "unknown_location", "No location has this id")
 			continue
 		}

@@ -1,18 +1,15 @@
 package account
 
 import (
-	"encoding/json"
-	"fmt"
 	"time"
 
+	"github.com/capacitytracker/capacity/domain"
 	"github.com/google/uuid"
 )
 
 // Event is an event of the account streams. Its type name is stable: a
 // change of shape gets a new name.
-type Event interface {
-	EventType() string
-}
+type Event = domain.Event
 
 // PersonalData is implemented by events that carry personal data: the
 // JSON paths to seal under the user's key.
@@ -304,90 +301,46 @@ func (RegisteredManagerImported) PersonalPaths() []string {
 func (SupportUserCreated) PersonalPaths() []string    { return []string{"email", "full_name"} }
 func (GenericAccountCreated) PersonalPaths() []string { return []string{"email"} }
 
-// Decode reads an account event from its type name and JSON. Unknown types
-// return (nil, nil): other aggregates' events, or newer ones, are skipped.
+// events is the registry of the account streams' events.
+var events = domain.NewRegistry(
+	domain.EventOf[UserRegistered](),
+	domain.EventOf[RegisteredManagerImported](),
+	domain.EventOf[SupportUserCreated](),
+	domain.EventOf[GenericAccountCreated](),
+	domain.EventOf[AccessRequested](),
+	domain.EventOf[AccessApproved](),
+	domain.EventOf[AccessRejected](),
+	domain.EventOf[AccessRevoked](),
+	domain.EventOf[UserApproved](),
+	domain.EventOf[RegistrationRejected](),
+	domain.EventOf[UserDeactivated](),
+	domain.EventOf[UserReactivated](),
+	domain.EventOf[RoleChanged](),
+	domain.EventOf[CommunicationsPreferenceChanged](),
+	domain.EventOf[PasswordLinkIssued](),
+	domain.EventOf[PasswordSet](),
+	domain.EventOf[PasswordExpiryReminderDue](),
+	domain.EventOf[APITokenCreated](),
+	domain.EventOf[APITokenRevoked](),
+	domain.EventOf[AuditorRoleGranted](),
+	domain.EventOf[AuditorRoleRevoked](),
+	domain.EventOf[LoginSucceeded](),
+	domain.EventOf[LoginFailed](),
+	domain.EventOf[AccountLocked](),
+	domain.EventOf[AccountUnlocked](),
+	domain.EventOf[LoggedOut](),
+	domain.EventOf[SessionRevoked](),
+	domain.EventOf[DisclaimerAcknowledged](),
+	domain.EventOf[EmailClaimed](),
+	domain.EventOf[EmailReleased](),
+)
+
+// Events is the package's event registry: its type names and decoders.
+func Events() domain.Registry { return events }
+
+// Decode reads an account event from its type name and JSON, by the rules
+// of domain.Registry.Decode: unknown types return (nil, nil), as other
+// aggregates' events, or newer ones, are skipped.
 func Decode(eventType string, data []byte) (Event, error) {
-	var ev Event
-	switch eventType {
-	case "UserRegistered":
-		ev = decode[UserRegistered](data)
-	case "RegisteredManagerImported":
-		ev = decode[RegisteredManagerImported](data)
-	case "SupportUserCreated":
-		ev = decode[SupportUserCreated](data)
-	case "GenericAccountCreated":
-		ev = decode[GenericAccountCreated](data)
-	case "AccessRequested":
-		ev = decode[AccessRequested](data)
-	case "AccessApproved":
-		ev = decode[AccessApproved](data)
-	case "AccessRejected":
-		ev = decode[AccessRejected](data)
-	case "AccessRevoked":
-		ev = decode[AccessRevoked](data)
-	case "UserApproved":
-		ev = decode[UserApproved](data)
-	case "RegistrationRejected":
-		ev = decode[RegistrationRejected](data)
-	case "UserDeactivated":
-		ev = decode[UserDeactivated](data)
-	case "UserReactivated":
-		ev = decode[UserReactivated](data)
-	case "RoleChanged":
-		ev = decode[RoleChanged](data)
-	case "CommunicationsPreferenceChanged":
-		ev = decode[CommunicationsPreferenceChanged](data)
-	case "PasswordLinkIssued":
-		ev = decode[PasswordLinkIssued](data)
-	case "PasswordSet":
-		ev = decode[PasswordSet](data)
-	case "PasswordExpiryReminderDue":
-		ev = decode[PasswordExpiryReminderDue](data)
-	case "APITokenCreated":
-		ev = decode[APITokenCreated](data)
-	case "APITokenRevoked":
-		ev = decode[APITokenRevoked](data)
-	case "AuditorRoleGranted":
-		ev = decode[AuditorRoleGranted](data)
-	case "AuditorRoleRevoked":
-		ev = decode[AuditorRoleRevoked](data)
-	case "LoginSucceeded":
-		ev = decode[LoginSucceeded](data)
-	case "LoginFailed":
-		ev = decode[LoginFailed](data)
-	case "AccountLocked":
-		ev = decode[AccountLocked](data)
-	case "AccountUnlocked":
-		ev = decode[AccountUnlocked](data)
-	case "LoggedOut":
-		ev = decode[LoggedOut](data)
-	case "SessionRevoked":
-		ev = decode[SessionRevoked](data)
-	case "DisclaimerAcknowledged":
-		ev = decode[DisclaimerAcknowledged](data)
-	case "EmailClaimed":
-		ev = decode[EmailClaimed](data)
-	case "EmailReleased":
-		ev = decode[EmailReleased](data)
-	default:
-		return nil, nil
-	}
-	if d, ok := ev.(decodeError); ok {
-		return nil, fmt.Errorf("decode %s: %w", eventType, d.err)
-	}
-	return ev, nil
-}
-
-type decodeError struct{ err error }
-
-func (decodeError) EventType() string { return "" }
-
-func decode[T Event](data []byte) Event {
-	var v T
-	if len(data) > 0 && string(data) != "null" {
-		if err := json.Unmarshal(data, &v); err != nil {
-			return decodeError{err}
-		}
-	}
-	return v
+	return events.Decode(eventType, data)
 }

@@ -11,7 +11,6 @@ package dailyupdate
 
 import (
 	"encoding/json"
-	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -384,18 +383,16 @@ const TypeDailyUpdateSubmitted = "DailyUpdateSubmitted"
 
 func (DailyUpdateSubmitted) EventType() string { return TypeDailyUpdateSubmitted }
 
-// Decode reads an event of a dailyupdate stream. Unknown types return
-// (nil, nil).
-func Decode(eventType string, data []byte) (any, error) {
-	switch eventType {
-	case TypeDailyUpdateSubmitted:
-		var e DailyUpdateSubmitted
-		if err := json.Unmarshal(data, &e); err != nil {
-			return nil, fmt.Errorf("decode %s: %w", eventType, err)
-		}
-		return e, nil
-	}
-	return nil, nil
+// events is the registry of the dailyupdate streams' events.
+var events = domain.NewRegistry(domain.EventOf[DailyUpdateSubmitted]())
+
+// Events is the package's event registry: its type names and decoders.
+func Events() domain.Registry { return events }
+
+// Decode reads an event of a dailyupdate stream, by the rules of
+// domain.Registry.Decode. Unknown types return (nil, nil).
+func Decode(eventType string, data []byte) (domain.Event, error) {
+	return events.Decode(eventType, data)
 }
 
 // State is a location's daily updates folded: the latest submission.

@@ -7,7 +7,6 @@
 package erasure
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 	"unicode/utf8"
@@ -47,16 +46,16 @@ const TypePersonErased = "PersonErased"
 
 func (PersonErased) EventType() string { return TypePersonErased }
 
-// Decode reads an event of an erasure stream; unknown types are (nil, nil).
-func Decode(eventType string, data []byte) (any, error) {
-	if eventType != TypePersonErased {
-		return nil, nil
-	}
-	var e PersonErased
-	if err := json.Unmarshal(data, &e); err != nil {
-		return nil, fmt.Errorf("decode %s: %w", eventType, err)
-	}
-	return e, nil
+// events is the registry of the erasure streams' events.
+var events = domain.NewRegistry(domain.EventOf[PersonErased]())
+
+// Events is the package's event registry: its type names and decoders.
+func Events() domain.Registry { return events }
+
+// Decode reads an event of an erasure stream, by the rules of
+// domain.Registry.Decode; unknown types are (nil, nil).
+func Decode(eventType string, data []byte) (domain.Event, error) {
+	return events.Decode(eventType, data)
 }
 
 // Request is support's erasure request, checked by Validate.

@@ -634,7 +634,7 @@ func DecideAddContact(l Location, c AddContact) ([]any, error) {
 	if len(l.Details.Contacts) >= MaxContacts {
 		return nil, domain.Rule("too_many_contacts", "a location has at most %d contacts: remove one first", MaxContacts)
 	}
-	if !ValidID(c.ContactID) {
+	if !idPattern.MatchString(c.ContactID) {
 		return nil, fmt.Errorf("contact id %q is not valid", c.ContactID)
 	}
 	contact.ContactID = c.ContactID
@@ -813,7 +813,7 @@ func DecideAddNote(l Location, c AddNote) ([]any, error) {
 	if len(l.Details.Notes) >= MaxNotes {
 		return nil, domain.Rule("too_many_notes", "a location has at most %d notes: delete one first", MaxNotes)
 	}
-	if !ValidID(c.NoteID) {
+	if !idPattern.MatchString(c.NoteID) {
 		return nil, fmt.Errorf("note id %q is not valid", c.NoteID)
 	}
 	return []any{NoteAdded{LocationID: l.LocationID, Note: Note{

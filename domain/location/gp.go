@@ -46,7 +46,9 @@ var gpCodePattern = regexp.MustCompile(`^[A-Z0-9]{3,10}$`)
 
 // ValidGPPracticeCode checks an ODS practice code in its canonical (upper
 // case) form.
-func ValidGPPracticeCode(code string) bool { return ValidID(code) && gpCodePattern.MatchString(code) }
+func ValidGPPracticeCode(code string) bool {
+	return idPattern.MatchString(code) && gpCodePattern.MatchString(code)
+}
 
 // Cleaned returns the practice in its canonical form (the code upper
 // case, the name cleaned, the postcode canonical), or a ValidationError

@@ -8,7 +8,7 @@
 package location
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -22,11 +22,38 @@ func OrganisationStream(id string) string { return "organisation-" + id }
 func LocationStream(id string) string     { return "location-" + id }
 
 // idPattern is a CQC-style id ("1-101641286") or any short id of letters,
-// digits and - . _ that can be part of a stream id.
+// digits and - . _ that can be part of a stream id: organisation and
+// location ids (ParseID), contact and note ids, GP practice codes.
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
-// ValidID checks an organisation or location id.
-func ValidID(id string) bool { return idPattern.MatchString(id) }
+// ID is an organisation or location id, checked once where it comes in
+// (ParseID): a function that holds an ID never checks it again. The zero
+// ID is no id.
+type ID struct{ s string }
+
+// ErrInvalidID is the error of ParseID: the text cannot be an organisation
+// or location id, so no stream is named after it.
+var ErrInvalidID = errors.New("not an organisation or location id")
+
+// ParseID checks an organisation or location id: 1 to 64 letters, digits,
+// dots, dashes or underscores, starting with a letter or digit.
+func ParseID(s string) (ID, error) {
+	if !idPattern.MatchString(s) {
+		return ID{}, fmt.Errorf("%q: %w", s, ErrInvalidID)
+	}
+	return ID{s: s}, nil
+}
+
+func (id ID) String() string { return id.s }
+
+// IsZero reports whether id is no id.
+func (id ID) IsZero() bool { return id.s == "" }
+
+// LocationStream is the stream of the location of this id.
+func (id ID) LocationStream() string { return LocationStream(id.s) }
+
+// OrganisationStream is the stream of the organisation of this id.
+func (id ID) OrganisationStream() string { return OrganisationStream(id.s) }
 
 // Postcode is a UK postcode in its canonical form: upper case, one space
 // before the inward code ("NN1 1NN").
@@ -142,88 +169,54 @@ const (
 func (OrganisationRegistered) EventType() string { return TypeOrganisationRegistered }
 func (LocationRegistered) EventType() string     { return TypeLocationRegistered }
 
-// Decode reads an event of the organisation and location streams from its
-// type name and JSON, bringing older shapes to the current one first
-// (Upcast). Unknown types return (nil, nil): newer events are skipped by
-// older code.
-func Decode(eventType string, data []byte) (any, error) {
-	eventType, data, err := Upcast(eventType, data)
-	if err != nil {
-		return nil, err
-	}
-	var ev any
-	switch eventType {
-	case TypeOrganisationRegistered:
-		ev, err = decode[OrganisationRegistered](data)
+// events is the registry of the organisation and location streams'
+// events, bringing older shapes to the current one first (Upcast).
+var events = domain.NewRegistry(
+	domain.EventOf(func(e OrganisationRegistered) OrganisationRegistered {
 		// Imports once named a provider whose name the source lacked
 		// after its id: a placeholder, not a name.
-		if e, ok := ev.(OrganisationRegistered); ok && e.Name == e.OrganisationID {
+		if e.Name == e.OrganisationID {
 			e.Name = ""
-			ev = e
 		}
-	case TypeOrganisationRenamed:
-		ev, err = decode[OrganisationRenamed](data)
-		if e, ok := ev.(OrganisationRenamed); ok && e.Before == e.OrganisationID {
+		return e
+	}),
+	domain.EventOf(func(e OrganisationRenamed) OrganisationRenamed {
+		if e.Before == e.OrganisationID {
 			e.Before = ""
-			ev = e
 		}
-	case TypeLocationRegistered:
-		ev, err = decode[LocationRegistered](data)
-	case TypeCQCLocationImported:
-		ev, err = decode[CQCLocationImported](data)
-	case TypeCQCDetailsChanged:
-		ev, err = decode[CQCDetailsChanged](data)
-	case TypeCQCRatingsChanged:
-		ev, err = decode[CQCRatingsChanged](data)
-	case TypeLocationDeregistered:
-		ev, err = decode[LocationDeregistered](data)
-	case TypeLocationReregistered:
-		ev, err = decode[LocationReregistered](data)
-	case TypeLocationDormancyChanged:
-		ev, err = decode[LocationDormancyChanged](data)
-	case TypeOrganisationPostcodeChanged:
-		ev, err = decode[OrganisationPostcodeChanged](data)
-	case TypeAddressChanged:
-		ev, err = decode[AddressChanged](data)
-	case TypeContactAdded:
-		ev, err = decode[ContactAdded](data)
-	case TypeContactUpdated:
-		ev, err = decode[ContactUpdated](data)
-	case TypeContactRemoved:
-		ev, err = decode[ContactRemoved](data)
-	case TypeGPPracticeLinked:
-		ev, err = decode[GPPracticeLinked](data)
-	case TypeGPPracticeUnlinked:
-		ev, err = decode[GPPracticeUnlinked](data)
-	case TypeOwnershipTypeChanged:
-		ev, err = decode[OwnershipTypeChanged](data)
-	case TypeNoteAdded:
-		ev, err = decode[NoteAdded](data)
-	case TypeNoteEdited:
-		ev, err = decode[NoteEdited](data)
-	case TypeNoteDeleted:
-		ev, err = decode[NoteDeleted](data)
-	case TypePAMMSChanged:
-		ev, err = decode[PAMMSChanged](data)
-	case TypeDetailsConfirmed:
-		ev, err = decode[DetailsConfirmed](data)
-	default:
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("decode %s: %w", eventType, err)
-	}
-	return ev, nil
-}
+		return e
+	}),
+	domain.EventOf[LocationRegistered](),
+	domain.EventOf[CQCLocationImported](),
+	domain.EventOf[CQCDetailsChanged](),
+	domain.EventOf[CQCRatingsChanged](),
+	domain.EventOf[LocationDeregistered](),
+	domain.EventOf[LocationReregistered](),
+	domain.EventOf[LocationDormancyChanged](),
+	domain.EventOf[OrganisationPostcodeChanged](),
+	domain.EventOf[AddressChanged](),
+	domain.EventOf[ContactAdded](),
+	domain.EventOf[ContactUpdated](),
+	domain.EventOf[ContactRemoved](),
+	domain.EventOf[GPPracticeLinked](),
+	domain.EventOf[GPPracticeUnlinked](),
+	domain.EventOf[OwnershipTypeChanged](),
+	domain.EventOf[NoteAdded](),
+	domain.EventOf[NoteEdited](),
+	domain.EventOf[NoteDeleted](),
+	domain.EventOf[PAMMSChanged](),
+	domain.EventOf[DetailsConfirmed](),
+).Upcasting(Upcast)
 
-func decode[T any](data []byte) (any, error) {
-	var v T
-	if len(data) > 0 && string(data) != "null" {
-		if err := json.Unmarshal(data, &v); err != nil {
-			return nil, err
-		}
-	}
-	return v, nil
+// Events is the package's event registry: its type names and decoders.
+func Events() domain.Registry { return events }
+
+// Decode reads an event of the organisation and location streams from its
+// type name and JSON, by the rules of domain.Registry.Decode, bringing
+// older shapes to the current one first (Upcast). Unknown types return
+// (nil, nil): newer events are skipped by older code.
+func Decode(eventType string, data []byte) (domain.Event, error) {
+	return events.Decode(eventType, data)
 }
 
 // Organisation is the state of an organisation stream.
@@ -248,6 +241,10 @@ type Location struct {
 
 // Exists reports whether the location was registered.
 func (l Location) Exists() bool { return l.Version > 0 }
+
+// OrganisationRef is the id of the location's organisation, as an ID: it
+// was checked when the event that set it was decided.
+func (l Location) OrganisationRef() ID { return ID{s: l.OrganisationID} }
 
 // Exists reports whether the organisation was registered.
 func (o Organisation) Exists() bool { return o.Version > 0 }
@@ -288,7 +285,7 @@ type RegisterOrganisation struct {
 // DecideRegisterOrganisation validates the command against the state.
 func DecideRegisterOrganisation(o Organisation, c RegisterOrganisation) (OrganisationRegistered, error) {
 	var v domain.ValidationError
-	if !ValidID(c.OrganisationID) {
+	if _, err := ParseID(c.OrganisationID); err != nil {
 		v.Add("organisation_id", "invalid_id", "Use 1 to 64 letters, digits, dots, dashes or underscores")
 	}
 	name := domain.CleanText(c.Name)
@@ -324,7 +321,7 @@ type RegisterLocation struct {
 // organisation.
 func DecideRegisterLocation(l Location, org Organisation, c RegisterLocation) (LocationRegistered, error) {
 	var v domain.ValidationError
-	if !ValidID(c.LocationID) {
+	if _, err := ParseID(c.LocationID); err != nil {
 		v.Add("location_id", "invalid_id", "Use 1 to 64 letters, digits, dots, dashes or underscores")
 	}
 	if !org.Exists() {

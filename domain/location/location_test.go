@@ -1,6 +1,8 @@
 package location_test
 
 import (
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/capacitytracker/capacity/domain/location"
@@ -52,5 +54,22 @@ func TestDecideRegisterLocation_NeedsItsOrganisation(t *testing.T) {
 	}
 	if ev.Name != "Cranberry Home Care" || ev.Postcode != "NN1 1NN" || ev.OrganisationName != "Cranberry Care Services" {
 		t.Errorf("event = %+v", ev)
+	}
+}
+
+func TestParseID_ChecksOnceAtTheBoundary(t *testing.T) {
+	for _, s := range []string{"1-101641286", "A", "org_1.2-3", strings.Repeat("a", 64)} {
+		id, err := location.ParseID(s)
+		if err != nil || id.String() != s || id.IsZero() {
+			t.Errorf("ParseID(%q) = %v, %v", s, id, err)
+		}
+		if id.LocationStream() != location.LocationStream(s) || id.OrganisationStream() != location.OrganisationStream(s) {
+			t.Errorf("ParseID(%q) streams %q, %q", s, id.LocationStream(), id.OrganisationStream())
+		}
+	}
+	for _, s := range []string{"", " 1-1", "-1", ".a", "a b", "a/b", "é", strings.Repeat("a", 65)} {
+		if id, err := location.ParseID(s); !errors.Is(err, location.ErrInvalidID) || !id.IsZero() {
+			t.Errorf("ParseID(%q) = %v, %v; want ErrInvalidID", s, id, err)
+		}
 	}
 }

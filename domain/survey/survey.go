@@ -558,37 +558,22 @@ func (SurveyPublished) EventType() string         { return TypeSurveyPublished }
 func (SurveyClosed) EventType() string            { return TypeSurveyClosed }
 func (SurveyResponseSubmitted) EventType() string { return TypeSurveyResponseSubmitted }
 
-// Decode reads an event of a survey or survey response stream. Unknown
-// types return (nil, nil).
-func Decode(eventType string, data []byte) (any, error) {
-	var (
-		ev  any
-		err error
-	)
-	switch eventType {
-	case TypeSurveyDefined:
-		ev, err = decode[SurveyDefined](data)
-	case TypeSurveyAmended:
-		ev, err = decode[SurveyAmended](data)
-	case TypeSurveyPublished:
-		ev, err = decode[SurveyPublished](data)
-	case TypeSurveyClosed:
-		ev, err = decode[SurveyClosed](data)
-	case TypeSurveyResponseSubmitted:
-		ev, err = decode[SurveyResponseSubmitted](data)
-	default:
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("decode %s: %w", eventType, err)
-	}
-	return ev, nil
-}
+// events is the registry of the survey and survey response streams' events.
+var events = domain.NewRegistry(
+	domain.EventOf[SurveyDefined](),
+	domain.EventOf[SurveyAmended](),
+	domain.EventOf[SurveyPublished](),
+	domain.EventOf[SurveyClosed](),
+	domain.EventOf[SurveyResponseSubmitted](),
+)
 
-func decode[T any](data []byte) (any, error) {
-	var v T
-	err := json.Unmarshal(data, &v)
-	return v, err
+// Events is the package's event registry: its type names and decoders.
+func Events() domain.Registry { return events }
+
+// Decode reads an event of a survey or survey response stream, by the
+// rules of domain.Registry.Decode. Unknown types return (nil, nil).
+func Decode(eventType string, data []byte) (domain.Event, error) {
+	return events.Decode(eventType, data)
 }
 
 // --- state ------------------------------------------------------------------------

@@ -81,7 +81,7 @@ func (s *Server) bulkRoutes(api *mux.Router) {
 // before the commands keep those the caller may update.
 func (s *Server) bulkTemplateLocations(r *http.Request, a commands.Actor) ([]string, error) {
 	org := strings.TrimSpace(r.URL.Query().Get("organisation_id"))
-	if org != "" && !location.ValidID(org) {
+	if _, err := location.ParseID(org); org != "" && err != nil {
 		return nil, domain.Invalid("organisation_id", "invalid_id", "organisation_id is not an organisation's id")
 	}
 	var ids []string

@@ -4,19 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/xuri/excelize/v2"
 
 	"github.com/capacitytracker/capacity/cmd/capacityd/httpapi"
@@ -26,7 +23,6 @@ import (
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/projections/projtest"
-	"github.com/capacitytracker/capacity/queries"
 )
 
 // bulkBenchLocations is the size of the benchmarks' organisation.
@@ -75,45 +71,13 @@ func newBulkFixture(b *testing.B, backend string) *bulkFixture {
 		}
 	}
 
-	accounts, err := commands.New(ctx, store, testConfig(), time.Now, logger)
-	if err != nil {
-		b.Fatal(err)
-	}
-	fx.token = benchSupportSession(b, accounts, store)
-
 	engine, err := projections.NewEngine(pb, logger, projections.LocationSearch{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- engine.Run(runCtx) }()
-	b.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			b.Errorf("projection engine: %v", err)
-		}
-	})
-	head, err := store.HeadPosition(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	for deadline := time.Now().Add(2 * time.Minute); ; {
-		err := engine.WaitFor(ctx, nil, head)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, projections.ErrNotCaughtUp) || time.Now().After(deadline) {
-			b.Fatal(err)
-		}
-	}
-	srv, err := httpapi.New(httpapi.Options{
-		Logger: logger, Registry: prometheus.NewRegistry(), MaxBodyBytes: maxBody,
-		Commands: accounts, Queries: &queries.Service{ReadModels: projections.NewReadModels(pb), Waiter: engine},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
+	srv, accounts, _ := benchServer(b, store, pb, engine, logger)
+	fx.token = benchSupportSession(b, accounts, store)
+	runToHead(b, pb, engine, 2*time.Minute)
 	fx.server = srv
 	return fx
 }
@@ -220,24 +184,6 @@ func uploadRequest(b *testing.B, file []byte) *http.Request {
 	req := httptest.NewRequest(http.MethodPost, "/api/v1/bulk-update", &body)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
 	return req
-}
-
-// measure runs fn once per iteration with the heap sampled, and reports
-// the highest heap in use above the heap before it (peak-heap-MB) and
-// the milliseconds of an iteration.
-func measure(b *testing.B, unit string, fn func()) {
-	var peak float64
-	for b.Loop() {
-		b.StopTimer()
-		runtime.GC()
-		baseline := heapPeak()()
-		b.StartTimer()
-		stop := heapPeak()
-		fn()
-		peak = max(peak, float64(stop())-float64(baseline))
-	}
-	b.ReportMetric(peak/1e6, "peak-heap-MB")
-	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/"+unit)
 }
 
 // BenchmarkBulkTemplate measures the template download of an

@@ -2,23 +2,15 @@ package httpapi_test
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
-	"runtime/metrics"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/capacitytracker/capacity/cmd/capacityd/httpapi"
 	"github.com/capacitytracker/capacity/cmd/internal/seed"
-	"github.com/capacitytracker/capacity/commands"
 	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/projections/projtest"
 	"github.com/capacitytracker/capacity/queries"
@@ -60,42 +52,10 @@ func newViewsFixture(b *testing.B, backend string) *viewsFixture {
 	if err := engine.Rebuild(ctx, projections.LocationSearch{}.Name(), nil); err != nil {
 		b.Fatal(err)
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- engine.Run(runCtx) }()
-	b.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			b.Errorf("projection engine: %v", err)
-		}
-	})
-	head, err := store.HeadPosition(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	for deadline := time.Now().Add(5 * time.Minute); ; {
-		err := engine.WaitFor(ctx, nil, head)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, projections.ErrNotCaughtUp) || time.Now().After(deadline) {
-			b.Fatal(err)
-		}
-	}
+	runToHead(b, pb, engine, 5*time.Minute)
 	b.Logf("%s: projections caught up in %s", backend, time.Since(start).Round(time.Millisecond))
-	accounts, err := commands.New(ctx, store, testConfig(), time.Now, logger)
-	if err != nil {
-		b.Fatal(err)
-	}
-	q := queries.Service{ReadModels: projections.NewReadModels(pb), Waiter: engine}
-	srv, err := httpapi.New(httpapi.Options{
-		Logger: logger, Registry: prometheus.NewRegistry(), MaxBodyBytes: maxBody,
-		Commands: accounts, Queries: &q,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return &viewsFixture{engine: engine, server: srv, events: sum.Events, q: q}
+	srv, _, q := benchServer(b, store, pb, engine, logger)
+	return &viewsFixture{engine: engine, server: srv, events: sum.Events, q: *q}
 }
 
 // countingWriter is a ResponseWriter that keeps only the size of the body.
@@ -117,40 +77,6 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// heapPeak samples the bytes of live and unswept heap objects every
-// millisecond until stop is called, which returns the highest sample.
-func heapPeak() (stop func() uint64) {
-	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	read := func() uint64 {
-		metrics.Read(sample)
-		return sample[0].Value.Uint64()
-	}
-	var (
-		peak = read()
-		done = make(chan struct{})
-		wg   sync.WaitGroup
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-				peak = max(peak, read())
-			}
-		}
-	}()
-	return func() uint64 {
-		close(done)
-		wg.Wait()
-		return max(peak, read())
-	}
-}
-
 // BenchmarkProvidersXLSX measures the download of every registered
 // provider (GET /api/v1/providers.xlsx, as a public caller) through the
 // server's handler at 25,000 seeded locations, on each backend. The body
@@ -169,26 +95,16 @@ func BenchmarkProvidersXLSX(b *testing.B) {
 			}
 			b.Run("Download", func(b *testing.B) {
 				var written int64
-				var peak float64
-				for b.Loop() {
-					b.StopTimer()
-					runtime.GC()
-					baseline := heapPeak()()
-					b.StartTimer()
-					stop := heapPeak()
+				measure(b, "download", func() {
 					w := &countingWriter{header: http.Header{}}
 					f.server.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/api/v1/providers.xlsx", nil))
-					top := stop()
 					if w.status != http.StatusOK || w.n == 0 {
 						b.Fatalf("status %d, %d bytes", w.status, w.n)
 					}
 					written += w.n
-					peak = max(peak, float64(top)-float64(baseline))
-				}
+				})
 				b.ReportMetric(float64(page.Total), "rows")
 				b.ReportMetric(float64(written)/float64(b.N)/1e6, "MB-written")
-				b.ReportMetric(peak/1e6, "peak-heap-MB")
-				b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/download")
 			})
 		})
 	}
