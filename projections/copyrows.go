@@ -12,9 +12,15 @@ import (
 // (pgx describes the table's columns once per connection and caches it),
 // where a many-row INSERT is a statement of up to maxParams parameters
 // that the server parses and plans, and a text that differs with every
-// row count (each its own prepared statement in pgx's cache). For a row or
-// two the INSERT is as quick, without COPY's goroutines and pipe.
-const copyMinRows = 4
+// row count (each its own prepared statement in pgx's cache). But each
+// COPY also costs pgx two goroutines and a pipe, and on a loaded machine
+// every hand-off between them waits for a CPU: for the audit view's rows
+// of one event COPY took 2.7 times as long as the INSERT, for 100 events
+// (1,100 rows) as long, for 1,000 events 0.6-0.7 times as long
+// (BenchmarkAuditBatchWrite at load 20 on 2 cores). So COPY is for the
+// large batches of a catch-up and a rebuild, and the small live batches,
+// whose latency counts, keep the INSERTs.
+const copyMinRows = 1000
 
 // pgxCopier is the part of pgx's transaction that COPY needs. The
 // engine's PostgreSQL transactions are watermill-sql's PgxTx, which embeds
