@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"sort"
 	"strconv"
@@ -475,7 +476,7 @@ func jsonValue(v any) (any, error) {
 }
 
 // leafJSON is json.Marshal(v) as a string, without the encoder for the
-// common plain strings and booleans (most of a change's values).
+// common plain strings, booleans and numbers (most of a change's values).
 func leafJSON(v any) (string, error) {
 	switch x := v.(type) {
 	case bool:
@@ -483,6 +484,13 @@ func leafJSON(v any) (string, error) {
 	case string:
 		if plainJSONString(x) {
 			return `"` + x + `"`, nil
+		}
+	case float64:
+		// encoding/json writes a float64 with strconv's 'f' format unless
+		// it is 0 < |x| < 1e-6 or |x| >= 1e21 ('e', with its own clean-up),
+		// and fails on NaN and infinities: those go to the encoder.
+		if a := math.Abs(x); x == 0 || a >= 1e-6 && a < 1e21 {
+			return strconv.FormatFloat(x, 'f', -1, 64), nil
 		}
 	}
 	data, err := json.Marshal(v)

@@ -3,6 +3,7 @@ package projections
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"strings"
@@ -133,6 +134,15 @@ func TestAudit_LeafJSONEqualsMarshal(t *testing.T) {
 		values = append(values, string([]byte{byte(b)}), fmt.Sprintf("x%cy", rune(b)))
 	}
 	values = append(values, "\u2028", "\u2029", "\xff", "€uro")
+	// Numbers either side of the encoder's switches between formats.
+	for _, f := range []float64{math.Copysign(0, -1), 1e-6, 9.999999e-7, 1e-7, 1e20, 1e21 - 65536, 1e21, 42, -42, 0.1, 1.0 / 3,
+		math.MaxFloat64, math.SmallestNonzeroFloat64, 12345678901234567890, 1 << 53, -123.456e10} {
+		values = append(values, f, -f)
+	}
+	r := rand.New(rand.NewPCG(16, 2026))
+	for range 2000 {
+		values = append(values, r.NormFloat64()*math.Pow(10, float64(r.IntN(50)-25)), float64(r.Int64()))
+	}
 	for _, v := range values {
 		want, err := json.Marshal(v)
 		if err != nil {

@@ -77,13 +77,28 @@ func (c *eventCache) add(pg page, evs []cachedEvent) {
 // get returns the events of pg when cached pages cover its whole range;
 // those with personal data are placeholders (personal) to read again.
 func (c *eventCache) get(pg page) ([]cachedEvent, bool) {
-	if c == nil {
+	out, through := c.prefix(pg)
+	if through < pg.through || len(out) != pg.count {
 		return nil, false
+	}
+	return out, true
+}
+
+// prefix returns the events of pg from its start as far as cached pages
+// cover it without a hole: those after pg.after up to through (pg.after
+// when no page covers its start). Projections read pages of their own
+// sizes from their own checkpoints, so a page often reaches a little
+// beyond what the others have read: only that tail need be read from the
+// log.
+func (c *eventCache) prefix(pg page) ([]cachedEvent, int64) {
+	if c == nil {
+		return nil, pg.after
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]cachedEvent, 0, pg.count)
-	for cur := pg.after; cur < pg.through; {
+	var out []cachedEvent
+	cur := pg.after
+	for cur < pg.through {
 		// The page that covers the position after cur and reaches furthest.
 		best := -1
 		for i, p := range c.pages {
@@ -92,7 +107,7 @@ func (c *eventCache) get(pg page) ([]cachedEvent, bool) {
 			}
 		}
 		if best < 0 {
-			return nil, false
+			break
 		}
 		p := c.pages[best]
 		end := min(pg.through, p.through)
@@ -101,62 +116,100 @@ func (c *eventCache) get(pg page) ([]cachedEvent, bool) {
 			if e.ev.Position > end {
 				break
 			}
+			if out == nil {
+				out = make([]cachedEvent, 0, pg.count)
+			}
 			out = append(out, e)
 		}
 		cur = end
 	}
-	if len(out) != pg.count {
-		return nil, false
-	}
-	return out, true
+	return out, cur
 }
 
-// readPage returns the events of pg, through ex, from the cache where it
-// can: the events with personal data are read again from the log.
+// readPage returns the events of pg, through ex, from the cache as far as
+// it covers pg, and the rest from the log; the events with personal data
+// are read from the log again.
 func (b *backend) readPage(ctx context.Context, ex wsql.ContextExecutor, pg page) ([]eventstore.Event, error) {
-	if cached, ok := b.events.get(pg); ok {
-		var personal []int64
-		for _, e := range cached {
-			if e.personal {
-				personal = append(personal, e.ev.Position)
-			}
-		}
-		var fresh []cachedEvent
-		if len(personal) > 0 {
-			var err error
-			if fresh, err = b.readFlagged(ctx, ex, personal, page{}); err != nil {
-				return nil, err
-			}
-			if len(fresh) != len(personal) {
-				return nil, fmt.Errorf("page %d-%d: read %d of its %d events with personal data", pg.after, pg.through, len(fresh), len(personal))
-			}
-		}
-		out := make([]eventstore.Event, len(cached))
-		for i, e := range cached {
-			if e.personal {
-				e, fresh = fresh[0], fresh[1:]
-			}
-			out[i] = e.ev
-		}
-		return out, nil
+	cached, through := b.events.prefix(pg)
+	if len(cached) > pg.count {
+		cached, through = nil, pg.after
 	}
+	var tail []cachedEvent
+	if through < pg.through {
+		var err error
+		if tail, err = b.readFlagged(ctx, ex, nil, page{after: through, through: pg.through}); err != nil {
+			return nil, err
+		}
+		if len(cached)+len(tail) != pg.count {
+			if len(cached) > 0 {
+				// Not the page the subscriber counted: read all of it from
+				// the log, as if nothing were cached.
+				return b.readWhole(ctx, ex, pg)
+			}
+			return eventsOf(tail), nil // the caller reports the count
+		}
+		b.events.add(page{after: through, through: pg.through, count: len(tail)}, placeholders(tail))
+	}
+	var personal []int64
+	for _, e := range cached {
+		if e.personal {
+			personal = append(personal, e.ev.Position)
+		}
+	}
+	var fresh []cachedEvent
+	if len(personal) > 0 {
+		var err error
+		if fresh, err = b.readFlagged(ctx, ex, personal, page{}); err != nil {
+			return nil, err
+		}
+		if len(fresh) != len(personal) {
+			return nil, fmt.Errorf("page %d-%d: read %d of its %d events with personal data", pg.after, pg.through, len(fresh), len(personal))
+		}
+	}
+	out := make([]eventstore.Event, 0, len(cached)+len(tail))
+	for _, e := range cached {
+		if e.personal {
+			e, fresh = fresh[0], fresh[1:]
+		}
+		out = append(out, e.ev)
+	}
+	for _, e := range tail {
+		out = append(out, e.ev)
+	}
+	return out, nil
+}
+
+// readWhole reads all of pg from the log and caches it.
+func (b *backend) readWhole(ctx context.Context, ex wsql.ContextExecutor, pg page) ([]eventstore.Event, error) {
 	read, err := b.readFlagged(ctx, ex, nil, pg)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]eventstore.Event, len(read))
-	keep := make([]cachedEvent, len(read))
-	for i, e := range read {
+	if len(read) == pg.count {
+		b.events.add(pg, placeholders(read))
+	}
+	return eventsOf(read), nil
+}
+
+func eventsOf(evs []cachedEvent) []eventstore.Event {
+	out := make([]eventstore.Event, len(evs))
+	for i, e := range evs {
 		out[i] = e.ev
+	}
+	return out
+}
+
+// placeholders is evs as the cache keeps them: an event with personal
+// data only as its position.
+func placeholders(evs []cachedEvent) []cachedEvent {
+	keep := make([]cachedEvent, len(evs))
+	for i, e := range evs {
 		keep[i] = e
 		if e.personal {
 			keep[i] = cachedEvent{ev: eventstore.Event{Position: e.ev.Position}, personal: true}
 		}
 	}
-	if len(out) == pg.count {
-		b.events.add(pg, keep)
-	}
-	return out, nil
+	return keep
 }
 
 // readFlagged reads the events at positions, or else those of pg, in one

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -153,5 +154,110 @@ func TestReadPage_PersonalDataIsReadFromTheLogEveryTime(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestEventCache_PrefixReachesTheFirstHole(t *testing.T) {
+	c := newEventCache(100)
+	c.add(page{after: 0, through: 30, count: 3}, plainEvents(10, 20, 30))
+	c.add(page{after: 20, through: 60, count: 3}, plainEvents(30, 50, 60))
+	c.add(page{after: 70, through: 90, count: 2}, plainEvents(80, 90)) // after a hole at 61-70
+	cases := []struct {
+		pg      page
+		want    []int64
+		through int64
+	}{
+		{page{after: 10, through: 100, count: 7}, []int64{20, 30, 50, 60}, 60},
+		{page{after: 0, through: 50, count: 4}, []int64{10, 20, 30, 50}, 50},
+		{page{after: 60, through: 90, count: 3}, nil, 60}, // its start is in the hole
+		{page{after: 75, through: 95, count: 2}, []int64{80, 90}, 90},
+	}
+	for _, tc := range cases {
+		got, through := c.prefix(tc.pg)
+		if fmt.Sprint(positionsOf(got)) != fmt.Sprint(tc.want) || through != tc.through {
+			t.Errorf("prefix(%+v) = %v through %d, want %v through %d", tc.pg, positionsOf(got), through, tc.want, tc.through)
+		}
+	}
+}
+
+// TestReadPage_ReadsOnlyTheTailBeyondTheCache checks that a page whose
+// start is cached reads only the rest from the log, caches it, and keeps
+// the log's order; and that a cache that disagrees with the page's count
+// gives way to the log.
+func TestReadPage_ReadsOnlyTheTailBeyondTheCache(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pgtest.NewMigratedDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	store := postgres.New(pool)
+	b := NewPostgresBackend(store).backend()
+	var evs []eventstore.EventData
+	for range 6 {
+		evs = append(evs, eventstore.EventData{ID: uuid.New(), Type: "Plain", Data: []byte(`{"n":1}`), Metadata: eventstore.Metadata{Command: "test"}})
+	}
+	if _, err := store.Append(ctx, "provider-1", eventstore.Any, evs...); err != nil {
+		t.Fatal(err)
+	}
+	// The gap-safe read waits for other tests' open transactions.
+	var log []eventstore.Event
+	for deadline := time.Now().Add(time.Minute); len(log) < 6; time.Sleep(10 * time.Millisecond) {
+		if log, err = store.ReadAll(ctx, 0, 10); err != nil || time.Now().After(deadline) {
+			t.Fatalf("read the log: %d events, %v", len(log), err)
+		}
+	}
+	read := func(pg page) []eventstore.Event {
+		t.Helper()
+		tx, err := b.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = tx.Rollback() }()
+		out, err := b.readPage(ctx, tx, pg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	// The first three events are cached under another type: what comes
+	// from the cache is told apart from what comes from the log.
+	marked := func(evs []eventstore.Event) []cachedEvent {
+		var out []cachedEvent
+		for _, ev := range evs {
+			ev.Type = "FromCache"
+			out = append(out, cachedEvent{ev: ev})
+		}
+		return out
+	}
+	b.events.add(page{after: 0, through: log[2].Position, count: 3}, marked(log[:3]))
+	got := read(page{after: log[0].Position, through: log[5].Position, count: 5})
+	var types []string
+	for i, ev := range got {
+		if ev.Position != log[i+1].Position {
+			t.Fatalf("event %d at %d, want %d", i, ev.Position, log[i+1].Position)
+		}
+		types = append(types, ev.Type)
+	}
+	if fmt.Sprint(types) != "[FromCache FromCache Plain Plain Plain]" {
+		t.Errorf("types %v, want the first two from the cache and the rest from the log", types)
+	}
+	if cached, ok := b.events.get(page{after: 0, through: log[5].Position, count: 6}); !ok || len(cached) != 6 {
+		t.Errorf("after the read the cache covers %d events of the log (%v), want all 6", len(cached), ok)
+	}
+
+	// A cached range that lacks an event of the page: the count disagrees,
+	// and the whole page comes from the log.
+	b2 := NewPostgresBackend(store).backend()
+	b2.events.add(page{after: 0, through: log[2].Position, count: 2}, marked([]eventstore.Event{log[0], log[2]}))
+	b = b2
+	got = read(page{after: 0, through: log[3].Position, count: 4})
+	types = nil
+	for _, ev := range got {
+		types = append(types, ev.Type)
+	}
+	if fmt.Sprint(types) != "[Plain Plain Plain Plain]" {
+		t.Errorf("types %v with a cache that lacks an event, want the whole page from the log", types)
 	}
 }

@@ -24,9 +24,21 @@ const maxParams = 4000
 
 // insertRows writes rows of cols, as many per statement as maxParams
 // allows; onConflict ("ON CONFLICT ...", or "") ends each statement.
+// Plain inserts (no onConflict) of copyMinRows rows or more go through
+// COPY where tx can (PostgreSQL, see copyrows.go): the same rows, and a
+// row that breaks a constraint fails the whole write as an INSERT does.
 func insertRows(ctx context.Context, tx Tx, table string, cols []string, onConflict string, rows [][]any) error {
 	if len(rows) == 0 {
 		return nil
+	}
+	if c, ok := tx.(rowCopier); ok && onConflict == "" && len(rows) >= copyMinRows {
+		copied, err := c.copyRows(ctx, table, cols, rows)
+		if err != nil {
+			return fmt.Errorf("write %s: %w", table, err)
+		}
+		if copied {
+			return nil
+		}
 	}
 	row := "(" + marks(len(cols)) + ")"
 	for chunk := range slices.Chunk(rows, max(1, maxParams/len(cols))) {
