@@ -277,6 +277,7 @@ func (h *Handler) renderEditProvider(w http.ResponseWriter, r *http.Request, s *
 		"Conflict":       st.conflict,
 		"Orig":           orig,
 		"Versions":       versions,
+		"Entered":        st.entered,
 		"Path":           editProviderPath(id),
 		"LocationPath":   locationPath(id),
 	}
@@ -659,20 +660,24 @@ func notesDigest(notes []location.Note) string {
 }
 
 func diffNotes(digest string, now []location.Note) []changed {
-	was := map[string]bool{}
+	was := map[string]string{} // note id: its edit stamp
 	for _, k := range strings.Fields(digest) {
-		was[k] = true
+		id, stamp, _ := strings.Cut(k, ":")
+		was[id] = stamp
 	}
 	var out []changed
 	for _, n := range now {
-		k := n.NoteID + ":" + strconv.FormatInt(n.EditedAt.UnixNano(), 36)
-		if !was[k] {
-			out = append(out, changed{Label: "Note", Was: "(not there, or other text)", Now: n.Text})
+		stamp, seen := was[n.NoteID]
+		switch {
+		case !seen:
+			out = append(out, changed{Label: "Note", Was: "(not there)", Now: n.Text})
+		case stamp != strconv.FormatInt(n.EditedAt.UnixNano(), 36):
+			out = append(out, changed{Label: "Note", Was: "(other text)", Now: n.Text})
 		}
-		delete(was, k)
+		delete(was, n.NoteID)
 	}
 	if len(was) > 0 {
-		out = append(out, changed{Label: "Notes", Was: strconv.Itoa(len(was)) + " note(s) you saw", Now: "(deleted or edited)"})
+		out = append(out, changed{Label: "Notes", Was: strconv.Itoa(len(was)) + " more", Now: "(deleted)"})
 	}
 	return out
 }

@@ -258,6 +258,11 @@ func TestWeb_EditProviderStaleSaveShowsWhatChangedAndKeepsTheInput(t *testing.T)
 		if value(p.Body, "short_name") != "Cranberry" || value(p.Body, "address_line3") != "Kingsthorpe" || value(p.Body, "name") != "Cranberry Home Care" {
 			t.Errorf("A's input is not kept: short %q, line 3 %q, name %q", value(p.Body, "short_name"), value(p.Body, "address_line3"), value(p.Body, "name"))
 		}
+		// With JavaScript, leaving this page asks first: the form holds
+		// what A typed and has not saved.
+		if !strings.Contains(p.Body, `action="/locations/1-200/edit/address" method="post" novalidate data-unsaved-warning data-unsaved>`) {
+			t.Error("the address form with A's input is not marked unsaved")
+		}
 		// Nothing of A's was applied.
 		if ad := s.profile().Address; ad.ShortName != "" || ad.Name != "Cranberry Home Care North" {
 			t.Errorf("after the conflict: %+v", ad)
@@ -281,6 +286,21 @@ func TestWeb_EditProviderStaleSaveShowsWhatChangedAndKeepsTheInput(t *testing.T)
 		}
 		if value(p.Body, "contact_phones") != "01604 496000" {
 			t.Error("A's phone is not kept")
+		}
+
+		// A note added by both: B's note is shown as what changed.
+		loaded = a.get(editPath).Body
+		saveSection(t, b, editPath, editPath+"/notes", "note-added", "notes", "note_text", "Open at weekends.")
+		p = a.post(editPath+"/notes", with(formOf(t, loaded, editPath+"/notes"), "note_text", "Closed on bank holidays.")).
+			wantPage(t, http.StatusConflict, "Edit Provider Cranberry Home Care North")
+		if !strings.Contains(p.Body, `Note</th><td class="nhsuk-table__cell">(not there)</td><td class="nhsuk-table__cell">Open at weekends.</td>`) {
+			t.Error("the Note Log's conflict does not show B's note")
+		}
+		if !strings.Contains(p.Body, ">Closed on bank holidays.</textarea>") {
+			t.Error("A's note is not kept")
+		}
+		if n := s.profile().Notes; len(n) != 1 {
+			t.Errorf("%d notes after the conflict, want B's alone", len(n))
 		}
 
 		// PAMMS on Care Quality.
