@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +28,8 @@ func loadPages(a *assets) (*pages, error) {
 		"input":   inputFieldOf,
 		"join":    strings.Join,
 		"list":    func(s ...string) []string { return s },
+		"dict":    dict,
+		"has":     func(list []string, s string) bool { return slices.Contains(list, s) },
 	}
 	views, err := fs.Glob(templateFiles, "templates/views/*.html")
 	if err != nil {
@@ -123,4 +126,21 @@ func (h *Handler) fallbackError(w http.ResponseWriter, status int) {
 func redirect(w http.ResponseWriter, r *http.Request, to string) {
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// dict is the templates' dict function: a map of its key and value
+// pairs, to hand a partial more than one value.
+func dict(kv ...any) (map[string]any, error) {
+	if len(kv)%2 != 0 {
+		return nil, fmt.Errorf("dict: %d arguments, want pairs", len(kv))
+	}
+	m := make(map[string]any, len(kv)/2)
+	for i := 0; i < len(kv); i += 2 {
+		k, ok := kv[i].(string)
+		if !ok {
+			return nil, fmt.Errorf("dict: key %v is not a string", kv[i])
+		}
+		m[k] = kv[i+1]
+	}
+	return m, nil
 }

@@ -153,6 +153,24 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /organisations/{org}/users/{user}/deactivate", h.signedIn(h.showDeactivate))
 	m.HandleFunc("POST /organisations/{org}/users/{user}/deactivate", h.signedIn(h.submitDeactivate))
 
+	// Edit Provider and Care Quality (a location's details).
+	m.HandleFunc("GET /locations/{id}/edit", h.signedIn(h.showEditProvider))
+	m.HandleFunc("POST /locations/{id}/edit/address", h.signedIn(h.submitEditAddress))
+	m.HandleFunc("POST /locations/{id}/edit/contacts", h.signedIn(h.submitAddContact))
+	m.HandleFunc("GET /locations/{id}/edit/contacts/{contact}", h.signedIn(h.showEditContact))
+	m.HandleFunc("POST /locations/{id}/edit/contacts/{contact}", h.signedIn(h.submitEditContact))
+	m.HandleFunc("GET /locations/{id}/edit/contacts/{contact}/remove", h.signedIn(h.showRemoveContact))
+	m.HandleFunc("POST /locations/{id}/edit/contacts/{contact}/remove", h.signedIn(h.submitRemoveContact))
+	m.HandleFunc("POST /locations/{id}/edit/gp-practices", h.signedIn(h.submitLinkGPPractice))
+	m.HandleFunc("POST /locations/{id}/edit/gp-practices/{code}/unlink", h.signedIn(h.submitUnlinkGPPractice))
+	m.HandleFunc("POST /locations/{id}/edit/classification", h.signedIn(h.submitEditClassification))
+	m.HandleFunc("POST /locations/{id}/edit/notes", h.signedIn(h.submitAddNote))
+	m.HandleFunc("GET /locations/{id}/edit/notes/{note}", h.signedIn(h.showEditNote))
+	m.HandleFunc("POST /locations/{id}/edit/notes/{note}", h.signedIn(h.submitEditNote))
+	m.HandleFunc("POST /locations/{id}/edit/notes/{note}/delete", h.signedIn(h.submitDeleteNote))
+	m.HandleFunc("GET /locations/{id}/care-quality", h.signedIn(h.showCareQuality))
+	m.HandleFunc("POST /locations/{id}/care-quality/pamms", h.signedIn(h.submitPAMMS))
+
 	m.HandleFunc("GET /assets/{hash}/{path...}", h.serveAsset)
 	// The design system's compiled CSS names its icons at /assets/images/.
 	m.HandleFunc("GET /assets/images/{name}", h.serveCSSImage)

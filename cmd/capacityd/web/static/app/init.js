@@ -14,3 +14,5 @@ for (const button of document.querySelectorAll('[data-select-all]')) {
     for (const box of boxes) box.checked = !all
   })
 }
+
+import './edit-provider.js'
