@@ -14,3 +14,4 @@ for (const button of document.querySelectorAll('[data-select-all]')) {
     for (const box of boxes) box.checked = !all
   })
 }
+import './daily-update.js'
