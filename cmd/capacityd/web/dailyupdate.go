@@ -84,7 +84,7 @@ func (h *Handler) renderDailyUpdate(w http.ResponseWriter, r *http.Request, stat
 		"Counts": counts, "PPE": ppe, "PPEChoices": ppeChoices,
 		"Extra": extra, "ExtraYes": extra.Value == "yes", "ExtraNo": extra.Value == "no",
 		"ExtraHours": q(dailyupdate.FieldExtraHours), "OtherIssues": q(dailyupdate.FieldOtherIssues),
-		"MaxOtherIssues": dailyupdate.MaxOtherIssuesLen, "Errors": f.ErrorsFor(dailyUpdateErrorField),
+		"MaxOtherIssues": thousands(dailyupdate.MaxOtherIssuesLen), "Errors": f.ErrorsFor(dailyUpdateErrorField),
 		"Rules": []string{dailyupdate.MsgUsersWithCovid, dailyupdate.MsgStaffAbsent, dailyupdate.MsgNoExtraHours},
 	}
 	if hasLast {
@@ -172,4 +172,13 @@ func (h *Handler) submitDailyUpdate(w http.ResponseWriter, r *http.Request, s *s
 		return
 	}
 	h.renderDailyUpdate(w, r, http.StatusUnprocessableEntity, s, f)
+}
+
+// thousands writes a count with its thousands separated: 2,000.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
