@@ -57,6 +57,9 @@ func needsOf(e queries.DashboardEntry, v queries.Viewer) []need {
 			out = append(out, nd)
 		case queries.NeedDailyUpdate:
 			out = append(out, need{Text: "Today's COVID-19 update is missing.", LinkText: "Update it now", Href: base + "/daily-update"})
+		case queries.NeedConfirmDetails:
+			out = append(out, need{Text: "The details were last changed or confirmed on " + londonDate(e.DetailsUpdatedAt) +
+				": check they are up to date, and save each section, changed or not.", LinkText: "Check the details", Href: base + "/edit"})
 		}
 	}
 	return out
@@ -80,6 +83,9 @@ func plural(n int) string {
 func londonTime(t time.Time) string {
 	return t.In(dailyupdate.London).Format("15:04 on 2 January 2006")
 }
+
+// londonDate is a day as the pages show it: "7 December 2026".
+func londonDate(t time.Time) string { return t.In(dailyupdate.London).Format("2 January 2006") }
 
 // ratingRow is a CQC rating as the dashboard shows it: an NHS tag.
 type ratingRow struct {
@@ -136,6 +142,9 @@ func (h *Handler) showLocation(w http.ResponseWriter, r *http.Request, s *sessio
 	data := map[string]any{"Location": e, "Path": locationPath(id), "Needs": needsOf(e, v), "Ratings": ratingRows(e.Ratings)}
 	if e.LastDailyUpdateAt != nil {
 		data["LastUpdate"] = londonTime(*e.LastDailyUpdateAt)
+	}
+	if !e.DetailsUpdatedAt.IsZero() {
+		data["DetailsUpdated"] = londonTime(e.DetailsUpdatedAt)
 	}
 	if done := q.Get("done"); done == "daily-update" || done == "daily-update-replaced" {
 		sv := saved{Replaced: done == "daily-update-replaced"}
