@@ -640,7 +640,15 @@ const (
 	NeedApprovers        = "approvers"         // the organisation has fewer than MinApprovers active Approvers
 	NeedPendingApprovals = "pending_approvals" // access requests wait for a decision
 	NeedDailyUpdate      = "daily_update"      // today's daily update is missing
+	// NeedConfirmDetails: the location's details were neither changed nor
+	// confirmed ("no change") within ConfirmDetailsWithin.
+	NeedConfirmDetails = "confirm_details"
 )
+
+// ConfirmDetailsWithin is how recent a location's last change or
+// confirmation of its details must be for the dashboard not to ask for
+// one (the guide asks that the details be "kept up to date").
+const ConfirmDetailsWithin = 30 * 24 * time.Hour
 
 // DashboardEntry is what needs doing at a location.
 type DashboardEntry struct {
@@ -662,9 +670,15 @@ type DashboardEntry struct {
 	PendingApprovals        int        `json:"pending_approvals"`
 	LastDailyUpdateAt       *time.Time `json:"last_daily_update_at"`
 	DailyUpdateMissingToday bool       `json:"daily_update_missing_today"`
-	Ratings                 Ratings    `json:"ratings"`
-	ReportDate              string     `json:"report_date"`
-	ReportURL               string     `json:"report_url"`
+	// DetailsUpdatedAt is the time of the location's latest change or
+	// confirmation of its details (any event of its stream).
+	DetailsUpdatedAt time.Time `json:"details_updated_at"`
+	// DetailsNotConfirmed: DetailsUpdatedAt is older than
+	// ConfirmDetailsWithin.
+	DetailsNotConfirmed bool    `json:"details_not_confirmed"`
+	Ratings             Ratings `json:"ratings"`
+	ReportDate          string  `json:"report_date"`
+	ReportURL           string  `json:"report_url"`
 	// Users are the active users with access to the location.
 	Users []DashboardUser `json:"users"`
 	Links LocationLinks   `json:"links"`
@@ -681,23 +695,24 @@ func StartOfDay(t time.Time) time.Time {
 
 const dashboardColumns = `location_id, name, postcode, organisation_id, organisation_name, has_manager, has_email,
     rating_overall, rating_safe, rating_effective, rating_caring, rating_responsive, rating_well_led,
-    report_date, report_url, last_daily_update_at`
+    report_date, report_url, last_daily_update_at, last_update_at`
 
 func scanDashboard(rows projections.Rows, extra ...any) (DashboardEntry, error) {
 	var (
 		e                                                     DashboardEntry
 		overall, safe, effective, caring, responsive, wellLed string
-		last                                                  projections.Timestamp
+		last, details                                         projections.Timestamp
 	)
 	err := rows.Scan(append([]any{&e.LocationID, &e.Name, &e.Postcode, &e.OrganisationID, &e.OrganisationName,
 		&e.HasManager, &e.HasEmail, &overall, &safe, &effective, &caring, &responsive, &wellLed,
-		&e.ReportDate, &e.ReportURL, &last}, extra...)...)
+		&e.ReportDate, &e.ReportURL, &last, &details}, extra...)...)
 	e.Ratings = Ratings{
 		Overall: location.Rating(overall).String(), Safe: location.Rating(safe).String(),
 		Effective: location.Rating(effective).String(), Caring: location.Rating(caring).String(),
 		Responsive: location.Rating(responsive).String(), WellLed: location.Rating(wellLed).String(),
 	}
 	e.LastDailyUpdateAt = timePtr(last)
+	e.DetailsUpdatedAt = details.UTC()
 	e.Links = locationLinks(e.LocationID)
 	return e, err
 }
@@ -919,6 +934,7 @@ ORDER BY u.full_name, u.user_id`, projections.UserLocationsTable, projections.Us
 		}
 		e.FewerThanTwoApprovers = e.ActiveApprovers < MinApprovers
 		e.DailyUpdateMissingToday = e.LastDailyUpdateAt == nil || e.LastDailyUpdateAt.Before(today)
+		e.DetailsNotConfirmed = e.DetailsUpdatedAt.Before(now.Add(-ConfirmDetailsWithin))
 		full := v.approves(e.OrganisationID)
 		e.Users = []DashboardUser{}
 		if full || slices.Contains(v.Locations, e.LocationID) {
@@ -940,6 +956,7 @@ ORDER BY u.full_name, u.user_id`, projections.UserLocationsTable, projections.Us
 		}{
 			{NeedManagerContact, !e.HasManager}, {NeedEmail, !e.HasEmail}, {NeedApprovers, e.FewerThanTwoApprovers},
 			{NeedPendingApprovals, e.PendingApprovals > 0}, {NeedDailyUpdate, e.DailyUpdateMissingToday},
+			{NeedConfirmDetails, e.DetailsNotConfirmed},
 		} {
 			if n.on {
 				e.Needs = append(e.Needs, n.need)

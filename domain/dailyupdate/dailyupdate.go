@@ -145,6 +145,13 @@ var Questions = map[string]string{
 	FieldOtherIssues:     "If your organisation is experiencing any other coronavirus related issues please use this space to tell us (eg: needs you cannot meet, shortages, etc.)",
 }
 
+// Hints are the guide's notes under some questions: who the counts
+// include.
+var Hints = map[string]string{
+	FieldCareStaff:       "Includes staff who are currently unable to work because they have coronavirus, are self-isolating, or have care commitments",
+	FieldStaffNotWorking: "Includes staff who are self-isolating or have care commitments",
+}
+
 // The guide's wording of the cross-field rules.
 const (
 	MsgUsersWithCovid = "The total sum of service users with coronavirus or suspected with coronavirus cannot be more than the total number of people using the service."

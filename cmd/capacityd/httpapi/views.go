@@ -223,6 +223,7 @@ var needLabels = map[string]string{
 	queries.NeedApprovers:        "Appoint a second Approver",
 	queries.NeedPendingApprovals: "Decide pending user approvals",
 	queries.NeedDailyUpdate:      "Submit today's daily update",
+	queries.NeedConfirmDetails:   "Check and confirm the location's details",
 }
 
 // dashboardColumns are the columns of the dashboard download.

@@ -15,7 +15,8 @@ import (
 
 func careQualityPath(id string) string { return locationPath(id) + "/care-quality" }
 
-// ratingRow is one rating as the dashboard shows it.
+// ratingRow is one CQC rating as Care Quality and the dashboard show it:
+// an NHS tag.
 type ratingRow struct {
 	Label, Rating, TagClass string
 }

@@ -103,6 +103,9 @@ type largeSite struct {
 	approver, support person
 	largeOrg          string // the organisation with the most locations
 	localAuthority    string // of one of its locations: My Access's search
+	// largeOrgLocations are its locations; the approver is the
+	// registered manager of the first.
+	largeOrgLocations []string
 }
 
 // seededOrg is an organisation of the seed with its registered locations.
@@ -115,7 +118,7 @@ type seededOrg struct {
 func newLargeSite(b *testing.B, backend string) *largeSite {
 	b.Helper()
 	started := time.Now()
-	opts := seed.Options{Locations: largeLocations, GPPractices: seed.DefaultGPPractices, Seed: 15,
+	opts := seed.Options{Locations: scaled(largeLocations), GPPractices: seed.DefaultGPPractices, Seed: 15,
 		Now: time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)}
 	s := newSiteWith(b, backend, siteOptions{settleWithin: 30 * time.Minute, fill: func(ctx context.Context, store eventstore.Store) {
 		sum, err := seed.Run(ctx, store, opts, nil)
@@ -160,7 +163,7 @@ func newLargeSite(b *testing.B, backend string) *largeSite {
 	// The people who sign in, before the crowd: their set-password links
 	// are the only emails delivered.
 	ctx := context.Background()
-	f := &largeSite{s: s, largeOrg: large.id, localAuthority: localAuthority[large.locations[0]]}
+	f := &largeSite{s: s, largeOrg: large.id, localAuthority: localAuthority[large.locations[0]], largeOrgLocations: large.locations}
 	if _, _, err := s.accounts.ImportManager(ctx, commands.System("bench"), account.ImportManager{
 		LocationID: large.locations[0], FullName: "Rosa Hill", Email: "rosa.hill@large.example.org", Phone: "0191 555 0100"}); err != nil {
 		b.Fatal(err)
@@ -193,7 +196,7 @@ func newLargeSite(b *testing.B, backend string) *largeSite {
 			}
 		})
 	}
-	for i := range largeUsers {
+	for i := range scaled(largeUsers) {
 		work <- i
 	}
 	close(work)
@@ -216,7 +219,7 @@ func newLargeSite(b *testing.B, backend string) *largeSite {
 		b.Logf("%s: VACUUM ANALYZE in %s", backend, time.Since(vacuumed).Round(time.Second))
 	}
 	b.Logf("%s: seeded and projected %d locations in %s, registered %d users in %s, all projected after %s; largest organisation %s (%d locations)",
-		backend, largeLocations, seeded.Round(time.Second), largeUsers, registered.Round(time.Second),
+		backend, scaled(largeLocations), seeded.Round(time.Second), scaled(largeUsers), registered.Round(time.Second),
 		time.Since(started).Round(time.Second), large.id, len(large.locations))
 	return f
 }

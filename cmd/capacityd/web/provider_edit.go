@@ -35,9 +35,6 @@ const (
 	sectionPAMMS          = "pamms"
 )
 
-// locationPath is a location's dashboard; its pages are under it.
-func locationPath(id string) string { return "/locations/" + url.PathEscape(id) }
-
 func editProviderPath(id string) string { return locationPath(id) + "/edit" }
 
 // editNotice is the banner after a save: done is the section and whether

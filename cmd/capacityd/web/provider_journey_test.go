@@ -14,15 +14,6 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// signInAs signs in through the sign-in page.
-func (b *tab) signInAs(p person) {
-	b.t.Helper()
-	b.open("/sign-in")
-	b.fill("Email address", p.Email)
-	b.fill("Password", p.Password)
-	b.press("Sign in")
-}
-
 // write types into the text area with the label.
 func (b *tab) write(label, value string) {
 	b.t.Helper()

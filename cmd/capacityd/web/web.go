@@ -171,6 +171,11 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /locations/{id}/care-quality", h.signedIn(h.showCareQuality))
 	m.HandleFunc("POST /locations/{id}/care-quality/pamms", h.signedIn(h.submitPAMMS))
 
+	// The location's dashboard and COVID-19 Update (Daily).
+	m.HandleFunc("GET /locations/{id}", h.signedIn(h.showLocation))
+	m.HandleFunc("GET /locations/{id}/daily-update", h.signedIn(h.showDailyUpdate))
+	m.HandleFunc("POST /locations/{id}/daily-update", h.signedIn(h.submitDailyUpdate))
+
 	m.HandleFunc("GET /assets/{hash}/{path...}", h.serveAsset)
 	// The design system's compiled CSS names its icons at /assets/images/.
 	m.HandleFunc("GET /assets/images/{name}", h.serveCSSImage)

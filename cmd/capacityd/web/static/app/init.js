@@ -16,3 +16,4 @@ for (const button of document.querySelectorAll('[data-select-all]')) {
 }
 
 import './edit-provider.js'
+import './daily-update.js'
