@@ -698,3 +698,40 @@ GROUP BY %[1]s ORDER BY %[1]s`, col, projections.AnalyticsLocationsTable), true)
 	}
 	return out, nil
 }
+
+// LatestDailyUpdate is a location's latest effective daily update (the
+// last submission of its latest day), for the daily update form's "your
+// last update": one row of the analytics view by its primary key, so that
+// the form does not fold the location's year of updates from the log. ok
+// is false when the location never submitted. The viewer must have access
+// to the location (or be support), else domain.ErrForbidden; whether the
+// location exists is the caller's question (Location).
+func (q Service) LatestDailyUpdate(ctx context.Context, v Viewer, locationID string, minPosition int64) (AnalyticsLocationDay, bool, error) {
+	if !v.Support && !slices.Contains(v.Locations, locationID) {
+		return AnalyticsLocationDay{}, false, domain.ErrForbidden
+	}
+	if err := q.wait(ctx, minPosition, analyticsProjections...); err != nil {
+		return AnalyticsLocationDay{}, false, err
+	}
+	var (
+		out AnalyticsLocationDay
+		ok  bool
+	)
+	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
+		rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %s d LEFT JOIN %s l ON l.location_id = d.location_id
+WHERE d.location_id = ? ORDER BY d.day DESC LIMIT 1`, analyticsLocationColumns,
+			projections.AnalyticsDailyLocationTable, projections.AnalyticsLocationsTable), locationID)
+		days, err := collect(rows, err, nil, func(rows projections.Rows) (AnalyticsLocationDay, error) {
+			return scanAnalyticsLocation(rows)
+		})
+		if err != nil || len(days) == 0 {
+			return err
+		}
+		out, ok = days[0], true
+		return nil
+	})
+	if err != nil {
+		return AnalyticsLocationDay{}, false, fmt.Errorf("latest daily update: %w", err)
+	}
+	return out, ok, nil
+}

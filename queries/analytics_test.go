@@ -506,3 +506,45 @@ func TestEachCompliance_WalksMoreRowsThanABatchByName(t *testing.T) {
 		}
 	})
 }
+
+func TestLatestDailyUpdate_TheLastDaysEffectiveAnswersForThoseWithAccess(t *testing.T) {
+	eachAnalyticsBackend(t, func(t *testing.T, v *analyticsView) {
+		ctx := context.Background()
+		provider := queries.Viewer{UserID: "manager", Locations: []string{"1-1", "1-2"}}
+		for _, c := range []struct {
+			viewer   queries.Viewer
+			location string
+			want     string // day users extra submissions; "" none
+		}{
+			{support, "1-1", "2030-06-09 users=90 extra=0 submissions=1"},
+			{support, "1-4", "2030-06-08 users=41 extra=0 submissions=1"},
+			// Two submissions on the day: the second is the effective one.
+			{provider, "1-2", "2030-06-06 users=30 extra=8 submissions=2"},
+			{provider, "1-1", "2030-06-09 users=90 extra=0 submissions=1"},
+			{support, "1-99", ""},
+		} {
+			d, ok, err := v.q.LatestDailyUpdate(ctx, c.viewer, c.location, 0)
+			if err != nil {
+				t.Fatalf("%s, %s: %v", c.viewer.UserID, c.location, err)
+			}
+			got := ""
+			if ok {
+				got = fmt.Sprintf("%s users=%d extra=%d submissions=%d", d.Day, d.ServiceUsers, d.ExtraHours, d.Submissions)
+				if d.LocationID != c.location || d.SubmittedAt.IsZero() {
+					t.Errorf("%s: location %q submitted at %v", c.location, d.LocationID, d.SubmittedAt)
+				}
+			}
+			if got != c.want {
+				t.Errorf("%s, %s: got %q, want %q", c.viewer.UserID, c.location, got, c.want)
+			}
+		}
+		for _, c := range []struct {
+			viewer   queries.Viewer
+			location string
+		}{{provider, "1-4"}, {commissioner, "1-1"}, {queries.Viewer{UserID: "nobody"}, "1-2"}} {
+			if _, _, err := v.q.LatestDailyUpdate(ctx, c.viewer, c.location, 0); !errors.Is(err, domain.ErrForbidden) {
+				t.Errorf("%s reads %s's latest update: %v, want forbidden", c.viewer.UserID, c.location, err)
+			}
+		}
+	})
+}

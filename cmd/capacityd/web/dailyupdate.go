@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/capacitytracker/capacity/cmd/capacityd/httpapi"
 	"github.com/capacitytracker/capacity/domain"
 	"github.com/capacitytracker/capacity/domain/dailyupdate"
 )
@@ -49,19 +50,10 @@ func (h *Handler) showDailyUpdate(w http.ResponseWriter, r *http.Request, s *ses
 
 func (h *Handler) renderDailyUpdate(w http.ResponseWriter, r *http.Request, status int, s *session, f *form) {
 	id := r.PathValue("id")
-	last, hasLast, err := h.commands.LastDailyUpdate(r.Context(), s.actor, id)
+	last, hasLast, name, err := h.lastDailyUpdate(r, s, id)
 	if err != nil {
 		h.fail(w, r, err)
 		return
-	}
-	loc, ok, err := h.queries.Location(r.Context(), id)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	name := id
-	if ok {
-		name = loc.Name
 	}
 	q := func(field string) duQuestion {
 		return duQuestion{Field: field, Question: dailyupdate.Questions[field], Hint: dailyupdate.Hints[field],
@@ -94,6 +86,30 @@ func (h *Handler) renderDailyUpdate(w http.ResponseWriter, r *http.Request, stat
 		data["LastNoChange"] = last.NoChange
 	}
 	h.render(w, r, status, "daily-update", view{Title: "COVID-19 Update at " + name, User: s.user(), CSRF: s.csrf(), Form: f, Data: data})
+}
+
+// lastDailyUpdate is the location's latest update and its name, from the
+// read side (one row of the analytics view, not the location's year of
+// updates folded from the log). A location the directory does not show yet
+// (just registered) is asked of the write side, which also tells an
+// unknown location (domain.ErrNotFound) from one the person may not see.
+func (h *Handler) lastDailyUpdate(r *http.Request, s *session, id string) (dailyupdate.DailyUpdateSubmitted, bool, string, error) {
+	loc, ok, err := h.queries.Location(r.Context(), id)
+	if err != nil {
+		return dailyupdate.DailyUpdateSubmitted{}, false, "", err
+	}
+	if !ok {
+		last, hasLast, err := h.commands.LastDailyUpdate(r.Context(), s.actor, id)
+		return last, hasLast, id, err
+	}
+	d, hasLast, err := h.queries.LatestDailyUpdate(r.Context(), httpapi.Viewer(s.actor), id, 0)
+	if err != nil || !hasLast {
+		return dailyupdate.DailyUpdateSubmitted{}, false, loc.Name, err
+	}
+	return dailyupdate.DailyUpdateSubmitted{LocationID: id, Day: d.Day, SubmittedAt: d.SubmittedAt, NoChange: d.NoChange,
+		Answers: dailyupdate.Answers{ServiceUsers: d.ServiceUsers, Confirmed: d.Confirmed, Suspected: d.Suspected,
+			CareStaff: d.CareStaff, StaffNotWorking: d.StaffAbsent, PPE: d.PPE, CanProvideExtra: d.CanProvideExtra,
+			ExtraHoursPerWeek: d.ExtraHours, OtherIssues: d.OtherIssues}}, true, loc.Name, nil
 }
 
 // lastAnswers are the answers of an update, in the form's order.

@@ -278,7 +278,7 @@ func TestWeb_LocationDashboardSaysWhatNeedsDoing(t *testing.T) {
 			"The organisation has 1 active Approver: it needs at least 2", `href="/organisations/1-100/users"`,
 			"1 request for access waiting for a decision.", `href="/approvals"`,
 			"Today&#39;s COVID-19 update is missing.", "There is no COVID-19 update yet.",
-			"CQC Overall", "Well-led", "Unknown rating",
+			"CQC Overall", "Well-led", "Unknown Rating",
 		} {
 			if !strings.Contains(p.Body, want) {
 				t.Errorf("the dashboard does not show %q", want)
