@@ -153,6 +153,12 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /organisations/{org}/users/{user}/deactivate", h.signedIn(h.showDeactivate))
 	m.HandleFunc("POST /organisations/{org}/users/{user}/deactivate", h.signedIn(h.submitDeactivate))
 
+	// Home Care Providers and Find Providers (homecare.go, findproviders.go).
+	m.HandleFunc("GET /home-care", h.signedIn(h.showHomeCare))
+	m.HandleFunc("GET /home-care.xlsx", h.signedIn(h.downloadHomeCare))
+	m.HandleFunc("GET /find-providers", h.maybeSignedIn(h.showFindProviders))
+	m.HandleFunc("GET /find-providers.xlsx", h.maybeSignedIn(h.downloadProviders))
+
 	m.HandleFunc("GET /assets/{hash}/{path...}", h.serveAsset)
 	// The design system's compiled CSS names its icons at /assets/images/.
 	m.HandleFunc("GET /assets/images/{name}", h.serveCSSImage)
