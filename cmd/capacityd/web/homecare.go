@@ -188,7 +188,7 @@ func (h *Handler) showHomeCare(w http.ResponseWriter, r *http.Request, s *sessio
 		}
 		data.Organisation = newSelect(f, "organisation_id", "Parent Organisation", "All organisations", ids, names)
 	}
-	h.render(w, r, status, "home-care", view{Title: "Home Care Providers", User: s.user(), CSRF: s.csrf(), Form: f, Data: data})
+	h.render(w, r, status, "home-care", view{Title: "Manage your home care providers", User: s.user(), CSRF: s.csrf(), Form: f, Data: data})
 }
 
 // downloadHomeCare is "Download XLS": every entry the filters match, in
