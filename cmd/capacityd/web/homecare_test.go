@@ -90,7 +90,7 @@ func TestWeb_HomeCareProvidersListsOnlyThePersonsLocationsWithFiltersSortAndPagi
 			{"sort=nhs_region", []string{brambleHouse, brambleCourt, brambleMeadows}},
 			{"sort=nhs_region&dir=desc&ownership_type=", []string{brambleMeadows, brambleCourt, brambleHouse}},
 		} {
-			p := kim.get("/home-care?" + c.query).wantPage(t, http.StatusOK, "Manage your home care providers")
+			p := kim.get("/home-care?"+c.query).wantPage(t, http.StatusOK, "Manage your home care providers")
 			if got := p.listed(); !slices.Equal(got, c.want) {
 				t.Errorf("%s: %v, want %v", c.query, got, c.want)
 			}
@@ -115,7 +115,7 @@ func TestWeb_HomeCareProvidersListsOnlyThePersonsLocationsWithFiltersSortAndPagi
 			t.Errorf("Rosa's list = %v", got)
 		}
 		for _, q := range []string{"organisation_id=" + bramble, "q=bramble", "nhs_region=London"} {
-			p := rosa.get("/home-care?" + q).wantPage(t, http.StatusOK, "Manage your home care providers")
+			p := rosa.get("/home-care?"+q).wantPage(t, http.StatusOK, "Manage your home care providers")
 			if len(p.listed()) != 0 || strings.Contains(p.Body, "Bramble Court") || !strings.Contains(p.Body, "No home care provider matches these filters.") {
 				t.Errorf("Rosa asks %s: %v", q, p.listed())
 			}
@@ -149,7 +149,7 @@ func TestWeb_HomeCareProvidersListsOnlyThePersonsLocationsWithFiltersSortAndPagi
 			!strings.Contains(p.Body, `<option value="25" selected>25 entries</option>`) {
 			t.Errorf("support's Damson list: %v", got)
 		}
-		if got := downloaded(t, sam.get("/home-care.xlsx?organisation_id=" + damson + "&sort=name&dir=desc")); !slices.Equal(got, want) {
+		if got := downloaded(t, sam.get("/home-care.xlsx?organisation_id="+damson+"&sort=name&dir=desc")); !slices.Equal(got, want) {
 			t.Errorf("support's Damson download: %v", got)
 		}
 		// Every page of the list is in the download, in its order.
@@ -176,7 +176,7 @@ func TestWeb_HomeCareProvidersListsOnlyThePersonsLocationsWithFiltersSortAndPagi
 			t.Errorf("the bad filters' page lists %v, title %q", p.listed(), p.title())
 		}
 		for _, q := range []string{"page=x", "sort=last_update", "dir=up"} {
-			p := kim.get("/home-care?" + q).wantPage(t, http.StatusBadRequest, "Manage your home care providers")
+			p := kim.get("/home-care?"+q).wantPage(t, http.StatusBadRequest, "Manage your home care providers")
 			if !strings.Contains(p.Body, `<a href="#results">`) {
 				t.Errorf("%s: the error does not lead to the list", q)
 			}
