@@ -69,7 +69,7 @@ func TestWeb_FindProvidersShowsPublicContactsNotesRatingsAndLastUpdateToAnyone(t
 			{"q=damson&page=2", []string{}},
 			{"organisation_type=care_home", []string{}},
 		} {
-			p := anonymous.get("/find-providers?" + c.query).wantPage(t, http.StatusOK, "Find Providers")
+			p := anonymous.get("/find-providers?"+c.query).wantPage(t, http.StatusOK, "Find Providers")
 			got := p.found()
 			if c.query == "q=damson&page=2" {
 				// Beyond the last page: the last page.
