@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/capacitytracker/capacity/commands"
 	"github.com/capacitytracker/capacity/domain/account"
 	"github.com/capacitytracker/capacity/domain/location"
@@ -121,4 +123,13 @@ func (s *site) signedIn(t *testing.T, p person) *browserless {
 	c := s.client()
 	c.signIn(p, "/")
 	return c
+}
+
+// choose picks the option of the select with the label, by typing its
+// start as a person does on a focused select (the browser's own
+// type-ahead: no script of the page).
+func (b *tab) choose(label, option string) {
+	b.t.Helper()
+	sel := `//select[@id=//label[normalize-space(.)=` + xpathLiteral(label) + `]/@for]`
+	b.do(fmt.Sprintf("choose %q in %q", option, label), chromedp.WaitVisible(sel), chromedp.Focus(sel), chromedp.KeyEvent(option))
 }
