@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -31,6 +32,11 @@ const (
 	largeOrgShare = 10
 )
 
+// largeSize shrinks the benchmark's data set to prove that it works
+// (-large-locations 500): the users shrink in proportion. The figures of
+// BENCHMARKS.md are of the full size.
+var largeSize = flag.Int("large-locations", largeLocations, "locations of BenchmarkWeb_LargeSitePages (users: 2 in 5 of them)")
+
 // BenchmarkWeb_LargeSitePages measures the server's answer to every page a
 // person sees, over the data set of issue 15's target: the seed's 25,000
 // CQC locations (and its 2,000 GP practices and year of history) and
@@ -43,7 +49,9 @@ const (
 //	go test ./cmd/capacityd/web -run '^$' -bench BenchmarkWeb_LargeSitePages -benchtime 300x -timeout 60m
 //
 // It runs on both backends; -bench 'BenchmarkWeb_LargeSitePages/sqlite'
-// runs one.
+// runs one, -bench 'BenchmarkWeb_LargeSitePages/.*/(home-care|find-providers)'
+// the provider pages only; -args -large-locations 500 a small data set
+// (to prove that it works, not to measure).
 func BenchmarkWeb_LargeSitePages(b *testing.B) {
 	for _, backend := range projtest.Backends() {
 		b.Run(backend, func(b *testing.B) {
@@ -73,6 +81,24 @@ func BenchmarkWeb_LargeSitePages(b *testing.B) {
 				{"users-large-org-page-20", approver, "/organisations/" + f.largeOrg + "/users?page=20", "Carer "},
 				{"my-access-search", approver, search, `name="location_ids"`},
 				{"support", support, "/support", "@org"},
+				// Home Care Providers (issue 18): the Approver's own
+				// locations; support's every location, with each filter,
+				// sort, search and a far page (OFFSET).
+				{"home-care-approver", approver, "/home-care", `href="/locations/`},
+				{"home-care-support", support, "/home-care", `href="/locations/`},
+				{"home-care-support-page-100-of-100", support, "/home-care?page_size=100&page=100", `href="/locations/`},
+				{"home-care-support-sort-organisation-desc", support, "/home-care?sort=organisation&dir=desc&page=20", `href="/locations/`},
+				{"home-care-support-sort-nhs-region", support, "/home-care?sort=nhs_region&page=5", `href="/locations/`},
+				{"home-care-support-organisation", support, "/home-care?organisation_id=" + f.largeOrg + "&page_size=50", `href="/locations/`},
+				{"home-care-support-nhs-region", support, "/home-care?nhs_region=London&page=3", `href="/locations/`},
+				{"home-care-support-search", support, "/home-care?q=care&page=2", `href="/locations/`},
+				{"home-care-support-filters", support, "/home-care?nhs_region=Midlands&q=care&sort=organisation", `href="/locations/`},
+				// Find Providers: the public's and support's searches.
+				{"find-providers-anonymous", anonymous, "/find-providers", "nhsuk-card__heading"},
+				{"find-providers-anonymous-page-200", anonymous, "/find-providers?page=200&sort=last_update&dir=desc", "nhsuk-card__heading"},
+				{"find-providers-search", anonymous, "/find-providers?q=care&nhs_region=London", "nhsuk-card__heading"},
+				{"find-providers-local-authority", anonymous, "/find-providers?" + url.Values{"local_authority": {f.localAuthority}, "sort": {"overall_rating"}}.Encode(), "nhsuk-card__heading"},
+				{"find-providers-support-100", support, "/find-providers?page_size=100&sort=organisation", "nhsuk-card__heading"},
 			} {
 				b.Run(page.name, func(b *testing.B) {
 					times := make([]time.Duration, 0, b.N)
@@ -115,7 +141,7 @@ type seededOrg struct {
 func newLargeSite(b *testing.B, backend string) *largeSite {
 	b.Helper()
 	started := time.Now()
-	opts := seed.Options{Locations: largeLocations, GPPractices: seed.DefaultGPPractices, Seed: 15,
+	opts := seed.Options{Locations: *largeSize, GPPractices: seed.DefaultGPPractices, Seed: 15,
 		Now: time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)}
 	s := newSiteWith(b, backend, siteOptions{settleWithin: 30 * time.Minute, fill: func(ctx context.Context, store eventstore.Store) {
 		sum, err := seed.Run(ctx, store, opts, nil)
@@ -193,7 +219,7 @@ func newLargeSite(b *testing.B, backend string) *largeSite {
 			}
 		})
 	}
-	for i := range largeUsers {
+	for i := range *largeSize * largeUsers / largeLocations {
 		work <- i
 	}
 	close(work)
@@ -216,7 +242,7 @@ func newLargeSite(b *testing.B, backend string) *largeSite {
 		b.Logf("%s: VACUUM ANALYZE in %s", backend, time.Since(vacuumed).Round(time.Second))
 	}
 	b.Logf("%s: seeded and projected %d locations in %s, registered %d users in %s, all projected after %s; largest organisation %s (%d locations)",
-		backend, largeLocations, seeded.Round(time.Second), largeUsers, registered.Round(time.Second),
+		backend, *largeSize, seeded.Round(time.Second), *largeSize*largeUsers/largeLocations, registered.Round(time.Second),
 		time.Since(started).Round(time.Second), large.id, len(large.locations))
 	return f
 }
