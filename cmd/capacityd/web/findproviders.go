@@ -207,7 +207,7 @@ func providerSelects(f *form) map[string]selectField {
 		"rating":              newSelect(f, "rating", "CQC overall rating", "Any rating", append(ratings, "unknown"), append(ratings, "Unknown rating")),
 		"registration_status": newSelect(f, "registration_status", "Registration", "Registered", []string{location.StatusDeregistered, "all"}, []string{"Deregistered", "Registered and deregistered"}),
 		"sort":                newSelect(f, "sort", "Sort by", "Name", sorts, sortLabels),
-		"dir":                 newSelect(f, "dir", "Order", "Ascending", []string{"desc"}, []string{"Descending"}),
+		"dir":                 choiceSelect(f, "dir", "Order", "asc", []string{"asc", "desc"}, []string{"Ascending", "Descending"}),
 		"page_size":           pageSizeSelect(f),
 	}
 }

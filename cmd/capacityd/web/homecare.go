@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"net/url"
@@ -48,10 +49,12 @@ type homeCareView struct {
 	// Organisation is the Parent Organisation filter's select; support,
 	// who sees every organisation, types an organisation's id instead.
 	Organisation, OwnershipType, NHSRegion, PageSize selectField
-	Sort, Dir                                        string
-	Download                                         string
-	Filtered                                         bool
-	Failed                                           bool // the filters were not valid: no list
+	// Sort and Dir are the sort's selects: the column headers' links
+	// are not there on a phone's narrow table.
+	Sort, Dir selectField
+	Download  string
+	Filtered  bool
+	Failed    bool // the filters were not valid: no list
 }
 
 // filterValues are the list's parameters as the address has them, with
@@ -148,7 +151,7 @@ func (h *Handler) showHomeCare(w http.ResponseWriter, r *http.Request, s *sessio
 		}
 	}
 	status := http.StatusOK
-	filterFields := []string{"organisation_id", "ownership_type", "nhs_region", "q", "page_size"}
+	filterFields := []string{"organisation_id", "ownership_type", "nhs_region", "q", "sort", "dir", "page_size"}
 	if queryErrors(f, err, filterFields...) {
 		status, err = http.StatusBadRequest, nil
 	}
@@ -176,7 +179,9 @@ func (h *Handler) showHomeCare(w http.ResponseWriter, r *http.Request, s *sessio
 		OwnershipType: newSelect(f, "ownership_type", "Ownership Type", "All Ownership Types", location.OwnershipTypes(), location.OwnershipTypes()),
 		NHSRegion:     newSelect(f, "nhs_region", "NHS Region", "All regions", location.NHSRegions(), location.NHSRegions()),
 		PageSize:      pageSizeSelect(f),
-		Sort:          params.Get("sort"), Dir: params.Get("dir"),
+		Sort: choiceSelect(f, "sort", "Sort by", "name", queries.HomeCareSorts(),
+			[]string{"Provider", "Parent Organisation", "NHS Region"}),
+		Dir:      choiceSelect(f, "dir", "Order", "asc", []string{"asc", "desc"}, []string{"Ascending", "Descending"}),
 		Download: withParams("/home-care.xlsx", download),
 		Filtered: params.Get("q") != "" || params.Get("organisation_id") != "" || params.Get("ownership_type") != "" || params.Get("nhs_region") != "",
 		Failed:   status != http.StatusOK,
@@ -251,12 +256,26 @@ func newSelect(f *form, name, label, all string, values, labels []string) select
 // pageSizeSelect is "Show N entries": the page sizes of queries, the
 // default first.
 func pageSizeSelect(f *form) selectField {
-	s := selectField{Name: "page_size", Label: "Show entries", Errors: f.ErrorsFor("page_size")}
-	cur := f.Value("page_size")
+	var values, labels []string
 	for _, n := range queries.PageSizes() {
-		v := strconv.Itoa(n)
-		s.Options = append(s.Options, selectOption{Value: v, Label: v + " entries",
-			Selected: v == cur || (cur == "" && n == queries.DefaultPageSize)})
+		values, labels = append(values, strconv.Itoa(n)), append(labels, strconv.Itoa(n)+" entries")
+	}
+	return choiceSelect(f, "page_size", "Show entries", strconv.Itoa(queries.DefaultPageSize), values, labels)
+}
+
+// choiceSelect is a select of the form's field without an "all" option:
+// the one chosen, or def when none is. A value that is none of them (from
+// a hand-made address) is kept as an option of its own, as newSelect's.
+func choiceSelect(f *form, name, label, def string, values, labels []string) selectField {
+	s := selectField{Name: name, Label: label, Errors: f.ErrorsFor(name)}
+	cur := cmp.Or(f.Value(name), def)
+	found := false
+	for i, v := range values {
+		s.Options = append(s.Options, selectOption{Value: v, Label: labels[i], Selected: v == cur})
+		found = found || v == cur
+	}
+	if !found {
+		s.Options = append(s.Options, selectOption{Value: cur, Label: cur, Selected: true})
 	}
 	return s
 }

@@ -103,7 +103,7 @@ func TestWeb_HomeCareProvidersListsOnlyThePersonsLocationsWithFiltersSortAndPagi
 		p = kim.get("/home-care?sort=name&dir=desc&ownership_type=NHS")
 		for _, want := range []string{`aria-sort="descending"`, `href="/home-care?ownership_type=NHS&amp;sort=name"`,
 			`href="/home-care?ownership_type=NHS&amp;sort=organisation"`, `<option value="NHS" selected>NHS</option>`,
-			`<input type="hidden" name="sort" value="name">`, `href="/home-care.xlsx?dir=desc&amp;ownership_type=NHS&amp;sort=name"`} {
+			`<option value="name" selected>Provider</option>`, `<option value="desc" selected>Descending</option>`, `href="/home-care.xlsx?dir=desc&amp;ownership_type=NHS&amp;sort=name"`} {
 			if !strings.Contains(p.Body, want) {
 				t.Errorf("the sorted list has no %s", want)
 			}
@@ -166,7 +166,7 @@ func TestWeb_HomeCareProvidersListsOnlyThePersonsLocationsWithFiltersSortAndPagi
 		p = kim.get("/home-care?" + url.Values{"ownership_type": {"Castle"}, "nhs_region": {"Mars"}, "page_size": {"7"}, "q": {"court"}}.Encode())
 		p.wantPage(t, http.StatusBadRequest, "Manage your home care providers")
 		for _, want := range []string{"There is a problem", `<a href="#ownership_type">Choose one of: Independent`, `<a href="#nhs_region">Choose one of:`,
-			`<a href="#page_size">`, `id="ownership_type-error"`, `<option value="Castle" selected>Castle</option>`, `value="court"`,
+			`<a href="#page_size">`, `id="ownership_type-error"`, `<option value="7" selected>7</option>`, `<option value="Castle" selected>Castle</option>`, `value="court"`,
 			"Correct the filters to see the list."} {
 			if !strings.Contains(p.Body, want) {
 				t.Errorf("the bad filters' page has no %s", want)
@@ -175,10 +175,10 @@ func TestWeb_HomeCareProvidersListsOnlyThePersonsLocationsWithFiltersSortAndPagi
 		if len(p.listed()) != 0 || !strings.HasPrefix(p.title(), "Error: ") {
 			t.Errorf("the bad filters' page lists %v, title %q", p.listed(), p.title())
 		}
-		for _, q := range []string{"page=x", "sort=last_update", "dir=up"} {
+		for q, field := range map[string]string{"page=x": "results", "sort=last_update": "sort", "dir=up": "dir", "min_position=-1": "results"} {
 			p := kim.get("/home-care?"+q).wantPage(t, http.StatusBadRequest, "Manage your home care providers")
-			if !strings.Contains(p.Body, `<a href="#results">`) {
-				t.Errorf("%s: the error does not lead to the list", q)
+			if !strings.Contains(p.Body, `<a href="#`+field+`">`) {
+				t.Errorf("%s: the error does not lead to %s", q, field)
 			}
 		}
 		kim.get("/home-care.xlsx?page_size=7").wantPage(t, http.StatusBadRequest, "Sorry, we could not read that")
