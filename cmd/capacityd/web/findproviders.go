@@ -20,12 +20,9 @@ import (
 // contacts only, its notes, CQC ratings and last update.
 
 // providerParams are the search's query parameters, the API's names
-// (httpapi.ParseProviderSearch).
+// (httpapi.ParseProviderSearch), which are also the form's fields, in its
+// order.
 var providerParams = []string{"q", "organisation_type", "ownership_type", "nhs_region", "local_authority", "ccg",
-	"postcode", "rating", "registration_status", "sort", "dir", "page_size"}
-
-// providerFilterFields are the form's fields, in its order.
-var providerFilterFields = []string{"q", "organisation_type", "ownership_type", "nhs_region", "local_authority", "ccg",
 	"postcode", "rating", "registration_status", "sort", "dir", "page_size"}
 
 // maybeSignedIn serves a public page (GET only: it takes no form) that
@@ -167,7 +164,7 @@ func (h *Handler) showFindProviders(w http.ResponseWriter, r *http.Request, s *s
 		}
 	}
 	status := http.StatusOK
-	if queryErrors(f, err, providerFilterFields...) {
+	if queryErrors(f, err, providerParams...) {
 		status, err = http.StatusBadRequest, nil
 	}
 	if err != nil {
