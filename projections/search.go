@@ -142,9 +142,13 @@ func (LocationSearch) Schema(d Dialect, table func(string) string) []string {
 		idx("status_rating_overall", "registration_status, rating_overall, name_key, location_id"),
 		// The lists of every status: the home care list and the
 		// dashboard (by location id, the primary key, or organisation)
-		// and support's walks of every location by name.
+		// and support's walks of every location by name, and by the home
+		// care list's other sorts (organisation, NHS region; the region's
+		// also its filter), each a page of an index walk.
 		idx("organisation_id", "organisation_id, name_key, location_id"),
 		idx("name", "name_key, location_id"),
+		idx("organisation", "organisation_key, name_key, location_id"),
+		idx("nhs_region", "nhs_region, name_key, location_id"),
 		fmt.Sprintf(`CREATE TABLE %[1]s (
     organisation_id %[2]s PRIMARY KEY,
     name            TEXT NOT NULL,
@@ -166,7 +170,8 @@ func (s LocationSearch) QueryIndexes(d Dialect, table func(string) string) []str
 	var names []string
 	for _, suffix := range []string{"status_name", "status_organisation", "status_postcode", "status_nhs_region",
 		"status_local_authority", "status_rating", "status_last_update", "status_text", "status_organisation_type",
-		"status_ownership_type", "status_cqc_region", "status_ccg", "status_rating_overall", "name"} {
+		"status_ownership_type", "status_cqc_region", "status_ccg", "status_rating_overall", "name", "organisation",
+		"nhs_region"} {
 		names = append(names, l+"_"+suffix)
 	}
 	return indexesNamed(s.Schema(d, table), append(names, o+"_type_name")...)

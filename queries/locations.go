@@ -476,9 +476,15 @@ type HomeCareQuery struct {
 	OrganisationID string // the parent organisation
 	OwnershipType  string
 	NHSRegion      string
+	// Sort is one of HomeCareSorts() (default "name"), Dir "asc" (the
+	// default) or "desc", as a provider search's.
+	Sort, Dir      string
 	Page, PageSize int
 	MinPosition    int64
 }
+
+// HomeCareSorts are the sort keys of the home care list: its columns.
+func HomeCareSorts() []string { return []string{"name", "organisation", "nhs_region"} }
 
 // LocationLinks are the API links of a location's pages.
 type LocationLinks struct {
@@ -534,10 +540,14 @@ func (h HomeCareQuery) prepare(v Viewer) (w where, o order, page, size int, none
 	ProviderSearch{Text: h.Text, OrganisationID: h.OrganisationID, OwnershipType: h.OwnershipType, NHSRegion: h.NHSRegion,
 		RegistrationStatus: "all"}.filters(&verr, &w)
 	page, size = paging(&verr, h.Page, h.PageSize)
+	if h.Sort != "" && !slices.Contains(HomeCareSorts(), h.Sort) {
+		verr.Add("sort", "invalid_choice", "Sort by one of: "+strings.Join(HomeCareSorts(), ", "))
+		h.Sort = ""
+	}
+	o = parseOrder(&verr, h.Sort, h.Dir)
 	if err := verr.Err(); err != nil {
 		return w, o, 0, 0, false, err
 	}
-	o = order{column: "name_key"}
 	if !v.Support {
 		if len(v.Locations) == 0 {
 			return w, o, page, size, true, nil
@@ -548,8 +558,8 @@ func (h HomeCareQuery) prepare(v Viewer) (w where, o order, page, size int, none
 }
 
 // HomeCareList is "Manage your home care providers": the viewer's
-// locations (every location for support) by name, with the links of
-// their pages.
+// locations (every location for support) by name (or the query's sort),
+// with the links of their pages.
 func (q Service) HomeCareList(ctx context.Context, v Viewer, h HomeCareQuery) (HomeCarePage, error) {
 	w, o, page, size, none, err := h.prepare(v)
 	if err != nil {
@@ -598,6 +608,39 @@ func (q Service) EachHomeCare(ctx context.Context, v Viewer, h HomeCareQuery, fn
 		})
 		return batch, last.values(), err
 	}, fn)
+}
+
+// OrganisationOption is an organisation a list may be filtered by.
+type OrganisationOption struct {
+	OrganisationID string `json:"organisation_id"`
+	Name           string `json:"name"`
+}
+
+// HomeCareOrganisations are the parent organisations of the viewer's
+// locations, by name: the choices of the home care list's Parent
+// Organisation filter. Support, who sees every location, gets none (the
+// country's thousands of organisations are no list to choose from):
+// support names an organisation by its id.
+func (q Service) HomeCareOrganisations(ctx context.Context, v Viewer) ([]OrganisationOption, error) {
+	if v.Support || len(v.Locations) == 0 {
+		return nil, nil
+	}
+	var out []OrganisationOption
+	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
+		rows, err := db.QueryContext(ctx, `SELECT DISTINCT organisation_id, organisation_name, organisation_key FROM `+
+			projections.SearchLocationsTable+` WHERE location_id IN (`+placeholders(len(v.Locations))+`)
+			ORDER BY organisation_key, organisation_id`, anys(v.Locations)...)
+		out, err = collect(rows, err, out[:0], func(rows projections.Rows) (OrganisationOption, error) {
+			var o OrganisationOption
+			var key string
+			return o, rows.Scan(&o.OrganisationID, &o.Name, &key)
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("home care organisations: %w", err)
+	}
+	return out, nil
 }
 
 // anys converts values to query arguments.

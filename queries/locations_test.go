@@ -484,6 +484,10 @@ func TestHomeCareList(t *testing.T) {
 			{"ownership type", mine, queries.HomeCareQuery{OwnershipType: "Independent"}, siteIDs(north, view)},
 			{"NHS region", mine, queries.HomeCareQuery{NHSRegion: "Midlands"}, siteIDs(north, court)},
 			{"text", mine, queries.HomeCareQuery{Text: "cedar"}, siteIDs(court, view)},
+			{"by name, descending", mine, queries.HomeCareQuery{Dir: "desc"}, siteIDs(view, court, house, north)},
+			// Ties of the sort's column go by name, in the same direction.
+			{"by organisation, descending", mine, queries.HomeCareQuery{Sort: "organisation", Dir: "desc"}, siteIDs(view, court, house, north)},
+			{"by NHS region", mine, queries.HomeCareQuery{Sort: "nhs_region"}, siteIDs(north, court, house, view)},
 			{"no locations", queries.Viewer{UserID: "u2"}, queries.HomeCareQuery{}, []string{}},
 			{"an Approver sees their locations only", queries.Viewer{UserID: "u3", ApproverOf: []string{acorn.id}, Locations: []string{south.id}},
 				queries.HomeCareQuery{}, siteIDs(south)},
@@ -506,6 +510,20 @@ func TestHomeCareList(t *testing.T) {
 		}
 		if _, err := a.q.HomeCareList(context.Background(), mine, queries.HomeCareQuery{PageSize: 7}); !slices.Equal(invalidFields(err), []string{"page_size"}) {
 			t.Errorf("page size 7: %v", err)
+		}
+		// The provider search's other sorts are not the list's columns.
+		if _, err := a.q.HomeCareList(context.Background(), mine, queries.HomeCareQuery{Sort: "last_update", Dir: "up"}); !slices.Equal(invalidFields(err), []string{"sort", "dir"}) {
+			t.Errorf("sort last_update, dir up: %v", err)
+		}
+		orgs, err := a.q.HomeCareOrganisations(context.Background(), mine)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []queries.OrganisationOption{{acorn.id, acorn.name}, {birch.id, birch.name}, {cedar.id, cedar.name}}; !slices.Equal(orgs, want) {
+			t.Errorf("organisations = %v, want %v", orgs, want)
+		}
+		if orgs, err := a.q.HomeCareOrganisations(context.Background(), queries.Viewer{UserID: "s", Support: true}); err != nil || orgs != nil {
+			t.Errorf("support's organisations = %v, %v; want none (support names one by id)", orgs, err)
 		}
 		var walked []string
 		if err := a.q.EachHomeCare(context.Background(), mine, queries.HomeCareQuery{}, func(e queries.HomeCareEntry) error {

@@ -17,12 +17,12 @@ import (
 func (s *Server) viewRoutes(api *mux.Router) {
 	// Public, or the caller's view when logged in: the viewer is nil for the public.
 	api.HandleFunc("/providers", s.maybeAuthed(jsonRead(s, providerSearch, s.queries.SearchProviders))).Methods(http.MethodGet)
-	api.HandleFunc("/providers.xlsx", s.maybeAuthed(fileRead(s, xlsxFile, "Providers", "providers", providerColumns,
+	api.HandleFunc("/providers.xlsx", s.maybeAuthed(fileRead(s, xlsxFile, providersSheet, providersPrefix, providerColumns,
 		providerSearch, s.queries.EachProvider))).Methods(http.MethodGet)
 
 	// Logged in.
 	api.HandleFunc("/home-care", s.viewed(jsonRead(s, homeCareQuery, s.queries.HomeCareList))).Methods(http.MethodGet)
-	api.HandleFunc("/home-care.xlsx", s.viewed(fileRead(s, xlsxFile, "Home care", "home-care", homeCareColumns,
+	api.HandleFunc("/home-care.xlsx", s.viewed(fileRead(s, xlsxFile, homeCareSheet, homeCarePrefix, homeCareColumns,
 		homeCareQuery, s.queries.EachHomeCare))).Methods(http.MethodGet)
 	api.HandleFunc("/dashboard", s.viewed(jsonRead(s, s.dashboardQuery, s.queries.ProviderDashboard))).Methods(http.MethodGet)
 	api.HandleFunc("/dashboard.xlsx", s.viewed(fileRead(s, xlsxFile, "Dashboard", "dashboard", dashboardColumns,
@@ -72,7 +72,8 @@ func homeCareQuery(r *http.Request) (queries.HomeCareQuery, error) {
 	var v domain.ValidationError
 	h := queries.HomeCareQuery{
 		Text: q.Get("q"), OrganisationID: q.Get("organisation_id"), OwnershipType: q.Get("ownership_type"),
-		NHSRegion: q.Get("nhs_region"), Page: intParam(q, "page", &v), PageSize: intParam(q, "page_size", &v),
+		NHSRegion: q.Get("nhs_region"), Sort: q.Get("sort"), Dir: q.Get("dir"),
+		Page: intParam(q, "page", &v), PageSize: intParam(q, "page_size", &v),
 	}
 	h.MinPosition = minPositionParam(r, &v)
 	return h, v.Err()

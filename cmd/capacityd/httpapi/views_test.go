@@ -294,6 +294,15 @@ func TestHomeCare_ListsEachRolesLocations(t *testing.T) {
 				t.Errorf("ownership NHS: %+v", p)
 			}
 			c.get(viewPath("/api/v1/home-care", "nhs_region", "Bogus")).wantError(http.StatusUnprocessableEntity, "validation_failed")
+			// The list's sorts: its columns, either way round.
+			var asc, desc queries.HomeCarePage
+			c.get(viewPath("/api/v1/home-care", "organisation_id", orgB.ID, "sort", "name")).want(http.StatusOK).decode(&asc)
+			c.get(viewPath("/api/v1/home-care", "organisation_id", orgB.ID, "sort", "name", "dir", "desc")).want(http.StatusOK).decode(&desc)
+			if len(asc.Entries) != 2 || len(desc.Entries) != 2 || asc.Entries[0].LocationID != desc.Entries[1].LocationID ||
+				asc.Entries[1].LocationID != desc.Entries[0].LocationID || asc.Entries[0].Name > asc.Entries[1].Name {
+				t.Errorf("by name: %+v, then descending %+v", asc.Entries, desc.Entries)
+			}
+			c.get(viewPath("/api/v1/home-care", "sort", "postcode")).wantError(http.StatusUnprocessableEntity, "validation_failed")
 		})
 		w.run(t, "AnonymousIs401", func(t *testing.T) {
 			for _, path := range []string{"/api/v1/home-care", "/api/v1/home-care.xlsx", "/api/v1/dashboard", "/api/v1/dashboard.xlsx",

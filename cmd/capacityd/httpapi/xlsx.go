@@ -3,6 +3,7 @@ package httpapi
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -56,14 +57,21 @@ type sheetStyles struct {
 // The file is named prefix-YYYY-MM-DD.xlsx (London's date).
 func writeXLSX[T any](s *Server, w http.ResponseWriter, r *http.Request, sheet, prefix string, cols []column[T],
 	each func(fn func(T) error) error) {
+	sendXLSX(s.logger, w, r, sheet, prefix, cols, each, func(err error) { s.writeErr(w, r, err) })
+}
+
+// sendXLSX is writeXLSX with the answer to an error before the first byte
+// left to fail: the API's JSON error, or the web's error page.
+func sendXLSX[T any](logger *slog.Logger, w http.ResponseWriter, r *http.Request, sheet, prefix string, cols []column[T],
+	each func(fn func(T) error) error, fail func(error)) {
 	f := excelize.NewFile()
 	defer func() {
 		if err := f.Close(); err != nil {
-			s.logger.WarnContext(r.Context(), "close workbook", "err", err)
+			logger.WarnContext(r.Context(), "close workbook", "err", err)
 		}
 	}()
 	if err := buildSheet(f, sheet, cols, each); err != nil {
-		s.writeErr(w, r, err)
+		fail(err)
 		return
 	}
 	name := fmt.Sprintf("%s-%s.xlsx", prefix, time.Now().In(london).Format(time.DateOnly))
@@ -78,7 +86,7 @@ func writeXLSX[T any](s *Server, w http.ResponseWriter, r *http.Request, sheet, 
 	}
 	if err != nil {
 		// The status line is sent: the client sees a truncated file.
-		s.logger.WarnContext(r.Context(), "write workbook", "path", r.URL.Path, "err", err)
+		logger.WarnContext(r.Context(), "write workbook", "path", r.URL.Path, "err", err)
 	}
 }
 

@@ -59,6 +59,12 @@ func TestWeb_EachRoleSeesOnlyItsPages(t *testing.T) {
 			{"/my-access", signIn, ok, ok, forbidden, disclaimer},
 			{"/support", signIn, forbidden, forbidden, ok, disclaimer},
 			{"/forgotten-password", ok, ok, ok, ok, ok},
+			// Home Care Providers lists each person's own locations (none
+			// for some); Find Providers is public, as the API's search.
+			{"/home-care", signIn, ok, ok, ok, disclaimer},
+			{"/home-care.xlsx", signIn, ok, ok, ok, disclaimer},
+			{"/find-providers", ok, ok, ok, ok, disclaimer},
+			{"/find-providers.xlsx", ok, ok, ok, ok, disclaimer},
 		} {
 			for who, want := range map[string]string{"anonymous": c.anonymous, "standard": c.standard, "approver": c.approver,
 				"support": c.support, "generic-before-disclaimer": c.genericFirst} {

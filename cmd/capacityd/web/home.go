@@ -25,6 +25,10 @@ func homeNotice(key string) string {
 // whose page exists (later pages add theirs here, by the person's roles).
 func (h *Handler) showHome(w http.ResponseWriter, r *http.Request, s *session) {
 	var tiles []tile
+	if mayListHomeCare(httpapi.Viewer(s.actor)) {
+		tiles = append(tiles, tile{Title: "Home Care Providers", Href: "/home-care", Description: "Manage your home care providers: their details, COVID-19 daily updates and care quality."})
+	}
+	tiles = append(tiles, tile{Title: "Find Providers", Href: "/find-providers", Description: "Search the providers: their public contacts, notes, ratings and last update."})
 	if mayApprove(httpapi.Viewer(s.actor)) {
 		tiles = append(tiles, tile{Title: "Approve/Reject Users", Href: "/approvals", Description: "Decide the requests for access to your organisation's locations."})
 	}

@@ -43,7 +43,9 @@ const (
 //	go test ./cmd/capacityd/web -run '^$' -bench BenchmarkWeb_LargeSitePages -benchtime 300x -timeout 60m
 //
 // It runs on both backends; -bench 'BenchmarkWeb_LargeSitePages/sqlite'
-// runs one.
+// runs one, -bench 'BenchmarkWeb_LargeSitePages/.*/(home-care|find-providers)'
+// the provider pages only; -args -large-scale 0.02 a small data set
+// (to prove that it works, not to measure).
 func BenchmarkWeb_LargeSitePages(b *testing.B) {
 	for _, backend := range projtest.Backends() {
 		b.Run(backend, func(b *testing.B) {
@@ -73,6 +75,24 @@ func BenchmarkWeb_LargeSitePages(b *testing.B) {
 				{"users-large-org-page-20", approver, "/organisations/" + f.largeOrg + "/users?page=20", "Carer "},
 				{"my-access-search", approver, search, `name="location_ids"`},
 				{"support", support, "/support", "@org"},
+				// Home Care Providers (issue 18): the Approver's own
+				// locations; support's every location, with each filter,
+				// sort, search and a far page (OFFSET).
+				{"home-care-approver", approver, "/home-care", `href="/locations/`},
+				{"home-care-support", support, "/home-care", `href="/locations/`},
+				{"home-care-support-page-100-of-100", support, "/home-care?page_size=100&page=100", `href="/locations/`},
+				{"home-care-support-sort-organisation-desc", support, "/home-care?sort=organisation&dir=desc&page=20", `href="/locations/`},
+				{"home-care-support-sort-nhs-region", support, "/home-care?sort=nhs_region&page=5", `href="/locations/`},
+				{"home-care-support-organisation", support, "/home-care?organisation_id=" + f.largeOrg + "&page_size=50", `href="/locations/`},
+				{"home-care-support-nhs-region", support, "/home-care?nhs_region=London&page=3", `href="/locations/`},
+				{"home-care-support-search", support, "/home-care?q=care&page=2", `href="/locations/`},
+				{"home-care-support-filters", support, "/home-care?nhs_region=Midlands&q=care&sort=organisation", `href="/locations/`},
+				// Find Providers: the public's and support's searches.
+				{"find-providers-anonymous", anonymous, "/find-providers", "nhsuk-card__heading"},
+				{"find-providers-anonymous-page-200", anonymous, "/find-providers?page=200&sort=last_update&dir=desc", "nhsuk-card__heading"},
+				{"find-providers-search", anonymous, "/find-providers?q=care&nhs_region=London", "nhsuk-card__heading"},
+				{"find-providers-local-authority", anonymous, "/find-providers?" + url.Values{"local_authority": {f.localAuthority}, "sort": {"overall_rating"}}.Encode(), "nhsuk-card__heading"},
+				{"find-providers-support-100", support, "/find-providers?page_size=100&sort=organisation", "nhsuk-card__heading"},
 			} {
 				b.Run(page.name, func(b *testing.B) {
 					times := make([]time.Duration, 0, b.N)

@@ -59,14 +59,29 @@ type pageItem struct {
 // ellipsis for each gap of more than one page (a gap of one is its
 // number), as the design system's numbered example.
 func paginationOf(path string, page, pages int) *pagination {
+	return paginationWith(path, nil, page, pages)
+}
+
+// paginationWith is paginationOf for a list whose address also holds its
+// filters: each link keeps params (without their page).
+func paginationWith(path string, params url.Values, page, pages int) *pagination {
 	if pages <= 1 {
 		return nil
 	}
 	href := func(n int) string {
-		if n == 1 {
+		q := url.Values{}
+		for k, v := range params {
+			if k != "page" {
+				q[k] = v
+			}
+		}
+		if n > 1 {
+			q.Set("page", strconv.Itoa(n))
+		}
+		if len(q) == 0 {
 			return path
 		}
-		return path + "?" + url.Values{"page": {strconv.Itoa(n)}}.Encode()
+		return path + "?" + q.Encode()
 	}
 	p := &pagination{}
 	if page > 1 {

@@ -175,6 +175,11 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /locations/{id}", h.signedIn(h.showLocation))
 	m.HandleFunc("GET /locations/{id}/daily-update", h.signedIn(h.showDailyUpdate))
 	m.HandleFunc("POST /locations/{id}/daily-update", h.signedIn(h.submitDailyUpdate))
+	// Home Care Providers and Find Providers (homecare.go, findproviders.go).
+	m.HandleFunc("GET /home-care", h.signedIn(h.showHomeCare))
+	m.HandleFunc("GET /home-care.xlsx", h.signedIn(h.downloadHomeCare))
+	m.HandleFunc("GET /find-providers", h.maybeSignedIn(h.showFindProviders))
+	m.HandleFunc("GET /find-providers.xlsx", h.maybeSignedIn(h.downloadProviders))
 
 	m.HandleFunc("GET /assets/{hash}/{path...}", h.serveAsset)
 	// The design system's compiled CSS names its icons at /assets/images/.
