@@ -860,7 +860,15 @@ func (q Service) ProviderDashboard(ctx context.Context, v Viewer, d DashboardQue
 
 // LocationDashboard is one location's dashboard; an unknown location is
 // domain.ErrNotFound, one the viewer may not see domain.ErrForbidden.
+//
+// With minPosition it also waits for the analytics view, which the
+// location's daily update form reads its last update from
+// (LatestDailyUpdate): after a save leads to the dashboard, the form it
+// links to shows the update too.
 func (q Service) LocationDashboard(ctx context.Context, v Viewer, locationID string, now time.Time, minPosition int64) (DashboardEntry, error) {
+	if err := q.wait(ctx, minPosition, analyticsProjections...); err != nil {
+		return DashboardEntry{}, err
+	}
 	p, err := q.ProviderDashboard(ctx, v, DashboardQuery{LocationIDs: []string{locationID}, Now: now, MinPosition: minPosition})
 	if err != nil {
 		return DashboardEntry{}, err
