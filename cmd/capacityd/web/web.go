@@ -62,6 +62,8 @@ type Handler struct {
 	mux     *http.ServeMux
 	handler http.Handler
 	gzip    *gzipPool
+	// markedUp keeps the marked-up copies of rejected bulk uploads.
+	markedUp *markedUpFiles
 }
 
 // New builds the web port.
@@ -80,6 +82,7 @@ func New(opts Options) (*Handler, error) {
 		afterAnswer:   opts.AfterAnswer,
 		mux:           http.NewServeMux(),
 		gzip:          newGzipPool(),
+		markedUp:      newMarkedUpFiles(opts.Commands.Now),
 	}
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBodyBytes
@@ -152,6 +155,15 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /organisations/{org}/users/{user}/reactivate", h.signedIn(h.submitReactivate))
 	m.HandleFunc("GET /organisations/{org}/users/{user}/deactivate", h.signedIn(h.showDeactivate))
 	m.HandleFunc("POST /organisations/{org}/users/{user}/deactivate", h.signedIn(h.submitDeactivate))
+
+	// Surveys, and Business Continuity & Vacancy Update (bulk).
+	m.HandleFunc("GET /locations/{id}/surveys", h.signedIn(h.showSurveys))
+	m.HandleFunc("GET /locations/{id}/surveys/{survey}", h.signedIn(h.showSurvey))
+	m.HandleFunc("POST /locations/{id}/surveys/{survey}", h.signedIn(h.submitSurvey))
+	m.HandleFunc("GET /bulk-update", h.signedIn(h.showBulkUpdate))
+	m.HandleFunc("POST /bulk-update", h.signedInUpload(h.submitBulkUpdate))
+	m.HandleFunc("GET /bulk-update/template", h.signedIn(h.showBulkTemplate))
+	m.HandleFunc("GET /bulk-update/marked-up/{file}", h.signedIn(h.showMarkedUp))
 
 	m.HandleFunc("GET /assets/{hash}/{path...}", h.serveAsset)
 	// The design system's compiled CSS names its icons at /assets/images/.
