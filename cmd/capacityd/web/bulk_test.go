@@ -279,5 +279,10 @@ func TestWeb_SurveysAndBulkUpdateAreForTheirPeopleOnly(t *testing.T) {
 		// Anonymous posts go to sign in, and read nothing.
 		anon := clients["anonymous"].postUpload(upload{csrf: "x", acknowledged: true, fileName: "t.xlsx", file: theirs})
 		anon.wantRedirect(t, "/sign-in")
+		// A generic account's upload before the disclaimer goes there first.
+		generic.postUpload(upload{csrf: "x", acknowledged: true, fileName: "t.xlsx", file: theirs}).wantRedirect(t, "/disclaimer")
+		if s.eventCount() != before {
+			t.Fatal("an upload before sign in or the disclaimer appended events")
+		}
 	})
 }
