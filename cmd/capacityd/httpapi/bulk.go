@@ -1,17 +1,17 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
-	"path"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gorilla/mux"
 
@@ -53,20 +53,20 @@ const (
 
 // BulkAcknowledgement is the sentence an upload must acknowledge, word
 // for word.
-const BulkAcknowledgement = "I understand that admitting an individual who is known NOT to have been tested for COVID or is AWAITING the test result is contrary to Government Policy"
+const BulkAcknowledgement = commands.BulkAcknowledgement
 
 // MaxBulkFileBytes bounds an uploaded file: 10 MiB.
-const MaxBulkFileBytes = 10 << 20
+const MaxBulkFileBytes = commands.MaxBulkFileBytes
 
-// bulkUploadBodyBytes is the upload route's body limit: the file, and
-// room for the form around it.
-const bulkUploadBodyBytes = MaxBulkFileBytes + 64<<10
+// BulkUploadBodyBytes is the upload routes' body limit (the API's and the
+// upload page's): the file, and room for the form around it.
+const BulkUploadBodyBytes = MaxBulkFileBytes + 64<<10
 
 // bodyLimit is a request's body limit: the upload route's own, or the
 // server's for every other route.
 func (s *Server) bodyLimit(r *http.Request) int64 {
 	if r.Method == http.MethodPost && r.URL.Path == bulkUploadPath {
-		return max(s.maxBody, bulkUploadBodyBytes)
+		return max(s.maxBody, BulkUploadBodyBytes)
 	}
 	return s.maxBody
 }
@@ -77,10 +77,12 @@ func (s *Server) bulkRoutes(api *mux.Router) {
 	api.HandleFunc(strings.TrimPrefix(bulkUploadPath, "/api/v1"), s.authed(s.limitedUpload(s.handleBulkUpload))).Methods(http.MethodPost)
 }
 
-// bulkTemplateLocations are the locations the caller's template lists,
-// before the commands keep those the caller may update.
-func (s *Server) bulkTemplateLocations(r *http.Request, a commands.Actor) ([]string, error) {
-	org := strings.TrimSpace(r.URL.Query().Get("organisation_id"))
+// BulkTemplateLocations are the locations the caller's template lists,
+// before the commands keep those the caller may update: their own (of
+// organisationID when given); support must name the organisation. The
+// API's template route and the upload page's share it.
+func BulkTemplateLocations(ctx context.Context, q *queries.Service, a commands.Actor, organisationID string) ([]string, error) {
+	org := strings.TrimSpace(organisationID)
 	if _, err := location.ParseID(org); org != "" && err != nil {
 		return nil, domain.Invalid("organisation_id", "invalid_id", "organisation_id is not an organisation's id")
 	}
@@ -96,28 +98,30 @@ func (s *Server) bulkTemplateLocations(r *http.Request, a commands.Actor) ([]str
 	if org == "" {
 		return nil, domain.Invalid("organisation_id", "required", "Choose the organisation whose locations the template lists")
 	}
-	err := s.queries.EachHomeCare(r.Context(), viewer(a), queries.HomeCareQuery{OrganisationID: org}, func(e queries.HomeCareEntry) error {
+	err := q.EachHomeCare(ctx, viewer(a), queries.HomeCareQuery{OrganisationID: org}, func(e queries.HomeCareEntry) error {
 		ids = append(ids, e.LocationID)
 		return nil
 	})
 	return ids, err
 }
 
-func (s *Server) handleBulkTemplate(w http.ResponseWriter, r *http.Request, a commands.Actor) {
-	ids, err := s.bulkTemplateLocations(r, a)
+// WriteBulkTemplate answers with the bulk template of the caller's
+// locations (of organisationID, which support must give) as a download.
+// An error is returned before anything is written, for the caller to
+// answer in its own way (JSON, or a page).
+func WriteBulkTemplate(w http.ResponseWriter, r *http.Request, logger *slog.Logger, cmds *commands.Service, q *queries.Service,
+	a commands.Actor, organisationID string) error {
+	ids, err := BulkTemplateLocations(r.Context(), q, a, organisationID)
 	if err != nil {
-		s.writeErr(w, r, err)
-		return
+		return err
 	}
-	rows, err := s.commands.BulkTemplate(r.Context(), a, ids)
+	rows, err := cmds.BulkTemplate(r.Context(), a, ids)
 	if err != nil {
-		s.writeErr(w, r, err)
-		return
+		return err
 	}
-	f, err := buildBulkTemplate(rows)
+	f, err := commands.BuildBulkTemplate(rows)
 	if err != nil {
-		s.writeErr(w, r, err)
-		return
+		return err
 	}
 	defer func() { _ = f.Close() }()
 	name := fmt.Sprintf("bulk-update-template-%s.xlsx", time.Now().In(london).Format(time.DateOnly))
@@ -127,22 +131,19 @@ func (s *Server) handleBulkTemplate(w http.ResponseWriter, r *http.Request, a co
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	if err := f.Write(w); err != nil {
-		s.logger.WarnContext(r.Context(), "write bulk template", "err", err)
+		logger.WarnContext(r.Context(), "write bulk template", "err", err)
+	}
+	return nil
+}
+
+func (s *Server) handleBulkTemplate(w http.ResponseWriter, r *http.Request, a commands.Actor) {
+	if err := WriteBulkTemplate(w, r, s.logger, s.commands, s.queries, a, r.URL.Query().Get("organisation_id")); err != nil {
+		s.writeErr(w, r, err)
 	}
 }
 
 // BulkCellError is an error of a rejected upload, and where it is.
-type BulkCellError struct {
-	Sheet string `json:"sheet"`
-	Row   int    `json:"row"`
-	// Column is the template's heading of the cell's column.
-	Column string `json:"column"`
-	// Cell is the cell's reference, "E7".
-	Cell    string `json:"cell"`
-	Field   string `json:"field"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
+type BulkCellError = commands.BulkCellError
 
 // BulkAnnotatedFile is the uploaded workbook with its bad cells filled
 // red and commented. Data is base64 in JSON.
@@ -236,7 +237,7 @@ func readBulkForm(r *http.Request) (name string, data []byte, err error) {
 			if len(data) > MaxBulkFileBytes {
 				return "", nil, errBulkFileTooLarge
 			}
-			return bulkFileName(part.FileName()), data, nil
+			return commands.BulkFileName(part.FileName()), data, nil
 		}
 		// Other parts are skipped (NextPart discards their rest).
 	}
@@ -246,26 +247,18 @@ func readBulkForm(r *http.Request) (name string, data []byte, err error) {
 	return "", nil, errBulkFileMissing
 }
 
-// bulkFileName is the base of an uploaded file's name, cleaned and short.
-func bulkFileName(name string) string {
-	name = strings.ReplaceAll(name, `\`, "/")
-	name = domain.CleanText(path.Base(name))
-	if name == "." || name == "/" || name == "" {
-		return "upload.xlsx"
-	}
-	if utf8.RuneCountInString(name) > 200 {
-		name = string([]rune(name)[:200])
-	}
-	return name
-}
-
 func (s *Server) handleBulkUpload(w http.ResponseWriter, r *http.Request, a commands.Actor) {
 	name, data, err := readBulkForm(r)
 	if err != nil {
 		s.writeErr(w, r, err)
 		return
 	}
-	file, err := ReadBulkUpload(data)
+	file, err := commands.ReadBulkUpload(data)
+	var unreadable *commands.BulkFileError
+	if errors.As(err, &unreadable) {
+		writeError(w, http.StatusBadRequest, unreadable.Code, unreadable.Message)
+		return
+	}
 	if err != nil {
 		s.writeErr(w, r, err)
 		return
@@ -295,13 +288,8 @@ func (s *Server) handleBulkUpload(w http.ResponseWriter, r *http.Request, a comm
 
 // writeBulkRejected answers 422 with every error, where it is, and the
 // annotated file.
-func (s *Server) writeBulkRejected(w http.ResponseWriter, r *http.Request, name string, data []byte, file BulkFile, rejected *commands.BulkRejectedError) {
-	errs := make([]BulkCellError, len(rejected.Errors))
-	for i, e := range rejected.Errors {
-		column, cell := file.Cell(e.Sheet, e.Row, e.Field)
-		errs[i] = BulkCellError{Sheet: e.Sheet, Row: e.Row, Column: column, Cell: cell, Field: e.Field, Code: e.Code, Message: e.Message}
-	}
-	sortBulkErrors(errs, file)
+func (s *Server) writeBulkRejected(w http.ResponseWriter, r *http.Request, name string, data []byte, file commands.BulkFile, rejected *commands.BulkRejectedError) {
+	errs := file.CellErrors(rejected)
 	rows := map[[2]any]bool{}
 	for _, e := range errs {
 		rows[[2]any{e.Sheet, e.Row}] = true
@@ -311,12 +299,11 @@ func (s *Server) writeBulkRejected(w http.ResponseWriter, r *http.Request, name 
 			Message: fmt.Sprintf("%d errors in %d rows: nothing was saved. Correct the highlighted cells and upload the file again", len(errs), len(rows))},
 		Errors: errs,
 	}
-	annotated, err := annotateBulkUpload(data, file, errs)
+	annotated, err := commands.AnnotateBulkUpload(data, file, errs)
 	if err != nil {
 		s.logger.WarnContext(r.Context(), "annotate a rejected bulk upload", "err", err)
 	} else {
-		base := strings.TrimSuffix(name, path.Ext(name))
-		body.AnnotatedFile = &BulkAnnotatedFile{FileName: base + "-errors.xlsx", ContentType: XLSXContentType, Data: annotated}
+		body.AnnotatedFile = &BulkAnnotatedFile{FileName: commands.AnnotatedBulkFileName(name), ContentType: XLSXContentType, Data: annotated}
 	}
 	writeJSON(w, http.StatusUnprocessableEntity, body)
 }

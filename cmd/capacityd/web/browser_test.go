@@ -374,3 +374,13 @@ func (b *tab) tabTo(want string) {
 
 // chromedpKey is a key press as an action that navigates.
 func chromedpKey(keys string) chromedp.Action[chromedp.Void] { return chromedp.KeyEvent(keys) }
+
+// signInAs signs in through the sign-in page.
+func (b *tab) signInAs(p person) {
+	b.t.Helper()
+	b.open("/sign-in")
+	b.fill("Email address", p.Email)
+	b.fill("Password", p.Password)
+	b.press("Sign in")
+	b.sees("Main Menu")
+}

@@ -19,16 +19,6 @@ func (b *tab) extraHoursShown() bool {
 	return get(b, "look for the extra hours box", chromedp.Evaluate[bool](`document.getElementById('extra_hours_per_week').offsetParent !== null`))
 }
 
-// signInAs signs in through the sign-in page.
-func (b *tab) signInAs(p person) {
-	b.t.Helper()
-	b.open("/sign-in")
-	b.fill("Email address", p.Email)
-	b.fill("Password", p.Password)
-	b.press("Sign in")
-	b.sees("Main Menu")
-}
-
 func TestWeb_ProviderSubmitsDailyUpdate(t *testing.T) {
 	eachBrowser(t, func(t *testing.T, s *site, b *tab) {
 		rosa := s.approver("rosa.hill@cranberry.example.org", "Rosa Hill")

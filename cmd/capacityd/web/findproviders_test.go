@@ -24,7 +24,7 @@ func (p page) found() []string {
 func TestWeb_FindProvidersShowsPublicContactsNotesRatingsAndLastUpdateToAnyone(t *testing.T) {
 	eachBackend(t, func(t *testing.T, s *site) {
 		w := s.providersWorld()
-		anonymous, kim, rosa, sam := s.client(), s.signedIn(t, w.kim), s.signedIn(t, w.rosa), s.signedIn(t, w.sam)
+		anonymous, kim, rosa, sam := s.client(), s.signedIn(w.kim, "/"), s.signedIn(w.rosa, "/"), s.signedIn(w.sam, "/")
 
 		// Everyone sees the public contacts only, the notes, the ratings
 		// and the last update; those with access to the location also get

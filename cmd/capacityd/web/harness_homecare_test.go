@@ -3,7 +3,6 @@ package web_test
 import (
 	"context"
 	"fmt"
-	"testing"
 
 	"github.com/chromedp/chromedp"
 
@@ -115,14 +114,6 @@ func (s *site) providersWorld() providersWorld {
 	}
 	s.settle()
 	return w
-}
-
-// signedIn is a browserless client signed in as p.
-func (s *site) signedIn(t *testing.T, p person) *browserless {
-	t.Helper()
-	c := s.client()
-	c.signIn(p, "/")
-	return c
 }
 
 // choose picks the option of the select with the label, by typing its

@@ -32,6 +32,10 @@ func (h *Handler) showHome(w http.ResponseWriter, r *http.Request, s *session) {
 	if mayApprove(httpapi.Viewer(s.actor)) {
 		tiles = append(tiles, tile{Title: "Approve/Reject Users", Href: "/approvals", Description: "Decide the requests for access to your organisation's locations."})
 	}
+	if mayBulkUpdate(s.actor) {
+		tiles = append(tiles, tile{Title: "Bulk Updates", Href: bulkPath,
+			Description: "Business Continuity & Vacancy Update: update many locations at once from a spreadsheet."})
+	}
 	tiles = append(tiles,
 		tile{Title: "My Details", Href: "/my-details", Description: "Your details, communications choice and API tokens."},
 	)

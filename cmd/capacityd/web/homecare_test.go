@@ -54,7 +54,7 @@ func downloaded(t *testing.T, p page) []string {
 func TestWeb_HomeCareProvidersListsOnlyThePersonsLocationsWithFiltersSortAndPaging(t *testing.T) {
 	eachBackend(t, func(t *testing.T, s *site) {
 		w := s.providersWorld()
-		kim, rosa, sam := s.signedIn(t, w.kim), s.signedIn(t, w.rosa), s.signedIn(t, w.sam)
+		kim, rosa, sam := s.signedIn(w.kim, "/"), s.signedIn(w.rosa, "/"), s.signedIn(w.sam, "/")
 
 		// Kim's three locations, by name, each with its links.
 		p := kim.get("/home-care").wantPage(t, http.StatusOK, "Manage your home care providers")

@@ -43,14 +43,14 @@ func needsOf(e queries.DashboardEntry, v queries.Viewer) []need {
 		case queries.NeedEmail:
 			out = append(out, need{Text: "No contact has an email address.", LinkText: "Add an email address", Href: base + "/edit#contacts"})
 		case queries.NeedApprovers:
-			nd := need{Text: "The organisation has " + strconv.Itoa(e.ActiveApprovers) + " active Approver" + plural(e.ActiveApprovers) +
+			nd := need{Text: "The organisation has " + strconv.Itoa(e.ActiveApprovers) + " active " + plural(e.ActiveApprovers, "Approver", "Approvers") +
 				": it needs at least " + strconv.Itoa(queries.MinApprovers) + ", so that someone can approve users during holidays or sickness."}
 			if approves(v, e.OrganisationID) {
 				nd.LinkText, nd.Href = "Make another user an Approver", usersPath(e.OrganisationID)
 			}
 			out = append(out, nd)
 		case queries.NeedPendingApprovals:
-			nd := need{Text: strconv.Itoa(e.PendingApprovals) + " request" + plural(e.PendingApprovals) + " for access waiting for a decision."}
+			nd := need{Text: strconv.Itoa(e.PendingApprovals) + " " + plural(e.PendingApprovals, "request", "requests") + " for access waiting for a decision."}
 			if approves(v, e.OrganisationID) {
 				nd.LinkText, nd.Href = "Approve or reject users", "/approvals"
 			}
@@ -69,13 +69,6 @@ func needsOf(e queries.DashboardEntry, v queries.Viewer) []need {
 // organisation (the pages the needs link to).
 func approves(v queries.Viewer, org string) bool {
 	return v.Support || slices.Contains(v.ApproverOf, org)
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }
 
 // londonTime is a time as the pages show it: "14:05 on 7 December 2026",

@@ -53,15 +53,22 @@ type sessionHandler func(w http.ResponseWriter, r *http.Request, s *session)
 // service: a generic account's session acknowledges the disclaimer first,
 // and a password that expired or was issued by support is changed first.
 func (h *Handler) signedIn(fn sessionHandler) http.HandlerFunc {
-	return h.withSession(true, fn)
+	return h.withSession(true, true, fn)
 }
 
 // signedInUngated serves the pages those gates lead to.
 func (h *Handler) signedInUngated(fn sessionHandler) http.HandlerFunc {
-	return h.withSession(false, fn)
+	return h.withSession(false, true, fn)
 }
 
-func (h *Handler) withSession(gated bool, fn sessionHandler) http.HandlerFunc {
+// signedInUpload is signedIn for a multipart form, which the handler
+// reads a part at a time: it checks the form token itself, from the
+// form's first part (bulk.go).
+func (h *Handler) signedInUpload(fn sessionHandler) http.HandlerFunc {
+	return h.withSession(true, false, fn)
+}
+
+func (h *Handler) withSession(gated, urlEncoded bool, fn sessionHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s, err := h.currentSession(w, r)
 		if err != nil {
@@ -72,7 +79,7 @@ func (h *Handler) withSession(gated bool, fn sessionHandler) http.HandlerFunc {
 			redirect(w, r, "/sign-in")
 			return
 		}
-		if r.Method == http.MethodPost {
+		if r.Method == http.MethodPost && urlEncoded {
 			if err := parseForm(r); err != nil {
 				h.fail(w, r, err)
 				return

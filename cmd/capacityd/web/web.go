@@ -62,6 +62,8 @@ type Handler struct {
 	mux     *http.ServeMux
 	handler http.Handler
 	gzip    *gzipPool
+	// markedUp keeps the marked-up copies of rejected bulk uploads.
+	markedUp *markedUpFiles
 }
 
 // New builds the web port.
@@ -80,6 +82,7 @@ func New(opts Options) (*Handler, error) {
 		afterAnswer:   opts.AfterAnswer,
 		mux:           http.NewServeMux(),
 		gzip:          newGzipPool(),
+		markedUp:      newMarkedUpFiles(opts.Commands.Now),
 	}
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBodyBytes
@@ -175,11 +178,21 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /locations/{id}", h.signedIn(h.showLocation))
 	m.HandleFunc("GET /locations/{id}/daily-update", h.signedIn(h.showDailyUpdate))
 	m.HandleFunc("POST /locations/{id}/daily-update", h.signedIn(h.submitDailyUpdate))
+
 	// Home Care Providers and Find Providers (homecare.go, findproviders.go).
 	m.HandleFunc("GET /home-care", h.signedIn(h.showHomeCare))
 	m.HandleFunc("GET /home-care.xlsx", h.signedIn(h.downloadHomeCare))
 	m.HandleFunc("GET /find-providers", h.maybeSignedIn(h.showFindProviders))
 	m.HandleFunc("GET /find-providers.xlsx", h.maybeSignedIn(h.downloadProviders))
+
+	// Surveys, and Business Continuity & Vacancy Update (bulk).
+	m.HandleFunc("GET /locations/{id}/surveys", h.signedIn(h.showSurveys))
+	m.HandleFunc("GET /locations/{id}/surveys/{survey}", h.signedIn(h.showSurvey))
+	m.HandleFunc("POST /locations/{id}/surveys/{survey}", h.signedIn(h.submitSurvey))
+	m.HandleFunc("GET /bulk-update", h.signedIn(h.showBulkUpdate))
+	m.HandleFunc("POST /bulk-update", h.signedInUpload(h.submitBulkUpdate))
+	m.HandleFunc("GET /bulk-update/template", h.signedIn(h.showBulkTemplate))
+	m.HandleFunc("GET /bulk-update/marked-up/{file}", h.signedIn(h.showMarkedUp))
 
 	m.HandleFunc("GET /assets/{hash}/{path...}", h.serveAsset)
 	// The design system's compiled CSS names its icons at /assets/images/.

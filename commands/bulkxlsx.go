@@ -1,4 +1,4 @@
-package httpapi
+package commands
 
 import (
 	"archive/zip"
@@ -7,15 +7,16 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/http"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/xuri/excelize/v2"
 
-	"github.com/capacitytracker/capacity/commands"
+	"github.com/capacitytracker/capacity/domain"
 	"github.com/capacitytracker/capacity/domain/dailyupdate"
 )
 
@@ -31,10 +32,22 @@ import (
 // entry must inflate to its declared size with its checksum (excelize
 // would read a damaged sheet as a shorter one). Sheets are read a row at
 // a time (excelize's Rows), columns are found by their headings, not
-// their position, and each sheet has at most commands.MaxBulkRows rows
+// their position, and each sheet has at most MaxBulkRows rows
 // with answers. Cells are read raw, without their number format: "12"
 // typed as text and 12 typed as a number read alike, and a formula reads
 // as its cached value.
+
+// BulkAcknowledgement is the sentence an upload must acknowledge, word
+// for word (the guide's Government Policy tick box): both ports refuse to
+// read a file sent without it.
+const BulkAcknowledgement = "I understand that admitting an individual who is known NOT to have been tested for COVID or is AWAITING the test result is contrary to Government Policy"
+
+// MaxBulkFileBytes bounds an uploaded file: 10 MiB.
+const MaxBulkFileBytes = 10 << 20
+
+// BulkXLSXTypes are the file types an upload accepts, for a file input's
+// accept attribute.
+const BulkXLSXTypes = ".xlsx,application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 // Limits of an uploaded workbook.
 const (
@@ -70,28 +83,28 @@ type bulkColumn struct {
 	// required: an uploaded sheet without this heading is refused.
 	required bool
 	// value is the template's value of the column for a location.
-	value func(commands.BulkTemplateRow) string
+	value func(BulkTemplateRow) string
 }
 
 // bulkSheet is a sheet of the template.
 type bulkSheet struct {
-	name    string // commands.SheetHomeCare or commands.SheetContacts
+	name    string // SheetHomeCare or SheetContacts
 	columns []bulkColumn
 }
 
 // identityColumns are the first columns of every sheet: the location.
 var identityColumns = []bulkColumn{
-	{header: "Id", field: commands.FieldLocationID, kind: bulkIdentity, width: 16, required: true,
-		value: func(r commands.BulkTemplateRow) string { return r.LocationID }},
+	{header: "Id", field: FieldLocationID, kind: bulkIdentity, width: 16, required: true,
+		value: func(r BulkTemplateRow) string { return r.LocationID }},
 	{header: "Cqcl", kind: bulkIdentity, width: 16,
-		value: func(r commands.BulkTemplateRow) string { return r.CQCLocationID }},
+		value: func(r BulkTemplateRow) string { return r.CQCLocationID }},
 	{header: "Name", kind: bulkIdentity, width: 36,
-		value: func(r commands.BulkTemplateRow) string { return r.Name }},
+		value: func(r BulkTemplateRow) string { return r.Name }},
 }
 
 // managerValue is a field of a location's Manager, "" without one.
-func managerValue(get func(m commands.BulkTemplateRow) string) func(commands.BulkTemplateRow) string {
-	return func(r commands.BulkTemplateRow) string {
+func managerValue(get func(m BulkTemplateRow) string) func(BulkTemplateRow) string {
+	return func(r BulkTemplateRow) string {
 		if r.Manager == nil {
 			return ""
 		}
@@ -101,7 +114,7 @@ func managerValue(get func(m commands.BulkTemplateRow) string) func(commands.Bul
 
 // bulkSheets are the template's sheets after Instructions, in order.
 var bulkSheets = []bulkSheet{
-	{name: commands.SheetHomeCare, columns: append(slices.Clone(identityColumns),
+	{name: SheetHomeCare, columns: append(slices.Clone(identityColumns),
 		bulkColumn{header: "Service users today", field: dailyupdate.FieldServiceUsers, kind: bulkCount, width: 14, required: true},
 		bulkColumn{header: "Users with COVID-19 (Confirmed)", field: dailyupdate.FieldConfirmed, kind: bulkCount, width: 18, required: true},
 		bulkColumn{header: "Users with COVID-19 (Suspected)", field: dailyupdate.FieldSuspected, kind: bulkCount, width: 18, required: true},
@@ -112,15 +125,15 @@ var bulkSheets = []bulkSheet{
 		bulkColumn{header: "Extra hours per week", field: dailyupdate.FieldExtraHours, kind: bulkCount, width: 14, required: true},
 		bulkColumn{header: "Other issues", field: dailyupdate.FieldOtherIssues, kind: bulkText, width: 50},
 	)},
-	{name: commands.SheetContacts, columns: append(slices.Clone(identityColumns),
-		bulkColumn{header: "Manager name", field: commands.FieldManagerName, kind: bulkText, width: 28, required: true,
-			value: managerValue(func(r commands.BulkTemplateRow) string { return r.Manager.Name })},
-		bulkColumn{header: "Manager phone", field: commands.FieldManagerPhones, kind: bulkText, width: 20, required: true,
-			value: managerValue(func(r commands.BulkTemplateRow) string { return r.Manager.PhoneList() })},
-		bulkColumn{header: "Manager email", field: commands.FieldManagerEmail, kind: bulkText, width: 32, required: true,
-			value: managerValue(func(r commands.BulkTemplateRow) string { return r.Manager.Email })},
-		bulkColumn{header: "Show publicly", field: commands.FieldManagerPublic, kind: bulkYesNo, width: 14,
-			value: managerValue(func(r commands.BulkTemplateRow) string { return yesNo(r.Manager.Public) })},
+	{name: SheetContacts, columns: append(slices.Clone(identityColumns),
+		bulkColumn{header: "Manager name", field: FieldManagerName, kind: bulkText, width: 28, required: true,
+			value: managerValue(func(r BulkTemplateRow) string { return r.Manager.Name })},
+		bulkColumn{header: "Manager phone", field: FieldManagerPhones, kind: bulkText, width: 20, required: true,
+			value: managerValue(func(r BulkTemplateRow) string { return r.Manager.PhoneList() })},
+		bulkColumn{header: "Manager email", field: FieldManagerEmail, kind: bulkText, width: 32, required: true,
+			value: managerValue(func(r BulkTemplateRow) string { return r.Manager.Email })},
+		bulkColumn{header: "Show publicly", field: FieldManagerPublic, kind: bulkYesNo, width: 14,
+			value: managerValue(func(r BulkTemplateRow) string { return yesNo(r.Manager.Public) })},
 	)},
 }
 
@@ -181,7 +194,7 @@ func bulkInstructions() []string {
 		"",
 		"Uploading",
 		"Save the workbook as .xlsx (at most 10 MB) and upload it with Submit Completed Template, ticking the box: " + BulkAcknowledgement + ".",
-		fmt.Sprintf("Each sheet may have at most %d completed rows.", commands.MaxBulkRows),
+		fmt.Sprintf("Each sheet may have at most %d completed rows.", MaxBulkRows),
 		"Every row is checked before anything is saved. If any row has an error, nothing is saved: you get the list of errors and this workbook back with the cells to correct highlighted in red and commented.",
 	}
 }
@@ -222,8 +235,8 @@ func newBulkStyles(f *excelize.File) (bulkStyles, error) {
 	return st, nil
 }
 
-// buildBulkTemplate writes the template of rows.
-func buildBulkTemplate(rows []commands.BulkTemplateRow) (*excelize.File, error) {
+// BuildBulkTemplate writes the template of rows.
+func BuildBulkTemplate(rows []BulkTemplateRow) (*excelize.File, error) {
 	f := excelize.NewFile()
 	ok := false
 	defer func() {
@@ -265,7 +278,7 @@ func buildBulkTemplate(rows []commands.BulkTemplateRow) (*excelize.File, error) 
 	return f, nil
 }
 
-func writeBulkSheet(f *excelize.File, sh bulkSheet, st bulkStyles, rows []commands.BulkTemplateRow) error {
+func writeBulkSheet(f *excelize.File, sh bulkSheet, st bulkStyles, rows []BulkTemplateRow) error {
 	if _, err := f.NewSheet(sh.name); err != nil {
 		return err
 	}
@@ -372,8 +385,8 @@ func bulkValidation(c bulkColumn) (*excelize.DataValidation, error) {
 // BulkFile is an uploaded workbook as read: the rows with answers of its
 // sheets, and where each column is, for the errors.
 type BulkFile struct {
-	DailyUpdates []commands.BulkDailyUpdate
-	Managers     []commands.BulkManager
+	DailyUpdates []BulkDailyUpdate
+	Managers     []BulkManager
 	// Skipped counts the rows without answers of each sheet.
 	Skipped map[string]int
 	// Sheets maps each template sheet the file has onto where it is.
@@ -408,9 +421,18 @@ func (b BulkFile) Cell(sheet string, row int, field string) (header, cell string
 	return header, cell
 }
 
-// bulkFileError is a file that is not a readable template (400).
+// BulkFileError is an uploaded file that cannot be read as the template:
+// the API's 400, a page's error on the file field. Message says what to
+// do about it.
+type BulkFileError struct {
+	Code    string
+	Message string
+}
+
+func (e *BulkFileError) Error() string { return e.Message }
+
 func bulkFileError(code, format string, args ...any) error {
-	return &errBody{status: http.StatusBadRequest, code: code, msg: fmt.Sprintf(format, args...)}
+	return &BulkFileError{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
 var (
@@ -480,12 +502,12 @@ func bulkOpenOptions() excelize.Options {
 // sheets (named in any case; other sheets are ignored), each with its
 // headings in row 1. A file that is not a workbook, or has neither
 // sheet, a sheet with an unknown, repeated or missing heading, or more
-// than commands.MaxBulkRows rows with answers, is refused with a 400
-// error that says so. Rows are not validated here: that is the
+// than MaxBulkRows rows with answers, is refused with a *BulkFileError
+// that says so (the API's 400). Rows are not validated here: that is the
 // commands' job.
 func ReadBulkUpload(data []byte) (out BulkFile, err error) {
 	// excelize parses what a stranger sent: whatever it does with a file
-	// crafted to trip it, the answer is a 400, never a crash. (The fuzz
+	// crafted to trip it, the answer is a BulkFileError, never a crash. (The fuzz
 	// tests call readBulkUpload, so that they see any panic.)
 	defer func() {
 		if p := recover(); p != nil {
@@ -519,7 +541,7 @@ func readBulkUpload(data []byte) (BulkFile, error) {
 	}
 	if len(out.Sheets) == 0 {
 		return BulkFile{}, bulkFileError("not_template",
-			"The workbook has no %s or %s sheet: download the template, fill it in and upload it", commands.SheetHomeCare, commands.SheetContacts)
+			"The workbook has no %s or %s sheet: download the template, fill it in and upload it", SheetHomeCare, SheetContacts)
 	}
 	return out, nil
 }
@@ -573,21 +595,21 @@ func readBulkSheet(f *excelize.File, name string, sh bulkSheet, out *BulkFile) e
 			}
 			continue
 		}
-		if filled++; filled > commands.MaxBulkRows {
-			return bulkFileError("too_many_rows", "Sheet %q has more than %d completed rows: split the file", name, commands.MaxBulkRows)
+		if filled++; filled > MaxBulkRows {
+			return bulkFileError("too_many_rows", "Sheet %q has more than %d completed rows: split the file", name, MaxBulkRows)
 		}
-		row := commands.BulkRow{Sheet: sh.name, Row: n, LocationID: strings.TrimSpace(value(commands.FieldLocationID))}
+		row := BulkRow{Sheet: sh.name, Row: n, LocationID: strings.TrimSpace(value(FieldLocationID))}
 		switch sh.name {
-		case commands.SheetHomeCare:
-			d := commands.BulkDailyUpdate{BulkRow: row}
+		case SheetHomeCare:
+			d := BulkDailyUpdate{BulkRow: row}
 			for _, field := range dailyupdate.Fields() {
 				d.Form.Set(field, value(field))
 			}
 			out.DailyUpdates = append(out.DailyUpdates, d)
-		case commands.SheetContacts:
-			out.Managers = append(out.Managers, commands.BulkManager{BulkRow: row,
-				Name: value(commands.FieldManagerName), Phones: value(commands.FieldManagerPhones),
-				Email: value(commands.FieldManagerEmail), Public: value(commands.FieldManagerPublic)})
+		case SheetContacts:
+			out.Managers = append(out.Managers, BulkManager{BulkRow: row,
+				Name: value(FieldManagerName), Phones: value(FieldManagerPhones),
+				Email: value(FieldManagerEmail), Public: value(FieldManagerPublic)})
 		}
 	}
 	if err := rows.Error(); err != nil {
@@ -687,9 +709,9 @@ const bulkMaxSheetComments = 20_000
 // of an uploaded file in its annotated copy.
 const bulkCommentDeletionTime = 2 * time.Second
 
-// annotateBulkUpload returns the uploaded workbook with each cell of errs
+// AnnotateBulkUpload returns the uploaded workbook with each cell of errs
 // filled red and commented with its errors.
-func annotateBulkUpload(data []byte, file BulkFile, errs []BulkCellError) (out []byte, err error) {
+func AnnotateBulkUpload(data []byte, file BulkFile, errs []BulkCellError) (out []byte, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			out, err = nil, fmt.Errorf("annotate the workbook: %v", p)
@@ -807,6 +829,50 @@ func annotateBulkUpload(data []byte, file BulkFile, errs []BulkCellError) (out [
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// BulkCellError is an error of a rejected upload, and where it is.
+type BulkCellError struct {
+	Sheet string `json:"sheet"`
+	Row   int    `json:"row"`
+	// Column is the template's heading of the cell's column.
+	Column string `json:"column"`
+	// Cell is the cell's reference, "E7".
+	Cell    string `json:"cell"`
+	Field   string `json:"field"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// CellErrors places a rejected upload's errors in the file: each with its
+// column's heading and cell, ordered by sheet, row and column.
+func (b BulkFile) CellErrors(rejected *BulkRejectedError) []BulkCellError {
+	errs := make([]BulkCellError, len(rejected.Errors))
+	for i, e := range rejected.Errors {
+		column, cell := b.Cell(e.Sheet, e.Row, e.Field)
+		errs[i] = BulkCellError{Sheet: e.Sheet, Row: e.Row, Column: column, Cell: cell, Field: e.Field, Code: e.Code, Message: e.Message}
+	}
+	sortBulkErrors(errs, b)
+	return errs
+}
+
+// BulkFileName is the base of an uploaded file's name, cleaned and short.
+func BulkFileName(name string) string {
+	name = strings.ReplaceAll(name, `\`, "/")
+	name = domain.CleanText(path.Base(name))
+	if name == "." || name == "/" || name == "" {
+		return "upload.xlsx"
+	}
+	if utf8.RuneCountInString(name) > 200 {
+		name = string([]rune(name)[:200])
+	}
+	return name
+}
+
+// AnnotatedBulkFileName is the name of a rejected upload's annotated
+// copy.
+func AnnotatedBulkFileName(name string) string {
+	return strings.TrimSuffix(name, path.Ext(name)) + "-errors.xlsx"
 }
 
 // sortBulkErrors orders errors by sheet (the template's order), row and

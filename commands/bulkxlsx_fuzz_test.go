@@ -1,18 +1,16 @@
-package httpapi
+package commands
 
 import (
 	"archive/zip"
 	"bytes"
 	"errors"
 	"io"
-	"net/http"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/xuri/excelize/v2"
 
-	"github.com/capacitytracker/capacity/commands"
 	"github.com/capacitytracker/capacity/domain/dailyupdate"
 	"github.com/capacitytracker/capacity/domain/location"
 )
@@ -22,7 +20,7 @@ import (
 // the server up, so that a panic anywhere (here or in excelize) fails
 // them. Run one with, for example:
 //
-//	go test -run '^$' -fuzz FuzzBulkUploadSheetXML -fuzztime 90s -fuzzminimizetime 2s -parallel 1 ./cmd/capacityd/httpapi/
+//	go test -run '^$' -fuzz FuzzBulkUploadSheetXML -fuzztime 90s -fuzzminimizetime 2s -parallel 1 ./commands/
 //
 // (Minimizing an input of several kB takes the default minute per new
 // input: -fuzzminimizetime keeps the fuzzer fuzzing.) One input of each
@@ -30,7 +28,7 @@ import (
 // template saved by LibreOffice.
 
 // fuzzTemplateRows are the locations of the fuzz targets' templates.
-var fuzzTemplateRows = []commands.BulkTemplateRow{
+var fuzzTemplateRows = []BulkTemplateRow{
 	{LocationID: "1-112721881", CQCLocationID: "1-112721881", Name: "Rosehill", OrganisationName: "Rosehill and Thorndale Care",
 		Manager: &location.Contact{Role: location.RoleManager, Name: "Rosa Hill", Phones: []string{"0191 555 0100"}, Public: true}},
 	{LocationID: "1-112721895", Name: "Thorndale"},
@@ -40,7 +38,7 @@ var fuzzTemplateRows = []commands.BulkTemplateRow{
 // (sheet, cell, value triples).
 func fuzzTemplate(tb testing.TB, cells ...string) []byte {
 	tb.Helper()
-	f, err := buildBulkTemplate(fuzzTemplateRows)
+	f, err := BuildBulkTemplate(fuzzTemplateRows)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -75,16 +73,16 @@ func checkBulkFile(t *testing.T, data []byte) BulkFile {
 	t.Helper()
 	file, err := readBulkUpload(data)
 	if err != nil {
-		var body *errBody
-		if !errors.As(err, &body) || body.status != http.StatusBadRequest || body.code == "" || len(body.msg) < 20 {
-			t.Fatalf("error %#v, want a 400 that says why", err)
+		var body *BulkFileError
+		if !errors.As(err, &body) || body.Code == "" || len(body.Message) < 20 {
+			t.Fatalf("error %#v, want a file error that says why", err)
 		}
 		return BulkFile{}
 	}
 	if len(file.Sheets) == 0 {
 		t.Fatal("read a file without a template sheet")
 	}
-	var rows []commands.BulkRow
+	var rows []BulkRow
 	for _, d := range file.DailyUpdates {
 		if d.Form == (dailyupdate.Form{}) {
 			t.Errorf("row %d of %s has no answers", d.Row, d.Sheet)
@@ -109,7 +107,7 @@ func checkBulkFile(t *testing.T, data []byte) BulkFile {
 		if r.LocationID != strings.TrimSpace(r.LocationID) {
 			t.Errorf("location id %q is not trimmed", r.LocationID)
 		}
-		for _, field := range append(dailyupdate.Fields(), commands.FieldLocationID, commands.FieldManagerName, "role") {
+		for _, field := range append(dailyupdate.Fields(), FieldLocationID, FieldManagerName, "role") {
 			header, cell := file.Cell(r.Sheet, r.Row, field)
 			col, row, err := excelize.CellNameToCoordinates(cell)
 			if header == "" || err != nil || row != r.Row || file.Sheets[r.Sheet].Columns[header] != col {
@@ -117,7 +115,7 @@ func checkBulkFile(t *testing.T, data []byte) BulkFile {
 			}
 		}
 	}
-	if len(file.DailyUpdates) > commands.MaxBulkRows || len(file.Managers) > commands.MaxBulkRows {
+	if len(file.DailyUpdates) > MaxBulkRows || len(file.Managers) > MaxBulkRows {
 		t.Fatalf("read %d and %d rows", len(file.DailyUpdates), len(file.Managers))
 	}
 	return file
@@ -193,7 +191,7 @@ func FuzzBulkUploadCells(f *testing.F) {
 		if file.Sheets == nil {
 			t.Fatalf("the template with %q is refused", values)
 		}
-		i := slices.IndexFunc(file.DailyUpdates, func(d commands.BulkDailyUpdate) bool { return d.Row == 3 })
+		i := slices.IndexFunc(file.DailyUpdates, func(d BulkDailyUpdate) bool { return d.Row == 3 })
 		answered := false
 		for _, cell := range cells[1:] {
 			v, err := typed.GetCellValue("Home Care", cell)
