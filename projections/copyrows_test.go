@@ -178,18 +178,21 @@ func TestEngine_PlainInsertsCopyOnPostgresAndFailedCopySplits(t *testing.T) {
 		catchUp(t, h, e)
 		assertEventRows(t, h, "live")
 		stop()
-		checkCopies := func(when string) {
+		// A live batch of CopyMinRows rows depends on how far behind the
+		// engine falls; a rebuild's batches are that large (1,000 events
+		// on SQLite, 5,000 on PostgreSQL).
+		checkCopies := func(when string, large bool) {
 			t.Helper()
 			copied, notCopied := p.copied.Swap(0), p.notCopied.Swap(0)
 			if isPostgres(t) {
-				if copied == 0 || notCopied != 0 {
-					t.Errorf("%s: %d batches could COPY and %d could not, want every one to", when, copied, notCopied)
+				if notCopied != 0 || large && copied == 0 {
+					t.Errorf("%s: %d large batches could COPY and %d could not, want every one to", when, copied, notCopied)
 				}
-			} else if copied != 0 || notCopied == 0 {
-				t.Errorf("%s: %d batches could COPY and %d could not, want none to", when, copied, notCopied)
+			} else if copied != 0 || large && notCopied == 0 {
+				t.Errorf("%s: %d large batches could COPY and %d could not, want none to", when, copied, notCopied)
 			}
 		}
-		checkCopies("live")
+		checkCopies("live", false)
 		if positions, _ := readPoison(t, h.db, "event_rows"); fmt.Sprint(positions) != fmt.Sprint([]int64{broken}) {
 			t.Errorf("live: poison records at %v, want only the Broken event at %d", positions, broken)
 		}
@@ -203,7 +206,7 @@ func TestEngine_PlainInsertsCopyOnPostgresAndFailedCopySplits(t *testing.T) {
 		if failed := p.failedCopies.Load(); (failed > 0) != isPostgres(t) {
 			t.Errorf("%d batches with the Broken event were copied", failed)
 		}
-		checkCopies("rebuild")
+		checkCopies("rebuild", true)
 		if positions, _ := readPoison(t, h.db, "event_rows"); fmt.Sprint(positions) != fmt.Sprint([]int64{broken}) {
 			t.Errorf("rebuild: poison records at %v, want only the Broken event at %d", positions, broken)
 		}
