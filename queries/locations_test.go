@@ -425,6 +425,9 @@ func TestEachProvider_WalksMoreRowsThanABatchInKeysetOrder(t *testing.T) {
 			a.Saw(res[len(res)-1].LastPosition())
 		}
 		a.Sync()
+		// Pages 11 to 13 are beyond the offset from which a page reads
+		// its ids first (pageSQL's deepOffset): they must hold the same
+		// rows, in the same order, as the keyset walk.
 		for _, sort := range queries.ProviderSorts() {
 			for _, dir := range []string{"asc", "desc"} {
 				p := queries.ProviderSearch{Sort: sort, Dir: dir, PageSize: 100}
