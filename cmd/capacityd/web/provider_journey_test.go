@@ -3,6 +3,7 @@ package web_test
 import (
 	"bytes"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -195,6 +196,26 @@ func TestWeb_ProviderEditsEverySectionAndMeetsAStaleSave(t *testing.T) {
 		b.press("Save the PAMMS assessment")
 		b.reads("The PAMMS assessment has been saved.")
 		b.reads("Good (2026-03-27)")
+
+		// The edits on the location's dashboard and in the search, once
+		// the views have them.
+		s.settle()
+		b.open("/locations/1-200")
+		b.sees("Cranberry Home Care North")
+		dashboard := get(b, "read the dashboard", chromedp.Text(chromedp.CSS("main")))
+		for _, gone := range []string{"There is no Manager in the contact directory.", "No contact has an email address."} {
+			if strings.Contains(dashboard, gone) {
+				b.fail("the dashboard still asks: %q", gone)
+			}
+		}
+		b.open("/find-providers?q=" + url.QueryEscape("Cranberry Home Care North"))
+		b.sees("Find Providers")
+		b.reads("Showing 1 to 1 of 1 entries")
+		b.reads("Cranberry Home Care North")
+		b.reads("NN1 2AB")
+		b.reads("We accept new clients until 8pm.")
+		b.reads("Manager: Rosa Hill")
+		b.reads("manager@cranberry.example.org")
 	})
 }
 
