@@ -1,9 +1,7 @@
 package web_test
 
 import (
-	"bytes"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -134,27 +132,7 @@ func TestWeb_ScreenshotsOfTheLocationPages(t *testing.T) {
 	s := newSite(t, projtest.SQLite)
 	rosa := s.approver("rosa.hill@cranberry.example.org", "Rosa Hill")
 	s.register("kim.carer@cranberry.example.org", "Kim Carer")
-	for _, width := range []struct {
-		name          string
-		width, height int64
-		mobile        bool
-	}{{"desktop", 1280, 900, false}, {"phone", 375, 812, true}} {
-		b := openTab(t, s, true)
-		opts := []chromedp.EmulateViewportOption{}
-		if width.mobile {
-			opts = append(opts, chromedp.EmulateMobile)
-		}
-		b.do("set the window size", chromedp.EmulateViewport(width.width, width.height, opts...))
-		shoot := func(name string) {
-			t.Helper()
-			png := get(b, "take a screenshot", chromedp.FullScreenshot(100))
-			if !bytes.HasPrefix(png, []byte("\x89PNG")) {
-				t.Fatalf("%s: not a PNG", name)
-			}
-			if err := os.WriteFile(filepath.Join(dir, name+"-"+width.name+".png"), png, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
+	atEachWidth(t, s, dir, func(b *tab, shoot func(name string)) {
 		b.signInAs(rosa)
 		b.open("/locations/1-200")
 		shoot("location-dashboard")
@@ -176,5 +154,5 @@ func TestWeb_ScreenshotsOfTheLocationPages(t *testing.T) {
 		b.follow("COVID-19 Update (Daily)")
 		shoot("daily-update-again")
 		b.press("Sign out")
-	}
+	})
 }

@@ -1,12 +1,8 @@
 package web_test
 
 import (
-	"bytes"
 	"os"
-	"path/filepath"
 	"testing"
-
-	"github.com/chromedp/chromedp"
 
 	"github.com/capacitytracker/capacity/commands"
 	"github.com/capacitytracker/capacity/projections/projtest"
@@ -31,27 +27,7 @@ func TestWeb_ScreenshotsOfSurveysAndBulkUpdate(t *testing.T) {
 	good := filled(t, c.template(""), dailyRow(12)...)
 	s.openSurvey("Syringe driver supplies")
 
-	for _, width := range []struct {
-		name          string
-		width, height int64
-		mobile        bool
-	}{{"desktop", 1280, 900, false}, {"phone", 375, 812, true}} {
-		b := openTab(t, s, true)
-		opts := []chromedp.EmulateViewportOption{}
-		if width.mobile {
-			opts = append(opts, chromedp.EmulateMobile)
-		}
-		b.do("set the window size", chromedp.EmulateViewport(width.width, width.height, opts...))
-		shoot := func(name string) {
-			t.Helper()
-			png := get(b, "take a screenshot", chromedp.FullScreenshot(100))
-			if !bytes.HasPrefix(png, []byte("\x89PNG")) {
-				t.Fatalf("%s: not a PNG", name)
-			}
-			if err := os.WriteFile(filepath.Join(dir, name+"-"+width.name+".png"), png, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
+	atEachWidth(t, s, dir, func(b *tab, shoot func(name string)) {
 		b.signInAs(rosa)
 		shoot("main-menu-bulk-updates")
 		b.open("/locations/1-200/surveys")
@@ -73,5 +49,5 @@ func TestWeb_ScreenshotsOfSurveysAndBulkUpdate(t *testing.T) {
 		b.attach("completed.xlsx", good)
 		b.press("Submit Completed Template")
 		shoot("bulk-update-applied")
-	}
+	})
 }

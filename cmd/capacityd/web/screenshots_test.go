@@ -35,27 +35,7 @@ func TestWeb_Screenshots(t *testing.T) {
 	s.plumLodge()
 	s.registerForPlumLodge("lee.plum@plumtree.example.org", "Lee Plum")
 
-	for _, width := range []struct {
-		name          string
-		width, height int64
-		mobile        bool
-	}{{"desktop", 1280, 900, false}, {"phone", 375, 812, true}} {
-		b := openTab(t, s, true)
-		opts := []chromedp.EmulateViewportOption{}
-		if width.mobile {
-			opts = append(opts, chromedp.EmulateMobile)
-		}
-		b.do("set the window size", chromedp.EmulateViewport(width.width, width.height, opts...))
-		shoot := func(name string) {
-			t.Helper()
-			png := get(b, "take a screenshot", chromedp.FullScreenshot(100))
-			if !bytes.HasPrefix(png, []byte("\x89PNG")) {
-				t.Fatalf("%s: not a PNG", name)
-			}
-			if err := os.WriteFile(filepath.Join(dir, name+"-"+width.name+".png"), png, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
+	atEachWidth(t, s, dir, func(b *tab, shoot func(name string)) {
 		b.open("/sign-in")
 		shoot("sign-in")
 		b.fill("Email address", sam.Email)
@@ -109,7 +89,7 @@ func TestWeb_Screenshots(t *testing.T) {
 		b.press("Sign in")
 		b.sees("This is a generic account")
 		shoot("generic-disclaimer")
-	}
+	})
 
 	// A list longer than a page: the last page of an Approver's 30
 	// requests, with the pagination (a site of its own, so that the first
@@ -139,5 +119,34 @@ func TestWeb_Screenshots(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "approve-reject-users-page-2-"+width.name+".png"), png, 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// atEachWidth opens a tab of s with JavaScript at a desktop and at a
+// phone width and runs fn in each; its shoot writes a full-page PNG of
+// the tab's page to dir as NAME-desktop.png or NAME-phone.png.
+func atEachWidth(t *testing.T, s *site, dir string, fn func(b *tab, shoot func(name string))) {
+	t.Helper()
+	for _, width := range []struct {
+		name          string
+		width, height int64
+		mobile        bool
+	}{{"desktop", 1280, 900, false}, {"phone", 375, 812, true}} {
+		b := openTab(t, s, true)
+		opts := []chromedp.EmulateViewportOption{}
+		if width.mobile {
+			opts = append(opts, chromedp.EmulateMobile)
+		}
+		b.do("set the window size", chromedp.EmulateViewport(width.width, width.height, opts...))
+		fn(b, func(name string) {
+			t.Helper()
+			png := get(b, "take a screenshot", chromedp.FullScreenshot(100))
+			if !bytes.HasPrefix(png, []byte("\x89PNG")) {
+				t.Fatalf("%s: not a PNG", name)
+			}
+			if err := os.WriteFile(filepath.Join(dir, name+"-"+width.name+".png"), png, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
