@@ -209,7 +209,7 @@ func (Analytics) Schema(d Dialect, table func(string) string) []string {
 // other reads and writes go by primary key.
 func (a Analytics) QueryIndexes(d Dialect, table func(string) string) []string {
 	l, p, dl := table(AnalyticsLocationsTable), table(AnalyticsPeriodsTable), table(AnalyticsDailyLocationTable)
-	return indexesNamed(a.Schema(d, table), l+"_registered_last",
+	return IndexesNamed(a.Schema(d, table), l+"_registered_last",
 		p+"_days", p+"_nhs_region", p+"_local_authority", p+"_ccg",
 		dl+"_nhs_region", dl+"_local_authority", dl+"_ccg")
 }
@@ -431,19 +431,19 @@ func (b *analyticsBatch) prefetch(ctx context.Context, evs []eventstore.Event, d
 	for i, ev := range evs {
 		switch e := decoded[i].(type) {
 		case dailyupdate.DailyUpdateSubmitted:
-			locs[streamEntity(ev.StreamID)] = true
+			locs[StreamEntity(ev.StreamID)] = true
 		case location.OrganisationRegistered:
 			orgs[e.OrganisationID] = true
 		case location.OrganisationRenamed:
 			orgs[e.OrganisationID] = true
 		case location.LocationRegistered:
-			locs[streamEntity(ev.StreamID)], orgs[e.OrganisationID] = true, true
+			locs[StreamEntity(ev.StreamID)], orgs[e.OrganisationID] = true, true
 		case location.CQCLocationImported:
-			locs[streamEntity(ev.StreamID)], orgs[e.Record.ProviderID] = true, true
+			locs[StreamEntity(ev.StreamID)], orgs[e.Record.ProviderID] = true, true
 		case nil:
 		default:
 			if ev.Category() == "location" {
-				locs[streamEntity(ev.StreamID)] = true
+				locs[StreamEntity(ev.StreamID)] = true
 			}
 		}
 	}
@@ -457,7 +457,7 @@ func (b *analyticsBatch) prefetch(ctx context.Context, evs []eventstore.Event, d
 	updated := map[string][]string{} // day -> location ids
 	for i, ev := range evs {
 		if e, ok := decoded[i].(dailyupdate.DailyUpdateSubmitted); ok {
-			updated[e.Day] = append(updated[e.Day], streamEntity(ev.StreamID))
+			updated[e.Day] = append(updated[e.Day], StreamEntity(ev.StreamID))
 		}
 	}
 	for _, day := range slices.Sorted(maps.Keys(updated)) {
@@ -470,16 +470,16 @@ func (b *analyticsBatch) prefetch(ctx context.Context, evs []eventstore.Event, d
 }
 
 func (b *analyticsBatch) loadOrgs(ctx context.Context, ids []string) error {
-	for chunk := range slices.Chunk(ids, prefetchChunk) {
+	for chunk := range slices.Chunk(ids, PrefetchChunk) {
 		for _, id := range chunk {
 			b.orgs[id] = nil
 		}
 		rows, err := b.tx.QueryContext(ctx, fmt.Sprintf(`SELECT organisation_id, name, type FROM %s WHERE organisation_id IN (%s)`,
-			b.o, marks(len(chunk))), anyList(chunk)...)
+			b.o, Marks(len(chunk))), AnyList(chunk)...)
 		if err != nil {
 			return fmt.Errorf("organisations: %w", err)
 		}
-		err = scanAll(rows, func() error {
+		err = ScanAll(rows, func() error {
 			o := &analyticsOrg{}
 			if err := rows.Scan(&o.ID, &o.Name, &o.Type); err != nil {
 				return err
@@ -495,18 +495,18 @@ func (b *analyticsBatch) loadOrgs(ctx context.Context, ids []string) error {
 }
 
 func (b *analyticsBatch) loadLocations(ctx context.Context, ids []string) error {
-	for chunk := range slices.Chunk(ids, prefetchChunk) {
+	for chunk := range slices.Chunk(ids, PrefetchChunk) {
 		for _, id := range chunk {
 			b.locs[id] = nil
 		}
 		rows, err := b.tx.QueryContext(ctx, fmt.Sprintf(`SELECT location_id, name, name_edited, organisation_id,
     organisation_name, organisation_type, nhs_region, local_authority, ccg, registration_status, registered_on,
     COALESCE(deregistered_on, ''), last_submitted_day
-FROM %s WHERE location_id IN (%s)`, b.l, marks(len(chunk))), anyList(chunk)...)
+FROM %s WHERE location_id IN (%s)`, b.l, Marks(len(chunk))), AnyList(chunk)...)
 		if err != nil {
 			return fmt.Errorf("locations: %w", err)
 		}
-		err = scanAll(rows, func() error {
+		err = ScanAll(rows, func() error {
 			l := &analyticsLocation{}
 			if err := rows.Scan(&l.LocationID, &l.Name, &l.AddressEdited, &l.OrganisationID, &l.OrganisationName, &l.OrgType,
 				&l.NHSRegion, &l.LocalAuthority, &l.CCG, &l.RegistrationStatus, &l.RegisteredOn, &l.DeregisteredOn,
@@ -521,11 +521,11 @@ FROM %s WHERE location_id IN (%s)`, b.l, marks(len(chunk))), anyList(chunk)...)
 		}
 		rows, err = b.tx.QueryContext(ctx, fmt.Sprintf(`SELECT location_id, from_day, COALESCE(to_day, ''), nhs_region,
     local_authority, ccg
-FROM %s WHERE location_id IN (%s) ORDER BY location_id, from_day`, b.p, marks(len(chunk))), anyList(chunk)...)
+FROM %s WHERE location_id IN (%s) ORDER BY location_id, from_day`, b.p, Marks(len(chunk))), AnyList(chunk)...)
 		if err != nil {
 			return fmt.Errorf("location periods: %w", err)
 		}
-		err = scanAll(rows, func() error {
+		err = ScanAll(rows, func() error {
 			var (
 				id string
 				p  analyticsPeriod
@@ -583,13 +583,13 @@ func (b *analyticsBatch) loadRows(ctx context.Context, day string, ids []string)
 		b.rows[dayKey{id, day}] = nil
 		want[id] = true
 	}
-	for chunk := range slices.Chunk(ids, prefetchChunk) {
+	for chunk := range slices.Chunk(ids, PrefetchChunk) {
 		rows, err := b.tx.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE day = ? AND location_id >= ? AND location_id <= ?`,
 			strings.Join(dailyColumns, ", "), b.dl), day, chunk[0], chunk[len(chunk)-1])
 		if err != nil {
 			return fmt.Errorf("daily updates: %w", err)
 		}
-		if err := scanAll(rows, func() error {
+		if err := ScanAll(rows, func() error {
 			r, err := scanDaily(rows)
 			if err == nil && want[r.LocationID] {
 				b.keepRow(r)
@@ -649,7 +649,7 @@ func (b *analyticsBatch) apply(ctx context.Context, ev eventstore.Event, d any) 
 // applyUpdate makes a submission the effective update of its location and
 // day.
 func (b *analyticsBatch) applyUpdate(ev eventstore.Event, e dailyupdate.DailyUpdateSubmitted) {
-	id := streamEntity(ev.StreamID)
+	id := StreamEntity(ev.StreamID)
 	var area analyticsArea
 	l := b.locs[id]
 	if l != nil {
@@ -701,7 +701,7 @@ WHERE organisation_id = ?`, b.l), o.Name, o.Type, o.ID); err != nil {
 // what changed for the view: the location's periods, and the areas of
 // its updates.
 func (b *analyticsBatch) applyLocation(ctx context.Context, ev eventstore.Event, d any) error {
-	id := streamEntity(ev.StreamID)
+	id := StreamEntity(ev.StreamID)
 	l := b.locs[id]
 	if l == nil {
 		if !location.StartsLocation(d) {
@@ -788,7 +788,7 @@ func (b *analyticsBatch) moveUpdates(ctx context.Context, l *analyticsLocation, 
 	if err != nil {
 		return fmt.Errorf("location %s: daily updates: %w", l.LocationID, err)
 	}
-	if err := scanAll(rows, func() error {
+	if err := ScanAll(rows, func() error {
 		r, err := scanDaily(rows)
 		if err == nil && b.rows[dayKey{r.LocationID, r.Day}] == nil {
 			b.keepRow(r) // rows in memory are newer
@@ -832,7 +832,7 @@ func (b *analyticsBatch) fold(l *analyticsLocation, ev any) {
 // upsert writes rows of cols, many per statement: on a conflict on the
 // key columns, set is the UPDATE's SET clause.
 func (b *analyticsBatch) upsert(ctx context.Context, table string, cols []string, key, set string, rows [][]any) error {
-	return insertRows(ctx, b.tx, table, cols, fmt.Sprintf("ON CONFLICT (%s) DO UPDATE SET %s", key, set), rows)
+	return InsertRows(ctx, b.tx, table, cols, fmt.Sprintf("ON CONFLICT (%s) DO UPDATE SET %s", key, set), rows)
 }
 
 // replaceAll is the SET clause that replaces every column but the key's.
@@ -880,9 +880,9 @@ func (b *analyticsBatch) flush(ctx context.Context) error {
 	if err := b.upsert(ctx, b.l, locationColumns, "location_id", replaceAll(locationColumns, 1), locs); err != nil {
 		return err
 	}
-	for chunk := range slices.Chunk(moved, prefetchChunk) {
-		if _, err := b.tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE location_id IN (%s)`, b.p, marks(len(chunk))),
-			anyList(chunk)...); err != nil {
+	for chunk := range slices.Chunk(moved, PrefetchChunk) {
+		if _, err := b.tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE location_id IN (%s)`, b.p, Marks(len(chunk))),
+			AnyList(chunk)...); err != nil {
 			return fmt.Errorf("write %s: %w", b.p, err)
 		}
 	}

@@ -88,17 +88,17 @@ type requester struct {
 
 // Apply applies the events of the user-<id> streams.
 func (p PendingApprovals) Apply(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event) error {
-	if done, err := applyErasure(ctx, tx, table, ev, p); done {
+	if done, err := ApplyErasure(ctx, tx, table, ev, p); done {
 		return err
 	}
 	if ev.Category() != "user" {
 		return nil
 	}
-	e, err := account.Decode(ev.Type, markErased(ev))
+	e, err := account.Decode(ev.Type, MarkErased(ev))
 	if err != nil || e == nil {
 		return err
 	}
-	userID := streamEntity(ev.StreamID)
+	userID := StreamEntity(ev.StreamID)
 	d := tx.Dialect()
 	if r, ok := newRequester(e); ok {
 		return putRequester(ctx, tx, table, userID, r)
@@ -151,13 +151,13 @@ func (PendingApprovals) Personal() []PersonalColumns {
 // Erase implements Eraser: the erased user's copies are written again
 // from the account's creating event, read from the log again (so erased).
 func (PendingApprovals) Erase(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event, e erasure.PersonErased) error {
-	userID, evs, ok, err := erasedUser(ctx, tx, ev, e)
+	userID, evs, ok, err := ErasedUser(ctx, tx, ev, e)
 	if err != nil || !ok {
 		return err
 	}
 	var r requester
 	found := false
-	if err := userCreations(evs, markErased, func(d account.Event) { r, found = newRequester(d) }); err != nil || !found {
+	if err := UserCreations(evs, MarkErased, func(d account.Event) { r, found = newRequester(d) }); err != nil || !found {
 		return err
 	}
 	for _, t := range []string{ApprovalRequestersTable, AccessRequestsTable} {

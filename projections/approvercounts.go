@@ -68,7 +68,7 @@ func (ApproverCounts) Apply(ctx context.Context, tx Tx, table func(string) strin
 	if err != nil || e == nil {
 		return err
 	}
-	userID := streamEntity(ev.StreamID)
+	userID := StreamEntity(ev.StreamID)
 	switch e := e.(type) {
 	case account.UserRegistered:
 		err = putApproverUser(ctx, tx, table, userID, e.Role, account.Personal, account.Pending)

@@ -174,7 +174,7 @@ func (a Audit) Apply(ctx context.Context, tx Tx, table func(string) string, ev e
 // batch's streams once, folds every event in memory and writes the rows
 // many to a statement.
 func (a Audit) ApplyBatch(ctx context.Context, tx Tx, table func(string) string, evs []eventstore.Event) error {
-	return applyAroundErasures(evs, true, func(evs []eventstore.Event) error {
+	return ApplyAroundErasures(evs, true, func(evs []eventstore.Event) error {
 		b := newAuditBatch(tx, table)
 		if err := b.prefetch(ctx, evs); err != nil {
 			return err
@@ -224,7 +224,7 @@ func (Audit) Erase(ctx context.Context, tx Tx, table func(string) string, ev eve
 	if err != nil {
 		return fmt.Errorf("streams of %s: %w", e.Subject, err)
 	}
-	if err := scanAll(rows, func() error {
+	if err := ScanAll(rows, func() error {
 		var id string
 		err := rows.Scan(&id)
 		streams = append(streams, id)
@@ -252,7 +252,7 @@ func personalSubjects(category, streamID, eventType string, data []byte) []strin
 	case "user":
 		d, err := account.Decode(eventType, data)
 		if _, personal := d.(account.PersonalData); err == nil && personal {
-			if id, err := uuid.Parse(streamEntity(streamID)); err == nil {
+			if id, err := uuid.Parse(StreamEntity(streamID)); err == nil {
 				return []string{account.Subject(id)}
 			}
 		}
@@ -286,7 +286,7 @@ func personalSubjects(category, streamID, eventType string, data []byte) []strin
 // to position upTo, read from the log again. audit_hours is left alone:
 // the events keep their positions and times.
 func refoldAuditStream(ctx context.Context, tx Tx, table func(string) string, streamID string, upTo int64) error {
-	evs, err := readStreamUpTo(ctx, tx, streamID, upTo)
+	evs, err := ReadStreamUpTo(ctx, tx, streamID, upTo)
 	if err != nil || len(evs) == 0 {
 		return err
 	}
@@ -296,9 +296,9 @@ func refoldAuditStream(ctx context.Context, tx Tx, table func(string) string, st
 	for i, ev := range evs {
 		positions[i] = ev.Position
 	}
-	for chunk := range slices.Chunk(positions, prefetchChunk) {
+	for chunk := range slices.Chunk(positions, PrefetchChunk) {
 		for _, t := range []string{AuditChangesTable, AuditEventsTable} {
-			if _, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE position IN (%s)`, table(t), marks(len(chunk))),
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE position IN (%s)`, table(t), Marks(len(chunk))),
 				chunk...); err != nil {
 				return err
 			}
@@ -341,7 +341,7 @@ func foldsCategory(c string) bool { return slices.Contains(history.Categories(),
 func locationOf(streamID string) string {
 	switch eventstore.Category(streamID) {
 	case "location", "dailyupdate":
-		return streamEntity(streamID)
+		return StreamEntity(streamID)
 	case "surveyresponse":
 		loc, _ := survey.ResponseLocation(streamID)
 		return loc
@@ -369,14 +369,14 @@ func (b *auditBatch) prefetch(ctx context.Context, evs []eventstore.Event) error
 			want(location.LocationStream(loc))
 		}
 	}
-	for chunk := range slices.Chunk(ids, prefetchChunk) {
+	for chunk := range slices.Chunk(ids, PrefetchChunk) {
 		rows, err := b.tx.QueryContext(ctx, fmt.Sprintf(`SELECT stream_id, snapshot FROM %s WHERE stream_id IN (%s)`,
-			b.table(AuditStateTable), marks(len(chunk))), anyList(chunk)...)
+			b.table(AuditStateTable), Marks(len(chunk))), AnyList(chunk)...)
 		if err != nil {
 			return fmt.Errorf("audit snapshots: %w", err)
 		}
 		var id, snap string
-		if err := scanAll(rows, func() error {
+		if err := ScanAll(rows, func() error {
 			if err := rows.Scan(&id, &snap); err != nil {
 				return err
 			}
@@ -409,7 +409,7 @@ func (b *auditBatch) stream(id string) (*auditStream, error) {
 
 func (b *auditBatch) apply(ev eventstore.Event) error {
 	cat := ev.Category()
-	data := markErased(ev)
+	data := MarkErased(ev)
 	var changes []history.Change
 	var values []any // the changes' after_value, when known already
 	var err error
@@ -444,7 +444,7 @@ func (b *auditBatch) apply(ev eventstore.Event) error {
 		Command: md.Command}
 	d := b.tx.Dialect()
 	b.events = append(b.events, []any{ev.Position, ev.ID.String(), ev.StreamID, ev.Version, ev.Type, d.Time(ev.RecordedAt),
-		cat, streamEntity(ev.StreamID), locationOf(ev.StreamID), md.ActorUserID, string(md.ActorAccountKind),
+		cat, StreamEntity(ev.StreamID), locationOf(ev.StreamID), md.ActorUserID, string(md.ActorAccountKind),
 		md.SessionID, md.ClientIP, md.UserAgent, md.Command, md.CorrelationID, md.Extra[AuditUploadKey],
 		history.Summary(he, changes), len(changes)})
 	for i, c := range changes {
@@ -590,15 +590,15 @@ func (b *auditBatch) scope(ev eventstore.Event, s *auditStream, orgBefore string
 		}
 	case *location.Organisation:
 		if ev.Version == 1 {
-			b.orgs[[2]string{ev.StreamID, streamEntity(ev.StreamID)}] = true
+			b.orgs[[2]string{ev.StreamID, StreamEntity(ev.StreamID)}] = true
 		}
 	case *account.User:
-		login := "login-" + streamEntity(ev.StreamID)
+		login := "login-" + StreamEntity(ev.StreamID)
 		for _, o := range userOrganisations(agg) {
 			b.orgs[[2]string{ev.StreamID, o}] = true
 			b.orgs[[2]string{login, o}] = true
 		}
-		b.users[streamEntity(ev.StreamID)] = []any{streamEntity(ev.StreamID), agg.Email, agg.FullName, string(agg.Kind)}
+		b.users[StreamEntity(ev.StreamID)] = []any{StreamEntity(ev.StreamID), agg.Email, agg.FullName, string(agg.Kind)}
 	default:
 		// A location's daily updates and survey answers: its organisation.
 		if ev.Version != 1 {
@@ -655,10 +655,10 @@ var (
 )
 
 func (b *auditBatch) write(ctx context.Context) error {
-	if err := insertRows(ctx, b.tx, b.table(AuditEventsTable), auditEventColumns, "", b.events); err != nil {
+	if err := InsertRows(ctx, b.tx, b.table(AuditEventsTable), auditEventColumns, "", b.events); err != nil {
 		return err
 	}
-	if err := insertRows(ctx, b.tx, b.table(AuditChangesTable), auditChangeColumns, "", b.changes); err != nil {
+	if err := InsertRows(ctx, b.tx, b.table(AuditChangesTable), auditChangeColumns, "", b.changes); err != nil {
 		return err
 	}
 	orgs := make([][]any, 0, len(b.orgs))
@@ -666,7 +666,7 @@ func (b *auditBatch) write(ctx context.Context) error {
 		orgs = append(orgs, []any{k[0], k[1]})
 	}
 	sortRows(orgs)
-	if err := insertRows(ctx, b.tx, b.table(AuditEntityOrgsTable), []string{"stream_id", "organisation_id"},
+	if err := InsertRows(ctx, b.tx, b.table(AuditEntityOrgsTable), []string{"stream_id", "organisation_id"},
 		"ON CONFLICT (organisation_id, stream_id) DO NOTHING", orgs); err != nil {
 		return err
 	}
@@ -676,7 +676,7 @@ func (b *auditBatch) write(ctx context.Context) error {
 	}
 	sortRows(users)
 	userCols := []string{"user_id", "email", "full_name", "kind"}
-	if err := insertRows(ctx, b.tx, b.table(AuditUsersTable), userCols,
+	if err := InsertRows(ctx, b.tx, b.table(AuditUsersTable), userCols,
 		"ON CONFLICT (user_id) DO UPDATE SET "+replaceAll(userCols, 1), users); err != nil {
 		return err
 	}
@@ -685,7 +685,7 @@ func (b *auditBatch) write(ctx context.Context) error {
 		subjects = append(subjects, []any{k[0], k[1]})
 	}
 	sortRows(subjects)
-	if err := insertRows(ctx, b.tx, b.table(AuditSubjectsTable), []string{"subject", "stream_id"},
+	if err := InsertRows(ctx, b.tx, b.table(AuditSubjectsTable), []string{"subject", "stream_id"},
 		"ON CONFLICT (subject, stream_id) DO NOTHING", subjects); err != nil {
 		return err
 	}
@@ -704,7 +704,7 @@ func (b *auditBatch) write(ctx context.Context) error {
 		snaps = append(snaps, []any{id, string(data)})
 	}
 	sortRows(snaps)
-	return insertRows(ctx, b.tx, b.table(AuditStateTable), []string{"stream_id", "snapshot"},
+	return InsertRows(ctx, b.tx, b.table(AuditStateTable), []string{"stream_id", "snapshot"},
 		"ON CONFLICT (stream_id) DO UPDATE SET snapshot = excluded.snapshot", snaps)
 }
 

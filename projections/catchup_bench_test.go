@@ -7,6 +7,7 @@ import (
 
 	"github.com/capacitytracker/capacity/eventstore/bench"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/views"
 )
 
 // catchUpEvents is the size of BenchmarkCatchUp's log:
@@ -32,7 +33,7 @@ func BenchmarkCatchUp(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				e, err := projections.NewEngine(h.backend, quietLogger(), projections.Default()...)
+				e, err := projections.NewEngine(h.backend, quietLogger(), views.Default()...)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -68,7 +68,7 @@ func (p *eventRows) ApplyBatch(ctx context.Context, tx projections.Tx, table fun
 		}
 	}
 	return projections.InsertRows(ctx, tx, table("event_rows"),
-		[]string{"position", "seq", "event_type", "recorded_at", "size", "note"}, rows)
+		[]string{"position", "seq", "event_type", "recorded_at", "size", "note"}, "", rows)
 }
 
 const eventRowsEach = 10

@@ -11,12 +11,12 @@ import (
 // subject was erased (its key destroyed: the store reads it as null).
 const ErasedText = "[erased]"
 
-// markErased returns the event's data with each erased personal field
+// MarkErased returns the event's data with each erased personal field
 // (ev.Erased, null in ev.Data) set to ErasedText, or to a list holding it
 // for a list of phone numbers, so that a view shows that something was
 // there and was erased rather than an empty field. Events without erased
 // fields come back as they are.
-func markErased(ev eventstore.Event) []byte {
+func MarkErased(ev eventstore.Event) []byte {
 	if len(ev.Erased) == 0 {
 		return ev.Data
 	}

@@ -56,9 +56,9 @@ func personErased(ev eventstore.Event) (erasure.PersonErased, bool, error) {
 	return e, ok, nil
 }
 
-// applyErasure calls p.Erase when ev is an erasure; done reports whether
+// ApplyErasure calls p.Erase when ev is an erasure; done reports whether
 // it was (or could not be decoded), and Apply has nothing more to do.
-func applyErasure(ctx context.Context, tx Tx, tables func(string) string, ev eventstore.Event, p Eraser) (done bool, err error) {
+func ApplyErasure(ctx context.Context, tx Tx, tables func(string) string, ev eventstore.Event, p Eraser) (done bool, err error) {
 	e, ok, err := personErased(ev)
 	if err != nil || !ok {
 		return err != nil, err
@@ -69,13 +69,13 @@ func applyErasure(ctx context.Context, tx Tx, tables func(string) string, ev eve
 	return true, nil
 }
 
-// applyAroundErasures hands batch the runs of evs between erasures and
+// ApplyAroundErasures hands batch the runs of evs between erasures and
 // erase each erasure, in log order, so that an ApplyBatch has the same
 // effect as Apply event by event: the rows a batch holds in memory are
 // written before an erasure rewrites them. With withErasures, the run
 // before an erasure ends with it (a view that records every event, such
 // as the audit, records the erasure too).
-func applyAroundErasures(evs []eventstore.Event, withErasures bool, batch func([]eventstore.Event) error,
+func ApplyAroundErasures(evs []eventstore.Event, withErasures bool, batch func([]eventstore.Event) error,
 	erase func(eventstore.Event, erasure.PersonErased) error) error {
 	start := 0
 	for i, ev := range evs {
@@ -106,11 +106,11 @@ func applyAroundErasures(evs []eventstore.Event, withErasures bool, batch func([
 	return nil
 }
 
-// readStreamUpTo reads a stream's events up to position upTo (the
+// ReadStreamUpTo reads a stream's events up to position upTo (the
 // erasure's) from the log, through the projection's transaction, with
 // their personal fields opened as the store opens them: those of erased
 // subjects read as null (Event.Erased).
-func readStreamUpTo(ctx context.Context, tx Tx, streamID string, upTo int64) ([]eventstore.Event, error) {
+func ReadStreamUpTo(ctx context.Context, tx Tx, streamID string, upTo int64) ([]eventstore.Event, error) {
 	log := tx.events()
 	rows, err := tx.QueryContext(ctx, log.EventColumns()+`WHERE e.stream_id = ? AND e.position <= ? ORDER BY e.stream_version`, streamID, upTo)
 	if err != nil {
@@ -131,24 +131,24 @@ func readStreamUpTo(ctx context.Context, tx Tx, streamID string, upTo int64) ([]
 	return out, rows.Close()
 }
 
-// erasedUser is the user of a user erasure: the user id, and the events of
+// ErasedUser is the user of a user erasure: the user id, and the events of
 // their account's stream up to the erasure, read from the log again (so
 // with the personal fields erased). ok is false for any other erasure.
-func erasedUser(ctx context.Context, tx Tx, ev eventstore.Event, e erasure.PersonErased) (string, []eventstore.Event, bool, error) {
+func ErasedUser(ctx context.Context, tx Tx, ev eventstore.Event, e erasure.PersonErased) (string, []eventstore.Event, bool, error) {
 	if e.Kind != erasure.KindUser || e.UserID == "" {
 		return "", nil, false, nil
 	}
-	evs, err := readStreamUpTo(ctx, tx, "user-"+e.UserID, ev.Position)
+	evs, err := ReadStreamUpTo(ctx, tx, "user-"+e.UserID, ev.Position)
 	if err != nil {
 		return "", nil, false, err
 	}
 	return e.UserID, evs, true, nil
 }
 
-// userCreations calls fn with each account-creating event of a user's
+// UserCreations calls fn with each account-creating event of a user's
 // stream, decoded from data (the event's data as the projection reads
 // it: with or without markErased).
-func userCreations(evs []eventstore.Event, data func(eventstore.Event) []byte, fn func(account.Event)) error {
+func UserCreations(evs []eventstore.Event, data func(eventstore.Event) []byte, fn func(account.Event)) error {
 	for _, ev := range evs {
 		d, err := account.Decode(ev.Type, data(ev))
 		if err != nil {
@@ -162,5 +162,5 @@ func userCreations(evs []eventstore.Event, data func(eventstore.Event) []byte, f
 	return nil
 }
 
-// rawData is an event's data as the store opened it (erased fields null).
-func rawData(ev eventstore.Event) []byte { return ev.Data }
+// RawData is an event's data as the store opened it (erased fields null).
+func RawData(ev eventstore.Event) []byte { return ev.Data }

@@ -13,6 +13,7 @@ import (
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/projections/projtest"
+	"github.com/capacitytracker/capacity/projections/views"
 )
 
 var (
@@ -83,7 +84,7 @@ func benchmarkErasure(b *testing.B, backend string, events int) {
 	b.Logf("%s: %d filler events appended in %s", backend, events, time.Since(start).Round(time.Millisecond))
 
 	// The old cost of an erasure: every projection rebuilt from the log.
-	projs := projections.Default()
+	projs := views.Default()
 	e, err := projections.NewEngine(pb, quietLogger(), projs...)
 	if err != nil {
 		b.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/projections/projtest"
+	"github.com/capacitytracker/capacity/projections/views"
 )
 
 // erasureNeedles are the personal data of the person erased in the tests
@@ -72,7 +73,7 @@ func columnsHolding(t testing.TB, rm projections.ReadModels, projs []projections
 // no table of any projection holds any of it, and every view equals its
 // rebuild.
 func TestProjections_EveryPersonalColumnIsDeclared(t *testing.T) {
-	projs := projections.Default()
+	projs := views.Default()
 	eachCommandsWorld(t, projs, func(t *testing.T, _ string, pw *projtest.World, acc *commands.Service) {
 		ctx := context.Background()
 		store, e := pw.Store, pw.Engine

@@ -10,12 +10,13 @@ import (
 
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/categorystats"
 )
 
 // slowStats is category_stats taking at least perEvent over each event. It
 // has no ApplyBatch: every event of a batch goes through the slow Apply.
 type slowStats struct {
-	stats    projections.CategoryStats
+	stats    categorystats.Projection
 	perEvent time.Duration
 }
 
@@ -134,7 +135,7 @@ func TestEngine_PoisonEventInTheMiddleOfALiveBatchIsSplitOut(t *testing.T) {
 	eachBackend(t, func(t *testing.T, h *harness) {
 		poison := map[string]bool{"Broken": true}
 		ts := &typeStats{poison: poison}
-		e, err := projections.NewEngine(h.backend, quietLogger(), projections.CategoryStats{}, ts)
+		e, err := projections.NewEngine(h.backend, quietLogger(), categorystats.Projection{}, ts)
 		if err != nil {
 			t.Fatal(err)
 		}

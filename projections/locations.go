@@ -112,7 +112,7 @@ ON CONFLICT (organisation_id) DO UPDATE SET name = excluded.name, type = exclude
 		}
 		return nil
 	}
-	return applyDirectoryEvent(ctx, tx, o, l, streamEntity(ev.StreamID), d)
+	return applyDirectoryEvent(ctx, tx, o, l, StreamEntity(ev.StreamID), d)
 }
 
 // renameOrganisationLocations writes an organisation's name onto its
@@ -145,7 +145,7 @@ func applyDirectoryEvent(ctx context.Context, tx Tx, o, l, id string, ev any) er
 	}
 	var cur location.Directory
 	found := false
-	err = scanAll(rows, func() error {
+	err = ScanAll(rows, func() error {
 		found = true
 		return rows.Scan(&cur.LocationID, &cur.OrganisationID, &cur.OrganisationName, &cur.Name, &cur.Line1, &cur.Line3,
 			&cur.Postcode, &cur.LocalAuthority, &cur.CCG, &cur.NHSRegion, &cur.CQCRegion, &cur.RegistrationStatus,
@@ -169,7 +169,7 @@ func applyDirectoryEvent(ctx context.Context, tx Tx, o, l, id string, ev any) er
 		if err != nil {
 			return fmt.Errorf("location %s: organisation %s: %w", id, next.OrganisationID, err)
 		}
-		if err := scanAll(rows, func() error { return rows.Scan(&next.OrganisationName) }); err != nil {
+		if err := ScanAll(rows, func() error { return rows.Scan(&next.OrganisationName) }); err != nil {
 			return fmt.Errorf("location %s: organisation %s: %w", id, next.OrganisationID, err)
 		}
 	}
@@ -179,7 +179,7 @@ func applyDirectoryEvent(ctx context.Context, tx Tx, o, l, id string, ev any) er
 		sets = append(sets, c+" = excluded."+c)
 	}
 	_, err = tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s (%s) VALUES (%s)
-ON CONFLICT (location_id) DO UPDATE SET %s`, l, strings.Join(cols, ", "), marks(len(cols)), strings.Join(sets, ", ")),
+ON CONFLICT (location_id) DO UPDATE SET %s`, l, strings.Join(cols, ", "), Marks(len(cols)), strings.Join(sets, ", ")),
 		id, next.OrganisationID, next.OrganisationName, next.Name, next.Line1, next.Line3, next.Postcode,
 		next.LocalAuthority, next.CCG, next.NHSRegion, next.CQCRegion, next.RegistrationStatus, next.AddressEdited,
 		CompactPostcode(next.Postcode))

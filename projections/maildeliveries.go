@@ -152,8 +152,8 @@ func (m *MailDeliveries) Load(ctx context.Context, ids []string) ([]MailMessage,
 FROM `+MailOutboxTable+` o
 JOIN mail_deliveries d ON d.message_id = o.id
 LEFT JOIN `+MailUsersTable+` u ON u.user_id = o.recipient_user_id
-WHERE o.id IN (`+marks(len(ids))+`)
-ORDER BY o.position, o.id`, anyList(ids)...)
+WHERE o.id IN (`+Marks(len(ids))+`)
+ORDER BY o.position, o.id`, AnyList(ids)...)
 		if err != nil {
 			return err
 		}
@@ -245,7 +245,7 @@ func lookup(ctx context.Context, q Querier, query string, keys []string, row fun
 	if len(distinct) == 0 {
 		return nil
 	}
-	rows, err := q.QueryContext(ctx, query+" ("+marks(len(distinct))+")", anyList(distinct)...)
+	rows, err := q.QueryContext(ctx, query+" ("+Marks(len(distinct))+")", AnyList(distinct)...)
 	if err != nil {
 		return err
 	}

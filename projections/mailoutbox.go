@@ -141,7 +141,7 @@ func (MailOutbox) Schema(_ Dialect, table func(string) string) []string {
 // Apply updates the directory from the user, login, location and
 // organisation events and records the messages they call for.
 func (p MailOutbox) Apply(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event) error {
-	if done, err := applyErasure(ctx, tx, table, ev, p); done {
+	if done, err := ApplyErasure(ctx, tx, table, ev, p); done {
 		return err
 	}
 	switch ev.Category() {
@@ -275,13 +275,13 @@ func applyMailLocation(ctx context.Context, tx Tx, table func(string) string, ev
 	if err != nil {
 		return err
 	}
-	id, l := streamEntity(ev.StreamID), table(MailLocationsTable)
+	id, l := StreamEntity(ev.StreamID), table(MailLocationsTable)
 	rows, err := tx.QueryContext(ctx, fmt.Sprintf(`SELECT name, organisation_id, name_edited FROM %s WHERE location_id = ?`, l), id)
 	if err != nil {
 		return fmt.Errorf("location %s: %w", id, err)
 	}
 	cur, found := location.Directory{LocationID: id}, false
-	if err := scanAll(rows, func() error {
+	if err := ScanAll(rows, func() error {
 		found = true
 		return rows.Scan(&cur.Name, &cur.OrganisationID, &cur.AddressEdited)
 	}); err != nil {
@@ -358,13 +358,13 @@ func (MailOutbox) Personal() []PersonalColumns {
 // markErased), so the dispatcher finds no address and sends nothing more
 // to them, queued messages included.
 func (MailOutbox) Erase(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event, e erasure.PersonErased) error {
-	userID, evs, ok, err := erasedUser(ctx, tx, ev, e)
+	userID, evs, ok, err := ErasedUser(ctx, tx, ev, e)
 	if err != nil || !ok {
 		return err
 	}
 	var u mailDirectoryUser
 	found := false
-	if err := userCreations(evs, rawData, func(d account.Event) { u, found = newMailUser(d) }); err != nil || !found {
+	if err := UserCreations(evs, RawData, func(d account.Event) { u, found = newMailUser(d) }); err != nil || !found {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET email = ?, full_name = ?, job_title = ? WHERE user_id = ?`,

@@ -68,17 +68,6 @@ type Projection interface {
 	Apply(ctx context.Context, tx Tx, tables func(string) string, ev eventstore.Event) error
 }
 
-// Default returns the projections the server runs: every read model of
-// the product.
-func Default() []Projection {
-	out := append([]Projection{CategoryStats{}}, AccountProjections()...)
-	out = append(out, LocationSearch{})
-	out = append(out, SurveyProjections()...)
-	out = append(out, AnalyticsProjections()...)
-	out = append(out, Audit{})
-	return append(out, MailProjections()...)
-}
-
 // BatchApplier is implemented by a projection that can apply many events at
 // once, for example by aggregating them in memory and writing each row
 // once. A rebuild and live delivery then hand it every batch of two events

@@ -28,6 +28,7 @@ import (
 	"github.com/capacitytracker/capacity/eventstore/sqlite"
 	"github.com/capacitytracker/capacity/migrations"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/categorystats"
 	"github.com/capacitytracker/capacity/projections/projtest"
 )
 
@@ -277,7 +278,7 @@ func catchUp(t *testing.T, h *harness, e *projections.Engine, names ...string) {
 func TestEngine_ReachesHeadAndMatchesLog(t *testing.T) {
 	eachBackend(t, func(t *testing.T, h *harness) {
 		appendEvents(t, h.store, 1200)
-		e, err := projections.NewEngine(h.backend, quietLogger(), projections.CategoryStats{})
+		e, err := projections.NewEngine(h.backend, quietLogger(), categorystats.Projection{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -298,7 +299,7 @@ func TestEngine_ReachesHeadAndMatchesLog(t *testing.T) {
 
 func TestEngine_CrashesAndRestartsApplyEveryEventOnce(t *testing.T) {
 	eachBackend(t, func(t *testing.T, h *harness) {
-		e, err := projections.NewEngine(h.backend, quietLogger(), projections.CategoryStats{})
+		e, err := projections.NewEngine(h.backend, quietLogger(), categorystats.Projection{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -389,7 +390,7 @@ func readTypeCounts(t *testing.T, db *sql.DB) map[string]int64 {
 func TestEngine_PoisonEventIsRecordedAndOthersContinue(t *testing.T) {
 	eachBackend(t, func(t *testing.T, h *harness) {
 		tc := &typeCounts{poison: map[string]bool{"Broken": true}, attempts: map[uuid.UUID]int{}}
-		e, err := projections.NewEngine(h.backend, quietLogger(), projections.CategoryStats{}, tc)
+		e, err := projections.NewEngine(h.backend, quietLogger(), categorystats.Projection{}, tc)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -483,7 +484,7 @@ func TestEngine_FailedAttemptIsUndoneBeforeRetry(t *testing.T) {
 
 func TestEngine_RebuildWhileAppendingSwapsInAndLiveResumes(t *testing.T) {
 	eachBackend(t, func(t *testing.T, h *harness) {
-		e, err := projections.NewEngine(h.backend, quietLogger(), projections.CategoryStats{})
+		e, err := projections.NewEngine(h.backend, quietLogger(), categorystats.Projection{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -548,7 +549,7 @@ func TestEngine_RebuildWhileAppendingSwapsInAndLiveResumes(t *testing.T) {
 
 func TestEngine_WaitForGivesReadYourWrites(t *testing.T) {
 	eachBackend(t, func(t *testing.T, h *harness) {
-		e, err := projections.NewEngine(h.backend, quietLogger(), projections.CategoryStats{})
+		e, err := projections.NewEngine(h.backend, quietLogger(), categorystats.Projection{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -651,7 +652,7 @@ func BenchmarkRebuild(b *testing.B) {
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
-			e, err := projections.NewEngine(backend, quietLogger(), projections.CategoryStats{})
+			e, err := projections.NewEngine(backend, quietLogger(), categorystats.Projection{})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -864,7 +865,7 @@ func readPoison(t *testing.T, db *sql.DB, projection string) (positions []int64,
 func TestRebuild_BatchApplierMatchesLogFromScratch(t *testing.T) {
 	eachBackend(t, func(t *testing.T, h *harness) {
 		ts := &typeStats{}
-		e, err := projections.NewEngine(h.backend, quietLogger(), projections.CategoryStats{}, ts)
+		e, err := projections.NewEngine(h.backend, quietLogger(), categorystats.Projection{}, ts)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -108,9 +108,9 @@ func (r *rebuild) createQueryIndexesLive(ctx context.Context, tx wsql.Tx) error 
 	return nil
 }
 
-// indexesNamed returns the CREATE INDEX statements of schema that create
+// IndexesNamed returns the CREATE INDEX statements of schema that create
 // the indexes named names, in schema's order.
-func indexesNamed(schema []string, names ...string) []string {
+func IndexesNamed(schema []string, names ...string) []string {
 	var out []string
 	for _, stmt := range schema {
 		f := strings.Fields(stmt)

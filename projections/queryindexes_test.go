@@ -9,6 +9,8 @@ import (
 
 	"github.com/capacitytracker/capacity/eventstore/bench"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/categorystats"
+	"github.com/capacitytracker/capacity/projections/views"
 )
 
 // indexes lists the indexes of the named tables: name and definition
@@ -59,7 +61,7 @@ func TestRebuild_QueryIndexesAfterTheLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitForHead(t, h, last)
-		projs := projections.Default()
+		projs := views.Default()
 		e, err := projections.NewEngine(h.backend, quietLogger(), projs...)
 		if err != nil {
 			t.Fatal(err)
@@ -158,7 +160,7 @@ func dialectOf(h *harness) projections.Dialect {
 
 // badQueryIndexes lists query indexes that NewEngine must refuse.
 type badQueryIndexes struct {
-	projections.CategoryStats
+	categorystats.Projection
 	stmts func(table func(string) string) []string
 }
 
@@ -177,7 +179,7 @@ func TestNewEngine_RefusesQueryIndexesNotInSchema(t *testing.T) {
 			return []string{fmt.Sprintf(`CREATE INDEX %s_x ON %s (category)`, table("category_stats"), table("category_stats"))}
 		},
 		"a table": func(table func(string) string) []string {
-			return projections.CategoryStats{}.Schema(projections.SQLite, table)[:1]
+			return categorystats.Projection{}.Schema(projections.SQLite, table)[:1]
 		},
 	} {
 		if _, err := projections.NewEngine(h.backend, quietLogger(), badQueryIndexes{stmts: stmts}); err == nil {
@@ -185,7 +187,7 @@ func TestNewEngine_RefusesQueryIndexesNotInSchema(t *testing.T) {
 		}
 	}
 	good := badQueryIndexes{stmts: func(table func(string) string) []string {
-		return projections.CategoryStats{}.Schema(projections.SQLite, table)[1:]
+		return categorystats.Projection{}.Schema(projections.SQLite, table)[1:]
 	}}
 	if _, err := projections.NewEngine(h.backend, quietLogger(), good); err != nil {
 		t.Errorf("NewEngine refused its index on last_event_at: %v", err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/capacitytracker/capacity/eventstore/bench"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/views"
 )
 
 // rebuildAllEvents is the size of BenchmarkRebuildAll's log:
@@ -47,7 +48,7 @@ func BenchmarkRebuildAll(b *testing.B) {
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
-			e, err := projections.NewEngine(h.backend, quietLogger(), projections.Default()...)
+			e, err := projections.NewEngine(h.backend, quietLogger(), views.Default()...)
 			if err != nil {
 				b.Fatal(err)
 			}

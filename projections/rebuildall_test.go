@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/categorystats"
 )
 
 // TestRebuildAll_GivesEachViewWhatItsOwnRebuildGives: a rebuild of all
@@ -19,7 +20,7 @@ func TestRebuildAll_GivesEachViewWhatItsOwnRebuildGives(t *testing.T) {
 	eachBackend(t, func(t *testing.T, h *harness) {
 		poison := map[string]bool{"Broken": true}
 		ts := &typeStats{poison: poison}
-		e, err := projections.NewEngine(h.backend, quietLogger(), projections.CategoryStats{}, ts)
+		e, err := projections.NewEngine(h.backend, quietLogger(), categorystats.Projection{}, ts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -101,11 +102,11 @@ func TestRebuildAll_RefusedWhenOneProjectionsRebuildRuns(t *testing.T) {
 	eachBackend(t, func(t *testing.T, h *harness) {
 		pos := appendBulk(t, h.store, 2000, "A", "B", "C")
 		waitForHead(t, h, pos)
-		first, err := projections.NewEngine(h.backend, quietLogger(), projections.CategoryStats{}, &typeStats{})
+		first, err := projections.NewEngine(h.backend, quietLogger(), categorystats.Projection{}, &typeStats{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		second, err := projections.NewEngine(h.backend, quietLogger(), projections.CategoryStats{}, &typeStats{})
+		second, err := projections.NewEngine(h.backend, quietLogger(), categorystats.Projection{}, &typeStats{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/categorystats"
 )
 
 // TestRebuild_SecondRebuildOfAProjectionIsRefusedWhileOneRuns: while one
@@ -21,11 +22,11 @@ func TestRebuild_SecondRebuildOfAProjectionIsRefusedWhileOneRuns(t *testing.T) {
 	eachBackend(t, func(t *testing.T, h *harness) {
 		pos := appendBulk(t, h.store, 2000, "A", "B", "C")
 		waitForHead(t, h, pos)
-		first, err := projections.NewEngine(h.backend, quietLogger(), projections.CategoryStats{})
+		first, err := projections.NewEngine(h.backend, quietLogger(), categorystats.Projection{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		second, err := projections.NewEngine(h.backend, quietLogger(), projections.CategoryStats{})
+		second, err := projections.NewEngine(h.backend, quietLogger(), categorystats.Projection{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -66,7 +67,7 @@ func TestRebuild_SecondRebuildOfAProjectionIsRefusedWhileOneRuns(t *testing.T) {
 func TestRebuild_DoesNotSwapInTablesItDidNotFill(t *testing.T) {
 	t.Parallel()
 	h := openPostgres(t)
-	e, err := projections.NewEngine(h.backend, quietLogger(), projections.CategoryStats{})
+	e, err := projections.NewEngine(h.backend, quietLogger(), categorystats.Projection{})
 	if err != nil {
 		t.Fatal(err)
 	}

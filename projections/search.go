@@ -178,7 +178,7 @@ func (s LocationSearch) QueryIndexes(d Dialect, table func(string) string) []str
 		"nhs_region", "nhs_region_text"} {
 		names = append(names, l+"_"+suffix)
 	}
-	return indexesNamed(s.Schema(d, table), append(names, o+"_type_name")...)
+	return IndexesNamed(s.Schema(d, table), append(names, o+"_type_name")...)
 }
 
 // SearchKey is the form of text that searches and sorts compare: lower
@@ -225,7 +225,7 @@ func (p LocationSearch) Apply(ctx context.Context, tx Tx, table func(string) str
 // Organisation events write at once (they touch every location of the
 // organisation) and update the rows held in memory too.
 func (p LocationSearch) ApplyBatch(ctx context.Context, tx Tx, table func(string) string, evs []eventstore.Event) error {
-	return applyAroundErasures(evs, false, func(evs []eventstore.Event) error {
+	return ApplyAroundErasures(evs, false, func(evs []eventstore.Event) error {
 		b := newSearchBatch(tx, table)
 		for _, ev := range evs {
 			if err := b.apply(ctx, ev); err != nil {
@@ -286,7 +286,7 @@ func (LocationSearch) Erase(ctx context.Context, tx Tx, table func(string) strin
 		return fmt.Errorf("rows of %s: %w", e.Subject, err)
 	}
 	var ids []string
-	if err := scanAll(rows, func() error {
+	if err := ScanAll(rows, func() error {
 		var id string
 		err := rows.Scan(&id)
 		ids = append(ids, id)
@@ -552,7 +552,7 @@ func (b *searchBatch) applyDailyUpdate(ctx context.Context, ev eventstore.Event)
 	if !ok {
 		return nil
 	}
-	r, err := b.load(ctx, streamEntity(ev.StreamID))
+	r, err := b.load(ctx, StreamEntity(ev.StreamID))
 	if err != nil || r == nil {
 		return err
 	}
@@ -565,7 +565,7 @@ func (b *searchBatch) applyDailyUpdate(ctx context.Context, ev eventstore.Event)
 }
 
 func (b *searchBatch) applyOrganisation(ctx context.Context, ev eventstore.Event) error {
-	d, err := location.Decode(ev.Type, markErased(ev))
+	d, err := location.Decode(ev.Type, MarkErased(ev))
 	if err != nil || d == nil {
 		return err
 	}
@@ -593,8 +593,8 @@ func (b *searchBatch) applyOrganisation(ctx context.Context, ev eventstore.Event
 }
 
 func (b *searchBatch) applyLocation(ctx context.Context, ev eventstore.Event) error {
-	id := streamEntity(ev.StreamID)
-	d, err := location.Decode(ev.Type, markErased(ev))
+	id := StreamEntity(ev.StreamID)
+	d, err := location.Decode(ev.Type, MarkErased(ev))
 	if err != nil {
 		return err
 	}

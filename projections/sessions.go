@@ -62,7 +62,7 @@ func (Sessions) Apply(ctx context.Context, tx Tx, table func(string) string, ev 
 	t := table(SessionsTable)
 	d := tx.Dialect()
 	at := d.Time(ev.RecordedAt)
-	userID := streamEntity(ev.StreamID)
+	userID := StreamEntity(ev.StreamID)
 	if cat == "user" {
 		if _, ok := e.(account.UserDeactivated); !ok {
 			return nil
@@ -81,7 +81,7 @@ WHERE user_id = ? AND ended_at IS NULL AND (expires_at IS NULL OR expires_at > ?
 		_, err = tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s (session_id, user_id, started_at, expires_at, remember_me,
     client_ip, user_agent, disclaimer_required, end_reason)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, '') ON CONFLICT (session_id) DO NOTHING`, t),
-			e.SessionID.String(), userID, at, nullTime(d, e.ExpiresAt), e.RememberMe,
+			e.SessionID.String(), userID, at, NullTime(d, e.ExpiresAt), e.RememberMe,
 			ev.Metadata.ClientIP, ev.Metadata.UserAgent, e.DisclaimerRequired)
 	case account.LoggedOut:
 		err = endSession(ctx, tx, t, e.SessionID.String(), SessionEndLogout, at)

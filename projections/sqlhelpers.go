@@ -15,19 +15,19 @@ import (
 	"github.com/capacitytracker/capacity/eventstore"
 )
 
-// prefetchChunk bounds the ids of one IN list.
-const prefetchChunk = 500
+// PrefetchChunk bounds the ids of one IN list.
+const PrefetchChunk = 500
 
 // maxParams bounds the parameters of one statement (SQLite allows 32,766,
 // PostgreSQL 65,535).
 const maxParams = 4000
 
-// insertRows writes rows of cols, as many per statement as maxParams
+// InsertRows writes rows of cols, as many per statement as maxParams
 // allows; onConflict ("ON CONFLICT ...", or "") ends each statement.
 // Plain inserts (no onConflict) of copyMinRows rows or more go through
 // COPY where tx can (PostgreSQL, see copyrows.go): the same rows, and a
 // row that breaks a constraint fails the whole write as an INSERT does.
-func insertRows(ctx context.Context, tx Tx, table string, cols []string, onConflict string, rows [][]any) error {
+func InsertRows(ctx context.Context, tx Tx, table string, cols []string, onConflict string, rows [][]any) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -40,7 +40,7 @@ func insertRows(ctx context.Context, tx Tx, table string, cols []string, onConfl
 			return nil
 		}
 	}
-	row := "(" + marks(len(cols)) + ")"
+	row := "(" + Marks(len(cols)) + ")"
 	for chunk := range slices.Chunk(rows, max(1, maxParams/len(cols))) {
 		args := make([]any, 0, len(chunk)*len(cols))
 		for _, r := range chunk {
@@ -55,10 +55,10 @@ func insertRows(ctx context.Context, tx Tx, table string, cols []string, onConfl
 	return nil
 }
 
-// marks is "?, ?, ..." for n values.
-func marks(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
+// Marks is "?, ?, ..." for n values.
+func Marks(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
 
-func anyList(ss []string) []any {
+func AnyList(ss []string) []any {
 	out := make([]any, len(ss))
 	for i, s := range ss {
 		out[i] = s
@@ -66,8 +66,8 @@ func anyList(ss []string) []any {
 	return out
 }
 
-// scanAll calls scan for every row, and closes the rows.
-func scanAll(rows Rows, scan func() error) error {
+// ScanAll calls scan for every row, and closes the rows.
+func ScanAll(rows Rows, scan func() error) error {
 	defer rows.Close()
 	for rows.Next() {
 		if err := scan(); err != nil {
@@ -88,15 +88,15 @@ func rebind(d Dialect, q string) string {
 	return eventstore.DollarPlaceholders(q)
 }
 
-// streamEntity is the id part of a stream id: what follows the first dash
+// StreamEntity is the id part of a stream id: what follows the first dash
 // (the user id of user-<id> and login-<id>).
-func streamEntity(streamID string) string {
+func StreamEntity(streamID string) string {
 	_, id, _ := strings.Cut(streamID, "-")
 	return id
 }
 
-// nullTime binds an instant, or NULL for the zero time.
-func nullTime(d Dialect, t time.Time) any {
+// NullTime binds an instant, or NULL for the zero time.
+func NullTime(d Dialect, t time.Time) any {
 	if t.IsZero() {
 		return nil
 	}

@@ -81,23 +81,23 @@ func (Users) Schema(d Dialect, table func(string) string) []string {
 // column of both primary keys.
 func (u Users) QueryIndexes(d Dialect, table func(string) string) []string {
 	us, l := table(UsersTable), table(UserLocationsTable)
-	return indexesNamed(u.Schema(d, table), us+"_password_expires_at", l+"_location_id", l+"_organisation_name")
+	return IndexesNamed(u.Schema(d, table), us+"_password_expires_at", l+"_location_id", l+"_organisation_name")
 }
 
 // Apply applies the events of the user-<id> and login-<id> streams.
 func (p Users) Apply(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event) error {
-	if done, err := applyErasure(ctx, tx, table, ev, p); done {
+	if done, err := ApplyErasure(ctx, tx, table, ev, p); done {
 		return err
 	}
 	cat := ev.Category()
 	if cat != "user" && cat != "login" {
 		return nil
 	}
-	e, err := account.Decode(ev.Type, markErased(ev))
+	e, err := account.Decode(ev.Type, MarkErased(ev))
 	if err != nil || e == nil {
 		return err
 	}
-	userID := streamEntity(ev.StreamID)
+	userID := StreamEntity(ev.StreamID)
 	d := tx.Dialect()
 	at := d.Time(ev.RecordedAt)
 	u := table(UsersTable)
@@ -106,7 +106,7 @@ func (p Users) Apply(ctx context.Context, tx Tx, table func(string) string, ev e
 		case account.LoginSucceeded:
 			return updateUser(ctx, tx, u, userID, `last_login_at = ?, updated_at = ?`, at, at)
 		case account.AccountLocked:
-			return updateUser(ctx, tx, u, userID, `locked_until = ?, updated_at = ?`, nullTime(d, e.Until), at)
+			return updateUser(ctx, tx, u, userID, `locked_until = ?, updated_at = ?`, NullTime(d, e.Until), at)
 		case account.AccountUnlocked:
 			return updateUser(ctx, tx, u, userID, `locked_until = NULL, updated_at = ?`, at)
 		}
@@ -147,7 +147,7 @@ func (p Users) Apply(ctx context.Context, tx Tx, table func(string) string, ev e
 		return updateUser(ctx, tx, u, userID, `communications_opt_in = ?, updated_at = ?`, e.OptIn, at)
 	case account.PasswordSet:
 		return updateUser(ctx, tx, u, userID, `password_expires_at = ?, must_change_password = ?, updated_at = ?`,
-			nullTime(d, e.ExpiresAt), e.MustChange, at)
+			NullTime(d, e.ExpiresAt), e.MustChange, at)
 	}
 	return nil
 }
@@ -196,13 +196,13 @@ func (Users) Personal() []PersonalColumns {
 // again from the account's creating event, read from the log again (so
 // erased), as Apply wrote them.
 func (Users) Erase(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event, e erasure.PersonErased) error {
-	userID, evs, ok, err := erasedUser(ctx, tx, ev, e)
+	userID, evs, ok, err := ErasedUser(ctx, tx, ev, e)
 	if err != nil || !ok {
 		return err
 	}
 	var r userRow
 	found := false
-	if err := userCreations(evs, markErased, func(d account.Event) { r, found = newUserRow(userID, d) }); err != nil || !found {
+	if err := UserCreations(evs, MarkErased, func(d account.Event) { r, found = newUserRow(userID, d) }); err != nil || !found {
 		return err
 	}
 	if err := updateUser(ctx, tx, table(UsersTable), userID, `email = ?, full_name = ?, phone = ?, job_title = ?`,

@@ -24,6 +24,7 @@ import (
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/projections/projtest"
+	"github.com/capacitytracker/capacity/projections/views"
 )
 
 // propertyCommands is the length of the random command sequence of
@@ -57,7 +58,7 @@ func propertyLength(full, underRace int) int {
 // reads from the log), and a rebuild of all of them in one pass
 // (RebuildAll) must equal the rebuild of each alone.
 func TestViews_EqualRebuildAfterRandomCommands(t *testing.T) {
-	projs := projections.Default()
+	projs := views.Default()
 	eachCommandsWorld(t, projs, func(t *testing.T, backend string, pw *projtest.World, acc *commands.Service) {
 		ctx := context.Background()
 		store, e := pw.Store, pw.Engine

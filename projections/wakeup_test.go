@@ -12,6 +12,7 @@ import (
 	"github.com/capacitytracker/capacity/eventstore/postgres"
 	"github.com/capacitytracker/capacity/eventstore/sqlite"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/categorystats"
 )
 
 // liveness bounds how long these tests wait for an event to be applied: a
@@ -39,7 +40,7 @@ func appliedWithin(t *testing.T, e *projections.Engine, pos int64, limit time.Du
 // is applied long before the next poll could have found it.
 func TestEngine_WakesUpOnAppend(t *testing.T) {
 	eachBackend(t, func(t *testing.T, h *harness) {
-		e, err := projections.NewEngine(h.backend, quietLogger(), projections.CategoryStats{})
+		e, err := projections.NewEngine(h.backend, quietLogger(), categorystats.Projection{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -98,7 +99,7 @@ func appendUnannounced(t *testing.T, store eventstore.Store) int64 {
 // Without a notification, the slow poll still finds the event.
 func TestEngine_SlowPollFindsUnannouncedAppend(t *testing.T) {
 	eachBackend(t, func(t *testing.T, h *harness) {
-		e, err := projections.NewEngine(h.backend, quietLogger(), projections.CategoryStats{})
+		e, err := projections.NewEngine(h.backend, quietLogger(), categorystats.Projection{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -118,7 +119,7 @@ func TestEngine_SlowPollFindsUnannouncedAppend(t *testing.T) {
 func TestEngine_ListenerReconnects(t *testing.T) {
 	t.Parallel()
 	h := openPostgres(t)
-	e, err := projections.NewEngine(h.backend, quietLogger(), projections.CategoryStats{})
+	e, err := projections.NewEngine(h.backend, quietLogger(), categorystats.Projection{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -150,7 +150,7 @@ func (q Service) SearchLocations(ctx context.Context, s LocationSearch) ([]Locat
 		// for (the command refuses it too): it is not offered.
 		rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE %s AND registration_status <> 'Deregistered' ORDER BY name, location_id LIMIT %d`,
 			locationColumns, projections.LocationsTable, where, limit), arg)
-		out, err = collect(rows, err, out, scanLocation)
+		out, err = projections.Collect(rows, err, out, scanLocation)
 		return err
 	})
 	if err != nil {
@@ -164,7 +164,7 @@ func (q Service) Location(ctx context.Context, id string) (LocationSummary, bool
 	var found []LocationSummary
 	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
 		rows, err := db.QueryContext(ctx, `SELECT `+locationColumns+` FROM `+projections.LocationsTable+` WHERE location_id = ?`, id)
-		found, err = collect(rows, err, found, scanLocation)
+		found, err = projections.Collect(rows, err, found, scanLocation)
 		return err
 	})
 	if err != nil {
@@ -193,7 +193,7 @@ func (q Service) PendingApprovals(ctx context.Context, v Viewer, minPosition int
 	from, args := pendingFrom(v, false)
 	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
 		rows, err := db.QueryContext(ctx, pendingColumns+from+pendingOrder, args...)
-		out, err = collect(rows, err, out, scanPendingApproval)
+		out, err = projections.Collect(rows, err, out, scanPendingApproval)
 		return err
 	})
 	if err != nil {
@@ -232,15 +232,15 @@ func (q Service) PendingApprovalsPage(ctx context.Context, v Viewer, a Approvals
 	var entries []PendingApproval
 	total := 0
 	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
-		rows, err := db.QueryContext(ctx, pendingColumns+from+pendingOrder+limitOffset(page, size), args...)
-		if entries, err = collect(rows, err, entries, scanPendingApproval); err != nil {
+		rows, err := db.QueryContext(ctx, pendingColumns+from+pendingOrder+projections.LimitOffset(page, size), args...)
+		if entries, err = projections.Collect(rows, err, entries, scanPendingApproval); err != nil {
 			return err
 		}
 		if page == 1 && len(entries) < size {
 			total = len(entries)
 			return nil
 		}
-		total, err = countRows(ctx, db, `SELECT count(*)`+from, args...)
+		total, err = projections.CountRows(ctx, db, `SELECT count(*)`+from, args...)
 		return err
 	})
 	if err != nil {
@@ -271,7 +271,7 @@ func pendingFrom(v Viewer, withoutApprover bool) (string, []any) {
 	scope := ""
 	if !v.Support {
 		// An Approver's own request is for others to decide.
-		scope = ` AND r.organisation_id IN (` + placeholders(len(v.ApproverOf)) + `) AND r.user_id <> ?`
+		scope = ` AND r.organisation_id IN (` + projections.Marks(len(v.ApproverOf)) + `) AND r.user_id <> ?`
 		for _, o := range v.ApproverOf {
 			args = append(args, o)
 		}
@@ -313,7 +313,7 @@ func scanUser(rows projections.Rows) (UserSummary, error) {
 	if err := rows.Scan(&u.UserID, &u.Email, &u.FullName, &u.JobTitle, &u.Phone, &u.Role, &u.Kind, &u.Status, &lastLogin, &locked); err != nil {
 		return u, err
 	}
-	u.LastLoginAt, u.LockedUntil = timePtr(lastLogin), timePtr(locked)
+	u.LastLoginAt, u.LockedUntil = projections.TimePtr(lastLogin), projections.TimePtr(locked)
 	return u, nil
 }
 
@@ -330,7 +330,7 @@ func (q Service) Users(ctx context.Context, v Viewer, orgID string, minPosition 
 	out := []UserSummary{}
 	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
 		rows, err := db.QueryContext(ctx, `SELECT `+userColumns+organisationUsersFrom+organisationUsersOrder, orgID)
-		if out, err = collect(rows, err, out, scanUser); err != nil {
+		if out, err = projections.Collect(rows, err, out, scanUser); err != nil {
 			return err
 		}
 		return addLocations(ctx, db, out, "", `organisation_id = ?`, orgID)
@@ -373,15 +373,15 @@ func (q Service) UsersPage(ctx context.Context, v Viewer, orgID string, u UsersQ
 	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
 		rows, err := db.QueryContext(ctx, `SELECT `+userColumns+` FROM (
     SELECT DISTINCT full_name, user_id FROM `+projections.UserLocationsTable+` WHERE organisation_id = ?
-    ORDER BY full_name, user_id`+limitOffset(page, size)+`) p
+    ORDER BY full_name, user_id`+projections.LimitOffset(page, size)+`) p
 JOIN `+projections.UsersTable+` u ON u.user_id = p.user_id
 ORDER BY p.full_name, p.user_id`, orgID)
-		if entries, err = collect(rows, err, entries, scanUser); err != nil {
+		if entries, err = projections.Collect(rows, err, entries, scanUser); err != nil {
 			return err
 		}
 		if page == 1 && len(entries) < size {
 			total = len(entries)
-		} else if total, err = countRows(ctx, db, organisationUsersCount, orgID); err != nil {
+		} else if total, err = projections.CountRows(ctx, db, organisationUsersCount, orgID); err != nil {
 			return err
 		}
 		if len(entries) == 0 {
@@ -433,7 +433,7 @@ func addOrganisationLocations(ctx context.Context, db projections.Querier, users
 	for i, u := range users {
 		args[i] = u.UserID
 	}
-	return addLocations(ctx, db, users, orgID, `user_id IN (`+placeholders(len(users))+`)`, args...)
+	return addLocations(ctx, db, users, orgID, `user_id IN (`+projections.Marks(len(users))+`)`, args...)
 }
 
 // LocationUsers lists the users with access to a location (the "Users
@@ -449,7 +449,7 @@ func (q Service) LocationUsers(ctx context.Context, v Viewer, locationID string,
 	out := []UserSummary{}
 	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
 		rows, err := db.QueryContext(ctx, `SELECT organisation_id FROM `+projections.LocationsTable+` WHERE location_id = ?`, locationID)
-		orgs, err := collect(rows, err, nil, scanString)
+		orgs, err := projections.Collect(rows, err, nil, projections.ScanString)
 		if err != nil {
 			return err
 		}
@@ -468,7 +468,7 @@ func (q Service) LocationUsers(ctx context.Context, v Viewer, locationID string,
 		rows, err = db.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %s u
 WHERE u.user_id IN (SELECT user_id FROM %s WHERE location_id = ?)%s
 ORDER BY u.full_name, u.user_id`, userColumns, projections.UsersTable, projections.UserLocationsTable, cond), args...)
-		if out, err = collect(rows, err, out, scanUser); err != nil {
+		if out, err = projections.Collect(rows, err, out, scanUser); err != nil {
 			return err
 		}
 		if !full {
@@ -498,7 +498,7 @@ func (q Service) User(ctx context.Context, v Viewer, userID string, minPosition 
 	var u UserSummary
 	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
 		rows, err := db.QueryContext(ctx, `SELECT `+userColumns+` FROM `+projections.UsersTable+` u WHERE u.user_id = ?`, userID)
-		found, err := collect(rows, err, nil, scanUser)
+		found, err := projections.Collect(rows, err, nil, scanUser)
 		if err != nil {
 			return err
 		}
@@ -512,7 +512,7 @@ func (q Service) User(ctx context.Context, v Viewer, userID string, minPosition 
 		}
 		rows, err = db.QueryContext(ctx, fmt.Sprintf(`SELECT organisation_id FROM %s WHERE user_id = ?
 UNION SELECT organisation_id FROM %s WHERE user_id = ?`, projections.UserLocationsTable, projections.AccessRequestsTable), userID, userID)
-		orgs, err := collect(rows, err, nil, scanString)
+		orgs, err := projections.Collect(rows, err, nil, projections.ScanString)
 		if err != nil {
 			return err
 		}
@@ -525,7 +525,7 @@ UNION SELECT organisation_id FROM %s WHERE user_id = ?`, projections.UserLocatio
 		if len(shared) == 0 {
 			return domain.ErrNotFound
 		}
-		err = addLocations(ctx, db, found, "", `user_id = ? AND organisation_id IN (`+placeholders(len(shared))+`)`,
+		err = addLocations(ctx, db, found, "", `user_id = ? AND organisation_id IN (`+projections.Marks(len(shared))+`)`,
 			append([]any{userID}, shared...)...)
 		u = found[0]
 		return err
@@ -549,7 +549,7 @@ func (q Service) UserByEmail(ctx context.Context, v Viewer, email string, minPos
 	var found []UserSummary
 	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
 		rows, err := db.QueryContext(ctx, `SELECT `+userColumns+` FROM `+projections.UsersTable+` u WHERE u.email = ?`, email)
-		found, err = collect(rows, err, nil, scanUser)
+		found, err = projections.Collect(rows, err, nil, scanUser)
 		return err
 	})
 	if err != nil {
@@ -575,15 +575,15 @@ func (q Service) Sessions(ctx context.Context, v Viewer, userID string, minPosit
 		rows, err := db.QueryContext(ctx, `SELECT session_id, started_at, expires_at, remember_me, client_ip, user_agent,
     disclaimer_required, disclaimer_acknowledged_at, ended_at, end_reason
 FROM `+projections.SessionsTable+` WHERE user_id = ? ORDER BY started_at DESC, session_id`, userID)
-		out, err = collect(rows, err, out, func(rows projections.Rows) (SessionSummary, error) {
+		out, err = projections.Collect(rows, err, out, func(rows projections.Rows) (SessionSummary, error) {
 			var s SessionSummary
 			var started, expires, acknowledged, ended projections.Timestamp
 			if err := rows.Scan(&s.SessionID, &started, &expires, &s.RememberMe, &s.ClientIP, &s.UserAgent,
 				&s.DisclaimerRequired, &acknowledged, &ended, &s.EndReason); err != nil {
 				return s, err
 			}
-			s.StartedAt, s.ExpiresAt = started.Time, timePtr(expires)
-			s.DisclaimerAcknowledgedAt, s.EndedAt = timePtr(acknowledged), timePtr(ended)
+			s.StartedAt, s.ExpiresAt = started.Time, projections.TimePtr(expires)
+			s.DisclaimerAcknowledgedAt, s.EndedAt = projections.TimePtr(acknowledged), projections.TimePtr(ended)
 			return s, nil
 		})
 		return err
@@ -613,8 +613,8 @@ func (q Service) OrganisationDashboard(ctx context.Context, v Viewer, orgID stri
 				args = append(args, l)
 			}
 			rows, err := db.QueryContext(ctx, `SELECT location_id FROM `+projections.LocationsTable+
-				` WHERE organisation_id = ? AND location_id IN (`+placeholders(len(v.Locations))+`) LIMIT 1`, args...)
-			mine, err := collect(rows, err, nil, scanString)
+				` WHERE organisation_id = ? AND location_id IN (`+projections.Marks(len(v.Locations))+`) LIMIT 1`, args...)
+			mine, err := projections.Collect(rows, err, nil, projections.ScanString)
 			if err != nil {
 				return err
 			}
@@ -625,7 +625,7 @@ func (q Service) OrganisationDashboard(ctx context.Context, v Viewer, orgID stri
 		rows, err := db.QueryContext(ctx, `SELECT o.name, COALESCE(c.active_approvers, 0) FROM `+projections.OrganisationsTable+` o
 LEFT JOIN `+projections.OrganisationApproversTable+` c ON c.organisation_id = o.organisation_id
 WHERE o.organisation_id = ?`, orgID)
-		found, err := collect(rows, err, nil, func(rows projections.Rows) (Dashboard, error) {
+		found, err := projections.Collect(rows, err, nil, func(rows projections.Rows) (Dashboard, error) {
 			d := Dashboard{OrganisationID: orgID}
 			err := rows.Scan(&d.Name, &d.ActiveApprovers)
 			d.NeedsMoreApprovers = d.ActiveApprovers < MinApprovers
@@ -654,7 +654,7 @@ func (q Service) PasswordsExpiringBefore(ctx context.Context, t time.Time) ([]st
 	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
 		rows, err := db.QueryContext(ctx, `SELECT user_id FROM `+projections.UsersTable+`
 WHERE status = ? AND password_expires_at < ? ORDER BY password_expires_at, user_id`, "active", db.Dialect().Time(t))
-		out, err = collect(rows, err, out, scanString)
+		out, err = projections.Collect(rows, err, out, projections.ScanString)
 		return err
 	})
 	if err != nil {
@@ -677,7 +677,7 @@ func addLocations(ctx context.Context, db projections.Querier, users []UserSumma
 	rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT user_id, location_id, organisation_id FROM %s WHERE %s ORDER BY user_id, location_id`,
 		projections.UserLocationsTable, cond), args...)
 	type grant struct{ user, location, org string }
-	grants, err := collect(rows, err, nil, func(rows projections.Rows) (grant, error) {
+	grants, err := projections.Collect(rows, err, nil, func(rows projections.Rows) (grant, error) {
 		var g grant
 		err := rows.Scan(&g.user, &g.location, &g.org)
 		return g, err
@@ -691,34 +691,4 @@ func addLocations(ctx context.Context, db projections.Querier, users []UserSumma
 		}
 	}
 	return nil
-}
-
-// collect scans every row of a query's result onto out.
-func collect[T any](rows projections.Rows, err error, out []T, scan func(projections.Rows) (T, error)) ([]T, error) {
-	if err != nil {
-		return out, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return out, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
-}
-
-func scanString(rows projections.Rows) (string, error) {
-	var s string
-	err := rows.Scan(&s)
-	return s, err
-}
-
-func timePtr(t projections.Timestamp) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	v := t.UTC()
-	return &v
 }

@@ -238,7 +238,7 @@ func areaTotals(ctx context.Context, db projections.Querier, area areaScope, fro
     staff_absent, locations_offering_extra, extra_hours, ppe_more_than_week, ppe_three_days_to_week, ppe_two_days_or_less
 FROM `+projections.AnalyticsDailyAreaTable+` WHERE area_type = ? AND area = ? AND day >= ? AND day <= ?`,
 		area.Type, area.Area, from, to)
-	list, err := collect(rows, err, nil, func(rows projections.Rows) (AnalyticsDay, error) {
+	list, err := projections.Collect(rows, err, nil, func(rows projections.Rows) (AnalyticsDay, error) {
 		var t AnalyticsDay
 		err := rows.Scan(&t.Day, &t.LocationsSubmitted, &t.ServiceUsers, &t.Confirmed, &t.Suspected, &t.CareStaff,
 			&t.StaffAbsent, &t.LocationsOfferingExtra, &t.ExtraHours, &t.PPEMoreThanWeek, &t.PPEThreeDaysToWeek,
@@ -275,7 +275,7 @@ SELECT 1, to_day, count(*) FROM `+p+` WHERE `+cond+`to_day < ? GROUP BY to_day`,
 		day   string
 		count int64
 	}
-	changes, err := collect(rows, err, nil, func(rows projections.Rows) (change, error) {
+	changes, err := projections.Collect(rows, err, nil, func(rows projections.Rows) (change, error) {
 		var (
 			c    change
 			kind int
@@ -374,7 +374,7 @@ func scanAnalyticsLocation(rows projections.Rows, extra ...any) (AnalyticsLocati
 }
 
 // prepare checks the query and returns the conditions of its rows.
-func (a AnalyticsLocationsQuery) prepare(v Viewer) (w where, page, size int, err error) {
+func (a AnalyticsLocationsQuery) prepare(v Viewer) (w projections.Where, page, size int, err error) {
 	if !mayReadAnalytics(v) {
 		return w, 0, 0, domain.ErrForbidden
 	}
@@ -386,15 +386,15 @@ func (a AnalyticsLocationsQuery) prepare(v Viewer) (w where, page, size int, err
 		return w, 0, 0, err
 	}
 	if area.column != "" {
-		w.add("d."+area.column+" = ?", area.Area)
+		w.Add("d."+area.column+" = ?", area.Area)
 	}
-	w.add("d.day >= ? AND d.day <= ?", days[0], days[len(days)-1])
+	w.Add("d.day >= ? AND d.day <= ?", days[0], days[len(days)-1])
 	return w, page, size, nil
 }
 
 // analyticsLocationsSQL selects the rows of w in the order (day,
 // location_id), which an index of every area type walks.
-func analyticsLocationsSQL(w where, limit, offset int) string {
+func analyticsLocationsSQL(w projections.Where, limit, offset int) string {
 	off := ""
 	if offset > 0 {
 		off = fmt.Sprintf(" OFFSET %d", offset)
@@ -420,8 +420,8 @@ func (q Service) AnalyticsLocations(ctx context.Context, v Viewer, a AnalyticsLo
 		total   int
 	)
 	err = q.ReadModels.Query(ctx, func(db projections.Querier) error {
-		rows, err := db.QueryContext(ctx, analyticsLocationsSQL(w, size, (page-1)*size), w.args...)
-		if entries, err = collect(rows, err, nil, func(rows projections.Rows) (AnalyticsLocationDay, error) {
+		rows, err := db.QueryContext(ctx, analyticsLocationsSQL(w, size, (page-1)*size), w.Args...)
+		if entries, err = projections.Collect(rows, err, nil, func(rows projections.Rows) (AnalyticsLocationDay, error) {
 			return scanAnalyticsLocation(rows)
 		}); err != nil {
 			return err
@@ -430,7 +430,7 @@ func (q Service) AnalyticsLocations(ctx context.Context, v Viewer, a AnalyticsLo
 			total = len(entries)
 			return nil
 		}
-		total, err = countRows(ctx, db, `SELECT count(*) FROM `+projections.AnalyticsDailyLocationTable+` d`+w.String(), w.args...)
+		total, err = projections.CountRows(ctx, db, `SELECT count(*) FROM `+projections.AnalyticsDailyLocationTable+` d`+w.String(), w.Args...)
 		return err
 	})
 	if err != nil {
@@ -453,14 +453,14 @@ func (q Service) EachAnalyticsLocation(ctx context.Context, v Viewer, a Analytic
 	}
 	var last *AnalyticsLocationDay
 	for {
-		cond := where{conds: slices.Clone(w.conds), args: slices.Clone(w.args)}
+		cond := w.Clone()
 		if last != nil {
-			cond.add("(d.day, d.location_id) > (?, ?)", last.Day, last.LocationID)
+			cond.Add("(d.day, d.location_id) > (?, ?)", last.Day, last.LocationID)
 		}
 		var batch []AnalyticsLocationDay
 		err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
-			rows, err := db.QueryContext(ctx, analyticsLocationsSQL(cond, streamBatch, 0), cond.args...)
-			batch, err = collect(rows, err, nil, func(rows projections.Rows) (AnalyticsLocationDay, error) {
+			rows, err := db.QueryContext(ctx, analyticsLocationsSQL(cond, streamBatch, 0), cond.Args...)
+			batch, err = projections.Collect(rows, err, nil, func(rows projections.Rows) (AnalyticsLocationDay, error) {
 				return scanAnalyticsLocation(rows)
 			})
 			return err
@@ -535,7 +535,7 @@ func scanCompliance(rows projections.Rows, extra ...any) (ComplianceEntry, error
 
 // prepare checks the query and returns the conditions of its rows; none
 // reports a viewer with no location to see.
-func (c ComplianceQuery) prepare(v Viewer) (out Compliance, w where, none bool, err error) {
+func (c ComplianceQuery) prepare(v Viewer) (out Compliance, w projections.Where, none bool, err error) {
 	var verr domain.ValidationError
 	area := parseArea(&verr, c.AreaType, c.Area)
 	out.Today, out.Days = today(c.Today), c.Days
@@ -551,22 +551,22 @@ func (c ComplianceQuery) prepare(v Viewer) (out Compliance, w where, none bool, 
 		return out, w, false, err
 	}
 	out.Since = t.AddDate(0, 0, -(out.Days - 1)).Format(time.DateOnly)
-	w.add("registered = ?", true)
-	w.add("last_submitted_day < ?", out.Since) // '' (never) included
+	w.Add("registered = ?", true)
+	w.Add("last_submitted_day < ?", out.Since) // '' (never) included
 	if area.column != "" {
-		w.add(area.column+" = ?", area.Area)
+		w.Add(area.column+" = ?", area.Area)
 	}
 	if !mayReadAnalytics(v) {
 		if len(v.Locations) == 0 {
 			return out, w, true, nil
 		}
-		w.add("location_id IN ("+placeholders(len(v.Locations))+")", anys(v.Locations)...)
+		w.Add("location_id IN ("+projections.Marks(len(v.Locations))+")", anys(v.Locations)...)
 	}
 	return out, w, false, nil
 }
 
 // complianceSQL selects cols of the rows of w by name.
-func complianceSQL(cols string, w where, limit, offset int) string {
+func complianceSQL(cols string, w projections.Where, limit, offset int) string {
 	off := ""
 	if offset > 0 {
 		off = fmt.Sprintf(" OFFSET %d", offset)
@@ -593,8 +593,8 @@ func (q Service) Compliance(ctx context.Context, v Viewer, c ComplianceQuery) (C
 	)
 	if !none {
 		err = q.ReadModels.Query(ctx, func(db projections.Querier) error {
-			rows, err := db.QueryContext(ctx, complianceSQL(complianceColumns, w, size, (page-1)*size), w.args...)
-			if entries, err = collect(rows, err, nil, func(rows projections.Rows) (ComplianceEntry, error) {
+			rows, err := db.QueryContext(ctx, complianceSQL(complianceColumns, w, size, (page-1)*size), w.Args...)
+			if entries, err = projections.Collect(rows, err, nil, func(rows projections.Rows) (ComplianceEntry, error) {
 				return scanCompliance(rows)
 			}); err != nil {
 				return err
@@ -603,7 +603,7 @@ func (q Service) Compliance(ctx context.Context, v Viewer, c ComplianceQuery) (C
 				total = len(entries)
 				return nil
 			}
-			total, err = countRows(ctx, db, `SELECT count(*) FROM `+projections.AnalyticsLocationsTable+w.String(), w.args...)
+			total, err = projections.CountRows(ctx, db, `SELECT count(*) FROM `+projections.AnalyticsLocationsTable+w.String(), w.Args...)
 			return err
 		})
 		if err != nil {
@@ -626,20 +626,20 @@ func (q Service) EachCompliance(ctx context.Context, v Viewer, c ComplianceQuery
 	}
 	var last []any
 	for {
-		cond := where{conds: slices.Clone(w.conds), args: slices.Clone(w.args)}
+		cond := w.Clone()
 		if last != nil {
-			cond.add("(name_key, location_id) > (?, ?)", last...)
+			cond.Add("(name_key, location_id) > (?, ?)", last...)
 		}
 		var batch []ComplianceEntry
 		err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
-			rows, err := db.QueryContext(ctx, complianceSQL(complianceColumns+", name_key", cond, streamBatch, 0), cond.args...)
-			var key *keysetRow
-			batch, err = collect(rows, err, nil, func(rows projections.Rows) (ComplianceEntry, error) {
-				key = newKeysetRow(1)
-				return scanCompliance(rows, key.dest()...)
+			rows, err := db.QueryContext(ctx, complianceSQL(complianceColumns+", name_key", cond, streamBatch, 0), cond.Args...)
+			var key *projections.KeysetRow
+			batch, err = projections.Collect(rows, err, nil, func(rows projections.Rows) (ComplianceEntry, error) {
+				key = projections.NewKeysetRow(1)
+				return scanCompliance(rows, key.Dest()...)
 			})
 			if len(batch) > 0 {
-				last = []any{key.values()[0], batch[len(batch)-1].LocationID}
+				last = []any{key.Values()[0], batch[len(batch)-1].LocationID}
 			}
 			return err
 		})
@@ -686,7 +686,7 @@ func (q Service) AnalyticsAreas(ctx context.Context, v Viewer, areaType string, 
 	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
 		rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT %[1]s, count(*) FROM %[2]s WHERE registered = ? AND %[1]s <> ''
 GROUP BY %[1]s ORDER BY %[1]s`, col, projections.AnalyticsLocationsTable), true)
-		out, err = collect(rows, err, []AnalyticsArea{}, func(rows projections.Rows) (AnalyticsArea, error) {
+		out, err = projections.Collect(rows, err, []AnalyticsArea{}, func(rows projections.Rows) (AnalyticsArea, error) {
 			var a AnalyticsArea
 			err := rows.Scan(&a.Area, &a.Locations)
 			return a, err
@@ -721,7 +721,7 @@ func (q Service) LatestDailyUpdate(ctx context.Context, v Viewer, locationID str
 		rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %s d LEFT JOIN %s l ON l.location_id = d.location_id
 WHERE d.location_id = ? ORDER BY d.day DESC LIMIT 1`, analyticsLocationColumns,
 			projections.AnalyticsDailyLocationTable, projections.AnalyticsLocationsTable), locationID)
-		days, err := collect(rows, err, nil, func(rows projections.Rows) (AnalyticsLocationDay, error) {
+		days, err := projections.Collect(rows, err, nil, func(rows projections.Rows) (AnalyticsLocationDay, error) {
 			return scanAnalyticsLocation(rows)
 		})
 		if err != nil || len(days) == 0 {

@@ -174,14 +174,14 @@ func londonTime(t time.Time) string {
 // organisations may read.
 func auditOrgScope(n int) string {
 	return fmt.Sprintf(`e.stream_id IN (SELECT stream_id FROM %s WHERE organisation_id IN (%s))`,
-		projections.AuditEntityOrgsTable, placeholders(n))
+		projections.AuditEntityOrgsTable, projections.Marks(n))
 }
 
 // viewerScope adds the viewer's part of the view to w: everything for an
 // auditor, their organisations' events for an Approver.
-func viewerScope(v Viewer, w *where) {
+func viewerScope(v Viewer, w *projections.Where) {
 	if !v.Auditor {
-		w.add(auditOrgScope(len(v.ApproverOf)), anys(v.ApproverOf)...)
+		w.Add(auditOrgScope(len(v.ApproverOf)), anys(v.ApproverOf)...)
 	}
 }
 
@@ -189,14 +189,14 @@ func viewerScope(v Viewer, w *where) {
 // audit_events e, Before included), the time range they were recorded in
 // and the page size.
 type auditQuery struct {
-	where
+	projections.Where
 	from, to time.Time
 	limit    int
 }
 
 // prepare checks the filter and the viewer.
 func (f AuditFilter) prepare(v Viewer, d projections.Dialect) (auditQuery, error) {
-	var w where
+	var w projections.Where
 	if !mayAudit(v) {
 		return auditQuery{}, domain.ErrForbidden
 	}
@@ -240,22 +240,22 @@ func (f AuditFilter) prepare(v Viewer, d projections.Dialect) (auditQuery, error
 		if !v.Auditor && !slices.Contains(v.ApproverOf, org) {
 			return auditQuery{}, domain.ErrForbidden
 		}
-		w.add(auditOrgScope(1), org)
+		w.Add(auditOrgScope(1), org)
 	default:
 		viewerScope(v, &w)
 	}
 	switch {
 	case entityID != "":
-		w.add("e.stream_id = ?", entityType+"-"+entityID)
+		w.Add("e.stream_id = ?", entityType+"-"+entityID)
 	case entityType != "":
-		w.add("e.entity_type = ?", entityType)
+		w.Add("e.entity_type = ?", entityType)
 	}
 	for _, c := range []struct{ column, value string }{
 		{"location_id", locationID}, {"actor_user_id", actor}, {"session_id", session},
 		{"event_type", eventType}, {"bulk_upload_id", upload},
 	} {
 		if c.value != "" {
-			w.add("e."+c.column+" = ?", c.value)
+			w.Add("e."+c.column+" = ?", c.value)
 		}
 	}
 	// The time range is first a range of positions (conditions): the
@@ -268,15 +268,15 @@ func (f AuditFilter) prepare(v Viewer, d projections.Dialect) (auditQuery, error
 		recordedAt = "+e.recorded_at"
 	}
 	if !f.From.IsZero() {
-		w.add(recordedAt+" >= ?", d.Time(storedBound(d, f.From)))
+		w.Add(recordedAt+" >= ?", d.Time(storedBound(d, f.From)))
 	}
 	if !f.To.IsZero() {
-		w.add(recordedAt+" < ?", d.Time(storedBound(d, f.To)))
+		w.Add(recordedAt+" < ?", d.Time(storedBound(d, f.To)))
 	}
 	if f.Before > 0 {
-		w.add("e.position < ?", f.Before)
+		w.Add("e.position < ?", f.Before)
 	}
-	return auditQuery{where: w, from: f.From, to: f.To, limit: limit}, nil
+	return auditQuery{Where: w, from: f.From, to: f.To, limit: limit}, nil
 }
 
 // conditions are the conditions of the query's events, with the range of
@@ -286,27 +286,27 @@ func (f AuditFilter) prepare(v Viewer, d projections.Dialect) (auditQuery, error
 // between the lowest and highest of its hours, and a time range reads the
 // index it needs over its own events rather than over every newer one.
 // none reports a range in which nothing was recorded.
-func (a auditQuery) conditions(ctx context.Context, db projections.Querier) (w where, none bool, err error) {
-	w = where{conds: slices.Clone(a.conds), args: slices.Clone(a.args)}
+func (a auditQuery) conditions(ctx context.Context, db projections.Querier) (w projections.Where, none bool, err error) {
+	w = a.Clone()
 	if a.from.IsZero() && a.to.IsZero() {
 		return w, false, nil
 	}
 	d := db.Dialect()
-	var hours where
+	var hours projections.Where
 	if !a.from.IsZero() {
-		hours.add("hour >= ?", d.Time(a.from.Truncate(time.Hour)))
+		hours.Add("hour >= ?", d.Time(a.from.Truncate(time.Hour)))
 	}
 	if !a.to.IsZero() {
-		hours.add("hour < ?", d.Time(a.to))
+		hours.Add("hour < ?", d.Time(a.to))
 	}
 	// The latest hour's max_position is not kept up to date (see
 	// projections.auditBatch.flushHours): a range that reaches it is open
 	// ended.
 	rows, err := db.QueryContext(ctx, `SELECT count(*), COALESCE(min(min_position), 0), COALESCE(max(max_position), 0),
 		COALESCE(max(CASE WHEN hour = (SELECT max(hour) FROM `+projections.AuditHoursTable+`) THEN 1 ELSE 0 END), 0) FROM `+
-		projections.AuditHoursTable+hours.String(), hours.args...)
+		projections.AuditHoursTable+hours.String(), hours.Args...)
 	type span struct{ n, lo, hi, latest int64 }
-	spans, err := collect(rows, err, nil, func(rows projections.Rows) (span, error) {
+	spans, err := projections.Collect(rows, err, nil, func(rows projections.Rows) (span, error) {
 		var s span
 		err := rows.Scan(&s.n, &s.lo, &s.hi, &s.latest)
 		return s, err
@@ -315,9 +315,9 @@ func (a auditQuery) conditions(ctx context.Context, db projections.Querier) (w w
 		return w, true, err
 	}
 	if spans[0].latest == 1 {
-		w.add("e.position >= ?", spans[0].lo)
+		w.Add("e.position >= ?", spans[0].lo)
 	} else {
-		w.add("e.position >= ? AND e.position <= ?", spans[0].lo, spans[0].hi)
+		w.Add("e.position >= ? AND e.position <= ?", spans[0].lo, spans[0].hi)
 	}
 	return w, false, nil
 }
@@ -325,7 +325,7 @@ func (a auditQuery) conditions(ctx context.Context, db projections.Querier) (w w
 // read reads up to limit events of the query in position order (dir ASC
 // or DESC), after the extra conditions: first their positions, from the
 // indexes alone where the filters allow, then those events' rows.
-func (a auditQuery) read(ctx context.Context, db projections.Querier, dir string, limit int, extra ...func(*where)) ([]AuditEntry, error) {
+func (a auditQuery) read(ctx context.Context, db projections.Querier, dir string, limit int, extra ...func(*projections.Where)) ([]AuditEntry, error) {
 	if err := customPlans(ctx, db); err != nil {
 		return nil, err
 	}
@@ -337,13 +337,13 @@ func (a auditQuery) read(ctx context.Context, db projections.Querier, dir string
 		x(&w)
 	}
 	positions, err := queryPositions(ctx, db, fmt.Sprintf(`SELECT e.position FROM %s e%s ORDER BY e.position %s LIMIT %d`,
-		projections.AuditEventsTable, w, dir, limit), w.args...)
+		projections.AuditEventsTable, w, dir, limit), w.Args...)
 	if err != nil || len(positions) == 0 {
 		return nil, err
 	}
 	rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE e.position IN (%s) ORDER BY e.position %s`,
-		auditColumns, auditFrom, placeholders(len(positions)), dir), anys(positions)...)
-	return collect(rows, err, nil, scanAuditEntry)
+		auditColumns, auditFrom, projections.Marks(len(positions)), dir), anys(positions)...)
+	return projections.Collect(rows, err, nil, scanAuditEntry)
 }
 
 // customPlans has PostgreSQL plan every statement of the transaction for
@@ -357,13 +357,13 @@ func customPlans(ctx context.Context, db projections.Querier) error {
 		return nil
 	}
 	rows, err := db.QueryContext(ctx, `SELECT set_config('plan_cache_mode', 'force_custom_plan', true)`)
-	_, err = collect(rows, err, nil, scanString)
+	_, err = projections.Collect(rows, err, nil, projections.ScanString)
 	return err
 }
 
 func queryPositions(ctx context.Context, db projections.Querier, query string, args ...any) ([]int64, error) {
 	rows, err := db.QueryContext(ctx, query, args...)
-	return collect(rows, err, nil, func(rows projections.Rows) (int64, error) {
+	return projections.Collect(rows, err, nil, func(rows projections.Rows) (int64, error) {
 		var p int64
 		err := rows.Scan(&p)
 		return p, err
@@ -457,18 +457,18 @@ type changeKey struct {
 // (position, seq) order, after the key (zero: from the first), at most
 // limit (0: all).
 func readAuditChanges(ctx context.Context, db projections.Querier, positions []int64, after changeKey, limit int) ([]auditChangeRow, error) {
-	var w where
-	w.add("position IN ("+placeholders(len(positions))+")", anys(positions)...)
+	var w projections.Where
+	w.Add("position IN ("+projections.Marks(len(positions))+")", anys(positions)...)
 	if after.position > 0 {
-		w.add("(position > ? OR (position = ? AND seq > ?))", after.position, after.position, after.seq)
+		w.Add("(position > ? OR (position = ? AND seq > ?))", after.position, after.position, after.seq)
 	}
 	lim := ""
 	if limit > 0 {
 		lim = fmt.Sprintf(" LIMIT %d", limit)
 	}
 	rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT position, seq, field, COALESCE(before_value, ''),
-    COALESCE(after_value, '') FROM %s%s ORDER BY position, seq%s`, projections.AuditChangesTable, w, lim), w.args...)
-	return collect(rows, err, nil, func(rows projections.Rows) (auditChangeRow, error) {
+    COALESCE(after_value, '') FROM %s%s ORDER BY position, seq%s`, projections.AuditChangesTable, w, lim), w.Args...)
+	return projections.Collect(rows, err, nil, func(rows projections.Rows) (auditChangeRow, error) {
 		var (
 			c             auditChangeRow
 			before, after string
@@ -534,9 +534,9 @@ func (q Service) EachAuditChange(ctx context.Context, v Viewer, f AuditFilter, f
 		)
 		err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
 			var err error
-			events, err = a.read(ctx, db, "ASC", auditExportBatch, func(w *where) {
+			events, err = a.read(ctx, db, "ASC", auditExportBatch, func(w *projections.Where) {
 				if after > 0 {
-					w.add("e.position > ?", after)
+					w.Add("e.position > ?", after)
 				}
 			})
 			if err != nil || len(events) == 0 {
@@ -699,8 +699,8 @@ func (q Service) AccountActivity(ctx context.Context, v Viewer, a ActivityQuery)
 			args := append([]any{"user-" + a.UserID}, anys(v.ApproverOf)...)
 			rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT organisation_id FROM %s
 WHERE stream_id = ? AND organisation_id IN (%s) LIMIT 1`, projections.AuditEntityOrgsTable,
-				placeholders(len(v.ApproverOf))), args...)
-			shared, err := collect(rows, err, nil, scanString)
+				projections.Marks(len(v.ApproverOf))), args...)
+			shared, err := projections.Collect(rows, err, nil, projections.ScanString)
 			if err != nil {
 				return err
 			}
@@ -710,7 +710,7 @@ WHERE stream_id = ? AND organisation_id IN (%s) LIMIT 1`, projections.AuditEntit
 		}
 		rows, err := db.QueryContext(ctx, `SELECT user_id, email, full_name, kind FROM `+projections.AuditUsersTable+
 			` WHERE user_id = ?`, a.UserID)
-		users, err := collect(rows, err, nil, func(rows projections.Rows) (AuditActor, error) {
+		users, err := projections.Collect(rows, err, nil, func(rows projections.Rows) (AuditActor, error) {
 			var u AuditActor
 			err := rows.Scan(&u.UserID, &u.Email, &u.FullName, &u.AccountKind)
 			return u, err
@@ -741,21 +741,21 @@ WHERE stream_id = ? AND organisation_id IN (%s) LIMIT 1`, projections.AuditEntit
 // activitySessions reads up to limit+1 of a user's sessions before the
 // cursor, the latest first.
 func activitySessions(ctx context.Context, db projections.Querier, userID string, before activityCursor, limit int) ([]ActivitySession, error) {
-	var w where
-	w.add("user_id = ?", userID)
+	var w projections.Where
+	w.Add("user_id = ?", userID)
 	if !before.startedAt.IsZero() {
 		at := db.Dialect().Time(before.startedAt)
-		w.add("(started_at < ? OR (started_at = ? AND session_id < ?))", at, at, before.sessionID)
+		w.Add("(started_at < ? OR (started_at = ? AND session_id < ?))", at, at, before.sessionID)
 	}
 	rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT session_id, started_at, ended_at, end_reason, client_ip, user_agent
-FROM %s%s ORDER BY started_at DESC, session_id DESC LIMIT %d`, projections.SessionsTable, w, limit+1), w.args...)
-	return collect(rows, err, []ActivitySession{}, func(rows projections.Rows) (ActivitySession, error) {
+FROM %s%s ORDER BY started_at DESC, session_id DESC LIMIT %d`, projections.SessionsTable, w, limit+1), w.Args...)
+	return projections.Collect(rows, err, []ActivitySession{}, func(rows projections.Rows) (ActivitySession, error) {
 		var (
 			s              ActivitySession
 			started, ended projections.Timestamp
 		)
 		err := rows.Scan(&s.SessionID, &started, &ended, &s.EndReason, &s.ClientIP, &s.UserAgent)
-		s.StartedAt, s.StartedAtLondon, s.EndedAt = started.UTC(), londonTime(started.Time), timePtr(ended)
+		s.StartedAt, s.StartedAtLondon, s.EndedAt = started.UTC(), londonTime(started.Time), projections.TimePtr(ended)
 		s.Entries = []AuditEntry{}
 		return s, err
 	})
@@ -774,16 +774,16 @@ func sessionEntries(ctx context.Context, db projections.Querier, v Viewer, sessi
 		args  []any
 	)
 	for i, s := range sessions {
-		w := where{}
-		w.add("e.session_id = ?", s.SessionID)
+		w := projections.Where{}
+		w.Add("e.session_id = ?", s.SessionID)
 		viewerScope(v, &w)
 		// One event more than the cap tells whether there are more.
 		parts = append(parts, fmt.Sprintf(`SELECT * FROM (SELECT %s FROM %s%s ORDER BY e.position LIMIT %d) s%d`,
 			auditColumns, auditFrom, w, MaxSessionChanges+1, i))
-		args = append(args, w.args...)
+		args = append(args, w.Args...)
 	}
 	rows, err := db.QueryContext(ctx, strings.Join(parts, "\nUNION ALL\n"), args...)
-	entries, err := collect(rows, err, nil, scanAuditEntry)
+	entries, err := projections.Collect(rows, err, nil, scanAuditEntry)
 	if err != nil {
 		return fmt.Errorf("session events: %w", err)
 	}

@@ -8,9 +8,9 @@ package queries
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/categorystats"
 )
 
 // Waiter is the projection engine's read-your-writes wait.
@@ -19,12 +19,7 @@ type Waiter interface {
 }
 
 // CategoryStat is one stream category's row of the category_stats view.
-type CategoryStat struct {
-	Category     string    `json:"category"`
-	EventCount   int64     `json:"event_count"`
-	LastEventAt  time.Time `json:"last_event_at"`
-	LastPosition int64     `json:"last_position"`
-}
+type CategoryStat = categorystats.Stat
 
 // CategoryStats reads the per-category event counts.
 type CategoryStats struct {
@@ -37,28 +32,15 @@ type CategoryStats struct {
 // projections.ErrNotCaughtUp if it does not within the limit.
 func (q CategoryStats) List(ctx context.Context, minPosition int64) ([]CategoryStat, error) {
 	if minPosition > 0 {
-		if err := q.Waiter.WaitFor(ctx, []string{projections.CategoryStats{}.Name()}, minPosition); err != nil {
+		if err := q.Waiter.WaitFor(ctx, []string{categorystats.Projection{}.Name()}, minPosition); err != nil {
 			return nil, err
 		}
 	}
 	var out []CategoryStat
 	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
-		rows, err := db.QueryContext(ctx, `SELECT category, event_count, last_event_at, last_position FROM `+
-			projections.CategoryStatsTable+` ORDER BY category`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var s CategoryStat
-			var at projections.Timestamp
-			if err := rows.Scan(&s.Category, &s.EventCount, &at, &s.LastPosition); err != nil {
-				return err
-			}
-			s.LastEventAt = at.UTC()
-			out = append(out, s)
-		}
-		return rows.Err()
+		var err error
+		out, err = categorystats.List(ctx, db)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list category stats: %w", err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/capacitytracker/capacity/projections/projtest"
+	"github.com/capacitytracker/capacity/projections/views"
 
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/eventstore/pgtest"
@@ -69,7 +70,7 @@ func TestCategoryStats_MinPositionReadsYourWrites(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			store, backend := bc.open(t)
-			engine, err := projections.NewEngine(backend, slog.New(slog.NewTextHandler(io.Discard, nil)), projections.Default()...)
+			engine, err := projections.NewEngine(backend, slog.New(slog.NewTextHandler(io.Discard, nil)), views.Default()...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -107,7 +108,7 @@ func TestCategoryStats_MinPositionBeyondTheViewFailsWithNotCaughtUp(t *testing.T
 		t.Run(bc.name, func(t *testing.T) {
 			t.Parallel()
 			store, backend := bc.open(t)
-			engine, err := projections.NewEngine(backend, slog.New(slog.NewTextHandler(io.Discard, nil)), projections.Default()...)
+			engine, err := projections.NewEngine(backend, slog.New(slog.NewTextHandler(io.Discard, nil)), views.Default()...)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -128,7 +128,7 @@ const maxSearchWords = 8
 // addText adds a free text search: every word somewhere in the name,
 // short name or organisation name (search_text holds the three), or the
 // text the start of the postcode.
-func (w *where) addText(text string) {
+func addText(w *projections.Where, text string) {
 	words := searchWords(text)
 	if len(words) == 0 {
 		return
@@ -144,7 +144,7 @@ func (w *where) addText(text string) {
 		cond += ` OR postcode_compact LIKE ?`
 		args = append(args, pc+"%")
 	}
-	w.add(cond+")", args...)
+	w.Add(cond+")", args...)
 }
 
 // searchWords are the words of a free text search, as search keys: at
@@ -180,28 +180,28 @@ func choice(list []string, s string) (string, bool) {
 }
 
 // filters turns a search's filters into conditions.
-func (p ProviderSearch) filters(v *domain.ValidationError, w *where) {
-	w.addText(p.Text)
+func (p ProviderSearch) filters(v *domain.ValidationError, w *projections.Where) {
+	addText(w, p.Text)
 	if s := strings.TrimSpace(p.OrganisationID); s != "" {
-		w.add(`organisation_id = ?`, s)
+		w.Add(`organisation_id = ?`, s)
 	}
 	if s := strings.TrimSpace(p.OrganisationType); s != "" {
 		if t, ok := location.ParseOrganisationType(strings.ToLower(s)); ok {
-			w.add(`organisation_type = ?`, string(t))
+			w.Add(`organisation_type = ?`, string(t))
 		} else {
 			v.Add("organisation_type", "invalid_choice", "Choose one of the organisation types")
 		}
 	}
 	if s := strings.TrimSpace(p.OwnershipType); s != "" {
 		if t, ok := choice(location.OwnershipTypes(), s); ok {
-			w.add(`ownership_type = ?`, t)
+			w.Add(`ownership_type = ?`, t)
 		} else {
 			v.Add("ownership_type", "invalid_choice", "Choose one of: "+strings.Join(location.OwnershipTypes(), ", "))
 		}
 	}
 	if s := strings.TrimSpace(p.NHSRegion); s != "" {
 		if r, ok := choice(location.NHSRegions(), s); ok {
-			w.add(`nhs_region = ?`, r)
+			w.Add(`nhs_region = ?`, r)
 		} else {
 			v.Add("nhs_region", "invalid_choice", "Choose one of: "+strings.Join(location.NHSRegions(), ", "))
 		}
@@ -210,30 +210,30 @@ func (p ProviderSearch) filters(v *domain.ValidationError, w *where) {
 		{"cqc_region_key", p.CQCRegion}, {"local_authority_key", p.LocalAuthority}, {"ccg_key", p.CCG},
 	} {
 		if k := projections.SearchKey(f.value); k != "" {
-			w.add(f.column+` = ?`, k)
+			w.Add(f.column+` = ?`, k)
 		}
 	}
 	if s := strings.TrimSpace(p.Postcode); s != "" {
 		if pc := postcodePrefix(s); pc != "" {
-			w.add(`postcode_compact LIKE ?`, pc+"%")
+			w.Add(`postcode_compact LIKE ?`, pc+"%")
 		} else {
 			v.Add("postcode", "invalid_postcode", "Enter the start of a postcode: letters and digits")
 		}
 	}
 	if s := strings.TrimSpace(p.Rating); s != "" {
 		if strings.EqualFold(s, "unknown") || strings.EqualFold(s, location.Rating("").String()) {
-			w.add(`rating_overall = ?`, "")
+			w.Add(`rating_overall = ?`, "")
 		} else {
-			w.add(`rating_overall = ?`, string(location.ParseRating(s)))
+			w.Add(`rating_overall = ?`, string(location.ParseRating(s)))
 		}
 	}
 	switch s := strings.TrimSpace(p.RegistrationStatus); {
 	case s == "":
-		w.add(`registration_status = ?`, location.StatusRegistered)
+		w.Add(`registration_status = ?`, location.StatusRegistered)
 	case strings.EqualFold(s, "all"):
 	default:
 		if st, ok := choice([]string{location.StatusRegistered, location.StatusDeregistered}, s); ok {
-			w.add(`registration_status = ?`, st)
+			w.Add(`registration_status = ?`, st)
 		} else {
 			v.Add("registration_status", "invalid_choice", "Choose Registered, Deregistered or all")
 		}
@@ -293,7 +293,7 @@ func (o order) after(last []any) (string, []any) {
 		op = "<"
 	}
 	keys := o.keys()
-	return fmt.Sprintf("(%s) %s (%s)", strings.Join(keys, ", "), op, placeholders(len(keys))), last
+	return fmt.Sprintf("(%s) %s (%s)", strings.Join(keys, ", "), op, projections.Marks(len(keys))), last
 }
 
 // providerColumns are the columns scanProvider reads.
@@ -363,15 +363,15 @@ func scanProvider(rows projections.Rows, v *Viewer, extra ...any) (ProviderRow, 
 		Effective: location.Rating(effective).String(), Caring: location.Rating(caring).String(),
 		Responsive: location.Rating(responsive).String(), WellLed: location.Rating(wellLed).String(),
 	}
-	p.LastUpdateAt, p.LastDailyUpdateAt = lastUpdate.Time, timePtr(lastDaily)
+	p.LastUpdateAt, p.LastDailyUpdateAt = lastUpdate.Time, projections.TimePtr(lastDaily)
 	return p, nil
 }
 
 // prepare checks a provider search and returns its conditions, sort and
 // paging.
-func (p ProviderSearch) prepare() (where, order, int, int, error) {
+func (p ProviderSearch) prepare() (projections.Where, order, int, int, error) {
 	var v domain.ValidationError
-	var w where
+	var w projections.Where
 	p.filters(&v, &w)
 	o := parseOrder(&v, p.Sort, p.Dir)
 	page, size := paging(&v, p.Page, p.PageSize)
@@ -410,7 +410,7 @@ func (q Service) SearchProviders(ctx context.Context, viewer *Viewer, p Provider
 
 // pageSQL selects the columns cols of a page of the locations that
 // match w, in the order o.
-func pageSQL(cols string, w where, o order, limit, offset int) string {
+func pageSQL(cols string, w projections.Where, o order, limit, offset int) string {
 	t := projections.SearchLocationsTable
 	off := ""
 	if offset > 0 {
@@ -433,10 +433,10 @@ const deepOffset = 1000
 // readPage reads a page of the locations that match w in the order o,
 // and counts them all. A first page that is not full holds them all: its
 // count needs no query of its own.
-func readPage[T any](ctx context.Context, db projections.Querier, cols string, w where, o order, page, size int,
+func readPage[T any](ctx context.Context, db projections.Querier, cols string, w projections.Where, o order, page, size int,
 	scan func(projections.Rows) (T, error)) ([]T, int, error) {
-	rows, err := db.QueryContext(ctx, pageSQL(cols, w, o, size, (page-1)*size), w.args...)
-	entries, err := collect(rows, err, nil, scan)
+	rows, err := db.QueryContext(ctx, pageSQL(cols, w, o, size, (page-1)*size), w.Args...)
+	entries, err := projections.Collect(rows, err, nil, scan)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -448,8 +448,8 @@ func readPage[T any](ctx context.Context, db projections.Querier, cols string, w
 }
 
 // count counts the locations that match.
-func count(ctx context.Context, db projections.Querier, w where) (int, error) {
-	return countRows(ctx, db, `SELECT count(*) FROM `+projections.SearchLocationsTable+w.String(), w.args...)
+func count(ctx context.Context, db projections.Querier, w projections.Where) (int, error) {
+	return projections.CountRows(ctx, db, `SELECT count(*) FROM `+projections.SearchLocationsTable+w.String(), w.Args...)
 }
 
 // EachProvider calls fn with every location that matches the search, in
@@ -467,15 +467,15 @@ func (q Service) EachProvider(ctx context.Context, viewer *Viewer, p ProviderSea
 	if err := q.wait(ctx, p.MinPosition, projections.LocationSearch{}); err != nil {
 		return err
 	}
-	return eachKeyset(ctx, q.ReadModels, w, o, func(db projections.Querier, cond where) ([]ProviderRow, []any, error) {
+	return eachKeyset(ctx, q.ReadModels, w, o, func(db projections.Querier, cond projections.Where) ([]ProviderRow, []any, error) {
 		keys := o.keys()
-		rows, err := db.QueryContext(ctx, pageSQL(providerColumns+", "+strings.Join(keys, ", "), cond, o, streamBatch, 0), cond.args...)
-		var last *keysetRow
-		batch, err := collect(rows, err, nil, func(rows projections.Rows) (ProviderRow, error) {
-			last = newKeysetRow(len(keys))
-			return scanProvider(rows, viewer, last.dest()...)
+		rows, err := db.QueryContext(ctx, pageSQL(providerColumns+", "+strings.Join(keys, ", "), cond, o, streamBatch, 0), cond.Args...)
+		var last *projections.KeysetRow
+		batch, err := projections.Collect(rows, err, nil, func(rows projections.Rows) (ProviderRow, error) {
+			last = projections.NewKeysetRow(len(keys))
+			return scanProvider(rows, viewer, last.Dest()...)
 		})
-		return batch, last.values(), err
+		return batch, last.Values(), err
 	}, fn)
 }
 
@@ -547,7 +547,7 @@ func scanHomeCare(rows projections.Rows, extra ...any) (HomeCareEntry, error) {
 // prepare checks a home care query and returns its conditions (within
 // the viewer's locations; every location for support), sort and paging,
 // and whether the viewer has no location at all.
-func (h HomeCareQuery) prepare(v Viewer) (w where, o order, page, size int, none bool, err error) {
+func (h HomeCareQuery) prepare(v Viewer) (w projections.Where, o order, page, size int, none bool, err error) {
 	var verr domain.ValidationError
 	ProviderSearch{Text: h.Text, OrganisationID: h.OrganisationID, OwnershipType: h.OwnershipType, NHSRegion: h.NHSRegion,
 		RegistrationStatus: "all"}.filters(&verr, &w)
@@ -564,7 +564,7 @@ func (h HomeCareQuery) prepare(v Viewer) (w where, o order, page, size int, none
 		if len(v.Locations) == 0 {
 			return w, o, page, size, true, nil
 		}
-		w.add(`location_id IN (`+placeholders(len(v.Locations))+`)`, anys(v.Locations)...)
+		w.Add(`location_id IN (`+projections.Marks(len(v.Locations))+`)`, anys(v.Locations)...)
 	}
 	return w, o, page, size, false, nil
 }
@@ -610,15 +610,15 @@ func (q Service) EachHomeCare(ctx context.Context, v Viewer, h HomeCareQuery, fn
 	if err := q.wait(ctx, h.MinPosition, projections.LocationSearch{}); err != nil {
 		return err
 	}
-	return eachKeyset(ctx, q.ReadModels, w, o, func(db projections.Querier, cond where) ([]HomeCareEntry, []any, error) {
+	return eachKeyset(ctx, q.ReadModels, w, o, func(db projections.Querier, cond projections.Where) ([]HomeCareEntry, []any, error) {
 		keys := o.keys()
-		rows, err := db.QueryContext(ctx, pageSQL(homeCareColumns+", "+strings.Join(keys, ", "), cond, o, streamBatch, 0), cond.args...)
-		var last *keysetRow
-		batch, err := collect(rows, err, nil, func(rows projections.Rows) (HomeCareEntry, error) {
-			last = newKeysetRow(len(keys))
-			return scanHomeCare(rows, last.dest()...)
+		rows, err := db.QueryContext(ctx, pageSQL(homeCareColumns+", "+strings.Join(keys, ", "), cond, o, streamBatch, 0), cond.Args...)
+		var last *projections.KeysetRow
+		batch, err := projections.Collect(rows, err, nil, func(rows projections.Rows) (HomeCareEntry, error) {
+			last = projections.NewKeysetRow(len(keys))
+			return scanHomeCare(rows, last.Dest()...)
 		})
-		return batch, last.values(), err
+		return batch, last.Values(), err
 	}, fn)
 }
 
@@ -640,9 +640,9 @@ func (q Service) HomeCareOrganisations(ctx context.Context, v Viewer) ([]Organis
 	var out []OrganisationOption
 	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
 		rows, err := db.QueryContext(ctx, `SELECT DISTINCT organisation_id, organisation_name, organisation_key FROM `+
-			projections.SearchLocationsTable+` WHERE location_id IN (`+placeholders(len(v.Locations))+`)
+			projections.SearchLocationsTable+` WHERE location_id IN (`+projections.Marks(len(v.Locations))+`)
 			ORDER BY organisation_key, organisation_id`, anys(v.Locations)...)
-		out, err = collect(rows, err, out[:0], func(rows projections.Rows) (OrganisationOption, error) {
+		out, err = projections.Collect(rows, err, out[:0], func(rows projections.Rows) (OrganisationOption, error) {
 			var o OrganisationOption
 			var key string
 			return o, rows.Scan(&o.OrganisationID, &o.Name, &key)
@@ -766,7 +766,7 @@ func scanDashboard(rows projections.Rows, extra ...any) (DashboardEntry, error) 
 		Effective: location.Rating(effective).String(), Caring: location.Rating(caring).String(),
 		Responsive: location.Rating(responsive).String(), WellLed: location.Rating(wellLed).String(),
 	}
-	e.LastDailyUpdateAt = timePtr(last)
+	e.LastDailyUpdateAt = projections.TimePtr(last)
 	e.DetailsUpdatedAt = details.UTC()
 	e.Links = locationLinks(e.LocationID)
 	return e, err
@@ -788,7 +788,7 @@ func mayDashboard(v Viewer, locationID, org string) bool {
 // the ids asked for (each must exist, else domain.ErrNotFound, and be the
 // viewer's to see, else domain.ErrForbidden), or the viewer's own. none
 // reports that the viewer has no location at all.
-func dashboardScope(ctx context.Context, db projections.Querier, v Viewer, ids []string) (w where, none bool, err error) {
+func dashboardScope(ctx context.Context, db projections.Querier, v Viewer, ids []string) (w projections.Where, none bool, err error) {
 	if len(ids) == 0 {
 		if v.Support {
 			return w, false, nil
@@ -796,14 +796,14 @@ func dashboardScope(ctx context.Context, db projections.Querier, v Viewer, ids [
 		if len(v.Locations) == 0 {
 			return w, true, nil
 		}
-		w.add(`location_id IN (`+placeholders(len(v.Locations))+`)`, anys(v.Locations)...)
+		w.Add(`location_id IN (`+projections.Marks(len(v.Locations))+`)`, anys(v.Locations)...)
 		return w, false, nil
 	}
 	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
 	rows, err := db.QueryContext(ctx, `SELECT location_id, organisation_id FROM `+projections.SearchLocationsTable+
-		` WHERE location_id IN (`+placeholders(len(ids))+`)`, anys(ids)...)
+		` WHERE location_id IN (`+projections.Marks(len(ids))+`)`, anys(ids)...)
 	type owned struct{ location, org string }
-	found, err := collect(rows, err, nil, func(rows projections.Rows) (owned, error) {
+	found, err := projections.Collect(rows, err, nil, func(rows projections.Rows) (owned, error) {
 		var o owned
 		err := rows.Scan(&o.location, &o.org)
 		return o, err
@@ -819,7 +819,7 @@ func dashboardScope(ctx context.Context, db projections.Querier, v Viewer, ids [
 			return w, false, domain.ErrForbidden
 		}
 	}
-	w.add(`location_id IN (`+placeholders(len(ids))+`)`, anys(ids)...)
+	w.Add(`location_id IN (`+projections.Marks(len(ids))+`)`, anys(ids)...)
 	return w, false, nil
 }
 
@@ -900,12 +900,12 @@ func (q Service) EachDashboard(ctx context.Context, v Viewer, d DashboardQuery, 
 	if err := q.wait(ctx, d.MinPosition, dashboardProjections...); err != nil {
 		return err
 	}
-	var w where
+	var w projections.Where
 	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
 		var none bool
 		var err error
 		if w, none, err = dashboardScope(ctx, db, v, d.LocationIDs); none {
-			w.add(`1 = 0`)
+			w.Add(`1 = 0`)
 		}
 		return err
 	})
@@ -913,18 +913,18 @@ func (q Service) EachDashboard(ctx context.Context, v Viewer, d DashboardQuery, 
 		return err
 	}
 	o := order{column: "name_key"}
-	return eachKeyset(ctx, q.ReadModels, w, o, func(db projections.Querier, cond where) ([]DashboardEntry, []any, error) {
+	return eachKeyset(ctx, q.ReadModels, w, o, func(db projections.Querier, cond projections.Where) ([]DashboardEntry, []any, error) {
 		keys := o.keys()
-		rows, err := db.QueryContext(ctx, pageSQL(dashboardColumns+", "+strings.Join(keys, ", "), cond, o, streamBatch, 0), cond.args...)
-		var last *keysetRow
-		batch, err := collect(rows, err, nil, func(rows projections.Rows) (DashboardEntry, error) {
-			last = newKeysetRow(len(keys))
-			return scanDashboard(rows, last.dest()...)
+		rows, err := db.QueryContext(ctx, pageSQL(dashboardColumns+", "+strings.Join(keys, ", "), cond, o, streamBatch, 0), cond.Args...)
+		var last *projections.KeysetRow
+		batch, err := projections.Collect(rows, err, nil, func(rows projections.Rows) (DashboardEntry, error) {
+			last = projections.NewKeysetRow(len(keys))
+			return scanDashboard(rows, last.Dest()...)
 		})
 		if err == nil {
 			err = completeDashboards(ctx, db, v, d.Now, batch)
 		}
-		return batch, last.values(), err
+		return batch, last.Values(), err
 	}, fn)
 }
 
@@ -952,15 +952,15 @@ func completeDashboards(ctx context.Context, db projections.Querier, v Viewer, n
 		return c, err
 	}
 	rows, err := db.QueryContext(ctx, `SELECT organisation_id, active_approvers FROM `+projections.OrganisationApproversTable+
-		` WHERE organisation_id IN (`+placeholders(len(orgs))+`)`, anys(orgs)...)
-	approvers, err := collect(rows, err, nil, scanCount)
+		` WHERE organisation_id IN (`+projections.Marks(len(orgs))+`)`, anys(orgs)...)
+	approvers, err := projections.Collect(rows, err, nil, scanCount)
 	if err != nil {
 		return err
 	}
 	rows, err = db.QueryContext(ctx, `SELECT organisation_id, count(*) FROM `+projections.AccessRequestsTable+`
-WHERE status = ? AND user_status IN (?, ?) AND organisation_id IN (`+placeholders(len(orgs))+`)
+WHERE status = ? AND user_status IN (?, ?) AND organisation_id IN (`+projections.Marks(len(orgs))+`)
 GROUP BY organisation_id`, append([]any{projections.RequestPending, "pending", "active"}, anys(orgs)...)...)
-	pending, err := collect(rows, err, nil, scanCount)
+	pending, err := projections.Collect(rows, err, nil, scanCount)
 	if err != nil {
 		return err
 	}
@@ -971,9 +971,9 @@ GROUP BY organisation_id`, append([]any{projections.RequestPending, "pending", "
 	rows, err = db.QueryContext(ctx, fmt.Sprintf(`SELECT l.location_id, u.user_id, u.email, u.full_name, u.role
 FROM %s l JOIN %s u ON u.user_id = l.user_id
 WHERE l.location_id IN (%s) AND u.status = ?
-ORDER BY u.full_name, u.user_id`, projections.UserLocationsTable, projections.UsersTable, placeholders(len(locs))),
+ORDER BY u.full_name, u.user_id`, projections.UserLocationsTable, projections.UsersTable, projections.Marks(len(locs))),
 		append(anys(locs), "active")...)
-	users, err := collect(rows, err, nil, func(rows projections.Rows) (access, error) {
+	users, err := projections.Collect(rows, err, nil, func(rows projections.Rows) (access, error) {
 		var a access
 		err := rows.Scan(&a.location, &a.user.UserID, &a.user.Email, &a.user.FullName, &a.user.Role)
 		a.user.Approver = a.user.Role == "approver"
@@ -1057,8 +1057,8 @@ func (q Service) SearchGPPractices(ctx context.Context, text string, limit int) 
 		limit = DefaultGPPracticeLimit
 	}
 	limit = min(limit, MaxGPPracticeLimit)
-	var w where
-	w.add(`type = ?`, string(location.GP))
+	var w projections.Where
+	w.Add(`type = ?`, string(location.GP))
 	words := strings.Fields(key)
 	words = words[:min(len(words), maxSearchWords)]
 	var conds []string
@@ -1072,12 +1072,12 @@ func (q Service) SearchGPPractices(ctx context.Context, text string, limit int) 
 		cond += ` OR organisation_id LIKE ? ESCAPE '\'`
 		args = append(args, likeEscaper.Replace(code.String())+"%")
 	}
-	w.add(cond+")", args...)
+	w.Add(cond+")", args...)
 	out := []GPPractice{}
 	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
 		rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT organisation_id, name, postcode FROM %s%s
-ORDER BY name_key, organisation_id LIMIT %d`, projections.SearchOrganisationsTable, w, limit), w.args...)
-		out, err = collect(rows, err, out, func(rows projections.Rows) (GPPractice, error) {
+ORDER BY name_key, organisation_id LIMIT %d`, projections.SearchOrganisationsTable, w, limit), w.Args...)
+		out, err = projections.Collect(rows, err, out, func(rows projections.Rows) (GPPractice, error) {
 			var g GPPractice
 			err := rows.Scan(&g.Code, &g.Name, &g.Postcode)
 			return g, err

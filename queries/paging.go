@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/capacitytracker/capacity/domain"
 	"github.com/capacitytracker/capacity/projections"
@@ -15,58 +14,17 @@ import (
 // count of them all), and the keyset walk of a streaming download
 // (eachKeyset) with the WHERE clause builder it extends.
 
-// limitOffset is the LIMIT and OFFSET of a page (from 1) of size rows.
-// Both are numbers this package checked (paging), never a caller's text.
-func limitOffset(page, size int) string {
-	if page <= 1 {
-		return fmt.Sprintf(` LIMIT %d`, size)
-	}
-	return fmt.Sprintf(` LIMIT %d OFFSET %d`, size, (page-1)*size)
-}
-
-// countRows runs a query of one count.
-func countRows(ctx context.Context, db projections.Querier, query string, args ...any) (int, error) {
-	rows, err := db.QueryContext(ctx, query, args...)
-	n, err := collect(rows, err, nil, func(rows projections.Rows) (int, error) {
-		var n int
-		err := rows.Scan(&n)
-		return n, err
-	})
-	if err != nil || len(n) == 0 {
-		return 0, err
-	}
-	return n[0], nil
-}
-
-// where is the WHERE clause of a list, built from its parts.
-type where struct {
-	conds []string
-	args  []any
-}
-
-func (w *where) add(cond string, args ...any) {
-	w.conds = append(w.conds, cond)
-	w.args = append(w.args, args...)
-}
-
-func (w where) String() string {
-	if len(w.conds) == 0 {
-		return ""
-	}
-	return " WHERE " + strings.Join(w.conds, " AND ")
-}
-
 // eachKeyset walks a list in batches of streamBatch rows: read gets the
 // conditions of the next batch and returns its rows and the sort keys of
 // its last row.
-func eachKeyset[T any](ctx context.Context, rm projections.ReadModels, w where, o order,
-	read func(db projections.Querier, cond where) ([]T, []any, error), fn func(T) error) error {
+func eachKeyset[T any](ctx context.Context, rm projections.ReadModels, w projections.Where, o order,
+	read func(db projections.Querier, cond projections.Where) ([]T, []any, error), fn func(T) error) error {
 	var last []any
 	for {
-		cond := where{conds: slices.Clone(w.conds), args: slices.Clone(w.args)}
+		cond := w.Clone()
 		if last != nil {
 			c, args := o.after(last)
-			cond.add(c, args...)
+			cond.Add(c, args...)
 		}
 		var batch []T
 		err := rm.Query(ctx, func(db projections.Querier) error {
@@ -86,34 +44,6 @@ func eachKeyset[T any](ctx context.Context, rm projections.ReadModels, w where, 
 			return nil
 		}
 	}
-}
-
-// keysetRow reads the sort keys of a keyset (as the driver gives them,
-// so that they go back as they came) after the row's own columns.
-type keysetRow struct{ keys []any }
-
-func newKeysetRow(n int) *keysetRow { return &keysetRow{keys: make([]any, n)} }
-
-// values are the keys read (nil without a row).
-func (k *keysetRow) values() []any {
-	if k == nil {
-		return nil
-	}
-	return k.keys
-}
-
-// dest are the scan destinations of the keys.
-func (k *keysetRow) dest() []any {
-	ptrs := make([]any, len(k.keys))
-	for i := range k.keys {
-		ptrs[i] = &k.keys[i]
-	}
-	return ptrs
-}
-
-// placeholders is "?, ?, ..." for n values.
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
 }
 
 // PageSizes are the page sizes a list offers ("Show 10/25/50/100

@@ -91,7 +91,7 @@ func (q Service) OpenSurveys(ctx context.Context, v Viewer, locationID string, n
 		rows, err := db.QueryContext(ctx, `SELECT organisation_id, name FROM `+projections.SearchLocationsTable+
 			` WHERE location_id = ?`, locationID)
 		type loc struct{ org, name string }
-		found, err := collect(rows, err, nil, func(rows projections.Rows) (loc, error) {
+		found, err := projections.Collect(rows, err, nil, func(rows projections.Rows) (loc, error) {
 			var l loc
 			err := rows.Scan(&l.org, &l.name)
 			return l, err
@@ -122,7 +122,7 @@ WHERE s.status = ? AND s.opens_at <= ? AND s.closes_at > ?
 ORDER BY s.closes_at, s.title, s.survey_id`, projections.SurveysTable, projections.SearchLocationsTable, projections.SurveyResponsesTable,
 			targeted(projections.TargetOrganisationType, "organisation_type"), targeted(projections.TargetNHSRegion, "nhs_region")),
 			locationID, string(survey.Published), d.Time(now), d.Time(now))
-		out.Surveys, err = collect(rows, err, out.Surveys, scanOpenSurvey)
+		out.Surveys, err = projections.Collect(rows, err, out.Surveys, scanOpenSurvey)
 		return err
 	})
 	if err != nil {
@@ -178,7 +178,7 @@ func (q Service) Surveys(ctx context.Context, v Viewer, now time.Time, minPositi
     (SELECT count(*) FROM %s r WHERE r.survey_id = s.survey_id)
 FROM %s s
 ORDER BY s.defined_at DESC, s.survey_id`, projections.SurveyResponsesTable, projections.SurveysTable))
-		out, err = collect(rows, err, out, func(rows projections.Rows) (SurveySummary, error) {
+		out, err = projections.Collect(rows, err, out, func(rows projections.Rows) (SurveySummary, error) {
 			return scanSurveySummary(rows, now)
 		})
 		return err
@@ -208,7 +208,7 @@ func scanSurveySummary(rows projections.Rows, now time.Time) (SurveySummary, err
 		}
 	}
 	s.OpensAt, s.ClosesAt, s.DefinedAt = opens.Time, closes.Time, defined.Time
-	s.PublishedAt, s.ClosedAt = timePtr(published), timePtr(closed)
+	s.PublishedAt, s.ClosedAt = projections.TimePtr(published), projections.TimePtr(closed)
 	switch {
 	case s.Status == string(survey.Draft):
 		s.State = SurveyDraft

@@ -20,7 +20,7 @@ import (
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/eventstore/pgtest"
 	"github.com/capacitytracker/capacity/eventstore/postgres"
-	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/views"
 )
 
 // postgresCluster is what the tests of several capacityd nodes on one
@@ -152,7 +152,7 @@ func (c postgresCluster) checkNoPoison(t *testing.T) {
 func (c postgresCluster) checkViewsEqualRebuild(t *testing.T) {
 	t.Helper()
 	var tables []string
-	for _, p := range projections.Default() {
+	for _, p := range views.Default() {
 		tables = append(tables, p.Tables()...)
 	}
 	live := dumpTables(t, c.pool, tables)

@@ -15,6 +15,7 @@ import (
 	"github.com/capacitytracker/capacity/cmd/internal/proctest"
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/views"
 )
 
 // TestCapacityd_ThreeNodesShareTheProjectionsAndTakeOverFromAKilledOne:
@@ -32,7 +33,7 @@ func TestCapacityd_ThreeNodesShareTheProjectionsAndTakeOverFromAKilledOne(t *tes
 	c := newPostgresCluster(t, 30, 5)
 	ctl, env, store := c.ctl, c.env, c.store
 	// An engine that is not run: its Status reads who holds each lease.
-	observer, err := projections.NewEngine(projections.NewPostgresBackend(store), slog.New(slog.DiscardHandler), projections.Default()...)
+	observer, err := projections.NewEngine(projections.NewPostgresBackend(store), slog.New(slog.DiscardHandler), views.Default()...)
 	if err != nil {
 		t.Fatal(err)
 	}

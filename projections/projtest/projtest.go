@@ -21,6 +21,7 @@ import (
 	"github.com/capacitytracker/capacity/eventstore/postgres"
 	"github.com/capacitytracker/capacity/eventstore/sqlite"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/views"
 )
 
 // The backends' names.
@@ -84,7 +85,7 @@ func template() (pgtest.Template, error) {
 	h := sha256.New()
 	// Bump when the way the template is built changes.
 	fmt.Fprintf(h, "projtest prepared 1\x00%s\x00", migrated.Key)
-	for _, p := range projections.Default() {
+	for _, p := range views.Default() {
 		fmt.Fprintf(h, "projection %s\x00%s\x00", p.Name(), strings.Join(p.Schema(projections.Postgres, Identity), "\x00"))
 	}
 	build := func(ctx context.Context, url string) error {
@@ -104,7 +105,7 @@ func prepare(ctx context.Context, url string) error {
 		return err
 	}
 	defer pool.Close()
-	e, err := projections.NewEngine(projections.NewPostgresBackend(postgres.New(pool)), slog.New(slog.DiscardHandler), projections.Default()...)
+	e, err := projections.NewEngine(projections.NewPostgresBackend(postgres.New(pool)), slog.New(slog.DiscardHandler), views.Default()...)
 	if err != nil {
 		return err
 	}

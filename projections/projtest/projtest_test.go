@@ -13,6 +13,7 @@ import (
 	"github.com/capacitytracker/capacity/migrations"
 	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/projections/projtest"
+	"github.com/capacitytracker/capacity/projections/views"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -25,7 +26,7 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 // The databases are dropped when the benchmark ends, outside the timing.
 func BenchmarkWorld(b *testing.B) {
 	prepare := func(b *testing.B, pb projections.Backend) {
-		e, err := projections.NewEngine(pb, slog.New(slog.DiscardHandler), projections.Default()...)
+		e, err := projections.NewEngine(pb, slog.New(slog.DiscardHandler), views.Default()...)
 		if err != nil {
 			b.Fatal(err)
 		}

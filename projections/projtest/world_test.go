@@ -7,6 +7,7 @@ import (
 
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/categorystats"
 	"github.com/capacitytracker/capacity/projections/projtest"
 )
 
@@ -21,7 +22,7 @@ func TestWorld_SyncWaitsForEveryEmittedEvent(t *testing.T) {
 	for _, backend := range projtest.Backends() {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
-			w := projtest.NewWorld(t, backend, projections.CategoryStats{})
+			w := projtest.NewWorld(t, backend, categorystats.Projection{})
 			w.Emit("provider-1", eventstore.Metadata{}, counted{1}, counted{2}, counted{3})
 			last := w.Emit("location-2", eventstore.Metadata{Command: "other"}, counted{4})
 			if w.Last() != last {
@@ -30,7 +31,7 @@ func TestWorld_SyncWaitsForEveryEmittedEvent(t *testing.T) {
 			w.Sync()
 			got := map[string][2]int64{}
 			err := w.ReadModels.Query(context.Background(), func(q projections.Querier) error {
-				rows, err := q.QueryContext(context.Background(), `SELECT category, event_count, last_position FROM `+projections.CategoryStatsTable)
+				rows, err := q.QueryContext(context.Background(), `SELECT category, event_count, last_position FROM `+categorystats.Table)
 				if err != nil {
 					return err
 				}

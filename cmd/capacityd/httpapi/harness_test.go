@@ -39,6 +39,7 @@ import (
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/projections/projtest"
+	"github.com/capacitytracker/capacity/projections/views"
 	"github.com/capacitytracker/capacity/queries"
 )
 
@@ -126,7 +127,7 @@ func newAPI(t *testing.T, backend string) *api {
 	}
 	a.accounts = accounts
 	// Default includes the mail outbox, which the mailbox sends.
-	engine, err := projections.NewEngine(pb, logger, projections.Default()...)
+	engine, err := projections.NewEngine(pb, logger, views.Default()...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ type viewsFixture struct {
 // newViewsFixture seeds *viewsLocations locations (capacityctl seed's
 // national data set) into a fresh store of the backend, rebuilds the
 // location search (the read model of the downloads; bringing up every
-// projection of projections.Default() takes minutes more at this size),
+// projection of views.Default() takes minutes more at this size),
 // runs the engine until it is at the head and starts a server over it.
 func newViewsFixture(b *testing.B, backend string) *viewsFixture {
 	b.Helper()

@@ -37,6 +37,7 @@ import (
 	"github.com/capacitytracker/capacity/eventstore/sqlite"
 	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/projections/projtest"
+	"github.com/capacitytracker/capacity/projections/views"
 	"github.com/capacitytracker/capacity/queries"
 )
 
@@ -126,7 +127,7 @@ func newSiteWith(t testing.TB, backend string, opts siteOptions) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	engine, err := projections.NewEngine(pb, logger, projections.Default()...)
+	engine, err := projections.NewEngine(pb, logger, views.Default()...)
 	if err != nil {
 		t.Fatal(err)
 	}

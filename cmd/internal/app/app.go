@@ -26,6 +26,7 @@ import (
 	"github.com/capacitytracker/capacity/eventstore/sqlite"
 	"github.com/capacitytracker/capacity/migrations"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/views"
 )
 
 // Default locations of the embedded backend, relative to the working
@@ -250,7 +251,7 @@ func (b *Backend) CheckMigrations(ctx context.Context) error {
 
 // NewEngine builds the projection engine with the default projections.
 func (b *Backend) NewEngine(logger *slog.Logger) (*projections.Engine, error) {
-	e, err := projections.NewEngine(b.ProjectionBackend(), logger, projections.Default()...)
+	e, err := projections.NewEngine(b.ProjectionBackend(), logger, views.Default()...)
 	if err != nil {
 		return nil, fmt.Errorf("build projection engine: %w", err)
 	}

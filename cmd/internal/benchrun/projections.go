@@ -15,6 +15,8 @@ import (
 	"github.com/capacitytracker/capacity/eventstore/bench"
 	"github.com/capacitytracker/capacity/eventstore/postgres"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/categorystats"
+	"github.com/capacitytracker/capacity/projections/views"
 )
 
 // lagObserver turns the engine's commit reports into per-event lag: the time
@@ -105,9 +107,9 @@ func runProjections(ctx context.Context, s *scratch, opts Options, w io.Writer) 
 	// The engine with its smallest real projection measures the engine
 	// itself (the Watermill subscriber, the handler, the checkpoint); every
 	// projection of the product at once is what a server runs.
-	projs, name := []projections.Projection{projections.CategoryStats{}}, "category_stats"
+	projs, name := []projections.Projection{categorystats.Projection{}}, "category_stats"
 	if opts.AllProjections {
-		projs = projections.Default()
+		projs = views.Default()
 		name = fmt.Sprintf("all %d projections", len(projs))
 	}
 	if opts.Nodes > 1 {

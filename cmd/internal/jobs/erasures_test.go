@@ -16,6 +16,7 @@ import (
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/projections/projtest"
+	"github.com/capacitytracker/capacity/projections/views"
 )
 
 // rebuildLog records which projections an engine started to rebuild, in
@@ -138,7 +139,7 @@ func TestApplyErasures_LeavesErasuresAfterTheUpgradeToTheProjections(t *testing.
 			ctx := context.Background()
 			store, pb := projtest.Open(t, backend)
 			log := newRebuildLog(nil)
-			node, err := projections.NewEngine(pb, slog.New(log), projections.Default()...)
+			node, err := projections.NewEngine(pb, slog.New(log), views.Default()...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -175,11 +176,11 @@ func TestApplyErasures_OneNodeAtATimeAndResumesWhereADeadNodeStopped(t *testing.
 				}
 			})
 			log2 := newRebuildLog(nil)
-			node1, err := projections.NewEngine(pb, slog.New(log1), projections.Default()...)
+			node1, err := projections.NewEngine(pb, slog.New(log1), views.Default()...)
 			if err != nil {
 				t.Fatal(err)
 			}
-			node2, err := projections.NewEngine(pb, slog.New(log2), projections.Default()...)
+			node2, err := projections.NewEngine(pb, slog.New(log2), views.Default()...)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -22,6 +22,7 @@ import (
 	"github.com/capacitytracker/capacity/eventstore/pgtest"
 	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/projections/projtest"
+	"github.com/capacitytracker/capacity/projections/views"
 	"github.com/capacitytracker/capacity/queries"
 )
 
@@ -61,7 +62,7 @@ func newReminderWorld(t *testing.T, backend string) *reminderWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	engine, err := projections.NewEngine(pb, logger, projections.Default()...)
+	engine, err := projections.NewEngine(pb, logger, views.Default()...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,29 +1,34 @@
-package projections
+// Package categorystats is the category_stats read model: the events of
+// every stream category counted, with the last one's time and position. It
+// owns its table's DDL, its fold and its read SQL (List).
+package categorystats
 
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/capacitytracker/capacity/eventstore"
+	"github.com/capacitytracker/capacity/projections"
 )
 
-// CategoryStats counts the events of every stream category: table
+// Projection counts the events of every stream category: table
 // category_stats (category, event_count, last_event_at, last_position).
 // It is the engine's smallest real read model (admin dashboard, smoke
 // checks) and, being a counter, shows at once any event applied twice.
-type CategoryStats struct{}
+type Projection struct{}
 
-var _ BatchApplier = CategoryStats{}
+var _ projections.BatchApplier = Projection{}
 
-// CategoryStatsTable is the read-model table of CategoryStats.
-const CategoryStatsTable = "category_stats"
+// Table is the read-model table of Projection.
+const Table = "category_stats"
 
-func (CategoryStats) Name() string { return "category_stats" }
+func (Projection) Name() string { return "category_stats" }
 
-func (CategoryStats) Tables() []string { return []string{CategoryStatsTable} }
+func (Projection) Tables() []string { return []string{Table} }
 
-func (CategoryStats) Schema(d Dialect, table func(string) string) []string {
-	t := table(CategoryStatsTable)
+func (Projection) Schema(d projections.Dialect, table func(string) string) []string {
+	t := table(Table)
 	return []string{
 		fmt.Sprintf(`CREATE TABLE %s (
     category      TEXT   PRIMARY KEY,
@@ -36,14 +41,14 @@ func (CategoryStats) Schema(d Dialect, table func(string) string) []string {
 }
 
 // Apply counts one event.
-func (CategoryStats) Apply(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event) error {
+func (Projection) Apply(ctx context.Context, tx projections.Tx, table func(string) string, ev eventstore.Event) error {
 	return upsertCategory(ctx, tx, table, ev.Category(), 1, ev)
 }
 
 // ApplyBatch implements BatchApplier: it counts the batch's events per
 // category in memory, then writes one upsert per category, which adds the
 // count and sets the category's last event, as Apply per event would.
-func (CategoryStats) ApplyBatch(ctx context.Context, tx Tx, table func(string) string, evs []eventstore.Event) error {
+func (Projection) ApplyBatch(ctx context.Context, tx projections.Tx, table func(string) string, evs []eventstore.Event) error {
 	type stat struct {
 		category string
 		count    int64
@@ -71,8 +76,8 @@ func (CategoryStats) ApplyBatch(ctx context.Context, tx Tx, table func(string) s
 }
 
 // upsertCategory adds n events to a category whose last event is last.
-func upsertCategory(ctx context.Context, tx Tx, table func(string) string, category string, n int64, last eventstore.Event) error {
-	t := table(CategoryStatsTable)
+func upsertCategory(ctx context.Context, tx projections.Tx, table func(string) string, category string, n int64, last eventstore.Event) error {
+	t := table(Table)
 	_, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %[1]s (category, event_count, last_event_at, last_position)
 VALUES (?, ?, ?, ?)
 ON CONFLICT (category) DO UPDATE SET
@@ -84,4 +89,24 @@ ON CONFLICT (category) DO UPDATE SET
 		return fmt.Errorf("category %s: %w", category, err)
 	}
 	return nil
+}
+
+// Stat is one stream category's row.
+type Stat struct {
+	Category     string    `json:"category"`
+	EventCount   int64     `json:"event_count"`
+	LastEventAt  time.Time `json:"last_event_at"`
+	LastPosition int64     `json:"last_position"`
+}
+
+// List reads every category, by name.
+func List(ctx context.Context, db projections.Querier) ([]Stat, error) {
+	rows, err := db.QueryContext(ctx, `SELECT category, event_count, last_event_at, last_position FROM `+Table+` ORDER BY category`)
+	return projections.Collect(rows, err, nil, func(rows projections.Rows) (Stat, error) {
+		var s Stat
+		var at projections.Timestamp
+		err := rows.Scan(&s.Category, &s.EventCount, &at, &s.LastPosition)
+		s.LastEventAt = at.UTC()
+		return s, err
+	})
 }
