@@ -17,6 +17,15 @@ import (
 // Backend is the database the engine runs on: the event store and the
 // connection the read models, checkpoints and poison records live in.
 type Backend interface {
+	// InTx runs fn in one of the engine's write transactions (on SQLite
+	// it takes the engine's write turn and begins IMMEDIATE), committed
+	// if fn returns nil and rolled back otherwise. It is for the few
+	// tables a read model keeps beside its projection and writes outside
+	// the engine's batches (mailoutbox.Deliveries and mail_deliveries).
+	InTx(ctx context.Context, fn func(tx Tx) error) error
+	// TableExists reports whether the database has a table of that name,
+	// such as a projection's before the engine first created it.
+	TableExists(ctx context.Context, table string) (bool, error)
 	backend() *backend
 }
 
@@ -178,6 +187,17 @@ func (b *backend) inTx(ctx context.Context, fn func(tx wsql.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// InTx implements Backend: fn sees the transaction as a projection's Tx,
+// with ? placeholders.
+func (b *backend) InTx(ctx context.Context, fn func(tx Tx) error) error {
+	return b.inTx(ctx, func(tx wsql.Tx) error { return fn(b.view(tx)) })
+}
+
+// TableExists implements Backend, outside any transaction.
+func (b *backend) TableExists(ctx context.Context, table string) (bool, error) {
+	return b.tableExists(ctx, b.db, table)
 }
 
 // schema is the Watermill schema adapter over the events table, reading

@@ -12,6 +12,7 @@ import (
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/mailoutbox"
 	"github.com/capacitytracker/capacity/projections/projtest"
 )
 
@@ -37,7 +38,7 @@ func directoryCommands() int { return propertyLength(600, 200) }
 func TestViews_DirectoryAgreesWithDomainAfterRandomEdits(t *testing.T) {
 	t.Parallel()
 	projs := []projections.Projection{projections.LocationSearch{}, projections.Analytics{}, projections.LocationDirectory{},
-		projections.MailOutbox{}}
+		mailoutbox.Projection{}}
 	eachCommandsWorld(t, projs, func(t *testing.T, backend string, pw *projtest.World, acc *commands.Service) {
 		ctx := context.Background()
 		e := pw.Engine
@@ -292,7 +293,7 @@ func (w *directoryWorld) domainViews(ctx context.Context) directoryViews {
 		out[projections.LocationsTable] = append(out[projections.LocationsTable], directoryLine(id, d.OrganisationID, orgName,
 			d.Name, d.Line1, d.Line3, d.Postcode, projections.CompactPostcode(d.Postcode), d.LocalAuthority, d.CCG, d.NHSRegion,
 			d.CQCRegion, d.RegistrationStatus, d.AddressEdited))
-		out[projections.MailLocationsTable] = append(out[projections.MailLocationsTable], directoryLine(id, d.Name,
+		out[mailoutbox.LocationsTable] = append(out[mailoutbox.LocationsTable], directoryLine(id, d.Name,
 			d.OrganisationID, d.AddressEdited))
 	}
 	for _, lines := range out {
@@ -312,7 +313,7 @@ var directoryColumns = map[string][]string{
 	projections.LocationsTable: {"location_id", "organisation_id", "organisation_name", "name", "address_line1", "town",
 		"postcode", "postcode_compact", "local_authority", "ccg", "nhs_region", "cqc_region", "registration_status",
 		"address_edited"},
-	projections.MailLocationsTable: {"location_id", "name", "organisation_id", "name_edited"},
+	mailoutbox.LocationsTable: {"location_id", "name", "organisation_id", "name_edited"},
 }
 
 func directoryLine(values ...any) string {

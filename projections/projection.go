@@ -31,11 +31,12 @@
 // the length of a batch: batches keep to a time budget (livebatch.go).
 //
 // The package must not write events or read anything but the event log, its
-// checkpoints and the read models it owns. One exception has its own file:
-// MailDeliveries (maildeliveries.go), through which the server's mail port
-// (cmd/capacityd/mailer) claims the messages of the mail_outbox read model
-// and records their delivery in mail_deliveries, a table outside every
-// projection so that a rebuild sends nothing twice.
+// checkpoints and the read models it runs. Tables kept beside a read model
+// but outside every projection belong to that read model's package, which
+// writes them through Backend.InTx: mail_deliveries, the delivery ledger of
+// the mail outbox (projections/mailoutbox's Deliveries), through which the
+// server's mail port (cmd/capacityd/mailer) claims the outbox's messages
+// and records their delivery, so that a rebuild sends nothing twice.
 package projections
 
 import (

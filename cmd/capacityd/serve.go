@@ -20,6 +20,7 @@ import (
 	"github.com/capacitytracker/capacity/cmd/internal/jobs"
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/mailoutbox"
 	"github.com/capacitytracker/capacity/queries"
 )
 
@@ -66,7 +67,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	dispatcher, err := mailer.New(projections.NewMailDeliveries(backend.ProjectionBackend()), mailer.Config{
+	dispatcher, err := mailer.New(mailoutbox.NewDeliveries(backend.ProjectionBackend()), mailer.Config{
 		Sender: sender, From: from, PublicURL: cfg.publicURL, LinkKey: accounts.LinkKey(),
 	}, logger)
 	if err != nil {

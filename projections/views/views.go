@@ -9,6 +9,7 @@ package views
 import (
 	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/projections/categorystats"
+	"github.com/capacitytracker/capacity/projections/mailoutbox"
 )
 
 // Default returns the projections the server runs: every read model of
@@ -19,5 +20,5 @@ func Default() []projections.Projection {
 	out = append(out, projections.SurveyProjections()...)
 	out = append(out, projections.AnalyticsProjections()...)
 	out = append(out, projections.Audit{})
-	return append(out, projections.MailProjections()...)
+	return append(out, mailoutbox.Projection{})
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/capacitytracker/capacity/cmd/capacityd/mailer"
 	"github.com/capacitytracker/capacity/cmd/capacityd/mailer/smtptest"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/mailoutbox"
 )
 
 const mailPublicURL = "https://capacitytracker.example.nhs.uk"
@@ -36,7 +37,7 @@ func startMailbox(t *testing.T, a *api, pb projections.Backend, logger *slog.Log
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := mailer.New(projections.NewMailDeliveries(pb), mailer.Config{
+	d, err := mailer.New(mailoutbox.NewDeliveries(pb), mailer.Config{
 		Sender:    sender,
 		From:      mailer.Address{Name: "Capacity Tracker", Email: "noreply@capacitytracker.example.nhs.uk"},
 		PublicURL: mailPublicURL,

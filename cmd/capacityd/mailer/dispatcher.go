@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/mailoutbox"
 )
 
 // Defaults of Config.
@@ -24,16 +24,16 @@ const (
 
 // Outbox is what the Dispatcher needs of the mail outbox: the messages due,
 // read with the names they need, and the record of what became of them.
-// projections.MailDeliveries is the Outbox of the mail_outbox read model.
+// mailoutbox.Deliveries is the Outbox of the mail_outbox read model.
 type Outbox interface {
 	// Claim reserves until leaseUntil up to n messages that are due at
 	// now and returns their ids.
 	Claim(ctx context.Context, now, leaseUntil time.Time, n int) ([]string, error)
 	// Load reads claimed messages and the directory of what they name.
-	Load(ctx context.Context, ids []string) ([]projections.MailMessage, projections.MailDirectory, error)
+	Load(ctx context.Context, ids []string) ([]mailoutbox.Message, mailoutbox.Directory, error)
 	// Record sets a claimed message's outcome and Release gives it back
 	// untried; each reports whether the claim (leaseUntil) was still ours.
-	Record(ctx context.Context, id string, leaseUntil time.Time, o projections.MailOutcome) (bool, error)
+	Record(ctx context.Context, id string, leaseUntil time.Time, o mailoutbox.Outcome) (bool, error)
 	Release(ctx context.Context, id string, leaseUntil time.Time) (bool, error)
 }
 
@@ -217,7 +217,7 @@ func (d *Dispatcher) pass(ctx context.Context) (claimed, sent int, err error) {
 // deliver renders and sends one claimed message and records the outcome.
 // It reports whether the message was sent; an error means the outcome
 // could not be recorded or ctx was cancelled.
-func (d *Dispatcher) deliver(ctx context.Context, m projections.MailMessage, dir projections.MailDirectory, lease time.Time) (bool, error) {
+func (d *Dispatcher) deliver(ctx context.Context, m mailoutbox.Message, dir mailoutbox.Directory, lease time.Time) (bool, error) {
 	now := d.now()
 	logger := d.logger.With("message_id", m.ID, "template", m.Template, "attempt", m.Attempts+1)
 	// Reasons not to send at all.
@@ -234,14 +234,14 @@ func (d *Dispatcher) deliver(ctx context.Context, m projections.MailMessage, dir
 	}
 	if skip != "" {
 		logger.Info("mail not sent", "reason", skip)
-		return false, d.record(ctx, m.ID, lease, projections.MailOutcome{
-			Status: projections.DeliveryFailed, NextAttempt: now, LastError: skip})
+		return false, d.record(ctx, m.ID, lease, mailoutbox.Outcome{
+			Status: mailoutbox.DeliveryFailed, NextAttempt: now, LastError: skip})
 	}
 	msg, err := d.render(m, dir)
 	if err != nil {
 		logger.Error("mail cannot be rendered", "err", err)
-		return false, d.record(ctx, m.ID, lease, projections.MailOutcome{
-			Status: projections.DeliveryFailed, Attempted: true, NextAttempt: now, LastError: err.Error()})
+		return false, d.record(ctx, m.ID, lease, mailoutbox.Outcome{
+			Status: mailoutbox.DeliveryFailed, Attempted: true, NextAttempt: now, LastError: err.Error()})
 	}
 	// Send only with half the lease left at least, and never for longer.
 	if now.Add(d.cfg.Lease/2).UnixMilli() > lease.UnixMilli() {
@@ -253,8 +253,8 @@ func (d *Dispatcher) deliver(ctx context.Context, m projections.MailMessage, dir
 	if err == nil {
 		sentAt := d.now()
 		logger.Info("mail sent")
-		return true, d.record(ctx, m.ID, lease, projections.MailOutcome{
-			Status: projections.DeliverySent, Attempted: true, NextAttempt: sentAt, SentAt: sentAt})
+		return true, d.record(ctx, m.ID, lease, mailoutbox.Outcome{
+			Status: mailoutbox.DeliverySent, Attempted: true, NextAttempt: sentAt, SentAt: sentAt})
 	}
 	if ctx.Err() != nil {
 		// Shutting down: give the message back without counting it.
@@ -264,17 +264,17 @@ func (d *Dispatcher) deliver(ctx context.Context, m projections.MailMessage, dir
 	now = d.now()
 	if IsPermanent(err) || attempts >= d.cfg.MaxAttempts {
 		logger.Error("mail failed", "err", err, "permanent", IsPermanent(err))
-		return false, d.record(ctx, m.ID, lease, projections.MailOutcome{
-			Status: projections.DeliveryFailed, Attempted: true, NextAttempt: now, LastError: err.Error()})
+		return false, d.record(ctx, m.ID, lease, mailoutbox.Outcome{
+			Status: mailoutbox.DeliveryFailed, Attempted: true, NextAttempt: now, LastError: err.Error()})
 	}
 	next := now.Add(d.cfg.Backoff(attempts))
 	logger.Warn("mail failed, will retry", "err", err, "next_attempt_at", next)
-	return false, d.record(ctx, m.ID, lease, projections.MailOutcome{
-		Status: projections.DeliveryPending, Attempted: true, NextAttempt: next, LastError: err.Error()})
+	return false, d.record(ctx, m.ID, lease, mailoutbox.Outcome{
+		Status: mailoutbox.DeliveryPending, Attempted: true, NextAttempt: next, LastError: err.Error()})
 }
 
 // record sets a claimed message's outcome, if the claim is still ours.
-func (d *Dispatcher) record(ctx context.Context, id string, lease time.Time, o projections.MailOutcome) error {
+func (d *Dispatcher) record(ctx context.Context, id string, lease time.Time, o mailoutbox.Outcome) error {
 	ok, err := d.outbox.Record(ctx, id, lease, o)
 	d.leaseLost(id, ok, err)
 	return err

@@ -31,6 +31,7 @@ import (
 	"github.com/capacitytracker/capacity/eventstore/postgres"
 	"github.com/capacitytracker/capacity/eventstore/sqlite"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/mailoutbox"
 	"github.com/capacitytracker/capacity/projections/projtest"
 )
 
@@ -76,7 +77,7 @@ type mailWorld struct {
 
 func newMailWorld(t *testing.T, h *harness) *mailWorld {
 	t.Helper()
-	e, err := projections.NewEngine(h.backend, quietLogger(), projections.MailProjections()...)
+	e, err := projections.NewEngine(h.backend, quietLogger(), mailoutbox.Projection{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +238,7 @@ func (w *mailWorld) dispatcherOn(b projections.Backend, sender mailer.Sender, op
 	for _, o := range opts {
 		o(&cfg)
 	}
-	d, err := mailer.New(projections.NewMailDeliveries(b), cfg, quietLogger())
+	d, err := mailer.New(mailoutbox.NewDeliveries(b), cfg, quietLogger())
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -444,7 +445,7 @@ func TestMailOutbox_AccessRequestGoesToActiveApproversOrElseSupport(t *testing.T
 			assertLacks(t, "request to "+to, m.Text, "Oak Lodge", "no active Approver")
 		}
 		if id, want := messageID(got["ann.approver@example.nhs.uk"][0]),
-			wantMessageID(projections.MailMessageID(r.requestEvent, projections.MailAccessRequest, ann.String(), "ORG-1")); id != want {
+			wantMessageID(mailoutbox.MessageID(r.requestEvent, mailoutbox.AccessRequest, ann.String(), "ORG-1")); id != want {
 			t.Errorf("Message-ID %q, want %q", id, want)
 		}
 		if from := got["ann.approver@example.nhs.uk"][0].Msg.Header.Get("From"); from != `"Capacity Tracker" <no-reply@capacitytracker.example.nhs.uk>` {
@@ -460,7 +461,7 @@ func TestMailOutbox_AccessRequestGoesToActiveApproversOrElseSupport(t *testing.T
 		assertContains(t, "request to support", m.Text, "Dear Sam Support,", "Oak Lodge (LOC-2)",
 			"Meadow Homes has no active Approver", "Approve/Reject Users")
 		assertLacks(t, "request to support", m.Text, "Rose House")
-		if _, ok := readDelivery(t, h, projections.MailMessageID(r.requestEvent, projections.MailAccessRequest, sam.String(), "ORG-1")); ok {
+		if _, ok := readDelivery(t, h, mailoutbox.MessageID(r.requestEvent, mailoutbox.AccessRequest, sam.String(), "ORG-1")); ok {
 			t.Error("support got ORG-1's part, which has Approvers")
 		}
 	})
@@ -652,12 +653,12 @@ func TestMailDispatcher_SendsEachMessageOnceAcrossPassesAndRebuilds(t *testing.T
 		if len(msgs) != 3 {
 			t.Fatalf("server got %d messages, want 3", len(msgs))
 		}
-		id := projections.MailMessageID(reset[0], projections.MailResetPassword, r.user.String(), "")
+		id := mailoutbox.MessageID(reset[0], mailoutbox.ResetPassword, r.user.String(), "")
 		if got := messageID(msgs[2]); got != wantMessageID(id) {
 			t.Errorf("Message-ID %q, want %q", got, wantMessageID(id))
 		}
 		dl, ok := readDelivery(t, h, id)
-		if !ok || dl.status != projections.DeliverySent || dl.attempts != 1 || dl.sentAt == nil {
+		if !ok || dl.status != mailoutbox.DeliverySent || dl.attempts != 1 || dl.sentAt == nil {
 			t.Errorf("delivery %+v (found %v), want sent after 1 attempt", dl, ok)
 		}
 	})
@@ -672,7 +673,7 @@ func TestMailDispatcher_RetriesTemporaryFailureAfterBackoffButNotPermanentOne(t 
 			u := w.support(email, "Someone")
 			ids := w.appendUser(u, account.PasswordLinkIssued{LinkID: uuid.New(), Purpose: account.LinkResetPassword,
 				ExpiresAt: time.Now().Add(time.Hour)})
-			links[email] = uuid.MustParse(projections.MailMessageID(ids[0], projections.MailResetPassword, u.String(), ""))
+			links[email] = uuid.MustParse(mailoutbox.MessageID(ids[0], mailoutbox.ResetPassword, u.String(), ""))
 		}
 		w.caughtUp()
 
@@ -688,12 +689,12 @@ func TestMailDispatcher_RetriesTemporaryFailureAfterBackoffButNotPermanentOne(t 
 			t.Fatalf("sent %d, want 1 (ok@)", n)
 		}
 		busy, _ := readDelivery(t, h, links["busy@example.nhs.uk"].String())
-		if busy.status != projections.DeliveryPending || busy.attempts != 1 ||
+		if busy.status != mailoutbox.DeliveryPending || busy.attempts != 1 ||
 			busy.nextAttempt != start.Add(time.Minute).UnixMilli() || !strings.Contains(busy.lastError, "451") {
 			t.Fatalf("busy@ after a 451: %+v, want pending, 1 attempt, retry in a minute", busy)
 		}
 		unknown, _ := readDelivery(t, h, links["unknown@example.nhs.uk"].String())
-		if unknown.status != projections.DeliveryFailed || unknown.attempts != 1 || !strings.Contains(unknown.lastError, "550") {
+		if unknown.status != mailoutbox.DeliveryFailed || unknown.attempts != 1 || !strings.Contains(unknown.lastError, "550") {
 			t.Fatalf("unknown@ after a 550: %+v, want failed", unknown)
 		}
 
@@ -726,7 +727,7 @@ func TestMailDispatcher_RetriesTemporaryFailureAfterBackoffButNotPermanentOne(t 
 			t.Errorf("retried message has Message-ID %q", id)
 		}
 		busy, _ = readDelivery(t, h, links["busy@example.nhs.uk"].String())
-		if busy.status != projections.DeliverySent || busy.attempts != 3 {
+		if busy.status != mailoutbox.DeliverySent || busy.attempts != 3 {
 			t.Errorf("busy@ after the retry: %+v, want sent after 3 attempts", busy)
 		}
 		// The permanent refusal is never tried again.
@@ -747,7 +748,7 @@ func TestMailDispatcher_GivesUpAfterMaxAttempts(t *testing.T) {
 		u := w.support("busy@example.nhs.uk", "Busy Person")
 		ids := w.appendUser(u, account.PasswordLinkIssued{LinkID: uuid.New(), Purpose: account.LinkResetPassword,
 			ExpiresAt: time.Now().Add(time.Hour)})
-		id := projections.MailMessageID(ids[0], projections.MailResetPassword, u.String(), "")
+		id := mailoutbox.MessageID(ids[0], mailoutbox.ResetPassword, u.String(), "")
 		w.caughtUp()
 		srv := smtptest.StartWithOptions(t, smtptest.Options{RejectRcpt: map[string]int{"busy@example.nhs.uk": 421}})
 		sender := &switchSender{}
@@ -763,7 +764,7 @@ func TestMailDispatcher_GivesUpAfterMaxAttempts(t *testing.T) {
 		if n := sender.tries("busy@example.nhs.uk"); n != 3 {
 			t.Errorf("tried %d times, want 3", n)
 		}
-		if dl, _ := readDelivery(t, h, id); dl.status != projections.DeliveryFailed || dl.attempts != 3 {
+		if dl, _ := readDelivery(t, h, id); dl.status != mailoutbox.DeliveryFailed || dl.attempts != 3 {
 			t.Errorf("delivery %+v, want failed after 3 attempts", dl)
 		}
 	})
@@ -883,7 +884,7 @@ func TestMailDispatcher_DirSenderWritesMessagesAsEmlFiles(t *testing.T) {
 		if subject != "Capacity Tracker: set your password" {
 			t.Errorf("Subject %q", subject)
 		}
-		if got, want := msg.Header.Get("Message-Id"), wantMessageID(projections.MailMessageID(ids[0], projections.MailSetPassword, u.String(), "")); got != want {
+		if got, want := msg.Header.Get("Message-Id"), wantMessageID(mailoutbox.MessageID(ids[0], mailoutbox.SetPassword, u.String(), "")); got != want {
 			t.Errorf("Message-ID %q, want %q", got, want)
 		}
 		body, err := io.ReadAll(quotedprintable.NewReader(msg.Body))
@@ -901,7 +902,7 @@ func TestMailDispatcher_SkipsErasedOldAndOutOfDateMessages(t *testing.T) {
 		erased := w.support("erased@example.nhs.uk", "Erased Person")
 		ids := w.appendUser(erased, account.PasswordLinkIssued{LinkID: uuid.New(), Purpose: account.LinkResetPassword,
 			ExpiresAt: time.Now().Add(time.Hour)})
-		erasedID := projections.MailMessageID(ids[0], projections.MailResetPassword, erased.String(), "")
+		erasedID := mailoutbox.MessageID(ids[0], mailoutbox.ResetPassword, erased.String(), "")
 		if err := h.store.ForgetSubject(context.Background(), account.Subject(erased)); err != nil {
 			t.Fatal(err)
 		}
@@ -909,9 +910,9 @@ func TestMailDispatcher_SkipsErasedOldAndOutOfDateMessages(t *testing.T) {
 		sam := w.support("sam.support@example.nhs.uk", "Sam Support")
 		ids = w.appendUser(sam, account.PasswordLinkIssued{LinkID: uuid.New(), Purpose: account.LinkResetPassword,
 			ExpiresAt: time.Now().Add(time.Hour)})
-		expiredID := projections.MailMessageID(ids[0], projections.MailResetPassword, sam.String(), "")
+		expiredID := mailoutbox.MessageID(ids[0], mailoutbox.ResetPassword, sam.String(), "")
 		ids = w.appendLogin(sam, account.AccountLocked{Until: time.Now().Add(24 * time.Hour), Failures: 5})
-		lockedID := projections.MailMessageID(ids[0], projections.MailAccountLocked, sam.String(), "")
+		lockedID := mailoutbox.MessageID(ids[0], mailoutbox.AccountLocked, sam.String(), "")
 		w.caughtUp()
 
 		srv := smtptest.Start(t)
@@ -921,11 +922,11 @@ func TestMailDispatcher_SkipsErasedOldAndOutOfDateMessages(t *testing.T) {
 			t.Fatalf("sent %d, want 1 (the lock)", n)
 		}
 		for id, want := range map[string]string{erasedID: "no address", expiredID: "out of date"} {
-			if dl, _ := readDelivery(t, h, id); dl.status != projections.DeliveryFailed || !strings.Contains(dl.lastError, want) {
+			if dl, _ := readDelivery(t, h, id); dl.status != mailoutbox.DeliveryFailed || !strings.Contains(dl.lastError, want) {
 				t.Errorf("delivery %+v, want failed: %s", dl, want)
 			}
 		}
-		if dl, _ := readDelivery(t, h, lockedID); dl.status != projections.DeliverySent {
+		if dl, _ := readDelivery(t, h, lockedID); dl.status != mailoutbox.DeliverySent {
 			t.Errorf("lock's delivery %+v, want sent", dl)
 		}
 		// An event older than MaxAge is not sent.
@@ -935,7 +936,7 @@ func TestMailDispatcher_SkipsErasedOldAndOutOfDateMessages(t *testing.T) {
 		if n := dispatch(t, d); n != 0 {
 			t.Fatalf("sent %d, want 0", n)
 		}
-		if dl, _ := readDelivery(t, h, projections.MailMessageID(ids[0], projections.MailAccountLocked, sam.String(), "")); dl.status != projections.DeliveryFailed || !strings.Contains(dl.lastError, "too old") {
+		if dl, _ := readDelivery(t, h, mailoutbox.MessageID(ids[0], mailoutbox.AccountLocked, sam.String(), "")); dl.status != mailoutbox.DeliveryFailed || !strings.Contains(dl.lastError, "too old") {
 			t.Errorf("old event's delivery %+v, want failed: too old", dl)
 		}
 		if got := srv.Messages(); len(got) != 1 {
@@ -956,7 +957,7 @@ func TestMailDispatcher_SendsNothingToAPersonErasedAfterTheirMailWasQueued(t *te
 		gone := w.support("gone.soon@example.nhs.uk", "Gone Soon")
 		ids := w.appendUser(gone, account.PasswordLinkIssued{LinkID: uuid.New(), Purpose: account.LinkResetPassword,
 			ExpiresAt: time.Now().Add(time.Hour)})
-		queued := projections.MailMessageID(ids[0], projections.MailResetPassword, gone.String(), "")
+		queued := mailoutbox.MessageID(ids[0], mailoutbox.ResetPassword, gone.String(), "")
 		w.caughtUp()
 
 		if err := h.store.ForgetSubject(context.Background(), account.Subject(gone)); err != nil {
@@ -976,7 +977,7 @@ func TestMailDispatcher_SendsNothingToAPersonErasedAfterTheirMailWasQueued(t *te
 		if n := dispatch(t, w.dispatcher(smtpSender(t, srv))); n != 0 {
 			t.Fatalf("sent %d messages, want none", n)
 		}
-		if dl, _ := readDelivery(t, h, queued); dl.status != projections.DeliveryFailed || !strings.Contains(dl.lastError, "no address") {
+		if dl, _ := readDelivery(t, h, queued); dl.status != mailoutbox.DeliveryFailed || !strings.Contains(dl.lastError, "no address") {
 			t.Errorf("the queued message's delivery %+v, want failed: no address", dl)
 		}
 		if got := srv.Messages(); len(got) != 0 {

@@ -1,10 +1,10 @@
 // Package mailer is the server's outbound mail port, the mail counterpart
 // of the HTTP port (httpapi): it sends the messages of the mail outbox.
 //
-// The mail_outbox projection (projections.MailOutbox) decides from the
+// The mail_outbox projection (mailoutbox.Projection) decides from the
 // events which emails are due and to whom; this package's Dispatcher
 // claims them through the outbox's delivery ledger
-// (projections.MailDeliveries), writes their texts (texts.go, with the
+// (mailoutbox.Deliveries), writes their texts (texts.go, with the
 // password links' tokens derived from the link ids, which are in no table),
 // hands them to a Sender and records what became of them: sent, failed, or
 // pending a retry after a backoff.

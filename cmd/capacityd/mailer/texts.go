@@ -9,22 +9,22 @@ import (
 
 	"github.com/capacitytracker/capacity/domain"
 	"github.com/capacitytracker/capacity/domain/account"
-	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/mailoutbox"
 )
 
 // render builds the message of a row: plain text, from the directory and
 // the row's params. A password link's token is derived from the link id
 // here, so it is in no table.
-func (d *Dispatcher) render(m projections.MailMessage, dir projections.MailDirectory) (Message, error) {
+func (d *Dispatcher) render(m mailoutbox.Message, dir mailoutbox.Directory) (Message, error) {
 	if m.ParamsErr != nil {
 		return Message{}, m.ParamsErr
 	}
 	r := mailText{cfg: &d.cfg, m: m, dir: dir}
 	var subject string
 	switch m.Template {
-	case projections.MailAccessRequest:
+	case mailoutbox.AccessRequest:
 		subject = r.accessRequest()
-	case projections.MailSetPassword, projections.MailResetPassword:
+	case mailoutbox.SetPassword, mailoutbox.ResetPassword:
 		userID, err := uuid.Parse(m.RecipientID)
 		if err != nil {
 			return Message{}, fmt.Errorf("recipient %q: %w", m.RecipientID, err)
@@ -35,13 +35,13 @@ func (d *Dispatcher) render(m projections.MailMessage, dir projections.MailDirec
 		}
 		link := d.cfg.PublicURL + "/set-password?token=" + account.LinkToken(d.cfg.LinkKey, userID, linkID)
 		subject = r.passwordLink(link)
-	case projections.MailAccessGranted:
+	case mailoutbox.AccessGranted:
 		subject = r.accessGranted()
-	case projections.MailAccessRejected:
+	case mailoutbox.AccessRejected:
 		subject = r.accessRejected()
-	case projections.MailPasswordExpiry:
+	case mailoutbox.PasswordExpiry:
 		subject = r.passwordExpiry()
-	case projections.MailAccountLocked:
+	case mailoutbox.AccountLocked:
 		subject = r.accountLocked()
 	default:
 		return Message{}, fmt.Errorf("unknown template %q", m.Template)
@@ -64,8 +64,8 @@ const supportCentre = "the Capacity Tracker Support Centre on 0191 691 3729 or n
 // subject.
 type mailText struct {
 	cfg *Config
-	m   projections.MailMessage
-	dir projections.MailDirectory
+	m   mailoutbox.Message
+	dir mailoutbox.Directory
 	b   strings.Builder
 }
 
@@ -147,7 +147,7 @@ func (r *mailText) passwordLink(link string) string {
 	valid := validFor(p.ExpiresAt.Sub(r.m.CreatedAt))
 	r.greet()
 	subject := "Capacity Tracker: set your password"
-	if r.m.Template == projections.MailResetPassword {
+	if r.m.Template == mailoutbox.ResetPassword {
 		subject = "Capacity Tracker: reset your password"
 		r.line("We have received a request to reset the password of your Capacity Tracker account.")
 		r.line("")
@@ -162,7 +162,7 @@ func (r *mailText) passwordLink(link string) string {
 	r.line("")
 	r.line("The link can be used once and is valid for %s, until %s.", valid, r.when(p.ExpiresAt))
 	r.line("If it has run out, you can ask for a new one with the forgotten password link on the login page at %s.", r.cfg.PublicURL)
-	if r.m.Template == projections.MailResetPassword {
+	if r.m.Template == mailoutbox.ResetPassword {
 		r.line("")
 		r.line("If you did not ask to reset your password, you can ignore this email: your password has not been changed.")
 	}

@@ -36,6 +36,7 @@ import (
 	"github.com/capacitytracker/capacity/eventstore/postgres"
 	"github.com/capacitytracker/capacity/eventstore/sqlite"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/mailoutbox"
 	"github.com/capacitytracker/capacity/projections/projtest"
 	"github.com/capacitytracker/capacity/projections/views"
 	"github.com/capacitytracker/capacity/queries"
@@ -156,7 +157,7 @@ func newSiteWith(t testing.TB, backend string, opts siteOptions) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.mailer, err = mailer.New(projections.NewMailDeliveries(pb), mailer.Config{
+	s.mailer, err = mailer.New(mailoutbox.NewDeliveries(pb), mailer.Config{
 		Sender: sender, From: mailer.Address{Name: "Capacity Tracker", Email: "noreply@capacitytracker.example.nhs.uk"},
 		PublicURL: s.url, LinkKey: accounts.LinkKey(), Clock: time.Now, TimeZone: time.UTC,
 	}, logger)

@@ -21,6 +21,7 @@ import (
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/eventstore/pgtest"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/mailoutbox"
 	"github.com/capacitytracker/capacity/projections/projtest"
 	"github.com/capacitytracker/capacity/projections/views"
 	"github.com/capacitytracker/capacity/queries"
@@ -251,7 +252,7 @@ func TestPasswordReminders_RemindOncePerWindowAndMailTheReminders(t *testing.T) 
 				if err != nil {
 					t.Fatal(err)
 				}
-				d, err := mailer.New(projections.NewMailDeliveries(w.pb), mailer.Config{
+				d, err := mailer.New(mailoutbox.NewDeliveries(w.pb), mailer.Config{
 					Sender:    sender,
 					From:      mailer.Address{Name: "Capacity Tracker", Email: "noreply@capacitytracker.example.nhs.uk"},
 					PublicURL: "https://capacitytracker.example.nhs.uk",

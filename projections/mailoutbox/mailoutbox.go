@@ -1,4 +1,14 @@
-package projections
+// Package mailoutbox is the mail outbox read model: which emails the
+// events call for, and to whom. Its projection (Projection) writes table
+// mail_outbox, one row per message and recipient, and keeps its own
+// recipient directory beside it: mail_users, mail_user_orgs (the
+// organisations of each user's locations), mail_locations and
+// mail_organisations. Its delivery ledger (Deliveries) is how the server's
+// mail port (cmd/capacityd/mailer) claims the outbox's messages, reads them
+// with the names they need and records their delivery in mail_deliveries,
+// a table of its own (a migration) outside every projection, so that a
+// rebuild of the outbox sends nothing twice.
+package mailoutbox
 
 import (
 	"context"
@@ -14,14 +24,10 @@ import (
 	"github.com/capacitytracker/capacity/domain/erasure"
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/eventstore"
+	"github.com/capacitytracker/capacity/projections"
 )
 
-// MailProjections returns the projections that feed outgoing email: the
-// mail outbox. The server's mail port (cmd/capacityd/mailer) sends what it
-// records, through MailDeliveries.
-func MailProjections() []Projection { return []Projection{MailOutbox{}} }
-
-// MailOutbox decides, from the events, which emails are to be sent: table
+// Projection decides, from the events, which emails are to be sent: table
 // mail_outbox holds one row per message and recipient. To know whom to
 // write to, it keeps its own recipient directory from the same events:
 // mail_users, mail_user_orgs (the organisations of each user's locations),
@@ -33,47 +39,49 @@ func MailProjections() []Projection { return []Projection{MailOutbox{}} }
 // organisation of an access request's part), so applying an event again,
 // or rebuilding the projection, produces the same rows and no new ones.
 // Whether a row was sent is not part of the projection: it is in
-// mail_deliveries (a migration), which a rebuild leaves alone, so a rebuild
-// never sends anything again.
+// mail_deliveries (a migration, see Deliveries), which a rebuild leaves
+// alone, so a rebuild never sends anything again.
 //
 // A row's params hold only ids and values that are no secret (never a
 // link's token: the mail port derives it from the link id when it sends).
-type MailOutbox struct{}
+type Projection struct{}
 
-// Tables of MailOutbox.
+var _ projections.Eraser = Projection{}
+
+// Tables of Projection.
 const (
-	MailOutboxTable        = "mail_outbox"
-	MailUsersTable         = "mail_users"
-	MailUserOrgsTable      = "mail_user_orgs"
-	MailLocationsTable     = "mail_locations"
-	MailOrganisationsTable = "mail_organisations"
+	Table              = "mail_outbox"
+	UsersTable         = "mail_users"
+	UserOrgsTable      = "mail_user_orgs"
+	LocationsTable     = "mail_locations"
+	OrganisationsTable = "mail_organisations"
 )
 
 // Templates of mail_outbox rows: what a message says.
 const (
-	// MailAccessRequest asks an organisation's Approvers (or, when it has
+	// AccessRequest asks an organisation's Approvers (or, when it has
 	// none, support) to decide on a request for access to its locations.
-	MailAccessRequest = "access_request"
-	// MailSetPassword sends a newly approved user the link to set a
+	AccessRequest = "access_request"
+	// SetPassword sends a newly approved user the link to set a
 	// password.
-	MailSetPassword = "set_password"
-	// MailResetPassword sends the link of a forgotten-password request.
-	MailResetPassword = "reset_password"
-	// MailAccessGranted tells an active user that they got access to more
+	SetPassword = "set_password"
+	// ResetPassword sends the link of a forgotten-password request.
+	ResetPassword = "reset_password"
+	// AccessGranted tells an active user that they got access to more
 	// locations.
-	MailAccessGranted = "access_granted"
-	// MailAccessRejected tells a user that an organisation refused their
+	AccessGranted = "access_granted"
+	// AccessRejected tells a user that an organisation refused their
 	// request.
-	MailAccessRejected = "access_rejected"
-	// MailPasswordExpiry reminds a user that their password expires soon.
-	MailPasswordExpiry = "password_expiry"
-	// MailAccountLocked tells a user that too many wrong passwords locked
+	AccessRejected = "access_rejected"
+	// PasswordExpiry reminds a user that their password expires soon.
+	PasswordExpiry = "password_expiry"
+	// AccountLocked tells a user that too many wrong passwords locked
 	// their account.
-	MailAccountLocked = "account_locked"
+	AccountLocked = "account_locked"
 )
 
-// MailParams is a mail_outbox row's params column.
-type MailParams struct {
+// Params is a mail_outbox row's params column.
+type Params struct {
 	RequestID       string    `json:"request_id,omitempty"`
 	RequesterUserID string    `json:"requester_user_id,omitempty"`
 	OrganisationID  string    `json:"organisation_id,omitempty"`
@@ -85,15 +93,15 @@ type MailParams struct {
 	LockedUntil     time.Time `json:"locked_until,omitzero"`
 }
 
-func (MailOutbox) Name() string { return "mail_outbox" }
+func (Projection) Name() string { return "mail_outbox" }
 
-func (MailOutbox) Tables() []string {
-	return []string{MailOutboxTable, MailUsersTable, MailUserOrgsTable, MailLocationsTable, MailOrganisationsTable}
+func (Projection) Tables() []string {
+	return []string{Table, UsersTable, UserOrgsTable, LocationsTable, OrganisationsTable}
 }
 
-func (MailOutbox) Schema(_ Dialect, table func(string) string) []string {
-	o, u, uo := table(MailOutboxTable), table(MailUsersTable), table(MailUserOrgsTable)
-	l, org := table(MailLocationsTable), table(MailOrganisationsTable)
+func (Projection) Schema(_ projections.Dialect, table func(string) string) []string {
+	o, u, uo := table(Table), table(UsersTable), table(UserOrgsTable)
+	l, org := table(LocationsTable), table(OrganisationsTable)
 	return []string{
 		// created_at is the event's time in Unix milliseconds, like the
 		// times of mail_deliveries.
@@ -140,8 +148,8 @@ func (MailOutbox) Schema(_ Dialect, table func(string) string) []string {
 
 // Apply updates the directory from the user, login, location and
 // organisation events and records the messages they call for.
-func (p MailOutbox) Apply(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event) error {
-	if done, err := ApplyErasure(ctx, tx, table, ev, p); done {
+func (p Projection) Apply(ctx context.Context, tx projections.Tx, table func(string) string, ev eventstore.Event) error {
+	if done, err := projections.ApplyErasure(ctx, tx, table, ev, p); done {
 		return err
 	}
 	switch ev.Category() {
@@ -161,7 +169,7 @@ func (p MailOutbox) Apply(ctx context.Context, tx Tx, table func(string) string,
 	out := mailWriter{ctx: ctx, tx: tx, table: table, ev: ev}
 	if ev.Category() == "login" {
 		if e, ok := e.(account.AccountLocked); ok {
-			return out.enqueue(MailAccountLocked, "", MailParams{LockedUntil: e.Until.UTC()}, userID)
+			return out.enqueue(AccountLocked, "", Params{LockedUntil: e.Until.UTC()}, userID)
 		}
 		return nil
 	}
@@ -181,7 +189,7 @@ func (p MailOutbox) Apply(ctx context.Context, tx Tx, table func(string) string,
 		return out.addOrganisations(userID, orgs...)
 	case account.AccessRevoked:
 		if _, err := out.tx.ExecContext(out.ctx, fmt.Sprintf(`DELETE FROM %s WHERE user_id = ? AND organisation_id = ?`,
-			out.table(MailUserOrgsTable)), userID, e.OrganisationID); err != nil {
+			out.table(UserOrgsTable)), userID, e.OrganisationID); err != nil {
 			return fmt.Errorf("user %s: leave organisation: %w", userID, err)
 		}
 		return nil
@@ -205,7 +213,7 @@ func (p MailOutbox) Apply(ctx context.Context, tx Tx, table func(string) string,
 			return err
 		}
 		if status == account.Active {
-			err = out.enqueue(MailAccessGranted, "", MailParams{RequestID: e.RequestID.String(),
+			err = out.enqueue(AccessGranted, "", Params{RequestID: e.RequestID.String(),
 				OrganisationID: e.OrganisationID, LocationIDs: e.LocationIDs}, userID)
 			if err != nil {
 				return err
@@ -213,25 +221,25 @@ func (p MailOutbox) Apply(ctx context.Context, tx Tx, table func(string) string,
 		}
 		return out.addOrganisations(userID, e.OrganisationID)
 	case account.AccessRejected:
-		return out.enqueue(MailAccessRejected, "", MailParams{RequestID: e.RequestID.String(),
+		return out.enqueue(AccessRejected, "", Params{RequestID: e.RequestID.String(),
 			OrganisationID: e.OrganisationID, LocationIDs: e.LocationIDs, Reason: e.Reason}, userID)
 	case account.PasswordLinkIssued:
-		template := MailSetPassword
+		template := SetPassword
 		switch e.Purpose {
 		case account.LinkSetPassword:
 		case account.LinkResetPassword:
-			template = MailResetPassword
+			template = ResetPassword
 		default:
 			return nil
 		}
-		return out.enqueue(template, "", MailParams{LinkID: e.LinkID.String(), ExpiresAt: e.ExpiresAt.UTC()}, userID)
+		return out.enqueue(template, "", Params{LinkID: e.LinkID.String(), ExpiresAt: e.ExpiresAt.UTC()}, userID)
 	case account.PasswordExpiryReminderDue:
-		return out.enqueue(MailPasswordExpiry, "", MailParams{DaysBefore: e.DaysBefore, ExpiresAt: e.ExpiresAt.UTC()}, userID)
+		return out.enqueue(PasswordExpiry, "", Params{DaysBefore: e.DaysBefore, ExpiresAt: e.ExpiresAt.UTC()}, userID)
 	}
 	return nil
 }
 
-func applyMailOrganisation(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event) error {
+func applyMailOrganisation(ctx context.Context, tx projections.Tx, table func(string) string, ev eventstore.Event) error {
 	d, err := location.Decode(ev.Type, ev.Data)
 	if err != nil {
 		return err
@@ -250,13 +258,13 @@ func applyMailOrganisation(ctx context.Context, tx Tx, table func(string) string
 
 // putMailOrganisation records an organisation's name; with replace false
 // only when the organisation is not known yet.
-func putMailOrganisation(ctx context.Context, tx Tx, table func(string) string, id, name string, replace bool) error {
+func putMailOrganisation(ctx context.Context, tx projections.Tx, table func(string) string, id, name string, replace bool) error {
 	onConflict := "DO UPDATE SET name = excluded.name"
 	if !replace {
 		onConflict = "DO NOTHING"
 	}
 	_, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s (organisation_id, name) VALUES (?, ?)
-ON CONFLICT (organisation_id) %s`, table(MailOrganisationsTable), onConflict), id, name)
+ON CONFLICT (organisation_id) %s`, table(OrganisationsTable), onConflict), id, name)
 	if err != nil {
 		return fmt.Errorf("organisation %s: %w", id, err)
 	}
@@ -267,7 +275,7 @@ ON CONFLICT (organisation_id) %s`, table(MailOrganisationsTable), onConflict), i
 // emails: those of its directory entry, folded by location.Directory.Apply
 // as the location's state folds it, so that the name its users saved is
 // the one emails use.
-func applyMailLocation(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event) error {
+func applyMailLocation(ctx context.Context, tx projections.Tx, table func(string) string, ev eventstore.Event) error {
 	if !slices.Contains(location.DirectoryEventTypes, ev.Type) {
 		return nil
 	}
@@ -275,13 +283,13 @@ func applyMailLocation(ctx context.Context, tx Tx, table func(string) string, ev
 	if err != nil {
 		return err
 	}
-	id, l := StreamEntity(ev.StreamID), table(MailLocationsTable)
+	id, l := projections.StreamEntity(ev.StreamID), table(LocationsTable)
 	rows, err := tx.QueryContext(ctx, fmt.Sprintf(`SELECT name, organisation_id, name_edited FROM %s WHERE location_id = ?`, l), id)
 	if err != nil {
 		return fmt.Errorf("location %s: %w", id, err)
 	}
 	cur, found := location.Directory{LocationID: id}, false
-	if err := ScanAll(rows, func() error {
+	if err := projections.ScanAll(rows, func() error {
 		found = true
 		return rows.Scan(&cur.Name, &cur.OrganisationID, &cur.AddressEdited)
 	}); err != nil {
@@ -315,7 +323,7 @@ ON CONFLICT (location_id) DO UPDATE SET name = excluded.name, organisation_id = 
 // mailWriter writes one event's changes.
 type mailWriter struct {
 	ctx   context.Context
-	tx    Tx
+	tx    projections.Tx
 	table func(string) string
 	ev    eventstore.Event
 }
@@ -345,30 +353,30 @@ func newMailUser(e account.Event) (mailDirectoryUser, bool) {
 	return mailDirectoryUser{}, false
 }
 
-// Personal implements Eraser: the directory's copy of each user. The
-// outbox's rows hold ids only (the dispatcher reads the address from
-// mail_users when it sends).
-func (MailOutbox) Personal() []PersonalColumns {
-	return []PersonalColumns{{Table: MailUsersTable, Subjects: []string{"user_id"}, Columns: []string{"email", "full_name", "job_title"}}}
+// Personal implements projections.Eraser: the directory's copy of each
+// user. The outbox's rows hold ids only (the dispatcher reads the address
+// from mail_users when it sends).
+func (Projection) Personal() []projections.PersonalColumns {
+	return []projections.PersonalColumns{{Table: UsersTable, Subjects: []string{"user_id"}, Columns: []string{"email", "full_name", "job_title"}}}
 }
 
-// Erase implements Eraser: the erased user's entry is written again from
-// the account's creating event, read from the log again: its erased
-// fields are empty here (the directory reads the events without
-// markErased), so the dispatcher finds no address and sends nothing more
-// to them, queued messages included.
-func (MailOutbox) Erase(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event, e erasure.PersonErased) error {
-	userID, evs, ok, err := ErasedUser(ctx, tx, ev, e)
+// Erase implements projections.Eraser: the erased user's entry is written
+// again from the account's creating event, read from the log again: its
+// erased fields are empty here (the directory reads the events without
+// projections.MarkErased), so the dispatcher finds no address and sends
+// nothing more to them, queued messages included.
+func (Projection) Erase(ctx context.Context, tx projections.Tx, table func(string) string, ev eventstore.Event, e erasure.PersonErased) error {
+	userID, evs, ok, err := projections.ErasedUser(ctx, tx, ev, e)
 	if err != nil || !ok {
 		return err
 	}
 	var u mailDirectoryUser
 	found := false
-	if err := UserCreations(evs, RawData, func(d account.Event) { u, found = newMailUser(d) }); err != nil || !found {
+	if err := projections.UserCreations(evs, projections.RawData, func(d account.Event) { u, found = newMailUser(d) }); err != nil || !found {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET email = ?, full_name = ?, job_title = ? WHERE user_id = ?`,
-		table(MailUsersTable)), u.email, u.fullName, u.jobTitle, userID); err != nil {
+		table(UsersTable)), u.email, u.fullName, u.jobTitle, userID); err != nil {
 		return fmt.Errorf("user %s: %w", userID, err)
 	}
 	return nil
@@ -379,7 +387,7 @@ func (w mailWriter) putUser(userID, email, fullName, jobTitle string, role accou
 VALUES (?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, full_name = excluded.full_name,
     job_title = excluded.job_title, role = excluded.role, status = excluded.status, kind = excluded.kind`,
-		w.table(MailUsersTable)), userID, email, fullName, jobTitle, string(role), string(status), string(kind))
+		w.table(UsersTable)), userID, email, fullName, jobTitle, string(role), string(status), string(kind))
 	if err != nil {
 		return fmt.Errorf("user %s: %w", userID, err)
 	}
@@ -388,7 +396,7 @@ ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, full_name = excluded
 
 // setUser sets one column (a constant of this file) of a user's row.
 func (w mailWriter) setUser(userID, column, value string) error {
-	_, err := w.tx.ExecContext(w.ctx, fmt.Sprintf(`UPDATE %s SET %s = ? WHERE user_id = ?`, w.table(MailUsersTable), column),
+	_, err := w.tx.ExecContext(w.ctx, fmt.Sprintf(`UPDATE %s SET %s = ? WHERE user_id = ?`, w.table(UsersTable), column),
 		value, userID)
 	if err != nil {
 		return fmt.Errorf("user %s: %w", userID, err)
@@ -397,7 +405,7 @@ func (w mailWriter) setUser(userID, column, value string) error {
 }
 
 func (w mailWriter) userStatus(userID string) (account.Status, error) {
-	rows, err := w.tx.QueryContext(w.ctx, fmt.Sprintf(`SELECT status FROM %s WHERE user_id = ?`, w.table(MailUsersTable)), userID)
+	rows, err := w.tx.QueryContext(w.ctx, fmt.Sprintf(`SELECT status FROM %s WHERE user_id = ?`, w.table(UsersTable)), userID)
 	if err != nil {
 		return "", fmt.Errorf("user %s: %w", userID, err)
 	}
@@ -423,7 +431,7 @@ func (w mailWriter) addOrganisations(userID string, orgs ...string) error {
 		args = append(args, userID, o)
 	}
 	_, err := w.tx.ExecContext(w.ctx, fmt.Sprintf(`INSERT INTO %s (user_id, organisation_id) VALUES %s
-ON CONFLICT (user_id, organisation_id) DO NOTHING`, w.table(MailUserOrgsTable), values), args...)
+ON CONFLICT (user_id, organisation_id) DO NOTHING`, w.table(UserOrgsTable), values), args...)
 	if err != nil {
 		return fmt.Errorf("user %s: organisations: %w", userID, err)
 	}
@@ -442,7 +450,7 @@ func (w mailWriter) accessRequested(requester string, e account.AccessRequested)
 		}
 		parts[l.OrganisationID] = append(parts[l.OrganisationID], l.LocationID)
 	}
-	u, uo := w.table(MailUsersTable), w.table(MailUserOrgsTable)
+	u, uo := w.table(UsersTable), w.table(UserOrgsTable)
 	for _, org := range orgs {
 		to, err := w.userIDs(fmt.Sprintf(`SELECT u.user_id FROM %s u JOIN %s o ON o.user_id = u.user_id
 WHERE o.organisation_id = ? AND u.role = ? AND u.status = ? AND u.kind = ? AND u.user_id <> ?
@@ -457,8 +465,8 @@ ORDER BY user_id`, u), string(account.Support), string(account.Active), requeste
 				return fmt.Errorf("support users: %w", err)
 			}
 		}
-		p := MailParams{RequestID: e.RequestID.String(), RequesterUserID: requester, OrganisationID: org, LocationIDs: parts[org]}
-		if err := w.enqueue(MailAccessRequest, org, p, to...); err != nil {
+		p := Params{RequestID: e.RequestID.String(), RequesterUserID: requester, OrganisationID: org, LocationIDs: parts[org]}
+		if err := w.enqueue(AccessRequest, org, p, to...); err != nil {
 			return err
 		}
 	}
@@ -485,7 +493,7 @@ func (w mailWriter) userIDs(q string, args ...any) ([]string, error) {
 // enqueue records one message per recipient. part tells apart the messages
 // one event sends one recipient with the same template (the organisations
 // of an access request).
-func (w mailWriter) enqueue(template, part string, p MailParams, recipients ...string) error {
+func (w mailWriter) enqueue(template, part string, p Params, recipients ...string) error {
 	if len(recipients) == 0 {
 		return nil
 	}
@@ -496,24 +504,24 @@ func (w mailWriter) enqueue(template, part string, p MailParams, recipients ...s
 	values := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?), ", len(recipients)), ", ")
 	args := make([]any, 0, 7*len(recipients))
 	for _, r := range recipients {
-		args = append(args, MailMessageID(w.ev.ID, template, r, part), w.ev.ID.String(), w.ev.Position,
+		args = append(args, MessageID(w.ev.ID, template, r, part), w.ev.ID.String(), w.ev.Position,
 			template, r, string(params), w.ev.RecordedAt.UnixMilli())
 	}
 	_, err = w.tx.ExecContext(w.ctx, fmt.Sprintf(`INSERT INTO %s (id, event_id, position, template, recipient_user_id, params, created_at)
-VALUES %s ON CONFLICT (id) DO NOTHING`, w.table(MailOutboxTable), values), args...)
+VALUES %s ON CONFLICT (id) DO NOTHING`, w.table(Table), values), args...)
 	if err != nil {
 		return fmt.Errorf("enqueue %s: %w", template, err)
 	}
 	return nil
 }
 
-// MailMessageID is the id of the mail_outbox row, and the Message-ID, of
+// MessageID is the id of the mail_outbox row, and the Message-ID, of
 // the message an event sends a recipient with a template (part tells apart
 // several such messages of one event; usually ""). It is a name-based UUID
 // (version 5) of those values, so it is the same on every replay, and it
 // fits a Message-ID, which neither the values' length nor their colons
 // would.
-func MailMessageID(eventID uuid.UUID, template, recipientUserID, part string) string {
+func MessageID(eventID uuid.UUID, template, recipientUserID, part string) string {
 	name := "urn:capacity-tracker:mail:" + eventID.String() + ":" + template + ":" + recipientUserID
 	if part != "" {
 		name += ":" + part

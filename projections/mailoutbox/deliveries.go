@@ -1,4 +1,4 @@
-package projections
+package mailoutbox
 
 import (
 	"context"
@@ -8,9 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
-
 	"github.com/capacitytracker/capacity/domain/account"
+	"github.com/capacitytracker/capacity/projections"
 )
 
 // Statuses of a mail_deliveries row.
@@ -20,7 +19,7 @@ const (
 	DeliveryFailed  = "failed"
 )
 
-// MailDeliveries is the delivery ledger of the mail outbox: the server's
+// Deliveries is the delivery ledger of the mail outbox: the server's
 // mail port (cmd/capacityd/mailer) claims the messages of the mail_outbox
 // read model through it, reads them with the names they need, and records
 // in mail_deliveries what became of them. mail_deliveries is a table of its
@@ -31,21 +30,21 @@ const (
 // lease before it is sent, and an outcome is recorded only while the claim
 // is still the caller's (its lease_until is the lease the caller set), so
 // no two send it at the same time.
-type MailDeliveries struct {
-	b *backend
+type Deliveries struct {
+	b projections.Backend
 	// ready is set once the mail_outbox table exists.
 	ready atomic.Bool
 }
 
-// NewMailDeliveries returns the ledger of b's mail outbox.
-func NewMailDeliveries(b Backend) *MailDeliveries { return &MailDeliveries{b: b.backend()} }
+// NewDeliveries returns the ledger of b's mail outbox.
+func NewDeliveries(b projections.Backend) *Deliveries { return &Deliveries{b: b} }
 
-// MailMessage is a claimed mail_outbox row with its recipient.
-type MailMessage struct {
+// Message is a claimed mail_outbox row with its recipient.
+type Message struct {
 	ID          string
-	Template    string // MailAccessRequest, MailSetPassword, ...
+	Template    string // AccessRequest, SetPassword, ...
 	RecipientID string // the recipient's user id
-	Params      MailParams
+	Params      Params
 	// ParamsErr is why Params could not be read, if they could not.
 	ParamsErr error
 	// CreatedAt is the time of the message's event.
@@ -54,25 +53,25 @@ type MailMessage struct {
 	Attempts int
 	// To is the recipient as the directory knows them: no Email when there
 	// is no such user or their personal data was erased.
-	To MailRecipient
+	To Recipient
 }
 
-// MailRecipient is a user of the mail outbox's directory.
-type MailRecipient struct {
+// Recipient is a user of the mail outbox's directory.
+type Recipient struct {
 	Email, FullName, JobTitle string
 	Role                      account.Role
 }
 
-// MailDirectory is what the messages of a batch name: requesters,
+// Directory is what the messages of a batch name: requesters,
 // locations and organisations.
-type MailDirectory struct {
-	Users         map[string]MailRecipient
+type Directory struct {
+	Users         map[string]Recipient
 	Locations     map[string]string // name by id
 	Organisations map[string]string // name by id
 }
 
-// MailOutcome is what became of a claimed message.
-type MailOutcome struct {
+// Outcome is what became of a claimed message.
+type Outcome struct {
 	// Status is DeliverySent, DeliveryFailed, or DeliveryPending for a
 	// message to try again at NextAttempt.
 	Status string
@@ -92,11 +91,11 @@ type MailOutcome struct {
 // has created its tables. The upsert only takes a row whose lease has run
 // out as it commits, so of two servers claiming at once each message goes
 // to one.
-func (m *MailDeliveries) Claim(ctx context.Context, now, leaseUntil time.Time, n int) ([]string, error) {
+func (m *Deliveries) Claim(ctx context.Context, now, leaseUntil time.Time, n int) ([]string, error) {
 	if !m.ready.Load() {
-		ok, err := m.b.tableExists(ctx, m.b.db, MailOutboxTable)
+		ok, err := m.b.TableExists(ctx, Table)
 		if err != nil {
-			return nil, fmt.Errorf("look up %s: %w", MailOutboxTable, err)
+			return nil, fmt.Errorf("look up %s: %w", Table, err)
 		}
 		if !ok {
 			return nil, nil // the projection has not started yet
@@ -105,9 +104,9 @@ func (m *MailDeliveries) Claim(ctx context.Context, now, leaseUntil time.Time, n
 	}
 	at, lease := now.UnixMilli(), leaseUntil.UnixMilli()
 	var ids []string
-	err := m.b.inTx(ctx, func(tx wsql.Tx) error {
-		rows, err := m.b.view(tx).QueryContext(ctx, `WITH due AS (
-    SELECT o.id FROM `+MailOutboxTable+` o
+	err := m.b.InTx(ctx, func(tx projections.Tx) error {
+		rows, err := tx.QueryContext(ctx, `WITH due AS (
+    SELECT o.id FROM `+Table+` o
     LEFT JOIN mail_deliveries d ON d.message_id = o.id
     WHERE d.message_id IS NULL
        OR (d.status = 'pending' AND d.next_attempt_at <= ? AND d.lease_until <= ?)
@@ -143,23 +142,23 @@ RETURNING message_id`, at, at, n, at, lease, at, at)
 // Load reads claimed messages, in the outbox's order, with their
 // recipients and the directory of the users, locations and organisations
 // they name.
-func (m *MailDeliveries) Load(ctx context.Context, ids []string) ([]MailMessage, MailDirectory, error) {
-	dir := MailDirectory{Users: map[string]MailRecipient{}, Locations: map[string]string{}, Organisations: map[string]string{}}
-	var msgs []MailMessage
-	err := NewReadModels(m.b).Query(ctx, func(q Querier) error {
+func (m *Deliveries) Load(ctx context.Context, ids []string) ([]Message, Directory, error) {
+	dir := Directory{Users: map[string]Recipient{}, Locations: map[string]string{}, Organisations: map[string]string{}}
+	var msgs []Message
+	err := projections.NewReadModels(m.b).Query(ctx, func(q projections.Querier) error {
 		rows, err := q.QueryContext(ctx, `SELECT o.id, o.template, o.recipient_user_id, o.params, o.created_at, d.attempts,
     coalesce(u.email, ''), coalesce(u.full_name, ''), coalesce(u.role, '')
-FROM `+MailOutboxTable+` o
+FROM `+Table+` o
 JOIN mail_deliveries d ON d.message_id = o.id
-LEFT JOIN `+MailUsersTable+` u ON u.user_id = o.recipient_user_id
-WHERE o.id IN (`+Marks(len(ids))+`)
-ORDER BY o.position, o.id`, AnyList(ids)...)
+LEFT JOIN `+UsersTable+` u ON u.user_id = o.recipient_user_id
+WHERE o.id IN (`+projections.Marks(len(ids))+`)
+ORDER BY o.position, o.id`, projections.AnyList(ids)...)
 		if err != nil {
 			return err
 		}
 		var users, locations, orgs []string
 		for rows.Next() {
-			var msg MailMessage
+			var msg Message
 			var params, role string
 			var created int64
 			if err := rows.Scan(&msg.ID, &msg.Template, &msg.RecipientID, &params, &created, &msg.Attempts,
@@ -185,10 +184,10 @@ ORDER BY o.position, o.id`, AnyList(ids)...)
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		err = lookup(ctx, q, `SELECT user_id, email, full_name, job_title, role FROM `+MailUsersTable+` WHERE user_id IN`, users,
+		err = lookup(ctx, q, `SELECT user_id, email, full_name, job_title, role FROM `+UsersTable+` WHERE user_id IN`, users,
 			func(s func(...any) error) error {
 				var id, role string
-				var u MailRecipient
+				var u Recipient
 				if err := s(&id, &u.Email, &u.FullName, &u.JobTitle, &role); err != nil {
 					return err
 				}
@@ -199,7 +198,7 @@ ORDER BY o.position, o.id`, AnyList(ids)...)
 		if err != nil {
 			return fmt.Errorf("users: %w", err)
 		}
-		err = lookup(ctx, q, `SELECT location_id, name FROM `+MailLocationsTable+` WHERE location_id IN`, locations,
+		err = lookup(ctx, q, `SELECT location_id, name FROM `+LocationsTable+` WHERE location_id IN`, locations,
 			func(s func(...any) error) error {
 				var id, name string
 				if err := s(&id, &name); err != nil {
@@ -211,7 +210,7 @@ ORDER BY o.position, o.id`, AnyList(ids)...)
 		if err != nil {
 			return fmt.Errorf("locations: %w", err)
 		}
-		err = lookup(ctx, q, `SELECT organisation_id, name FROM `+MailOrganisationsTable+` WHERE organisation_id IN`, orgs,
+		err = lookup(ctx, q, `SELECT organisation_id, name FROM `+OrganisationsTable+` WHERE organisation_id IN`, orgs,
 			func(s func(...any) error) error {
 				var id, name string
 				if err := s(&id, &name); err != nil {
@@ -233,7 +232,7 @@ ORDER BY o.position, o.id`, AnyList(ids)...)
 
 // lookup runs q + " (?, ...)" for the distinct keys, if any, and hands
 // every row's Scan to row.
-func lookup(ctx context.Context, q Querier, query string, keys []string, row func(scan func(...any) error) error) error {
+func lookup(ctx context.Context, q projections.Querier, query string, keys []string, row func(scan func(...any) error) error) error {
 	seen := map[string]bool{}
 	var distinct []string
 	for _, k := range keys {
@@ -245,7 +244,7 @@ func lookup(ctx context.Context, q Querier, query string, keys []string, row fun
 	if len(distinct) == 0 {
 		return nil
 	}
-	rows, err := q.QueryContext(ctx, query+" ("+Marks(len(distinct))+")", AnyList(distinct)...)
+	rows, err := q.QueryContext(ctx, query+" ("+projections.Marks(len(distinct))+")", projections.AnyList(distinct)...)
 	if err != nil {
 		return err
 	}
@@ -261,7 +260,7 @@ func lookup(ctx context.Context, q Querier, query string, keys []string, row fun
 // Record sets a claimed message's outcome and ends its lease, if the claim
 // is still the caller's: its lease_until is leaseUntil. It reports whether
 // it was.
-func (m *MailDeliveries) Record(ctx context.Context, id string, leaseUntil time.Time, o MailOutcome) (bool, error) {
+func (m *Deliveries) Record(ctx context.Context, id string, leaseUntil time.Time, o Outcome) (bool, error) {
 	lastErr := o.LastError
 	if len(lastErr) > 2000 {
 		lastErr = strings.ToValidUTF8(lastErr[:2000], "")
@@ -280,14 +279,14 @@ func (m *MailDeliveries) Record(ctx context.Context, id string, leaseUntil time.
 
 // Release gives a claimed message back untried, if the claim is still the
 // caller's. It reports whether it was.
-func (m *MailDeliveries) Release(ctx context.Context, id string, leaseUntil time.Time) (bool, error) {
+func (m *Deliveries) Release(ctx context.Context, id string, leaseUntil time.Time) (bool, error) {
 	return m.update(ctx, id, leaseUntil, `lease_until = 0`)
 }
 
-func (m *MailDeliveries) update(ctx context.Context, id string, leaseUntil time.Time, set string, args ...any) (bool, error) {
+func (m *Deliveries) update(ctx context.Context, id string, leaseUntil time.Time, set string, args ...any) (bool, error) {
 	var n int64
-	err := m.b.inTx(ctx, func(tx wsql.Tx) error {
-		res, err := m.b.view(tx).ExecContext(ctx, `UPDATE mail_deliveries SET `+set+`
+	err := m.b.InTx(ctx, func(tx projections.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE mail_deliveries SET `+set+`
 WHERE message_id = ? AND lease_until = ?`, append(args, id, leaseUntil.UnixMilli())...)
 		if err != nil {
 			return err
