@@ -8,6 +8,7 @@ package views
 
 import (
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/audit"
 	"github.com/capacitytracker/capacity/projections/categorystats"
 )
 
@@ -18,6 +19,6 @@ func Default() []projections.Projection {
 	out = append(out, projections.LocationSearch{})
 	out = append(out, projections.SurveyProjections()...)
 	out = append(out, projections.AnalyticsProjections()...)
-	out = append(out, projections.Audit{})
+	out = append(out, audit.Projection{})
 	return append(out, projections.MailProjections()...)
 }
