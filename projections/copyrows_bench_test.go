@@ -14,6 +14,7 @@ import (
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/eventstore/postgres"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/audit"
 	"github.com/capacitytracker/capacity/projections/projtest"
 )
 
@@ -34,7 +35,7 @@ type insertOnly struct{ projections.Tx }
 // view's whole ApplyBatch: its Go work and the database's.
 func BenchmarkAuditBatchWrite(b *testing.B) {
 	h := openPostgres(b)
-	projtest.OpenDirect(b, h.store, projections.Audit{})
+	projtest.OpenDirect(b, h.store, audit.Projection{})
 	store := h.store.(*postgres.Store)
 	db := wsql.BeginnerFromPgx(store.Pool())
 	ctx := context.Background()
@@ -62,7 +63,7 @@ func BenchmarkAuditBatchWrite(b *testing.B) {
 				tx = insertOnly{tx}
 			}
 			start := time.Now()
-			err = projections.Audit{}.ApplyBatch(ctx, tx, projtest.Identity, evs)
+			err = audit.Projection{}.ApplyBatch(ctx, tx, projtest.Identity, evs)
 			took[k] += time.Since(start)
 			_ = wtx.Rollback()
 			if err != nil {

@@ -1,9 +1,7 @@
 package queries
 
 import (
-	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -12,13 +10,16 @@ import (
 	"github.com/capacitytracker/capacity/domain"
 	"github.com/capacitytracker/capacity/domain/dailyupdate"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/audit"
 )
 
-// The audit view, from its read model (projections.Audit): every event of
-// the log with who made it (user, account kind, login session, client IP
-// and user agent), the command, the entity, each field it changed with the
-// value before and after, and the bulk upload it came in; and a generic
-// (or any) account's activity, login by login.
+// The audit view, from its read model (package projections/audit, which
+// holds its SQL): every event of the log with who made it (user, account
+// kind, login session, client IP and user agent), the command, the
+// entity, each field it changed with the value before and after, and the
+// bulk upload it came in; and a generic (or any) account's activity, login
+// by login. Here are the checks of who may read what and of the filters,
+// the paging and the composition of the pages.
 //
 // # Who may read what
 //
@@ -71,7 +72,7 @@ func AuditEntityTypes() []string {
 }
 
 // auditProjections are the read models of the audit queries.
-var auditProjections = []projections.Projection{projections.Audit{}}
+var auditProjections = []projections.Projection{audit.Projection{}}
 
 // mayAudit reports whether the viewer may read any of the audit view.
 func mayAudit(v Viewer) bool { return v.Auditor || len(v.ApproverOf) > 0 }
@@ -104,50 +105,16 @@ type AuditFilter struct {
 }
 
 // AuditActor is who made a change.
-type AuditActor struct {
-	UserID   string `json:"user_id"` // "" for the system or an anonymous caller
-	Email    string `json:"email"`
-	FullName string `json:"full_name"`
-	// AccountKind is personal, generic or system ("" when unknown).
-	AccountKind string `json:"account_kind"`
-}
+type AuditActor = audit.Actor
 
 // AuditChange is a field an event changed. Before and After are the JSON
 // values, null when the field was absent.
-type AuditChange struct {
-	Field  string          `json:"field"` // a dotted path: "address.postcode", "contacts[2].email"
-	Before json.RawMessage `json:"before"`
-	After  json.RawMessage `json:"after"`
-}
+type AuditChange = audit.Change
 
-// AuditEntry is an event of the audit view.
-type AuditEntry struct {
-	Position      int64     `json:"position"`
-	EventID       string    `json:"event_id"`
-	StreamID      string    `json:"stream_id"`
-	StreamVersion int64     `json:"stream_version"`
-	EventType     string    `json:"event_type"`
-	RecordedAt    time.Time `json:"recorded_at"` // UTC
-	// RecordedAtLondon is the same instant on London's clock, RFC 3339
-	// with its offset (+00:00 in winter, +01:00 in summer).
-	RecordedAtLondon string     `json:"recorded_at_london"`
-	EntityType       string     `json:"entity_type"`
-	EntityID         string     `json:"entity_id"`
-	LocationID       string     `json:"location_id"`
-	Actor            AuditActor `json:"actor"`
-	SessionID        string     `json:"session_id"`
-	ClientIP         string     `json:"client_ip"`
-	UserAgent        string     `json:"user_agent"`
-	Command          string     `json:"command"`
-	CorrelationID    string     `json:"correlation_id"`
-	BulkUploadID     string     `json:"bulk_upload_id"`
-	Summary          string     `json:"summary"`
-	// ChangeCount is the number of fields the event changed; Changes lists
-	// them (in an account's activity, perhaps not all: see
-	// MaxSessionChanges).
-	ChangeCount int           `json:"change_count"`
-	Changes     []AuditChange `json:"changes"`
-}
+// AuditEntry is an event of the audit view. Its ChangeCount is the number
+// of fields the event changed; Changes lists them (in an account's
+// activity, perhaps not all: see MaxSessionChanges).
+type AuditEntry = audit.Entry
 
 // AuditPage is a page of the audit view, newest first.
 type AuditPage struct {
@@ -170,33 +137,31 @@ func londonTime(t time.Time) string {
 	return t.In(dailyupdate.London).Format("2006-01-02T15:04:05-07:00")
 }
 
-// auditOrgScope is the condition of the events that the Approvers of n
-// organisations may read.
-func auditOrgScope(n int) string {
-	return fmt.Sprintf(`e.stream_id IN (SELECT stream_id FROM %s WHERE organisation_id IN (%s))`,
-		projections.AuditEntityOrgsTable, projections.Marks(n))
-}
-
-// viewerScope adds the viewer's part of the view to w: everything for an
-// auditor, their organisations' events for an Approver.
-func viewerScope(v Viewer, w *projections.Where) {
-	if !v.Auditor {
-		w.Add(auditOrgScope(len(v.ApproverOf)), anys(v.ApproverOf)...)
+// inLondon writes the RecordedAtLondon of entries.
+func inLondon(entries []AuditEntry) {
+	for i := range entries {
+		entries[i].RecordedAtLondon = londonTime(entries[i].RecordedAt)
 	}
 }
 
-// auditQuery is a checked filter: the conditions of its events (of
-// audit_events e, Before included), the time range they were recorded in
-// and the page size.
+// viewerScope is the viewer's part of the view: everything for an
+// auditor, their organisations' events for an Approver.
+func viewerScope(v Viewer) audit.Scope {
+	if v.Auditor {
+		return audit.Scope{All: true}
+	}
+	return audit.Scope{Organisations: v.ApproverOf}
+}
+
+// auditQuery is a checked filter: the view's filter of its events (Before
+// included) and the page size.
 type auditQuery struct {
-	projections.Where
-	from, to time.Time
-	limit    int
+	audit.Filter
+	limit int
 }
 
 // prepare checks the filter and the viewer.
-func (f AuditFilter) prepare(v Viewer, d projections.Dialect) (auditQuery, error) {
-	var w projections.Where
+func (f AuditFilter) prepare(v Viewer) (auditQuery, error) {
 	if !mayAudit(v) {
 		return auditQuery{}, domain.ErrForbidden
 	}
@@ -234,185 +199,31 @@ func (f AuditFilter) prepare(v Viewer, d projections.Dialect) (auditQuery, error
 	if err := verr.Err(); err != nil {
 		return auditQuery{}, err
 	}
-	switch {
-	case org != "":
+	scope := viewerScope(v)
+	if org != "" {
 		// An Approver may name one of their own organisations only.
 		if !v.Auditor && !slices.Contains(v.ApproverOf, org) {
 			return auditQuery{}, domain.ErrForbidden
 		}
-		w.Add(auditOrgScope(1), org)
-	default:
-		viewerScope(v, &w)
+		scope = audit.Scope{Organisations: []string{org}}
 	}
-	switch {
-	case entityID != "":
-		w.Add("e.stream_id = ?", entityType+"-"+entityID)
-	case entityType != "":
-		w.Add("e.entity_type = ?", entityType)
-	}
-	for _, c := range []struct{ column, value string }{
-		{"location_id", locationID}, {"actor_user_id", actor}, {"session_id", session},
-		{"event_type", eventType}, {"bulk_upload_id", upload},
-	} {
-		if c.value != "" {
-			w.Add("e."+c.column+" = ?", c.value)
-		}
-	}
-	// The time range is first a range of positions (conditions): the
-	// recorded time is then a filter of the rows that range holds, never
-	// the index to read, which SQLite's planner may otherwise choose for
-	// a short range, reading all its rows to sort them ("+" keeps a term
-	// out of SQLite's index choice).
-	recordedAt := "e.recorded_at"
-	if d == projections.SQLite {
-		recordedAt = "+e.recorded_at"
-	}
-	if !f.From.IsZero() {
-		w.Add(recordedAt+" >= ?", d.Time(storedBound(d, f.From)))
-	}
-	if !f.To.IsZero() {
-		w.Add(recordedAt+" < ?", d.Time(storedBound(d, f.To)))
-	}
-	if f.Before > 0 {
-		w.Add("e.position < ?", f.Before)
-	}
-	return auditQuery{Where: w, from: f.From, to: f.To, limit: limit}, nil
+	return auditQuery{Filter: audit.Filter{Scope: scope, EntityType: entityType, EntityID: entityID, LocationID: locationID,
+		ActorUserID: actor, SessionID: session, EventType: eventType, BulkUploadID: upload, From: f.From, To: f.To,
+		Before: f.Before}, limit: limit}, nil
 }
 
-// conditions are the conditions of the query's events, with the range of
-// positions recorded in the hours of its time range. Positions follow time
-// but not exactly (concurrent appends): audit_hours holds the lowest and
-// (except for the latest hour) highest position recorded in each hour, so the events of the range are
-// between the lowest and highest of its hours, and a time range reads the
-// index it needs over its own events rather than over every newer one.
-// none reports a range in which nothing was recorded.
-func (a auditQuery) conditions(ctx context.Context, db projections.Querier) (w projections.Where, none bool, err error) {
-	w = a.Clone()
-	if a.from.IsZero() && a.to.IsZero() {
-		return w, false, nil
-	}
-	d := db.Dialect()
-	var hours projections.Where
-	if !a.from.IsZero() {
-		hours.Add("hour >= ?", d.Time(a.from.Truncate(time.Hour)))
-	}
-	if !a.to.IsZero() {
-		hours.Add("hour < ?", d.Time(a.to))
-	}
-	// The latest hour's max_position is not kept up to date (see
-	// projections.auditBatch.flushHours): a range that reaches it is open
-	// ended.
-	rows, err := db.QueryContext(ctx, `SELECT count(*), COALESCE(min(min_position), 0), COALESCE(max(max_position), 0),
-		COALESCE(max(CASE WHEN hour = (SELECT max(hour) FROM `+projections.AuditHoursTable+`) THEN 1 ELSE 0 END), 0) FROM `+
-		projections.AuditHoursTable+hours.String(), hours.Args...)
-	type span struct{ n, lo, hi, latest int64 }
-	spans, err := projections.Collect(rows, err, nil, func(rows projections.Rows) (span, error) {
-		var s span
-		err := rows.Scan(&s.n, &s.lo, &s.hi, &s.latest)
-		return s, err
-	})
-	if err != nil || len(spans) == 0 || spans[0].n == 0 {
-		return w, true, err
-	}
-	if spans[0].latest == 1 {
-		w.Add("e.position >= ?", spans[0].lo)
-	} else {
-		w.Add("e.position >= ? AND e.position <= ?", spans[0].lo, spans[0].hi)
-	}
-	return w, false, nil
-}
-
-// read reads up to limit events of the query in position order (dir ASC
-// or DESC), after the extra conditions: first their positions, from the
-// indexes alone where the filters allow, then those events' rows.
-func (a auditQuery) read(ctx context.Context, db projections.Querier, dir string, limit int, extra ...func(*projections.Where)) ([]AuditEntry, error) {
-	if err := customPlans(ctx, db); err != nil {
-		return nil, err
-	}
-	w, none, err := a.conditions(ctx, db)
-	if err != nil || none {
-		return nil, err
-	}
-	for _, x := range extra {
-		x(&w)
-	}
-	positions, err := queryPositions(ctx, db, fmt.Sprintf(`SELECT e.position FROM %s e%s ORDER BY e.position %s LIMIT %d`,
-		projections.AuditEventsTable, w, dir, limit), w.Args...)
-	if err != nil || len(positions) == 0 {
-		return nil, err
-	}
-	rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE e.position IN (%s) ORDER BY e.position %s`,
-		auditColumns, auditFrom, projections.Marks(len(positions)), dir), anys(positions)...)
-	return projections.Collect(rows, err, nil, scanAuditEntry)
-}
-
-// customPlans has PostgreSQL plan every statement of the transaction for
-// its own values. pgx prepares each statement once per connection, and
-// after a few runs PostgreSQL may switch to a generic plan, which cannot
-// tell a rare event type or a small organisation from a common one: for
-// those it walks the log backwards (a hundred milliseconds rather than a
-// few).
-func customPlans(ctx context.Context, db projections.Querier) error {
-	if db.Dialect() != projections.Postgres {
-		return nil
-	}
-	rows, err := db.QueryContext(ctx, `SELECT set_config('plan_cache_mode', 'force_custom_plan', true)`)
-	_, err = projections.Collect(rows, err, nil, projections.ScanString)
-	return err
-}
-
-func queryPositions(ctx context.Context, db projections.Querier, query string, args ...any) ([]int64, error) {
-	rows, err := db.QueryContext(ctx, query, args...)
-	return projections.Collect(rows, err, nil, func(rows projections.Rows) (int64, error) {
-		var p int64
-		err := rows.Scan(&p)
-		return p, err
-	})
-}
-
-// storedBound is a bound of a range of recorded times as the database
-// compares it: PostgreSQL keeps microseconds, so a bound between two is
-// the next (t <= s and s < t, for any s it stores, as for t itself).
-func storedBound(d projections.Dialect, t time.Time) time.Time {
-	if d != projections.Postgres {
-		return t
-	}
-	if c := t.Truncate(time.Microsecond); !c.Equal(t) {
-		return c.Add(time.Microsecond)
-	}
-	return t
-}
-
-// auditColumns are the columns scanAuditEntry reads, of audit_events e
-// LEFT JOIN audit_users u (auditFrom).
-const auditColumns = `e.position, e.event_id, e.stream_id, e.stream_version, e.event_type, e.recorded_at,
-    e.entity_type, e.entity_id, e.location_id, e.actor_user_id,
-    COALESCE(NULLIF(e.actor_account_kind, ''), u.kind, '') AS actor_kind, COALESCE(u.email, '') AS actor_email,
-    COALESCE(u.full_name, '') AS actor_name, e.session_id, e.client_ip, e.user_agent, e.command, e.correlation_id,
-    e.bulk_upload_id, e.summary, e.change_count`
-
-// auditFrom is the events with their actors' names.
-var auditFrom = fmt.Sprintf(`%s e LEFT JOIN %s u ON u.user_id = e.actor_user_id`,
-	projections.AuditEventsTable, projections.AuditUsersTable)
-
-func scanAuditEntry(rows projections.Rows) (AuditEntry, error) {
-	var (
-		e  AuditEntry
-		at projections.Timestamp
-	)
-	err := rows.Scan(&e.Position, &e.EventID, &e.StreamID, &e.StreamVersion, &e.EventType, &at, &e.EntityType,
-		&e.EntityID, &e.LocationID, &e.Actor.UserID, &e.Actor.AccountKind, &e.Actor.Email, &e.Actor.FullName,
-		&e.SessionID, &e.ClientIP, &e.UserAgent, &e.Command, &e.CorrelationID, &e.BulkUploadID, &e.Summary,
-		&e.ChangeCount)
-	e.RecordedAt = at.UTC()
-	e.RecordedAtLondon = londonTime(at.Time)
-	return e, err
+// auditEntries reads up to limit events of the filter in position order
+// (the newest first if newestFirst), with their London times.
+func auditEntries(ctx context.Context, db projections.Querier, f audit.Filter, newestFirst bool, limit int) ([]AuditEntry, error) {
+	entries, err := audit.Entries(ctx, db, f, newestFirst, limit)
+	inLondon(entries)
+	return entries, err
 }
 
 // Audit is a page of the events the viewer may read that match the
 // filter, newest first. An invalid filter is a *domain.ValidationError.
 func (q Service) Audit(ctx context.Context, v Viewer, f AuditFilter) (AuditPage, error) {
-	a, err := f.prepare(v, q.ReadModels.Dialect())
+	a, err := f.prepare(v)
 	if err != nil {
 		return AuditPage{}, err
 	}
@@ -423,7 +234,7 @@ func (q Service) Audit(ctx context.Context, v Viewer, f AuditFilter) (AuditPage,
 	limit := a.limit
 	err = q.ReadModels.Query(ctx, func(db projections.Querier) error {
 		// One more than the page tells whether another follows.
-		entries, err := a.read(ctx, db, "DESC", limit+1)
+		entries, err := auditEntries(ctx, db, a.Filter, true, limit+1)
 		if err != nil {
 			return err
 		}
@@ -440,51 +251,6 @@ func (q Service) Audit(ctx context.Context, v Viewer, f AuditFilter) (AuditPage,
 	return out, nil
 }
 
-// auditChangeRow is a row of audit_changes.
-type auditChangeRow struct {
-	position int64
-	seq      int
-	AuditChange
-}
-
-// changeKey is a keyset position in audit_changes.
-type changeKey struct {
-	position int64
-	seq      int
-}
-
-// readAuditChanges reads the changes of the events at positions, in
-// (position, seq) order, after the key (zero: from the first), at most
-// limit (0: all).
-func readAuditChanges(ctx context.Context, db projections.Querier, positions []int64, after changeKey, limit int) ([]auditChangeRow, error) {
-	var w projections.Where
-	w.Add("position IN ("+projections.Marks(len(positions))+")", anys(positions)...)
-	if after.position > 0 {
-		w.Add("(position > ? OR (position = ? AND seq > ?))", after.position, after.position, after.seq)
-	}
-	lim := ""
-	if limit > 0 {
-		lim = fmt.Sprintf(" LIMIT %d", limit)
-	}
-	rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT position, seq, field, COALESCE(before_value, ''),
-    COALESCE(after_value, '') FROM %s%s ORDER BY position, seq%s`, projections.AuditChangesTable, w, lim), w.Args...)
-	return projections.Collect(rows, err, nil, func(rows projections.Rows) (auditChangeRow, error) {
-		var (
-			c             auditChangeRow
-			before, after string
-		)
-		err := rows.Scan(&c.position, &c.seq, &c.Field, &before, &after)
-		// A JSON value is never empty: '' is NULL, no value.
-		if before != "" {
-			c.Before = json.RawMessage(before)
-		}
-		if after != "" {
-			c.After = json.RawMessage(after)
-		}
-		return c, err
-	})
-}
-
 // addAuditChanges fills in the Changes of entries, at most max of each
 // (0: all), a chunk of positions at a time.
 func addAuditChanges(ctx context.Context, db projections.Querier, entries []AuditEntry, max int) error {
@@ -496,14 +262,14 @@ func addAuditChanges(ctx context.Context, db projections.Querier, entries []Audi
 		positions[i] = entries[i].Position
 	}
 	for chunk := range slices.Chunk(positions, auditInChunk) {
-		changes, err := readAuditChanges(ctx, db, chunk, changeKey{}, 0)
+		changes, err := audit.Changes(ctx, db, chunk, audit.ChangeKey{}, 0)
 		if err != nil {
 			return fmt.Errorf("changes: %w", err)
 		}
 		for _, c := range changes {
-			e := &entries[index[c.position]]
+			e := &entries[index[c.Position]]
 			if max == 0 || len(e.Changes) < max {
-				e.Changes = append(e.Changes, c.AuditChange)
+				e.Changes = append(e.Changes, c.Change)
 			}
 		}
 	}
@@ -519,7 +285,7 @@ func addAuditChanges(ctx context.Context, db projections.Querier, entries []Audi
 // writes. Before bounds the positions as in Audit; the limit is checked but
 // not applied. An error of fn stops it and is returned.
 func (q Service) EachAuditChange(ctx context.Context, v Viewer, f AuditFilter, fn func(AuditLine) error) error {
-	a, err := f.prepare(v, q.ReadModels.Dialect())
+	a, err := f.prepare(v)
 	if err != nil {
 		return err
 	}
@@ -530,19 +296,17 @@ func (q Service) EachAuditChange(ctx context.Context, v Viewer, f AuditFilter, f
 	for {
 		var (
 			events  []AuditEntry
-			changes []auditChangeRow
+			changes []audit.ChangeRow
 		)
 		err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
+			f := a.Filter
+			f.After = after
 			var err error
-			events, err = a.read(ctx, db, "ASC", auditExportBatch, func(w *projections.Where) {
-				if after > 0 {
-					w.Add("e.position > ?", after)
-				}
-			})
+			events, err = auditEntries(ctx, db, f, false, auditExportBatch)
 			if err != nil || len(events) == 0 {
 				return err
 			}
-			changes, err = readAuditChanges(ctx, db, positionsOf(events), changeKey{}, auditChangeBatch)
+			changes, err = audit.Changes(ctx, db, positionsOf(events), audit.ChangeKey{}, auditChangeBatch)
 			return err
 		})
 		if err != nil {
@@ -569,7 +333,7 @@ func positionsOf(entries []AuditEntry) []int64 {
 // auditLines calls fn with the lines of events, whose changes start with
 // changes (a first batch, in order): it reads the next batches as it
 // needs them.
-func (q Service) auditLines(ctx context.Context, events []AuditEntry, changes []auditChangeRow, fn func(AuditLine) error) error {
+func (q Service) auditLines(ctx context.Context, events []AuditEntry, changes []audit.ChangeRow, fn func(AuditLine) error) error {
 	more := len(changes) == auditChangeBatch
 	i := 0
 	for k, e := range events {
@@ -579,8 +343,7 @@ func (q Service) auditLines(ctx context.Context, events []AuditEntry, changes []
 				last := changes[len(changes)-1]
 				err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
 					var err error
-					changes, err = readAuditChanges(ctx, db, positionsOf(events[k:]),
-						changeKey{last.position, last.seq}, auditChangeBatch)
+					changes, err = audit.Changes(ctx, db, positionsOf(events[k:]), last.ChangeKey, auditChangeBatch)
 					return err
 				})
 				if err != nil {
@@ -588,10 +351,10 @@ func (q Service) auditLines(ctx context.Context, events []AuditEntry, changes []
 				}
 				i, more = 0, len(changes) == auditChangeBatch
 			}
-			if i == len(changes) || changes[i].position != e.Position {
+			if i == len(changes) || changes[i].Position != e.Position {
 				break
 			}
-			if err := fn(AuditLine{AuditEntry: e, AuditChange: changes[i].AuditChange}); err != nil {
+			if err := fn(AuditLine{AuditEntry: e, AuditChange: changes[i].Change}); err != nil {
 				return err
 			}
 			i++
@@ -687,41 +450,31 @@ func (q Service) AccountActivity(ctx context.Context, v Viewer, a ActivityQuery)
 	if err := verr.Err(); err != nil {
 		return AccountActivity{}, err
 	}
-	if err := q.wait(ctx, a.MinPosition, projections.Audit{}, projections.Sessions{}); err != nil {
+	if err := q.wait(ctx, a.MinPosition, audit.Projection{}, projections.Sessions{}); err != nil {
 		return AccountActivity{}, err
 	}
 	out := AccountActivity{Sessions: []ActivitySession{}}
 	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
-		if err := customPlans(ctx, db); err != nil {
+		if err := audit.CustomPlans(ctx, db); err != nil {
 			return err
 		}
 		if !v.Auditor {
-			args := append([]any{"user-" + a.UserID}, anys(v.ApproverOf)...)
-			rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT organisation_id FROM %s
-WHERE stream_id = ? AND organisation_id IN (%s) LIMIT 1`, projections.AuditEntityOrgsTable,
-				projections.Marks(len(v.ApproverOf))), args...)
-			shared, err := projections.Collect(rows, err, nil, projections.ScanString)
+			shared, err := audit.UserVisibleTo(ctx, db, a.UserID, v.ApproverOf)
 			if err != nil {
 				return err
 			}
-			if len(shared) == 0 {
+			if !shared {
 				return domain.ErrForbidden
 			}
 		}
-		rows, err := db.QueryContext(ctx, `SELECT user_id, email, full_name, kind FROM `+projections.AuditUsersTable+
-			` WHERE user_id = ?`, a.UserID)
-		users, err := projections.Collect(rows, err, nil, func(rows projections.Rows) (AuditActor, error) {
-			var u AuditActor
-			err := rows.Scan(&u.UserID, &u.Email, &u.FullName, &u.AccountKind)
-			return u, err
-		})
+		user, ok, err := audit.User(ctx, db, a.UserID)
 		if err != nil {
 			return err
 		}
-		if len(users) == 0 {
+		if !ok {
 			return domain.ErrNotFound
 		}
-		out.User = users[0]
+		out.User = user
 		if out.Sessions, err = activitySessions(ctx, db, a.UserID, before, limit); err != nil {
 			return err
 		}
@@ -769,25 +522,16 @@ func sessionEntries(ctx context.Context, db projections.Querier, v Viewer, sessi
 	if len(sessions) == 0 {
 		return nil
 	}
-	var (
-		parts []string
-		args  []any
-	)
+	ids := make([]string, len(sessions))
 	for i, s := range sessions {
-		w := projections.Where{}
-		w.Add("e.session_id = ?", s.SessionID)
-		viewerScope(v, &w)
-		// One event more than the cap tells whether there are more.
-		parts = append(parts, fmt.Sprintf(`SELECT * FROM (SELECT %s FROM %s%s ORDER BY e.position LIMIT %d) s%d`,
-			auditColumns, auditFrom, w, MaxSessionChanges+1, i))
-		args = append(args, w.Args...)
+		ids[i] = s.SessionID
 	}
-	rows, err := db.QueryContext(ctx, strings.Join(parts, "\nUNION ALL\n"), args...)
-	entries, err := projections.Collect(rows, err, nil, scanAuditEntry)
+	// One event more than the cap tells whether there are more.
+	entries, err := audit.SessionEntries(ctx, db, ids, viewerScope(v), MaxSessionChanges+1)
 	if err != nil {
 		return fmt.Errorf("session events: %w", err)
 	}
-	slices.SortFunc(entries, func(a, b AuditEntry) int { return cmp.Compare(a.Position, b.Position) })
+	inLondon(entries)
 	index := make(map[string]int, len(sessions))
 	for i, s := range sessions {
 		index[s.SessionID] = i

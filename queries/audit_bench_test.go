@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/audit"
 	"github.com/capacitytracker/capacity/projections/projtest"
 	"github.com/capacitytracker/capacity/queries"
 )
@@ -184,7 +185,7 @@ func auditFixture(b *testing.B, bc backendCase, n int64) queries.Service {
 	b.Helper()
 	began := time.Now()
 	store, backend := projtest.Open(b, bc.name)
-	d := projtest.OpenDirect(b, store, projections.Audit{})
+	d := projtest.OpenDirect(b, store, audit.Projection{})
 	// Event g: a daily update (70%), a location edit (20%) or an account
 	// event (10%), by a user, in a session of 7 events; 5% in bulk
 	// uploads.
@@ -218,24 +219,24 @@ SELECT g, 'e' || g,
     CASE WHEN g %% 10 < 9 THEN %[3]s ELSE '' END,
     'u' || (g * 31 %% 100000), 'personal', 's' || (g / 7), '10.0.0.1', 'Mozilla/5.0', 'SubmitDailyUpdate', 'c' || g,
     CASE WHEN g %% 20 = 0 THEN 'up' || (g / 20 %% 10000) ELSE '' END, 'A change', 1
-FROM %[5]s`, projections.AuditEventsTable, at, loc, user, series),
+FROM %[5]s`, audit.EventsTable, at, loc, user, series),
 		fmt.Sprintf(`INSERT INTO %s (position, seq, field, before_value, after_value)
 SELECT position, 1, 'contacts[0].email', '"a@example.org"', '"b@example.org"' FROM %s`,
-			projections.AuditChangesTable, projections.AuditEventsTable),
+			audit.ChangesTable, audit.EventsTable),
 		// Location l belongs to organisation o(l % 10000); obig has 600
 		// locations more, and every user one organisation.
 		fmt.Sprintf(`INSERT INTO %s (stream_id, organisation_id)
 SELECT c || '-1-' || l, 'o' || (l %% 10000) FROM (SELECT l FROM %s) ls, (SELECT 'location' AS c UNION ALL SELECT 'dailyupdate') cs
 UNION ALL SELECT c || '-1-' || l, 'obig' FROM (SELECT l FROM %s) ls, (SELECT 'location' AS c UNION ALL SELECT 'dailyupdate') cs
 WHERE l < 600
-UNION ALL SELECT 'user-u' || l, 'o' || (l %% 10000) FROM (SELECT l FROM %s) us`, projections.AuditEntityOrgsTable,
+UNION ALL SELECT 'user-u' || l, 'o' || (l %% 10000) FROM (SELECT l FROM %s) us`, audit.EntityOrgsTable,
 			numbers(pg, "l", 30000), numbers(pg, "l", 30000), numbers(pg, "l", 100000)),
 		fmt.Sprintf(`INSERT INTO %s (hour, min_position, max_position)
-SELECT %s, min(position), max(position) FROM %s GROUP BY 1`, projections.AuditHoursTable, hour,
-			projections.AuditEventsTable),
+SELECT %s, min(position), max(position) FROM %s GROUP BY 1`, audit.HoursTable, hour,
+			audit.EventsTable),
 		fmt.Sprintf(`INSERT INTO %s (user_id, email, full_name, kind)
 SELECT 'u' || l, 'u' || l || '@example.org', 'User ' || l, 'personal' FROM (SELECT l FROM %s) us`,
-			projections.AuditUsersTable, numbers(pg, "l", 100000)),
+			audit.UsersTable, numbers(pg, "l", 100000)),
 	}
 	d.InTx(func(tx projections.Tx) error {
 		for _, s := range statements {

@@ -21,6 +21,7 @@ import (
 	"github.com/capacitytracker/capacity/domain/password"
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/audit"
 	"github.com/capacitytracker/capacity/projections/projtest"
 	"github.com/capacitytracker/capacity/queries"
 )
@@ -64,7 +65,7 @@ const (
 func newAuditWorld(t *testing.T, backend string) *auditWorld {
 	t.Helper()
 	ctx := context.Background()
-	pw := projtest.NewWorld(t, backend, projections.Audit{}, projections.Sessions{})
+	pw := projtest.NewWorld(t, backend, audit.Projection{}, projections.Sessions{})
 	cfg := commands.DefaultConfig()
 	cfg.Hash = password.FastParams()
 	accounts, err := commands.New(ctx, pw.Store, cfg, time.Now, pw.Logger)
@@ -713,7 +714,7 @@ type auditDirect struct {
 func newAuditDirect(t *testing.T, backend string) *auditDirect {
 	t.Helper()
 	store, pb := projtest.Open(t, backend)
-	return &auditDirect{Direct: projtest.OpenDirect(t, store, projections.Audit{}), versions: map[string]int64{},
+	return &auditDirect{Direct: projtest.OpenDirect(t, store, audit.Projection{}), versions: map[string]int64{},
 		q: queries.Service{ReadModels: projections.NewReadModels(pb)}}
 }
 
@@ -732,7 +733,7 @@ func (d *auditDirect) add(stream string, at time.Time, md eventstore.Metadata, d
 			ID: uuid.New(), Type: "Recorded", Data: raw, RecordedAt: at.UTC(), Metadata: md})
 	}
 	d.InTx(func(tx projections.Tx) error {
-		return projections.Audit{}.ApplyBatch(context.Background(), tx, projtest.Identity, evs)
+		return audit.Projection{}.ApplyBatch(context.Background(), tx, projtest.Identity, evs)
 	})
 }
 

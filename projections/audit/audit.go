@@ -1,4 +1,22 @@
-package projections
+// Package audit is the auditors' read model: every event of the log with
+// who made it, how and as part of what, and each field it changed with
+// the value before and after. It owns its tables' DDL, its fold
+// (Projection), its writes and its read SQL (Entries, Changes,
+// SessionEntries, User, UserVisibleTo, CustomPlans):
+//
+//   - audit_events: one row per event of the log, by position;
+//   - audit_changes: one row per field an event changed;
+//   - audit_entity_orgs: the organisations whose Approvers may read a
+//     stream's events;
+//   - audit_users: each user's email, name and account kind, for showing
+//     actors;
+//   - audit_hours: the lowest and highest position recorded in each hour,
+//     which turns a time range into a range of positions;
+//   - audit_state: each folded stream's snapshot, the fold's own working
+//     state (not for reads);
+//   - audit_subjects: the streams whose events hold a data subject's
+//     personal data, what an erasure folds again.
+package audit
 
 import (
 	"context"
@@ -20,9 +38,10 @@ import (
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/domain/survey"
 	"github.com/capacitytracker/capacity/eventstore"
+	"github.com/capacitytracker/capacity/projections"
 )
 
-// Audit is the auditors' view: one row per event of the log, whatever its
+// Projection is the auditors' view: one row per event of the log, whatever its
 // stream, with who did it, through which login and client, as part of
 // which command and bulk upload (audit_events), and one row per field it
 // changed with the value before and after (audit_changes).
@@ -51,38 +70,38 @@ import (
 // positions in the index it needs, with the exact time as a condition.
 //
 // Personal fields whose subject was erased read as "[erased]" here as in
-// every view (markErased); an erasure folds the streams that held the
+// every view (projections.MarkErased); an erasure folds the streams that held the
 // person's data again (Erase).
-type Audit struct{}
+type Projection struct{}
 
-var _ BatchApplier = Audit{}
+var _ projections.BatchApplier = Projection{}
 
-// The read-model tables of Audit. AuditStateTable is the projection's own
+// The read-model tables of Projection. StateTable is the projection's own
 // working state (stream snapshots), not for queries.
 const (
-	AuditEventsTable     = "audit_events"
-	AuditChangesTable    = "audit_changes"
-	AuditEntityOrgsTable = "audit_entity_orgs"
-	AuditUsersTable      = "audit_users"
-	AuditHoursTable      = "audit_hours"
-	AuditStateTable      = "audit_state"
-	AuditSubjectsTable   = "audit_subjects"
+	EventsTable     = "audit_events"
+	ChangesTable    = "audit_changes"
+	EntityOrgsTable = "audit_entity_orgs"
+	UsersTable      = "audit_users"
+	HoursTable      = "audit_hours"
+	StateTable      = "audit_state"
+	SubjectsTable   = "audit_subjects"
 )
 
-// AuditUploadKey is the metadata Extra key of a bulk upload's id.
-const AuditUploadKey = "upload_id"
+// UploadKey is the metadata Extra key of a bulk upload's id.
+const UploadKey = "upload_id"
 
-func (Audit) Name() string { return "audit" }
+func (Projection) Name() string { return "audit" }
 
-func (Audit) Tables() []string {
-	return []string{AuditEventsTable, AuditChangesTable, AuditEntityOrgsTable, AuditUsersTable, AuditHoursTable, AuditStateTable,
-		AuditSubjectsTable}
+func (Projection) Tables() []string {
+	return []string{EventsTable, ChangesTable, EntityOrgsTable, UsersTable, HoursTable, StateTable,
+		SubjectsTable}
 }
 
-func (Audit) Schema(d Dialect, table func(string) string) []string {
-	e, c, o, u, h, s := table(AuditEventsTable), table(AuditChangesTable), table(AuditEntityOrgsTable),
-		table(AuditUsersTable), table(AuditHoursTable), table(AuditStateTable)
-	subjects := table(AuditSubjectsTable)
+func (Projection) Schema(d projections.Dialect, table func(string) string) []string {
+	e, c, o, u, h, s := table(EventsTable), table(ChangesTable), table(EntityOrgsTable),
+		table(UsersTable), table(HoursTable), table(StateTable)
+	subjects := table(SubjectsTable)
 	out := []string{
 		fmt.Sprintf(`CREATE TABLE %s (
     position           BIGINT  PRIMARY KEY,
@@ -149,14 +168,14 @@ func (Audit) Schema(d Dialect, table func(string) string) []string {
 // ApplyBatch and Erase read audit_state and audit_subjects by primary key,
 // and write or delete audit_events and audit_changes by position (their
 // primary key) and the other tables by ON CONFLICT on their primary keys.
-func (Audit) QueryIndexes(_ Dialect, table func(string) string) []string {
+func (Projection) QueryIndexes(_ projections.Dialect, table func(string) string) []string {
 	return auditQueryIndexes(table)
 }
 
 // auditQueryIndexes are the audit's secondary indexes: audit_entity_orgs'
 // first, then audit_events'.
 func auditQueryIndexes(table func(string) string) []string {
-	e, o := table(AuditEventsTable), table(AuditEntityOrgsTable)
+	e, o := table(EventsTable), table(EntityOrgsTable)
 	out := []string{fmt.Sprintf(`CREATE INDEX %s_stream ON %s (stream_id)`, o, o)}
 	for _, col := range []string{"stream_id", "location_id", "actor_user_id", "session_id", "event_type", "entity_type",
 		"bulk_upload_id", "recorded_at"} {
@@ -166,15 +185,15 @@ func auditQueryIndexes(table func(string) string) []string {
 }
 
 // Apply applies one event: a batch of one.
-func (a Audit) Apply(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event) error {
+func (a Projection) Apply(ctx context.Context, tx projections.Tx, table func(string) string, ev eventstore.Event) error {
 	return a.ApplyBatch(ctx, tx, table, []eventstore.Event{ev})
 }
 
 // ApplyBatch implements BatchApplier: it reads the snapshots of the
 // batch's streams once, folds every event in memory and writes the rows
 // many to a statement.
-func (a Audit) ApplyBatch(ctx context.Context, tx Tx, table func(string) string, evs []eventstore.Event) error {
-	return ApplyAroundErasures(evs, true, func(evs []eventstore.Event) error {
+func (a Projection) ApplyBatch(ctx context.Context, tx projections.Tx, table func(string) string, evs []eventstore.Event) error {
+	return projections.ApplyAroundErasures(evs, true, func(evs []eventstore.Event) error {
 		b := newAuditBatch(tx, table)
 		if err := b.prefetch(ctx, evs); err != nil {
 			return err
@@ -188,7 +207,7 @@ func (a Audit) ApplyBatch(ctx context.Context, tx Tx, table func(string) string,
 	}, func(ev eventstore.Event, e erasure.PersonErased) error { return a.Erase(ctx, tx, table, ev, e) })
 }
 
-func newAuditBatch(tx Tx, table func(string) string) *auditBatch {
+func newAuditBatch(tx projections.Tx, table func(string) string) *auditBatch {
 	return &auditBatch{tx: tx, table: table, folders: map[string]*auditStream{}, orgs: map[[2]string]bool{},
 		users: map[string][]any{}, hours: map[int64][2]int64{}, subjects: map[[2]string]bool{}}
 }
@@ -199,11 +218,11 @@ func newAuditBatch(tx Tx, table func(string) string) *auditBatch {
 // A change names its event by position, and the event's row
 // (audit_events) its stream. (An event's summary lists the fields it
 // changed, never their values; a refold writes it again too.)
-func (Audit) Personal() []PersonalColumns {
-	return []PersonalColumns{
-		{Table: AuditChangesTable, Subjects: []string{"position"}, Columns: []string{"before_value", "after_value"}},
-		{Table: AuditStateTable, Subjects: []string{"stream_id"}, Columns: []string{"snapshot"}},
-		{Table: AuditUsersTable, Subjects: []string{"user_id"}, Columns: []string{"email", "full_name"}},
+func (Projection) Personal() []projections.PersonalColumns {
+	return []projections.PersonalColumns{
+		{Table: ChangesTable, Subjects: []string{"position"}, Columns: []string{"before_value", "after_value"}},
+		{Table: StateTable, Subjects: []string{"stream_id"}, Columns: []string{"snapshot"}},
+		{Table: UsersTable, Subjects: []string{"user_id"}, Columns: []string{"email", "full_name"}},
 	}
 }
 
@@ -215,16 +234,16 @@ func (Audit) Personal() []PersonalColumns {
 // written again in place of the old ones: exactly the rows a rebuild
 // writes for them. The work is the length of those streams, whatever the
 // length of the log.
-func (Audit) Erase(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event, e erasure.PersonErased) error {
+func (Projection) Erase(ctx context.Context, tx projections.Tx, table func(string) string, ev eventstore.Event, e erasure.PersonErased) error {
 	if e.Subject == "" {
 		return nil
 	}
 	var streams []string
-	rows, err := tx.QueryContext(ctx, fmt.Sprintf(`SELECT stream_id FROM %s WHERE subject = ?`, table(AuditSubjectsTable)), e.Subject)
+	rows, err := tx.QueryContext(ctx, fmt.Sprintf(`SELECT stream_id FROM %s WHERE subject = ?`, table(SubjectsTable)), e.Subject)
 	if err != nil {
 		return fmt.Errorf("streams of %s: %w", e.Subject, err)
 	}
-	if err := ScanAll(rows, func() error {
+	if err := projections.ScanAll(rows, func() error {
 		var id string
 		err := rows.Scan(&id)
 		streams = append(streams, id)
@@ -252,7 +271,7 @@ func personalSubjects(category, streamID, eventType string, data []byte) []strin
 	case "user":
 		d, err := account.Decode(eventType, data)
 		if _, personal := d.(account.PersonalData); err == nil && personal {
-			if id, err := uuid.Parse(StreamEntity(streamID)); err == nil {
+			if id, err := uuid.Parse(projections.StreamEntity(streamID)); err == nil {
 				return []string{account.Subject(id)}
 			}
 		}
@@ -285,8 +304,8 @@ func personalSubjects(category, streamID, eventType string, data []byte) []strin
 // refoldAuditStream writes a stream's audit rows again from its events up
 // to position upTo, read from the log again. audit_hours is left alone:
 // the events keep their positions and times.
-func refoldAuditStream(ctx context.Context, tx Tx, table func(string) string, streamID string, upTo int64) error {
-	evs, err := ReadStreamUpTo(ctx, tx, streamID, upTo)
+func refoldAuditStream(ctx context.Context, tx projections.Tx, table func(string) string, streamID string, upTo int64) error {
+	evs, err := projections.ReadStreamUpTo(ctx, tx, streamID, upTo)
 	if err != nil || len(evs) == 0 {
 		return err
 	}
@@ -296,9 +315,9 @@ func refoldAuditStream(ctx context.Context, tx Tx, table func(string) string, st
 	for i, ev := range evs {
 		positions[i] = ev.Position
 	}
-	for chunk := range slices.Chunk(positions, PrefetchChunk) {
-		for _, t := range []string{AuditChangesTable, AuditEventsTable} {
-			if _, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE position IN (%s)`, table(t), Marks(len(chunk))),
+	for chunk := range slices.Chunk(positions, projections.PrefetchChunk) {
+		for _, t := range []string{ChangesTable, EventsTable} {
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE position IN (%s)`, table(t), projections.Marks(len(chunk))),
 				chunk...); err != nil {
 				return err
 			}
@@ -321,7 +340,7 @@ type auditStream struct {
 }
 
 type auditBatch struct {
-	tx      Tx
+	tx      projections.Tx
 	table   func(string) string
 	folders map[string]*auditStream // by stream id; nil: no snapshot stored
 	events  [][]any
@@ -341,7 +360,7 @@ func foldsCategory(c string) bool { return slices.Contains(history.Categories(),
 func locationOf(streamID string) string {
 	switch eventstore.Category(streamID) {
 	case "location", "dailyupdate":
-		return StreamEntity(streamID)
+		return projections.StreamEntity(streamID)
 	case "surveyresponse":
 		loc, _ := survey.ResponseLocation(streamID)
 		return loc
@@ -369,14 +388,14 @@ func (b *auditBatch) prefetch(ctx context.Context, evs []eventstore.Event) error
 			want(location.LocationStream(loc))
 		}
 	}
-	for chunk := range slices.Chunk(ids, PrefetchChunk) {
+	for chunk := range slices.Chunk(ids, projections.PrefetchChunk) {
 		rows, err := b.tx.QueryContext(ctx, fmt.Sprintf(`SELECT stream_id, snapshot FROM %s WHERE stream_id IN (%s)`,
-			b.table(AuditStateTable), Marks(len(chunk))), AnyList(chunk)...)
+			b.table(StateTable), projections.Marks(len(chunk))), projections.AnyList(chunk)...)
 		if err != nil {
 			return fmt.Errorf("audit snapshots: %w", err)
 		}
 		var id, snap string
-		if err := ScanAll(rows, func() error {
+		if err := projections.ScanAll(rows, func() error {
 			if err := rows.Scan(&id, &snap); err != nil {
 				return err
 			}
@@ -409,7 +428,7 @@ func (b *auditBatch) stream(id string) (*auditStream, error) {
 
 func (b *auditBatch) apply(ev eventstore.Event) error {
 	cat := ev.Category()
-	data := MarkErased(ev)
+	data := projections.MarkErased(ev)
 	var changes []history.Change
 	var values []any // the changes' after_value, when known already
 	var err error
@@ -444,8 +463,8 @@ func (b *auditBatch) apply(ev eventstore.Event) error {
 		Command: md.Command}
 	d := b.tx.Dialect()
 	b.events = append(b.events, []any{ev.Position, ev.ID.String(), ev.StreamID, ev.Version, ev.Type, d.Time(ev.RecordedAt),
-		cat, StreamEntity(ev.StreamID), locationOf(ev.StreamID), md.ActorUserID, string(md.ActorAccountKind),
-		md.SessionID, md.ClientIP, md.UserAgent, md.Command, md.CorrelationID, md.Extra[AuditUploadKey],
+		cat, projections.StreamEntity(ev.StreamID), locationOf(ev.StreamID), md.ActorUserID, string(md.ActorAccountKind),
+		md.SessionID, md.ClientIP, md.UserAgent, md.Command, md.CorrelationID, md.Extra[UploadKey],
 		history.Summary(he, changes), len(changes)})
 	for i, c := range changes {
 		before, err := jsonValue(c.Before)
@@ -590,15 +609,15 @@ func (b *auditBatch) scope(ev eventstore.Event, s *auditStream, orgBefore string
 		}
 	case *location.Organisation:
 		if ev.Version == 1 {
-			b.orgs[[2]string{ev.StreamID, StreamEntity(ev.StreamID)}] = true
+			b.orgs[[2]string{ev.StreamID, projections.StreamEntity(ev.StreamID)}] = true
 		}
 	case *account.User:
-		login := "login-" + StreamEntity(ev.StreamID)
+		login := "login-" + projections.StreamEntity(ev.StreamID)
 		for _, o := range userOrganisations(agg) {
 			b.orgs[[2]string{ev.StreamID, o}] = true
 			b.orgs[[2]string{login, o}] = true
 		}
-		b.users[StreamEntity(ev.StreamID)] = []any{StreamEntity(ev.StreamID), agg.Email, agg.FullName, string(agg.Kind)}
+		b.users[projections.StreamEntity(ev.StreamID)] = []any{projections.StreamEntity(ev.StreamID), agg.Email, agg.FullName, string(agg.Kind)}
 	default:
 		// A location's daily updates and survey answers: its organisation.
 		if ev.Version != 1 {
@@ -655,10 +674,10 @@ var (
 )
 
 func (b *auditBatch) write(ctx context.Context) error {
-	if err := InsertRows(ctx, b.tx, b.table(AuditEventsTable), auditEventColumns, "", b.events); err != nil {
+	if err := projections.InsertRows(ctx, b.tx, b.table(EventsTable), auditEventColumns, "", b.events); err != nil {
 		return err
 	}
-	if err := InsertRows(ctx, b.tx, b.table(AuditChangesTable), auditChangeColumns, "", b.changes); err != nil {
+	if err := projections.InsertRows(ctx, b.tx, b.table(ChangesTable), auditChangeColumns, "", b.changes); err != nil {
 		return err
 	}
 	orgs := make([][]any, 0, len(b.orgs))
@@ -666,7 +685,7 @@ func (b *auditBatch) write(ctx context.Context) error {
 		orgs = append(orgs, []any{k[0], k[1]})
 	}
 	sortRows(orgs)
-	if err := InsertRows(ctx, b.tx, b.table(AuditEntityOrgsTable), []string{"stream_id", "organisation_id"},
+	if err := projections.InsertRows(ctx, b.tx, b.table(EntityOrgsTable), []string{"stream_id", "organisation_id"},
 		"ON CONFLICT (organisation_id, stream_id) DO NOTHING", orgs); err != nil {
 		return err
 	}
@@ -676,7 +695,7 @@ func (b *auditBatch) write(ctx context.Context) error {
 	}
 	sortRows(users)
 	userCols := []string{"user_id", "email", "full_name", "kind"}
-	if err := InsertRows(ctx, b.tx, b.table(AuditUsersTable), userCols,
+	if err := projections.InsertRows(ctx, b.tx, b.table(UsersTable), userCols,
 		"ON CONFLICT (user_id) DO UPDATE SET "+replaceAll(userCols, 1), users); err != nil {
 		return err
 	}
@@ -685,7 +704,7 @@ func (b *auditBatch) write(ctx context.Context) error {
 		subjects = append(subjects, []any{k[0], k[1]})
 	}
 	sortRows(subjects)
-	if err := InsertRows(ctx, b.tx, b.table(AuditSubjectsTable), []string{"subject", "stream_id"},
+	if err := projections.InsertRows(ctx, b.tx, b.table(SubjectsTable), []string{"subject", "stream_id"},
 		"ON CONFLICT (subject, stream_id) DO NOTHING", subjects); err != nil {
 		return err
 	}
@@ -704,8 +723,18 @@ func (b *auditBatch) write(ctx context.Context) error {
 		snaps = append(snaps, []any{id, string(data)})
 	}
 	sortRows(snaps)
-	return InsertRows(ctx, b.tx, b.table(AuditStateTable), []string{"stream_id", "snapshot"},
+	return projections.InsertRows(ctx, b.tx, b.table(StateTable), []string{"stream_id", "snapshot"},
 		"ON CONFLICT (stream_id) DO UPDATE SET snapshot = excluded.snapshot", snaps)
+}
+
+// replaceAll is the SET clause that replaces every column but the key's
+// (the first key columns). (A copy of the analytics view's.)
+func replaceAll(cols []string, key int) string {
+	sets := make([]string, 0, len(cols)-key)
+	for _, c := range cols[key:] {
+		sets = append(sets, c+" = excluded."+c)
+	}
+	return strings.Join(sets, ", ")
 }
 
 // sortRows orders rows by their first two (string) columns, so that a
@@ -729,7 +758,7 @@ func sortRows(rows [][]any) {
 // versions of it for each upsert to step over (the whole view fell to about
 // 100 events/s on PostgreSQL). The latest hour's max_position is therefore
 // left as it was first written, and queries treat the latest hour as open
-// ended (queries.auditQuery.conditions). When a newer hour starts, the
+// ended (Filter.conditions). When a newer hour starts, the
 // previous latest one is closed at the position before the new hour's first:
 // events are applied in position order, so every event of it applied so far
 // lies below that. An hour other than the latest (an event recorded late, or
@@ -737,10 +766,10 @@ func sortRows(rows [][]any) {
 func (b *auditBatch) flushHours(ctx context.Context) error {
 	d := b.tx.Dialect()
 	least, greatest := "LEAST", "GREATEST"
-	if d == SQLite {
+	if d == projections.SQLite {
 		least, greatest = "MIN", "MAX"
 	}
-	ht := b.table(AuditHoursTable)
+	ht := b.table(HoursTable)
 	hours := slices.Sorted(maps.Keys(b.hours))
 	for i, h := range hours {
 		r, hour := b.hours[h], d.Time(time.Unix(h, 0))
