@@ -677,7 +677,7 @@ func (b *auditBatch) write(ctx context.Context) error {
 	sortRows(users)
 	userCols := []string{"user_id", "email", "full_name", "kind"}
 	if err := InsertRows(ctx, b.tx, b.table(AuditUsersTable), userCols,
-		"ON CONFLICT (user_id) DO UPDATE SET "+replaceAll(userCols, 1), users); err != nil {
+		"ON CONFLICT (user_id) DO UPDATE SET "+ReplaceAll(userCols, 1), users); err != nil {
 		return err
 	}
 	subjects := make([][]any, 0, len(b.subjects))
