@@ -12,6 +12,7 @@ import (
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/analytics"
 	"github.com/capacitytracker/capacity/projections/mailoutbox"
 	"github.com/capacitytracker/capacity/projections/projtest"
 )
@@ -37,7 +38,7 @@ func directoryCommands() int { return propertyLength(600, 200) }
 // holds after a rebuild of all of them from the log.
 func TestViews_DirectoryAgreesWithDomainAfterRandomEdits(t *testing.T) {
 	t.Parallel()
-	projs := []projections.Projection{projections.LocationSearch{}, projections.Analytics{}, projections.LocationDirectory{},
+	projs := []projections.Projection{projections.LocationSearch{}, analytics.Projection{}, projections.LocationDirectory{},
 		mailoutbox.Projection{}}
 	eachCommandsWorld(t, projs, func(t *testing.T, backend string, pw *projtest.World, acc *commands.Service) {
 		ctx := context.Background()
@@ -288,7 +289,7 @@ func (w *directoryWorld) domainViews(ctx context.Context) directoryViews {
 		out[projections.SearchLocationsTable] = append(out[projections.SearchLocationsTable], directoryLine(id, d.OrganisationID,
 			orgName, d.Name, d.ShortName, d.Line1, d.Line2, d.Line3, d.Line4, d.Line5, d.Postcode, d.LocalAuthority, d.CCG,
 			d.NHSRegion, d.CQCRegion, d.Status(), d.AddressEdited))
-		out[projections.AnalyticsLocationsTable] = append(out[projections.AnalyticsLocationsTable], directoryLine(id, d.Name,
+		out[analytics.LocationsTable] = append(out[analytics.LocationsTable], directoryLine(id, d.Name,
 			d.AddressEdited, d.OrganisationID, orgName, d.NHSRegion, d.LocalAuthority, d.CCG, d.Status()))
 		out[projections.LocationsTable] = append(out[projections.LocationsTable], directoryLine(id, d.OrganisationID, orgName,
 			d.Name, d.Line1, d.Line3, d.Postcode, projections.CompactPostcode(d.Postcode), d.LocalAuthority, d.CCG, d.NHSRegion,
@@ -308,7 +309,7 @@ var directoryColumns = map[string][]string{
 	projections.SearchLocationsTable: {"location_id", "organisation_id", "organisation_name", "name", "short_name",
 		"address_line1", "address_line2", "address_line3", "address_line4", "address_line5", "postcode", "local_authority",
 		"ccg", "nhs_region", "cqc_region", "registration_status", "address_edited"},
-	projections.AnalyticsLocationsTable: {"location_id", "name", "name_edited", "organisation_id", "organisation_name",
+	analytics.LocationsTable: {"location_id", "name", "name_edited", "organisation_id", "organisation_name",
 		"nhs_region", "local_authority", "ccg", "registration_status"},
 	projections.LocationsTable: {"location_id", "organisation_id", "organisation_name", "name", "address_line1", "town",
 		"postcode", "postcode_compact", "local_authority", "ccg", "nhs_region", "cqc_region", "registration_status",

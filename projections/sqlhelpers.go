@@ -22,6 +22,16 @@ const PrefetchChunk = 500
 // PostgreSQL 65,535).
 const maxParams = 4000
 
+// ReplaceAll is the SET clause of an upsert that replaces every column of
+// cols but the first key ones (the conflict's key) with the excluded row's.
+func ReplaceAll(cols []string, key int) string {
+	sets := make([]string, 0, len(cols)-key)
+	for _, c := range cols[key:] {
+		sets = append(sets, c+" = excluded."+c)
+	}
+	return strings.Join(sets, ", ")
+}
+
 // InsertRows writes rows of cols, as many per statement as maxParams
 // allows; onConflict ("ON CONFLICT ...", or "") ends each statement.
 // Plain inserts (no onConflict) of copyMinRows rows or more go through

@@ -15,6 +15,7 @@ import (
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/analytics"
 	"github.com/capacitytracker/capacity/projections/projtest"
 	"github.com/capacitytracker/capacity/queries"
 )
@@ -42,7 +43,7 @@ func newAnalyticsView(tb testing.TB, bc backendCase) *analyticsView {
 
 func openAnalyticsView(tb testing.TB, store eventstore.Store, backend projections.Backend) *analyticsView {
 	tb.Helper()
-	return &analyticsView{Direct: projtest.OpenDirect(tb, store, projections.Analytics{}), tb: tb, versions: map[string]int64{},
+	return &analyticsView{Direct: projtest.OpenDirect(tb, store, analytics.Projection{}), tb: tb, versions: map[string]int64{},
 		q: queries.Service{ReadModels: projections.NewReadModels(backend)}}
 }
 
@@ -69,7 +70,7 @@ func (v *analyticsView) flush() {
 		return
 	}
 	v.InTx(func(tx projections.Tx) error {
-		return projections.Analytics{}.ApplyBatch(context.Background(), tx, func(s string) string { return s }, v.pending)
+		return analytics.Projection{}.ApplyBatch(context.Background(), tx, func(s string) string { return s }, v.pending)
 	})
 	v.pending = v.pending[:0]
 }

@@ -696,7 +696,7 @@ func (b *auditBatch) write(ctx context.Context) error {
 	sortRows(users)
 	userCols := []string{"user_id", "email", "full_name", "kind"}
 	if err := projections.InsertRows(ctx, b.tx, b.table(UsersTable), userCols,
-		"ON CONFLICT (user_id) DO UPDATE SET "+replaceAll(userCols, 1), users); err != nil {
+		"ON CONFLICT (user_id) DO UPDATE SET "+projections.ReplaceAll(userCols, 1), users); err != nil {
 		return err
 	}
 	subjects := make([][]any, 0, len(b.subjects))
@@ -725,16 +725,6 @@ func (b *auditBatch) write(ctx context.Context) error {
 	sortRows(snaps)
 	return projections.InsertRows(ctx, b.tx, b.table(StateTable), []string{"stream_id", "snapshot"},
 		"ON CONFLICT (stream_id) DO UPDATE SET snapshot = excluded.snapshot", snaps)
-}
-
-// replaceAll is the SET clause that replaces every column but the key's
-// (the first key columns). (A copy of the analytics view's.)
-func replaceAll(cols []string, key int) string {
-	sets := make([]string, 0, len(cols)-key)
-	for _, c := range cols[key:] {
-		sets = append(sets, c+" = excluded."+c)
-	}
-	return strings.Join(sets, ", ")
 }
 
 // sortRows orders rows by their first two (string) columns, so that a

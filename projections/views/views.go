@@ -8,6 +8,7 @@ package views
 
 import (
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/analytics"
 	"github.com/capacitytracker/capacity/projections/audit"
 	"github.com/capacitytracker/capacity/projections/categorystats"
 	"github.com/capacitytracker/capacity/projections/mailoutbox"
@@ -19,7 +20,7 @@ func Default() []projections.Projection {
 	out := append([]projections.Projection{categorystats.Projection{}}, projections.AccountProjections()...)
 	out = append(out, projections.LocationSearch{})
 	out = append(out, projections.SurveyProjections()...)
-	out = append(out, projections.AnalyticsProjections()...)
+	out = append(out, analytics.Projection{})
 	out = append(out, audit.Projection{})
 	return append(out, mailoutbox.Projection{})
 }

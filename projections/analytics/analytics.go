@@ -1,4 +1,17 @@
-package projections
+// Package analytics is the analytics read model: the effective daily
+// update of every location and day, the totals of every day per area, the
+// days each location was expected to submit, and what the view keeps of
+// the locations and organisations. It owns its tables' DDL, its fold
+// (Projection), its writes and its read SQL (Totals, ExpectedLocations,
+// Locations, CountLocations, LocationsAfter, Latest, Compliance,
+// CountCompliance, ComplianceAfter, Areas).
+//
+// Its tables: analytics_organisations (OrganisationsTable),
+// analytics_locations (LocationsTable), analytics_location_periods
+// (PeriodsTable), analytics_daily_location (DailyLocationTable) and
+// analytics_daily_area (DailyAreaTable). Analysts read them with SQL too,
+// so their columns are part of the product (see the README).
+package analytics
 
 import (
 	"cmp"
@@ -12,12 +25,10 @@ import (
 	"github.com/capacitytracker/capacity/domain/dailyupdate"
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/eventstore"
+	"github.com/capacitytracker/capacity/projections"
 )
 
-// AnalyticsProjections are the read models of the analytics view.
-func AnalyticsProjections() []Projection { return []Projection{Analytics{}} }
-
-// Analytics is the read model of the analytics view: the effective daily
+// Projection is the read model of the analytics view: the effective daily
 // update of every location and day, and the totals of every day per
 // area, kept up to date as updates arrive (a later submission of the same
 // location and day supersedes the earlier one: its contribution is taken
@@ -63,17 +74,17 @@ func AnalyticsProjections() []Projection { return []Projection{Analytics{}} }
 // not stored: a day with no event would have to write a row for every
 // area. They are counted at query time from analytics_location_periods,
 // which holds a few rows per location.
-type Analytics struct{}
+type Projection struct{}
 
-var _ BatchApplier = Analytics{}
+var _ projections.BatchApplier = Projection{}
 
-// Tables of Analytics.
+// Tables of Projection.
 const (
-	AnalyticsOrganisationsTable = "analytics_organisations"
-	AnalyticsLocationsTable     = "analytics_locations"
-	AnalyticsPeriodsTable       = "analytics_location_periods"
-	AnalyticsDailyLocationTable = "analytics_daily_location"
-	AnalyticsDailyAreaTable     = "analytics_daily_area"
+	OrganisationsTable = "analytics_organisations"
+	LocationsTable     = "analytics_locations"
+	PeriodsTable       = "analytics_location_periods"
+	DailyLocationTable = "analytics_daily_location"
+	DailyAreaTable     = "analytics_daily_area"
 )
 
 // The area types of analytics_daily_area.
@@ -87,19 +98,19 @@ const (
 // AreaTypes lists the area types, England first.
 func AreaTypes() []string { return []string{AreaEngland, AreaNHSRegion, AreaLocalAuthority, AreaCCG} }
 
-func (Analytics) Name() string { return "analytics" }
+func (Projection) Name() string { return "analytics" }
 
-func (Analytics) Tables() []string {
-	return []string{AnalyticsOrganisationsTable, AnalyticsLocationsTable, AnalyticsPeriodsTable,
-		AnalyticsDailyLocationTable, AnalyticsDailyAreaTable}
+func (Projection) Tables() []string {
+	return []string{OrganisationsTable, LocationsTable, PeriodsTable,
+		DailyLocationTable, DailyAreaTable}
 }
 
-func (Analytics) Schema(d Dialect, table func(string) string) []string {
-	o, l, p := table(AnalyticsOrganisationsTable), table(AnalyticsLocationsTable), table(AnalyticsPeriodsTable)
-	dl, da := table(AnalyticsDailyLocationTable), table(AnalyticsDailyAreaTable)
+func (Projection) Schema(d projections.Dialect, table func(string) string) []string {
+	o, l, p := table(OrganisationsTable), table(LocationsTable), table(PeriodsTable)
+	dl, da := table(DailyLocationTable), table(DailyAreaTable)
 	// Keys compare byte by byte on both backends (days, areas, ids).
 	key := "TEXT"
-	if d == Postgres {
+	if d == projections.Postgres {
 		key = `TEXT COLLATE "C"`
 	}
 	idx := func(t, suffix, cols string) string {
@@ -207,24 +218,24 @@ func (Analytics) Schema(d Dialect, table func(string) string) []string {
 // organisation's locations goes through it) nor analytics_daily_location_day
 // (the batch reads a day's rows of a range of locations through it); the
 // other reads and writes go by primary key.
-func (a Analytics) QueryIndexes(d Dialect, table func(string) string) []string {
-	l, p, dl := table(AnalyticsLocationsTable), table(AnalyticsPeriodsTable), table(AnalyticsDailyLocationTable)
-	return IndexesNamed(a.Schema(d, table), l+"_registered_last",
+func (a Projection) QueryIndexes(d projections.Dialect, table func(string) string) []string {
+	l, p, dl := table(LocationsTable), table(PeriodsTable), table(DailyLocationTable)
+	return projections.IndexesNamed(a.Schema(d, table), l+"_registered_last",
 		p+"_days", p+"_nhs_region", p+"_local_authority", p+"_ccg",
 		dl+"_nhs_region", dl+"_local_authority", dl+"_ccg")
 }
 
 // Apply applies one event of a location, organisation or daily update
 // stream.
-func (p Analytics) Apply(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event) error {
+func (p Projection) Apply(ctx context.Context, tx projections.Tx, table func(string) string, ev eventstore.Event) error {
 	return p.ApplyBatch(ctx, tx, table, []eventstore.Event{ev})
 }
 
-// ApplyBatch implements BatchApplier: it reads the rows the batch touches
+// ApplyBatch implements projections.BatchApplier: it reads the rows the batch touches
 // in a few queries, folds the events into them in memory, in log order,
 // and writes each changed row once, many rows per statement. The totals
 // of analytics_daily_area are changed by adding the batch's deltas.
-func (Analytics) ApplyBatch(ctx context.Context, tx Tx, table func(string) string, evs []eventstore.Event) error {
+func (Projection) ApplyBatch(ctx context.Context, tx projections.Tx, table func(string) string, evs []eventstore.Event) error {
 	b := newAnalyticsBatch(tx, table)
 	decoded := make([]any, len(evs))
 	for i, ev := range evs {
@@ -406,7 +417,7 @@ var totalsColumns = []string{"locations_submitted", "service_users", "confirmed"
 // analyticsBatch holds the rows a batch touches until it writes them. A
 // nil entry in a map is a row known not to exist.
 type analyticsBatch struct {
-	tx              Tx
+	tx              projections.Tx
 	o, l, p, dl, da string
 	orgs            map[string]*analyticsOrg
 	locs            map[string]*analyticsLocation
@@ -416,10 +427,10 @@ type analyticsBatch struct {
 	dirtyLocs       []string // in order of first change
 }
 
-func newAnalyticsBatch(tx Tx, table func(string) string) *analyticsBatch {
+func newAnalyticsBatch(tx projections.Tx, table func(string) string) *analyticsBatch {
 	return &analyticsBatch{tx: tx,
-		o: table(AnalyticsOrganisationsTable), l: table(AnalyticsLocationsTable), p: table(AnalyticsPeriodsTable),
-		dl: table(AnalyticsDailyLocationTable), da: table(AnalyticsDailyAreaTable),
+		o: table(OrganisationsTable), l: table(LocationsTable), p: table(PeriodsTable),
+		dl: table(DailyLocationTable), da: table(DailyAreaTable),
 		orgs: map[string]*analyticsOrg{}, locs: map[string]*analyticsLocation{}, rows: map[dayKey]*analyticsDaily{},
 		rowsOf: map[string][]string{}, deltas: map[areaKey]*analyticsTotals{}}
 }
@@ -431,19 +442,19 @@ func (b *analyticsBatch) prefetch(ctx context.Context, evs []eventstore.Event, d
 	for i, ev := range evs {
 		switch e := decoded[i].(type) {
 		case dailyupdate.DailyUpdateSubmitted:
-			locs[StreamEntity(ev.StreamID)] = true
+			locs[projections.StreamEntity(ev.StreamID)] = true
 		case location.OrganisationRegistered:
 			orgs[e.OrganisationID] = true
 		case location.OrganisationRenamed:
 			orgs[e.OrganisationID] = true
 		case location.LocationRegistered:
-			locs[StreamEntity(ev.StreamID)], orgs[e.OrganisationID] = true, true
+			locs[projections.StreamEntity(ev.StreamID)], orgs[e.OrganisationID] = true, true
 		case location.CQCLocationImported:
-			locs[StreamEntity(ev.StreamID)], orgs[e.Record.ProviderID] = true, true
+			locs[projections.StreamEntity(ev.StreamID)], orgs[e.Record.ProviderID] = true, true
 		case nil:
 		default:
 			if ev.Category() == "location" {
-				locs[StreamEntity(ev.StreamID)] = true
+				locs[projections.StreamEntity(ev.StreamID)] = true
 			}
 		}
 	}
@@ -457,7 +468,7 @@ func (b *analyticsBatch) prefetch(ctx context.Context, evs []eventstore.Event, d
 	updated := map[string][]string{} // day -> location ids
 	for i, ev := range evs {
 		if e, ok := decoded[i].(dailyupdate.DailyUpdateSubmitted); ok {
-			updated[e.Day] = append(updated[e.Day], StreamEntity(ev.StreamID))
+			updated[e.Day] = append(updated[e.Day], projections.StreamEntity(ev.StreamID))
 		}
 	}
 	for _, day := range slices.Sorted(maps.Keys(updated)) {
@@ -470,16 +481,16 @@ func (b *analyticsBatch) prefetch(ctx context.Context, evs []eventstore.Event, d
 }
 
 func (b *analyticsBatch) loadOrgs(ctx context.Context, ids []string) error {
-	for chunk := range slices.Chunk(ids, PrefetchChunk) {
+	for chunk := range slices.Chunk(ids, projections.PrefetchChunk) {
 		for _, id := range chunk {
 			b.orgs[id] = nil
 		}
 		rows, err := b.tx.QueryContext(ctx, fmt.Sprintf(`SELECT organisation_id, name, type FROM %s WHERE organisation_id IN (%s)`,
-			b.o, Marks(len(chunk))), AnyList(chunk)...)
+			b.o, projections.Marks(len(chunk))), projections.AnyList(chunk)...)
 		if err != nil {
 			return fmt.Errorf("organisations: %w", err)
 		}
-		err = ScanAll(rows, func() error {
+		err = projections.ScanAll(rows, func() error {
 			o := &analyticsOrg{}
 			if err := rows.Scan(&o.ID, &o.Name, &o.Type); err != nil {
 				return err
@@ -495,18 +506,18 @@ func (b *analyticsBatch) loadOrgs(ctx context.Context, ids []string) error {
 }
 
 func (b *analyticsBatch) loadLocations(ctx context.Context, ids []string) error {
-	for chunk := range slices.Chunk(ids, PrefetchChunk) {
+	for chunk := range slices.Chunk(ids, projections.PrefetchChunk) {
 		for _, id := range chunk {
 			b.locs[id] = nil
 		}
 		rows, err := b.tx.QueryContext(ctx, fmt.Sprintf(`SELECT location_id, name, name_edited, organisation_id,
     organisation_name, organisation_type, nhs_region, local_authority, ccg, registration_status, registered_on,
     COALESCE(deregistered_on, ''), last_submitted_day
-FROM %s WHERE location_id IN (%s)`, b.l, Marks(len(chunk))), AnyList(chunk)...)
+FROM %s WHERE location_id IN (%s)`, b.l, projections.Marks(len(chunk))), projections.AnyList(chunk)...)
 		if err != nil {
 			return fmt.Errorf("locations: %w", err)
 		}
-		err = ScanAll(rows, func() error {
+		err = projections.ScanAll(rows, func() error {
 			l := &analyticsLocation{}
 			if err := rows.Scan(&l.LocationID, &l.Name, &l.AddressEdited, &l.OrganisationID, &l.OrganisationName, &l.OrgType,
 				&l.NHSRegion, &l.LocalAuthority, &l.CCG, &l.RegistrationStatus, &l.RegisteredOn, &l.DeregisteredOn,
@@ -521,11 +532,11 @@ FROM %s WHERE location_id IN (%s)`, b.l, Marks(len(chunk))), AnyList(chunk)...)
 		}
 		rows, err = b.tx.QueryContext(ctx, fmt.Sprintf(`SELECT location_id, from_day, COALESCE(to_day, ''), nhs_region,
     local_authority, ccg
-FROM %s WHERE location_id IN (%s) ORDER BY location_id, from_day`, b.p, Marks(len(chunk))), AnyList(chunk)...)
+FROM %s WHERE location_id IN (%s) ORDER BY location_id, from_day`, b.p, projections.Marks(len(chunk))), projections.AnyList(chunk)...)
 		if err != nil {
 			return fmt.Errorf("location periods: %w", err)
 		}
-		err = ScanAll(rows, func() error {
+		err = projections.ScanAll(rows, func() error {
 			var (
 				id string
 				p  analyticsPeriod
@@ -551,19 +562,19 @@ var dailyColumns = []string{"location_id", "day", "nhs_region", "local_authority
 	"suspected", "care_staff", "staff_absent", "ppe", "can_provide_extra", "extra_hours", "other_issues", "no_change",
 	"upload_id", "submitted_at", "position", "submissions"}
 
-func (r *analyticsDaily) values(d Dialect) []any {
+func (r *analyticsDaily) values(d projections.Dialect) []any {
 	a := r.Answers
 	return []any{r.LocationID, r.Day, r.Area.Region, r.Area.LocalAuthority, r.Area.CCG, a.ServiceUsers, a.Confirmed,
 		a.Suspected, a.CareStaff, a.StaffNotWorking, string(a.PPE), a.CanProvideExtra, a.ExtraHoursPerWeek,
 		a.OtherIssues, r.NoChange, r.UploadID, d.Time(r.SubmittedAt), r.Position, r.Submissions}
 }
 
-func scanDaily(rows Rows) (*analyticsDaily, error) {
+func scanDaily(rows projections.Rows) (*analyticsDaily, error) {
 	r := &analyticsDaily{}
 	a := &r.Answers
 	var (
 		ppe string
-		at  Timestamp
+		at  projections.Timestamp
 	)
 	err := rows.Scan(&r.LocationID, &r.Day, &r.Area.Region, &r.Area.LocalAuthority, &r.Area.CCG, &a.ServiceUsers,
 		&a.Confirmed, &a.Suspected, &a.CareStaff, &a.StaffNotWorking, &ppe, &a.CanProvideExtra, &a.ExtraHoursPerWeek,
@@ -583,13 +594,13 @@ func (b *analyticsBatch) loadRows(ctx context.Context, day string, ids []string)
 		b.rows[dayKey{id, day}] = nil
 		want[id] = true
 	}
-	for chunk := range slices.Chunk(ids, PrefetchChunk) {
+	for chunk := range slices.Chunk(ids, projections.PrefetchChunk) {
 		rows, err := b.tx.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE day = ? AND location_id >= ? AND location_id <= ?`,
 			strings.Join(dailyColumns, ", "), b.dl), day, chunk[0], chunk[len(chunk)-1])
 		if err != nil {
 			return fmt.Errorf("daily updates: %w", err)
 		}
-		if err := ScanAll(rows, func() error {
+		if err := projections.ScanAll(rows, func() error {
 			r, err := scanDaily(rows)
 			if err == nil && want[r.LocationID] {
 				b.keepRow(r)
@@ -649,7 +660,7 @@ func (b *analyticsBatch) apply(ctx context.Context, ev eventstore.Event, d any) 
 // applyUpdate makes a submission the effective update of its location and
 // day.
 func (b *analyticsBatch) applyUpdate(ev eventstore.Event, e dailyupdate.DailyUpdateSubmitted) {
-	id := StreamEntity(ev.StreamID)
+	id := projections.StreamEntity(ev.StreamID)
 	var area analyticsArea
 	l := b.locs[id]
 	if l != nil {
@@ -701,7 +712,7 @@ WHERE organisation_id = ?`, b.l), o.Name, o.Type, o.ID); err != nil {
 // what changed for the view: the location's periods, and the areas of
 // its updates.
 func (b *analyticsBatch) applyLocation(ctx context.Context, ev eventstore.Event, d any) error {
-	id := StreamEntity(ev.StreamID)
+	id := projections.StreamEntity(ev.StreamID)
 	l := b.locs[id]
 	if l == nil {
 		if !location.StartsLocation(d) {
@@ -788,7 +799,7 @@ func (b *analyticsBatch) moveUpdates(ctx context.Context, l *analyticsLocation, 
 	if err != nil {
 		return fmt.Errorf("location %s: daily updates: %w", l.LocationID, err)
 	}
-	if err := ScanAll(rows, func() error {
+	if err := projections.ScanAll(rows, func() error {
 		r, err := scanDaily(rows)
 		if err == nil && b.rows[dayKey{r.LocationID, r.Day}] == nil {
 			b.keepRow(r) // rows in memory are newer
@@ -832,16 +843,7 @@ func (b *analyticsBatch) fold(l *analyticsLocation, ev any) {
 // upsert writes rows of cols, many per statement: on a conflict on the
 // key columns, set is the UPDATE's SET clause.
 func (b *analyticsBatch) upsert(ctx context.Context, table string, cols []string, key, set string, rows [][]any) error {
-	return InsertRows(ctx, b.tx, table, cols, fmt.Sprintf("ON CONFLICT (%s) DO UPDATE SET %s", key, set), rows)
-}
-
-// replaceAll is the SET clause that replaces every column but the key's.
-func replaceAll(cols []string, key int) string {
-	sets := make([]string, 0, len(cols)-key)
-	for _, c := range cols[key:] {
-		sets = append(sets, c+" = excluded."+c)
-	}
-	return strings.Join(sets, ", ")
+	return projections.InsertRows(ctx, b.tx, table, cols, fmt.Sprintf("ON CONFLICT (%s) DO UPDATE SET %s", key, set), rows)
 }
 
 var locationColumns = []string{"location_id", "name", "name_key", "name_edited", "organisation_id", "organisation_name",
@@ -849,7 +851,7 @@ var locationColumns = []string{"location_id", "name", "name_key", "name_edited",
 	"deregistered_on", "last_submitted_day"}
 
 func (l *analyticsLocation) values() []any {
-	return []any{l.LocationID, l.Name, SearchKey(l.Name), l.AddressEdited, l.OrganisationID, l.OrganisationName, l.OrgType,
+	return []any{l.LocationID, l.Name, projections.SearchKey(l.Name), l.AddressEdited, l.OrganisationID, l.OrganisationName, l.OrgType,
 		l.NHSRegion, l.LocalAuthority, l.CCG, l.Status(), l.expected(), l.RegisteredOn, nullDay(l.DeregisteredOn),
 		l.LastSubmittedDay}
 }
@@ -877,17 +879,17 @@ func (b *analyticsBatch) flush(ctx context.Context) error {
 			}
 		}
 	}
-	if err := b.upsert(ctx, b.l, locationColumns, "location_id", replaceAll(locationColumns, 1), locs); err != nil {
+	if err := b.upsert(ctx, b.l, locationColumns, "location_id", projections.ReplaceAll(locationColumns, 1), locs); err != nil {
 		return err
 	}
-	for chunk := range slices.Chunk(moved, PrefetchChunk) {
-		if _, err := b.tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE location_id IN (%s)`, b.p, Marks(len(chunk))),
-			AnyList(chunk)...); err != nil {
+	for chunk := range slices.Chunk(moved, projections.PrefetchChunk) {
+		if _, err := b.tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE location_id IN (%s)`, b.p, projections.Marks(len(chunk))),
+			projections.AnyList(chunk)...); err != nil {
 			return fmt.Errorf("write %s: %w", b.p, err)
 		}
 	}
 	periodCols := []string{"location_id", "from_day", "to_day", "nhs_region", "local_authority", "ccg"}
-	if err := b.upsert(ctx, b.p, periodCols, "location_id, from_day", replaceAll(periodCols, 2), periods); err != nil {
+	if err := b.upsert(ctx, b.p, periodCols, "location_id, from_day", projections.ReplaceAll(periodCols, 2), periods); err != nil {
 		return err
 	}
 
@@ -900,7 +902,7 @@ func (b *analyticsBatch) flush(ctx context.Context) error {
 			daily = append(daily, r.values(d))
 		}
 	}
-	if err := b.upsert(ctx, b.dl, dailyColumns, "location_id, day", replaceAll(dailyColumns, 2), daily); err != nil {
+	if err := b.upsert(ctx, b.dl, dailyColumns, "location_id, day", projections.ReplaceAll(dailyColumns, 2), daily); err != nil {
 		return err
 	}
 	return b.flushTotals(ctx)
@@ -941,5 +943,3 @@ func (b *analyticsBatch) flushTotals(ctx context.Context) error {
 	}
 	return nil
 }
-
-// --- SQL helpers -------------------------------------------------------------

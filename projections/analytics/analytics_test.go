@@ -1,4 +1,4 @@
-package projections_test
+package analytics_test
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"github.com/capacitytracker/capacity/domain/password"
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/analytics"
 	"github.com/capacitytracker/capacity/projections/projtest"
 )
 
@@ -34,14 +35,14 @@ type analyticsDB struct {
 func openAnalyticsDB(t *testing.T, backend string) *analyticsDB {
 	t.Helper()
 	store, pb := projtest.Open(t, backend)
-	return &analyticsDB{Direct: projtest.OpenDirect(t, store, projections.Analytics{}), t: t, rm: projections.NewReadModels(pb)}
+	return &analyticsDB{Direct: projtest.OpenDirect(t, store, analytics.Projection{}), t: t, rm: projections.NewReadModels(pb)}
 }
 
 // applyBatch applies events in one ApplyBatch.
 func (a *analyticsDB) applyBatch(evs ...eventstore.Event) {
 	a.t.Helper()
 	a.InTx(func(tx projections.Tx) error {
-		return projections.Analytics{}.ApplyBatch(context.Background(), tx, projtest.Identity, evs)
+		return analytics.Projection{}.ApplyBatch(context.Background(), tx, projtest.Identity, evs)
 	})
 }
 
@@ -51,7 +52,7 @@ func (a *analyticsDB) applyEach(evs ...eventstore.Event) {
 	a.t.Helper()
 	for _, ev := range evs {
 		a.InTx(func(tx projections.Tx) error {
-			return projections.Analytics{}.Apply(context.Background(), tx, projtest.Identity, ev)
+			return analytics.Projection{}.Apply(context.Background(), tx, projtest.Identity, ev)
 		})
 	}
 }
@@ -281,7 +282,7 @@ func TestAnalytics_ApplyBatchEqualsApplyOneByOne(t *testing.T) {
 				single.applyEach(evs[:n]...)
 				evs = evs[n:]
 			}
-			tables := projections.Analytics{}.Tables()
+			tables := analytics.Projection{}.Tables()
 			got, want := dumpTables(t, batched.rm, tables), dumpTables(t, single.rm, tables)
 			for _, table := range tables {
 				if len(want[table]) == 0 {
@@ -450,7 +451,7 @@ func TestAnalytics_DayIsLondonsAcrossClockChanges(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			e, err := projections.NewEngine(pb, quietLogger(), projections.Analytics{})
+			e, err := projections.NewEngine(pb, quietLogger(), analytics.Projection{})
 			if err != nil {
 				t.Fatal(err)
 			}
