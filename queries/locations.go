@@ -13,11 +13,12 @@ import (
 	"github.com/capacitytracker/capacity/domain/dailyupdate"
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/search"
 )
 
 // The views over locations: the provider search, the home care list, the
 // provider dashboard and the GP practice search, from the search read
-// model (projections.LocationSearch). Every list pages as the pages do
+// model (search.Projection). Every list pages as the pages do
 // ("Show 10/25/50/100 entries", "Showing 1 to 10 of N entries"), and has a
 // streaming variant for its download that walks every matching row in
 // keyset order, a page at a time, without holding them all.
@@ -388,7 +389,7 @@ func (q Service) SearchProviders(ctx context.Context, viewer *Viewer, p Provider
 	if err != nil {
 		return ProviderPage{}, err
 	}
-	if err := q.wait(ctx, p.MinPosition, projections.LocationSearch{}); err != nil {
+	if err := q.wait(ctx, p.MinPosition, search.Projection{}); err != nil {
 		return ProviderPage{}, err
 	}
 	var (
@@ -411,7 +412,7 @@ func (q Service) SearchProviders(ctx context.Context, viewer *Viewer, p Provider
 // pageSQL selects the columns cols of a page of the locations that
 // match w, in the order o.
 func pageSQL(cols string, w projections.Where, o order, limit, offset int) string {
-	t := projections.SearchLocationsTable
+	t := search.Table
 	off := ""
 	if offset > 0 {
 		off = fmt.Sprintf(" OFFSET %d", offset)
@@ -449,7 +450,7 @@ func readPage[T any](ctx context.Context, db projections.Querier, cols string, w
 
 // count counts the locations that match.
 func count(ctx context.Context, db projections.Querier, w projections.Where) (int, error) {
-	return projections.CountRows(ctx, db, `SELECT count(*) FROM `+projections.SearchLocationsTable+w.String(), w.Args...)
+	return projections.CountRows(ctx, db, `SELECT count(*) FROM `+search.Table+w.String(), w.Args...)
 }
 
 // EachProvider calls fn with every location that matches the search, in
@@ -464,7 +465,7 @@ func (q Service) EachProvider(ctx context.Context, viewer *Viewer, p ProviderSea
 	if err != nil {
 		return err
 	}
-	if err := q.wait(ctx, p.MinPosition, projections.LocationSearch{}); err != nil {
+	if err := q.wait(ctx, p.MinPosition, search.Projection{}); err != nil {
 		return err
 	}
 	return eachKeyset(ctx, q.ReadModels, w, o, func(db projections.Querier, cond projections.Where) ([]ProviderRow, []any, error) {
@@ -580,7 +581,7 @@ func (q Service) HomeCareList(ctx context.Context, v Viewer, h HomeCareQuery) (H
 	if none {
 		return newPage[HomeCareEntry](nil, 0, page, size), nil
 	}
-	if err := q.wait(ctx, h.MinPosition, projections.LocationSearch{}); err != nil {
+	if err := q.wait(ctx, h.MinPosition, search.Projection{}); err != nil {
 		return HomeCarePage{}, err
 	}
 	var (
@@ -607,7 +608,7 @@ func (q Service) EachHomeCare(ctx context.Context, v Viewer, h HomeCareQuery, fn
 	if err != nil || none {
 		return err
 	}
-	if err := q.wait(ctx, h.MinPosition, projections.LocationSearch{}); err != nil {
+	if err := q.wait(ctx, h.MinPosition, search.Projection{}); err != nil {
 		return err
 	}
 	return eachKeyset(ctx, q.ReadModels, w, o, func(db projections.Querier, cond projections.Where) ([]HomeCareEntry, []any, error) {
@@ -640,7 +641,7 @@ func (q Service) HomeCareOrganisations(ctx context.Context, v Viewer) ([]Organis
 	var out []OrganisationOption
 	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
 		rows, err := db.QueryContext(ctx, `SELECT DISTINCT organisation_id, organisation_name, organisation_key FROM `+
-			projections.SearchLocationsTable+` WHERE location_id IN (`+projections.Marks(len(v.Locations))+`)
+			search.Table+` WHERE location_id IN (`+projections.Marks(len(v.Locations))+`)
 			ORDER BY organisation_key, organisation_id`, anys(v.Locations)...)
 		out, err = projections.Collect(rows, err, out[:0], func(rows projections.Rows) (OrganisationOption, error) {
 			var o OrganisationOption
@@ -774,7 +775,7 @@ func scanDashboard(rows projections.Rows, extra ...any) (DashboardEntry, error) 
 
 // dashboardProjections are the read models of the dashboard.
 var dashboardProjections = []projections.Projection{
-	projections.LocationSearch{}, projections.Users{}, projections.PendingApprovals{}, projections.ApproverCounts{},
+	search.Projection{}, projections.Users{}, projections.PendingApprovals{}, projections.ApproverCounts{},
 }
 
 // mayDashboard reports whether the viewer may see a location's dashboard:
@@ -800,7 +801,7 @@ func dashboardScope(ctx context.Context, db projections.Querier, v Viewer, ids [
 		return w, false, nil
 	}
 	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
-	rows, err := db.QueryContext(ctx, `SELECT location_id, organisation_id FROM `+projections.SearchLocationsTable+
+	rows, err := db.QueryContext(ctx, `SELECT location_id, organisation_id FROM `+search.Table+
 		` WHERE location_id IN (`+projections.Marks(len(ids))+`)`, anys(ids)...)
 	type owned struct{ location, org string }
 	found, err := projections.Collect(rows, err, nil, func(rows projections.Rows) (owned, error) {
@@ -1076,7 +1077,7 @@ func (q Service) SearchGPPractices(ctx context.Context, text string, limit int) 
 	out := []GPPractice{}
 	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
 		rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT organisation_id, name, postcode FROM %s%s
-ORDER BY name_key, organisation_id LIMIT %d`, projections.SearchOrganisationsTable, w, limit), w.Args...)
+ORDER BY name_key, organisation_id LIMIT %d`, search.OrganisationsTable, w, limit), w.Args...)
 		out, err = projections.Collect(rows, err, out, func(rows projections.Rows) (GPPractice, error) {
 			var g GPPractice
 			err := rows.Scan(&g.Code, &g.Name, &g.Postcode)

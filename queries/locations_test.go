@@ -14,13 +14,14 @@ import (
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/projections/projtest"
+	"github.com/capacitytracker/capacity/projections/search"
 	"github.com/capacitytracker/capacity/queries"
 )
 
 // newViewsAccounts is newAccounts with the location search running too.
 func newViewsAccounts(t *testing.T, bc backendCase) *accounts {
 	t.Helper()
-	return newAccounts(t, bc, append(projections.AccountProjections(), projections.LocationSearch{})...)
+	return newAccounts(t, bc, append(projections.AccountProjections(), search.Projection{})...)
 }
 
 // eachViewsBackend runs fn on a fresh world of views on every backend.

@@ -9,13 +9,14 @@ package views
 import (
 	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/projections/categorystats"
+	"github.com/capacitytracker/capacity/projections/search"
 )
 
 // Default returns the projections the server runs: every read model of
 // the product.
 func Default() []projections.Projection {
 	out := append([]projections.Projection{categorystats.Projection{}}, projections.AccountProjections()...)
-	out = append(out, projections.LocationSearch{})
+	out = append(out, search.Projection{})
 	out = append(out, projections.SurveyProjections()...)
 	out = append(out, projections.AnalyticsProjections()...)
 	out = append(out, projections.Audit{})
