@@ -15,6 +15,7 @@ import (
 	"github.com/capacitytracker/capacity/projections/analytics"
 	"github.com/capacitytracker/capacity/projections/mailoutbox"
 	"github.com/capacitytracker/capacity/projections/projtest"
+	"github.com/capacitytracker/capacity/projections/search"
 )
 
 // directoryCommands is the length of the random command sequence of
@@ -38,7 +39,7 @@ func directoryCommands() int { return propertyLength(600, 200) }
 // holds after a rebuild of all of them from the log.
 func TestViews_DirectoryAgreesWithDomainAfterRandomEdits(t *testing.T) {
 	t.Parallel()
-	projs := []projections.Projection{projections.LocationSearch{}, analytics.Projection{}, projections.LocationDirectory{},
+	projs := []projections.Projection{search.Projection{}, analytics.Projection{}, projections.LocationDirectory{},
 		mailoutbox.Projection{}}
 	eachCommandsWorld(t, projs, func(t *testing.T, backend string, pw *projtest.World, acc *commands.Service) {
 		ctx := context.Background()
@@ -286,7 +287,7 @@ func (w *directoryWorld) domainViews(ctx context.Context) directoryViews {
 		if o := w.organisation(ctx, d.OrganisationID); o.Name != "" {
 			orgName = o.Name
 		}
-		out[projections.SearchLocationsTable] = append(out[projections.SearchLocationsTable], directoryLine(id, d.OrganisationID,
+		out[search.Table] = append(out[search.Table], directoryLine(id, d.OrganisationID,
 			orgName, d.Name, d.ShortName, d.Line1, d.Line2, d.Line3, d.Line4, d.Line5, d.Postcode, d.LocalAuthority, d.CCG,
 			d.NHSRegion, d.CQCRegion, d.Status(), d.AddressEdited))
 		out[analytics.LocationsTable] = append(out[analytics.LocationsTable], directoryLine(id, d.Name,
@@ -306,7 +307,7 @@ func (w *directoryWorld) domainViews(ctx context.Context) directoryViews {
 // directoryColumns are the columns checkDirectoryViews reads, in the order
 // of domainViews' lines.
 var directoryColumns = map[string][]string{
-	projections.SearchLocationsTable: {"location_id", "organisation_id", "organisation_name", "name", "short_name",
+	search.Table: {"location_id", "organisation_id", "organisation_name", "name", "short_name",
 		"address_line1", "address_line2", "address_line3", "address_line4", "address_line5", "postcode", "local_authority",
 		"ccg", "nhs_region", "cqc_region", "registration_status", "address_edited"},
 	analytics.LocationsTable: {"location_id", "name", "name_edited", "organisation_id", "organisation_name",

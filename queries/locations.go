@@ -2,7 +2,6 @@ package queries
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -13,14 +12,17 @@ import (
 	"github.com/capacitytracker/capacity/domain/dailyupdate"
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/search"
 )
 
 // The views over locations: the provider search, the home care list, the
 // provider dashboard and the GP practice search, from the search read
-// model (projections.LocationSearch). Every list pages as the pages do
+// model (search.Projection). Every list pages as the pages do
 // ("Show 10/25/50/100 entries", "Showing 1 to 10 of N entries"), and has a
 // streaming variant for its download that walks every matching row in
-// keyset order, a page at a time, without holding them all.
+// keyset order, a page at a time, without holding them all. Here are the
+// checks of a search's input, who sees what, the paging and the pages'
+// entries; the SQL is the search view's (package search's readers).
 
 // ProviderSearch is a search of providers (Find Capacity). Every filter is
 // optional; text filters compare case-insensitively.
@@ -47,127 +49,23 @@ type ProviderSearch struct {
 }
 
 // ProviderSorts are the sort keys of a provider search.
-func ProviderSorts() []string {
-	return []string{"name", "organisation", "postcode", "nhs_region", "local_authority", "overall_rating", "last_update"}
-}
-
-// sortColumns are the columns of each sort key.
-var sortColumns = map[string]string{
-	"name": "name_key", "organisation": "organisation_key", "postcode": "postcode_compact", "nhs_region": "nhs_region",
-	"local_authority": "local_authority_key", "overall_rating": "rating_rank", "last_update": "last_update_at",
-}
+func ProviderSorts() []string { return search.Sorts() }
 
 // Ratings are a location's CQC ratings as the pages show them: "Unknown
 // rating" when CQC published none.
-type Ratings struct {
-	Overall    string `json:"overall"`
-	Safe       string `json:"safe"`
-	Effective  string `json:"effective"`
-	Caring     string `json:"caring"`
-	Responsive string `json:"responsive"`
-	WellLed    string `json:"well_led"`
-}
+type Ratings = search.Ratings
 
 // ProviderNote is an entry of a location's note log as the search shows
 // it. The author's name is shown to those who see the location in full.
-type ProviderNote struct {
-	NoteID      string     `json:"note_id"`
-	Text        string     `json:"text"`
-	AddedAt     time.Time  `json:"added_at"`
-	AddedByName string     `json:"added_by_name,omitempty"`
-	EditedAt    *time.Time `json:"edited_at,omitempty"`
-}
+type ProviderNote = search.Note
 
-// ProviderRow is a location as the provider search shows it.
-type ProviderRow struct {
-	LocationID         string `json:"location_id"`
-	Name               string `json:"name"`
-	ShortName          string `json:"short_name"`
-	OrganisationID     string `json:"organisation_id"`
-	OrganisationName   string `json:"organisation_name"`
-	OrganisationType   string `json:"organisation_type"`
-	OwnershipType      string `json:"ownership_type"`
-	AddressLine1       string `json:"address_line1"`
-	AddressLine2       string `json:"address_line2"`
-	AddressLine3       string `json:"address_line3"`
-	AddressLine4       string `json:"address_line4"`
-	AddressLine5       string `json:"address_line5"`
-	Postcode           string `json:"postcode"`
-	NHSRegion          string `json:"nhs_region"`
-	CQCRegion          string `json:"cqc_region"`
-	LocalAuthority     string `json:"local_authority"`
-	CCG                string `json:"ccg"`
-	RegistrationStatus string `json:"registration_status"`
-	Dormant            bool   `json:"dormant"`
-	// Contacts are the public ones, or all of them when AllContacts: for
-	// support and the users with access to the location.
-	Contacts          []location.Contact `json:"contacts"`
-	AllContacts       bool               `json:"all_contacts"`
-	Notes             []ProviderNote     `json:"notes"`
-	GPPractices       []location.GPLink  `json:"gp_practices"`
-	Ratings           Ratings            `json:"ratings"`
-	ReportDate        string             `json:"report_date"`
-	ReportURL         string             `json:"report_url"`
-	PublicURL         string             `json:"public_url"`
-	PAMMS             location.PAMMS     `json:"pamms"`
-	Version           int64              `json:"version"`
-	LastUpdateAt      time.Time          `json:"last_update_at"`
-	LastDailyUpdateAt *time.Time         `json:"last_daily_update_at"`
-}
+// ProviderRow is a location as the provider search shows it: its
+// Contacts are the public ones, or all of them (AllContacts) for support
+// and the users with access to the location.
+type ProviderRow = search.Provider
 
 // ProviderPage is a page of a provider search.
 type ProviderPage = Page[ProviderRow]
-
-// likeEscaper escapes LIKE's wildcards (with the ESCAPE '\' of every
-// LIKE here).
-var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-
-// maxSearchWords bounds the words of a text search.
-const maxSearchWords = 8
-
-// addText adds a free text search: every word somewhere in the name,
-// short name or organisation name (search_text holds the three), or the
-// text the start of the postcode.
-func addText(w *projections.Where, text string) {
-	words := searchWords(text)
-	if len(words) == 0 {
-		return
-	}
-	var all []string
-	var args []any
-	for _, word := range words {
-		all = append(all, `search_text LIKE ? ESCAPE '\'`)
-		args = append(args, "%"+likeEscaper.Replace(word)+"%")
-	}
-	cond := "(" + strings.Join(all, " AND ")
-	if pc := postcodePrefix(text); pc != "" {
-		cond += ` OR postcode_compact LIKE ?`
-		args = append(args, pc+"%")
-	}
-	w.Add(cond+")", args...)
-}
-
-// searchWords are the words of a free text search, as search keys: at
-// most maxSearchWords, without the "|" that separates the parts of
-// search_text.
-func searchWords(text string) []string {
-	words := strings.Fields(strings.ReplaceAll(projections.SearchKey(text), "|", " "))
-	return words[:min(len(words), maxSearchWords)]
-}
-
-// postcodePrefix is the start of a postcode as a search key: upper case
-// letters and digits only.
-func postcodePrefix(s string) string {
-	var b strings.Builder
-	for _, r := range strings.ToUpper(s) {
-		if r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
-			b.WriteRune(r)
-		} else if r != ' ' {
-			return ""
-		}
-	}
-	return b.String()
-}
 
 // choice is the value of list that equals s in any case, and whether
 // there is one.
@@ -179,130 +77,74 @@ func choice(list []string, s string) (string, bool) {
 	return list[i], true
 }
 
-// filters turns a search's filters into conditions.
-func (p ProviderSearch) filters(v *domain.ValidationError, w *projections.Where) {
-	addText(w, p.Text)
-	if s := strings.TrimSpace(p.OrganisationID); s != "" {
-		w.Add(`organisation_id = ?`, s)
-	}
+// filter checks a search's filters and returns them as the search view's.
+func (p ProviderSearch) filter(v *domain.ValidationError) search.Filter {
+	f := search.Filter{Text: p.Text, OrganisationID: strings.TrimSpace(p.OrganisationID),
+		CQCRegion: p.CQCRegion, LocalAuthority: p.LocalAuthority, CCG: p.CCG}
 	if s := strings.TrimSpace(p.OrganisationType); s != "" {
 		if t, ok := location.ParseOrganisationType(strings.ToLower(s)); ok {
-			w.Add(`organisation_type = ?`, string(t))
+			f.OrganisationType = t
 		} else {
 			v.Add("organisation_type", "invalid_choice", "Choose one of the organisation types")
 		}
 	}
 	if s := strings.TrimSpace(p.OwnershipType); s != "" {
 		if t, ok := choice(location.OwnershipTypes(), s); ok {
-			w.Add(`ownership_type = ?`, t)
+			f.OwnershipType = t
 		} else {
 			v.Add("ownership_type", "invalid_choice", "Choose one of: "+strings.Join(location.OwnershipTypes(), ", "))
 		}
 	}
 	if s := strings.TrimSpace(p.NHSRegion); s != "" {
 		if r, ok := choice(location.NHSRegions(), s); ok {
-			w.Add(`nhs_region = ?`, r)
+			f.NHSRegion = r
 		} else {
 			v.Add("nhs_region", "invalid_choice", "Choose one of: "+strings.Join(location.NHSRegions(), ", "))
 		}
 	}
-	for _, f := range []struct{ column, value string }{
-		{"cqc_region_key", p.CQCRegion}, {"local_authority_key", p.LocalAuthority}, {"ccg_key", p.CCG},
-	} {
-		if k := projections.SearchKey(f.value); k != "" {
-			w.Add(f.column+` = ?`, k)
-		}
-	}
 	if s := strings.TrimSpace(p.Postcode); s != "" {
-		if pc := postcodePrefix(s); pc != "" {
-			w.Add(`postcode_compact LIKE ?`, pc+"%")
+		if pc := search.PostcodePrefix(s); pc != "" {
+			f.PostcodePrefix = pc
 		} else {
 			v.Add("postcode", "invalid_postcode", "Enter the start of a postcode: letters and digits")
 		}
 	}
 	if s := strings.TrimSpace(p.Rating); s != "" {
-		if strings.EqualFold(s, "unknown") || strings.EqualFold(s, location.Rating("").String()) {
-			w.Add(`rating_overall = ?`, "")
-		} else {
-			w.Add(`rating_overall = ?`, string(location.ParseRating(s)))
+		var r location.Rating
+		if !strings.EqualFold(s, "unknown") && !strings.EqualFold(s, location.Rating("").String()) {
+			r = location.ParseRating(s)
 		}
+		f.Rating = &r
 	}
 	switch s := strings.TrimSpace(p.RegistrationStatus); {
 	case s == "":
-		w.Add(`registration_status = ?`, location.StatusRegistered)
+		f.RegistrationStatus = location.StatusRegistered
 	case strings.EqualFold(s, "all"):
 	default:
 		if st, ok := choice([]string{location.StatusRegistered, location.StatusDeregistered}, s); ok {
-			w.Add(`registration_status = ?`, st)
+			f.RegistrationStatus = st
 		} else {
 			v.Add("registration_status", "invalid_choice", "Choose Registered, Deregistered or all")
 		}
 	}
+	return f
 }
 
-// order is a list's sort: its key column and direction.
-type order struct {
-	column string
-	desc   bool
-}
-
-func parseOrder(v *domain.ValidationError, sort, dir string) order {
-	o := order{column: "name_key"}
-	if sort != "" {
-		col, ok := sortColumns[sort]
-		if !ok {
-			v.Add("sort", "invalid_choice", "Sort by one of: "+strings.Join(ProviderSorts(), ", "))
-		}
-		o.column = col
+// parseOrder checks a list's sort and direction.
+func parseOrder(v *domain.ValidationError, sort, dir string) search.Order {
+	o := search.Order{Sort: sort}
+	if sort != "" && !slices.Contains(search.Sorts(), sort) {
+		v.Add("sort", "invalid_choice", "Sort by one of: "+strings.Join(ProviderSorts(), ", "))
 	}
 	switch strings.ToLower(dir) {
 	case "", "asc":
 	case "desc":
-		o.desc = true
+		o.Desc = true
 	default:
 		v.Add("dir", "invalid_choice", `dir is "asc" or "desc"`)
 	}
 	return o
 }
-
-// keys are the columns of the sort, in order; the last two break ties.
-func (o order) keys() []string {
-	if o.column == "name_key" {
-		return []string{"name_key", "location_id"}
-	}
-	return []string{o.column, "name_key", "location_id"}
-}
-
-func (o order) orderBy() string {
-	dir := ""
-	if o.desc {
-		dir = " DESC"
-	}
-	keys := o.keys()
-	for i := range keys {
-		keys[i] += dir
-	}
-	return " ORDER BY " + strings.Join(keys, ", ")
-}
-
-// after is the keyset condition of the rows after a row whose sort keys
-// are last.
-func (o order) after(last []any) (string, []any) {
-	op := ">"
-	if o.desc {
-		op = "<"
-	}
-	keys := o.keys()
-	return fmt.Sprintf("(%s) %s (%s)", strings.Join(keys, ", "), op, projections.Marks(len(keys))), last
-}
-
-// providerColumns are the columns scanProvider reads.
-const providerColumns = `location_id, name, short_name, organisation_id, organisation_name, organisation_type, ownership_type,
-    address_line1, address_line2, address_line3, address_line4, address_line5, postcode, nhs_region, cqc_region,
-    local_authority, ccg, registration_status, dormant, contacts, public_contacts, notes, gp_practices,
-    rating_overall, rating_safe, rating_effective, rating_caring, rating_responsive, rating_well_led,
-    report_date, report_url, public_url, pamms_rating, pamms_report_url, pamms_report_date, version,
-    last_update_at, last_daily_update_at`
 
 // fullAccess reports whether a viewer sees a location in full: support,
 // and the users with access to it.
@@ -310,72 +152,14 @@ func fullAccess(v *Viewer, locationID string) bool {
 	return v != nil && (v.Support || slices.Contains(v.Locations, locationID))
 }
 
-// scanProvider reads a row of providerColumns followed by extra columns
-// (the sort keys of a keyset), shaped for the viewer.
-func scanProvider(rows projections.Rows, v *Viewer, extra ...any) (ProviderRow, error) {
-	var (
-		p                                                     ProviderRow
-		contacts, publicContacts, notes, gps                  string
-		overall, safe, effective, caring, responsive, wellLed string
-		lastUpdate, lastDaily                                 projections.Timestamp
-	)
-	dest := []any{&p.LocationID, &p.Name, &p.ShortName, &p.OrganisationID, &p.OrganisationName, &p.OrganisationType,
-		&p.OwnershipType, &p.AddressLine1, &p.AddressLine2, &p.AddressLine3, &p.AddressLine4, &p.AddressLine5,
-		&p.Postcode, &p.NHSRegion, &p.CQCRegion, &p.LocalAuthority, &p.CCG, &p.RegistrationStatus, &p.Dormant,
-		&contacts, &publicContacts, &notes, &gps, &overall, &safe, &effective, &caring, &responsive, &wellLed,
-		&p.ReportDate, &p.ReportURL, &p.PublicURL, &p.PAMMS.Rating, &p.PAMMS.ReportURL, &p.PAMMS.ReportDate,
-		&p.Version, &lastUpdate, &lastDaily}
-	if err := rows.Scan(append(dest, extra...)...); err != nil {
-		return p, err
-	}
-	p.AllContacts = fullAccess(v, p.LocationID)
-	if !p.AllContacts {
-		contacts = publicContacts
-	}
-	var rawNotes []location.Note
-	for _, f := range []struct {
-		data string
-		dst  any
-	}{{contacts, &p.Contacts}, {notes, &rawNotes}, {gps, &p.GPPractices}} {
-		if err := json.Unmarshal([]byte(f.data), f.dst); err != nil {
-			return p, fmt.Errorf("location %s: %w", p.LocationID, err)
-		}
-	}
-	p.Notes = make([]ProviderNote, len(rawNotes))
-	for i, n := range rawNotes {
-		p.Notes[i] = ProviderNote{NoteID: n.NoteID, Text: n.Text, AddedAt: n.AddedAt}
-		if !n.EditedAt.IsZero() {
-			at := n.EditedAt
-			p.Notes[i].EditedAt = &at
-		}
-		if p.AllContacts {
-			p.Notes[i].AddedByName = n.AddedByName
-		}
-	}
-	if p.Contacts == nil {
-		p.Contacts = []location.Contact{}
-	}
-	if p.GPPractices == nil {
-		p.GPPractices = []location.GPLink{}
-	}
-	p.Ratings = Ratings{
-		Overall: location.Rating(overall).String(), Safe: location.Rating(safe).String(),
-		Effective: location.Rating(effective).String(), Caring: location.Rating(caring).String(),
-		Responsive: location.Rating(responsive).String(), WellLed: location.Rating(wellLed).String(),
-	}
-	p.LastUpdateAt, p.LastDailyUpdateAt = lastUpdate.Time, projections.TimePtr(lastDaily)
-	return p, nil
-}
-
-// prepare checks a provider search and returns its conditions, sort and
+// prepare checks a provider search and returns its filter, sort and
 // paging.
-func (p ProviderSearch) prepare() (projections.Where, order, int, int, error) {
+func (p ProviderSearch) prepare() (search.Filter, search.Order, int, int, error) {
 	var v domain.ValidationError
-	var w projections.Where
-	p.filters(&v, &w)
+	f := p.filter(&v)
 	o := parseOrder(&v, p.Sort, p.Dir)
 	page, size := paging(&v, p.Page, p.PageSize)
-	return w, o, page, size, v.Err()
+	return f, o, page, size, v.Err()
 }
 
 // SearchProviders is the provider search: the page of the locations that
@@ -384,72 +168,27 @@ func (p ProviderSearch) prepare() (projections.Where, order, int, int, error) {
 // location, who see all of its contacts (and the authors of its notes).
 // Invalid filters, sorts or paging are a *domain.ValidationError.
 func (q Service) SearchProviders(ctx context.Context, viewer *Viewer, p ProviderSearch) (ProviderPage, error) {
-	w, o, page, size, err := p.prepare()
+	f, o, page, size, err := p.prepare()
 	if err != nil {
 		return ProviderPage{}, err
 	}
-	if err := q.wait(ctx, p.MinPosition, projections.LocationSearch{}); err != nil {
+	if err := q.wait(ctx, p.MinPosition, search.Projection{}); err != nil {
 		return ProviderPage{}, err
 	}
+	full := func(id string) bool { return fullAccess(viewer, id) }
 	var (
 		total   int
 		entries []ProviderRow
 	)
 	err = q.ReadModels.Query(ctx, func(db projections.Querier) error {
 		var err error
-		entries, total, err = readPage(ctx, db, providerColumns, w, o, page, size, func(rows projections.Rows) (ProviderRow, error) {
-			return scanProvider(rows, viewer)
-		})
+		entries, total, err = search.Providers(ctx, db, f, o, page, size, full)
 		return err
 	})
 	if err != nil {
 		return ProviderPage{}, fmt.Errorf("search providers: %w", err)
 	}
 	return newPage(entries, total, page, size), nil
-}
-
-// pageSQL selects the columns cols of a page of the locations that
-// match w, in the order o.
-func pageSQL(cols string, w projections.Where, o order, limit, offset int) string {
-	t := projections.SearchLocationsTable
-	off := ""
-	if offset > 0 {
-		off = fmt.Sprintf(" OFFSET %d", offset)
-	}
-	if offset < deepOffset {
-		return fmt.Sprintf(`SELECT %s FROM %s%s%s LIMIT %d%s`, cols, t, w, o.orderBy(), limit, off)
-	}
-	// A deep page skips its offset on the sort's index, reading the ids
-	// only, and then reads the page's own rows by their key: skipping
-	// 10,000 of the table's wide rows themselves cost 35 ms on PostgreSQL
-	// at 25,000 locations (BENCHMARKS.md).
-	return fmt.Sprintf(`SELECT %s FROM %s WHERE location_id IN (SELECT location_id FROM %s%s%s LIMIT %d%s)%s`,
-		cols, t, t, w, o.orderBy(), limit, off, o.orderBy())
-}
-
-// deepOffset is the offset from which pageSQL reads a page's ids first.
-const deepOffset = 1000
-
-// readPage reads a page of the locations that match w in the order o,
-// and counts them all. A first page that is not full holds them all: its
-// count needs no query of its own.
-func readPage[T any](ctx context.Context, db projections.Querier, cols string, w projections.Where, o order, page, size int,
-	scan func(projections.Rows) (T, error)) ([]T, int, error) {
-	rows, err := db.QueryContext(ctx, pageSQL(cols, w, o, size, (page-1)*size), w.Args...)
-	entries, err := projections.Collect(rows, err, nil, scan)
-	if err != nil {
-		return nil, 0, err
-	}
-	if page == 1 && len(entries) < size {
-		return entries, len(entries), nil
-	}
-	total, err := count(ctx, db, w)
-	return entries, total, err
-}
-
-// count counts the locations that match.
-func count(ctx context.Context, db projections.Querier, w projections.Where) (int, error) {
-	return projections.CountRows(ctx, db, `SELECT count(*) FROM `+projections.SearchLocationsTable+w.String(), w.Args...)
 }
 
 // EachProvider calls fn with every location that matches the search, in
@@ -460,22 +199,16 @@ func count(ctx context.Context, db projections.Querier, w projections.Where) (in
 // all nor a transaction open while fn writes. An error of fn stops it and
 // is returned.
 func (q Service) EachProvider(ctx context.Context, viewer *Viewer, p ProviderSearch, fn func(ProviderRow) error) error {
-	w, o, _, _, err := p.prepare()
+	f, o, _, _, err := p.prepare()
 	if err != nil {
 		return err
 	}
-	if err := q.wait(ctx, p.MinPosition, projections.LocationSearch{}); err != nil {
+	if err := q.wait(ctx, p.MinPosition, search.Projection{}); err != nil {
 		return err
 	}
-	return eachKeyset(ctx, q.ReadModels, w, o, func(db projections.Querier, cond projections.Where) ([]ProviderRow, []any, error) {
-		keys := o.keys()
-		rows, err := db.QueryContext(ctx, pageSQL(providerColumns+", "+strings.Join(keys, ", "), cond, o, streamBatch, 0), cond.Args...)
-		var last *projections.KeysetRow
-		batch, err := projections.Collect(rows, err, nil, func(rows projections.Rows) (ProviderRow, error) {
-			last = projections.NewKeysetRow(len(keys))
-			return scanProvider(rows, viewer, last.Dest()...)
-		})
-		return batch, last.Values(), err
+	full := func(id string) bool { return fullAccess(viewer, id) }
+	return eachKeyset(ctx, q.ReadModels, func(db projections.Querier, after []any) ([]ProviderRow, []any, error) {
+		return search.ProvidersAfter(ctx, db, f, o, after, streamBatch, full)
 	}, fn)
 }
 
@@ -528,29 +261,36 @@ type HomeCareEntry struct {
 // HomeCarePage is a page of the home care list.
 type HomeCarePage = Page[HomeCareEntry]
 
-const homeCareColumns = `location_id, name, postcode, postcode_compact, organisation_id, organisation_name, ownership_type,
-    nhs_region, registration_status`
-
-func scanHomeCare(rows projections.Rows, extra ...any) (HomeCareEntry, error) {
-	var e HomeCareEntry
-	var compact string
-	err := rows.Scan(append([]any{&e.LocationID, &e.Name, &e.Postcode, &compact, &e.OrganisationID, &e.OrganisationName,
-		&e.OwnershipType, &e.NHSRegion, &e.RegistrationStatus}, extra...)...)
-	e.Label = e.Name
-	if compact != "" {
-		e.Label += " (" + compact + ")"
+// homeCareEntry is the list's entry of a location.
+func homeCareEntry(r search.HomeCareRow) HomeCareEntry {
+	e := HomeCareEntry{LocationID: r.LocationID, Name: r.Name, Postcode: r.Postcode, Label: r.Name,
+		OrganisationID: r.OrganisationID, OrganisationName: r.OrganisationName, OwnershipType: r.OwnershipType,
+		NHSRegion: r.NHSRegion, RegistrationStatus: r.RegistrationStatus, Links: locationLinks(r.LocationID)}
+	if r.PostcodeCompact != "" {
+		e.Label += " (" + r.PostcodeCompact + ")"
 	}
-	e.Links = locationLinks(e.LocationID)
-	return e, err
+	return e
 }
 
-// prepare checks a home care query and returns its conditions (within
-// the viewer's locations; every location for support), sort and paging,
-// and whether the viewer has no location at all.
-func (h HomeCareQuery) prepare(v Viewer) (w projections.Where, o order, page, size int, none bool, err error) {
+// homeCareEntries are the list's entries of the locations.
+func homeCareEntries(rows []search.HomeCareRow) []HomeCareEntry {
+	if rows == nil {
+		return nil
+	}
+	out := make([]HomeCareEntry, len(rows))
+	for i, r := range rows {
+		out[i] = homeCareEntry(r)
+	}
+	return out
+}
+
+// prepare checks a home care query and returns its filter (within the
+// viewer's locations; every location for support), sort and paging, and
+// whether the viewer has no location at all.
+func (h HomeCareQuery) prepare(v Viewer) (f search.Filter, o search.Order, page, size int, none bool, err error) {
 	var verr domain.ValidationError
-	ProviderSearch{Text: h.Text, OrganisationID: h.OrganisationID, OwnershipType: h.OwnershipType, NHSRegion: h.NHSRegion,
-		RegistrationStatus: "all"}.filters(&verr, &w)
+	f = ProviderSearch{Text: h.Text, OrganisationID: h.OrganisationID, OwnershipType: h.OwnershipType, NHSRegion: h.NHSRegion,
+		RegistrationStatus: "all"}.filter(&verr)
 	page, size = paging(&verr, h.Page, h.PageSize)
 	if h.Sort != "" && !slices.Contains(HomeCareSorts(), h.Sort) {
 		verr.Add("sort", "invalid_choice", "Sort by one of: "+strings.Join(HomeCareSorts(), ", "))
@@ -558,75 +298,64 @@ func (h HomeCareQuery) prepare(v Viewer) (w projections.Where, o order, page, si
 	}
 	o = parseOrder(&verr, h.Sort, h.Dir)
 	if err := verr.Err(); err != nil {
-		return w, o, 0, 0, false, err
+		return f, o, 0, 0, false, err
 	}
 	if !v.Support {
 		if len(v.Locations) == 0 {
-			return w, o, page, size, true, nil
+			return f, o, page, size, true, nil
 		}
-		w.Add(`location_id IN (`+projections.Marks(len(v.Locations))+`)`, anys(v.Locations)...)
+		f.OnlyLocations, f.Locations = true, v.Locations
 	}
-	return w, o, page, size, false, nil
+	return f, o, page, size, false, nil
 }
 
 // HomeCareList is "Manage your home care providers": the viewer's
 // locations (every location for support) by name (or the query's sort),
 // with the links of their pages.
 func (q Service) HomeCareList(ctx context.Context, v Viewer, h HomeCareQuery) (HomeCarePage, error) {
-	w, o, page, size, none, err := h.prepare(v)
+	f, o, page, size, none, err := h.prepare(v)
 	if err != nil {
 		return HomeCarePage{}, err
 	}
 	if none {
 		return newPage[HomeCareEntry](nil, 0, page, size), nil
 	}
-	if err := q.wait(ctx, h.MinPosition, projections.LocationSearch{}); err != nil {
+	if err := q.wait(ctx, h.MinPosition, search.Projection{}); err != nil {
 		return HomeCarePage{}, err
 	}
 	var (
-		total   int
-		entries []HomeCareEntry
+		total int
+		rows  []search.HomeCareRow
 	)
 	err = q.ReadModels.Query(ctx, func(db projections.Querier) error {
 		var err error
-		entries, total, err = readPage(ctx, db, homeCareColumns, w, o, page, size, func(rows projections.Rows) (HomeCareEntry, error) {
-			return scanHomeCare(rows)
-		})
+		rows, total, err = search.HomeCare(ctx, db, f, o, page, size)
 		return err
 	})
 	if err != nil {
 		return HomeCarePage{}, fmt.Errorf("home care list: %w", err)
 	}
-	return newPage(entries, total, page, size), nil
+	return newPage(homeCareEntries(rows), total, page, size), nil
 }
 
 // EachHomeCare calls fn with every entry of the viewer's home care list
 // that matches, as EachProvider walks the search.
 func (q Service) EachHomeCare(ctx context.Context, v Viewer, h HomeCareQuery, fn func(HomeCareEntry) error) error {
-	w, o, _, _, none, err := h.prepare(v)
+	f, o, _, _, none, err := h.prepare(v)
 	if err != nil || none {
 		return err
 	}
-	if err := q.wait(ctx, h.MinPosition, projections.LocationSearch{}); err != nil {
+	if err := q.wait(ctx, h.MinPosition, search.Projection{}); err != nil {
 		return err
 	}
-	return eachKeyset(ctx, q.ReadModels, w, o, func(db projections.Querier, cond projections.Where) ([]HomeCareEntry, []any, error) {
-		keys := o.keys()
-		rows, err := db.QueryContext(ctx, pageSQL(homeCareColumns+", "+strings.Join(keys, ", "), cond, o, streamBatch, 0), cond.Args...)
-		var last *projections.KeysetRow
-		batch, err := projections.Collect(rows, err, nil, func(rows projections.Rows) (HomeCareEntry, error) {
-			last = projections.NewKeysetRow(len(keys))
-			return scanHomeCare(rows, last.Dest()...)
-		})
-		return batch, last.Values(), err
+	return eachKeyset(ctx, q.ReadModels, func(db projections.Querier, after []any) ([]HomeCareEntry, []any, error) {
+		rows, last, err := search.HomeCareAfter(ctx, db, f, o, after, streamBatch)
+		return homeCareEntries(rows), last, err
 	}, fn)
 }
 
 // OrganisationOption is an organisation a list may be filtered by.
-type OrganisationOption struct {
-	OrganisationID string `json:"organisation_id"`
-	Name           string `json:"name"`
-}
+type OrganisationOption = search.Organisation
 
 // HomeCareOrganisations are the parent organisations of the viewer's
 // locations, by name: the choices of the home care list's Parent
@@ -639,14 +368,8 @@ func (q Service) HomeCareOrganisations(ctx context.Context, v Viewer) ([]Organis
 	}
 	var out []OrganisationOption
 	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
-		rows, err := db.QueryContext(ctx, `SELECT DISTINCT organisation_id, organisation_name, organisation_key FROM `+
-			projections.SearchLocationsTable+` WHERE location_id IN (`+projections.Marks(len(v.Locations))+`)
-			ORDER BY organisation_key, organisation_id`, anys(v.Locations)...)
-		out, err = projections.Collect(rows, err, out[:0], func(rows projections.Rows) (OrganisationOption, error) {
-			var o OrganisationOption
-			var key string
-			return o, rows.Scan(&o.OrganisationID, &o.Name, &key)
-		})
+		var err error
+		out, err = search.OrganisationsOf(ctx, db, v.Locations)
 		return err
 	})
 	if err != nil {
@@ -748,33 +471,30 @@ func StartOfDay(t time.Time) time.Time {
 	return time.Date(y, m, d, 0, 0, 0, 0, dailyupdate.London)
 }
 
-const dashboardColumns = `location_id, name, postcode, organisation_id, organisation_name, has_manager, has_email,
-    rating_overall, rating_safe, rating_effective, rating_caring, rating_responsive, rating_well_led,
-    report_date, report_url, last_daily_update_at, last_update_at`
+// dashboardEntry is the dashboard of a location as the search view reads
+// it, before completeDashboards adds what the other views know.
+func dashboardEntry(r search.DashboardRow) DashboardEntry {
+	return DashboardEntry{LocationID: r.LocationID, Name: r.Name, Postcode: r.Postcode, OrganisationID: r.OrganisationID,
+		OrganisationName: r.OrganisationName, HasManager: r.HasManager, HasEmail: r.HasEmail,
+		LastDailyUpdateAt: r.LastDailyUpdateAt, DetailsUpdatedAt: r.DetailsUpdatedAt, Ratings: r.Ratings,
+		ReportDate: r.ReportDate, ReportURL: r.ReportURL, Links: locationLinks(r.LocationID)}
+}
 
-func scanDashboard(rows projections.Rows, extra ...any) (DashboardEntry, error) {
-	var (
-		e                                                     DashboardEntry
-		overall, safe, effective, caring, responsive, wellLed string
-		last, details                                         projections.Timestamp
-	)
-	err := rows.Scan(append([]any{&e.LocationID, &e.Name, &e.Postcode, &e.OrganisationID, &e.OrganisationName,
-		&e.HasManager, &e.HasEmail, &overall, &safe, &effective, &caring, &responsive, &wellLed,
-		&e.ReportDate, &e.ReportURL, &last, &details}, extra...)...)
-	e.Ratings = Ratings{
-		Overall: location.Rating(overall).String(), Safe: location.Rating(safe).String(),
-		Effective: location.Rating(effective).String(), Caring: location.Rating(caring).String(),
-		Responsive: location.Rating(responsive).String(), WellLed: location.Rating(wellLed).String(),
+// dashboardEntries are the dashboards of the locations.
+func dashboardEntries(rows []search.DashboardRow) []DashboardEntry {
+	if rows == nil {
+		return nil
 	}
-	e.LastDailyUpdateAt = projections.TimePtr(last)
-	e.DetailsUpdatedAt = details.UTC()
-	e.Links = locationLinks(e.LocationID)
-	return e, err
+	out := make([]DashboardEntry, len(rows))
+	for i, r := range rows {
+		out[i] = dashboardEntry(r)
+	}
+	return out
 }
 
 // dashboardProjections are the read models of the dashboard.
 var dashboardProjections = []projections.Projection{
-	projections.LocationSearch{}, projections.Users{}, projections.PendingApprovals{}, projections.ApproverCounts{},
+	search.Projection{}, projections.Users{}, projections.PendingApprovals{}, projections.ApproverCounts{},
 }
 
 // mayDashboard reports whether the viewer may see a location's dashboard:
@@ -784,43 +504,34 @@ func mayDashboard(v Viewer, locationID, org string) bool {
 	return v.approves(org) || slices.Contains(v.Locations, locationID)
 }
 
-// dashboardScope is the condition of the locations of a dashboard query:
+// dashboardScope is the filter of the locations of a dashboard query:
 // the ids asked for (each must exist, else domain.ErrNotFound, and be the
 // viewer's to see, else domain.ErrForbidden), or the viewer's own. none
-// reports that the viewer has no location at all.
-func dashboardScope(ctx context.Context, db projections.Querier, v Viewer, ids []string) (w projections.Where, none bool, err error) {
+// reports that the viewer has no location at all (the filter then selects
+// none).
+func dashboardScope(ctx context.Context, db projections.Querier, v Viewer, ids []string) (f search.Filter, none bool, err error) {
 	if len(ids) == 0 {
 		if v.Support {
-			return w, false, nil
+			return f, false, nil
 		}
-		if len(v.Locations) == 0 {
-			return w, true, nil
-		}
-		w.Add(`location_id IN (`+projections.Marks(len(v.Locations))+`)`, anys(v.Locations)...)
-		return w, false, nil
+		f.OnlyLocations, f.Locations = true, v.Locations
+		return f, len(v.Locations) == 0, nil
 	}
 	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
-	rows, err := db.QueryContext(ctx, `SELECT location_id, organisation_id FROM `+projections.SearchLocationsTable+
-		` WHERE location_id IN (`+projections.Marks(len(ids))+`)`, anys(ids)...)
-	type owned struct{ location, org string }
-	found, err := projections.Collect(rows, err, nil, func(rows projections.Rows) (owned, error) {
-		var o owned
-		err := rows.Scan(&o.location, &o.org)
-		return o, err
-	})
+	found, err := search.Owners(ctx, db, ids)
 	if err != nil {
-		return w, false, err
+		return f, false, err
 	}
 	if len(found) < len(ids) {
-		return w, false, domain.ErrNotFound
+		return f, false, domain.ErrNotFound
 	}
-	for _, f := range found {
-		if !mayDashboard(v, f.location, f.org) {
-			return w, false, domain.ErrForbidden
+	for _, o := range found {
+		if !mayDashboard(v, o.LocationID, o.OrganisationID) {
+			return f, false, domain.ErrForbidden
 		}
 	}
-	w.Add(`location_id IN (`+projections.Marks(len(ids))+`)`, anys(ids)...)
-	return w, false, nil
+	f.OnlyLocations, f.Locations = true, ids
+	return f, false, nil
 }
 
 // MaxDashboardLocations bounds the locations a dashboard query names.
@@ -847,21 +558,20 @@ func (q Service) ProviderDashboard(ctx context.Context, v Viewer, d DashboardQue
 	if err := q.wait(ctx, d.MinPosition, dashboardProjections...); err != nil {
 		return DashboardPage{}, err
 	}
-	o := order{column: "name_key"}
 	var (
 		total   int
 		entries []DashboardEntry
 	)
 	err = q.ReadModels.Query(ctx, func(db projections.Querier) error {
-		w, none, err := dashboardScope(ctx, db, v, d.LocationIDs)
+		f, none, err := dashboardScope(ctx, db, v, d.LocationIDs)
 		if err != nil || none {
 			return err
 		}
-		if entries, total, err = readPage(ctx, db, dashboardColumns, w, o, page, size, func(rows projections.Rows) (DashboardEntry, error) {
-			return scanDashboard(rows)
-		}); err != nil {
+		rows, n, err := search.Dashboards(ctx, db, f, page, size)
+		if err != nil {
 			return err
 		}
+		entries, total = dashboardEntries(rows), n
 		return completeDashboards(ctx, db, v, d.Now, entries)
 	})
 	if err != nil {
@@ -900,31 +610,23 @@ func (q Service) EachDashboard(ctx context.Context, v Viewer, d DashboardQuery, 
 	if err := q.wait(ctx, d.MinPosition, dashboardProjections...); err != nil {
 		return err
 	}
-	var w projections.Where
+	// A viewer without locations gets a filter that selects none.
+	var f search.Filter
 	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
-		var none bool
 		var err error
-		if w, none, err = dashboardScope(ctx, db, v, d.LocationIDs); none {
-			w.Add(`1 = 0`)
-		}
+		f, _, err = dashboardScope(ctx, db, v, d.LocationIDs)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	o := order{column: "name_key"}
-	return eachKeyset(ctx, q.ReadModels, w, o, func(db projections.Querier, cond projections.Where) ([]DashboardEntry, []any, error) {
-		keys := o.keys()
-		rows, err := db.QueryContext(ctx, pageSQL(dashboardColumns+", "+strings.Join(keys, ", "), cond, o, streamBatch, 0), cond.Args...)
-		var last *projections.KeysetRow
-		batch, err := projections.Collect(rows, err, nil, func(rows projections.Rows) (DashboardEntry, error) {
-			last = projections.NewKeysetRow(len(keys))
-			return scanDashboard(rows, last.Dest()...)
-		})
+	return eachKeyset(ctx, q.ReadModels, func(db projections.Querier, after []any) ([]DashboardEntry, []any, error) {
+		rows, last, err := search.DashboardsAfter(ctx, db, f, after, streamBatch)
+		batch := dashboardEntries(rows)
 		if err == nil {
 			err = completeDashboards(ctx, db, v, d.Now, batch)
 		}
-		return batch, last.Values(), err
+		return batch, last, err
 	}, fn)
 }
 
@@ -1033,11 +735,7 @@ ORDER BY u.full_name, u.user_id`, projections.UserLocationsTable, projections.Us
 
 // GPPractice is a GP practice (an organisation of type GP) as the Linked
 // GP Practices search finds it.
-type GPPractice struct {
-	Code     string `json:"practice_code"`
-	Name     string `json:"name"`
-	Postcode string `json:"postcode"`
-}
+type GPPractice = search.GPPractice
 
 // Limits of a GP practice search.
 const (
@@ -1057,31 +755,10 @@ func (q Service) SearchGPPractices(ctx context.Context, text string, limit int) 
 		limit = DefaultGPPracticeLimit
 	}
 	limit = min(limit, MaxGPPracticeLimit)
-	var w projections.Where
-	w.Add(`type = ?`, string(location.GP))
-	words := strings.Fields(key)
-	words = words[:min(len(words), maxSearchWords)]
-	var conds []string
-	var args []any
-	for _, word := range words {
-		conds = append(conds, `name_key LIKE ? ESCAPE '\'`)
-		args = append(args, "%"+likeEscaper.Replace(word)+"%")
-	}
-	cond := "(" + strings.Join(conds, " AND ")
-	if code, err := location.ParseID(strings.ToUpper(strings.TrimSpace(text))); err == nil {
-		cond += ` OR organisation_id LIKE ? ESCAPE '\'`
-		args = append(args, likeEscaper.Replace(code.String())+"%")
-	}
-	w.Add(cond+")", args...)
-	out := []GPPractice{}
+	var out []GPPractice
 	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
-		rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT organisation_id, name, postcode FROM %s%s
-ORDER BY name_key, organisation_id LIMIT %d`, projections.SearchOrganisationsTable, w, limit), w.Args...)
-		out, err = projections.Collect(rows, err, out, func(rows projections.Rows) (GPPractice, error) {
-			var g GPPractice
-			err := rows.Scan(&g.Code, &g.Name, &g.Postcode)
-			return g, err
-		})
+		var err error
+		out, err = search.GPPractices(ctx, db, text, limit)
 		return err
 	})
 	if err != nil {

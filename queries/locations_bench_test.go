@@ -16,6 +16,7 @@ import (
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/projections/projtest"
+	"github.com/capacitytracker/capacity/projections/search"
 	"github.com/capacitytracker/capacity/queries"
 )
 
@@ -88,18 +89,18 @@ func searchFixture(b testing.TB, bc backendCase, n int) queries.Service {
 			b.Fatal(err)
 		}
 	}
-	engine, err := projections.NewEngine(backend, slog.New(slog.NewTextHandler(io.Discard, nil)), projections.LocationSearch{})
+	engine, err := projections.NewEngine(backend, slog.New(slog.NewTextHandler(io.Discard, nil)), search.Projection{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := engine.Rebuild(ctx, projections.LocationSearch{}.Name(), nil); err != nil {
+	if err := engine.Rebuild(ctx, search.Projection{}.Name(), nil); err != nil {
 		b.Fatal(err)
 	}
 	// The statistics and visibility map that PostgreSQL's autovacuum
 	// keeps in production (and SQLite's ANALYZE).
 	switch s := store.(type) {
 	case interface{ Pool() *pgxpool.Pool }:
-		if _, err := s.Pool().Exec(ctx, `VACUUM ANALYZE `+projections.SearchLocationsTable); err != nil {
+		if _, err := s.Pool().Exec(ctx, `VACUUM ANALYZE `+search.Table); err != nil {
 			b.Fatal(err)
 		}
 	case interface{ DB() *sql.DB }:

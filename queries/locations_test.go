@@ -14,13 +14,14 @@ import (
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/projections/projtest"
+	"github.com/capacitytracker/capacity/projections/search"
 	"github.com/capacitytracker/capacity/queries"
 )
 
 // newViewsAccounts is newAccounts with the location search running too.
 func newViewsAccounts(t *testing.T, bc backendCase) *accounts {
 	t.Helper()
-	return newAccounts(t, bc, append(projections.AccountProjections(), projections.LocationSearch{})...)
+	return newAccounts(t, bc, append(projections.AccountProjections(), search.Projection{})...)
 }
 
 // eachViewsBackend runs fn on a fresh world of views on every backend.
@@ -426,8 +427,8 @@ func TestEachProvider_WalksMoreRowsThanABatchInKeysetOrder(t *testing.T) {
 		}
 		a.Sync()
 		// Pages 11 to 13 are beyond the offset from which a page reads
-		// its ids first (pageSQL's deepOffset): they must hold the same
-		// rows, in the same order, as the keyset walk.
+		// its ids first (the search view's deepOffset): they must hold
+		// the same rows, in the same order, as the keyset walk.
 		for _, sort := range queries.ProviderSorts() {
 			for _, dir := range []string{"asc", "desc"} {
 				p := queries.ProviderSearch{Sort: sort, Dir: dir, PageSize: 100}
@@ -522,7 +523,7 @@ func TestHomeCareList(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := []queries.OrganisationOption{{acorn.id, acorn.name}, {birch.id, birch.name}, {cedar.id, cedar.name}}; !slices.Equal(orgs, want) {
+		if want := []queries.OrganisationOption{{OrganisationID: acorn.id, Name: acorn.name}, {OrganisationID: birch.id, Name: birch.name}, {OrganisationID: cedar.id, Name: cedar.name}}; !slices.Equal(orgs, want) {
 			t.Errorf("organisations = %v, want %v", orgs, want)
 		}
 		if orgs, err := a.q.HomeCareOrganisations(context.Background(), queries.Viewer{UserID: "s", Support: true}); err != nil || orgs != nil {

@@ -10,26 +10,22 @@ import (
 )
 
 // Paging, for every list: Page[T] and its sizes, the page and size checks
-// (paging), the SQL of a page (the rows after the pages before it, and the
-// count of them all), and the keyset walk of a streaming download
-// (eachKeyset) with the WHERE clause builder it extends.
+// (paging), and the keyset walk of a streaming download (eachKeyset). The
+// SQL of a page and of a keyset's batch is the views' (the readers of the
+// packages under projections/).
 
 // eachKeyset walks a list in batches of streamBatch rows: read gets the
-// conditions of the next batch and returns its rows and the sort keys of
-// its last row.
-func eachKeyset[T any](ctx context.Context, rm projections.ReadModels, w projections.Where, o order,
-	read func(db projections.Querier, cond projections.Where) ([]T, []any, error), fn func(T) error) error {
+// sort keys of the previous batch's last row (nil for the first batch)
+// and returns the next batch's rows and the sort keys of its last row.
+func eachKeyset[T any](ctx context.Context, rm projections.ReadModels,
+	read func(db projections.Querier, after []any) ([]T, []any, error), fn func(T) error) error {
 	var last []any
 	for {
-		cond := w.Clone()
-		if last != nil {
-			c, args := o.after(last)
-			cond.Add(c, args...)
-		}
+		after := last
 		var batch []T
 		err := rm.Query(ctx, func(db projections.Querier) error {
 			var err error
-			batch, last, err = read(db, cond)
+			batch, last, err = read(db, after)
 			return err
 		})
 		if err != nil {

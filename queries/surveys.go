@@ -9,10 +9,11 @@ import (
 	"github.com/capacitytracker/capacity/domain"
 	"github.com/capacitytracker/capacity/domain/survey"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/search"
 )
 
 // surveyProjections are the read models the survey queries read.
-var surveyProjections = []projections.Projection{projections.Surveys{}, projections.LocationSearch{}}
+var surveyProjections = []projections.Projection{projections.Surveys{}, search.Projection{}}
 
 // LocationSurveys is a location's Surveys page: the surveys open for it
 // now, each with the location's latest answers, or Message when there are
@@ -88,7 +89,7 @@ func (q Service) OpenSurveys(ctx context.Context, v Viewer, locationID string, n
 	}
 	d := q.ReadModels.Dialect()
 	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
-		rows, err := db.QueryContext(ctx, `SELECT organisation_id, name FROM `+projections.SearchLocationsTable+
+		rows, err := db.QueryContext(ctx, `SELECT organisation_id, name FROM `+search.Table+
 			` WHERE location_id = ?`, locationID)
 		type loc struct{ org, name string }
 		found, err := projections.Collect(rows, err, nil, func(rows projections.Rows) (loc, error) {
@@ -119,7 +120,7 @@ LEFT JOIN %s r ON r.survey_id = s.survey_id AND r.location_id = l.location_id
 WHERE s.status = ? AND s.opens_at <= ? AND s.closes_at > ?
     AND %s
     AND %s
-ORDER BY s.closes_at, s.title, s.survey_id`, projections.SurveysTable, projections.SearchLocationsTable, projections.SurveyResponsesTable,
+ORDER BY s.closes_at, s.title, s.survey_id`, projections.SurveysTable, search.Table, projections.SurveyResponsesTable,
 			targeted(projections.TargetOrganisationType, "organisation_type"), targeted(projections.TargetNHSRegion, "nhs_region")),
 			locationID, string(survey.Published), d.Time(now), d.Time(now))
 		out.Surveys, err = projections.Collect(rows, err, out.Surveys, scanOpenSurvey)

@@ -12,13 +12,14 @@ import (
 	"github.com/capacitytracker/capacity/projections/audit"
 	"github.com/capacitytracker/capacity/projections/categorystats"
 	"github.com/capacitytracker/capacity/projections/mailoutbox"
+	"github.com/capacitytracker/capacity/projections/search"
 )
 
 // Default returns the projections the server runs: every read model of
 // the product.
 func Default() []projections.Projection {
 	out := append([]projections.Projection{categorystats.Projection{}}, projections.AccountProjections()...)
-	out = append(out, projections.LocationSearch{})
+	out = append(out, search.Projection{})
 	out = append(out, projections.SurveyProjections()...)
 	out = append(out, analytics.Projection{})
 	out = append(out, audit.Projection{})

@@ -23,6 +23,7 @@ import (
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/projections/projtest"
+	"github.com/capacitytracker/capacity/projections/search"
 )
 
 // bulkBenchLocations is the size of the benchmarks' organisation.
@@ -71,7 +72,7 @@ func newBulkFixture(b *testing.B, backend string) *bulkFixture {
 		}
 	}
 
-	engine, err := projections.NewEngine(pb, logger, projections.LocationSearch{})
+	engine, err := projections.NewEngine(pb, logger, search.Projection{})
 	if err != nil {
 		b.Fatal(err)
 	}

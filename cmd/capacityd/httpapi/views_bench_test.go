@@ -13,6 +13,7 @@ import (
 	"github.com/capacitytracker/capacity/cmd/internal/seed"
 	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/projections/projtest"
+	"github.com/capacitytracker/capacity/projections/search"
 	"github.com/capacitytracker/capacity/queries"
 )
 
@@ -44,12 +45,12 @@ func newViewsFixture(b *testing.B, backend string) *viewsFixture {
 		b.Fatal(err)
 	}
 	b.Logf("%s: seeded %d locations (%d events) in %s", backend, sum.Locations, sum.Events, time.Since(start).Round(time.Millisecond))
-	engine, err := projections.NewEngine(pb, logger, projections.LocationSearch{})
+	engine, err := projections.NewEngine(pb, logger, search.Projection{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	start = time.Now()
-	if err := engine.Rebuild(ctx, projections.LocationSearch{}.Name(), nil); err != nil {
+	if err := engine.Rebuild(ctx, search.Projection{}.Name(), nil); err != nil {
 		b.Fatal(err)
 	}
 	runToHead(b, pb, engine, 5*time.Minute)
@@ -119,7 +120,7 @@ func BenchmarkRebuildSearch(b *testing.B) {
 	for _, backend := range projtest.Backends() {
 		b.Run(backend, func(b *testing.B) {
 			f := newViewsFixture(b, backend)
-			name := projections.LocationSearch{}.Name()
+			name := search.Projection{}.Name()
 			b.Run("Rebuild", func(b *testing.B) {
 				var done int64
 				for b.Loop() {

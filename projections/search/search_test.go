@@ -1,4 +1,4 @@
-package projections_test
+package search_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/projections/projtest"
+	"github.com/capacitytracker/capacity/projections/search"
 )
 
 // searchWorld is one backend with the location search and directory
@@ -25,7 +26,7 @@ type searchWorld struct {
 
 func newSearchWorld(t *testing.T, backend string) *searchWorld {
 	t.Helper()
-	return &searchWorld{World: projtest.NewWorld(t, backend, projections.LocationSearch{}, projections.LocationDirectory{}), t: t}
+	return &searchWorld{World: projtest.NewWorld(t, backend, search.Projection{}, projections.LocationDirectory{}), t: t}
 }
 
 // emit appends events to a stream in one append.
@@ -247,7 +248,7 @@ func TestLocationSearch_AppliesEveryEventTypeAndEqualsItsRebuild(t *testing.T) {
 			w := newSearchWorld(t, backend)
 			w.applyEveryEventType()
 
-			got := w.row(projections.SearchLocationsTable, "location_id", locCranberry,
+			got := w.row(search.Table, "location_id", locCranberry,
 				"name", "short_name", "organisation_id", "organisation_name", "organisation_type", "ownership_type",
 				"address_line1", "address_line2", "address_line3", "address_line4", "address_line5", "postcode", "postcode_compact",
 				"nhs_region", "cqc_region", "local_authority", "ccg", "registration_status", "dormant",
@@ -326,10 +327,10 @@ func TestLocationSearch_AppliesEveryEventTypeAndEqualsItsRebuild(t *testing.T) {
 					"name": "Bramble House 1-400", "nhs_region": "North East and Yorkshire", "rating_rank": "6", "address_edited": "0"},
 				locBrambleB: {"registration_status": "Registered", "organisation_name": "Bramble Care Ltd", "organisation_key": "bramble care ltd"},
 			} {
-				w.want(id, w.row(projections.SearchLocationsTable, "location_id", id, "registration_status", "organisation_name",
+				w.want(id, w.row(search.Table, "location_id", id, "registration_status", "organisation_name",
 					"organisation_type", "organisation_key", "name", "nhs_region", "rating_rank", "address_edited"), want)
 			}
-			w.want("acklam", w.row(projections.SearchOrganisationsTable, "organisation_id", gpAcklam, "name", "name_key", "type", "postcode"),
+			w.want("acklam", w.row(search.OrganisationsTable, "organisation_id", gpAcklam, "name", "name_key", "type", "postcode"),
 				map[string]string{"name": "Acklam Medical Centre", "name_key": "acklam medical centre", "type": "gp", "postcode": "TS1 2BB"})
 
 			// The directory follows the users' address too.
@@ -345,7 +346,7 @@ func TestLocationSearch_AppliesEveryEventTypeAndEqualsItsRebuild(t *testing.T) {
 			// A rebuild (ApplyBatch, many events at once) gives the same
 			// rows as live delivery (here its pages of the few events each step
 			// appended).
-			for _, p := range []projections.Projection{projections.LocationSearch{}, projections.LocationDirectory{}} {
+			for _, p := range []projections.Projection{search.Projection{}, projections.LocationDirectory{}} {
 				live := w.snapshot(p.Tables())
 				if err := w.Engine.Rebuild(context.Background(), p.Name(), nil); err != nil {
 					t.Fatalf("rebuild %s: %v", p.Name(), err)
@@ -402,7 +403,7 @@ func TestLocationSearch_IgnoresEventsOfUnknownLocationsAndCountsUnknownTypesAsUp
 			if n != 1 {
 				t.Errorf("%d rows, want only the registered location's", n)
 			}
-			w.want("cranberry", w.row(projections.SearchLocationsTable, "location_id", locCranberry,
+			w.want("cranberry", w.row(search.Table, "location_id", locCranberry,
 				"version", "registration_status", "organisation_name", "has_manager", "contacts", "public_contacts"),
 				map[string]string{"version": "2", "registration_status": "Registered", "organisation_name": "",
 					"has_manager": "0", "contacts": "[]", "public_contacts": "[]"})

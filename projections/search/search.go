@@ -1,4 +1,15 @@
-package projections
+// Package search is the search read model: the views over locations
+// (the provider search, Find Capacity; the home care list; the provider
+// dashboard; their downloads) and the GP practice search. It owns its
+// tables, search_locations (Table: one row per location with everything
+// those views show or filter on) and search_organisations
+// (OrganisationsTable: its own copy of the organisations), their DDL, its
+// fold (Projection) and its read SQL: the filters, sorts, pages and keyset
+// walks of the lists (Providers, HomeCare, Dashboards and their ...After
+// variants) and the lookups beside them (Owners, OrganisationsOf,
+// GPPractices). Who may see what is decided by the caller (package
+// queries), which checks a search's input and gives it here as a Filter.
+package search
 
 import (
 	"context"
@@ -12,9 +23,10 @@ import (
 	"github.com/capacitytracker/capacity/domain/erasure"
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/eventstore"
+	"github.com/capacitytracker/capacity/projections"
 )
 
-// LocationSearch is the read model of the views over locations: the
+// Projection is the read model of the views over locations: the
 // provider search (Find Capacity), the home care list, the provider
 // dashboard and their downloads. Table search_locations has one row per
 // location with everything those views show or filter on: its name and
@@ -31,29 +43,29 @@ import (
 //
 // last_daily_update_at is the time of the location's latest daily
 // COVID-19 update (its dailyupdate stream), NULL before the first.
-type LocationSearch struct{}
+type Projection struct{}
 
-var _ BatchApplier = LocationSearch{}
+var _ projections.BatchApplier = Projection{}
 
-// Tables of LocationSearch.
+// Tables of Projection.
 const (
-	SearchLocationsTable     = "search_locations"
-	SearchOrganisationsTable = "search_organisations"
+	Table              = "search_locations"
+	OrganisationsTable = "search_organisations"
 )
 
-func (LocationSearch) Name() string { return "search" }
+func (Projection) Name() string { return "search" }
 
-func (LocationSearch) Tables() []string {
-	return []string{SearchLocationsTable, SearchOrganisationsTable}
+func (Projection) Tables() []string {
+	return []string{Table, OrganisationsTable}
 }
 
-func (LocationSearch) Schema(d Dialect, table func(string) string) []string {
-	l, o := table(SearchLocationsTable), table(SearchOrganisationsTable)
+func (Projection) Schema(d projections.Dialect, table func(string) string) []string {
+	l, o := table(Table), table(OrganisationsTable)
 	ts := d.TimestampType()
 	// Keys compare byte by byte on both backends, so that sorts agree
 	// and, on PostgreSQL, a LIKE 'prefix%' can use an index.
 	key := "TEXT"
-	if d == Postgres {
+	if d == projections.Postgres {
 		key = `TEXT COLLATE "C"`
 	}
 	idx := func(suffix, cols string) string {
@@ -169,8 +181,8 @@ func (LocationSearch) Schema(d Dialect, table func(string) string) []string {
 // locations goes through. Everything else the batch reads or writes goes
 // by primary key (an erasure's LIKE over contacts or notes scans the table
 // with or without them).
-func (s LocationSearch) QueryIndexes(d Dialect, table func(string) string) []string {
-	l, o := table(SearchLocationsTable), table(SearchOrganisationsTable)
+func (s Projection) QueryIndexes(d projections.Dialect, table func(string) string) []string {
+	l, o := table(Table), table(OrganisationsTable)
 	var names []string
 	for _, suffix := range []string{"status_name", "status_organisation", "status_postcode", "status_nhs_region",
 		"status_local_authority", "status_rating", "status_last_update", "status_text", "status_organisation_type",
@@ -178,16 +190,11 @@ func (s LocationSearch) QueryIndexes(d Dialect, table func(string) string) []str
 		"nhs_region", "nhs_region_text"} {
 		names = append(names, l+"_"+suffix)
 	}
-	return IndexesNamed(s.Schema(d, table), append(names, o+"_type_name")...)
+	return projections.IndexesNamed(s.Schema(d, table), append(names, o+"_type_name")...)
 }
 
-// SearchKey is the form of text that searches and sorts compare: lower
-// case, its white space collapsed to single spaces. Queries put their
-// input in this form too.
-func SearchKey(s string) string { return strings.ToLower(strings.Join(strings.Fields(s), " ")) }
-
 // searchTextSeparator joins the parts of search_text; SearchKey never
-// leaves it in a word a search looks for (see queries).
+// leaves it in a word a search looks for (see searchWords).
 const searchTextSeparator = " | "
 
 // SearchText is the haystack of the free text search: the keys of the
@@ -216,7 +223,7 @@ func RatingRank(r location.Rating) int {
 }
 
 // Apply applies one event of an organisation or location stream.
-func (p LocationSearch) Apply(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event) error {
+func (p Projection) Apply(ctx context.Context, tx projections.Tx, table func(string) string, ev eventstore.Event) error {
 	return p.ApplyBatch(ctx, tx, table, []eventstore.Event{ev})
 }
 
@@ -224,8 +231,8 @@ func (p LocationSearch) Apply(ctx context.Context, tx Tx, table func(string) str
 // rows of the locations they touch, in memory, and writes each row once.
 // Organisation events write at once (they touch every location of the
 // organisation) and update the rows held in memory too.
-func (p LocationSearch) ApplyBatch(ctx context.Context, tx Tx, table func(string) string, evs []eventstore.Event) error {
-	return ApplyAroundErasures(evs, false, func(evs []eventstore.Event) error {
+func (p Projection) ApplyBatch(ctx context.Context, tx projections.Tx, table func(string) string, evs []eventstore.Event) error {
+	return projections.ApplyAroundErasures(evs, false, func(evs []eventstore.Event) error {
 		b := newSearchBatch(tx, table)
 		for _, ev := range evs {
 			if err := b.apply(ctx, ev); err != nil {
@@ -236,18 +243,18 @@ func (p LocationSearch) ApplyBatch(ctx context.Context, tx Tx, table func(string
 	}, func(ev eventstore.Event, e erasure.PersonErased) error { return p.Erase(ctx, tx, table, ev, e) })
 }
 
-func newSearchBatch(tx Tx, table func(string) string) *searchBatch {
-	return &searchBatch{tx: tx, l: table(SearchLocationsTable), o: table(SearchOrganisationsTable),
+func newSearchBatch(tx projections.Tx, table func(string) string) *searchBatch {
+	return &searchBatch{tx: tx, l: table(Table), o: table(OrganisationsTable),
 		rows: map[string]*searchRow{}, orgs: map[string]*searchOrg{}}
 }
 
 // Personal implements Eraser: the contacts of a location's directory (each
 // entry names its subject by its contact_id, location.ContactSubject), and
 // the name of each note's author (the user added_by).
-func (LocationSearch) Personal() []PersonalColumns {
-	return []PersonalColumns{
-		{Table: SearchLocationsTable, Subjects: []string{"contacts[].contact_id"}, Columns: []string{"contacts", "public_contacts"}},
-		{Table: SearchLocationsTable, Subjects: []string{"notes[].added_by"}, Columns: []string{"notes"}},
+func (Projection) Personal() []projections.PersonalColumns {
+	return []projections.PersonalColumns{
+		{Table: Table, Subjects: []string{"contacts[].contact_id"}, Columns: []string{"contacts", "public_contacts"}},
+		{Table: Table, Subjects: []string{"notes[].added_by"}, Columns: []string{"notes"}},
 	}
 }
 
@@ -255,7 +262,7 @@ func (LocationSearch) Personal() []PersonalColumns {
 // of the erased user, are read, their entries redacted as the erased
 // events read (every personal field "[erased]", see markErased) and written
 // again, with what depends on them (public_contacts, has_email).
-func (LocationSearch) Erase(ctx context.Context, tx Tx, table func(string) string, _ eventstore.Event, e erasure.PersonErased) error {
+func (Projection) Erase(ctx context.Context, tx projections.Tx, table func(string) string, _ eventstore.Event, e erasure.PersonErased) error {
 	b := newSearchBatch(tx, table)
 	var column, pattern string
 	var redact func(r *searchRow)
@@ -274,7 +281,7 @@ func (LocationSearch) Erase(ctx context.Context, tx Tx, table func(string) strin
 		redact = func(r *searchRow) {
 			for i := range r.Notes {
 				if r.Notes[i].AddedBy == e.UserID {
-					r.Notes[i].AddedByName = ErasedText
+					r.Notes[i].AddedByName = projections.ErasedText
 				}
 			}
 		}
@@ -286,7 +293,7 @@ func (LocationSearch) Erase(ctx context.Context, tx Tx, table func(string) strin
 		return fmt.Errorf("rows of %s: %w", e.Subject, err)
 	}
 	var ids []string
-	if err := ScanAll(rows, func() error {
+	if err := projections.ScanAll(rows, func() error {
 		var id string
 		err := rows.Scan(&id)
 		ids = append(ids, id)
@@ -309,9 +316,9 @@ func (LocationSearch) Erase(ctx context.Context, tx Tx, table func(string) strin
 // "[erased]", a list of phones a list holding it; a field that was null
 // (no list of phones) was not sealed and stays null.
 func eraseContact(c *location.Contact) {
-	c.Name, c.Email, c.Address = ErasedText, ErasedText, ErasedText
+	c.Name, c.Email, c.Address = projections.ErasedText, projections.ErasedText, projections.ErasedText
 	if c.Phones != nil {
-		c.Phones = []string{ErasedText}
+		c.Phones = []string{projections.ErasedText}
 	}
 }
 
@@ -342,7 +349,7 @@ type searchOrg struct {
 
 // searchBatch holds the rows a batch touches until it writes them.
 type searchBatch struct {
-	tx    Tx
+	tx    projections.Tx
 	l, o  string
 	rows  map[string]*searchRow
 	order []string // location ids in order of first touch, so writes are deterministic
@@ -371,7 +378,7 @@ func jsonList[T any](list []T) (string, error) {
 	return string(data), err
 }
 
-func (r *searchRow) values(d Dialect) ([]any, error) {
+func (r *searchRow) values(d projections.Dialect) ([]any, error) {
 	var public []location.Contact
 	hasManager, hasEmail := false, false
 	for _, c := range r.Contacts {
@@ -379,7 +386,7 @@ func (r *searchRow) values(d Dialect) ([]any, error) {
 			public = append(public, c)
 		}
 		hasManager = hasManager || c.Role == location.RoleManager
-		hasEmail = hasEmail || (c.Email != "" && c.Email != ErasedText)
+		hasEmail = hasEmail || (c.Email != "" && c.Email != projections.ErasedText)
 	}
 	contacts, err := jsonList(r.Contacts)
 	if err != nil {
@@ -404,15 +411,15 @@ func (r *searchRow) values(d Dialect) ([]any, error) {
 	}
 	return []any{
 		r.LocationID, r.Name, r.ShortName, r.OrganisationID, r.OrganisationName, r.OrganisationType, r.OwnershipType,
-		r.Line1, r.Line2, r.Line3, r.Line4, r.Line5, r.Postcode, CompactPostcode(r.Postcode),
+		r.Line1, r.Line2, r.Line3, r.Line4, r.Line5, r.Postcode, projections.CompactPostcode(r.Postcode),
 		r.NHSRegion, r.CQCRegion, r.LocalAuthority, r.CCG, r.Status(), r.Dormant,
 		contacts, publicContacts, notes, gps,
 		string(rt.Overall), string(rt.Safe), string(rt.Effective), string(rt.Caring), string(rt.Responsive), string(rt.WellLed),
 		RatingRank(rt.Overall),
 		rt.ReportDate, r.ReportURL, r.PublicURL, r.PAMMS.Rating, r.PAMMS.ReportURL, r.PAMMS.ReportDate,
 		hasManager, hasEmail, r.AddressEdited, r.Version, d.Time(r.LastUpdateAt), lastDaily,
-		SearchKey(r.Name), SearchKey(r.ShortName), SearchKey(r.OrganisationName), SearchKey(r.LocalAuthority),
-		SearchKey(r.CCG), SearchKey(r.CQCRegion), SearchText(SearchKey(r.Name), SearchKey(r.ShortName), SearchKey(r.OrganisationName)),
+		projections.SearchKey(r.Name), projections.SearchKey(r.ShortName), projections.SearchKey(r.OrganisationName), projections.SearchKey(r.LocalAuthority),
+		projections.SearchKey(r.CCG), projections.SearchKey(r.CQCRegion), SearchText(projections.SearchKey(r.Name), projections.SearchKey(r.ShortName), projections.SearchKey(r.OrganisationName)),
 	}, nil
 }
 
@@ -439,7 +446,7 @@ FROM %s WHERE location_id = ?`, b.l), id)
 	r := &searchRow{Directory: location.Directory{LocationID: id}}
 	var contacts, notes, gps string
 	var overall, safe, effective, caring, responsive, wellLed string
-	var last, lastDaily Timestamp
+	var last, lastDaily projections.Timestamp
 	if err := rows.Scan(&r.Name, &r.ShortName, &r.OrganisationID, &r.OrganisationName, &r.OrganisationType,
 		&r.OwnershipType, &r.Line1, &r.Line2, &r.Line3, &r.Line4, &r.Line5, &r.Postcode, &r.NHSRegion, &r.CQCRegion,
 		&r.LocalAuthority, &r.CCG, &r.RegistrationStatus, &r.Dormant, &contacts, &notes, &gps,
@@ -508,7 +515,7 @@ func (b *searchBatch) putOrg(ctx context.Context, o searchOrg, locations bool) e
 VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (organisation_id) DO UPDATE SET name = excluded.name, name_key = excluded.name_key,
     type = excluded.type, postcode = excluded.postcode`, b.o),
-		o.ID, o.Name, SearchKey(o.Name), o.Type, o.Postcode); err != nil {
+		o.ID, o.Name, projections.SearchKey(o.Name), o.Type, o.Postcode); err != nil {
 		return fmt.Errorf("organisation %s: %w", o.ID, err)
 	}
 	if !locations {
@@ -517,8 +524,8 @@ ON CONFLICT (organisation_id) DO UPDATE SET name = excluded.name, name_key = exc
 	// search_text as SearchText makes it, from the row's other keys.
 	if _, err := b.tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET organisation_name = ?, organisation_key = ?,
     organisation_type = ?, search_text = name_key || ? || short_name_key || ? || ?
-WHERE organisation_id = ?`, b.l), o.Name, SearchKey(o.Name), o.Type, searchTextSeparator, searchTextSeparator,
-		SearchKey(o.Name), o.ID); err != nil {
+WHERE organisation_id = ?`, b.l), o.Name, projections.SearchKey(o.Name), o.Type, searchTextSeparator, searchTextSeparator,
+		projections.SearchKey(o.Name), o.ID); err != nil {
 		return fmt.Errorf("organisation %s: locations: %w", o.ID, err)
 	}
 	for _, r := range b.rows {
@@ -552,7 +559,7 @@ func (b *searchBatch) applyDailyUpdate(ctx context.Context, ev eventstore.Event)
 	if !ok {
 		return nil
 	}
-	r, err := b.load(ctx, StreamEntity(ev.StreamID))
+	r, err := b.load(ctx, projections.StreamEntity(ev.StreamID))
 	if err != nil || r == nil {
 		return err
 	}
@@ -565,7 +572,7 @@ func (b *searchBatch) applyDailyUpdate(ctx context.Context, ev eventstore.Event)
 }
 
 func (b *searchBatch) applyOrganisation(ctx context.Context, ev eventstore.Event) error {
-	d, err := location.Decode(ev.Type, MarkErased(ev))
+	d, err := location.Decode(ev.Type, projections.MarkErased(ev))
 	if err != nil || d == nil {
 		return err
 	}
@@ -593,8 +600,8 @@ func (b *searchBatch) applyOrganisation(ctx context.Context, ev eventstore.Event
 }
 
 func (b *searchBatch) applyLocation(ctx context.Context, ev eventstore.Event) error {
-	id := StreamEntity(ev.StreamID)
-	d, err := location.Decode(ev.Type, MarkErased(ev))
+	id := projections.StreamEntity(ev.StreamID)
+	d, err := location.Decode(ev.Type, projections.MarkErased(ev))
 	if err != nil {
 		return err
 	}
