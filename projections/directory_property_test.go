@@ -12,6 +12,7 @@ import (
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/directory"
 	"github.com/capacitytracker/capacity/projections/projtest"
 )
 
@@ -36,7 +37,7 @@ func directoryCommands() int { return propertyLength(600, 200) }
 // holds after a rebuild of all of them from the log.
 func TestViews_DirectoryAgreesWithDomainAfterRandomEdits(t *testing.T) {
 	t.Parallel()
-	projs := []projections.Projection{projections.LocationSearch{}, projections.Analytics{}, projections.LocationDirectory{},
+	projs := []projections.Projection{projections.LocationSearch{}, projections.Analytics{}, directory.Projection{},
 		projections.MailOutbox{}}
 	eachCommandsWorld(t, projs, func(t *testing.T, backend string, pw *projtest.World, acc *commands.Service) {
 		ctx := context.Background()
@@ -289,8 +290,8 @@ func (w *directoryWorld) domainViews(ctx context.Context) directoryViews {
 			d.NHSRegion, d.CQCRegion, d.Status(), d.AddressEdited))
 		out[projections.AnalyticsLocationsTable] = append(out[projections.AnalyticsLocationsTable], directoryLine(id, d.Name,
 			d.AddressEdited, d.OrganisationID, orgName, d.NHSRegion, d.LocalAuthority, d.CCG, d.Status()))
-		out[projections.LocationsTable] = append(out[projections.LocationsTable], directoryLine(id, d.OrganisationID, orgName,
-			d.Name, d.Line1, d.Line3, d.Postcode, projections.CompactPostcode(d.Postcode), d.LocalAuthority, d.CCG, d.NHSRegion,
+		out[directory.LocationsTable] = append(out[directory.LocationsTable], directoryLine(id, d.OrganisationID, orgName,
+			d.Name, d.Line1, d.Line3, d.Postcode, location.CompactPostcode(d.Postcode), d.LocalAuthority, d.CCG, d.NHSRegion,
 			d.CQCRegion, d.RegistrationStatus, d.AddressEdited))
 		out[projections.MailLocationsTable] = append(out[projections.MailLocationsTable], directoryLine(id, d.Name,
 			d.OrganisationID, d.AddressEdited))
@@ -309,7 +310,7 @@ var directoryColumns = map[string][]string{
 		"ccg", "nhs_region", "cqc_region", "registration_status", "address_edited"},
 	projections.AnalyticsLocationsTable: {"location_id", "name", "name_edited", "organisation_id", "organisation_name",
 		"nhs_region", "local_authority", "ccg", "registration_status"},
-	projections.LocationsTable: {"location_id", "organisation_id", "organisation_name", "name", "address_line1", "town",
+	directory.LocationsTable: {"location_id", "organisation_id", "organisation_name", "name", "address_line1", "town",
 		"postcode", "postcode_compact", "local_authority", "ccg", "nhs_region", "cqc_region", "registration_status",
 		"address_edited"},
 	projections.MailLocationsTable: {"location_id", "name", "organisation_id", "name_edited"},

@@ -9,12 +9,14 @@ package views
 import (
 	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/projections/categorystats"
+	"github.com/capacitytracker/capacity/projections/directory"
 )
 
 // Default returns the projections the server runs: every read model of
 // the product.
 func Default() []projections.Projection {
-	out := append([]projections.Projection{categorystats.Projection{}}, projections.AccountProjections()...)
+	out := []projections.Projection{categorystats.Projection{}, directory.Projection{}}
+	out = append(out, projections.AccountProjections()...)
 	out = append(out, projections.LocationSearch{})
 	out = append(out, projections.SurveyProjections()...)
 	out = append(out, projections.AnalyticsProjections()...)
