@@ -16,6 +16,7 @@ import (
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/projections/projtest"
+	"github.com/capacitytracker/capacity/projections/surveys"
 	"github.com/capacitytracker/capacity/queries"
 )
 
@@ -31,7 +32,7 @@ type surveyViews struct {
 
 func newSurveyViews(t *testing.T, bc backendCase) *surveyViews {
 	t.Helper()
-	w := projtest.NewWorld(t, bc.name, projections.LocationSearch{}, projections.Surveys{})
+	w := projtest.NewWorld(t, bc.name, projections.LocationSearch{}, surveys.Projection{})
 	return &surveyViews{World: w, t: t,
 		q:   queries.Service{ReadModels: w.ReadModels, Waiter: w.Engine},
 		now: time.Date(2025, 3, 5, 12, 0, 0, 0, time.UTC)}

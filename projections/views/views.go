@@ -10,6 +10,7 @@ import (
 	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/projections/categorystats"
 	"github.com/capacitytracker/capacity/projections/directory"
+	"github.com/capacitytracker/capacity/projections/surveys"
 )
 
 // Default returns the projections the server runs: every read model of
@@ -18,7 +19,7 @@ func Default() []projections.Projection {
 	out := []projections.Projection{categorystats.Projection{}, directory.Projection{}}
 	out = append(out, projections.AccountProjections()...)
 	out = append(out, projections.LocationSearch{})
-	out = append(out, projections.SurveyProjections()...)
+	out = append(out, surveys.Projection{})
 	out = append(out, projections.AnalyticsProjections()...)
 	out = append(out, projections.Audit{})
 	return append(out, projections.MailProjections()...)
