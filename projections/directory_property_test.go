@@ -13,6 +13,7 @@ import (
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/projections/analytics"
+	"github.com/capacitytracker/capacity/projections/directory"
 	"github.com/capacitytracker/capacity/projections/mailoutbox"
 	"github.com/capacitytracker/capacity/projections/projtest"
 	"github.com/capacitytracker/capacity/projections/search"
@@ -39,7 +40,7 @@ func directoryCommands() int { return propertyLength(600, 200) }
 // holds after a rebuild of all of them from the log.
 func TestViews_DirectoryAgreesWithDomainAfterRandomEdits(t *testing.T) {
 	t.Parallel()
-	projs := []projections.Projection{search.Projection{}, analytics.Projection{}, projections.LocationDirectory{},
+	projs := []projections.Projection{search.Projection{}, analytics.Projection{}, directory.Projection{},
 		mailoutbox.Projection{}}
 	eachCommandsWorld(t, projs, func(t *testing.T, backend string, pw *projtest.World, acc *commands.Service) {
 		ctx := context.Background()
@@ -292,8 +293,8 @@ func (w *directoryWorld) domainViews(ctx context.Context) directoryViews {
 			d.NHSRegion, d.CQCRegion, d.Status(), d.AddressEdited))
 		out[analytics.LocationsTable] = append(out[analytics.LocationsTable], directoryLine(id, d.Name,
 			d.AddressEdited, d.OrganisationID, orgName, d.NHSRegion, d.LocalAuthority, d.CCG, d.Status()))
-		out[projections.LocationsTable] = append(out[projections.LocationsTable], directoryLine(id, d.OrganisationID, orgName,
-			d.Name, d.Line1, d.Line3, d.Postcode, projections.CompactPostcode(d.Postcode), d.LocalAuthority, d.CCG, d.NHSRegion,
+		out[directory.LocationsTable] = append(out[directory.LocationsTable], directoryLine(id, d.OrganisationID, orgName,
+			d.Name, d.Line1, d.Line3, d.Postcode, location.CompactPostcode(d.Postcode), d.LocalAuthority, d.CCG, d.NHSRegion,
 			d.CQCRegion, d.RegistrationStatus, d.AddressEdited))
 		out[mailoutbox.LocationsTable] = append(out[mailoutbox.LocationsTable], directoryLine(id, d.Name,
 			d.OrganisationID, d.AddressEdited))
@@ -312,7 +313,7 @@ var directoryColumns = map[string][]string{
 		"ccg", "nhs_region", "cqc_region", "registration_status", "address_edited"},
 	analytics.LocationsTable: {"location_id", "name", "name_edited", "organisation_id", "organisation_name",
 		"nhs_region", "local_authority", "ccg", "registration_status"},
-	projections.LocationsTable: {"location_id", "organisation_id", "organisation_name", "name", "address_line1", "town",
+	directory.LocationsTable: {"location_id", "organisation_id", "organisation_name", "name", "address_line1", "town",
 		"postcode", "postcode_compact", "local_authority", "ccg", "nhs_region", "cqc_region", "registration_status",
 		"address_edited"},
 	mailoutbox.LocationsTable: {"location_id", "name", "organisation_id", "name_edited"},

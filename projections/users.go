@@ -10,11 +10,11 @@ import (
 	"github.com/capacitytracker/capacity/eventstore"
 )
 
-// AccountProjections returns the read models of user accounts: the
-// location directory, users, pending approvals, sessions and approver
-// counts.
+// AccountProjections returns the read models of user accounts: users,
+// pending approvals, sessions and approver counts. The location directory,
+// which their queries join, is package projections/directory.
 func AccountProjections() []Projection {
-	return []Projection{LocationDirectory{}, Users{}, PendingApprovals{}, Sessions{}, ApproverCounts{}}
+	return []Projection{Users{}, PendingApprovals{}, Sessions{}, ApproverCounts{}}
 }
 
 // Users is the list of user accounts, for the pages that manage them

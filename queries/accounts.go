@@ -5,37 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/capacitytracker/capacity/domain"
 	"github.com/capacitytracker/capacity/projections"
-)
-
-// LocationSummary is a location of the directory.
-type LocationSummary struct {
-	LocationID       string `json:"location_id"`
-	Name             string `json:"name"`
-	OrganisationID   string `json:"organisation_id"`
-	OrganisationName string `json:"organisation_name"`
-	Postcode         string `json:"postcode"`
-	LocalAuthority   string `json:"local_authority"`
-	CCG              string `json:"ccg"`
-}
-
-// LocationSearch is My Access's search: exactly one of Postcode,
-// LocalAuthority and CCG.
-type LocationSearch struct {
-	Postcode       string
-	LocalAuthority string // any case
-	CCG            string // any case
-	Limit          int    // 0: DefaultSearchLimit; at most MaxSearchLimit
-}
-
-// Limits of a location search.
-const (
-	DefaultSearchLimit = 50
-	MaxSearchLimit     = 200
+	"github.com/capacitytracker/capacity/projections/directory"
 )
 
 // PendingApproval is one organisation's part of an access request that
@@ -101,81 +75,6 @@ type Dashboard struct {
 // have, so that requests are decided while one of them is away.
 const MinApprovers = 2
 
-const locationColumns = `location_id, name, organisation_id, organisation_name, postcode, local_authority, ccg`
-
-func scanLocation(rows projections.Rows) (LocationSummary, error) {
-	var l LocationSummary
-	err := rows.Scan(&l.LocationID, &l.Name, &l.OrganisationID, &l.OrganisationName, &l.Postcode, &l.LocalAuthority, &l.CCG)
-	return l, err
-}
-
-// LocationsByPostcode returns the locations at a postcode, written in any
-// case and spacing. It is public: the registration form uses it.
-func (q Service) LocationsByPostcode(ctx context.Context, postcode string) ([]LocationSummary, error) {
-	if projections.CompactPostcode(postcode) == "" {
-		return nil, domain.Invalid("postcode", "required", "Enter a postcode")
-	}
-	return q.SearchLocations(ctx, LocationSearch{Postcode: postcode, Limit: MaxSearchLimit})
-}
-
-// SearchLocations is My Access's search, by postcode (any case and
-// spacing) or by the exact name, in any case, of a local authority or CCG.
-// Exactly one criterion is required.
-func (q Service) SearchLocations(ctx context.Context, s LocationSearch) ([]LocationSummary, error) {
-	var where, arg string
-	n := 0
-	if c := projections.CompactPostcode(s.Postcode); c != "" {
-		where, arg = `postcode_compact = ?`, c
-		n++
-	}
-	if la := strings.TrimSpace(s.LocalAuthority); la != "" {
-		where, arg = `lower(local_authority) = ?`, strings.ToLower(la)
-		n++
-	}
-	if ccg := strings.TrimSpace(s.CCG); ccg != "" {
-		where, arg = `lower(ccg) = ?`, strings.ToLower(ccg)
-		n++
-	}
-	if n != 1 {
-		return nil, domain.Invalid("search", "one_criterion", "Search by one of postcode, local authority or CCG")
-	}
-	limit := s.Limit
-	if limit <= 0 {
-		limit = DefaultSearchLimit
-	}
-	limit = min(limit, MaxSearchLimit)
-	out := []LocationSummary{}
-	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
-		// A deregistered location can be neither registered for nor asked
-		// for (the command refuses it too): it is not offered.
-		rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE %s AND registration_status <> 'Deregistered' ORDER BY name, location_id LIMIT %d`,
-			locationColumns, projections.LocationsTable, where, limit), arg)
-		out, err = projections.Collect(rows, err, out, scanLocation)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("search locations: %w", err)
-	}
-	return out, nil
-}
-
-// Location returns one location of the directory, and whether it exists.
-func (q Service) Location(ctx context.Context, id string) (LocationSummary, bool, error) {
-	var found []LocationSummary
-	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
-		rows, err := db.QueryContext(ctx, `SELECT `+locationColumns+` FROM `+projections.LocationsTable+` WHERE location_id = ?`, id)
-		found, err = projections.Collect(rows, err, found, scanLocation)
-		return err
-	})
-	if err != nil {
-		return LocationSummary{}, false, fmt.Errorf("location %s: %w", id, err)
-	}
-	if len(found) == 0 {
-		return LocationSummary{}, false, nil
-	}
-	return found[0], true, nil
-}
-
 // PendingApprovals lists the parts of access requests waiting for a
 // decision that the viewer may decide: every one for support, those of
 // their organisations for an Approver (but not their own, which others
@@ -187,7 +86,7 @@ func (q Service) PendingApprovals(ctx context.Context, v Viewer, minPosition int
 	if !v.Support && len(v.ApproverOf) == 0 {
 		return out, nil
 	}
-	if err := q.wait(ctx, minPosition, projections.PendingApprovals{}, projections.ApproverCounts{}, projections.LocationDirectory{}); err != nil {
+	if err := q.wait(ctx, minPosition, projections.PendingApprovals{}, projections.ApproverCounts{}, directory.Projection{}); err != nil {
 		return nil, err
 	}
 	from, args := pendingFrom(v, false)
@@ -225,7 +124,7 @@ func (q Service) PendingApprovalsPage(ctx context.Context, v Viewer, a Approvals
 	if !v.Support && len(v.ApproverOf) == 0 {
 		return newPage[PendingApproval](nil, 0, page, size), nil
 	}
-	if err := q.wait(ctx, a.MinPosition, projections.PendingApprovals{}, projections.ApproverCounts{}, projections.LocationDirectory{}); err != nil {
+	if err := q.wait(ctx, a.MinPosition, projections.PendingApprovals{}, projections.ApproverCounts{}, directory.Projection{}); err != nil {
 		return Page[PendingApproval]{}, err
 	}
 	from, args := pendingFrom(v, a.WithoutApprover)
@@ -285,7 +184,7 @@ FROM %s r
 LEFT JOIN %s o ON o.organisation_id = r.organisation_id
 LEFT JOIN %s c ON c.organisation_id = r.organisation_id
 WHERE r.status = ? AND r.user_status IN (?, ?)%s`,
-		projections.AccessRequestsTable, projections.OrganisationsTable, projections.OrganisationApproversTable, scope), args
+		projections.AccessRequestsTable, directory.OrganisationsTable, projections.OrganisationApproversTable, scope), args
 }
 
 func scanPendingApproval(rows projections.Rows) (PendingApproval, error) {
@@ -443,20 +342,18 @@ func addOrganisationLocations(ctx context.Context, db projections.Querier, users
 // only. Anybody else gets domain.ErrForbidden, and an unknown location is
 // domain.ErrNotFound.
 func (q Service) LocationUsers(ctx context.Context, v Viewer, locationID string, minPosition int64) ([]UserSummary, error) {
-	if err := q.wait(ctx, minPosition, projections.Users{}, projections.LocationDirectory{}); err != nil {
+	if err := q.wait(ctx, minPosition, projections.Users{}, directory.Projection{}); err != nil {
 		return nil, err
 	}
 	out := []UserSummary{}
 	err := q.ReadModels.Query(ctx, func(db projections.Querier) error {
-		rows, err := db.QueryContext(ctx, `SELECT organisation_id FROM `+projections.LocationsTable+` WHERE location_id = ?`, locationID)
-		orgs, err := projections.Collect(rows, err, nil, projections.ScanString)
+		org, found, err := directory.OrganisationOf(ctx, db, locationID)
 		if err != nil {
 			return err
 		}
-		if len(orgs) == 0 {
+		if !found {
 			return domain.ErrNotFound
 		}
-		org := orgs[0]
 		full := v.approves(org)
 		if !full && !slices.Contains(v.Locations, locationID) {
 			return domain.ErrForbidden
@@ -465,7 +362,7 @@ func (q Service) LocationUsers(ctx context.Context, v Viewer, locationID string,
 		if !full {
 			cond, args = ` AND u.status = ?`, append(args, "active")
 		}
-		rows, err = db.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %s u
+		rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %s u
 WHERE u.user_id IN (SELECT user_id FROM %s WHERE location_id = ?)%s
 ORDER BY u.full_name, u.user_id`, userColumns, projections.UsersTable, projections.UserLocationsTable, cond), args...)
 		if out, err = projections.Collect(rows, err, out, scanUser); err != nil {
@@ -599,7 +496,7 @@ FROM `+projections.SessionsTable+` WHERE user_id = ? ORDER BY started_at DESC, s
 // locations (else domain.ErrForbidden); an unknown organisation is
 // domain.ErrNotFound.
 func (q Service) OrganisationDashboard(ctx context.Context, v Viewer, orgID string, minPosition int64) (Dashboard, error) {
-	if err := q.wait(ctx, minPosition, projections.LocationDirectory{}, projections.ApproverCounts{}); err != nil {
+	if err := q.wait(ctx, minPosition, directory.Projection{}, projections.ApproverCounts{}); err != nil {
 		return Dashboard{}, err
 	}
 	var d Dashboard
@@ -608,21 +505,15 @@ func (q Service) OrganisationDashboard(ctx context.Context, v Viewer, orgID stri
 			if len(v.Locations) == 0 {
 				return domain.ErrForbidden
 			}
-			args := []any{orgID}
-			for _, l := range v.Locations {
-				args = append(args, l)
-			}
-			rows, err := db.QueryContext(ctx, `SELECT location_id FROM `+projections.LocationsTable+
-				` WHERE organisation_id = ? AND location_id IN (`+projections.Marks(len(v.Locations))+`) LIMIT 1`, args...)
-			mine, err := projections.Collect(rows, err, nil, projections.ScanString)
+			mine, err := directory.HasLocationIn(ctx, db, orgID, v.Locations)
 			if err != nil {
 				return err
 			}
-			if len(mine) == 0 {
+			if !mine {
 				return domain.ErrForbidden
 			}
 		}
-		rows, err := db.QueryContext(ctx, `SELECT o.name, COALESCE(c.active_approvers, 0) FROM `+projections.OrganisationsTable+` o
+		rows, err := db.QueryContext(ctx, `SELECT o.name, COALESCE(c.active_approvers, 0) FROM `+directory.OrganisationsTable+` o
 LEFT JOIN `+projections.OrganisationApproversTable+` c ON c.organisation_id = o.organisation_id
 WHERE o.organisation_id = ?`, orgID)
 		found, err := projections.Collect(rows, err, nil, func(rows projections.Rows) (Dashboard, error) {

@@ -41,7 +41,7 @@ type accounts struct {
 func newAccounts(t *testing.T, bc backendCase, projs ...projections.Projection) *accounts {
 	t.Helper()
 	if len(projs) == 0 {
-		projs = projections.AccountProjections()
+		projs = accountViews()
 	}
 	w := projtest.NewWorld(t, bc.name, projs...)
 	return &accounts{
@@ -886,7 +886,7 @@ func TestAccounts_MinPositionBeyondTheViewsFailsWithNotCaughtUp(t *testing.T) {
 		t.Run(bc.name, func(t *testing.T) {
 			t.Parallel()
 			store, backend := bc.open(t)
-			engine, err := projections.NewEngine(backend, slog.New(slog.NewTextHandler(io.Discard, nil)), projections.AccountProjections()...)
+			engine, err := projections.NewEngine(backend, slog.New(slog.NewTextHandler(io.Discard, nil)), accountViews()...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -976,7 +976,7 @@ func TestAccountProjections_RebuildGivesTheSameRows(t *testing.T) {
 				t.Fatalf("table %s is empty: the scenario should fill every table", table)
 			}
 		}
-		for _, p := range projections.AccountProjections() {
+		for _, p := range accountViews() {
 			if err := a.Engine.Rebuild(context.Background(), p.Name(), nil); err != nil {
 				t.Fatalf("rebuild %s: %v", p.Name(), err)
 			}

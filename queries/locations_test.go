@@ -12,7 +12,6 @@ import (
 	"github.com/capacitytracker/capacity/domain/account"
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/eventstore"
-	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/projections/projtest"
 	"github.com/capacitytracker/capacity/projections/search"
 	"github.com/capacitytracker/capacity/queries"
@@ -21,7 +20,7 @@ import (
 // newViewsAccounts is newAccounts with the location search running too.
 func newViewsAccounts(t *testing.T, bc backendCase) *accounts {
 	t.Helper()
-	return newAccounts(t, bc, append(projections.AccountProjections(), search.Projection{})...)
+	return newAccounts(t, bc, append(accountViews(), search.Projection{})...)
 }
 
 // eachViewsBackend runs fn on a fresh world of views on every backend.

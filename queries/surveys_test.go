@@ -14,9 +14,9 @@ import (
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/domain/survey"
 	"github.com/capacitytracker/capacity/eventstore"
-	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/projections/projtest"
 	"github.com/capacitytracker/capacity/projections/search"
+	"github.com/capacitytracker/capacity/projections/surveys"
 	"github.com/capacitytracker/capacity/queries"
 )
 
@@ -32,7 +32,7 @@ type surveyViews struct {
 
 func newSurveyViews(t *testing.T, bc backendCase) *surveyViews {
 	t.Helper()
-	w := projtest.NewWorld(t, bc.name, search.Projection{}, projections.Surveys{})
+	w := projtest.NewWorld(t, bc.name, search.Projection{}, surveys.Projection{})
 	return &surveyViews{World: w, t: t,
 		q:   queries.Service{ReadModels: w.ReadModels, Waiter: w.Engine},
 		now: time.Date(2025, 3, 5, 12, 0, 0, 0, time.UTC)}

@@ -13,6 +13,7 @@ import (
 	"github.com/capacitytracker/capacity/cmd/internal/app"
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/directory"
 	"github.com/capacitytracker/capacity/queries"
 )
 
@@ -127,7 +128,7 @@ func TestCQCImport(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			catchUpTo(t, b, engine, projections.LocationDirectory{}.Name(), lastPosition(t, b, db.streams()))
+			catchUpTo(t, b, engine, directory.Projection{}.Name(), lastPosition(t, b, db.streams()))
 			rm := projections.NewReadModels(b.ProjectionBackend())
 			// Mosaic at PR2 1JR is deregistered: kept in the directory, not
 			// offered to register for.

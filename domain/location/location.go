@@ -88,6 +88,13 @@ func (p Postcode) String() string { return p.s }
 // Compact is the postcode without its space, the key of postcode searches.
 func (p Postcode) Compact() string { return strings.ReplaceAll(p.s, " ", "") }
 
+// CompactPostcode is the key of a postcode search of any text: upper case,
+// without any white space. The directory's and the search's views key
+// their rows by it, and the searches normalise their input with it.
+func CompactPostcode(s string) string {
+	return strings.ToUpper(strings.Join(strings.Fields(s), ""))
+}
+
 // OrganisationType is the kind of organisation a user registers from.
 type OrganisationType string
 

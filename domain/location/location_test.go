@@ -24,6 +24,16 @@ func TestParsePostcode_NormalisesUKPostcodes(t *testing.T) {
 	}
 }
 
+func TestCompactPostcode_UpperCaseWithoutWhiteSpace(t *testing.T) {
+	for in, want := range map[string]string{
+		"sw1a 1aa": "SW1A1AA", " SW1A\t1AA\n": "SW1A1AA", "s w 1 a": "SW1A", "": "", "   ": "", "SW1A 1A": "SW1A1A",
+	} {
+		if got := location.CompactPostcode(in); got != want {
+			t.Errorf("CompactPostcode(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func FuzzParsePostcode(f *testing.F) {
 	for _, s := range []string{"NN1 1NN", "sw1a1aa", "", "  ", "A1 1AA"} {
 		f.Add(s)

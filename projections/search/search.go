@@ -411,7 +411,7 @@ func (r *searchRow) values(d projections.Dialect) ([]any, error) {
 	}
 	return []any{
 		r.LocationID, r.Name, r.ShortName, r.OrganisationID, r.OrganisationName, r.OrganisationType, r.OwnershipType,
-		r.Line1, r.Line2, r.Line3, r.Line4, r.Line5, r.Postcode, projections.CompactPostcode(r.Postcode),
+		r.Line1, r.Line2, r.Line3, r.Line4, r.Line5, r.Postcode, location.CompactPostcode(r.Postcode),
 		r.NHSRegion, r.CQCRegion, r.LocalAuthority, r.CCG, r.Status(), r.Dormant,
 		contacts, publicContacts, notes, gps,
 		string(rt.Overall), string(rt.Safe), string(rt.Effective), string(rt.Caring), string(rt.Responsive), string(rt.WellLed),

@@ -12,6 +12,7 @@ import (
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/directory"
 	"github.com/capacitytracker/capacity/projections/projtest"
 	"github.com/capacitytracker/capacity/projections/search"
 )
@@ -26,7 +27,7 @@ type searchWorld struct {
 
 func newSearchWorld(t *testing.T, backend string) *searchWorld {
 	t.Helper()
-	return &searchWorld{World: projtest.NewWorld(t, backend, search.Projection{}, projections.LocationDirectory{}), t: t}
+	return &searchWorld{World: projtest.NewWorld(t, backend, search.Projection{}, directory.Projection{}), t: t}
 }
 
 // emit appends events to a stream in one append.
@@ -334,19 +335,19 @@ func TestLocationSearch_AppliesEveryEventTypeAndEqualsItsRebuild(t *testing.T) {
 				map[string]string{"name": "Acklam Medical Centre", "name_key": "acklam medical centre", "type": "gp", "postcode": "TS1 2BB"})
 
 			// The directory follows the users' address too.
-			w.want("directory", w.row(projections.LocationsTable, "location_id", locCranberry,
+			w.want("directory", w.row(directory.LocationsTable, "location_id", locCranberry,
 				"name", "address_line1", "town", "postcode", "postcode_compact", "address_edited", "local_authority"),
 				map[string]string{"name": "Cranberry HC", "address_line1": "2 Market Square", "town": "Northampton",
 					"postcode": "NN1 2AA", "postcode_compact": "NN12AA", "address_edited": "1", "local_authority": "North Northamptonshire"})
-			w.want("directory", w.row(projections.LocationsTable, "location_id", locBrambleA, "name", "address_edited"),
+			w.want("directory", w.row(directory.LocationsTable, "location_id", locBrambleA, "name", "address_edited"),
 				map[string]string{"name": "Bramble House 1-400", "address_edited": "0"})
-			w.want("directory", w.row(projections.OrganisationsTable, "organisation_id", gpAcklam, "postcode"),
+			w.want("directory", w.row(directory.OrganisationsTable, "organisation_id", gpAcklam, "postcode"),
 				map[string]string{"postcode": "TS1 2BB"})
 
 			// A rebuild (ApplyBatch, many events at once) gives the same
 			// rows as live delivery (here its pages of the few events each step
 			// appended).
-			for _, p := range []projections.Projection{search.Projection{}, projections.LocationDirectory{}} {
+			for _, p := range []projections.Projection{search.Projection{}, directory.Projection{}} {
 				live := w.snapshot(p.Tables())
 				if err := w.Engine.Rebuild(context.Background(), p.Name(), nil); err != nil {
 					t.Fatalf("rebuild %s: %v", p.Name(), err)

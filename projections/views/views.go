@@ -11,16 +11,19 @@ import (
 	"github.com/capacitytracker/capacity/projections/analytics"
 	"github.com/capacitytracker/capacity/projections/audit"
 	"github.com/capacitytracker/capacity/projections/categorystats"
+	"github.com/capacitytracker/capacity/projections/directory"
 	"github.com/capacitytracker/capacity/projections/mailoutbox"
 	"github.com/capacitytracker/capacity/projections/search"
+	"github.com/capacitytracker/capacity/projections/surveys"
 )
 
 // Default returns the projections the server runs: every read model of
 // the product.
 func Default() []projections.Projection {
-	out := append([]projections.Projection{categorystats.Projection{}}, projections.AccountProjections()...)
+	out := []projections.Projection{categorystats.Projection{}, directory.Projection{}}
+	out = append(out, projections.AccountProjections()...)
 	out = append(out, search.Projection{})
-	out = append(out, projections.SurveyProjections()...)
+	out = append(out, surveys.Projection{})
 	out = append(out, analytics.Projection{})
 	out = append(out, audit.Projection{})
 	return append(out, mailoutbox.Projection{})

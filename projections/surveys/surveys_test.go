@@ -1,9 +1,10 @@
-package projections_test
+package surveys_test
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -14,9 +15,13 @@ import (
 
 	"github.com/capacitytracker/capacity/domain/survey"
 	"github.com/capacitytracker/capacity/eventstore"
+	"github.com/capacitytracker/capacity/eventstore/pgtest"
 	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/projections/projtest"
+	"github.com/capacitytracker/capacity/projections/surveys"
 )
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // surveyWorld is one backend with the survey projection running.
 type surveyWorld struct {
@@ -26,7 +31,7 @@ type surveyWorld struct {
 
 func newSurveyWorld(t *testing.T, backend string) *surveyWorld {
 	t.Helper()
-	return &surveyWorld{World: projtest.NewWorld(t, backend, projections.SurveyProjections()...), t: t}
+	return &surveyWorld{World: projtest.NewWorld(t, backend, surveys.Projection{}), t: t}
 }
 
 // emit appends events to a stream in one append, as the commands would.
@@ -48,7 +53,7 @@ func (w *surveyWorld) survey(id string) (surveyRow, bool) {
 	found := false
 	err := w.ReadModels.Query(context.Background(), func(q projections.Querier) error {
 		rows, err := q.QueryContext(context.Background(), `SELECT title, status, questions, organisation_types, nhs_regions,
-    opens_at, closes_at, published_at, closed_at, version FROM `+projections.SurveysTable+` WHERE survey_id = ?`, id)
+    opens_at, closes_at, published_at, closed_at, version FROM `+surveys.Table+` WHERE survey_id = ?`, id)
 		if err != nil {
 			return err
 		}
@@ -75,10 +80,10 @@ func (w *surveyWorld) survey(id string) (surveyRow, bool) {
 func (w *surveyWorld) dump() map[string][]string {
 	w.t.Helper()
 	tables := map[string]string{
-		projections.SurveysTable: `survey_id, title, status, questions, organisation_types, nhs_regions, opens_at, closes_at,
+		surveys.Table: `survey_id, title, status, questions, organisation_types, nhs_regions, opens_at, closes_at,
     published_at, closed_at, version`,
-		projections.SurveyTargetsTable:   `survey_id, kind, value`,
-		projections.SurveyResponsesTable: `survey_id, location_id, answers, survey_version, submissions, first_submitted_at, submitted_at`,
+		surveys.TargetsTable:   `survey_id, kind, value`,
+		surveys.ResponsesTable: `survey_id, location_id, answers, survey_version, submissions, first_submitted_at, submitted_at`,
 	}
 	out := map[string][]string{}
 	err := w.ReadModels.Query(context.Background(), func(q projections.Querier) error {
@@ -125,7 +130,7 @@ func (w *surveyWorld) dump() map[string][]string {
 func (w *surveyWorld) targets(id string) []string {
 	w.t.Helper()
 	var out []string
-	for _, row := range w.dump()[projections.SurveyTargetsTable] {
+	for _, row := range w.dump()[surveys.TargetsTable] {
 		if rest, ok := strings.CutPrefix(row, id+" | "); ok {
 			kind, value, _ := strings.Cut(rest, " | ")
 			out = append(out, kind+"="+value)
@@ -146,7 +151,7 @@ func (w *surveyWorld) response(surveyID, locationID string) (responseRow, bool) 
 	found := false
 	err := w.ReadModels.Query(context.Background(), func(q projections.Querier) error {
 		rows, err := q.QueryContext(context.Background(), `SELECT answers, survey_version, submissions, first_submitted_at, submitted_at
-FROM `+projections.SurveyResponsesTable+` WHERE survey_id = ? AND location_id = ?`, surveyID, locationID)
+FROM `+surveys.ResponsesTable+` WHERE survey_id = ? AND location_id = ?`, surveyID, locationID)
 		if err != nil {
 			return err
 		}
@@ -259,7 +264,7 @@ func TestSurveys_FollowASurveyFromDraftToCloseAndItsResponses(t *testing.T) {
 					t.Fatalf("table %s is empty", table)
 				}
 			}
-			if err := w.Engine.Rebuild(context.Background(), projections.Surveys{}.Name(), nil); err != nil {
+			if err := w.Engine.Rebuild(context.Background(), surveys.Projection{}.Name(), nil); err != nil {
 				t.Fatal(err)
 			}
 			after := w.dump()

@@ -1,4 +1,10 @@
-package projections
+// Package directory is the directory of organisations and their locations:
+// the registration form's postcode search, My Access's search by postcode,
+// local authority or CCG, and the names shown next to every location id. It
+// owns the DDL and the fold of its tables, organisations and locations, and
+// their read SQL (SearchLocations, LocationByID, OrganisationOf,
+// HasLocationIn).
+package directory
 
 import (
 	"context"
@@ -8,9 +14,10 @@ import (
 
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/eventstore"
+	"github.com/capacitytracker/capacity/projections"
 )
 
-// LocationDirectory is the directory of organisations and their locations:
+// Projection is the directory of organisations and their locations:
 // the postcode search of the registration form, My Access's search by
 // postcode, local authority or CCG, and the names shown next to every
 // location id. Tables organisations (organisation_id, name, type, and a GP
@@ -23,19 +30,21 @@ import (
 // location.Directory.Apply as the location's own state folds it: once its
 // users have saved its name and address (address_edited), CQC's later
 // changes of them no longer replace theirs.
-type LocationDirectory struct{}
+type Projection struct{}
 
-// Tables of LocationDirectory.
+var _ projections.Projection = Projection{}
+
+// Tables of Projection.
 const (
 	OrganisationsTable = "organisations"
 	LocationsTable     = "locations"
 )
 
-func (LocationDirectory) Name() string { return "locations" }
+func (Projection) Name() string { return "locations" }
 
-func (LocationDirectory) Tables() []string { return []string{OrganisationsTable, LocationsTable} }
+func (Projection) Tables() []string { return []string{OrganisationsTable, LocationsTable} }
 
-func (LocationDirectory) Schema(d Dialect, table func(string) string) []string {
+func (Projection) Schema(d projections.Dialect, table func(string) string) []string {
 	o, l := table(OrganisationsTable), table(LocationsTable)
 	return []string{
 		fmt.Sprintf(`CREATE TABLE %s (
@@ -66,21 +75,15 @@ func (LocationDirectory) Schema(d Dialect, table func(string) string) []string {
 )`, l),
 		fmt.Sprintf(`CREATE INDEX %s_organisation_id ON %s (organisation_id)`, l, l),
 		fmt.Sprintf(`CREATE INDEX %s_postcode_compact ON %s (postcode_compact)`, l, l),
-		// The searches compare case-insensitively (see queries).
+		// The searches compare case-insensitively (see SearchLocations).
 		fmt.Sprintf(`CREATE INDEX %s_local_authority ON %s (lower(local_authority))`, l, l),
 		fmt.Sprintf(`CREATE INDEX %s_ccg ON %s (lower(ccg))`, l, l),
 	}
 }
 
-// CompactPostcode is the key of a postcode search: upper case, without any
-// white space. Queries normalise their input with it too.
-func CompactPostcode(s string) string {
-	return strings.ToUpper(strings.Join(strings.Fields(s), ""))
-}
-
 // Apply records a registered organisation or location, and keeps them
 // current with the CQC import and the location's users' edits.
-func (LocationDirectory) Apply(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event) error {
+func (Projection) Apply(ctx context.Context, tx projections.Tx, table func(string) string, ev eventstore.Event) error {
 	switch {
 	case slices.Contains(location.DirectoryEventTypes, ev.Type):
 	case ev.Type == location.TypeOrganisationRegistered, ev.Type == location.TypeOrganisationRenamed,
@@ -112,13 +115,13 @@ ON CONFLICT (organisation_id) DO UPDATE SET name = excluded.name, type = exclude
 		}
 		return nil
 	}
-	return applyDirectoryEvent(ctx, tx, o, l, StreamEntity(ev.StreamID), d)
+	return applyDirectoryEvent(ctx, tx, o, l, projections.StreamEntity(ev.StreamID), d)
 }
 
 // renameOrganisationLocations writes an organisation's name onto its
 // locations: they carry a copy of it, so that they are listed without a
 // join.
-func renameOrganisationLocations(ctx context.Context, tx Tx, l, organisationID, name string) error {
+func renameOrganisationLocations(ctx context.Context, tx projections.Tx, l, organisationID, name string) error {
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET organisation_name = ? WHERE organisation_id = ?`, l),
 		name, organisationID); err != nil {
 		return fmt.Errorf("organisation %s: locations: %w", organisationID, err)
@@ -137,7 +140,7 @@ var directoryColumns = []string{"location_id", "organisation_id", "organisation_
 // the directory does not know yet starts with its registration or its
 // first CQC import; its organisation's name, when its events name none,
 // is the directory's copy of the organisation's.
-func applyDirectoryEvent(ctx context.Context, tx Tx, o, l, id string, ev any) error {
+func applyDirectoryEvent(ctx context.Context, tx projections.Tx, o, l, id string, ev any) error {
 	rows, err := tx.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE location_id = ?`,
 		strings.Join(directoryColumns, ", "), l), id)
 	if err != nil {
@@ -145,7 +148,7 @@ func applyDirectoryEvent(ctx context.Context, tx Tx, o, l, id string, ev any) er
 	}
 	var cur location.Directory
 	found := false
-	err = ScanAll(rows, func() error {
+	err = projections.ScanAll(rows, func() error {
 		found = true
 		return rows.Scan(&cur.LocationID, &cur.OrganisationID, &cur.OrganisationName, &cur.Name, &cur.Line1, &cur.Line3,
 			&cur.Postcode, &cur.LocalAuthority, &cur.CCG, &cur.NHSRegion, &cur.CQCRegion, &cur.RegistrationStatus,
@@ -169,7 +172,7 @@ func applyDirectoryEvent(ctx context.Context, tx Tx, o, l, id string, ev any) er
 		if err != nil {
 			return fmt.Errorf("location %s: organisation %s: %w", id, next.OrganisationID, err)
 		}
-		if err := ScanAll(rows, func() error { return rows.Scan(&next.OrganisationName) }); err != nil {
+		if err := projections.ScanAll(rows, func() error { return rows.Scan(&next.OrganisationName) }); err != nil {
 			return fmt.Errorf("location %s: organisation %s: %w", id, next.OrganisationID, err)
 		}
 	}
@@ -179,10 +182,10 @@ func applyDirectoryEvent(ctx context.Context, tx Tx, o, l, id string, ev any) er
 		sets = append(sets, c+" = excluded."+c)
 	}
 	_, err = tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s (%s) VALUES (%s)
-ON CONFLICT (location_id) DO UPDATE SET %s`, l, strings.Join(cols, ", "), Marks(len(cols)), strings.Join(sets, ", ")),
+ON CONFLICT (location_id) DO UPDATE SET %s`, l, strings.Join(cols, ", "), projections.Marks(len(cols)), strings.Join(sets, ", ")),
 		id, next.OrganisationID, next.OrganisationName, next.Name, next.Line1, next.Line3, next.Postcode,
 		next.LocalAuthority, next.CCG, next.NHSRegion, next.CQCRegion, next.RegistrationStatus, next.AddressEdited,
-		CompactPostcode(next.Postcode))
+		location.CompactPostcode(next.Postcode))
 	if err != nil {
 		return fmt.Errorf("location %s: %w", id, err)
 	}

@@ -1,4 +1,9 @@
-package projections
+// Package surveys is the read model of the Surveys pages: support's list of
+// every survey and a location's list of the surveys open for it, with its
+// own last answers. It owns the DDL and the fold of its tables,
+// survey_surveys, survey_targets and survey_responses, and their read SQL
+// (List, OpenAt, Location).
+package surveys
 
 import (
 	"context"
@@ -8,12 +13,10 @@ import (
 
 	"github.com/capacitytracker/capacity/domain/survey"
 	"github.com/capacitytracker/capacity/eventstore"
+	"github.com/capacitytracker/capacity/projections"
 )
 
-// SurveyProjections are the read models of surveys.
-func SurveyProjections() []Projection { return []Projection{Surveys{}} }
-
-// Surveys is the read model of the Surveys pages: support's list of every
+// Projection is the read model of the Surveys pages: support's list of every
 // survey and a location's list of the surveys open for it, with its own
 // last answers.
 //
@@ -27,13 +30,15 @@ func SurveyProjections() []Projection { return []Projection{Surveys{}} }
 // per survey and location that answered it: the latest answers (JSON
 // text), when they and the first answers came, and how many submissions
 // there were.
-type Surveys struct{}
+type Projection struct{}
 
-// Tables of Surveys.
+var _ projections.Projection = Projection{}
+
+// Tables of Projection.
 const (
-	SurveysTable         = "survey_surveys"
-	SurveyTargetsTable   = "survey_targets"
-	SurveyResponsesTable = "survey_responses"
+	Table          = "survey_surveys"
+	TargetsTable   = "survey_targets"
+	ResponsesTable = "survey_responses"
 )
 
 // Kinds of survey_targets rows.
@@ -42,14 +47,14 @@ const (
 	TargetNHSRegion        = "nhs_region"
 )
 
-func (Surveys) Name() string { return "surveys" }
+func (Projection) Name() string { return "surveys" }
 
-func (Surveys) Tables() []string {
-	return []string{SurveysTable, SurveyTargetsTable, SurveyResponsesTable}
+func (Projection) Tables() []string {
+	return []string{Table, TargetsTable, ResponsesTable}
 }
 
-func (Surveys) Schema(d Dialect, table func(string) string) []string {
-	s, t, r := table(SurveysTable), table(SurveyTargetsTable), table(SurveyResponsesTable)
+func (Projection) Schema(d projections.Dialect, table func(string) string) []string {
+	s, t, r := table(Table), table(TargetsTable), table(ResponsesTable)
 	ts := d.TimestampType()
 	return []string{
 		fmt.Sprintf(`CREATE TABLE %[1]s (
@@ -89,7 +94,7 @@ func (Surveys) Schema(d Dialect, table func(string) string) []string {
 }
 
 // Apply applies the events of the survey and surveyresponse streams.
-func (Surveys) Apply(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event) error {
+func (Projection) Apply(ctx context.Context, tx projections.Tx, table func(string) string, ev eventstore.Event) error {
 	if c := ev.Category(); c != "survey" && c != "surveyresponse" {
 		return nil
 	}
@@ -122,7 +127,7 @@ func surveyJSON[T any](list []T) (string, error) {
 	return string(data), err
 }
 
-func defineSurvey(ctx context.Context, tx Tx, table func(string) string, e survey.SurveyDefined, ev eventstore.Event) error {
+func defineSurvey(ctx context.Context, tx projections.Tx, table func(string) string, e survey.SurveyDefined, ev eventstore.Event) error {
 	d, def := tx.Dialect(), e.Definition
 	questions, err := surveyJSON(def.Questions)
 	if err != nil {
@@ -139,7 +144,7 @@ func defineSurvey(ctx context.Context, tx Tx, table func(string) string, e surve
 	_, err = tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s (survey_id, title, status, questions, organisation_types,
     nhs_regions, opens_at, closes_at, defined_at, updated_at, version)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (survey_id) DO NOTHING`, table(SurveysTable)),
+ON CONFLICT (survey_id) DO NOTHING`, table(Table)),
 		e.SurveyID, def.Title, string(survey.Draft), questions, orgTypes, regions, d.Time(def.OpensAt), d.Time(def.ClosesAt),
 		d.Time(ev.RecordedAt), d.Time(ev.RecordedAt), ev.Version)
 	if err != nil {
@@ -152,8 +157,8 @@ ON CONFLICT (survey_id) DO NOTHING`, table(SurveysTable)),
 }
 
 // putTargets replaces a survey's targets of a kind.
-func putTargets(ctx context.Context, tx Tx, table func(string) string, surveyID, kind string, values []string) error {
-	t := table(SurveyTargetsTable)
+func putTargets(ctx context.Context, tx projections.Tx, table func(string) string, surveyID, kind string, values []string) error {
+	t := table(TargetsTable)
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %s WHERE survey_id = ? AND kind = ?`, t), surveyID, kind); err != nil {
 		return fmt.Errorf("targets of survey %s: %w", surveyID, err)
 	}
@@ -167,7 +172,7 @@ ON CONFLICT (survey_id, kind, value) DO NOTHING`, t), surveyID, kind, v); err !=
 }
 
 // amendSurvey sets the columns of the parts that changed.
-func amendSurvey(ctx context.Context, tx Tx, table func(string) string, e survey.SurveyAmended, ev eventstore.Event) error {
+func amendSurvey(ctx context.Context, tx projections.Tx, table func(string) string, e survey.SurveyAmended, ev eventstore.Event) error {
 	d, a := tx.Dialect(), e.After
 	var (
 		sets []string
@@ -215,7 +220,7 @@ func amendSurvey(ctx context.Context, tx Tx, table func(string) string, e survey
 	}
 	set("updated_at", d.Time(ev.RecordedAt))
 	set("version", ev.Version)
-	_, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET %s WHERE survey_id = ?`, table(SurveysTable), strings.Join(sets, ", ")),
+	_, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET %s WHERE survey_id = ?`, table(Table), strings.Join(sets, ", ")),
 		append(args, e.SurveyID)...)
 	if err != nil {
 		return fmt.Errorf("survey %s: %w", e.SurveyID, err)
@@ -223,10 +228,10 @@ func amendSurvey(ctx context.Context, tx Tx, table func(string) string, e survey
 	return nil
 }
 
-func setSurveyStatus(ctx context.Context, tx Tx, table func(string) string, surveyID string, status survey.Status,
+func setSurveyStatus(ctx context.Context, tx projections.Tx, table func(string) string, surveyID string, status survey.Status,
 	column string, at any, ev eventstore.Event) error {
 	_, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET status = ?, %s = ?, updated_at = ?, version = ? WHERE survey_id = ?`,
-		table(SurveysTable), column), string(status), at, tx.Dialect().Time(ev.RecordedAt), ev.Version, surveyID)
+		table(Table), column), string(status), at, tx.Dialect().Time(ev.RecordedAt), ev.Version, surveyID)
 	if err != nil {
 		return fmt.Errorf("survey %s: %w", surveyID, err)
 	}
@@ -235,8 +240,8 @@ func setSurveyStatus(ctx context.Context, tx Tx, table func(string) string, surv
 
 // putResponse keeps a location's latest answers and counts its
 // submissions.
-func putResponse(ctx context.Context, tx Tx, table func(string) string, e survey.SurveyResponseSubmitted) error {
-	d, r := tx.Dialect(), table(SurveyResponsesTable)
+func putResponse(ctx context.Context, tx projections.Tx, table func(string) string, e survey.SurveyResponseSubmitted) error {
+	d, r := tx.Dialect(), table(ResponsesTable)
 	answers := e.Answers
 	if answers == nil {
 		answers = survey.Answers{}
