@@ -21,6 +21,7 @@ import (
 	"github.com/capacitytracker/capacity/domain/password"
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
+	accountviews "github.com/capacitytracker/capacity/projections/accounts"
 	"github.com/capacitytracker/capacity/projections/projtest"
 	"github.com/capacitytracker/capacity/queries"
 )
@@ -64,7 +65,7 @@ const (
 func newAuditWorld(t *testing.T, backend string) *auditWorld {
 	t.Helper()
 	ctx := context.Background()
-	pw := projtest.NewWorld(t, backend, projections.Audit{}, projections.Sessions{})
+	pw := projtest.NewWorld(t, backend, projections.Audit{}, accountviews.Sessions{})
 	cfg := commands.DefaultConfig()
 	cfg.Hash = password.FastParams()
 	accounts, err := commands.New(ctx, pw.Store, cfg, time.Now, pw.Logger)

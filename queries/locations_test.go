@@ -20,7 +20,7 @@ import (
 // newViewsAccounts is newAccounts with the location search running too.
 func newViewsAccounts(t *testing.T, bc backendCase) *accounts {
 	t.Helper()
-	return newAccounts(t, bc, append(projections.AccountProjections(), projections.LocationSearch{})...)
+	return newAccounts(t, bc, append(accountProjections(), projections.LocationSearch{})...)
 }
 
 // eachViewsBackend runs fn on a fresh world of views on every backend.

@@ -8,13 +8,15 @@ package views
 
 import (
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/accounts"
 	"github.com/capacitytracker/capacity/projections/categorystats"
 )
 
 // Default returns the projections the server runs: every read model of
 // the product.
 func Default() []projections.Projection {
-	out := append([]projections.Projection{categorystats.Projection{}}, projections.AccountProjections()...)
+	out := []projections.Projection{categorystats.Projection{}, projections.LocationDirectory{},
+		accounts.Users{}, accounts.PendingApprovals{}, accounts.Sessions{}, accounts.ApproverCounts{}}
 	out = append(out, projections.LocationSearch{})
 	out = append(out, projections.SurveyProjections()...)
 	out = append(out, projections.AnalyticsProjections()...)
