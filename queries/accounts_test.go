@@ -20,6 +20,8 @@ import (
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
+	accountviews "github.com/capacitytracker/capacity/projections/accounts"
+	"github.com/capacitytracker/capacity/projections/directory"
 	"github.com/capacitytracker/capacity/projections/projtest"
 	"github.com/capacitytracker/capacity/queries"
 )
@@ -38,10 +40,16 @@ type accounts struct {
 	sessions map[uuid.UUID]map[uuid.UUID]struct{} // user -> sessions
 }
 
+// accountProjections are the account views with the location directory,
+// whose organisations and locations they name.
+func accountProjections() []projections.Projection {
+	return append([]projections.Projection{directory.Projection{}}, accountviews.Projections()...)
+}
+
 func newAccounts(t *testing.T, bc backendCase, projs ...projections.Projection) *accounts {
 	t.Helper()
 	if len(projs) == 0 {
-		projs = accountViews()
+		projs = accountProjections()
 	}
 	w := projtest.NewWorld(t, bc.name, projs...)
 	return &accounts{
@@ -886,7 +894,7 @@ func TestAccounts_MinPositionBeyondTheViewsFailsWithNotCaughtUp(t *testing.T) {
 		t.Run(bc.name, func(t *testing.T) {
 			t.Parallel()
 			store, backend := bc.open(t)
-			engine, err := projections.NewEngine(backend, slog.New(slog.NewTextHandler(io.Discard, nil)), accountViews()...)
+			engine, err := projections.NewEngine(backend, slog.New(slog.NewTextHandler(io.Discard, nil)), accountProjections()...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -976,7 +984,7 @@ func TestAccountProjections_RebuildGivesTheSameRows(t *testing.T) {
 				t.Fatalf("table %s is empty: the scenario should fill every table", table)
 			}
 		}
-		for _, p := range accountViews() {
+		for _, p := range accountProjections() {
 			if err := a.Engine.Rebuild(context.Background(), p.Name(), nil); err != nil {
 				t.Fatalf("rebuild %s: %v", p.Name(), err)
 			}

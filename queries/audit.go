@@ -10,6 +10,7 @@ import (
 	"github.com/capacitytracker/capacity/domain"
 	"github.com/capacitytracker/capacity/domain/dailyupdate"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/accounts"
 	"github.com/capacitytracker/capacity/projections/audit"
 )
 
@@ -450,7 +451,7 @@ func (q Service) AccountActivity(ctx context.Context, v Viewer, a ActivityQuery)
 	if err := verr.Err(); err != nil {
 		return AccountActivity{}, err
 	}
-	if err := q.wait(ctx, a.MinPosition, audit.Projection{}, projections.Sessions{}); err != nil {
+	if err := q.wait(ctx, a.MinPosition, audit.Projection{}, accounts.Sessions{}); err != nil {
 		return AccountActivity{}, err
 	}
 	out := AccountActivity{Sessions: []ActivitySession{}}
@@ -494,24 +495,13 @@ func (q Service) AccountActivity(ctx context.Context, v Viewer, a ActivityQuery)
 // activitySessions reads up to limit+1 of a user's sessions before the
 // cursor, the latest first.
 func activitySessions(ctx context.Context, db projections.Querier, userID string, before activityCursor, limit int) ([]ActivitySession, error) {
-	var w projections.Where
-	w.Add("user_id = ?", userID)
-	if !before.startedAt.IsZero() {
-		at := db.Dialect().Time(before.startedAt)
-		w.Add("(started_at < ? OR (started_at = ? AND session_id < ?))", at, at, before.sessionID)
+	found, err := accounts.SessionsBefore(ctx, db, userID, before.startedAt, before.sessionID, limit+1)
+	out := make([]ActivitySession, len(found))
+	for i, s := range found {
+		out[i] = ActivitySession{SessionID: s.SessionID, StartedAt: s.StartedAt.UTC(), StartedAtLondon: londonTime(s.StartedAt),
+			EndedAt: s.EndedAt, EndReason: s.EndReason, ClientIP: s.ClientIP, UserAgent: s.UserAgent, Entries: []AuditEntry{}}
 	}
-	rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT session_id, started_at, ended_at, end_reason, client_ip, user_agent
-FROM %s%s ORDER BY started_at DESC, session_id DESC LIMIT %d`, projections.SessionsTable, w, limit+1), w.Args...)
-	return projections.Collect(rows, err, []ActivitySession{}, func(rows projections.Rows) (ActivitySession, error) {
-		var (
-			s              ActivitySession
-			started, ended projections.Timestamp
-		)
-		err := rows.Scan(&s.SessionID, &started, &ended, &s.EndReason, &s.ClientIP, &s.UserAgent)
-		s.StartedAt, s.StartedAtLondon, s.EndedAt = started.UTC(), londonTime(started.Time), projections.TimePtr(ended)
-		s.Entries = []AuditEntry{}
-		return s, err
-	})
+	return out, err
 }
 
 // sessionEntries fills in the events of each session that the viewer may

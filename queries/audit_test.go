@@ -21,6 +21,7 @@ import (
 	"github.com/capacitytracker/capacity/domain/password"
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
+	accountviews "github.com/capacitytracker/capacity/projections/accounts"
 	"github.com/capacitytracker/capacity/projections/audit"
 	"github.com/capacitytracker/capacity/projections/projtest"
 	"github.com/capacitytracker/capacity/queries"
@@ -65,7 +66,7 @@ const (
 func newAuditWorld(t *testing.T, backend string) *auditWorld {
 	t.Helper()
 	ctx := context.Background()
-	pw := projtest.NewWorld(t, backend, audit.Projection{}, projections.Sessions{})
+	pw := projtest.NewWorld(t, backend, audit.Projection{}, accountviews.Sessions{})
 	cfg := commands.DefaultConfig()
 	cfg.Hash = password.FastParams()
 	accounts, err := commands.New(ctx, pw.Store, cfg, time.Now, pw.Logger)

@@ -12,6 +12,7 @@ import (
 	"github.com/capacitytracker/capacity/domain/dailyupdate"
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/accounts"
 	"github.com/capacitytracker/capacity/projections/search"
 )
 
@@ -378,15 +379,6 @@ func (q Service) HomeCareOrganisations(ctx context.Context, v Viewer) ([]Organis
 	return out, nil
 }
 
-// anys converts values to query arguments.
-func anys[T any](xs []T) []any {
-	out := make([]any, len(xs))
-	for i, x := range xs {
-		out[i] = x
-	}
-	return out
-}
-
 // --- the provider dashboard --------------------------------------------------
 
 // DashboardQuery asks for the dashboard of locations: LocationIDs, or
@@ -494,7 +486,7 @@ func dashboardEntries(rows []search.DashboardRow) []DashboardEntry {
 
 // dashboardProjections are the read models of the dashboard.
 var dashboardProjections = []projections.Projection{
-	search.Projection{}, projections.Users{}, projections.PendingApprovals{}, projections.ApproverCounts{},
+	search.Projection{}, accounts.Users{}, accounts.PendingApprovals{}, accounts.ApproverCounts{},
 }
 
 // mayDashboard reports whether the viewer may see a location's dashboard:
@@ -644,59 +636,23 @@ func completeDashboards(ctx context.Context, db projections.Querier, v Viewer, n
 		}
 		locs = append(locs, e.LocationID)
 	}
-	type orgCount struct {
-		org string
-		n   int
-	}
-	scanCount := func(rows projections.Rows) (orgCount, error) {
-		var c orgCount
-		err := rows.Scan(&c.org, &c.n)
-		return c, err
-	}
-	rows, err := db.QueryContext(ctx, `SELECT organisation_id, active_approvers FROM `+projections.OrganisationApproversTable+
-		` WHERE organisation_id IN (`+projections.Marks(len(orgs))+`)`, anys(orgs)...)
-	approvers, err := projections.Collect(rows, err, nil, scanCount)
+	approvers, err := accounts.ActiveApprovers(ctx, db, orgs)
 	if err != nil {
 		return err
 	}
-	rows, err = db.QueryContext(ctx, `SELECT organisation_id, count(*) FROM `+projections.AccessRequestsTable+`
-WHERE status = ? AND user_status IN (?, ?) AND organisation_id IN (`+projections.Marks(len(orgs))+`)
-GROUP BY organisation_id`, append([]any{projections.RequestPending, "pending", "active"}, anys(orgs)...)...)
-	pending, err := projections.Collect(rows, err, nil, scanCount)
+	pending, err := accounts.PendingCounts(ctx, db, orgs)
 	if err != nil {
 		return err
 	}
-	type access struct {
-		location string
-		user     DashboardUser
-	}
-	rows, err = db.QueryContext(ctx, fmt.Sprintf(`SELECT l.location_id, u.user_id, u.email, u.full_name, u.role
-FROM %s l JOIN %s u ON u.user_id = l.user_id
-WHERE l.location_id IN (%s) AND u.status = ?
-ORDER BY u.full_name, u.user_id`, projections.UserLocationsTable, projections.UsersTable, projections.Marks(len(locs))),
-		append(anys(locs), "active")...)
-	users, err := projections.Collect(rows, err, nil, func(rows projections.Rows) (access, error) {
-		var a access
-		err := rows.Scan(&a.location, &a.user.UserID, &a.user.Email, &a.user.FullName, &a.user.Role)
-		a.user.Approver = a.user.Role == "approver"
-		return a, err
-	})
+	users, err := accounts.ActiveLocationUsers(ctx, db, locs)
 	if err != nil {
 		return err
 	}
 	today := StartOfDay(now)
 	for i := range entries {
 		e := &entries[i]
-		for _, c := range approvers {
-			if c.org == e.OrganisationID {
-				e.ActiveApprovers = c.n
-			}
-		}
-		for _, c := range pending {
-			if c.org == e.OrganisationID {
-				e.PendingApprovals = c.n
-			}
-		}
+		e.ActiveApprovers = approvers[e.OrganisationID]
+		e.PendingApprovals = pending[e.OrganisationID]
 		e.FewerThanTwoApprovers = e.ActiveApprovers < MinApprovers
 		e.DailyUpdateMissingToday = e.LastDailyUpdateAt == nil || e.LastDailyUpdateAt.Before(today)
 		e.DetailsNotConfirmed = e.DetailsUpdatedAt.Before(now.Add(-ConfirmDetailsWithin))
@@ -704,10 +660,10 @@ ORDER BY u.full_name, u.user_id`, projections.UserLocationsTable, projections.Us
 		e.Users = []DashboardUser{}
 		if full || slices.Contains(v.Locations, e.LocationID) {
 			for _, a := range users {
-				if a.location != e.LocationID {
+				if a.LocationID != e.LocationID {
 					continue
 				}
-				u := a.user
+				u := DashboardUser{UserID: a.UserID, Email: a.Email, FullName: a.FullName, Role: a.Role, Approver: a.Role == "approver"}
 				if !full {
 					u.UserID, u.Email = "", ""
 				}

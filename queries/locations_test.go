@@ -20,7 +20,7 @@ import (
 // newViewsAccounts is newAccounts with the location search running too.
 func newViewsAccounts(t *testing.T, bc backendCase) *accounts {
 	t.Helper()
-	return newAccounts(t, bc, append(accountViews(), search.Projection{})...)
+	return newAccounts(t, bc, append(accountProjections(), search.Projection{})...)
 }
 
 // eachViewsBackend runs fn on a fresh world of views on every backend.

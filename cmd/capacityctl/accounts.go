@@ -18,6 +18,7 @@ import (
 	"github.com/capacitytracker/capacity/domain/account"
 	"github.com/capacitytracker/capacity/domain/location"
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/accounts"
 	"github.com/capacitytracker/capacity/queries"
 )
 
@@ -275,7 +276,7 @@ func (c *cli) accountsReminders(ctx context.Context, args []string) error {
 	engine.SetGuest()
 	// The job finds its candidates in the users read model: bring it up to
 	// the log's head first, whether or not a server keeps it current.
-	if err := catchUp(ctx, b, engine, projections.Users{}.Name()); err != nil {
+	if err := catchUp(ctx, b, engine, accounts.Users{}.Name()); err != nil {
 		return err
 	}
 	q := queries.Service{ReadModels: projections.NewReadModels(b.ProjectionBackend()), Waiter: engine}

@@ -41,7 +41,7 @@ type Store interface {
 
 // Open opens a fresh, migrated database of the backend, closed when the
 // test ends. On PostgreSQL it is a copy of a template database that also
-// has the tables of the server's projections (projections.Default), with
+// has the tables of the server's projections (views.Default), with
 // their checkpoints at 0 and their schema fingerprints, as an engine's
 // first Run leaves them: an engine over it starts at once, and one over
 // fewer projections ignores the others' empty tables.

@@ -8,6 +8,7 @@ package views
 
 import (
 	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/accounts"
 	"github.com/capacitytracker/capacity/projections/analytics"
 	"github.com/capacitytracker/capacity/projections/audit"
 	"github.com/capacitytracker/capacity/projections/categorystats"
@@ -21,10 +22,7 @@ import (
 // the product.
 func Default() []projections.Projection {
 	out := []projections.Projection{categorystats.Projection{}, directory.Projection{}}
-	out = append(out, projections.AccountProjections()...)
-	out = append(out, search.Projection{})
-	out = append(out, surveys.Projection{})
-	out = append(out, analytics.Projection{})
-	out = append(out, audit.Projection{})
-	return append(out, mailoutbox.Projection{})
+	out = append(out, accounts.Projections()...)
+	return append(out, search.Projection{}, surveys.Projection{}, analytics.Projection{}, audit.Projection{},
+		mailoutbox.Projection{})
 }

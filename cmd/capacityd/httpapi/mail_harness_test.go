@@ -18,7 +18,7 @@ import (
 const mailPublicURL = "https://capacitytracker.example.nhs.uk"
 
 // mailbox is the mail side of a test server: the outbox projection runs in
-// the server's engine (projections.Default), and deliver sends what it
+// the server's engine (views.Default), and deliver sends what it
 // holds, through the real SMTP sender, to an in-process SMTP server.
 // Sending is on demand (DispatchOnce) rather than in the background, so a
 // test knows when its mail is out.

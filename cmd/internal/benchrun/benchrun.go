@@ -46,7 +46,7 @@ type Options struct {
 	// Skip projection measurements (live throughput, lag, rebuild).
 	StoreOnly bool
 	// AllProjections runs every projection of the product
-	// (projections.Default) instead of category_stats alone.
+	// (views.Default) instead of category_stats alone.
 	AllProjections bool
 	// Nodes is how many engines share the projections (PostgreSQL), as
 	// that many capacityd processes would; 0 or 1: one.

@@ -1,13 +1,16 @@
-package projections
+package accounts
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/capacitytracker/capacity/domain/account"
 	"github.com/capacitytracker/capacity/domain/erasure"
 	"github.com/capacitytracker/capacity/eventstore"
+	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/directory"
 )
 
 // PendingApprovals is the Approvals page: the access requests waiting for a
@@ -38,7 +41,7 @@ func (PendingApprovals) Tables() []string {
 	return []string{AccessRequestsTable, ApprovalRequestersTable}
 }
 
-func (PendingApprovals) Schema(d Dialect, table func(string) string) []string {
+func (PendingApprovals) Schema(d projections.Dialect, table func(string) string) []string {
 	r, q := table(AccessRequestsTable), table(ApprovalRequestersTable)
 	ts := d.TimestampType()
 	return []string{
@@ -87,18 +90,18 @@ type requester struct {
 }
 
 // Apply applies the events of the user-<id> streams.
-func (p PendingApprovals) Apply(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event) error {
-	if done, err := ApplyErasure(ctx, tx, table, ev, p); done {
+func (p PendingApprovals) Apply(ctx context.Context, tx projections.Tx, table func(string) string, ev eventstore.Event) error {
+	if done, err := projections.ApplyErasure(ctx, tx, table, ev, p); done {
 		return err
 	}
 	if ev.Category() != "user" {
 		return nil
 	}
-	e, err := account.Decode(ev.Type, MarkErased(ev))
+	e, err := account.Decode(ev.Type, projections.MarkErased(ev))
 	if err != nil || e == nil {
 		return err
 	}
-	userID := StreamEntity(ev.StreamID)
+	userID := projections.StreamEntity(ev.StreamID)
 	d := tx.Dialect()
 	if r, ok := newRequester(e); ok {
 		return putRequester(ctx, tx, table, userID, r)
@@ -140,9 +143,9 @@ func newRequester(e account.Event) (requester, bool) {
 
 // Personal implements Eraser: the projection's copy of each user, and the
 // copy in each of their requests.
-func (PendingApprovals) Personal() []PersonalColumns {
+func (PendingApprovals) Personal() []projections.PersonalColumns {
 	cols := []string{"email", "full_name", "job_title", "phone"}
-	return []PersonalColumns{
+	return []projections.PersonalColumns{
 		{Table: ApprovalRequestersTable, Subjects: []string{"user_id"}, Columns: cols},
 		{Table: AccessRequestsTable, Subjects: []string{"user_id"}, Columns: cols},
 	}
@@ -150,14 +153,14 @@ func (PendingApprovals) Personal() []PersonalColumns {
 
 // Erase implements Eraser: the erased user's copies are written again
 // from the account's creating event, read from the log again (so erased).
-func (PendingApprovals) Erase(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event, e erasure.PersonErased) error {
-	userID, evs, ok, err := ErasedUser(ctx, tx, ev, e)
+func (PendingApprovals) Erase(ctx context.Context, tx projections.Tx, table func(string) string, ev eventstore.Event, e erasure.PersonErased) error {
+	userID, evs, ok, err := projections.ErasedUser(ctx, tx, ev, e)
 	if err != nil || !ok {
 		return err
 	}
 	var r requester
 	found := false
-	if err := UserCreations(evs, MarkErased, func(d account.Event) { r, found = newRequester(d) }); err != nil || !found {
+	if err := projections.UserCreations(evs, projections.MarkErased, func(d account.Event) { r, found = newRequester(d) }); err != nil || !found {
 		return err
 	}
 	for _, t := range []string{ApprovalRequestersTable, AccessRequestsTable} {
@@ -169,7 +172,7 @@ func (PendingApprovals) Erase(ctx context.Context, tx Tx, table func(string) str
 	return nil
 }
 
-func putRequester(ctx context.Context, tx Tx, table func(string) string, userID string, r requester) error {
+func putRequester(ctx context.Context, tx projections.Tx, table func(string) string, userID string, r requester) error {
 	_, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s (user_id, email, full_name, job_title, phone, role, status)
 VALUES (?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, full_name = excluded.full_name,
@@ -184,7 +187,7 @@ ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, full_name = excluded
 
 // updateRequester sets the user's role or status, in the projection's copy
 // of the user (column) and in every request of the user (requestColumn).
-func updateRequester(ctx context.Context, tx Tx, table func(string) string, userID, column, requestColumn, value string) error {
+func updateRequester(ctx context.Context, tx projections.Tx, table func(string) string, userID, column, requestColumn, value string) error {
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET %s = ? WHERE user_id = ?`,
 		table(ApprovalRequestersTable), column), value, userID); err != nil {
 		return fmt.Errorf("requester %s: %w", userID, err)
@@ -197,7 +200,7 @@ func updateRequester(ctx context.Context, tx Tx, table func(string) string, user
 }
 
 // insertRequest records each organisation's part of a request, pending.
-func insertRequest(ctx context.Context, tx Tx, table func(string) string, userID string, e account.AccessRequested, ev eventstore.Event) error {
+func insertRequest(ctx context.Context, tx projections.Tx, table func(string) string, userID string, e account.AccessRequested, ev eventstore.Event) error {
 	r, err := readRequester(ctx, tx, table(ApprovalRequestersTable), userID)
 	if err != nil {
 		return err
@@ -231,7 +234,7 @@ ON CONFLICT (request_id, organisation_id) DO NOTHING`, table(AccessRequestsTable
 
 // readRequester reads the projection's copy of a user; an unknown user
 // reads as blank.
-func readRequester(ctx context.Context, tx Tx, t, userID string) (requester, error) {
+func readRequester(ctx context.Context, tx projections.Tx, t, userID string) (requester, error) {
 	rows, err := tx.QueryContext(ctx, fmt.Sprintf(`SELECT email, full_name, job_title, phone, role, status FROM %s WHERE user_id = ?`, t), userID)
 	if err != nil {
 		return requester{}, fmt.Errorf("requester %s: %w", userID, err)
@@ -248,7 +251,7 @@ func readRequester(ctx context.Context, tx Tx, t, userID string) (requester, err
 	return r, rows.Err()
 }
 
-func decideRequest(ctx context.Context, tx Tx, table func(string) string, requestID, org, status, reason string, at any, by string) error {
+func decideRequest(ctx context.Context, tx projections.Tx, table func(string) string, requestID, org, status, reason string, at any, by string) error {
 	_, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET status = ?, reason = ?, decided_at = ?, decided_by = ?
 WHERE request_id = ? AND organisation_id = ?`, table(AccessRequestsTable)),
 		status, reason, at, by, requestID, org)
@@ -256,4 +259,138 @@ WHERE request_id = ? AND organisation_id = ?`, table(AccessRequestsTable)),
 		return fmt.Errorf("request %s of %s: %w", requestID, org, err)
 	}
 	return nil
+}
+
+// PendingApproval is one organisation's part of an access request that
+// waits for a decision, with the requester's details.
+type PendingApproval struct {
+	RequestID        string    `json:"request_id"`
+	OrganisationID   string    `json:"organisation_id"`
+	OrganisationName string    `json:"organisation_name"`
+	LocationIDs      []string  `json:"location_ids"`
+	Via              string    `json:"via"`
+	RequestedAt      time.Time `json:"requested_at"`
+	UserID           string    `json:"user_id"`
+	Email            string    `json:"email"`
+	FullName         string    `json:"full_name"`
+	JobTitle         string    `json:"job_title"`
+	Phone            string    `json:"phone"`
+	Role             string    `json:"role"`
+	// NoActiveApprover: the organisation has no active Approver, so only
+	// support can decide.
+	NoActiveApprover bool `json:"no_active_approver"`
+}
+
+// ApprovalScope chooses the pending parts of requests to read. Requests
+// of users who were deactivated meanwhile are never read (they wait until
+// the user is reactivated).
+type ApprovalScope struct {
+	// All reads every organisation's parts; else those of Organisations
+	// (not empty), except the requests of the user Approver.
+	All           bool
+	Organisations []string
+	Approver      string
+	// WithoutApprover keeps only the parts of organisations with no
+	// active Approver.
+	WithoutApprover bool
+}
+
+// The parts of ListPendingApprovals' query: the columns scanPendingApproval
+// reads, then what pendingFrom chooses, then the order. Support's list
+// follows the index on (status, requested_at, request_id,
+// organisation_id) in this order; an Approver's reads its organisations'
+// rows through the one on (organisation_id, status).
+const (
+	pendingColumns = `SELECT r.request_id, r.organisation_id, COALESCE(o.name, ''),
+    r.location_ids, r.via, r.requested_at, r.user_id, r.email, r.full_name, r.job_title, r.phone, r.role,
+    COALESCE(c.active_approvers, 0)`
+	pendingOrder = `
+ORDER BY r.requested_at, r.request_id, r.organisation_id`
+)
+
+// ListPendingApprovals reads the pending parts of requests of the scope,
+// in the order they were asked, with their organisations' names (from the
+// location directory's organisations) and Approver counts: all of them
+// with size 0, else the page (from 1) of size.
+func ListPendingApprovals(ctx context.Context, db projections.Querier, s ApprovalScope, page, size int) ([]PendingApproval, error) {
+	from, args := pendingFrom(s)
+	query := pendingColumns + from + pendingOrder
+	if size > 0 {
+		query += projections.LimitOffset(page, size)
+	}
+	rows, err := db.QueryContext(ctx, query, args...)
+	return projections.Collect(rows, err, []PendingApproval{}, scanPendingApproval)
+}
+
+// CountPendingApprovals counts the pending parts of requests of the scope.
+func CountPendingApprovals(ctx context.Context, db projections.Querier, s ApprovalScope) (int, error) {
+	from, args := pendingFrom(s)
+	return projections.CountRows(ctx, db, `SELECT count(*)`+from, args...)
+}
+
+// pendingFrom is the FROM and WHERE of the pending parts of the scope,
+// with its arguments.
+func pendingFrom(s ApprovalScope) (string, []any) {
+	args := []any{RequestPending, "pending", "active"}
+	scope := ""
+	if !s.All {
+		scope = ` AND r.organisation_id IN (` + projections.Marks(len(s.Organisations)) + `) AND r.user_id <> ?`
+		args = append(append(args, projections.AnyList(s.Organisations)...), s.Approver)
+	}
+	if s.WithoutApprover {
+		scope += ` AND COALESCE(c.active_approvers, 0) = 0`
+	}
+	return fmt.Sprintf(`
+FROM %s r
+LEFT JOIN %s o ON o.organisation_id = r.organisation_id
+LEFT JOIN %s c ON c.organisation_id = r.organisation_id
+WHERE r.status = ? AND r.user_status IN (?, ?)%s`,
+		AccessRequestsTable, directory.OrganisationsTable, OrganisationApproversTable, scope), args
+}
+
+func scanPendingApproval(rows projections.Rows) (PendingApproval, error) {
+	var p PendingApproval
+	var ids string
+	var at projections.Timestamp
+	var approvers int
+	if err := rows.Scan(&p.RequestID, &p.OrganisationID, &p.OrganisationName, &ids, &p.Via, &at,
+		&p.UserID, &p.Email, &p.FullName, &p.JobTitle, &p.Phone, &p.Role, &approvers); err != nil {
+		return p, err
+	}
+	if err := json.Unmarshal([]byte(ids), &p.LocationIDs); err != nil {
+		return p, fmt.Errorf("request %s: location ids: %w", p.RequestID, err)
+	}
+	p.RequestedAt, p.NoActiveApprover = at.Time, approvers == 0
+	return p, nil
+}
+
+// PendingCounts reads how many parts of requests wait for a decision in
+// each of the organisations orgs (not empty), as ListPendingApprovals
+// lists them for support; an organisation without any is not in the map.
+func PendingCounts(ctx context.Context, db projections.Querier, orgs []string) (map[string]int, error) {
+	rows, err := db.QueryContext(ctx, `SELECT organisation_id, count(*) FROM `+AccessRequestsTable+`
+WHERE status = ? AND user_status IN (?, ?) AND organisation_id IN (`+projections.Marks(len(orgs))+`)
+GROUP BY organisation_id`, append([]any{RequestPending, "pending", "active"}, projections.AnyList(orgs)...)...)
+	return scanCounts(rows, err)
+}
+
+// scanCounts reads rows of (organisation_id, count).
+func scanCounts(rows projections.Rows, err error) (map[string]int, error) {
+	type orgCount struct {
+		org string
+		n   int
+	}
+	counts, err := projections.Collect(rows, err, nil, func(rows projections.Rows) (orgCount, error) {
+		var c orgCount
+		err := rows.Scan(&c.org, &c.n)
+		return c, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]int, len(counts))
+	for _, c := range counts {
+		out[c.org] = c.n
+	}
+	return out, nil
 }

@@ -1,4 +1,4 @@
-package projections
+package accounts
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 
 	"github.com/capacitytracker/capacity/domain/account"
 	"github.com/capacitytracker/capacity/eventstore"
+	"github.com/capacitytracker/capacity/projections"
+	"github.com/capacitytracker/capacity/projections/directory"
 )
 
 // ApproverCounts is the number of active Approvers of each organisation, for
@@ -37,7 +39,7 @@ func (ApproverCounts) Tables() []string {
 	return []string{OrganisationApproversTable, ApproverUsersTable, ApproverMembershipsTable}
 }
 
-func (ApproverCounts) Schema(d Dialect, table func(string) string) []string {
+func (ApproverCounts) Schema(d projections.Dialect, table func(string) string) []string {
 	c, u, m := table(OrganisationApproversTable), table(ApproverUsersTable), table(ApproverMembershipsTable)
 	return []string{
 		fmt.Sprintf(`CREATE TABLE %s (
@@ -60,7 +62,7 @@ func (ApproverCounts) Schema(d Dialect, table func(string) string) []string {
 }
 
 // Apply applies the events of the user-<id> streams.
-func (ApproverCounts) Apply(ctx context.Context, tx Tx, table func(string) string, ev eventstore.Event) error {
+func (ApproverCounts) Apply(ctx context.Context, tx projections.Tx, table func(string) string, ev eventstore.Event) error {
 	if ev.Category() != "user" {
 		return nil
 	}
@@ -68,7 +70,7 @@ func (ApproverCounts) Apply(ctx context.Context, tx Tx, table func(string) strin
 	if err != nil || e == nil {
 		return err
 	}
-	userID := StreamEntity(ev.StreamID)
+	userID := projections.StreamEntity(ev.StreamID)
 	switch e := e.(type) {
 	case account.UserRegistered:
 		err = putApproverUser(ctx, tx, table, userID, e.Role, account.Personal, account.Pending)
@@ -111,7 +113,7 @@ func (ApproverCounts) Apply(ctx context.Context, tx Tx, table func(string) strin
 	return recountApprovers(ctx, tx, table, userID)
 }
 
-func putApproverUser(ctx context.Context, tx Tx, table func(string) string, userID string, role account.Role, kind account.Kind, status account.Status) error {
+func putApproverUser(ctx context.Context, tx projections.Tx, table func(string) string, userID string, role account.Role, kind account.Kind, status account.Status) error {
 	_, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s (user_id, role, kind, status) VALUES (?, ?, ?, ?)
 ON CONFLICT (user_id) DO UPDATE SET role = excluded.role, kind = excluded.kind, status = excluded.status`,
 		table(ApproverUsersTable)), userID, string(role), string(kind), string(status))
@@ -119,13 +121,13 @@ ON CONFLICT (user_id) DO UPDATE SET role = excluded.role, kind = excluded.kind, 
 }
 
 // setApproverUser sets the user's role or status.
-func setApproverUser(ctx context.Context, tx Tx, table func(string) string, userID, column, value string) error {
+func setApproverUser(ctx context.Context, tx projections.Tx, table func(string) string, userID, column, value string) error {
 	_, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET %s = ? WHERE user_id = ?`, table(ApproverUsersTable), column),
 		value, userID)
 	return err
 }
 
-func addMemberships(ctx context.Context, tx Tx, table func(string) string, userID string, orgs ...string) error {
+func addMemberships(ctx context.Context, tx projections.Tx, table func(string) string, userID string, orgs ...string) error {
 	for _, org := range orgs {
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s (user_id, organisation_id) VALUES (?, ?)
 ON CONFLICT (user_id, organisation_id) DO NOTHING`, table(ApproverMembershipsTable)), userID, org); err != nil {
@@ -138,7 +140,7 @@ ON CONFLICT (user_id, organisation_id) DO NOTHING`, table(ApproverMembershipsTab
 // recountApprovers counts again the active Approvers of every organisation
 // of the user: the only counts the user's event can have changed (an
 // organisation the user left is recounted by recountOrganisation).
-func recountApprovers(ctx context.Context, tx Tx, table func(string) string, userID string) error {
+func recountApprovers(ctx context.Context, tx projections.Tx, table func(string) string, userID string) error {
 	c, u, m := table(OrganisationApproversTable), table(ApproverUsersTable), table(ApproverMembershipsTable)
 	_, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %[1]s (organisation_id, active_approvers)
 SELECT mine.organisation_id, (
@@ -155,7 +157,7 @@ ON CONFLICT (organisation_id) DO UPDATE SET active_approvers = excluded.active_a
 
 // recountOrganisation counts again the active Approvers of one
 // organisation.
-func recountOrganisation(ctx context.Context, tx Tx, table func(string) string, org string) error {
+func recountOrganisation(ctx context.Context, tx projections.Tx, table func(string) string, org string) error {
 	c, u, m := table(OrganisationApproversTable), table(ApproverUsersTable), table(ApproverMembershipsTable)
 	_, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %[1]s (organisation_id, active_approvers)
 SELECT ?, (SELECT count(*) FROM %[3]s m JOIN %[2]s u ON u.user_id = m.user_id
@@ -166,4 +168,39 @@ ON CONFLICT (organisation_id) DO UPDATE SET active_approvers = excluded.active_a
 		return fmt.Errorf("count the approvers of %s: %w", org, err)
 	}
 	return nil
+}
+
+// ActiveApprovers reads the number of active Approvers of each of the
+// organisations orgs (not empty); an organisation without any is not in
+// the map.
+func ActiveApprovers(ctx context.Context, db projections.Querier, orgs []string) (map[string]int, error) {
+	rows, err := db.QueryContext(ctx, `SELECT organisation_id, active_approvers FROM `+OrganisationApproversTable+
+		` WHERE organisation_id IN (`+projections.Marks(len(orgs))+`)`, projections.AnyList(orgs)...)
+	return scanCounts(rows, err)
+}
+
+// OrganisationApprovers is an organisation of the location directory with
+// its number of active Approvers.
+type OrganisationApprovers struct {
+	OrganisationID  string
+	Name            string
+	ActiveApprovers int
+}
+
+// Organisation reads an organisation's name, from the location directory's
+// organisations, with its number of active Approvers, and whether the
+// organisation exists.
+func Organisation(ctx context.Context, db projections.Querier, orgID string) (OrganisationApprovers, bool, error) {
+	rows, err := db.QueryContext(ctx, `SELECT o.name, COALESCE(c.active_approvers, 0) FROM `+directory.OrganisationsTable+` o
+LEFT JOIN `+OrganisationApproversTable+` c ON c.organisation_id = o.organisation_id
+WHERE o.organisation_id = ?`, orgID)
+	found, err := projections.Collect(rows, err, nil, func(rows projections.Rows) (OrganisationApprovers, error) {
+		o := OrganisationApprovers{OrganisationID: orgID}
+		err := rows.Scan(&o.Name, &o.ActiveApprovers)
+		return o, err
+	})
+	if err != nil || len(found) == 0 {
+		return OrganisationApprovers{}, false, err
+	}
+	return found[0], true, nil
 }
