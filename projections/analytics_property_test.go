@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/projections/analytics"
+	"github.com/capacitytracker/capacity/projections/analytics/analyticstest"
 	"github.com/capacitytracker/capacity/projections/projtest"
 )
 
@@ -48,8 +48,8 @@ func TestViews_AnalyticsEqualsRebuildAfterRandomSubmissions(t *testing.T) {
 		w.setup(ctx)
 		n := analyticsCommands()
 		jumps := map[int]time.Time{
-			n / 3:     nextClockChange(clock.Now(), time.March).Add(-36 * time.Hour),
-			2 * n / 3: nextClockChange(clock.Now(), time.October).Add(-36 * time.Hour),
+			n / 3:     analyticstest.NextClockChange(clock.Now(), time.March).Add(-36 * time.Hour),
+			2 * n / 3: analyticstest.NextClockChange(clock.Now(), time.October).Add(-36 * time.Hour),
 		}
 		days := map[string]bool{}
 		counts := runCommands(t, n, func(i int) (string, error) {
@@ -66,7 +66,7 @@ func TestViews_AnalyticsEqualsRebuildAfterRandomSubmissions(t *testing.T) {
 		wantCoverage(t, counts, n >= 800, "Submit ok", "Submit refused", "Supersede ok", "NoChange ok", "Move ok",
 			"Deregister ok", "Reregister ok", "Rename ok", "RegisterLocation ok")
 		if n >= 800 {
-			for _, change := range []time.Time{nextClockChange(time.Now(), time.March), nextClockChange(time.Now(), time.October)} {
+			for _, change := range []time.Time{analyticstest.NextClockChange(time.Now(), time.March), analyticstest.NextClockChange(time.Now(), time.October)} {
 				before, after := change.AddDate(0, 0, -1).Format(time.DateOnly), change.AddDate(0, 0, 1).Format(time.DateOnly)
 				if !days[before] || !days[change.Format(time.DateOnly)] || !days[after] {
 					t.Errorf("no updates on %s, %s and %s: the clock change is not covered", before, change.Format(time.DateOnly), after)
@@ -78,9 +78,9 @@ func TestViews_AnalyticsEqualsRebuildAfterRandomSubmissions(t *testing.T) {
 		head := lastPosition(t, rm)
 		waitAll(t, e, head)
 		checkNoPoison(t, e)
-		checkTotalsAreSums(t, rm)
-		diffRows(t, "analytics_daily_location against the log", w.effectiveRows(ctx, store),
-			scanStrings(t, pb, `SELECT location_id || '|' || day || '|' || service_users || '|' || ppe || '|' ||
+		analyticstest.CheckTotalsAreSums(t, rm)
+		projtest.DiffRows(t, "analytics_daily_location against the log", w.effectiveRows(ctx, store),
+			projtest.ScanStrings(t, projections.NewReadModels(pb), `SELECT location_id || '|' || day || '|' || service_users || '|' || ppe || '|' ||
     submissions || '|' || position FROM analytics_daily_location ORDER BY location_id, day`))
 
 		checkEqualsRebuild(t, e, rm, []projections.Projection{p}, head,
@@ -133,7 +133,7 @@ func (w *analyticsWorld) setup(ctx context.Context) {
 func (w *analyticsWorld) form() dailyupdate.Form {
 	users := w.pick(60)
 	ppe := dailyupdate.PPEChoices()[w.pick(3)].Code
-	f := answers(users, ppe).Form()
+	f := analyticstest.Answers(users, ppe).Form()
 	if w.pick(20) == 0 {
 		f.Confirmed = fmt.Sprint(users + 1) // more cases than users
 	}
@@ -235,110 +235,5 @@ func (w *analyticsWorld) effectiveRows(ctx context.Context, store eventstore.Sto
 		}
 	}
 	slices.Sort(out)
-	return out
-}
-
-// --- helpers, copies of those of the view's own tests (projections/analytics) ---
-
-// answers are valid answers with users service users: those with an
-// even number offer extra hours.
-func answers(users int, ppe dailyupdate.PPE) dailyupdate.Answers {
-	a := dailyupdate.Answers{ServiceUsers: users, Confirmed: users / 4, Suspected: users / 5, CareStaff: users + 3,
-		StaffNotWorking: 1, PPE: ppe}
-	if users > 0 && users%2 == 0 {
-		a.CanProvideExtra, a.ExtraHoursPerWeek = true, 2*users
-	}
-	return a
-}
-
-// nextClockChange is the first last Sunday of month after `after`: the
-// day London's clocks change in March and October (at 01:00 UTC).
-func nextClockChange(after time.Time, month time.Month) time.Time {
-	for y := after.Year(); ; y++ {
-		d := time.Date(y, month+1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, -1)
-		for d.Weekday() != time.Sunday {
-			d = d.AddDate(0, 0, -1)
-		}
-		if d.After(after) {
-			return d
-		}
-	}
-}
-
-// checkTotalsAreSums checks that analytics_daily_area holds exactly the
-// sums of analytics_daily_location by area and day.
-func checkTotalsAreSums(t *testing.T, rm projections.ReadModels) {
-	t.Helper()
-	sums := func(areaType, col string) string {
-		return fmt.Sprintf(`SELECT '%s', %s, day, count(*), sum(service_users), sum(confirmed), sum(suspected), sum(care_staff),
-    sum(staff_absent), sum(CASE WHEN can_provide_extra THEN 1 ELSE 0 END), sum(extra_hours),
-    sum(CASE WHEN ppe = 'more_than_week' THEN 1 ELSE 0 END), sum(CASE WHEN ppe = 'three_days_to_week' THEN 1 ELSE 0 END),
-    sum(CASE WHEN ppe = 'two_days_or_less' THEN 1 ELSE 0 END)
-FROM analytics_daily_location GROUP BY %s, day`, areaType, col, col)
-	}
-	query := strings.Join([]string{sums("england", "''"), sums("nhs_region", "nhs_region"),
-		sums("local_authority", "local_authority"), sums("ccg", "ccg")}, "\nUNION ALL\n")
-	// GROUP BY '' is not allowed everywhere: England groups by day alone.
-	query = strings.Replace(query, "GROUP BY '', day", "GROUP BY day", 1)
-	want := scanTextRows(t, rm, query)
-	got := scanTextRows(t, rm, `SELECT area_type, area, day, locations_submitted, service_users, confirmed, suspected, care_staff,
-    staff_absent, locations_offering_extra, extra_hours, ppe_more_than_week, ppe_three_days_to_week, ppe_two_days_or_less
-FROM analytics_daily_area`)
-	diffRows(t, "analytics_daily_area as sums of analytics_daily_location", got, want)
-}
-
-// scanTextRows reads rows of 14 columns as sorted "|"-joined text.
-func scanTextRows(t *testing.T, rm projections.ReadModels, query string) []string {
-	t.Helper()
-	var out []string
-	err := rm.Query(context.Background(), func(q projections.Querier) error {
-		rows, err := q.QueryContext(context.Background(), query)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var typ, area, day string
-			var n [11]int64
-			dest := []any{&typ, &area, &day}
-			for i := range n {
-				dest = append(dest, &n[i])
-			}
-			if err := rows.Scan(dest...); err != nil {
-				return err
-			}
-			out = append(out, fmt.Sprint(typ, "|", area, "|", day, "|", n))
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
-	slices.Sort(out)
-	return out
-}
-
-// scanStrings reads one text column.
-func scanStrings(t *testing.T, pb projections.Backend, query string) []string {
-	t.Helper()
-	var out []string
-	err := projections.NewReadModels(pb).Query(context.Background(), func(q projections.Querier) error {
-		rows, err := q.QueryContext(context.Background(), query)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var s string
-			if err := rows.Scan(&s); err != nil {
-				return err
-			}
-			out = append(out, s)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	return out
 }

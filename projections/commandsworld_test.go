@@ -135,17 +135,17 @@ func checkEqualsRebuild(t *testing.T, e *projections.Engine, rm projections.Read
 	head int64, mustHold func(p projections.Projection, table string) bool) {
 	t.Helper()
 	for _, p := range projs {
-		live := dumpTables(t, rm, p.Tables())
+		live := projtest.DumpTables(t, rm, p.Tables())
 		if err := e.Rebuild(context.Background(), p.Name(), nil); err != nil {
 			t.Fatalf("rebuild %s: %v", p.Name(), err)
 		}
 		waitAll(t, e, head)
-		rebuilt := dumpTables(t, rm, p.Tables())
+		rebuilt := projtest.DumpTables(t, rm, p.Tables())
 		for _, table := range p.Tables() {
 			if len(live[table]) == 0 && mustHold != nil && mustHold(p, table) {
 				t.Errorf("%s: table %s is empty: the test proves nothing about it", p.Name(), table)
 			}
-			diffRows(t, p.Name()+"."+table, live[table], rebuilt[table])
+			projtest.DiffRows(t, p.Name()+"."+table, live[table], rebuilt[table])
 		}
 	}
 }

@@ -32,7 +32,7 @@ func columnsHolding(t testing.TB, rm projections.ReadModels, projs []projections
 	err := rm.Query(ctx, func(q projections.Querier) error {
 		for _, p := range projs {
 			for _, table := range p.Tables() {
-				cols, err := columns(q, table)
+				cols, err := projtest.Columns(q, table)
 				if err != nil {
 					return err
 				}
@@ -178,7 +178,7 @@ func tableColumns(t testing.TB, rm projections.ReadModels, table string) []strin
 	var cols []string
 	if err := rm.Query(context.Background(), func(q projections.Querier) error {
 		var err error
-		cols, err = columns(q, table)
+		cols, err = projtest.Columns(q, table)
 		return err
 	}); err != nil {
 		t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -84,16 +83,16 @@ func TestViews_EqualRebuildAfterRandomCommands(t *testing.T) {
 		// each view exactly what its own rebuild gave.
 		single := map[string]map[string][]string{}
 		for _, p := range projs {
-			single[p.Name()] = dumpTables(t, rm, p.Tables())
+			single[p.Name()] = projtest.DumpTables(t, rm, p.Tables())
 		}
 		if err := e.RebuildAll(ctx, nil, nil); err != nil {
 			t.Fatalf("rebuild all: %v", err)
 		}
 		waitAll(t, e, head)
 		for _, p := range projs {
-			all := dumpTables(t, rm, p.Tables())
+			all := projtest.DumpTables(t, rm, p.Tables())
 			for _, table := range p.Tables() {
-				diffRows(t, p.Name()+"."+table+" (rebuild all)", single[p.Name()][table], all[table])
+				projtest.DiffRows(t, p.Name()+"."+table+" (rebuild all)", single[p.Name()][table], all[table])
 			}
 		}
 	})
@@ -114,94 +113,6 @@ func expectedRefusal(err error) bool {
 	var bulk *commands.BulkRejectedError
 	return errors.As(err, &v) || errors.As(err, &r) || errors.As(err, &c) || errors.As(err, &stale) || errors.As(err, &bulk) ||
 		errors.Is(err, domain.ErrNotFound) || errors.Is(err, domain.ErrForbidden) || errors.Is(err, domain.ErrUnauthenticated)
-}
-
-// dumpTables reads every row of the tables as text, sorted.
-func dumpTables(t *testing.T, rm projections.ReadModels, tables []string) map[string][]string {
-	t.Helper()
-	out := map[string][]string{}
-	err := rm.Query(context.Background(), func(q projections.Querier) error {
-		for _, table := range tables {
-			cols, err := columns(q, table)
-			if err != nil {
-				return err
-			}
-			exprs := make([]string, len(cols))
-			for i, c := range cols {
-				exprs[i] = fmt.Sprintf(`COALESCE(CAST(%s AS TEXT), '<null>')`, c)
-			}
-			rows, err := q.QueryContext(context.Background(),
-				fmt.Sprintf(`SELECT %s FROM %s`, strings.Join(exprs, " || '|' || "), table))
-			if err != nil {
-				return fmt.Errorf("dump %s: %w", table, err)
-			}
-			var list []string
-			for rows.Next() {
-				var s string
-				if err := rows.Scan(&s); err != nil {
-					rows.Close()
-					return err
-				}
-				list = append(list, s)
-			}
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			rows.Close()
-			slices.Sort(list)
-			out[table] = list
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-func columns(q projections.Querier, table string) ([]string, error) {
-	query := `SELECT name FROM pragma_table_info(?) ORDER BY cid`
-	if q.Dialect() == projections.Postgres {
-		query = `SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position`
-	}
-	rows, err := q.QueryContext(context.Background(), query, table)
-	if err != nil {
-		return nil, fmt.Errorf("columns of %s: %w", table, err)
-	}
-	defer rows.Close()
-	var cols []string
-	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
-			return nil, err
-		}
-		cols = append(cols, c)
-	}
-	if len(cols) == 0 {
-		return nil, fmt.Errorf("table %s has no columns", table)
-	}
-	return cols, rows.Err()
-}
-
-func diffRows(t *testing.T, what string, live, rebuilt []string) {
-	t.Helper()
-	if slices.Equal(live, rebuilt) {
-		return
-	}
-	shown := 0
-	for _, r := range live {
-		if !slices.Contains(rebuilt, r) && shown < 3 {
-			t.Errorf("%s: live row not in the rebuild: %s", what, r)
-			shown++
-		}
-	}
-	for _, r := range rebuilt {
-		if !slices.Contains(live, r) && shown < 6 {
-			t.Errorf("%s: rebuilt row not live: %s", what, r)
-			shown++
-		}
-	}
-	t.Errorf("%s: %d live rows, %d rebuilt: the view differs from its rebuild", what, len(live), len(rebuilt))
 }
 
 // --- the random world ----------------------------------------------------

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/capacitytracker/capacity/eventstore"
 	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/projections/analytics"
+	"github.com/capacitytracker/capacity/projections/analytics/analyticstest"
 	"github.com/capacitytracker/capacity/projections/projtest"
 )
 
@@ -121,17 +121,6 @@ func cqcRecord(id, provider, cqcRegion, la, ccg string) location.CQCRecord {
 		CCGName: ccg, RegistrationStatus: location.StatusRegistered}.Normalised()
 }
 
-// answers are valid answers with users service users: those with an
-// even number offer extra hours.
-func answers(users int, ppe dailyupdate.PPE) dailyupdate.Answers {
-	a := dailyupdate.Answers{ServiceUsers: users, Confirmed: users / 4, Suspected: users / 5, CareStaff: users + 3,
-		StaffNotWorking: 1, PPE: ppe}
-	if users > 0 && users%2 == 0 {
-		a.CanProvideExtra, a.ExtraHoursPerWeek = true, 2*users
-	}
-	return a
-}
-
 func at(day, clock string) time.Time {
 	t, err := time.ParseInLocation("2006-01-02 15:04", day+" "+clock, dailyupdate.London)
 	if err != nil {
@@ -163,13 +152,13 @@ func TestAnalytics_PeriodsFollowRegistrationMovesAndDeregistration(t *testing.T)
 				m.event(location.OrganisationStream("1-9"), at("2030-06-01", "09:00"), location.OrganisationRegistered{OrganisationID: "1-9", Name: "Nine Ltd", Type: location.HomeCare}),
 				m.location(id, time.Date(2030, 6, 1, 23, 30, 0, 0, time.UTC), location.CQCLocationImported{LocationID: id, Record: rec}),
 				m.location(other, at("2030-06-02", "08:00"), location.CQCLocationImported{LocationID: other, Record: cqcRecord(other, "1-9", "North East", "Sunderland", "NHS Sunderland CCG")}),
-				m.update(id, "2030-06-02", at("2030-06-02", "10:00"), answers(10, dailyupdate.PPEMoreThanWeek)),
-				m.update(other, "2030-06-02", at("2030-06-02", "10:05"), answers(7, dailyupdate.PPETwoDaysOrLess)),
-				m.update(id, "2030-06-04", at("2030-06-04", "10:00"), answers(12, dailyupdate.PPEThreeDaysWeek)),
+				m.update(id, "2030-06-02", at("2030-06-02", "10:00"), analyticstest.Answers(10, dailyupdate.PPEMoreThanWeek)),
+				m.update(other, "2030-06-02", at("2030-06-02", "10:05"), analyticstest.Answers(7, dailyupdate.PPETwoDaysOrLess)),
+				m.update(id, "2030-06-04", at("2030-06-04", "10:00"), analyticstest.Answers(12, dailyupdate.PPEThreeDaysWeek)),
 				// The move on 4 June, after that day's update.
 				m.location(id, at("2030-06-04", "15:00"), location.CQCDetailsChanged{LocationID: id, Changes: []location.FieldChange{
 					{Field: "local_authority", Before: "Sunderland", After: "Gateshead"}}}),
-				m.update(id, "2030-06-05", at("2030-06-05", "10:00"), answers(14, dailyupdate.PPEMoreThanWeek)),
+				m.update(id, "2030-06-05", at("2030-06-05", "10:00"), analyticstest.Answers(14, dailyupdate.PPEMoreThanWeek)),
 				m.location(id, at("2030-06-06", "09:00"), location.LocationDeregistered{LocationID: id, Date: "2030-06-06"}),
 				m.location(id, at("2030-06-06", "17:00"), location.LocationReregistered{LocationID: id}),
 				m.location(id, at("2030-06-08", "09:00"), location.LocationDeregistered{LocationID: id}),
@@ -231,10 +220,10 @@ func TestAnalytics_LaterSubmissionSupersedesTheEarlier(t *testing.T) {
 			a.applyBatch(
 				m.location("1-1", at("2030-01-10", "08:00"), location.CQCLocationImported{LocationID: "1-1", Record: cqcRecord("1-1", "1-9", "London", "Croydon", "NHS SWL CCG")}),
 				m.location("1-2", at("2030-01-10", "08:00"), location.CQCLocationImported{LocationID: "1-2", Record: cqcRecord("1-2", "1-9", "London", "Sutton", "NHS SWL CCG")}),
-				m.update("1-1", "2030-01-10", at("2030-01-10", "09:00"), answers(10, dailyupdate.PPEMoreThanWeek)),
-				m.update("1-2", "2030-01-10", at("2030-01-10", "09:00"), answers(20, dailyupdate.PPEMoreThanWeek)),
+				m.update("1-1", "2030-01-10", at("2030-01-10", "09:00"), analyticstest.Answers(10, dailyupdate.PPEMoreThanWeek)),
+				m.update("1-2", "2030-01-10", at("2030-01-10", "09:00"), analyticstest.Answers(20, dailyupdate.PPEMoreThanWeek)),
 			)
-			a.applyEach(m.update("1-1", "2030-01-10", at("2030-01-10", "11:00"), answers(30, dailyupdate.PPETwoDaysOrLess)))
+			a.applyEach(m.update("1-1", "2030-01-10", at("2030-01-10", "11:00"), analyticstest.Answers(30, dailyupdate.PPETwoDaysOrLess)))
 			got := a.rows(`SELECT area_type || '|' || area || '|' || locations_submitted || '|' || service_users || '|' ||
     ppe_more_than_week || '|' || ppe_two_days_or_less FROM analytics_daily_area ORDER BY area_type, area`)
 			want := []string{"ccg|NHS SWL CCG|2|50|1|1", "england||2|50|1|1", "local_authority|Croydon|1|30|0|1",
@@ -283,14 +272,14 @@ func TestAnalytics_ApplyBatchEqualsApplyOneByOne(t *testing.T) {
 				evs = evs[n:]
 			}
 			tables := analytics.Projection{}.Tables()
-			got, want := dumpTables(t, batched.rm, tables), dumpTables(t, single.rm, tables)
+			got, want := projtest.DumpTables(t, batched.rm, tables), projtest.DumpTables(t, single.rm, tables)
 			for _, table := range tables {
 				if len(want[table]) == 0 {
 					t.Errorf("%s is empty: the test proves nothing about it", table)
 				}
-				diffRows(t, table, got[table], want[table])
+				projtest.DiffRows(t, table, got[table], want[table])
 			}
-			checkTotalsAreSums(t, batched.rm)
+			analyticstest.CheckTotalsAreSums(t, batched.rm)
 		})
 	}
 }
@@ -356,80 +345,13 @@ func randomAnalyticsEvents(t *testing.T, rnd *rand.Rand, n int) []eventstore.Eve
 				day = dailyupdate.Day(now.Add(time.Duration(rnd.IntN(97)-48) * time.Hour))
 			}
 			ppe := []dailyupdate.PPE{dailyupdate.PPEMoreThanWeek, dailyupdate.PPEThreeDaysWeek, dailyupdate.PPETwoDaysOrLess}[rnd.IntN(3)]
-			evs = append(evs, m.update(id, day, now, answers(rnd.IntN(40), ppe)))
+			evs = append(evs, m.update(id, day, now, analyticstest.Answers(rnd.IntN(40), ppe)))
 		}
 	}
 	return evs
 }
 
-// checkTotalsAreSums checks that analytics_daily_area holds exactly the
-// sums of analytics_daily_location by area and day.
-func checkTotalsAreSums(t *testing.T, rm projections.ReadModels) {
-	t.Helper()
-	sums := func(areaType, col string) string {
-		return fmt.Sprintf(`SELECT '%s', %s, day, count(*), sum(service_users), sum(confirmed), sum(suspected), sum(care_staff),
-    sum(staff_absent), sum(CASE WHEN can_provide_extra THEN 1 ELSE 0 END), sum(extra_hours),
-    sum(CASE WHEN ppe = 'more_than_week' THEN 1 ELSE 0 END), sum(CASE WHEN ppe = 'three_days_to_week' THEN 1 ELSE 0 END),
-    sum(CASE WHEN ppe = 'two_days_or_less' THEN 1 ELSE 0 END)
-FROM analytics_daily_location GROUP BY %s, day`, areaType, col, col)
-	}
-	query := strings.Join([]string{sums("england", "''"), sums("nhs_region", "nhs_region"),
-		sums("local_authority", "local_authority"), sums("ccg", "ccg")}, "\nUNION ALL\n")
-	// GROUP BY '' is not allowed everywhere: England groups by day alone.
-	query = strings.Replace(query, "GROUP BY '', day", "GROUP BY day", 1)
-	want := scanTextRows(t, rm, query)
-	got := scanTextRows(t, rm, `SELECT area_type, area, day, locations_submitted, service_users, confirmed, suspected, care_staff,
-    staff_absent, locations_offering_extra, extra_hours, ppe_more_than_week, ppe_three_days_to_week, ppe_two_days_or_less
-FROM analytics_daily_area`)
-	diffRows(t, "analytics_daily_area as sums of analytics_daily_location", got, want)
-}
-
-// scanTextRows reads rows of 14 columns as sorted "|"-joined text.
-func scanTextRows(t *testing.T, rm projections.ReadModels, query string) []string {
-	t.Helper()
-	var out []string
-	err := rm.Query(context.Background(), func(q projections.Querier) error {
-		rows, err := q.QueryContext(context.Background(), query)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var typ, area, day string
-			var n [11]int64
-			dest := []any{&typ, &area, &day}
-			for i := range n {
-				dest = append(dest, &n[i])
-			}
-			if err := rows.Scan(dest...); err != nil {
-				return err
-			}
-			out = append(out, fmt.Sprint(typ, "|", area, "|", day, "|", n))
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		t.Fatalf("%s: %v", query, err)
-	}
-	slices.Sort(out)
-	return out
-}
-
 // --- through the commands ---------------------------------------------------------------
-
-// nextClockChange is the first last Sunday of month after `after`: the
-// day London's clocks change in March and October (at 01:00 UTC).
-func nextClockChange(after time.Time, month time.Month) time.Time {
-	for y := after.Year(); ; y++ {
-		d := time.Date(y, month+1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, -1)
-		for d.Weekday() != time.Sunday {
-			d = d.AddDate(0, 0, -1)
-		}
-		if d.After(after) {
-			return d
-		}
-	}
-}
 
 // TestAnalytics_DayIsLondonsAcrossClockChanges submits daily updates
 // through the commands at instants around the next two clock changes: in
@@ -461,10 +383,10 @@ func TestAnalytics_DayIsLondonsAcrossClockChanges(t *testing.T) {
 			if _, err := acc.ImportCQC(ctx, sys, []location.CQCRecord{rec}); err != nil {
 				t.Fatal(err)
 			}
-			march, october := nextClockChange(time.Now(), time.March), nextClockChange(time.Now(), time.October)
+			march, october := analyticstest.NextClockChange(time.Now(), time.March), analyticstest.NextClockChange(time.Now(), time.October)
 			submit := func(when time.Time, users int) int64 {
 				clock.Advance(when.Sub(clock.Now()))
-				form := answers(users, dailyupdate.PPEMoreThanWeek).Form()
+				form := analyticstest.Answers(users, dailyupdate.PPEMoreThanWeek).Form()
 				res, err := acc.SubmitDailyUpdate(ctx, sys, dailyupdate.Submit{LocationID: rec.LocationID, Form: form})
 				if err != nil {
 					t.Fatal(err)
@@ -485,7 +407,7 @@ func TestAnalytics_DayIsLondonsAcrossClockChanges(t *testing.T) {
 				last = submit(s.at, s.users)
 			}
 			waitAll(t, e, last)
-			got := scanStrings(t, pb, `SELECT day || '|' || service_users || '|' || submissions FROM analytics_daily_location ORDER BY day`)
+			got := projtest.ScanStrings(t, projections.NewReadModels(pb), `SELECT day || '|' || service_users || '|' || submissions FROM analytics_daily_location ORDER BY day`)
 			want := []string{
 				day(march.AddDate(0, 0, -1)) + "|10|1",
 				day(march.AddDate(0, 0, 1)) + "|11|1",
@@ -494,7 +416,7 @@ func TestAnalytics_DayIsLondonsAcrossClockChanges(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Errorf("days of the updates: got %q, want %q", got, want)
 			}
-			got = scanStrings(t, pb, `SELECT day || '|' || locations_submitted || '|' || service_users FROM analytics_daily_area
+			got = projtest.ScanStrings(t, projections.NewReadModels(pb), `SELECT day || '|' || locations_submitted || '|' || service_users FROM analytics_daily_area
 WHERE area_type = 'england' ORDER BY day`)
 			want = []string{day(march.AddDate(0, 0, -1)) + "|1|10", day(march.AddDate(0, 0, 1)) + "|1|11", day(october) + "|1|13"}
 			if !slices.Equal(got, want) {
@@ -502,29 +424,4 @@ WHERE area_type = 'england' ORDER BY day`)
 			}
 		})
 	}
-}
-
-// scanStrings reads one text column.
-func scanStrings(t *testing.T, pb projections.Backend, query string) []string {
-	t.Helper()
-	var out []string
-	err := projections.NewReadModels(pb).Query(context.Background(), func(q projections.Querier) error {
-		rows, err := q.QueryContext(context.Background(), query)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var s string
-			if err := rows.Scan(&s); err != nil {
-				return err
-			}
-			out = append(out, s)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }

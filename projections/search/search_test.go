@@ -93,50 +93,7 @@ func (w *searchWorld) want(what string, got map[string]string, want map[string]s
 // snapshot reads every row of the tables as text, sorted.
 func (w *searchWorld) snapshot(tables []string) map[string][]string {
 	w.t.Helper()
-	out := map[string][]string{}
-	err := w.ReadModels.Query(context.Background(), func(q projections.Querier) error {
-		for _, table := range tables {
-			colQuery := `SELECT name FROM pragma_table_info(?) ORDER BY cid`
-			if q.Dialect() == projections.Postgres {
-				colQuery = `SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position`
-			}
-			rows, err := q.QueryContext(context.Background(), colQuery, table)
-			if err != nil {
-				return err
-			}
-			var exprs []string
-			for rows.Next() {
-				var c string
-				if err := rows.Scan(&c); err != nil {
-					rows.Close()
-					return err
-				}
-				exprs = append(exprs, fmt.Sprintf(`COALESCE(CAST(%s AS TEXT), '<null>')`, c))
-			}
-			rows.Close()
-			rows, err = q.QueryContext(context.Background(), fmt.Sprintf(`SELECT %s FROM %s`, strings.Join(exprs, " || '|' || "), table))
-			if err != nil {
-				return err
-			}
-			var list []string
-			for rows.Next() {
-				var s string
-				if err := rows.Scan(&s); err != nil {
-					rows.Close()
-					return err
-				}
-				list = append(list, s)
-			}
-			rows.Close()
-			slices.Sort(list)
-			out[table] = list
-		}
-		return nil
-	})
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return out
+	return projtest.DumpTables(w.t, w.ReadModels, tables)
 }
 
 // The scenario's ids.
