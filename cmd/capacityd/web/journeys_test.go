@@ -132,6 +132,32 @@ func TestWeb_AccessibilityCheckFindsViolations(t *testing.T) {
 	}
 }
 
+// The accessibility check runs once per page (pageKey): two runs of a
+// page that differ in their tokens, ids and numbers are one page; a page
+// with another element, or at another width, is another.
+func TestWeb_AccessibilityCheckKeysPagesByWhatAxeSees(t *testing.T) {
+	t.Parallel()
+	b := openTab(t, nil, true)
+	page := func(token, id, showing, extra string) [32]byte {
+		b.t.Helper()
+		b.do("open a page", chromedp.Navigate(`data:text/html,<!DOCTYPE html><html lang="en"><head><title>x</title></head><body><main><h1>x</h1>`+
+			`<form><input type="hidden" name="csrf_token" value="`+token+`"><a href="/locations/`+id+`">Site</a>`+
+			`<p>`+showing+`</p>`+extra+`</form></main></body></html>`))
+		return b.pageKey()
+	}
+	first := page("c2VjcmV0", "0b6f8a9e-4a1c-4e2b-9d3f-1a2b3c4d5e6f", "Showing 1 to 10 of 13 entries", "")
+	if again := page("b3RoZXI", "7c1d2e3f-5a6b-4c7d-8e9f-0a1b2c3d4e5f", "Showing 11 to 13 of 13 entries", ""); again != first {
+		t.Error("one page with other tokens, ids and numbers has another key: axe-core would check it again")
+	}
+	if other := page("c2VjcmV0", "0b6f8a9e-4a1c-4e2b-9d3f-1a2b3c4d5e6f", "Showing 1 to 10 of 13 entries", `<input type="text">`); other == first {
+		t.Error("a page with another field has the same key: axe-core would not check it")
+	}
+	b.do("narrow the window", chromedp.EmulateViewport(375, 800, chromedp.EmulateMobile))
+	if narrow := page("c2VjcmV0", "0b6f8a9e-4a1c-4e2b-9d3f-1a2b3c4d5e6f", "Showing 1 to 10 of 13 entries", ""); narrow == first {
+		t.Error("the page at a phone's width has the same key: axe-core would not check it there")
+	}
+}
+
 func TestWeb_ApproverApprovesANewUserWhoSetsAPasswordAndSignsIn(t *testing.T) {
 	eachBrowser(t, func(t *testing.T, s *site, b *tab) {
 		rosa := s.approver("rosa.hill@cranberry.example.org", "Rosa Hill")
