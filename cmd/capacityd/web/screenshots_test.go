@@ -15,7 +15,8 @@ import (
 // width. With -screenshots=DIR it writes them there (the README's, under
 // docs/screenshots, come from
 // `go test ./cmd/capacityd/web -run TestWeb_Screenshots -args -screenshots=../../../docs/screenshots`);
-// otherwise in the test's artifact directory, to check that they are made.
+// otherwise the first at each width in the test's artifact directory, to
+// check that they are made.
 func TestWeb_Screenshots(t *testing.T) {
 	t.Parallel()
 	dir := *screenshotDir
@@ -124,7 +125,9 @@ func TestWeb_Screenshots(t *testing.T) {
 
 // atEachWidth opens a tab of s with JavaScript at a desktop and at a
 // phone width and runs fn in each; its shoot writes a full-page PNG of
-// the tab's page to dir as NAME-desktop.png or NAME-phone.png.
+// the tab's page to dir as NAME-desktop.png or NAME-phone.png (without
+// -screenshots, only the first of each tab, in the test's artifact
+// directory).
 func atEachWidth(t *testing.T, s *site, dir string, fn func(b *tab, shoot func(name string))) {
 	t.Helper()
 	for _, width := range []struct {
@@ -138,8 +141,16 @@ func atEachWidth(t *testing.T, s *site, dir string, fn func(b *tab, shoot func(n
 			opts = append(opts, chromedp.EmulateMobile)
 		}
 		b.do("set the window size", chromedp.EmulateViewport(width.width, width.height, opts...))
+		shots := 0
 		fn(b, func(name string) {
 			t.Helper()
+			shots++
+			if *screenshotDir == "" && shots > 1 {
+				// Without -screenshots nobody looks at them: the first
+				// shows that the tab can be photographed, and the journey
+				// (every page, checked by axe-core at this width) goes on.
+				return
+			}
 			png := get(b, "take a screenshot", chromedp.FullScreenshot(100))
 			if !bytes.HasPrefix(png, []byte("\x89PNG")) {
 				t.Fatalf("%s: not a PNG", name)
