@@ -3,6 +3,7 @@ package analytics_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -60,26 +61,7 @@ func (a *analyticsDB) applyEach(evs ...eventstore.Event) {
 // rows reads a query's rows as text, "|"-joined, in the query's order.
 func (a *analyticsDB) rows(query string, args ...any) []string {
 	a.t.Helper()
-	var out []string
-	err := a.rm.Query(context.Background(), func(q projections.Querier) error {
-		rows, err := q.QueryContext(context.Background(), query, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var s string
-			if err := rows.Scan(&s); err != nil {
-				return err
-			}
-			out = append(out, s)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		a.t.Fatalf("%s: %v", query, err)
-	}
-	return out
+	return projtest.ScanStrings(a.t, a.rm, query, args...)
 }
 
 // eventMaker numbers the events it makes, in log order.
@@ -373,11 +355,11 @@ func TestAnalytics_DayIsLondonsAcrossClockChanges(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			e, err := projections.NewEngine(pb, quietLogger(), analytics.Projection{})
+			e, err := projections.NewEngine(pb, projtest.CaptureLog(t, slog.LevelWarn), analytics.Projection{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			run(t, e)
+			projtest.RunEngine(t, e)
 			sys := commands.System("test")
 			rec := cqcRecord("1-101641286", "1-101613599", "London", "Croydon", "NHS SWL CCG")
 			if _, err := acc.ImportCQC(ctx, sys, []location.CQCRecord{rec}); err != nil {
@@ -406,7 +388,7 @@ func TestAnalytics_DayIsLondonsAcrossClockChanges(t *testing.T) {
 			} {
 				last = submit(s.at, s.users)
 			}
-			waitAll(t, e, last)
+			projtest.WaitFor(t, e, last, 10*time.Minute)
 			got := projtest.ScanStrings(t, projections.NewReadModels(pb), `SELECT day || '|' || service_users || '|' || submissions FROM analytics_daily_location ORDER BY day`)
 			want := []string{
 				day(march.AddDate(0, 0, -1)) + "|10|1",
