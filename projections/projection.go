@@ -85,6 +85,36 @@ type BatchApplier interface {
 	ApplyBatch(ctx context.Context, tx Tx, tables func(string) string, evs []eventstore.Event) error
 }
 
+// Preparer is implemented by a projection with work on an event that needs
+// nothing but the event itself: decoding its data, diffing it, building
+// row values. A rebuild calls Prepare for each batch as soon as the batch
+// is read, on its reader goroutine, while the batch before it is still
+// being written (another core; on PostgreSQL the server's ingest too), and
+// hands the result to ApplyBatch and Apply in their context (Prepared).
+//
+// Prepare must not touch the database, nor depend on any state but evs and
+// d. What it returns is only a head start: Apply and ApplyBatch must give
+// the same rows whether they find it or not (live delivery, an erasure's
+// refold and a split batch may call them without it, or with a batch that
+// holds more events than theirs), and must check that a prepared result is
+// for the very event they apply (its ID). A Preparer should return an
+// error through its result rather than fail, so that Apply reports it for
+// the one event it concerns.
+type Preparer interface {
+	Prepare(d Dialect, evs []eventstore.Event) any
+}
+
+type preparedKey struct{}
+
+// WithPrepared returns ctx carrying a Preparer's result for a batch.
+func WithPrepared(ctx context.Context, prepared any) context.Context {
+	return context.WithValue(ctx, preparedKey{}, prepared)
+}
+
+// Prepared is the Preparer's result that ctx carries (WithPrepared), or
+// nil.
+func Prepared(ctx context.Context) any { return ctx.Value(preparedKey{}) }
+
 // Tx is the transaction a projection writes through. Queries use ?
 // placeholders on every backend (on PostgreSQL they are rewritten to $n, so
 // write the jsonb ? operator as jsonb_exists).

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
@@ -141,32 +142,41 @@ func (e *Engine) rebuildSet(ctx context.Context, ps []Projection, progress func(
 
 	// Replay in batches up to the head seen at the start. A short read
 	// before it only means an open transaction holds the gap-safe horizon
-	// back for a moment. Each batch is read once, outside the write
-	// transaction, which then only applies it to every projection's fresh
-	// tables: on SQLite the write lock is held for the writes alone, on
-	// PostgreSQL the transaction id (which holds back the gap-safe readers
-	// of the log) too.
-	lead := rs[0]           // all of rs are at the same position until the swaps
+	// back for a moment. Each batch is read outside the write transaction,
+	// by a reader that runs one batch ahead (readBatches): while the
+	// projections apply one batch, the next is read and decoded, on
+	// another core (and on PostgreSQL by another server process). The
+	// write transaction then only applies a batch to every projection's
+	// fresh tables: on SQLite the write lock is held for the writes alone,
+	// on PostgreSQL the transaction id (which holds back the gap-safe
+	// readers of the log) too.
+	lead := rs[0] // all of rs are at the same position until the swaps
+	var batchSize atomic.Int64
+	batchSize.Store(int64(size))
+	readCtx, stopReading := context.WithCancel(ctx)
+	batches, readerDone := lead.readBatches(readCtx, head, &batchSize, rs)
+	defer func() {
+		stopReading()
+		<-readerDone
+	}()
 	var notBefore time.Time // SQLite: when the next batch may take the write lock
-	for lead.position < head {
-		evs, err := lead.readAhead(ctx)
-		if err != nil {
-			return fmt.Errorf("rebuild %s at %d: %w", label, lead.position, err)
+	for rb := range batches {
+		if rb.err != nil {
+			return fmt.Errorf("rebuild %s at %d: %w", label, rb.after, rb.err)
 		}
-		if len(evs) == 0 {
-			if err := sleepUntil(ctx, time.Now().Add(20*time.Millisecond)); err != nil {
-				return err
-			}
-			continue
-		}
+		evs := rb.evs
 		if err := sleepUntil(ctx, notBefore); err != nil {
 			return err
 		}
 		began, at := time.Now(), lead.position
 		err = e.b.inTx(ctx, func(tx wsql.Tx) error {
 			v := e.b.preparingView(tx)
-			for _, r := range rs {
-				if err := r.apply(ctx, v, evs); err != nil {
+			for i, r := range rs {
+				actx := ctx
+				if rb.prepared[i] != nil {
+					actx = WithPrepared(ctx, rb.prepared[i])
+				}
+				if err := r.apply(actx, v, evs); err != nil {
 					return err
 				}
 			}
@@ -177,16 +187,18 @@ func (e *Engine) rebuildSet(ctx context.Context, ps []Projection, progress func(
 		}
 		if e.b.dialect == SQLite {
 			// Hold the one write lock for about sqliteBatchTime, then let
-			// waiting appends have it. SQLite's busy handler polls rather
-			// than queueing: a writer that has waited for t sleeps at most
-			// t+5 ms (and at most 100 ms) before it tries again.
+			// waiting appends have it (sqliteYield).
 			took := max(time.Since(began), time.Millisecond)
 			size = min(maxSize, max(100, int(float64(size)*float64(sqliteBatchTime)/float64(took))))
+			batchSize.Store(int64(size))
 			for _, r := range rs {
 				r.size = size
 			}
-			notBefore = time.Now().Add(min(110*time.Millisecond, took+10*time.Millisecond))
+			notBefore = time.Now().Add(sqliteYield(took))
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 
 	// Each in turn, in a transaction of its own: lock, apply the tail,
@@ -332,6 +344,36 @@ func (r *rebuild) swap(ctx context.Context) error {
 // lock.
 const sqliteBatchTime = 200 * time.Millisecond
 
+// sqliteBusyRetries is the schedule on which a SQLite connection waiting for
+// the write lock tries again (sqliteDefaultBusyCallback, which
+// modernc.org/sqlite's busy handler keeps): the total waited before each
+// retry and the delay that follows it; after the last, every 100 ms.
+var sqliteBusyRetries = [...]struct{ waited, delay time.Duration }{
+	{0, 1 * time.Millisecond}, {1 * time.Millisecond, 2 * time.Millisecond},
+	{3 * time.Millisecond, 5 * time.Millisecond}, {8 * time.Millisecond, 10 * time.Millisecond},
+	{18 * time.Millisecond, 15 * time.Millisecond}, {33 * time.Millisecond, 20 * time.Millisecond},
+	{53 * time.Millisecond, 25 * time.Millisecond}, {78 * time.Millisecond, 25 * time.Millisecond},
+	{103 * time.Millisecond, 25 * time.Millisecond}, {128 * time.Millisecond, 50 * time.Millisecond},
+	{178 * time.Millisecond, 50 * time.Millisecond}, {228 * time.Millisecond, 100 * time.Millisecond},
+}
+
+// sqliteYield is how long a SQLite rebuild leaves the write lock free after
+// a batch that held it for took, so that every append that began waiting
+// during the batch gets it. SQLite's busy handler polls rather than
+// queueing: such a writer has waited at most took, so its next retry comes
+// within the longest delay of the schedule that follows a total of took or
+// less: at most 50 ms after a batch of sqliteBatchTime, 100 ms after one
+// of 228 ms or more. A margin of 10 ms covers the scheduler.
+func sqliteYield(took time.Duration) time.Duration {
+	var gap time.Duration
+	for _, r := range sqliteBusyRetries {
+		if r.waited <= took {
+			gap = max(gap, r.delay)
+		}
+	}
+	return gap + 10*time.Millisecond
+}
+
 // batchApplierSize is the most events per rebuild batch of a BatchApplier
 // (on SQLite the batch size follows sqliteBatchTime up to it). A batch is
 // held in memory: about 10 MB of events.
@@ -391,18 +433,74 @@ func (r *rebuild) apply(ctx context.Context, v txView, evs []eventstore.Event) e
 	return nil
 }
 
-// readAhead reads the next batch outside any write transaction: on
-// PostgreSQL in a read-only transaction, which takes no transaction id.
-func (r *rebuild) readAhead(ctx context.Context) ([]eventstore.Event, error) {
+// readBatch is a batch of events read ahead of a rebuild's writes, or the
+// error that ended the reading.
+type readBatch struct {
+	evs      []eventstore.Event
+	prepared []any // by projection of the pass: its Preparer's result, or nil
+	after    int64 // the position they were read after
+	err      error
+}
+
+// readBatches reads the log after r.position up to head, one batch of up
+// to size events at a time, each outside any write transaction
+// (readAhead), prepares each for those of rs that are Preparers, and hands
+// the batches over in order, one ahead of the caller: the channel holds
+// one batch while the next is being read and prepared. It
+// closes the channel after the batch that reaches head, after an error
+// (the last value), or when ctx ends; done is closed when it has stopped
+// using the database.
+func (r *rebuild) readBatches(ctx context.Context, head int64, size *atomic.Int64, rs []*rebuild) (batches <-chan readBatch, done <-chan struct{}) {
+	out := make(chan readBatch, 1)
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		defer close(out)
+		after := r.position
+		for after < head {
+			evs, err := r.readAhead(ctx, after, int(size.Load()))
+			if err != nil {
+				if ctx.Err() == nil {
+					out <- readBatch{after: after, err: err}
+				}
+				return
+			}
+			if len(evs) == 0 {
+				if sleepUntil(ctx, time.Now().Add(20*time.Millisecond)) != nil {
+					return
+				}
+				continue
+			}
+			prepared := make([]any, len(rs))
+			for i, pr := range rs {
+				if p, ok := pr.p.(Preparer); ok {
+					prepared[i] = p.Prepare(r.e.b.dialect, evs)
+				}
+			}
+			select {
+			case out <- readBatch{evs: evs, prepared: prepared, after: after}:
+			case <-ctx.Done():
+				return
+			}
+			after = evs[len(evs)-1].Position
+		}
+	}()
+	return out, stopped
+}
+
+// readAhead reads up to size events after position after, outside any
+// write transaction: on PostgreSQL in a read-only transaction, which takes
+// no transaction id.
+func (r *rebuild) readAhead(ctx context.Context, after int64, size int) ([]eventstore.Event, error) {
 	if r.e.b.dialect != Postgres {
-		return r.read(ctx, r.e.b.db)
+		return r.e.b.readEvents(ctx, r.e.b.db, after, size)
 	}
 	tx, err := r.e.b.db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted, ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("begin read: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	return r.read(ctx, tx)
+	return r.e.b.readEvents(ctx, tx, after, size)
 }
 
 // read reads the next batch of up to r.size events after r.position,
