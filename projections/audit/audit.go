@@ -102,9 +102,18 @@ func (Projection) Schema(d projections.Dialect, table func(string) string) []str
 	e, c, o, u, h, s := table(EventsTable), table(ChangesTable), table(EntityOrgsTable),
 		table(UsersTable), table(HoursTable), table(StateTable)
 	subjects := table(SubjectsTable)
+	// On SQLite, audit_events' position is the table's rowid (INTEGER
+	// PRIMARY KEY) and audit_changes is clustered on its primary key
+	// (WITHOUT ROWID): each row is one b-tree insert instead of two (the
+	// table's and its primary key index's), which is most of a rebuild's
+	// writes.
+	positionType, changesClustered := "BIGINT ", ""
+	if d == projections.SQLite {
+		positionType, changesClustered = "INTEGER", " WITHOUT ROWID"
+	}
 	out := []string{
 		fmt.Sprintf(`CREATE TABLE %s (
-    position           BIGINT  PRIMARY KEY,
+    position           %s PRIMARY KEY,
     event_id           TEXT    NOT NULL,
     stream_id          TEXT    NOT NULL,
     stream_version     BIGINT  NOT NULL,
@@ -123,7 +132,7 @@ func (Projection) Schema(d projections.Dialect, table func(string) string) []str
     bulk_upload_id     TEXT    NOT NULL,
     summary            TEXT    NOT NULL,
     change_count       INTEGER NOT NULL
-)`, e, d.TimestampType()),
+)`, e, positionType, d.TimestampType()),
 		fmt.Sprintf(`CREATE TABLE %s (
     position     BIGINT  NOT NULL,
     seq          INTEGER NOT NULL,
@@ -131,7 +140,7 @@ func (Projection) Schema(d projections.Dialect, table func(string) string) []str
     before_value TEXT,
     after_value  TEXT,
     PRIMARY KEY (position, seq)
-)`, c),
+)%s`, c, changesClustered),
 		fmt.Sprintf(`CREATE TABLE %s (
     stream_id       TEXT NOT NULL,
     organisation_id TEXT NOT NULL,
@@ -195,6 +204,7 @@ func (a Projection) Apply(ctx context.Context, tx projections.Tx, table func(str
 func (a Projection) ApplyBatch(ctx context.Context, tx projections.Tx, table func(string) string, evs []eventstore.Event) error {
 	return projections.ApplyAroundErasures(evs, true, func(evs []eventstore.Event) error {
 		b := newAuditBatch(tx, table)
+		b.prepared, _ = projections.Prepared(ctx).(preparedRows)
 		if err := b.prefetch(ctx, evs); err != nil {
 			return err
 		}
@@ -208,7 +218,7 @@ func (a Projection) ApplyBatch(ctx context.Context, tx projections.Tx, table fun
 }
 
 func newAuditBatch(tx projections.Tx, table func(string) string) *auditBatch {
-	return &auditBatch{tx: tx, table: table, folders: map[string]*auditStream{}, orgs: map[[2]string]bool{},
+	return &auditBatch{tx: tx, d: tx.Dialect(), table: table, folders: map[string]*auditStream{}, orgs: map[[2]string]bool{},
 		users: map[string][]any{}, hours: map[int64][2]int64{}, subjects: map[[2]string]bool{}}
 }
 
@@ -341,6 +351,7 @@ type auditStream struct {
 
 type auditBatch struct {
 	tx      projections.Tx
+	d       projections.Dialect
 	table   func(string) string
 	folders map[string]*auditStream // by stream id; nil: no snapshot stored
 	events  [][]any
@@ -351,6 +362,8 @@ type auditBatch struct {
 	// subject's personal data.
 	subjects map[[2]string]bool
 	hours    map[int64][2]int64 // the batch's positions by hour (Unix seconds)
+	// prepared is Prepare's rows for the batch, when the engine ran it.
+	prepared preparedRows
 }
 
 // foldsCategory reports whether a stream category has a replay.
@@ -427,59 +440,122 @@ func (b *auditBatch) stream(id string) (*auditStream, error) {
 }
 
 func (b *auditBatch) apply(ev eventstore.Event) error {
-	cat := ev.Category()
-	data := projections.MarkErased(ev)
-	var changes []history.Change
-	var values []any // the changes' after_value, when known already
-	var err error
-	if foldsCategory(cat) {
-		s, err := b.stream(ev.StreamID)
-		if err != nil {
-			return err
-		}
-		orgBefore := locationOrganisation(s)
-		if changes, err = s.folder.Apply(ev.Type, data); err != nil {
-			return err
-		}
-		s.dirty = true
-		b.scope(ev, s, orgBefore)
-		for _, subject := range personalSubjects(cat, ev.StreamID, ev.Type, data) {
-			b.subjects[[2]string{subject, ev.StreamID}] = true
-		}
-	} else {
-		// No replay: the event's own fields, from nothing.
-		if changes, values, err = changesFromNothing(data); err != nil {
-			return err
-		}
-	}
 	hour := ev.RecordedAt.Truncate(time.Hour).Unix()
 	if r, ok := b.hours[hour]; ok {
 		b.hours[hour] = [2]int64{min(r[0], ev.Position), max(r[1], ev.Position)}
 	} else {
 		b.hours[hour] = [2]int64{ev.Position, ev.Position}
 	}
+	cat := ev.Category()
+	if !foldsCategory(cat) {
+		// No replay: the event's own fields, from nothing; prepared
+		// already when the batch came with Prepare's rows.
+		p, ok := b.prepared[ev.Position]
+		if !ok || p.id != ev.ID {
+			p = prepareUnfolded(b.d, ev)
+		}
+		if p.err != nil {
+			return p.err
+		}
+		b.events = append(b.events, p.event)
+		b.changes = append(b.changes, p.changes...)
+		return nil
+	}
+	data := projections.MarkErased(ev)
+	s, err := b.stream(ev.StreamID)
+	if err != nil {
+		return err
+	}
+	orgBefore := locationOrganisation(s)
+	changes, err := s.folder.Apply(ev.Type, data)
+	if err != nil {
+		return err
+	}
+	s.dirty = true
+	b.scope(ev, s, orgBefore)
+	for _, subject := range personalSubjects(cat, ev.StreamID, ev.Type, data) {
+		b.subjects[[2]string{subject, ev.StreamID}] = true
+	}
+	b.events = append(b.events, eventRow(b.d, ev, changes))
+	rows, err := changeRows(ev, changes, nil)
+	if err != nil {
+		return err
+	}
+	b.changes = append(b.changes, rows...)
+	return nil
+}
+
+// preparedEvent is the audit rows of an event of a stream without a
+// replay, which need nothing but the event: its audit_events row and its
+// audit_changes rows, or the error that fails it.
+type preparedEvent struct {
+	id      uuid.UUID
+	event   []any
+	changes [][]any
+	err     error
+}
+
+// preparedRows is Prepare's result: the rows of a batch's events of
+// streams without a replay, by position.
+type preparedRows map[int64]preparedEvent
+
+var _ projections.Preparer = Projection{}
+
+// Prepare implements Preparer: the rows of the events of streams without a
+// replay (their data's fields from nothing), which need no state. The
+// folds of the other streams start from their snapshots, in ApplyBatch.
+func (Projection) Prepare(d projections.Dialect, evs []eventstore.Event) any {
+	out := preparedRows{}
+	for _, ev := range evs {
+		if !foldsCategory(ev.Category()) {
+			out[ev.Position] = prepareUnfolded(d, ev)
+		}
+	}
+	return out
+}
+
+// prepareUnfolded is the rows of an event of a stream without a replay.
+func prepareUnfolded(d projections.Dialect, ev eventstore.Event) preparedEvent {
+	p := preparedEvent{id: ev.ID}
+	changes, values, err := changesFromNothing(projections.MarkErased(ev))
+	if err != nil {
+		p.err = err
+		return p
+	}
+	p.event = eventRow(d, ev, changes)
+	p.changes, p.err = changeRows(ev, changes, values)
+	return p
+}
+
+// eventRow is an event's audit_events row, with changes its changes.
+func eventRow(d projections.Dialect, ev eventstore.Event, changes []history.Change) []any {
 	md := ev.Metadata
 	he := history.Event{Type: ev.Type, ActorUserID: md.ActorUserID, ActorAccountKind: string(md.ActorAccountKind),
 		Command: md.Command}
-	d := b.tx.Dialect()
-	b.events = append(b.events, []any{ev.Position, ev.ID.String(), ev.StreamID, ev.Version, ev.Type, d.Time(ev.RecordedAt),
-		cat, projections.StreamEntity(ev.StreamID), locationOf(ev.StreamID), md.ActorUserID, string(md.ActorAccountKind),
+	return []any{ev.Position, ev.ID.String(), ev.StreamID, ev.Version, ev.Type, d.Time(ev.RecordedAt),
+		ev.Category(), projections.StreamEntity(ev.StreamID), locationOf(ev.StreamID), md.ActorUserID, string(md.ActorAccountKind),
 		md.SessionID, md.ClientIP, md.UserAgent, md.Command, md.CorrelationID, md.Extra[UploadKey],
-		history.Summary(he, changes), len(changes)})
+		history.Summary(he, changes), len(changes)}
+}
+
+// changeRows is an event's audit_changes rows; values, when not nil, are
+// the changes' after_values already.
+func changeRows(ev eventstore.Event, changes []history.Change, values []any) ([][]any, error) {
+	rows := make([][]any, 0, len(changes))
 	for i, c := range changes {
 		before, err := jsonValue(c.Before)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		var after any
 		if values != nil {
 			after = values[i]
 		} else if after, err = jsonValue(c.After); err != nil {
-			return err
+			return nil, err
 		}
-		b.changes = append(b.changes, []any{ev.Position, i + 1, c.Field, before, after})
+		rows = append(rows, []any{ev.Position, i + 1, c.Field, before, after})
 	}
-	return nil
+	return rows, nil
 }
 
 // jsonValue is a change's value as JSON text, or NULL for none.
