@@ -2,9 +2,11 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 )
@@ -67,27 +69,55 @@ func loadSchema(p Projection, d Dialect, eager bool) []string {
 
 // createQueryIndexes creates the query indexes a rebuild left out of its
 // fresh tables (see QueryIndexer), on PostgreSQL: each in a transaction of
-// its own, after the pass over the log and before the swap. The live
-// tables keep serving meanwhile (CREATE INDEX locks only the fresh table,
-// which nothing else writes), and the projection's lock is not held, so
-// live delivery goes on; each transaction is as short as one index's sort.
-// The swap then renames them with the tables' other indexes. On SQLite the
-// swap creates them (see createQueryIndexesLive).
+// its own, after the pass over the log and before the swap, up to
+// indexBuilders at a time (CREATE INDEX takes a SHARE lock, which others on
+// the same table share; each sort is one server process, so two of them
+// use two cores). The live tables keep serving meanwhile (CREATE INDEX
+// locks only the fresh table, which nothing else writes), and the
+// projection's lock is not held, so live delivery goes on; each
+// transaction is as short as one index's sort. The swap then renames them
+// with the tables' other indexes. On SQLite the swap creates them (see
+// createQueryIndexesLive).
 func (r *rebuild) createQueryIndexes(ctx context.Context) error {
 	if len(r.deferred) == 0 || r.e.b.dialect != Postgres {
 		return nil
 	}
-	for _, stmt := range r.deferred {
-		err := r.e.b.inTx(ctx, func(tx wsql.Tx) error {
-			_, err := tx.ExecContext(ctx, stmt)
-			return err
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stmts := make(chan string)
+	errs := make([]error, indexBuilders)
+	var wg sync.WaitGroup
+	for i := range indexBuilders {
+		wg.Go(func() {
+			for stmt := range stmts {
+				err := r.e.b.inTx(ctx, func(tx wsql.Tx) error {
+					_, err := tx.ExecContext(ctx, stmt)
+					return err
+				})
+				if err != nil && errs[i] == nil {
+					errs[i] = fmt.Errorf("create query index: %w", err)
+					cancel()
+				}
+			}
 		})
-		if err != nil {
-			return fmt.Errorf("create query index: %w", err)
+	}
+	for _, stmt := range r.deferred {
+		select {
+		case stmts <- stmt:
+		case <-ctx.Done():
 		}
 	}
-	return nil
+	close(stmts)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return ctx.Err()
 }
+
+// indexBuilders is how many query indexes of a rebuild are built at once
+// on PostgreSQL.
+const indexBuilders = 2
 
 // createQueryIndexesLive creates, on SQLite, the query indexes a rebuild
 // left out, in the swap's transaction once the fresh tables have their
