@@ -196,6 +196,7 @@ type guardedBeginner struct {
 
 func (g guardedBeginner) BeginTx(ctx context.Context, opts *sql.TxOptions) (wsql.Tx, error) {
 	if g.poll != nil {
+		g.poll.pace(ctx)
 		g.poll.arm()
 	}
 	if err := g.turn.take(ctx); err != nil {
