@@ -233,7 +233,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		// The start counts as a wake-up: what was appended before the
 		// listener listened may still be behind the gap-safe horizon.
 		poll := &poller{wakeups: wake.C, every: subscriberPolls * e.pollEvery, done: runCtx.Done(), announced: &announced,
-			quickMax: min(quickMax, e.pollEvery), paceEvery: livePace, errors: wsql.NewDefaultBackoffManager(e.pollEvery, retryInterval)}
+			quickMax: min(quickMax, e.pollEvery), paceEvery: livePace(e.b.dialect), errors: wsql.NewDefaultBackoffManager(e.pollEvery, retryInterval)}
 		poll.woken()
 		sub, err := wsql.NewSubscriber(
 			guardedBeginner{Beginner: gatedBeginner{Beginner: e.b.db, gate: e.gates[name]}, dialect: e.b.dialect, log: e.b.log, projection: name, observer: e.currentObserver, size: size,

@@ -38,22 +38,29 @@ const (
 	// waits, with no wake-up, before it reads the log anyway: the head
 	// watcher (watchHead) wakes it when the log moves.
 	subscriberPolls = 60
-	// livePace is the shortest time from the start of one of a
-	// subscriber's reads to the start of its next (poller.pace). Under a
-	// steady stream of appends each projection would otherwise read again
-	// the moment its batch committed, a few events at a time: at 1,000
-	// appends/s the eleven projections ran about 2,500 transactions a
-	// second on PostgreSQL and kept both cores of the benchmark machine
-	// 96% busy, where every hiccup queues up into the lag's tail. A read
-	// that comes later than this after the one before (any load below
-	// about 100 appends/s per projection, and catch-up, whose batches take
-	// longer) does not wait at all.
-	livePace = 10 * time.Millisecond
 	// listenRetry is the pause before the listener connects again.
 	listenRetry = time.Second
 	// listenerName is the application_name of the LISTEN connection.
 	listenerName = "capacity_projections_listen"
 )
+
+// livePace is, on PostgreSQL, the shortest time from the start of a
+// subscriber's read that found events to the start of its next read
+// (poller.pace). Under a steady stream of appends each projection would
+// otherwise read again the moment its batch committed, a few events at a
+// time: at 1,000 appends/s the eleven projections ran about 2,500
+// transactions a second and kept both cores of the benchmark machine 96%
+// busy (the server's work per transaction, most of it), where every
+// hiccup queued up into the lag's tail. A read that comes later than this
+// after the last batch's (a quiet spell; catch-up, whose batches take
+// longer) does not wait at all. SQLite's transactions are calls within the
+// process, cheap enough that waiting would only add latency: none there.
+func livePace(d Dialect) time.Duration {
+	if d == Postgres {
+		return 10 * time.Millisecond
+	}
+	return 0
+}
 
 // poller is the BackoffManager of one projection's subscriber: instead of
 // sleeping a fixed interval after an empty read (Watermill's default), it
