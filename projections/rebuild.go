@@ -460,8 +460,9 @@ func (r *rebuild) readBatches(ctx context.Context, head int64, size *atomic.Int6
 		for after < head {
 			evs, err := r.readAhead(ctx, after, int(size.Load()))
 			if err != nil {
-				if ctx.Err() == nil {
-					out <- readBatch{after: after, err: err}
+				select {
+				case out <- readBatch{after: after, err: err}:
+				case <-ctx.Done():
 				}
 				return
 			}

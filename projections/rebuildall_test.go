@@ -8,6 +8,8 @@ import (
 
 	"github.com/capacitytracker/capacity/projections"
 	"github.com/capacitytracker/capacity/projections/categorystats"
+	"github.com/capacitytracker/capacity/projections/projtest"
+	"github.com/capacitytracker/capacity/projections/views"
 )
 
 // TestRebuildAll_GivesEachViewWhatItsOwnRebuildGives: a rebuild of all
@@ -145,5 +147,52 @@ func TestRebuildAll_RefusedWhenOneProjectionsRebuildRuns(t *testing.T) {
 			t.Errorf("type_stats after rebuild all = %v,\nfrom scratch %v", readTypeStats(t, h.db), want)
 		}
 		assertNoShadowTables(t, h)
+	})
+}
+
+// TestRebuildAll_CancelledMidwayReturnsAndKeepsTheLiveTables: a rebuild of
+// all whose context ends after its first batch returns the context's error
+// at once (its reader, a batch ahead, stops too), drops its fresh tables,
+// leaves the live ones serving as they were, and lets the next rebuild run.
+func TestRebuildAll_CancelledMidwayReturnsAndKeepsTheLiveTables(t *testing.T) {
+	eachBackend(t, func(t *testing.T, h *harness) {
+		e, err := projections.NewEngine(h.backend, quietLogger(), views.Default()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		appendEvents(t, h.store, 12000) // more than one batch on either backend
+		stop := run(t, e)
+		catchUp(t, h, e)
+		stop()
+		before := projtest.DumpTables(t, projections.NewReadModels(h.backend), []string{"category_stats", "audit_events"})
+
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		batches := 0
+		err = e.RebuildAll(ctx, nil, func(p projections.Progress) {
+			if !p.Swapped && p.Projection == "audit" {
+				batches++
+				cancel()
+			}
+		})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled rebuild = %v, want context.Canceled", err)
+		}
+		if batches != 1 {
+			t.Errorf("the rebuild applied %d batches after it was cancelled at the first, want none", batches-1)
+		}
+		for _, table := range []string{"category_stats__rebuild", "audit_events__rebuild"} {
+			var n int
+			if err := h.db.QueryRow(`SELECT count(*) FROM ` + table).Scan(&n); err == nil {
+				t.Errorf("%s still exists after the cancelled rebuild", table)
+			}
+		}
+		after := projtest.DumpTables(t, projections.NewReadModels(h.backend), []string{"category_stats", "audit_events"})
+		for _, table := range []string{"category_stats", "audit_events"} {
+			projtest.DiffRows(t, table+" after a cancelled rebuild", before[table], after[table])
+		}
+		if err := e.RebuildAll(context.Background(), nil, nil); err != nil {
+			t.Fatalf("rebuild after the cancelled one: %v", err)
+		}
 	})
 }
