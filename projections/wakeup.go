@@ -81,8 +81,8 @@ type poller struct {
 	announced *atomic.Int64
 	applied   atomic.Int64
 
-	// paceEvery is the shortest time between the starts of two reads
-	// (livePace; 0: none).
+	// paceEvery is the shortest time from the start of a read that found
+	// events to the start of the next read (livePace; 0: none).
 	paceEvery time.Duration
 
 	mu    sync.Mutex
