@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unicode"
-	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/capacitytracker/capacity/domain/history"
@@ -493,8 +491,8 @@ var strClass = func() (t [256]uint8) {
 // scanString reads the string at i, the quote: raw is what is between the
 // quotes, plain if it is its own value and json.Marshal writes it as it
 // is, and verbatim if it is its own value (no escapes, valid UTF-8) but
-// may need escaping in JSON. Otherwise the string needs unquoting, and
-// appendUnquoted checks its escapes.
+// may need escaping in JSON. Otherwise the string needs unquoting
+// (appendUnquoted, which checks its escapes).
 func (p *leafScan) scanString() (raw []byte, plain, verbatim, ok bool) {
 	start := p.i + 1
 	plain, escaped, high := true, false, false
@@ -519,93 +517,27 @@ func (p *leafScan) scanString() (raw []byte, plain, verbatim, ok bool) {
 	return nil, false, false, false
 }
 
-// appendUnquoted appends the value of the JSON string whose text between
-// the quotes is raw (from scanString) as encoding/json decodes it: its
-// escapes, a UTF-16 surrogate pair as one rune, and U+FFFD for a lone
-// surrogate and for bytes that are not UTF-8 (encoding/json's unquote).
-// ok is false for an escape JSON does not have.
-func appendUnquoted(dst, raw []byte) (_ []byte, ok bool) {
-	for r := 0; r < len(raw); {
-		switch c := raw[r]; {
-		case c == '\\':
-			if r+1 >= len(raw) {
-				return dst, false
-			}
-			switch e := raw[r+1]; e {
-			case '"', '\\', '/':
-				dst = append(dst, e)
-			case 'b':
-				dst = append(dst, '\b')
-			case 'f':
-				dst = append(dst, '\f')
-			case 'n':
-				dst = append(dst, '\n')
-			case 'r':
-				dst = append(dst, '\r')
-			case 't':
-				dst = append(dst, '\t')
-			case 'u':
-				rr := getu4(raw[r:])
-				if rr < 0 {
-					return dst, false
-				}
-				r += 6
-				if utf16.IsSurrogate(rr) {
-					if pair := utf16.DecodeRune(rr, getu4(raw[r:])); pair != unicode.ReplacementChar {
-						rr = pair
-						r += 6
-					} else {
-						rr = unicode.ReplacementChar
-					}
-				}
-				dst = utf8.AppendRune(dst, rr)
-				continue
-			default:
-				return dst, false
-			}
-			r += 2
-		case c < utf8.RuneSelf:
-			dst = append(dst, c)
-			r++
-		default:
-			rr, size := utf8.DecodeRune(raw[r:])
-			dst = utf8.AppendRune(dst, rr)
-			r += size
-		}
+// appendUnquoted appends the value of the JSON string quoted (quotes
+// included, from scanString) as encoding/json decodes it: its escapes, a
+// UTF-16 surrogate pair as one rune, U+FFFD for a lone surrogate and for
+// bytes that are not UTF-8. ok is false where it fails.
+func appendUnquoted(dst, quoted []byte) (_ []byte, ok bool) {
+	var s string
+	if err := json.Unmarshal(quoted, &s); err != nil {
+		return dst, false
 	}
-	return dst, true
-}
-
-// getu4 is the rune of the escape \uXXXX that s starts with, or -1.
-func getu4(s []byte) rune {
-	if len(s) < 6 || s[0] != '\\' || s[1] != 'u' {
-		return -1
-	}
-	var r rune
-	for _, c := range s[2:6] {
-		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return -1
-		}
-		r = r*16 + rune(c)
-	}
-	return r
+	return append(dst, s...), true
 }
 
 // key reads the object key at i: its value, in data or in keyBuf.
 func (p *leafScan) key() ([]byte, bool) {
+	start := p.i
 	raw, _, verbatim, ok := p.scanString()
 	if !ok || verbatim {
 		return raw, ok
 	}
 	k0 := len(p.keyBuf)
-	p.keyBuf, ok = appendUnquoted(p.keyBuf, raw)
+	p.keyBuf, ok = appendUnquoted(p.keyBuf, p.data[start:p.i])
 	return p.keyBuf[k0:len(p.keyBuf):len(p.keyBuf)], ok
 }
 
@@ -627,7 +559,7 @@ func (p *leafScan) stringLeaf() bool {
 	l.str0 = int32(len(p.buf))
 	if verbatim {
 		p.buf = append(p.buf, raw...)
-	} else if p.buf, ok = appendUnquoted(p.buf, raw); !ok {
+	} else if p.buf, ok = appendUnquoted(p.buf, p.data[start:p.i]); !ok {
 		return false
 	}
 	l.str1 = int32(len(p.buf))
